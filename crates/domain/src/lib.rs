@@ -1,0 +1,15 @@
+//! Tollgate's domain: the rules of DESIGN.md §2 and the validated types that carry them.
+//!
+//! Nothing here performs I/O. Values that can be invalid are parsed once at the edge
+//! (`Email::parse`, `Name::parse`, …) so that the rest of the code never sees an invalid one.
+
+pub mod clock;
+pub mod ids;
+pub mod org;
+pub mod secret;
+pub mod validate;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use ids::{new_id, IdPrefix};
+pub use org::{OrgRole, OrgType};
+pub use validate::{Email, Name, Password, ValidationError};

@@ -1,0 +1,75 @@
+use sqlx::{Any, Transaction};
+use tollgate_domain::Timestamp;
+
+use crate::{Result, Store};
+
+/// Who did what to which object, written in the same transaction as the change itself.
+#[derive(Debug, Clone)]
+pub struct AuditEntry<'a> {
+    pub actor_id: Option<&'a str>,
+    pub actor_email: Option<&'a str>,
+    pub action: &'a str,
+    pub target_type: &'a str,
+    pub target_id: &'a str,
+    pub details: serde_json::Value,
+    pub ip: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub org_id: String,
+    pub actor_id: Option<String>,
+    pub actor_email: Option<String>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub details: String,
+    pub ip: Option<String>,
+    pub created_at: Timestamp,
+}
+
+pub(crate) async fn insert_audit(
+    tx: &mut Transaction<'static, Any>,
+    org_id: &str,
+    entry: &AuditEntry<'_>,
+    now: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (org_id, actor_id, actor_email, action, target_type, target_id, details, ip, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(org_id)
+    .bind(entry.actor_id)
+    .bind(entry.actor_email)
+    .bind(entry.action)
+    .bind(entry.target_type)
+    .bind(entry.target_id)
+    .bind(entry.details.to_string())
+    .bind(entry.ip)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// The organization's audit log, newest first; `before` is the id of the last entry of
+    /// the previous page. Returns one more entry than `limit` when there are more.
+    pub async fn audit_log(
+        &self,
+        org_id: &str,
+        limit: i64,
+        before: Option<i64>,
+    ) -> Result<Vec<AuditRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT id, org_id, actor_id, actor_email, action, target_type, target_id, details, ip, created_at \
+             FROM audit_log WHERE org_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(org_id)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

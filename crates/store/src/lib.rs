@@ -1,0 +1,24 @@
+//! Tollgate's storage: one `Store` API over SQLite and PostgreSQL.
+//!
+//! Every query is written once, in SQL that both engines accept, and run through sqlx's `Any`
+//! driver; each engine has its own migrations. Why this shape and its rules (BIGINT times,
+//! no BOOLEAN columns, `BEGIN IMMEDIATE` on SQLite) are in docs/decisions/0001-storage.md.
+
+mod audit;
+mod db;
+mod error;
+mod orgs;
+mod rate_limits;
+mod sessions;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod users;
+
+pub use audit::{AuditEntry, AuditRecord};
+pub use db::{Engine, PoolStats, Store, StoreOptions};
+pub use error::StoreError;
+pub use orgs::{Membership, Org};
+pub use sessions::SessionUser;
+pub use users::{NewUser, User, UserCredentials};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

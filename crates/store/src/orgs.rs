@@ -1,0 +1,214 @@
+use std::str::FromStr;
+
+use sqlx::{Any, Transaction};
+use tollgate_domain::{new_id, IdPrefix, Name, OrgRole, OrgType, Timestamp};
+
+use crate::audit::{insert_audit, AuditEntry};
+use crate::{Result, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    pub org_type: OrgType,
+    pub created_at: Timestamp,
+}
+
+/// An organization as seen by one of its members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub org: Org,
+    pub role: OrgRole,
+}
+
+#[derive(sqlx::FromRow)]
+struct OrgRow {
+    id: String,
+    name: String,
+    org_type: String,
+    created_at: Timestamp,
+}
+
+#[derive(sqlx::FromRow)]
+struct MembershipRow {
+    #[sqlx(flatten)]
+    org: OrgRow,
+    role: String,
+}
+
+impl TryFrom<OrgRow> for Org {
+    type Error = StoreError;
+
+    fn try_from(row: OrgRow) -> Result<Self> {
+        Ok(Org {
+            org_type: OrgType::from_str(&row.org_type).map_err(|e| corrupt(e.to_string()))?,
+            id: row.id,
+            name: row.name,
+            created_at: row.created_at,
+        })
+    }
+}
+
+impl TryFrom<MembershipRow> for Membership {
+    type Error = StoreError;
+
+    fn try_from(row: MembershipRow) -> Result<Self> {
+        Ok(Membership {
+            role: OrgRole::from_str(&row.role).map_err(|e| corrupt(e.to_string()))?,
+            org: row.org.try_into()?,
+        })
+    }
+}
+
+/// A value in the database that the schema's CHECK constraints should have made impossible.
+pub(crate) fn corrupt(message: String) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(message.into()))
+}
+
+pub(crate) async fn insert_org(
+    tx: &mut Transaction<'static, Any>,
+    name: &Name,
+    org_type: OrgType,
+    now: Timestamp,
+) -> Result<Org> {
+    let org = Org {
+        id: new_id(IdPrefix::Org),
+        name: name.as_str().to_owned(),
+        org_type,
+        created_at: now,
+    };
+    sqlx::query(
+        "INSERT INTO organizations (id, name, org_type, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&org.id)
+    .bind(&org.name)
+    .bind(org.org_type.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(org)
+}
+
+pub(crate) async fn insert_membership(
+    tx: &mut Transaction<'static, Any>,
+    org_id: &str,
+    user_id: &str,
+    role: OrgRole,
+    now: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .bind(role.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| StoreError::unique(e, "membership"))?;
+    Ok(())
+}
+
+const MEMBERSHIP_SELECT: &str = "SELECT o.id, o.name, o.org_type, o.created_at, m.role \
+     FROM memberships m JOIN organizations o ON o.id = m.org_id";
+
+impl Store {
+    /// Creates a team organization with `creator` as its Organization Admin.
+    pub async fn create_org(
+        &self,
+        creator: &str,
+        name: &Name,
+        now: Timestamp,
+        audit: AuditEntry<'_>,
+    ) -> Result<Org> {
+        let mut tx = self.begin_write().await?;
+        let org = insert_org(&mut tx, name, OrgType::Team, now).await?;
+        insert_membership(&mut tx, &org.id, creator, OrgRole::OrgAdmin, now).await?;
+        insert_audit(&mut tx, &org.id, &audit, now).await?;
+        tx.commit().await?;
+        Ok(org)
+    }
+
+    pub async fn org(&self, org_id: &str) -> Result<Option<Org>> {
+        sqlx::query_as::<_, OrgRow>(
+            "SELECT id, name, org_type, created_at FROM organizations WHERE id = $1",
+        )
+        .bind(org_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(Org::try_from)
+        .transpose()
+    }
+
+    /// The organization and the user's role in it, or `None` when the user is not a member
+    /// (or the organization does not exist: callers answer both with 404).
+    pub async fn membership(&self, org_id: &str, user_id: &str) -> Result<Option<Membership>> {
+        sqlx::query_as::<_, MembershipRow>(&format!(
+            "{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"
+        ))
+        .bind(org_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(Membership::try_from)
+        .transpose()
+    }
+
+    /// Every organization the user belongs to, oldest membership first.
+    pub async fn memberships(&self, user_id: &str) -> Result<Vec<Membership>> {
+        sqlx::query_as::<_, MembershipRow>(&format!(
+            "{MEMBERSHIP_SELECT} WHERE m.user_id = $1 ORDER BY m.created_at, o.id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(Membership::try_from)
+        .collect()
+    }
+
+    /// Renames an organization and records who did it. `NotFound` if it does not exist.
+    pub async fn rename_org(
+        &self,
+        org_id: &str,
+        name: &Name,
+        now: Timestamp,
+        audit: AuditEntry<'_>,
+    ) -> Result<Org> {
+        let mut tx = self.begin_write().await?;
+        let row: Option<OrgRow> = sqlx::query_as(
+            "UPDATE organizations SET name = $1 WHERE id = $2 RETURNING id, name, org_type, created_at",
+        )
+        .bind(name.as_str())
+        .bind(org_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let org = Org::try_from(row.ok_or(StoreError::NotFound)?)?;
+        insert_audit(&mut tx, org_id, &audit, now).await?;
+        tx.commit().await?;
+        Ok(org)
+    }
+
+    /// Changes an organization's type: an operator action (`tollgate admin org set-type`).
+    pub async fn set_org_type(&self, org_id: &str, org_type: OrgType) -> Result<Org> {
+        let row: Option<OrgRow> = sqlx::query_as(
+            "UPDATE organizations SET org_type = $1 WHERE id = $2 RETURNING id, name, org_type, created_at",
+        )
+        .bind(org_type.as_str())
+        .bind(org_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Org::try_from(row.ok_or(StoreError::NotFound)?)
+    }
+
+    pub async fn count_members(&self, org_id: &str) -> Result<i64> {
+        use sqlx::Row;
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM memberships WHERE org_id = $1")
+                .bind(org_id)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
+    }
+}

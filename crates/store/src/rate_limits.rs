@@ -1,0 +1,51 @@
+//! Fixed-window counters shared by every process through the database, so that N server
+//! processes do not allow N times the limit (DESIGN §6).
+
+use sqlx::Row;
+use tollgate_domain::Timestamp;
+
+use crate::{Result, Store};
+
+impl Store {
+    /// Counts one hit in `bucket`'s current window of `window_ms` and returns the hits in that
+    /// window, this one included.
+    pub async fn rate_hit(&self, bucket: &str, window_ms: i64, now: Timestamp) -> Result<i64> {
+        let window_start = now - now.rem_euclid(window_ms);
+        let row = sqlx::query(
+            "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) \
+             ON CONFLICT (bucket) DO UPDATE SET \
+               hits = CASE WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.hits + 1 ELSE 1 END, \
+               window_start = excluded.window_start \
+             RETURNING hits",
+        )
+        .bind(bucket)
+        .bind(window_start)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("hits")?)
+    }
+
+    /// The hits in `bucket`'s current window, without counting one.
+    pub async fn rate_hits(&self, bucket: &str, window_ms: i64, now: Timestamp) -> Result<i64> {
+        let window_start = now - now.rem_euclid(window_ms);
+        let row =
+            sqlx::query("SELECT hits FROM rate_limits WHERE bucket = $1 AND window_start = $2")
+                .bind(bucket)
+                .bind(window_start)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match row {
+            Some(row) => row.try_get("hits")?,
+            None => 0,
+        })
+    }
+
+    /// Forgets the hits in `bucket` (a successful login clears its failures).
+    pub async fn rate_reset(&self, bucket: &str) -> Result<()> {
+        sqlx::query("DELETE FROM rate_limits WHERE bucket = $1")
+            .bind(bucket)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

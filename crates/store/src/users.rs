@@ -1,0 +1,92 @@
+use sqlx::Row;
+use tollgate_domain::{new_id, Email, IdPrefix, Name, OrgRole, OrgType, Timestamp};
+
+use crate::orgs::{insert_membership, insert_org, Org};
+use crate::{Result, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+/// A user with the stored password hash, for login only.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserCredentials {
+    pub id: String,
+    pub password_hash: String,
+}
+
+pub struct NewUser<'a> {
+    pub email: &'a Email,
+    pub name: &'a Name,
+    pub password_hash: &'a str,
+}
+
+impl Store {
+    /// Creates a user with their personal organization, in which they are Organization Admin.
+    /// A taken email answers `Conflict("email")` and writes nothing.
+    pub async fn create_user(
+        &self,
+        new: NewUser<'_>,
+        org_name: &Name,
+        now: Timestamp,
+    ) -> Result<(User, Org)> {
+        let mut tx = self.begin_write().await?;
+        let user = User {
+            id: new_id(IdPrefix::User),
+            email: new.email.as_str().to_owned(),
+            name: new.name.as_str().to_owned(),
+            created_at: now,
+        };
+        sqlx::query("INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&user.id)
+            .bind(&user.email)
+            .bind(&user.name)
+            .bind(new.password_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::unique(e, "email"))?;
+        let org = insert_org(&mut tx, org_name, OrgType::Personal, now).await?;
+        insert_membership(&mut tx, &org.id, &user.id, OrgRole::OrgAdmin, now).await?;
+        tx.commit().await?;
+        Ok((user, org))
+    }
+
+    pub async fn user(&self, user_id: &str) -> Result<Option<User>> {
+        Ok(
+            sqlx::query_as("SELECT id, email, name, created_at FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
+        Ok(
+            sqlx::query_as("SELECT id, email, name, created_at FROM users WHERE email = $1")
+                .bind(email.as_str())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn credentials(&self, email: &Email) -> Result<Option<UserCredentials>> {
+        Ok(
+            sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
+                .bind(email.as_str())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn count_users(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
+    }
+}
