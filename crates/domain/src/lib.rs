@@ -6,10 +6,12 @@
 pub mod clock;
 pub mod ids;
 pub mod org;
+pub mod permissions;
 pub mod secret;
 pub mod validate;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use ids::{new_id, IdPrefix};
 pub use org::{OrgRole, OrgType};
+pub use permissions::{allows, OrgAction};
 pub use validate::{Email, Name, Password, ValidationError};

@@ -1,1 +1,19 @@
+//! Tollgate's HTTP surfaces. Three routers, each rendering its own errors: the console
+//! (HTML pages), the JSON API under `/api/v1`, and — beside them — `/healthz` and `/metrics`.
 
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod console;
+mod health;
+pub mod metrics;
+mod router;
+pub mod service;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod time;
+
+pub use app::App;
+pub use config::{CookieSecure, ServerConfig};
+pub use router::{router, serve};

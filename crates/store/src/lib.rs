@@ -15,7 +15,7 @@ pub mod testing;
 mod users;
 
 pub use audit::{AuditEntry, AuditRecord};
-pub use db::{Engine, PoolStats, Store, StoreOptions};
+pub use db::{redact, Engine, PoolStats, Store, StoreOptions};
 pub use error::StoreError;
 pub use orgs::{Membership, Org};
 pub use sessions::SessionUser;

@@ -113,7 +113,8 @@ const MEMBERSHIP_SELECT: &str = "SELECT o.id, o.name, o.org_type, o.created_at, 
      FROM memberships m JOIN organizations o ON o.id = m.org_id";
 
 impl Store {
-    /// Creates a team organization with `creator` as its Organization Admin.
+    /// Creates a team organization with `creator` as its Organization Admin. The audit entry's
+    /// target is set to the new organization.
     pub async fn create_org(
         &self,
         creator: &str,
@@ -124,6 +125,10 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let org = insert_org(&mut tx, name, OrgType::Team, now).await?;
         insert_membership(&mut tx, &org.id, creator, OrgRole::OrgAdmin, now).await?;
+        let audit = AuditEntry {
+            target_id: &org.id,
+            ..audit
+        };
         insert_audit(&mut tx, &org.id, &audit, now).await?;
         tx.commit().await?;
         Ok(org)
@@ -199,6 +204,20 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Org::try_from(row.ok_or(StoreError::NotFound)?)
+    }
+
+    /// Adds a user to an organization (invitation acceptance, operator tooling).
+    pub async fn add_membership(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        role: OrgRole,
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        insert_membership(&mut tx, org_id, user_id, role, now).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn count_members(&self, org_id: &str) -> Result<i64> {

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! The storage conformance suite: every test runs on SQLite and on PostgreSQL.
 
 use serde_json::json;

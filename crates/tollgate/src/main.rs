@@ -1,1 +1,48 @@
-fn main() {}
+//! `tollgate`: the one binary. `serve` runs the console, the API and the workers; `migrate`
+//! applies the database migrations; `admin` holds the operators' commands.
+
+mod admin;
+mod cli;
+mod config;
+mod serve;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = config::Config::load(&cli.global)?;
+    match cli.command {
+        Command::Serve(args) => serve::run(config, args).await,
+        Command::Migrate => {
+            let store = config.open_store().await?;
+            store.migrate().await?;
+            tracing::info!(database = %config.database_url_redacted(), "migrations applied");
+            Ok(())
+        }
+        Command::Admin(cmd) => admin::run(&config, cmd).await,
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,184 @@
+// Tollgate console: small progressive enhancements. Every flow works without this file.
+(function () {
+  "use strict";
+
+  var root = document.documentElement;
+  root.classList.add("js");
+
+  // One polite live region, so screen readers hear "Copied".
+  var live = null;
+  function announce(text) {
+    if (!live) {
+      live = document.createElement("span");
+      live.className = "sr-only";
+      live.setAttribute("aria-live", "polite");
+      document.body.appendChild(live);
+    }
+    live.textContent = "";
+    window.setTimeout(function () { live.textContent = text; }, 30);
+  }
+
+  // ---- (1) Copy to clipboard: [data-copy="element-id"] or [data-copy-text="literal"] ----
+  function legacyCopy(text) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.top = "-1000px";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    var ok = false;
+    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+    document.body.removeChild(area);
+    return ok;
+  }
+
+  function copyText(text) {
+    // The async Clipboard API needs a secure context; self-hosted consoles often run on plain HTTP.
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).catch(function () {
+        if (!legacyCopy(text)) throw new Error("copy failed");
+      });
+    }
+    return new Promise(function (resolve, reject) {
+      if (legacyCopy(text)) resolve(); else reject(new Error("copy failed"));
+    });
+  }
+
+  function selectContents(el) {
+    if (!el) return;
+    if (typeof el.select === "function") { el.select(); return; }
+    var range = document.createRange();
+    range.selectNodeContents(el);
+    var sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+  }
+
+  function flashLabel(button, text) {
+    if (!button.hasAttribute("data-copy-label")) {
+      button.setAttribute("data-copy-label", button.textContent);
+    }
+    button.textContent = text;
+    button.classList.add("is-copied");
+    window.clearTimeout(button._copyTimer);
+    button._copyTimer = window.setTimeout(function () {
+      button.textContent = button.getAttribute("data-copy-label");
+      button.classList.remove("is-copied");
+    }, 1600);
+  }
+
+  function onCopy(button) {
+    var target = null;
+    var text = button.getAttribute("data-copy-text");
+    if (text === null) {
+      target = document.getElementById(button.getAttribute("data-copy"));
+      if (!target) return;
+      text = "value" in target && typeof target.value === "string" ? target.value : target.textContent;
+      text = text.trim();
+    }
+    copyText(text).then(function () {
+      flashLabel(button, "Copied");
+      announce("Copied to clipboard");
+    }, function () {
+      // Could not write the clipboard: select the text so the user can copy it by hand.
+      selectContents(target);
+      flashLabel(button, "Press Ctrl+C");
+    });
+  }
+
+  // ---- (2) Dialogs: [data-dialog-open="ID"] opens <dialog id="ID">; [data-dialog-close] closes ----
+  function openDialog(dialog) {
+    if (typeof dialog.showModal === "function") {
+      if (!dialog.open) dialog.showModal();
+    } else {
+      dialog.setAttribute("open", "");
+    }
+    var first = dialog.querySelector("[autofocus]");
+    if (first) first.focus();
+  }
+
+  function closeDialog(dialog) {
+    if (typeof dialog.close === "function") dialog.close();
+    else dialog.removeAttribute("open");
+  }
+
+  // ---- Dropdown menus (<details class="menu">): one open at a time, close outside / on Escape ----
+  function closeMenus(except) {
+    var open = document.querySelectorAll("details.menu[open]");
+    for (var i = 0; i < open.length; i++) {
+      if (open[i] !== except) open[i].removeAttribute("open");
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    var el = event.target;
+    if (!(el instanceof Element)) return;
+
+    var copyButton = el.closest("[data-copy], [data-copy-text]");
+    if (copyButton) {
+      event.preventDefault();
+      onCopy(copyButton);
+      return;
+    }
+
+    var opener = el.closest("[data-dialog-open]");
+    if (opener) {
+      var dialog = document.getElementById(opener.getAttribute("data-dialog-open"));
+      if (dialog && dialog.tagName === "DIALOG") {
+        // An opener may be a link to a no-JS fallback page; with JS we open the dialog instead.
+        event.preventDefault();
+        openDialog(dialog);
+      }
+      return;
+    }
+
+    var closer = el.closest("[data-dialog-close]");
+    if (closer) {
+      var enclosing = closer.closest("dialog");
+      if (enclosing) {
+        event.preventDefault();
+        closeDialog(enclosing);
+      }
+      return;
+    }
+
+    // A click on the backdrop of a modal dialog (the <dialog> itself, outside its box) closes it.
+    if (el.tagName === "DIALOG" && el.open) {
+      var r = el.getBoundingClientRect();
+      var inside = event.clientX >= r.left && event.clientX <= r.right &&
+                   event.clientY >= r.top && event.clientY <= r.bottom;
+      if (!inside && event.clientX !== 0 && event.clientY !== 0) closeDialog(el);
+    }
+
+    // Close dropdown menus when clicking elsewhere.
+    closeMenus(el.closest("details.menu"));
+  });
+
+  document.addEventListener("toggle", function (event) {
+    var d = event.target;
+    if (d instanceof HTMLDetailsElement && d.classList.contains("menu") && d.open) closeMenus(d);
+  }, true);
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var menu = document.querySelector("details.menu[open]");
+    if (menu) {
+      menu.removeAttribute("open");
+      var summary = menu.querySelector("summary");
+      if (summary) summary.focus();
+    }
+  });
+
+  // ---- (3) Confirmation: <form data-confirm="…"> (or a submit button with data-confirm) ----
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement)) return;
+    var submitter = event.submitter;
+    var message = (submitter && submitter.getAttribute("data-confirm")) || form.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) {
+      event.preventDefault();
+    }
+  });
+})();

@@ -1,0 +1,49 @@
+//! Extractors of the JSON API, rejecting in its error shape.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::Json;
+use serde::de::DeserializeOwned;
+
+use crate::api::error::ApiError;
+use crate::app::App;
+use crate::auth::CurrentSession;
+use crate::service::ServiceError;
+
+/// A JSON body; malformed, mistyped, oversized or non-JSON bodies answer a clear 4xx.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// The signed-in user of a JSON request; 401 otherwise.
+pub struct ApiSession(pub CurrentSession);
+
+impl FromRequestParts<Arc<App>> for ApiSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(session) = parts.extensions.get::<CurrentSession>() {
+            return Ok(Self(session.clone()));
+        }
+        match app.current_session(&parts.headers).await? {
+            Some(session) => Ok(Self(session)),
+            None => Err(ServiceError::Unauthenticated.into()),
+        }
+    }
+}

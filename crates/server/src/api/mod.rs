@@ -1,0 +1,98 @@
+//! The JSON API under `/api/v1`. Handlers live one file per resource; this module gathers
+//! the routes and generates the OpenAPI document from them.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod me;
+pub mod orgs;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::App;
+use crate::auth::csrf;
+use crate::auth::session::cookie;
+use crate::auth::SESSION_COOKIE;
+use error::ApiError;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tollgate API", description = "Organizations, members, projects, API keys, credits and billing of a Tollgate console."),
+    tags(
+        (name = "auth", description = "Accounts and sessions"),
+        (name = "organizations", description = "Organizations and their settings"),
+    )
+)]
+struct ApiDoc;
+
+/// The API's routes and its OpenAPI document.
+pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::signup))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(me::me))
+        .routes(routes!(orgs::create))
+        .routes(routes!(orgs::get, orgs::update))
+        .split_for_parts();
+    let doc_json = Arc::new(doc.clone());
+    let router = router
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { Json(doc_json.as_ref().clone()) }),
+        )
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            same_origin_writes,
+        ));
+    (router, doc)
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "There is no such API endpoint.",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This endpoint does not take that method.",
+    )
+}
+
+/// Cookie-authenticated writes must come from this site's own pages (see `auth::csrf`).
+async fn same_origin_writes(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let has_session = cookie(request.headers(), SESSION_COOKIE).is_some();
+    if !safe
+        && has_session
+        && !csrf::same_origin(request.headers(), app.config.public_url.as_deref())
+    {
+        return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "cross_origin_request",
+                "Requests authenticated by the session cookie must come from this site (missing or foreign Origin).",
+            )
+            .into_response();
+    }
+    next.run(request).await
+}

@@ -1,0 +1,43 @@
+use std::sync::Arc;
+
+use tollgate_domain::{Clock, SystemClock};
+use tollgate_store::Store;
+
+use crate::console::templates::Templates;
+use crate::metrics::Metrics;
+use crate::ServerConfig;
+
+/// Everything a request handler needs, shared behind one `Arc`.
+pub struct App {
+    pub store: Store,
+    pub config: ServerConfig,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Metrics,
+    pub templates: Templates,
+}
+
+pub type AppState = Arc<App>;
+
+impl App {
+    pub fn new(store: Store, config: ServerConfig) -> anyhow::Result<Self> {
+        Self::with_clock(store, config, Arc::new(SystemClock))
+    }
+
+    pub fn with_clock(
+        store: Store,
+        config: ServerConfig,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            store,
+            config,
+            clock,
+            metrics: Metrics::new(),
+            templates: Templates::load()?,
+        })
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}

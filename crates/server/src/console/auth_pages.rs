@@ -1,0 +1,187 @@
+//! Log in, sign up, log out.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::App;
+use crate::auth::ClientInfo;
+use crate::console::{safe_next, urlencode, AnonCsrf, PageSession};
+use crate::service::accounts::SignupInput;
+use crate::service::ServiceError;
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+    notice: Option<String>,
+}
+
+fn notice_text(key: Option<&str>) -> Option<&'static str> {
+    match key? {
+        "logged_out" => Some("You have been logged out."),
+        _ => None,
+    }
+}
+
+pub async fn login_form(
+    State(app): State<Arc<App>>,
+    session: Option<PageSession>,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    if session.is_some() {
+        return Redirect::to(&safe_next(q.next.as_deref())).into_response();
+    }
+    let csrf = AnonCsrf::from_headers(&headers);
+    let page = json!({"values": {}, "next": safe_next(q.next.as_deref()), "notice": notice_text(q.notice.as_deref())});
+    csrf.attach(app.public_page("login.html", StatusCode::OK, &csrf.secret, page))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    next: Option<String>,
+}
+
+pub async fn login(
+    State(app): State<Arc<App>>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let csrf = AnonCsrf::from_headers(&headers);
+    if let Err(refused) = app.check_form(&headers, &csrf.secret, &form.csrf) {
+        return csrf.attach(refused);
+    }
+    let next = safe_next(form.next.as_deref());
+    match app.log_in(&form.email, &form.password, &client).await {
+        Ok(signed_in) => (
+            [(
+                header::SET_COOKIE,
+                app.session_cookie(&signed_in.session_token, &client),
+            )],
+            Redirect::to(&next),
+        )
+            .into_response(),
+        Err(ServiceError::Internal(e)) => app.service_error_page(ServiceError::Internal(e)),
+        Err(e) => {
+            let page =
+                json!({"values": {"email": form.email}, "next": next, "error": e.public_message()});
+            csrf.attach(app.public_page("login.html", e.status(), &csrf.secret, page))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SignupQuery {
+    next: Option<String>,
+}
+
+pub async fn signup_form(
+    State(app): State<Arc<App>>,
+    session: Option<PageSession>,
+    headers: HeaderMap,
+    Query(q): Query<SignupQuery>,
+) -> Response {
+    if session.is_some() {
+        return Redirect::to("/").into_response();
+    }
+    let csrf = AnonCsrf::from_headers(&headers);
+    let page = json!({"values": {}, "errors": {}, "next": safe_next(q.next.as_deref())});
+    csrf.attach(app.public_page("signup.html", StatusCode::OK, &csrf.secret, page))
+}
+
+#[derive(Deserialize)]
+pub struct SignupForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn signup(
+    State(app): State<Arc<App>>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Form(form): Form<SignupForm>,
+) -> Response {
+    let csrf = AnonCsrf::from_headers(&headers);
+    if let Err(refused) = app.check_form(&headers, &csrf.secret, &form.csrf) {
+        return csrf.attach(refused);
+    }
+    let input = SignupInput {
+        email: &form.email,
+        password: &form.password,
+        name: &form.name,
+    };
+    match app.sign_up(input, &client).await {
+        Ok((signed_in, org)) => (
+            [(
+                header::SET_COOKIE,
+                app.session_cookie(&signed_in.session_token, &client),
+            )],
+            Redirect::to(&format!("/o/{}", urlencode(&org.id))),
+        )
+            .into_response(),
+        Err(e) => {
+            let (errors, error) = match &e {
+                ServiceError::Invalid(v) => (json!({ v.field: v.message }), None),
+                ServiceError::EmailTaken => (
+                    json!({"email": "An account with this email already exists. Log in instead."}),
+                    None,
+                ),
+                ServiceError::Internal(_) => return app.service_error_page(e),
+                other => (json!({}), Some(other.public_message())),
+            };
+            let page = json!({
+                "values": {"email": form.email, "name": form.name},
+                "errors": errors,
+                "error": error,
+            });
+            csrf.attach(app.public_page("signup.html", e.status(), &csrf.secret, page))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(
+    State(app): State<Arc<App>>,
+    session: Option<PageSession>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    let Some(PageSession(session)) = session else {
+        return Redirect::to("/login").into_response();
+    };
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    if let Err(e) = app.log_out(&session.token).await {
+        return app.service_error_page(e);
+    }
+    (
+        [(header::SET_COOKIE, app.clear_session_cookie(&client))],
+        Redirect::to("/login?notice=logged_out"),
+    )
+        .into_response()
+}

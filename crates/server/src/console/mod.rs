@@ -1,0 +1,182 @@
+//! The console: server-rendered HTML pages. Every flow works without JavaScript; forms carry
+//! a CSRF token.
+
+mod assets;
+mod auth_pages;
+mod org_pages;
+pub mod page;
+pub mod templates;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tollgate_domain::secret;
+
+use crate::app::App;
+use crate::auth::csrf::{self, CSRF_COOKIE};
+use crate::auth::session::cookie;
+use crate::auth::CurrentSession;
+use crate::service::ServiceError;
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/", get(org_pages::home))
+        .route("/assets/{file}", get(assets::asset))
+        .route(
+            "/login",
+            get(auth_pages::login_form).post(auth_pages::login),
+        )
+        .route(
+            "/signup",
+            get(auth_pages::signup_form).post(auth_pages::signup),
+        )
+        .route("/logout", post(auth_pages::logout))
+        .route("/orgs/new", get(org_pages::new_org_form))
+        .route("/orgs", post(org_pages::create_org))
+        .route("/o/{org}", get(org_pages::overview))
+        .route(
+            "/o/{org}/settings",
+            get(org_pages::settings).post(org_pages::rename),
+        )
+}
+
+/// The signed-in user of a page; anyone else is sent to the login page.
+pub struct PageSession(pub CurrentSession);
+
+impl FromRequestParts<Arc<App>> for PageSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        match app.current_session(&parts.headers).await {
+            Ok(Some(session)) => Ok(Self(session)),
+            Ok(None) => {
+                let next = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+                Err(Redirect::to(&format!("/login?next={}", urlencode(next))).into_response())
+            }
+            Err(e) => Err(app.error_page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())),
+        }
+    }
+}
+
+impl OptionalFromRequestParts<Arc<App>> for PageSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        match app.current_session(&parts.headers).await {
+            Ok(found) => Ok(found.map(Self)),
+            Err(e) => Err(app.error_page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())),
+        }
+    }
+}
+
+/// The double-submit secret of signed-out forms: the `tg_csrf` cookie, created when missing.
+pub struct AnonCsrf {
+    pub secret: String,
+    /// `Set-Cookie` to send when the cookie was just created.
+    pub set_cookie: Option<HeaderValue>,
+}
+
+impl AnonCsrf {
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        match cookie(headers, CSRF_COOKIE).filter(|v| secret::is_well_formed_token(v)) {
+            Some(existing) => Self {
+                secret: existing.to_owned(),
+                set_cookie: None,
+            },
+            None => {
+                let fresh = secret::new_token();
+                let set_cookie = HeaderValue::from_str(&format!(
+                    "{CSRF_COOKIE}={fresh}; Path=/; HttpOnly; SameSite=Lax"
+                ))
+                .ok();
+                Self {
+                    secret: fresh,
+                    set_cookie,
+                }
+            }
+        }
+    }
+
+    pub fn attach(&self, mut response: Response) -> Response {
+        if let Some(c) = &self.set_cookie {
+            response.headers_mut().append(header::SET_COOKIE, c.clone());
+        }
+        response
+    }
+}
+
+impl App {
+    /// Checks a submitted form: its token must match `secret`, and a cross-site `Origin`
+    /// is refused outright.
+    pub fn check_form(
+        &self,
+        headers: &HeaderMap,
+        secret: &str,
+        submitted: &str,
+    ) -> Result<(), Response> {
+        let foreign_origin = headers.contains_key("origin")
+            && !csrf::same_origin(headers, self.config.public_url.as_deref());
+        if foreign_origin || !csrf::matches(submitted, &csrf::token_for(secret)) {
+            return Err(self.error_page(
+                StatusCode::FORBIDDEN,
+                "This form has expired or did not come from this site. Go back, reload the page and try again.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The page for a service error that a form cannot show inline.
+    pub fn service_error_page(&self, e: ServiceError) -> Response {
+        match e {
+            ServiceError::Unauthenticated => Redirect::to("/login").into_response(),
+            ServiceError::Internal(inner) => {
+                self.error_page(StatusCode::INTERNAL_SERVER_ERROR, &format!("{inner:?}"))
+            }
+            other => self.error_page(other.status(), &other.public_message()),
+        }
+    }
+}
+
+pub(crate) fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Only local paths are followed after log-in, never another site.
+pub(crate) fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_next_paths_are_followed() {
+        assert_eq!(safe_next(Some("/o/x/settings")), "/o/x/settings");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

@@ -1,0 +1,207 @@
+//! The organization's pages: overview, settings, and creating an organization.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+use serde_json::json;
+use tollgate_domain::{allows, OrgAction};
+
+use crate::app::App;
+use crate::auth::ClientInfo;
+use crate::console::page::Section;
+use crate::console::{urlencode, PageSession};
+use crate::service::ServiceError;
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+fn notice_text(key: Option<&str>) -> Option<&'static str> {
+    match key? {
+        "renamed" => Some("Organization name saved."),
+        "created" => Some("Organization created."),
+        _ => None,
+    }
+}
+
+/// `/`: the first organization of a signed-in user, or the login page.
+pub async fn home(State(app): State<Arc<App>>, session: Option<PageSession>) -> Response {
+    let Some(PageSession(session)) = session else {
+        return Redirect::to("/login").into_response();
+    };
+    match app.store.memberships(&session.user.id).await {
+        Ok(all) => match all.first() {
+            Some(m) => Redirect::to(&format!("/o/{}", urlencode(&m.org.id))).into_response(),
+            None => Redirect::to("/orgs/new").into_response(),
+        },
+        Err(e) => app.service_error_page(e.into()),
+    }
+}
+
+pub async fn overview(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    Path(org_id): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> Response {
+    let org = match app.org_access(&session.user, &org_id).await {
+        Ok(m) => m,
+        Err(e) => return app.service_error_page(e),
+    };
+    let member_count = match app.store.count_members(&org_id).await {
+        Ok(n) => n,
+        Err(e) => return app.service_error_page(e.into()),
+    };
+    let page = json!({"member_count": member_count, "notice": notice_text(q.notice.as_deref())});
+    app.org_page(
+        &session,
+        &org,
+        Section::Overview,
+        "overview.html",
+        StatusCode::OK,
+        page,
+    )
+    .await
+}
+
+pub async fn settings(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    Path(org_id): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> Response {
+    let org = match app
+        .org_access_for(&session.user, &org_id, OrgAction::ViewSettings)
+        .await
+    {
+        Ok(m) => m,
+        Err(e) => return app.service_error_page(e),
+    };
+    let page = json!({
+        "can_rename": allows(org.role, OrgAction::RenameOrg),
+        "values": {},
+        "errors": {},
+        "notice": notice_text(q.notice.as_deref()),
+    });
+    app.org_page(
+        &session,
+        &org,
+        Section::Settings,
+        "settings.html",
+        StatusCode::OK,
+        page,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct NameForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn rename(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path(org_id): Path<String>,
+    Form(form): Form<NameForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    match app
+        .rename_org(&session.user, &org_id, &form.name, &client)
+        .await
+    {
+        Ok(org) => Redirect::to(&format!(
+            "/o/{}/settings?notice=renamed",
+            urlencode(&org.id)
+        ))
+        .into_response(),
+        Err(ServiceError::Invalid(v)) => {
+            let org = match app.org_access(&session.user, &org_id).await {
+                Ok(m) => m,
+                Err(e) => return app.service_error_page(e),
+            };
+            let page = json!({
+                "can_rename": true,
+                "values": {"name": form.name},
+                "errors": { v.field: v.message },
+            });
+            app.org_page(
+                &session,
+                &org,
+                Section::Settings,
+                "settings.html",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                page,
+            )
+            .await
+        }
+        Err(e) => app.service_error_page(e),
+    }
+}
+
+pub async fn new_org_form(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+) -> Response {
+    render_new_org(
+        &app,
+        &session,
+        StatusCode::OK,
+        json!({"values": {}, "errors": {}}),
+    )
+    .await
+}
+
+async fn render_new_org(
+    app: &App,
+    session: &crate::auth::CurrentSession,
+    status: StatusCode,
+    page: serde_json::Value,
+) -> Response {
+    // The page sits in the frame of the user's first organization (for the switcher).
+    let first = match app.store.memberships(&session.user.id).await {
+        Ok(all) => all.into_iter().next(),
+        Err(e) => return app.service_error_page(e.into()),
+    };
+    match first {
+        Some(org) => {
+            app.org_page(session, &org, Section::NewOrg, "new_org.html", status, page)
+                .await
+        }
+        None => app.error_page(StatusCode::NOT_FOUND, "You belong to no organization."),
+    }
+}
+
+pub async fn create_org(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Form(form): Form<NameForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    match app.create_org(&session.user, &form.name, &client).await {
+        Ok(org) => {
+            Redirect::to(&format!("/o/{}?notice=created", urlencode(&org.id))).into_response()
+        }
+        Err(ServiceError::Invalid(v)) => {
+            let page = json!({"values": {"name": form.name}, "errors": { v.field: v.message }});
+            render_new_org(&app, &session, StatusCode::UNPROCESSABLE_ENTITY, page).await
+        }
+        Err(e) => app.service_error_page(e),
+    }
+}

@@ -1,0 +1,73 @@
+//! The console's templates and static assets, embedded in the binary (no CDN: works offline).
+
+use minijinja::{Environment, Value};
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+/// Templates by name, read at compile time from `crates/server/templates/`.
+macro_rules! embedded_templates {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../templates/", $name)))),*]
+    };
+}
+
+const TEMPLATES: &[(&str, &str)] = embedded_templates!(
+    "layout.html",
+    "auth_layout.html",
+    "login.html",
+    "signup.html",
+    "overview.html",
+    "settings.html",
+    "new_org.html",
+    "error.html",
+);
+
+/// Static assets: (path under `/assets/`, content type, bytes).
+pub const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../../assets/app.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/app.js"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_str!("../../assets/favicon.svg"),
+    ),
+];
+
+impl Templates {
+    /// Parses every template; a syntax error fails start-up rather than a page.
+    pub fn load() -> anyhow::Result<Self> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)?;
+        }
+        Ok(Self { env })
+    }
+
+    pub fn render(&self, name: &str, context: Value) -> Result<String, minijinja::Error> {
+        self.env.get_template(name)?.render(context)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses() {
+        let t = Templates::load().unwrap();
+        for (name, _) in TEMPLATES {
+            assert!(t.env.get_template(name).is_ok(), "{name}");
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Sign-up, log-in and log-out.
+
+use tollgate_domain::{secret, Email, Name, Password};
+use tollgate_store::{NewUser, Org, StoreError, User};
+
+use crate::app::App;
+use crate::auth::{password, ClientInfo};
+use crate::config::millis;
+use crate::service::{ServiceError, ServiceResult};
+
+pub struct SignupInput<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    pub name: &'a str,
+}
+
+pub struct SignedIn {
+    pub user: User,
+    /// The raw session token for the cookie.
+    pub session_token: String,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+impl App {
+    /// Creates an account with its personal organization and signs it in.
+    pub async fn sign_up(
+        &self,
+        input: SignupInput<'_>,
+        client: &ClientInfo,
+    ) -> ServiceResult<(SignedIn, Org)> {
+        let email = Email::parse(input.email)?;
+        let name = Name::parse("name", input.name)?;
+        let pw = Password::parse(input.password)?;
+        let ip = client.ip.as_deref().unwrap_or("unknown");
+        let hits = self
+            .store
+            .rate_hit(&format!("signup:ip:{ip}"), HOUR_MS, self.now())
+            .await?;
+        if hits > self.config.signups_per_ip_per_hour {
+            return Err(self.too_many(HOUR_MS));
+        }
+        let org_name = Name::parse(
+            "name",
+            &format!("{}'s organization", truncate(name.as_str(), 80)),
+        )?;
+        let hash = password::hash(pw.expose().to_owned()).await?;
+        let (user, org) = self
+            .store
+            .create_user(
+                NewUser {
+                    email: &email,
+                    name: &name,
+                    password_hash: &hash,
+                },
+                &org_name,
+                self.now(),
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => ServiceError::EmailTaken,
+                other => other.into(),
+            })?;
+        let session_token = self.start_session(&user.id, client).await?;
+        tracing::info!(user = %user.id, org = %org.id, "account created");
+        Ok((
+            SignedIn {
+                user,
+                session_token,
+            },
+            org,
+        ))
+    }
+
+    /// Checks an email and password. A wrong email and a wrong password get the same answer;
+    /// repeated failures for one email or from one address are refused for a while.
+    pub async fn log_in(
+        &self,
+        email: &str,
+        pw: &str,
+        client: &ClientInfo,
+    ) -> ServiceResult<SignedIn> {
+        let window = millis(self.config.login_window);
+        let now = self.now();
+        // An unparseable email is checked like an unknown one: same answer, same cost.
+        let email = Email::parse(email).ok();
+        let email_bucket = format!("login:email:{}", email.as_ref().map_or("", |e| e.as_str()));
+        let ip_bucket = format!("login:ip:{}", client.ip.as_deref().unwrap_or("unknown"));
+        if self.store.rate_hits(&email_bucket, window, now).await?
+            >= self.config.login_failures_per_email
+            || self.store.rate_hits(&ip_bucket, window, now).await?
+                >= self.config.login_failures_per_ip
+        {
+            return Err(self.too_many(window));
+        }
+        let creds = match &email {
+            Some(e) => self.store.credentials(e).await?,
+            None => None,
+        };
+        let ok = password::verify(
+            pw.to_owned(),
+            creds.as_ref().map(|c| c.password_hash.clone()),
+        )
+        .await?;
+        let user = match (ok, creds) {
+            (true, Some(c)) => self.store.user(&c.id).await?,
+            _ => None,
+        };
+        let Some(user) = user else {
+            self.store.rate_hit(&email_bucket, window, now).await?;
+            self.store.rate_hit(&ip_bucket, window, now).await?;
+            return Err(ServiceError::InvalidCredentials);
+        };
+        self.store.rate_reset(&email_bucket).await?;
+        let session_token = self.start_session(&user.id, client).await?;
+        Ok(SignedIn {
+            user,
+            session_token,
+        })
+    }
+
+    /// Ends the session named by `token` (a no-op for unknown tokens).
+    pub async fn log_out(&self, token: &str) -> ServiceResult<()> {
+        if secret::is_well_formed_token(token) {
+            self.store.delete_session(&secret::digest(token)).await?;
+        }
+        Ok(())
+    }
+
+    fn too_many(&self, window_ms: i64) -> ServiceError {
+        let now = self.now();
+        let left = window_ms - now.rem_euclid(window_ms);
+        ServiceError::TooManyRequests {
+            retry_after_secs: u64::try_from(left / 1000 + 1).unwrap_or(1),
+        }
+    }
+}
+
+fn truncate(s: &str, chars: usize) -> &str {
+    s.char_indices().nth(chars).map_or(s, |(i, _)| &s[..i])
+}

@@ -1,0 +1,87 @@
+//! The product's operations, shared by the console and the JSON API: each rule is enforced
+//! here once, and each surface only renders the outcome its own way.
+
+pub mod accounts;
+pub mod orgs;
+
+use tollgate_domain::{OrgAction, ValidationError};
+use tollgate_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    /// A request that is well-formed but asks for something the product does not allow.
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("incorrect email or password")]
+    InvalidCredentials,
+    #[error("not signed in")]
+    Unauthenticated,
+    #[error("{}", .0.denied_message())]
+    Forbidden(OrgAction),
+    /// Unknown, or belonging to another organization: both answer the same.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("too many attempts; try again in {retry_after_secs} seconds")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl ServiceError {
+    pub fn status(&self) -> axum::http::StatusCode {
+        use axum::http::StatusCode as S;
+        match self {
+            Self::Invalid(_) => S::UNPROCESSABLE_ENTITY,
+            Self::BadRequest { .. } => S::BAD_REQUEST,
+            Self::EmailTaken | Self::Conflict { .. } => S::CONFLICT,
+            Self::InvalidCredentials | Self::Unauthenticated => S::UNAUTHORIZED,
+            Self::Forbidden(_) => S::FORBIDDEN,
+            Self::NotFound(_) => S::NOT_FOUND,
+            Self::TooManyRequests { .. } => S::TOO_MANY_REQUESTS,
+            Self::Internal(_) => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code of the JSON error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "validation_failed",
+            Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
+            Self::EmailTaken => "email_taken",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::TooManyRequests { .. } => "rate_limited",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The message a user may see. Internal errors are logged, never shown.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Internal(_) => "Something went wrong on our side; it has been logged.".to_owned(),
+            other => {
+                let mut m = other.to_string();
+                if let Some(first) = m.get_mut(0..1) {
+                    first.make_ascii_uppercase();
+                }
+                m
+            }
+        }
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;

@@ -1,0 +1,131 @@
+//! `TestApp`: the whole server on a loopback port, with a fresh database and a clock that
+//! tests move, and HTTP clients that keep cookies like a browser.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use reqwest::header::{HeaderMap, HeaderValue, ORIGIN};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tollgate_domain::ManualClock;
+use tollgate_store::testing::TestDb;
+use tollgate_store::Engine;
+
+use crate::{App, ServerConfig};
+
+pub struct TestApp {
+    pub app: Arc<App>,
+    pub clock: Arc<ManualClock>,
+    pub base: String,
+    pub engine: Engine,
+    shutdown: Option<oneshot::Sender<()>>,
+    _db: TestDb,
+}
+
+/// A signed-up user with their own cookie-keeping client.
+pub struct TestUser {
+    pub client: reqwest::Client,
+    pub id: String,
+    pub email: String,
+    /// Their personal organization.
+    pub org_id: String,
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+#[allow(clippy::expect_used)]
+impl TestApp {
+    pub async fn spawn(engine: Engine) -> Self {
+        Self::spawn_with(engine, |_| {}).await
+    }
+
+    pub async fn spawn_with(engine: Engine, configure: impl FnOnce(&mut ServerConfig)) -> Self {
+        let db = TestDb::new(engine).await;
+        let store = db.store().await;
+        let mut config = ServerConfig::default();
+        configure(&mut config);
+        let clock = Arc::new(ManualClock::starting_now());
+        let app = Arc::new(App::with_clock(store, config, clock.clone()).expect("app"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr: SocketAddr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let served = app.clone();
+        tokio::spawn(async move {
+            let _ = crate::serve(listener, served, async move {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        Self {
+            app,
+            clock,
+            base: format!("http://{addr}"),
+            engine,
+            shutdown: Some(tx),
+            _db: db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A client that keeps cookies and sends this site's `Origin`, as a browser on the
+    /// console would.
+    pub fn client(&self) -> reqwest::Client {
+        let mut headers = HeaderMap::new();
+        headers.insert(ORIGIN, HeaderValue::from_str(&self.base).expect("origin"));
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// A client that keeps cookies but sends no `Origin` (like curl, or a forged request).
+    pub fn bare_client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    pub async fn sign_up(&self, email: &str) -> TestUser {
+        let client = self.client();
+        let r = client
+            .post(self.url("/api/v1/auth/signup"))
+            .json(&json!({"email": email, "password": PASSWORD, "name": "Test User"}))
+            .send()
+            .await
+            .expect("signup");
+        assert_eq!(r.status(), 201, "sign-up of {email}");
+        let body: Value = r.json().await.expect("json");
+        TestUser {
+            client,
+            id: body["user"]["id"].as_str().expect("id").to_owned(),
+            email: email.to_owned(),
+            org_id: body["organization"]["id"].as_str().expect("org").to_owned(),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Sends a request and returns its status and JSON body (`Null` when the body is not JSON).
+pub async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    #[allow(clippy::expect_used)]
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}

@@ -1,0 +1,68 @@
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tollgate",
+    version,
+    about = "The self-hosted console, billing and gateway of an LLM inference API"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings every command understands. Each flag beats its environment variable, which beats
+/// the TOML file, which beats the default.
+#[derive(Args, Debug, Default)]
+pub struct GlobalArgs {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "TOLLGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory for the SQLite database and the email outbox [default: ./data].
+    #[arg(long, global = true, env = "TOLLGATE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite:PATH` or `postgres://…` [default: sqlite:<data-dir>/tollgate.db].
+    #[arg(long, global = true, env = "TOLLGATE_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the console, API and background workers.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Operator commands.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8080].
+    #[arg(long, env = "TOLLGATE_LISTEN")]
+    pub listen: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrgCommand {
+    /// Show an organization.
+    Show { org_id: String },
+    /// Change an organization's type (the only way to do so).
+    SetType {
+        org_id: String,
+        #[arg(value_parser = ["personal", "team", "enterprise"])]
+        org_type: String,
+    },
+}

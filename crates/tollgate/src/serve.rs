@@ -1,0 +1,49 @@
+use std::sync::Arc;
+
+use anyhow::Context;
+use tollgate_server::App;
+
+use crate::cli::ServeArgs;
+use crate::config::Config;
+
+pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
+    let store = config.open_store().await?;
+    store.migrate().await.context("applying migrations")?;
+    let app = Arc::new(App::new(store.clone(), config.server()?)?);
+
+    let listen = config.listen(args.listen.as_deref());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        database = %config.database_url_redacted(),
+        "Tollgate is running: open http://{addr}/ in your browser"
+    );
+
+    tollgate_server::serve(listener, app, shutdown_signal()).await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
