@@ -4,20 +4,28 @@
 //! driver; each engine has its own migrations. Why this shape and its rules (BIGINT times,
 //! no BOOLEAN columns, `BEGIN IMMEDIATE` on SQLite) are in docs/decisions/0001-storage.md.
 
+mod api_keys;
 mod audit;
+mod changes;
 mod db;
 mod error;
 mod orgs;
+mod project_members;
+mod projects;
 mod rate_limits;
 mod sessions;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod users;
 
+pub use api_keys::{ApiKey, KeyCreator, KeyCredentials, NewKey};
 pub use audit::{AuditEntry, AuditRecord};
+pub use changes::{Change, ChangeKind};
 pub use db::{redact, Engine, PoolStats, Store, StoreOptions};
 pub use error::StoreError;
 pub use orgs::{Membership, Org};
+pub use project_members::ProjectMember;
+pub use projects::{ArchiveRefusal, Project, ProjectWithRole};
 pub use sessions::SessionUser;
 pub use users::{NewUser, User, UserCredentials};
 
