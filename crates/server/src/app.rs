@@ -3,7 +3,9 @@ use std::sync::Arc;
 use tollgate_domain::{Clock, SystemClock};
 use tollgate_store::Store;
 
+use crate::catalog::CatalogHandle;
 use crate::console::templates::Templates;
+use crate::keys::KeyAuthenticator;
 use crate::metrics::Metrics;
 use crate::ServerConfig;
 
@@ -14,6 +16,10 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
     pub templates: Templates,
+    /// API key authentication, answered from memory after the first look-up.
+    pub keys: KeyAuthenticator,
+    /// The model catalog in force.
+    pub catalog: CatalogHandle,
 }
 
 pub type AppState = Arc<App>;
@@ -28,7 +34,10 @@ impl App {
         config: ServerConfig,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
+        let catalog = CatalogHandle::load(config.catalog_path.as_deref())?;
         Ok(Self {
+            keys: KeyAuthenticator::new(store.clone(), clock.clone()),
+            catalog,
             store,
             config,
             clock,

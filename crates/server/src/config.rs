@@ -1,5 +1,6 @@
 //! The knobs of the HTTP server. The binary fills them from flags, environment and TOML.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -34,6 +35,8 @@ pub struct ServerConfig {
     pub login_window: Duration,
     /// Accounts one address may create per hour.
     pub signups_per_ip_per_hour: i64,
+    /// The model catalog's TOML file; `None`: the built-in example catalog.
+    pub catalog_path: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +52,7 @@ impl Default for ServerConfig {
             login_failures_per_ip: 50,
             login_window: Duration::from_secs(15 * 60),
             signups_per_ip_per_hour: 20,
+            catalog_path: None,
         }
     }
 }

@@ -1,12 +1,17 @@
 //! Tollgate's HTTP surfaces. Three routers, each rendering its own errors: the console
-//! (HTML pages), the JSON API under `/api/v1`, and — beside them — `/healthz` and `/metrics`.
+//! (HTML pages), the JSON API under `/api/v1`, the OpenAI-compatible gateway under `/v1` — and,
+//! beside them, `/healthz` and `/metrics`.
 
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod catalog;
+pub mod changes;
 pub mod config;
 pub mod console;
+pub mod gateway;
 mod health;
+pub mod keys;
 pub mod metrics;
 mod router;
 pub mod service;

@@ -1,11 +1,16 @@
 //! The JSON API under `/api/v1`. Handlers live one file per resource; this module gathers
 //! the routes and generates the OpenAPI document from them.
 
+pub mod api_keys;
 pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod me;
+pub mod models;
 pub mod orgs;
+pub mod page;
+pub mod project_members;
+pub mod projects;
 pub mod views;
 
 use std::sync::Arc;
@@ -32,6 +37,9 @@ use error::ApiError;
     tags(
         (name = "auth", description = "Accounts and sessions"),
         (name = "organizations", description = "Organizations and their settings"),
+        (name = "projects", description = "Projects and their members"),
+        (name = "api keys", description = "API keys of a project"),
+        (name = "models", description = "The model catalog"),
     )
 )]
 struct ApiDoc;
@@ -45,6 +53,14 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(me::me))
         .routes(routes!(orgs::create))
         .routes(routes!(orgs::get, orgs::update))
+        .routes(routes!(projects::list, projects::create))
+        .routes(routes!(projects::get, projects::rename))
+        .routes(routes!(projects::archive))
+        .routes(routes!(project_members::list))
+        .routes(routes!(project_members::set, project_members::remove))
+        .routes(routes!(api_keys::list, api_keys::create))
+        .routes(routes!(api_keys::revoke))
+        .routes(routes!(models::list))
         .split_for_parts();
     let doc_json = Arc::new(doc.clone());
     let router = router
