@@ -101,6 +101,7 @@ async fn bad_project_input_is_refused_and_changes_nothing(engine: Engine) {
     let ada = t.sign_up("ada@example.com").await;
     let bob = t.sign_up("bob@example.com").await;
     let base = t.url(&format!("/api/v1/orgs/{}/projects", ada.org_id));
+    t.clock.advance_ms(1);
     let real = create_project(&t, &ada, &ada.org_id, "Real").await;
     let audit_before = t
         .app
