@@ -10,26 +10,21 @@ use tollgate_domain::Catalog;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogLoadError {
-    #[error("catalog {path}: {source}")]
-    Unreadable {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("catalog {path}: {source}")]
-    Invalid { path: String, source: CatalogError },
+    // The cause is part of the message, not a `source`: error chains would print it twice.
+    #[error("catalog {path}: {error}")]
+    Unreadable { path: String, error: std::io::Error },
+    #[error("catalog {path}: {error}")]
+    Invalid { path: String, error: CatalogError },
 }
 
 /// Reads and validates a catalog file.
 pub fn read_catalog(path: &Path) -> Result<Catalog, CatalogLoadError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| CatalogLoadError::Unreadable {
+    let text = std::fs::read_to_string(path).map_err(|error| CatalogLoadError::Unreadable {
         path: shown.clone(),
-        source,
+        error,
     })?;
-    Catalog::parse(&text).map_err(|source| CatalogLoadError::Invalid {
-        path: shown,
-        source,
-    })
+    Catalog::parse(&text).map_err(|error| CatalogLoadError::Invalid { path: shown, error })
 }
 
 pub struct CatalogHandle {
