@@ -6,3 +6,8 @@ use tollgate_domain::Timestamp;
 pub fn rfc3339(ms: Timestamp) -> String {
     to_datetime(ms).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
+
+/// Timestamps as console pages show them: `2026-05-01 14:03 UTC`.
+pub fn display(ms: Timestamp) -> String {
+    to_datetime(ms).format("%Y-%m-%d %H:%M UTC").to_string()
+}

@@ -166,6 +166,44 @@ impl Store {
         rows.iter().map(key_from_row).collect()
     }
 
+    /// The live keys of every active project of an organization, oldest first, after the key
+    /// `after`; up to `limit + 1` ("All projects" for org admins).
+    pub async fn org_api_keys(
+        &self,
+        org_id: &str,
+        limit: i64,
+        after: Option<&str>,
+    ) -> Result<Vec<ApiKey>> {
+        let (after_time, after_id) = match after {
+            Some(key_id) => {
+                let cursor = sqlx::query(&format!(
+                    "{KEY_SELECT} WHERE k.org_id = $1 AND k.id = $2 AND k.revoked_at IS NULL"
+                ))
+                .bind(org_id)
+                .bind(key_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+                let cursor = key_from_row(&cursor)?;
+                (cursor.created_at, cursor.id)
+            }
+            None => (i64::MIN, String::new()),
+        };
+        let rows = sqlx::query(&format!(
+            "{KEY_SELECT} JOIN projects p ON p.id = k.project_id \
+             WHERE k.org_id = $1 AND k.revoked_at IS NULL AND p.archived_at IS NULL \
+               AND (k.created_at > $2 OR (k.created_at = $2 AND k.id > $3)) \
+             ORDER BY k.created_at, k.id LIMIT $4"
+        ))
+        .bind(org_id)
+        .bind(after_time)
+        .bind(after_id)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
     /// Revokes a live key of a project, and tells every process through the change log.
     /// `NotFound` when the project has no such live key.
     pub async fn revoke_api_key(

@@ -285,6 +285,35 @@ impl Store {
         Ok(())
     }
 
+    /// Members of an organization to choose from (a project's "add member" form): user id,
+    /// email, name and org role, by email, at most `limit`.
+    pub async fn member_choices(
+        &self,
+        org_id: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, String, String, OrgRole)>> {
+        use sqlx::Row;
+        let rows = sqlx::query(
+            "SELECT u.id, u.email, u.name, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.org_id = $1 ORDER BY u.email LIMIT $2",
+        )
+        .bind(org_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let role: String = row.try_get("role")?;
+                Ok((
+                    row.try_get("id")?,
+                    row.try_get("email")?,
+                    row.try_get("name")?,
+                    OrgRole::from_str(&role).map_err(|e| corrupt(e.to_string()))?,
+                ))
+            })
+            .collect()
+    }
+
     pub async fn count_members(&self, org_id: &str) -> Result<i64> {
         use sqlx::Row;
         Ok(

@@ -24,14 +24,30 @@ struct NavItem {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Overview,
+    Projects,
+    ApiKeys,
     Settings,
     NewOrg,
 }
 
 fn nav(org: &Membership, active: Section) -> Vec<NavItem> {
     let id = &org.org.id;
-    let entries: [(Section, &'static str, String, Option<OrgAction>); 2] = [
+    // Projects and API Keys need no org-level permission: everyone with access to the
+    // organization has at least one project, and sees its keys (masked).
+    let entries: [(Section, &'static str, String, Option<OrgAction>); 4] = [
         (Section::Overview, "Overview", format!("/o/{id}"), None),
+        (
+            Section::Projects,
+            "Projects",
+            format!("/o/{id}/projects"),
+            None,
+        ),
+        (
+            Section::ApiKeys,
+            "API Keys",
+            format!("/o/{id}/api-keys"),
+            None,
+        ),
         (
             Section::Settings,
             "Settings",

@@ -21,6 +21,9 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "overview.html",
     "settings.html",
     "new_org.html",
+    "projects.html",
+    "project.html",
+    "api_keys.html",
     "error.html",
 );
 

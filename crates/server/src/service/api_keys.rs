@@ -4,7 +4,7 @@
 use serde_json::json;
 use tollgate_domain::api_key::NewApiKey;
 use tollgate_domain::ids::is_well_formed;
-use tollgate_domain::{IdPrefix, Name, ProjectAction};
+use tollgate_domain::{IdPrefix, Name, OrgAction, ProjectAction};
 use tollgate_store::{ApiKey, NewKey, StoreError, User};
 
 use crate::app::App;
@@ -39,6 +39,26 @@ impl App {
                 other => other.into(),
             })?;
         Ok((access, Page::from_rows(rows, page)))
+    }
+
+    /// The live keys of every active project ("All projects": org admins only).
+    pub async fn list_org_api_keys(
+        &self,
+        user: &User,
+        org_id: &str,
+        page: &PageRequest,
+    ) -> ServiceResult<Page<ApiKey>> {
+        self.org_access_for(user, org_id, OrgAction::ViewAllProjects)
+            .await?;
+        let rows = self
+            .store
+            .org_api_keys(org_id, page.limit, page.after())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => invalid_cursor(),
+                other => other.into(),
+            })?;
+        Ok(Page::from_rows(rows, page))
     }
 
     pub async fn create_api_key(
