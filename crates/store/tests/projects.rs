@@ -235,6 +235,18 @@ async fn members_see_assigned_projects_and_lose_access_with_the_last_one(engine:
         .unwrap();
     assert!(store.membership(&org.id, &bob.id).await.unwrap().is_some());
 
+    let choices = store.member_choices(&org.id, 10).await.unwrap();
+    assert_eq!(
+        choices
+            .iter()
+            .map(|c| (c.1.as_str(), c.3))
+            .collect::<Vec<_>>(),
+        [
+            ("ada@example.com", OrgRole::OrgAdmin),
+            ("bob@example.com", OrgRole::Member)
+        ]
+    );
+
     // Changing a role replaces it; removing it twice is NotFound.
     store
         .set_project_member(
@@ -438,6 +450,55 @@ async fn keys_are_created_listed_revoked_and_looked_up(engine: Engine) {
         Err(StoreError::NotFound)
     ));
 
+    // "All projects": live keys of active projects only.
+    let other = store
+        .create_project(&org.id, &name("Other"), NOW + 5, audit("project.create"))
+        .await
+        .unwrap();
+    store
+        .create_api_key(
+            NewKey {
+                org_id: &org.id,
+                project_id: &other.id,
+                name: &name("in other"),
+                public_id: "00000000000000b1",
+                secret_hash: "digest",
+                created_by: &ada.id,
+            },
+            NOW + 6,
+            audit("api_key.create"),
+        )
+        .await
+        .unwrap();
+    let all = store.org_api_keys(&org.id, 10, None).await.unwrap();
+    assert_eq!(all.len(), 2, "the revoked key is not listed");
+    assert_eq!(all[1].name, "in other");
+    assert_eq!(
+        store
+            .org_api_keys(&org.id, 10, Some(&all[0].id))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store
+        .archive_project(&org.id, &other.id, NOW + 7, audit("project.archive"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.org_api_keys(&org.id, 10, None).await.unwrap().len(),
+        1
+    );
+    assert!(
+        store
+            .key_credentials("00000000000000b1")
+            .await
+            .unwrap()
+            .unwrap()
+            .project_archived
+    );
+
     let changes = store.changes_since(start, 100).await.unwrap();
     assert_eq!(
         changes
@@ -448,12 +509,20 @@ async fn keys_are_created_listed_revoked_and_looked_up(engine: Engine) {
             (ChangeKind::ApiKey, ids[0].as_str()),
             (ChangeKind::Organization, org.id.as_str()),
             (ChangeKind::Organization, org.id.as_str()),
+            (ChangeKind::Project, other.id.as_str()),
         ]
     );
     let log = store.audit_log(&org.id, 10, None).await.unwrap();
     assert_eq!(
         log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
-        ["api_key.revoke", "api_key.create", "api_key.create"],
+        [
+            "project.archive",
+            "api_key.create",
+            "project.create",
+            "api_key.revoke",
+            "api_key.create",
+            "api_key.create"
+        ],
         "the refused duplicate left no entry"
     );
 }
