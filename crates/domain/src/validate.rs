@@ -92,19 +92,26 @@ impl Name {
         if name.is_empty() {
             return Err(ValidationError::new(
                 field,
-                format!("{field} must not be empty"),
+                format!("{} must not be empty.", capitalized(field)),
             ));
         }
         if name.chars().count() > Self::MAX_CHARS {
             return Err(ValidationError::new(
                 field,
-                format!("{field} must be at most {} characters", Self::MAX_CHARS),
+                format!(
+                    "{} must be at most {} characters.",
+                    capitalized(field),
+                    Self::MAX_CHARS
+                ),
             ));
         }
         if name.chars().any(char::is_control) {
             return Err(ValidationError::new(
                 field,
-                format!("{field} must not contain control characters"),
+                format!(
+                    "{} must not contain control characters.",
+                    capitalized(field)
+                ),
             ));
         }
         Ok(Self(name.to_owned()))

@@ -5,13 +5,12 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::App;
 use crate::auth::ClientInfo;
-use crate::console::{safe_next, urlencode, AnonCsrf, PageSession};
+use crate::console::{safe_next, urlencode, AnonCsrf, PageForm, PageSession};
 use crate::service::accounts::SignupInput;
 use crate::service::ServiceError;
 
@@ -57,7 +56,7 @@ pub async fn login(
     State(app): State<Arc<App>>,
     client: ClientInfo,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    PageForm(form): PageForm<LoginForm>,
 ) -> Response {
     let csrf = AnonCsrf::from_headers(&headers);
     if let Err(refused) = app.check_form(&headers, &csrf.secret, &form.csrf) {
@@ -117,7 +116,7 @@ pub async fn signup(
     State(app): State<Arc<App>>,
     client: ClientInfo,
     headers: HeaderMap,
-    Form(form): Form<SignupForm>,
+    PageForm(form): PageForm<SignupForm>,
 ) -> Response {
     let csrf = AnonCsrf::from_headers(&headers);
     if let Err(refused) = app.check_form(&headers, &csrf.secret, &form.csrf) {
@@ -168,7 +167,7 @@ pub async fn logout(
     session: Option<PageSession>,
     client: ClientInfo,
     headers: HeaderMap,
-    Form(form): Form<LogoutForm>,
+    PageForm(form): PageForm<LogoutForm>,
 ) -> Response {
     let Some(PageSession(session)) = session else {
         return Redirect::to("/login").into_response();

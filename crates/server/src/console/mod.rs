@@ -80,6 +80,34 @@ impl OptionalFromRequestParts<Arc<App>> for PageSession {
     }
 }
 
+/// A submitted form; a malformed or oversized body gets an error page, not plain text.
+pub struct PageForm<T>(pub T);
+
+impl<T> axum::extract::FromRequest<Arc<App>> for PageForm<T>
+where
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::Form::<T>::from_request(req, app).await {
+            Ok(axum::Form(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let status = rejection.status();
+                let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    String::new()
+                } else {
+                    "The form could not be read. Go back, reload the page and try again.".to_owned()
+                };
+                Err(app.error_page(status, &message))
+            }
+        }
+    }
+}
+
 /// The double-submit secret of signed-out forms: the `tg_csrf` cookie, created when missing.
 pub struct AnonCsrf {
     pub secret: String,
