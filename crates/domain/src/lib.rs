@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod ids;
+pub mod invite;
 pub mod org;
 pub mod permissions;
 pub mod secret;

@@ -7,6 +7,7 @@
 mod audit;
 mod db;
 mod error;
+mod members;
 mod orgs;
 mod rate_limits;
 mod sessions;
@@ -17,6 +18,7 @@ mod users;
 pub use audit::{AuditEntry, AuditRecord};
 pub use db::{redact, Engine, PoolStats, Store, StoreOptions};
 pub use error::StoreError;
+pub use members::Member;
 pub use orgs::{Membership, Org};
 pub use sessions::SessionUser;
 pub use users::{NewUser, User, UserCredentials};
