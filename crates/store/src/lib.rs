@@ -8,6 +8,7 @@ mod audit;
 mod db;
 mod error;
 mod orgs;
+mod outbox;
 mod rate_limits;
 mod sessions;
 #[cfg(feature = "testing")]
@@ -18,6 +19,7 @@ pub use audit::{AuditEntry, AuditRecord};
 pub use db::{redact, Engine, PoolStats, Store, StoreOptions};
 pub use error::StoreError;
 pub use orgs::{Membership, Org};
+pub use outbox::{enqueue_email_in, OutboxMessage, OutgoingEmail, Retry};
 pub use sessions::SessionUser;
 pub use users::{NewUser, User, UserCredentials};
 
