@@ -9,6 +9,7 @@ mod db;
 mod error;
 mod members;
 mod orgs;
+mod outbox;
 mod rate_limits;
 mod sessions;
 #[cfg(feature = "testing")]
@@ -20,6 +21,7 @@ pub use db::{redact, Engine, PoolStats, Store, StoreOptions};
 pub use error::StoreError;
 pub use members::Member;
 pub use orgs::{Membership, Org};
+pub use outbox::{enqueue_email_in, OutboxMessage, OutgoingEmail, Retry};
 pub use sessions::SessionUser;
 pub use users::{NewUser, User, UserCredentials};
 
