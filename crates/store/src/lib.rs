@@ -7,6 +7,7 @@
 mod audit;
 mod db;
 mod error;
+mod invitations;
 mod members;
 mod orgs;
 mod outbox;
@@ -19,6 +20,7 @@ mod users;
 pub use audit::{AuditEntry, AuditRecord};
 pub use db::{redact, Engine, PoolStats, Store, StoreOptions};
 pub use error::StoreError;
+pub use invitations::{Invitation, InviteError, NewInvitation};
 pub use members::Member;
 pub use orgs::{Membership, Org};
 pub use outbox::{enqueue_email_in, OutboxMessage, OutgoingEmail, Retry};
