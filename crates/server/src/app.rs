@@ -4,6 +4,7 @@ use tollgate_domain::{Clock, SystemClock};
 use tollgate_store::Store;
 
 use crate::console::templates::Templates;
+use crate::email::Mailer;
 use crate::metrics::Metrics;
 use crate::ServerConfig;
 
@@ -14,6 +15,7 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
     pub templates: Templates,
+    pub mailer: Mailer,
 }
 
 pub type AppState = Arc<App>;
@@ -29,6 +31,7 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
+            mailer: Mailer::new(&config.email)?,
             store,
             config,
             clock,

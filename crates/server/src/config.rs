@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::email::EmailConfig;
+
 /// When the session cookie carries the `Secure` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -34,6 +36,7 @@ pub struct ServerConfig {
     pub login_window: Duration,
     /// Accounts one address may create per hour.
     pub signups_per_ip_per_hour: i64,
+    pub email: EmailConfig,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +52,7 @@ impl Default for ServerConfig {
             login_failures_per_ip: 50,
             login_window: Duration::from_secs(15 * 60),
             signups_per_ip_per_hour: 20,
+            email: EmailConfig::default(),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod console;
+pub mod email;
 mod health;
 pub mod metrics;
 mod router;
@@ -16,4 +17,5 @@ mod time;
 
 pub use app::App;
 pub use config::{CookieSecure, ServerConfig};
+pub use email::EmailConfig;
 pub use router::{router, serve};
