@@ -37,6 +37,10 @@ pub struct ServerConfig {
     /// Accounts one address may create per hour.
     pub signups_per_ip_per_hour: i64,
     pub email: EmailConfig,
+    /// Days an invitation link stays valid (1–30).
+    pub invite_ttl_days: u32,
+    /// Invitation emails (new and resent) one organization may send per hour.
+    pub invite_emails_per_hour: i64,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +57,8 @@ impl Default for ServerConfig {
             login_window: Duration::from_secs(15 * 60),
             signups_per_ip_per_hour: 20,
             email: EmailConfig::default(),
+            invite_ttl_days: 7,
+            invite_emails_per_hour: 100,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod console;
 pub mod email;
 mod health;
+pub mod housekeeping;
 pub mod metrics;
 mod router;
 pub mod service;

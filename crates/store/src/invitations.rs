@@ -112,6 +112,13 @@ pub struct NewInvitation<'a> {
     pub message: &'a OutgoingEmail,
 }
 
+/// A resent invitation's new token digest, expiry and email.
+pub struct Reissue<'a> {
+    pub token_hash: &'a str,
+    pub expires_at: Timestamp,
+    pub message: &'a OutgoingEmail,
+}
+
 async fn fetch(
     tx: &mut Transaction<'static, Any>,
     filter: &str,
@@ -257,9 +264,7 @@ impl Store {
         &self,
         org_id: &str,
         id: &str,
-        token_hash: &str,
-        expires_at: Timestamp,
-        message: &OutgoingEmail,
+        reissue: Reissue<'_>,
         now: Timestamp,
         audit: AuditEntry<'_>,
     ) -> Result<Invitation, InviteError> {
@@ -268,8 +273,8 @@ impl Store {
             "UPDATE invitations SET token_hash = $1, expires_at = $2, sent_at = $3 \
              WHERE id = $4 AND org_id = $5 AND status = 'pending'",
         )
-        .bind(token_hash)
-        .bind(expires_at)
+        .bind(reissue.token_hash)
+        .bind(reissue.expires_at)
         .bind(now)
         .bind(id)
         .bind(org_id)
@@ -284,7 +289,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(InviteError::NotPending(invitation.status.as_str()));
         }
-        enqueue_email_in(&mut tx, message, now).await?;
+        enqueue_email_in(&mut tx, reissue.message, now).await?;
         insert_audit(&mut tx, org_id, &audit, now).await?;
         tx.commit().await?;
         Ok(invitation)

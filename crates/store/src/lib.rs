@@ -20,7 +20,7 @@ mod users;
 pub use audit::{AuditEntry, AuditRecord};
 pub use db::{redact, Engine, PoolStats, Store, StoreOptions};
 pub use error::StoreError;
-pub use invitations::{Invitation, InviteError, NewInvitation};
+pub use invitations::{Invitation, InviteError, NewInvitation, Reissue};
 pub use members::Member;
 pub use orgs::{Membership, Org};
 pub use outbox::{enqueue_email_in, OutboxMessage, OutgoingEmail, Retry};

@@ -7,8 +7,8 @@ use tollgate_domain::invite::{InviteRole, InviteStatus, InviteUnusable};
 use tollgate_domain::{Email, Name, OrgRole};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{
-    on_both_engines, AuditEntry, Engine, InviteError, NewInvitation, NewUser, OutgoingEmail, Store,
-    User,
+    on_both_engines, AuditEntry, Engine, InviteError, NewInvitation, NewUser, OutgoingEmail,
+    Reissue, Store, User,
 };
 
 const DAY: i64 = 24 * 3600 * 1000;
@@ -210,9 +210,11 @@ async fn accept_reject_and_every_illegal_transition(engine: Engine) {
             .resend_invitation(
                 &org,
                 &inv.id,
-                "tz",
-                NOW + 9 * DAY,
-                &message("x"),
+                Reissue {
+                    token_hash: "tz",
+                    expires_at: NOW + 9 * DAY,
+                    message: &message("x")
+                },
                 NOW + 2,
                 audit("r")
             )
@@ -293,9 +295,11 @@ async fn resend_replaces_the_token_and_expiry(engine: Engine) {
         .resend_invitation(
             &org,
             &inv.id,
-            "new",
-            later + 7 * DAY,
-            &message("ada@example.com"),
+            Reissue {
+                token_hash: "new",
+                expires_at: later + 7 * DAY,
+                message: &message("ada@example.com"),
+            },
             later,
             audit("invitation.resend"),
         )
@@ -320,9 +324,11 @@ async fn resend_replaces_the_token_and_expiry(engine: Engine) {
             .resend_invitation(
                 "org_x",
                 &inv.id,
-                "n2",
-                later,
-                &message("x"),
+                Reissue {
+                    token_hash: "n2",
+                    expires_at: later,
+                    message: &message("x")
+                },
                 later,
                 audit("r")
             )

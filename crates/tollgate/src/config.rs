@@ -46,6 +46,9 @@ pub struct FileConfig {
     pub smtp_password: Option<String>,
     pub smtp_security: Option<SmtpSecurity>,
     pub smtp_timeout_secs: Option<u64>,
+    /// Days an invitation link stays valid: 1–30.
+    pub invite_ttl_days: Option<u32>,
+    pub invite_emails_per_hour: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -134,6 +137,11 @@ impl Config {
                 "public_url must start with http:// or https://"
             );
         }
+        let invite_ttl_days = f.invite_ttl_days.unwrap_or(d.invite_ttl_days);
+        anyhow::ensure!(
+            (1..=30).contains(&invite_ttl_days),
+            "invite_ttl_days must be between 1 and 30 (it is {invite_ttl_days})"
+        );
         Ok(ServerConfig {
             public_url: f
                 .public_url
@@ -159,6 +167,8 @@ impl Config {
                 .signups_per_ip_per_hour
                 .unwrap_or(d.signups_per_ip_per_hour),
             email: self.email(|name| std::env::var(name).ok())?,
+            invite_ttl_days,
+            invite_emails_per_hour: f.invite_emails_per_hour.unwrap_or(d.invite_emails_per_hour),
         })
     }
 
@@ -345,6 +355,21 @@ mod tests {
         ] {
             let env = env_of(&[(var, value), ("TOLLGATE_SMTP_HOST", "h")]);
             assert!(config_with("").email(env).is_err(), "{var}={value}");
+        }
+    }
+
+    #[test]
+    fn invitation_lifetime_is_bounded() {
+        for (days, ok) in [(0, false), (1, true), (30, true), (31, false)] {
+            let c = Config {
+                file: FileConfig {
+                    invite_ttl_days: Some(days),
+                    ..FileConfig::default()
+                },
+                data_dir: PathBuf::from("."),
+                database_url: "sqlite:x".into(),
+            };
+            assert_eq!(c.server().is_ok(), ok, "{days} days");
         }
     }
 

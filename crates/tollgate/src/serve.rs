@@ -11,6 +11,7 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let store = config.open_store().await?;
     store.migrate().await.context("applying migrations")?;
     let app = Arc::new(App::new(store.clone(), config.server()?)?);
+    let housekeeping = tollgate_server::housekeeping::spawn(app.clone());
 
     let listen = config.listen(args.listen.as_deref());
     let listener = tokio::net::TcpListener::bind(&listen)
@@ -27,6 +28,7 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
 
     tollgate_server::serve(listener, app, shutdown_signal()).await?;
     email_worker.stop().await;
+    housekeeping.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -1,11 +1,15 @@
 //! The JSON API under `/api/v1`. Handlers live one file per resource; this module gathers
 //! the routes and generates the OpenAPI document from them.
 
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod invites;
 pub mod me;
+pub mod members;
 pub mod orgs;
+pub mod pagination;
 pub mod views;
 
 use std::sync::Arc;
@@ -32,6 +36,9 @@ use error::ApiError;
     tags(
         (name = "auth", description = "Accounts and sessions"),
         (name = "organizations", description = "Organizations and their settings"),
+        (name = "members", description = "Members of an organization (org admins only)"),
+        (name = "invitations", description = "Invitations: sent by org admins, answered by the invitee"),
+        (name = "audit", description = "The audit log (org admins only)"),
     )
 )]
 struct ApiDoc;
@@ -45,6 +52,15 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(me::me))
         .routes(routes!(orgs::create))
         .routes(routes!(orgs::get, orgs::update))
+        .routes(routes!(members::list))
+        .routes(routes!(members::update, members::remove))
+        .routes(routes!(audit::list))
+        .routes(routes!(invites::create, invites::list))
+        .routes(routes!(invites::resend))
+        .routes(routes!(invites::revoke))
+        .routes(routes!(invites::show))
+        .routes(routes!(invites::accept))
+        .routes(routes!(invites::reject))
         .split_for_parts();
     let doc_json = Arc::new(doc.clone());
     let router = router

@@ -3,6 +3,8 @@
 
 mod assets;
 mod auth_pages;
+mod invite_pages;
+mod member_pages;
 mod org_pages;
 pub mod page;
 pub mod templates;
@@ -43,6 +45,19 @@ pub fn router() -> Router<Arc<App>> {
             "/o/{org}/settings",
             get(org_pages::settings).post(org_pages::rename),
         )
+        .route("/o/{org}/members", get(member_pages::members))
+        .route(
+            "/o/{org}/members/{user}/role",
+            post(member_pages::change_role),
+        )
+        .route("/o/{org}/members/{user}/remove", post(member_pages::remove))
+        .route("/o/{org}/audit-log", get(member_pages::audit_log))
+        .route("/o/{org}/invites", post(invite_pages::create))
+        .route("/o/{org}/invites/{id}/resend", post(invite_pages::resend))
+        .route("/o/{org}/invites/{id}/revoke", post(invite_pages::revoke))
+        .route("/invites/{token}", get(invite_pages::show))
+        .route("/invites/{token}/accept", post(invite_pages::accept))
+        .route("/invites/{token}/reject", post(invite_pages::reject))
 }
 
 /// The signed-in user of a page; anyone else is sent to the login page.

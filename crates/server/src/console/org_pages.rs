@@ -24,6 +24,7 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
     match key? {
         "renamed" => Some("Organization name saved."),
         "created" => Some("Organization created."),
+        "joined" => Some("Welcome! You have joined the organization."),
         _ => None,
     }
 }

@@ -24,19 +24,33 @@ struct NavItem {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Overview,
+    Members,
     Settings,
+    AuditLog,
     NewOrg,
 }
 
 fn nav(org: &Membership, active: Section) -> Vec<NavItem> {
     let id = &org.org.id;
-    let entries: [(Section, &'static str, String, Option<OrgAction>); 2] = [
+    let entries: [(Section, &'static str, String, Option<OrgAction>); 4] = [
         (Section::Overview, "Overview", format!("/o/{id}"), None),
+        (
+            Section::Members,
+            "Members",
+            format!("/o/{id}/members"),
+            Some(OrgAction::ManageMembers),
+        ),
         (
             Section::Settings,
             "Settings",
             format!("/o/{id}/settings"),
             Some(OrgAction::ViewSettings),
+        ),
+        (
+            Section::AuditLog,
+            "Audit log",
+            format!("/o/{id}/audit-log"),
+            Some(OrgAction::ViewAuditLog),
         ),
     ];
     entries

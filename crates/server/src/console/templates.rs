@@ -22,6 +22,9 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "settings.html",
     "new_org.html",
     "error.html",
+    "members.html",
+    "audit_log.html",
+    "invite.html",
 );
 
 /// Static assets: (path under `/assets/`, content type, bytes).
