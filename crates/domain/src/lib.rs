@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod ids;
 pub mod invite;
+pub mod ledger;
 pub mod org;
 pub mod permissions;
 pub mod secret;
