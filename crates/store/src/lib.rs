@@ -8,6 +8,7 @@ mod audit;
 mod db;
 mod error;
 mod invitations;
+mod ledger;
 mod members;
 mod orgs;
 mod outbox;
@@ -15,16 +16,19 @@ mod rate_limits;
 mod sessions;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod usage;
 mod users;
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use db::{redact, Engine, PoolStats, Store, StoreOptions};
 pub use error::StoreError;
 pub use invitations::{Invitation, InviteError, NewInvitation, Reissue};
+pub use ledger::{debit_usage_in, grant_credits_in, CreditAccount, Grant, Granted, NewGrant};
 pub use members::Member;
 pub use orgs::{Membership, Org};
 pub use outbox::{enqueue_email_in, OutboxMessage, OutgoingEmail, Retry};
 pub use sessions::SessionUser;
+pub use usage::{RecordedUsage, UsageRecord};
 pub use users::{NewUser, User, UserCredentials};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
