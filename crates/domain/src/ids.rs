@@ -9,6 +9,8 @@ pub enum IdPrefix {
     Project,
     ApiKey,
     Invite,
+    Grant,
+    Hold,
 }
 
 impl IdPrefix {
@@ -19,6 +21,8 @@ impl IdPrefix {
             Self::Project => "prj",
             Self::ApiKey => "key",
             Self::Invite => "inv",
+            Self::Grant => "grt",
+            Self::Hold => "hld",
         }
     }
 }

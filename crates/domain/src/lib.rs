@@ -7,6 +7,8 @@ pub mod api_key;
 pub mod catalog;
 pub mod clock;
 pub mod ids;
+pub mod invite;
+pub mod ledger;
 pub mod money;
 pub mod org;
 pub mod permissions;

@@ -31,11 +31,11 @@ impl Email {
         let invalid = || {
             ValidationError::new(
                 "email",
-                format!("'{}' is not a valid email address", raw.trim()),
+                format!("'{}' is not a valid email address.", raw.trim()),
             )
         };
         if email.is_empty() {
-            return Err(ValidationError::new("email", "email is required"));
+            return Err(ValidationError::new("email", "Enter an email address."));
         }
         if email.len() > Self::MAX_LEN {
             return Err(ValidationError::new(
@@ -92,19 +92,26 @@ impl Name {
         if name.is_empty() {
             return Err(ValidationError::new(
                 field,
-                format!("{field} must not be empty"),
+                format!("{} must not be empty.", capitalized(field)),
             ));
         }
         if name.chars().count() > Self::MAX_CHARS {
             return Err(ValidationError::new(
                 field,
-                format!("{field} must be at most {} characters", Self::MAX_CHARS),
+                format!(
+                    "{} must be at most {} characters.",
+                    capitalized(field),
+                    Self::MAX_CHARS
+                ),
             ));
         }
         if name.chars().any(char::is_control) {
             return Err(ValidationError::new(
                 field,
-                format!("{field} must not contain control characters"),
+                format!(
+                    "{} must not contain control characters.",
+                    capitalized(field)
+                ),
             ));
         }
         Ok(Self(name.to_owned()))
@@ -121,6 +128,15 @@ impl fmt::Display for Name {
     }
 }
 
+/// `field` as the start of a sentence: `name` → `Name`, `project_name` → `Project name`.
+fn capitalized(field: &str) -> String {
+    let words = field.replace('_', " ");
+    let mut chars = words.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+}
+
 /// A new password: 8 to 1024 characters. Never displayed or logged.
 pub struct Password(String);
 
@@ -133,13 +149,13 @@ impl Password {
         if chars < Self::MIN_CHARS {
             return Err(ValidationError::new(
                 "password",
-                format!("password must be at least {} characters", Self::MIN_CHARS),
+                format!("Password must be at least {} characters.", Self::MIN_CHARS),
             ));
         }
         if chars > Self::MAX_CHARS {
             return Err(ValidationError::new(
                 "password",
-                format!("password must be at most {} characters", Self::MAX_CHARS),
+                format!("Password must be at most {} characters.", Self::MAX_CHARS),
             ));
         }
         Ok(Self(raw.to_owned()))

@@ -84,7 +84,7 @@
     }, function () {
       // Could not write the clipboard: select the text so the user can copy it by hand.
       selectContents(target);
-      flashLabel(button, "Press Ctrl+C");
+      flashLabel(button, /Mac|iPhone|iPad/.test(navigator.platform || "") ? "Press \u2318C" : "Press Ctrl+C");
     });
   }
 

@@ -5,6 +5,7 @@ use tollgate_store::Store;
 
 use crate::catalog::CatalogHandle;
 use crate::console::templates::Templates;
+use crate::email::Mailer;
 use crate::keys::KeyAuthenticator;
 use crate::metrics::Metrics;
 use crate::ServerConfig;
@@ -16,6 +17,7 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
     pub templates: Templates,
+    pub mailer: Mailer,
     /// API key authentication, answered from memory after the first look-up.
     pub keys: KeyAuthenticator,
     /// The model catalog in force.
@@ -36,6 +38,7 @@ impl App {
     ) -> anyhow::Result<Self> {
         let catalog = CatalogHandle::load(config.catalog_path.as_deref())?;
         Ok(Self {
+            mailer: Mailer::new(&config.email)?,
             keys: KeyAuthenticator::new(store.clone(), clock.clone()),
             catalog,
             store,

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::email::EmailConfig;
+
 /// When the session cookie carries the `Secure` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -35,6 +37,11 @@ pub struct ServerConfig {
     pub login_window: Duration,
     /// Accounts one address may create per hour.
     pub signups_per_ip_per_hour: i64,
+    pub email: EmailConfig,
+    /// Days an invitation link stays valid (1–30).
+    pub invite_ttl_days: u32,
+    /// Invitation emails (new and resent) one organization may send per hour.
+    pub invite_emails_per_hour: i64,
     /// The model catalog's TOML file; `None`: the built-in example catalog.
     pub catalog_path: Option<PathBuf>,
 }
@@ -52,6 +59,9 @@ impl Default for ServerConfig {
             login_failures_per_ip: 50,
             login_window: Duration::from_secs(15 * 60),
             signups_per_ip_per_hour: 20,
+            email: EmailConfig::default(),
+            invite_ttl_days: 7,
+            invite_emails_per_hour: 100,
             catalog_path: None,
         }
     }

@@ -9,8 +9,10 @@ pub mod catalog;
 pub mod changes;
 pub mod config;
 pub mod console;
+pub mod email;
 pub mod gateway;
 mod health;
+pub mod housekeeping;
 pub mod keys;
 pub mod metrics;
 mod router;
@@ -21,4 +23,5 @@ mod time;
 
 pub use app::App;
 pub use config::{CookieSecure, ServerConfig};
+pub use email::EmailConfig;
 pub use router::{router, serve};

@@ -1,4 +1,5 @@
-//! Prometheus metrics: HTTP requests by route and status, request latency, database pool.
+//! Prometheus metrics: HTTP requests by route and status, request latency, database pool,
+//! email deliveries.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -25,6 +26,12 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EmailFailureLabels {
+    /// `retry` or `gave_up`.
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     method: String,
     route: String,
@@ -37,6 +44,8 @@ pub struct Metrics {
     pool_size: Gauge,
     pool_idle: Gauge,
     pool_max: Gauge,
+    emails_sent: Counter,
+    email_failures: Family<EmailFailureLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -81,6 +90,14 @@ impl Metrics {
             "Most database connections the pool opens",
             pool_max.clone(),
         );
+        let emails_sent = Counter::default();
+        let email_failures = Family::<EmailFailureLabels, Counter>::default();
+        registry.register("emails_sent", "Emails delivered", emails_sent.clone());
+        registry.register(
+            "email_delivery_failures",
+            "Failed email deliveries, by whether they will be retried",
+            email_failures.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             requests,
@@ -88,7 +105,20 @@ impl Metrics {
             pool_size,
             pool_idle,
             pool_max,
+            emails_sent,
+            email_failures,
         }
+    }
+
+    pub(crate) fn email_sent(&self) {
+        self.emails_sent.inc();
+    }
+
+    pub(crate) fn email_failed(&self, gave_up: bool) {
+        let outcome = if gave_up { "gave_up" } else { "retry" };
+        self.email_failures
+            .get_or_create(&EmailFailureLabels { outcome })
+            .inc();
     }
 
     fn observe(&self, method: &str, route: &str, status: StatusCode, seconds: f64) {

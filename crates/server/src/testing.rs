@@ -1,5 +1,7 @@
 //! `TestApp`: the whole server on a loopback port, with a fresh database and a clock that
-//! tests move, and HTTP clients that keep cookies like a browser.
+//! tests move, and HTTP clients that keep cookies like a browser. Email goes to the memory
+//! transport and is delivered only when a test says so (`deliver_emails`), so that what was
+//! sent is deterministic; no background worker runs unless a test starts one.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use tollgate_domain::ManualClock;
 use tollgate_store::testing::TestDb;
 use tollgate_store::Engine;
 
+use crate::email::{DeliveryReport, SentEmail};
 use crate::{App, ServerConfig};
 
 pub struct TestApp {
@@ -90,6 +93,23 @@ impl TestApp {
             db,
             db_url,
         }
+    }
+
+    /// Every message the memory transport has sent, oldest first. Messages reach it only
+    /// through the worker: call `deliver_emails` first.
+    pub fn sent_emails(&self) -> Vec<SentEmail> {
+        self.app
+            .mailer
+            .memory_outbox()
+            .expect("sent_emails needs the memory transport (the TestApp default)")
+            .messages()
+    }
+
+    /// Runs the email worker once, now: delivers every message due at the test clock's time.
+    pub async fn deliver_emails(&self) -> DeliveryReport {
+        crate::email::deliver_due(&self.app)
+            .await
+            .expect("deliver emails")
     }
 
     pub fn url(&self, path: &str) -> String {

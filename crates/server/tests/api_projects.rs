@@ -155,16 +155,16 @@ async fn bad_project_input_is_refused_and_changes_nothing(engine: Engine) {
         let (s, _) = send(ada.client.get(format!("{base}/{id}/api-keys"))).await;
         assert_eq!(s, 404, "keys of {id:.40}");
     }
-    for query in [
-        "limit=0",
-        "limit=101",
-        "limit=x",
-        "after=prj_0123456789abcdef01234567",
-        &format!("after={bobs}"),
-        "colour=red",
+    for (query, status) in [
+        ("limit=0", 422),
+        ("limit=101", 422),
+        ("limit=x", 400),
+        ("after=prj_0123456789abcdef01234567", 400),
+        (&format!("after={bobs}"), 400),
     ] {
         let (s, e) = send(ada.client.get(format!("{base}?{query}"))).await;
-        assert_eq!(s, 400, "?{query}: {e}");
+        assert_eq!(s, status, "?{query}: {e}");
+        assert!(e["error"]["code"].is_string(), "?{query}: {e}");
     }
     let (_, bob_view) = send(
         bob.client

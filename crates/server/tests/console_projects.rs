@@ -245,6 +245,11 @@ async fn members_see_their_projects_only_and_no_admin_controls(engine: Engine) {
     t.add_member(org, &bob.id, &[(&p, ProjectRole::ProjectMember)])
         .await;
 
+    // The Members page shows each member's projects, and offers active ones to invitations.
+    let (_, html) = page(&t, &ada, &format!("/o/{org}/members")).await;
+    assert!(html.contains(">Team P<"), "Bob's project in his row");
+    assert!(html.contains(&format!("name=\"project_ids\" value=\"{q}\"")));
+
     let (s, html) = page(&t, &bob, &format!("/o/{org}/projects")).await;
     assert_eq!(s, 200);
     assert!(html.contains("Team P") && !html.contains("Secret Q") && !html.contains("Default"));

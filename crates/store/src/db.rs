@@ -182,8 +182,9 @@ impl Store {
 
     /// Starts a transaction that will write. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so that a transaction that reads before writing cannot fail with
-    /// SQLITE_BUSY when it later upgrades its lock.
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    /// SQLITE_BUSY when it later upgrades its lock. Public so that a caller can put writes of
+    /// several kinds in one transaction (e.g. a change and its email, `enqueue_email_in`).
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(match self.engine {
             Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Engine::Postgres => self.pool.begin().await?,

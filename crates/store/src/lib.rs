@@ -9,13 +9,18 @@ mod audit;
 mod changes;
 mod db;
 mod error;
+mod invitations;
+mod ledger;
+mod members;
 mod orgs;
+mod outbox;
 mod project_members;
 mod projects;
 mod rate_limits;
 mod sessions;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod usage;
 mod users;
 
 pub use api_keys::{ApiKey, KeyCreator, KeyCredentials, NewKey};
@@ -23,10 +28,15 @@ pub use audit::{AuditEntry, AuditRecord};
 pub use changes::{Change, ChangeKind};
 pub use db::{redact, Engine, PoolStats, Store, StoreOptions};
 pub use error::StoreError;
+pub use invitations::{Invitation, InviteError, NewInvitation, Reissue};
+pub use ledger::{debit_usage_in, grant_credits_in, CreditAccount, Grant, Granted, NewGrant};
+pub use members::Member;
 pub use orgs::{Membership, Org};
-pub use project_members::ProjectMember;
+pub use outbox::{enqueue_email_in, OutboxMessage, OutgoingEmail, Retry};
+pub use project_members::{assign_projects_in, ProjectMember};
 pub use projects::{ArchiveRefusal, Project, ProjectWithRole};
 pub use sessions::SessionUser;
+pub use usage::{RecordedUsage, UsageRecord};
 pub use users::{NewUser, User, UserCredentials};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -171,24 +171,6 @@ impl Store {
         .transpose()
     }
 
-    /// The membership row whether or not it grants access now (a member whose projects were
-    /// all archived is still a member, and can be assigned a project again).
-    pub async fn membership_record(
-        &self,
-        org_id: &str,
-        user_id: &str,
-    ) -> Result<Option<Membership>> {
-        sqlx::query_as::<_, MembershipRow>(&format!(
-            "{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"
-        ))
-        .bind(org_id)
-        .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(Membership::try_from)
-        .transpose()
-    }
-
     /// Every organization the user has access to (see `membership`), oldest membership first.
     pub async fn memberships(&self, user_id: &str) -> Result<Vec<Membership>> {
         sqlx::query_as::<_, MembershipRow>(&format!(
@@ -283,35 +265,6 @@ impl Store {
         insert_membership(&mut tx, org_id, user_id, role, now).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Members of an organization to choose from (a project's "add member" form): user id,
-    /// email, name and org role, by email, at most `limit`.
-    pub async fn member_choices(
-        &self,
-        org_id: &str,
-        limit: i64,
-    ) -> Result<Vec<(String, String, String, OrgRole)>> {
-        use sqlx::Row;
-        let rows = sqlx::query(
-            "SELECT u.id, u.email, u.name, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
-             WHERE m.org_id = $1 ORDER BY u.email LIMIT $2",
-        )
-        .bind(org_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let role: String = row.try_get("role")?;
-                Ok((
-                    row.try_get("id")?,
-                    row.try_get("email")?,
-                    row.try_get("name")?,
-                    OrgRole::from_str(&role).map_err(|e| corrupt(e.to_string()))?,
-                ))
-            })
-            .collect()
     }
 
     pub async fn count_members(&self, org_id: &str) -> Result<i64> {

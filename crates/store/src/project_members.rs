@@ -1,5 +1,5 @@
 //! Project roles of organization members: assigned by org admins and the project's admins, and
-//! by invitations (`assign_projects`).
+//! by invitations (`assign_projects_in`).
 
 use std::str::FromStr;
 
@@ -35,7 +35,7 @@ fn member_from_row(row: &sqlx::any::AnyRow) -> Result<ProjectMember> {
 /// transaction; an existing role in one of them is replaced. Every project must belong to the
 /// organization and not be archived: otherwise `NotFound` and the caller's transaction should
 /// be dropped. Invitation acceptance calls this in the transaction that creates the membership.
-pub(crate) async fn assign_projects(
+pub async fn assign_projects_in(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
     user_id: &str,
@@ -64,8 +64,32 @@ pub(crate) async fn assign_projects(
     Ok(())
 }
 
+/// Gives a member with no active project the Default project (as `project_member`), inside the
+/// caller's transaction: an org admin demoted to member keeps access to the organization.
+pub(crate) async fn keep_access_in(
+    tx: &mut Transaction<'static, Any>,
+    org_id: &str,
+    user_id: &str,
+    now: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO project_members (project_id, org_id, user_id, role, created_at) \
+         SELECT p.id, p.org_id, $2, 'project_member', $3 FROM projects p \
+         WHERE p.org_id = $1 AND p.is_default = 1 AND NOT EXISTS ( \
+           SELECT 1 FROM project_members pm JOIN projects q ON q.id = pm.project_id \
+           WHERE pm.org_id = $1 AND pm.user_id = $2 AND q.archived_at IS NULL) \
+         ON CONFLICT (project_id, user_id) DO NOTHING",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
-    /// `assign_projects` in a transaction of its own, with an audit entry.
+    /// `assign_projects_in` in a transaction of its own, with an audit entry.
     pub async fn set_project_member(
         &self,
         org_id: &str,
@@ -76,7 +100,7 @@ impl Store {
         audit: AuditEntry<'_>,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        assign_projects(&mut tx, org_id, user_id, &[(project_id, role)], now).await?;
+        assign_projects_in(&mut tx, org_id, user_id, &[(project_id, role)], now).await?;
         insert_audit(&mut tx, org_id, &audit, now).await?;
         tx.commit().await?;
         Ok(())
@@ -106,6 +130,35 @@ impl Store {
         insert_audit(&mut tx, org_id, &audit, now).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The active projects each of `user_ids` is assigned to in the organization, as
+    /// (user id, project name), by name.
+    pub async fn assigned_project_names(
+        &self,
+        org_id: &str,
+        user_ids: &[String],
+    ) -> Result<Vec<(String, String)>> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (2..user_ids.len() + 2).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT pm.user_id, p.name FROM project_members pm JOIN projects p ON p.id = pm.project_id \
+             WHERE pm.org_id = $1 AND p.archived_at IS NULL AND pm.user_id IN ({}) \
+             ORDER BY p.name, p.id",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(org_id);
+        for id in user_ids {
+            query = query.bind(id);
+        }
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("user_id")?, row.try_get("name")?)))
+            .collect()
     }
 
     /// One member's role in a project.

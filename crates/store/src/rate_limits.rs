@@ -10,16 +10,29 @@ impl Store {
     /// Counts one hit in `bucket`'s current window of `window_ms` and returns the hits in that
     /// window, this one included.
     pub async fn rate_hit(&self, bucket: &str, window_ms: i64, now: Timestamp) -> Result<i64> {
+        self.rate_add(bucket, 1, window_ms, now).await
+    }
+
+    /// Counts `n` hits at once (one invitation request may send many emails).
+    pub async fn rate_add(
+        &self,
+        bucket: &str,
+        n: i64,
+        window_ms: i64,
+        now: Timestamp,
+    ) -> Result<i64> {
         let window_start = now - now.rem_euclid(window_ms);
         let row = sqlx::query(
-            "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) \
+            "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, $3) \
              ON CONFLICT (bucket) DO UPDATE SET \
-               hits = CASE WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.hits + 1 ELSE 1 END, \
+               hits = CASE WHEN rate_limits.window_start = excluded.window_start \
+                      THEN rate_limits.hits + excluded.hits ELSE excluded.hits END, \
                window_start = excluded.window_start \
              RETURNING hits",
         )
         .bind(bucket)
         .bind(window_start)
+        .bind(n)
         .fetch_one(&self.pool)
         .await?;
         Ok(row.try_get("hits")?)
@@ -38,6 +51,15 @@ impl Store {
             Some(row) => row.try_get("hits")?,
             None => 0,
         })
+    }
+
+    /// Deletes windows that ended before `before` (housekeeping).
+    pub async fn prune_rate_limits(&self, before: Timestamp) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// Forgets the hits in `bucket` (a successful login clears its failures).

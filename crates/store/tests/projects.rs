@@ -136,11 +136,10 @@ async fn members_see_assigned_projects_and_lose_access_with_the_last_one(engine:
         "no project, no access"
     );
     assert!(store.memberships(&bob.id).await.unwrap().len() == 1);
-    assert!(store
-        .membership_record(&org.id, &bob.id)
-        .await
-        .unwrap()
-        .is_some());
+    assert!(
+        store.member(&org.id, &bob.id).await.unwrap().is_some(),
+        "still a member"
+    );
 
     store
         .set_project_member(
@@ -234,18 +233,6 @@ async fn members_see_assigned_projects_and_lose_access_with_the_last_one(engine:
         .await
         .unwrap();
     assert!(store.membership(&org.id, &bob.id).await.unwrap().is_some());
-
-    let choices = store.member_choices(&org.id, 10).await.unwrap();
-    assert_eq!(
-        choices
-            .iter()
-            .map(|c| (c.1.as_str(), c.3))
-            .collect::<Vec<_>>(),
-        [
-            ("ada@example.com", OrgRole::OrgAdmin),
-            ("bob@example.com", OrgRole::Member)
-        ]
-    );
 
     // Changing a role replaces it; removing it twice is NotFound.
     store

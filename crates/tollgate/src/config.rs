@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
-use tollgate_server::{CookieSecure, ServerConfig};
+use tollgate_server::email::{SmtpConfig, SmtpSecurity, TransportConfig};
+use tollgate_server::{CookieSecure, EmailConfig, ServerConfig};
 use tollgate_store::{Store, StoreOptions};
 
 use crate::cli::GlobalArgs;
@@ -34,6 +35,43 @@ pub struct FileConfig {
     pub signups_per_ip_per_hour: Option<i64>,
     /// The model catalog (TOML); the built-in example when unset.
     pub catalog: Option<PathBuf>,
+    /// `file` (default: `<data-dir>/outbox/*.eml`), `smtp` (default when `smtp_host` is set)
+    /// or `memory`.
+    pub email_transport: Option<EmailTransport>,
+    /// The sender of every email, e.g. `Tollgate <no-reply@example.com>`.
+    pub email_from: Option<String>,
+    pub smtp_host: Option<String>,
+    /// Default: 587 for `starttls`, 465 for `tls`, 25 for `none`.
+    pub smtp_port: Option<u16>,
+    pub smtp_username: Option<String>,
+    /// Better given as `TOLLGATE_SMTP_PASSWORD` than written in the file.
+    pub smtp_password: Option<String>,
+    pub smtp_security: Option<SmtpSecurity>,
+    pub smtp_timeout_secs: Option<u64>,
+    /// Days an invitation link stays valid: 1–30.
+    pub invite_ttl_days: Option<u32>,
+    pub invite_emails_per_hour: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailTransport {
+    File,
+    Smtp,
+    Memory,
+}
+
+impl std::str::FromStr for EmailTransport {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "file" => Ok(Self::File),
+            "smtp" => Ok(Self::Smtp),
+            "memory" => Ok(Self::Memory),
+            other => anyhow::bail!("'{other}' is not an email transport: use file, smtp or memory"),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -104,6 +142,11 @@ impl Config {
                 "public_url must start with http:// or https://"
             );
         }
+        let invite_ttl_days = f.invite_ttl_days.unwrap_or(d.invite_ttl_days);
+        anyhow::ensure!(
+            (1..=30).contains(&invite_ttl_days),
+            "invite_ttl_days must be between 1 and 30 (it is {invite_ttl_days})"
+        );
         Ok(ServerConfig {
             public_url: f
                 .public_url
@@ -128,7 +171,69 @@ impl Config {
             signups_per_ip_per_hour: f
                 .signups_per_ip_per_hour
                 .unwrap_or(d.signups_per_ip_per_hour),
+            email: self.email(|name| std::env::var(name).ok())?,
+            invite_ttl_days,
+            invite_emails_per_hour: f.invite_emails_per_hour.unwrap_or(d.invite_emails_per_hour),
             catalog_path: self.catalog.clone(),
+        })
+    }
+
+    /// The email settings: each `TOLLGATE_EMAIL_*` / `TOLLGATE_SMTP_*` environment variable
+    /// beats its key in the file. `env` looks a variable up (a map in tests).
+    pub fn email(&self, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<EmailConfig> {
+        let f = &self.file;
+        let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let transport = match var("TOLLGATE_EMAIL_TRANSPORT") {
+            Some(v) => Some(v.trim().parse().context("TOLLGATE_EMAIL_TRANSPORT")?),
+            None => f.email_transport,
+        };
+        let host = var("TOLLGATE_SMTP_HOST").or_else(|| f.smtp_host.clone());
+        let transport = transport.unwrap_or(if host.is_some() {
+            EmailTransport::Smtp
+        } else {
+            EmailTransport::File
+        });
+        let transport = match transport {
+            EmailTransport::File => TransportConfig::File {
+                dir: self.data_dir.join("outbox"),
+            },
+            EmailTransport::Memory => TransportConfig::Memory,
+            EmailTransport::Smtp => {
+                let host = host.context(
+                    "email_transport is smtp but no smtp_host (or TOLLGATE_SMTP_HOST) is set",
+                )?;
+                let security = match var("TOLLGATE_SMTP_SECURITY") {
+                    Some(v) => v
+                        .trim()
+                        .parse::<SmtpSecurity>()
+                        .map_err(anyhow::Error::msg)
+                        .context("TOLLGATE_SMTP_SECURITY")?,
+                    None => f.smtp_security.unwrap_or(SmtpSecurity::Starttls),
+                };
+                let mut smtp = SmtpConfig::new(host, security);
+                if let Some(port) = match var("TOLLGATE_SMTP_PORT") {
+                    Some(v) => Some(v.trim().parse().context("TOLLGATE_SMTP_PORT")?),
+                    None => f.smtp_port,
+                } {
+                    smtp.port = port;
+                }
+                smtp.username = var("TOLLGATE_SMTP_USERNAME").or_else(|| f.smtp_username.clone());
+                smtp.password = env("TOLLGATE_SMTP_PASSWORD")
+                    .filter(|p| !p.is_empty())
+                    .or_else(|| f.smtp_password.clone());
+                if let Some(secs) = f.smtp_timeout_secs {
+                    smtp.timeout = Duration::from_secs(secs.max(1));
+                }
+                TransportConfig::Smtp(smtp)
+            }
+        };
+        let defaults = EmailConfig::default();
+        Ok(EmailConfig {
+            from: var("TOLLGATE_EMAIL_FROM")
+                .or_else(|| f.email_from.clone())
+                .unwrap_or(defaults.from),
+            transport,
+            ..defaults
         })
     }
 }
@@ -193,6 +298,103 @@ mod tests {
         let err = Config::load(&args).unwrap_err();
         assert!(format!("{err:#}").contains("listne"), "{err:#}");
         std::fs::remove_dir_all(dir).ok();
+    }
+
+    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| vars.get(name).cloned()
+    }
+
+    fn config_with(toml_text: &str) -> Config {
+        Config {
+            file: toml::from_str(toml_text).unwrap(),
+            data_dir: PathBuf::from("/srv/tg"),
+            database_url: "sqlite:/srv/tg/tollgate.db".into(),
+            catalog: None,
+        }
+    }
+
+    #[test]
+    fn email_defaults_to_files_in_the_data_dir() {
+        let email = config_with("").email(env_of(&[])).unwrap();
+        assert_eq!(email.from, "Tollgate <no-reply@localhost>");
+        match email.transport {
+            TransportConfig::File { dir } => assert_eq!(dir, PathBuf::from("/srv/tg/outbox")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn smtp_comes_from_the_file_and_the_environment_beats_it() {
+        let c = config_with(
+            "smtp_host = \"mail.example.com\"\nsmtp_security = \"tls\"\n\
+             smtp_username = \"tollgate\"\nsmtp_password = \"from-file\"\n\
+             email_from = \"Acme <billing@acme.example>\"\n",
+        );
+        let email = c.email(env_of(&[])).unwrap();
+        assert_eq!(email.from, "Acme <billing@acme.example>");
+        let TransportConfig::Smtp(smtp) = email.transport else {
+            panic!("an smtp_host selects smtp");
+        };
+        assert_eq!((smtp.host.as_str(), smtp.port), ("mail.example.com", 465));
+        assert_eq!(smtp.security, SmtpSecurity::Tls);
+        assert_eq!(smtp.username.as_deref(), Some("tollgate"));
+        assert_eq!(smtp.password.as_deref(), Some("from-file"));
+
+        let email = c
+            .email(env_of(&[
+                ("TOLLGATE_SMTP_HOST", "relay.internal"),
+                ("TOLLGATE_SMTP_PORT", "2525"),
+                ("TOLLGATE_SMTP_SECURITY", "none"),
+                ("TOLLGATE_SMTP_PASSWORD", "from-env"),
+            ]))
+            .unwrap();
+        let TransportConfig::Smtp(smtp) = email.transport else {
+            panic!("smtp");
+        };
+        assert_eq!((smtp.host.as_str(), smtp.port), ("relay.internal", 2525));
+        assert_eq!(smtp.security, SmtpSecurity::None);
+        assert_eq!(smtp.password.as_deref(), Some("from-env"));
+
+        let forced = c
+            .email(env_of(&[("TOLLGATE_EMAIL_TRANSPORT", "file")]))
+            .unwrap();
+        assert!(matches!(forced.transport, TransportConfig::File { .. }));
+    }
+
+    #[test]
+    fn bad_email_settings_are_refused() {
+        assert!(config_with("email_transport = \"smtp\"\n")
+            .email(env_of(&[]))
+            .is_err());
+        assert!(toml::from_str::<FileConfig>("email_transport = \"pigeon\"\n").is_err());
+        for (var, value) in [
+            ("TOLLGATE_EMAIL_TRANSPORT", "pigeon"),
+            ("TOLLGATE_SMTP_SECURITY", "ssl"),
+            ("TOLLGATE_SMTP_PORT", "99999"),
+        ] {
+            let env = env_of(&[(var, value), ("TOLLGATE_SMTP_HOST", "h")]);
+            assert!(config_with("").email(env).is_err(), "{var}={value}");
+        }
+    }
+
+    #[test]
+    fn invitation_lifetime_is_bounded() {
+        for (days, ok) in [(0, false), (1, true), (30, true), (31, false)] {
+            let c = Config {
+                file: FileConfig {
+                    invite_ttl_days: Some(days),
+                    ..FileConfig::default()
+                },
+                data_dir: PathBuf::from("."),
+                database_url: "sqlite:x".into(),
+                catalog: None,
+            };
+            assert_eq!(c.server().is_ok(), ok, "{days} days");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use tollgate_server::email::{EmailWorker, TransportConfig};
 use tollgate_server::App;
 
 use crate::cli::ServeArgs;
@@ -10,6 +11,7 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let store = config.open_store().await?;
     store.migrate().await.context("applying migrations")?;
     let app = Arc::new(App::new(store.clone(), config.server()?)?);
+    let housekeeping = tollgate_server::housekeeping::spawn(app.clone());
 
     reload_catalog_on_sighup(app.clone());
 
@@ -23,7 +25,12 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
         "Tollgate is running: open http://{addr}/ in your browser"
     );
 
+    log_email_transport(&app);
+    let email_worker = EmailWorker::spawn(app.clone());
+
     tollgate_server::serve(listener, app, shutdown_signal()).await?;
+    email_worker.stop().await;
+    housekeeping.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -46,6 +53,27 @@ fn reload_catalog_on_sighup(app: Arc<App>) {
     });
     #[cfg(not(unix))]
     let _ = app;
+}
+
+fn log_email_transport(app: &App) {
+    let from = app.mailer.from().to_string();
+    match &app.config.email.transport {
+        TransportConfig::File { dir } => tracing::info!(
+            %from,
+            "emails are written to {} (set email_transport = \"smtp\" to send them)",
+            dir.display()
+        ),
+        TransportConfig::Smtp(smtp) => tracing::info!(
+            %from,
+            "emails are sent through {}:{} (security: {})",
+            smtp.host,
+            smtp.port,
+            smtp.security.as_str()
+        ),
+        TransportConfig::Memory => {
+            tracing::warn!("email transport is memory: emails are kept in memory and never sent");
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -385,7 +385,7 @@ limits = { rpm = 5, tpm = 6, rpd = 7, tpd = 8 }
                 "name = \"Model One\"",
                 "name = \"\"",
                 4,
-                "name must not be empty",
+                "Name must not be empty",
             ),
             (
                 "context_length = 8192",

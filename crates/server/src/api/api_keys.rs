@@ -2,40 +2,43 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::api::error::{ApiResult, ErrorBody};
-use crate::api::extract::{ApiJson, ApiSession};
-use crate::api::page::PageQuery;
-use crate::api::views::{ApiKeyList, ApiKeyView};
+use crate::api::extract::{ApiJson, ApiQuery, ApiSession};
+use crate::api::pagination::{List, ListParams};
+use crate::api::views::ApiKeyView;
 use crate::app::App;
 use crate::auth::ClientInfo;
 
 /// A project's live keys, masked.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/projects/{project}/api-keys", tag = "api keys",
-    params(("org" = String, Path, description = "Organization ID"), ("project" = String, Path, description = "Project ID"), PageQuery),
+    params(("org" = String, Path, description = "Organization ID"), ("project" = String, Path, description = "Project ID"), ListParams),
     responses(
-        (status = 200, body = ApiKeyList),
+        (status = 200, body = List<ApiKeyView>),
         (status = 404, body = ErrorBody),
     ))]
 pub async fn list(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     Path((org_id, project_id)): Path<(String, String)>,
-    Query(page): Query<PageQuery>,
-) -> ApiResult<Json<ApiKeyList>> {
-    let page = page.request()?;
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<ApiKeyView>>> {
+    let limit = params.limit()?;
     let (_, keys) = app
-        .list_api_keys(&session.user, &org_id, &project_id, &page)
+        .list_api_keys(
+            &session.user,
+            &org_id,
+            &project_id,
+            params.after.as_deref(),
+            limit,
+        )
         .await?;
-    Ok(Json(ApiKeyList {
-        data: keys.items.iter().map(ApiKeyView::from).collect(),
-        has_more: keys.has_more,
-    }))
+    Ok(Json(List::from_page(keys, |k| ApiKeyView::from(&k))))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -28,6 +28,23 @@ where
     }
 }
 
+/// Query parameters; unreadable ones answer 400 in the API's error shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
 /// The signed-in user of a JSON request; 401 otherwise.
 pub struct ApiSession(pub CurrentSession);
 

@@ -2,13 +2,16 @@
 //! the routes and generates the OpenAPI document from them.
 
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod invites;
 pub mod me;
+pub mod members;
 pub mod models;
 pub mod orgs;
-pub mod page;
+pub mod pagination;
 pub mod project_members;
 pub mod projects;
 pub mod views;
@@ -37,9 +40,12 @@ use error::ApiError;
     tags(
         (name = "auth", description = "Accounts and sessions"),
         (name = "organizations", description = "Organizations and their settings"),
+        (name = "members", description = "Members of an organization (org admins only)"),
+        (name = "invitations", description = "Invitations: sent by org admins, answered by the invitee"),
         (name = "projects", description = "Projects and their members"),
         (name = "api keys", description = "API keys of a project"),
         (name = "models", description = "The model catalog"),
+        (name = "audit", description = "The audit log (org admins only)"),
     )
 )]
 struct ApiDoc;
@@ -53,6 +59,15 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(me::me))
         .routes(routes!(orgs::create))
         .routes(routes!(orgs::get, orgs::update))
+        .routes(routes!(members::list))
+        .routes(routes!(members::update, members::remove))
+        .routes(routes!(audit::list))
+        .routes(routes!(invites::create, invites::list))
+        .routes(routes!(invites::resend))
+        .routes(routes!(invites::revoke))
+        .routes(routes!(invites::show))
+        .routes(routes!(invites::accept))
+        .routes(routes!(invites::reject))
         .routes(routes!(projects::list, projects::create))
         .routes(routes!(projects::get, projects::rename))
         .routes(routes!(projects::archive))

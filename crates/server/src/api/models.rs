@@ -2,17 +2,17 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use tollgate_domain::catalog::{Limits, Model, Tier};
 use utoipa::ToSchema;
 
 use crate::api::error::{ApiResult, ErrorBody};
-use crate::api::extract::ApiSession;
-use crate::api::page::PageQuery;
+use crate::api::extract::{ApiQuery, ApiSession};
+use crate::api::pagination::{List, ListParams};
 use crate::app::App;
-use crate::service::page::{invalid_cursor, PageRequest};
+use crate::service::{invalid_cursor, Page};
 
 /// USD per million tokens, as decimal strings.
 #[derive(Serialize, ToSchema)]
@@ -101,28 +101,22 @@ impl From<&Model> for ModelView {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct ModelList {
-    pub data: Vec<ModelView>,
-    pub has_more: bool,
-}
-
 /// The models on offer, in catalog order, with prices, limits and subscription tiers.
 #[utoipa::path(get, path = "/api/v1/models", tag = "models",
-    params(PageQuery),
+    params(ListParams),
     responses(
-        (status = 200, body = ModelList),
+        (status = 200, body = List<ModelView>),
         (status = 401, body = ErrorBody),
     ))]
 pub async fn list(
     State(app): State<Arc<App>>,
     ApiSession(_session): ApiSession,
-    Query(page): Query<PageQuery>,
-) -> ApiResult<Json<ModelList>> {
-    let page: PageRequest = page.request()?;
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<ModelView>>> {
+    let limit = params.limit()?;
     let catalog = app.catalog.current();
     let models = catalog.models();
-    let start = match page.after() {
+    let start = match params.after.as_deref() {
         Some(id) => {
             models
                 .iter()
@@ -132,10 +126,9 @@ pub async fn list(
         }
         None => 0,
     };
-    let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
-    let rest = &models[start..];
-    Ok(Json(ModelList {
-        data: rest.iter().take(limit).map(ModelView::from).collect(),
-        has_more: rest.len() > limit,
-    }))
+    let rows = models[start..]
+        .iter()
+        .take(usize::try_from(limit).unwrap_or(0) + 1);
+    let page = Page::from_rows(rows.collect(), limit);
+    Ok(Json(List::from_page(page, ModelView::from)))
 }

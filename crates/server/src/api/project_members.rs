@@ -2,40 +2,45 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::api::error::{ApiResult, ErrorBody};
-use crate::api::extract::{ApiJson, ApiSession};
-use crate::api::page::PageQuery;
-use crate::api::views::{ProjectMemberList, ProjectMemberView};
+use crate::api::extract::{ApiJson, ApiQuery, ApiSession};
+use crate::api::pagination::{List, ListParams};
+use crate::api::views::ProjectMemberView;
 use crate::app::App;
 use crate::auth::ClientInfo;
 
 /// A project's members (org admins, who administer every project, are not listed).
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/projects/{project}/members", tag = "projects",
-    params(("org" = String, Path, description = "Organization ID"), ("project" = String, Path, description = "Project ID"), PageQuery),
+    params(("org" = String, Path, description = "Organization ID"), ("project" = String, Path, description = "Project ID"), ListParams),
     responses(
-        (status = 200, body = ProjectMemberList),
+        (status = 200, body = List<ProjectMemberView>),
         (status = 404, body = ErrorBody),
     ))]
 pub async fn list(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     Path((org_id, project_id)): Path<(String, String)>,
-    Query(page): Query<PageQuery>,
-) -> ApiResult<Json<ProjectMemberList>> {
-    let page = page.request()?;
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<ProjectMemberView>>> {
+    let limit = params.limit()?;
     let (_, members) = app
-        .list_project_members(&session.user, &org_id, &project_id, &page)
+        .list_project_members(
+            &session.user,
+            &org_id,
+            &project_id,
+            params.after.as_deref(),
+            limit,
+        )
         .await?;
-    Ok(Json(ProjectMemberList {
-        data: members.items.iter().map(ProjectMemberView::from).collect(),
-        has_more: members.has_more,
-    }))
+    Ok(Json(List::from_page(members, |m| {
+        ProjectMemberView::from(&m)
+    })))
 }
 
 #[derive(Deserialize, ToSchema)]

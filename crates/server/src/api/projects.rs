@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -11,17 +11,17 @@ use tollgate_domain::ProjectAction;
 use utoipa::ToSchema;
 
 use crate::api::error::{ApiResult, ErrorBody};
-use crate::api::extract::{ApiJson, ApiSession};
-use crate::api::page::PageQuery;
-use crate::api::views::{ProjectList, ProjectView};
+use crate::api::extract::{ApiJson, ApiQuery, ApiSession};
+use crate::api::pagination::{List, ListParams};
+use crate::api::views::ProjectView;
 use crate::app::App;
 use crate::auth::ClientInfo;
 
 /// The projects the caller can see: all of them for org admins, the assigned ones for others.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/projects", tag = "projects",
-    params(("org" = String, Path, description = "Organization ID"), PageQuery),
+    params(("org" = String, Path, description = "Organization ID"), ListParams),
     responses(
-        (status = 200, body = ProjectList),
+        (status = 200, body = List<ProjectView>),
         (status = 400, description = "Bad `limit` or `after`", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, description = "Unknown, or not the caller's", body = ErrorBody),
@@ -30,18 +30,15 @@ pub async fn list(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     Path(org_id): Path<String>,
-    Query(page): Query<PageQuery>,
-) -> ApiResult<Json<ProjectList>> {
-    let page = page.request()?;
-    let (_, projects) = app.list_projects(&session.user, &org_id, &page).await?;
-    Ok(Json(ProjectList {
-        data: projects
-            .items
-            .iter()
-            .map(|p| ProjectView::new(&p.project, p.role))
-            .collect(),
-        has_more: projects.has_more,
-    }))
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<ProjectView>>> {
+    let limit = params.limit()?;
+    let (_, projects) = app
+        .list_projects(&session.user, &org_id, params.after.as_deref(), limit)
+        .await?;
+    Ok(Json(List::from_page(projects, |p| {
+        ProjectView::new(&p.project, p.role)
+    })))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -100,12 +100,6 @@ impl ProjectView {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct ProjectList {
-    pub data: Vec<ProjectView>,
-    pub has_more: bool,
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct ProjectMemberView {
     #[schema(example = "usr_4f1c2a9e0b7d3c5a1e2f4b6d")]
     pub user_id: String,
@@ -126,12 +120,6 @@ impl From<&tollgate_store::ProjectMember> for ProjectMemberView {
             added_at: rfc3339(m.created_at),
         }
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ProjectMemberList {
-    pub data: Vec<ProjectMemberView>,
-    pub has_more: bool,
 }
 
 /// Who created a key (absent when that account no longer exists).
@@ -174,10 +162,4 @@ impl From<&tollgate_store::ApiKey> for ApiKeyView {
             last_used_at: k.last_used_at.map(rfc3339),
         }
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ApiKeyList {
-    pub data: Vec<ApiKeyView>,
-    pub has_more: bool,
 }

@@ -15,6 +15,9 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
     /// The request arrived over https (directly or, when trusted, through a proxy).
     pub https: bool,
+    /// Where this site is, for links in emails: `public_url` when configured, else the
+    /// request's scheme and `Host`.
+    pub base_url: String,
 }
 
 impl FromRequestParts<Arc<App>> for ClientInfo {
@@ -32,7 +35,15 @@ impl FromRequestParts<Arc<App>> for ClientInfo {
             .map(|ConnectInfo(addr)| addr.ip().to_string());
         let https = (trust && header_str(&parts.headers, "x-forwarded-proto") == Some("https"))
             || parts.uri.scheme_str() == Some("https");
+        let base_url = match &app.config.public_url {
+            Some(url) => url.clone(),
+            None => {
+                let host = header_str(&parts.headers, "host").unwrap_or("localhost");
+                format!("{}://{host}", if https { "https" } else { "http" })
+            }
+        };
         Ok(Self {
+            base_url,
             ip: forwarded_ip.or(peer_ip),
             user_agent: header_str(&parts.headers, header::USER_AGENT.as_str())
                 .map(|ua| ua.chars().take(300).collect()),

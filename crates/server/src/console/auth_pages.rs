@@ -5,13 +5,12 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::App;
 use crate::auth::ClientInfo;
-use crate::console::{safe_next, urlencode, AnonCsrf, PageSession};
+use crate::console::{safe_next, urlencode, AnonCsrf, PageForm, PageSession};
 use crate::service::accounts::SignupInput;
 use crate::service::ServiceError;
 
@@ -57,7 +56,7 @@ pub async fn login(
     State(app): State<Arc<App>>,
     client: ClientInfo,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    PageForm(form): PageForm<LoginForm>,
 ) -> Response {
     let csrf = AnonCsrf::from_headers(&headers);
     if let Err(refused) = app.check_form(&headers, &csrf.secret, &form.csrf) {
@@ -85,6 +84,14 @@ pub async fn login(
 #[derive(Deserialize)]
 pub struct SignupQuery {
     next: Option<String>,
+    invite: Option<String>,
+}
+
+/// The invited address for a sign-up through an invitation link that can still be used.
+async fn invited_email(app: &App, token: Option<&str>) -> Option<String> {
+    let invitation = app.invitation_by_token(token?).await.ok()?;
+    (invitation.status.shown(invitation.expires_at, app.now()) == "pending")
+        .then_some(invitation.email)
 }
 
 pub async fn signup_form(
@@ -97,7 +104,14 @@ pub async fn signup_form(
         return Redirect::to("/").into_response();
     }
     let csrf = AnonCsrf::from_headers(&headers);
-    let page = json!({"values": {}, "errors": {}, "next": safe_next(q.next.as_deref())});
+    let invite_email = invited_email(&app, q.invite.as_deref()).await;
+    let page = json!({
+        "values": {},
+        "errors": {},
+        "next": safe_next(q.next.as_deref()),
+        "invite_email": invite_email,
+        "invite_token": invite_email.as_ref().and(q.invite.as_deref()),
+    });
     csrf.attach(app.public_page("signup.html", StatusCode::OK, &csrf.secret, page))
 }
 
@@ -111,32 +125,49 @@ pub struct SignupForm {
     password: String,
     #[serde(default)]
     name: String,
+    invite: Option<String>,
 }
 
 pub async fn signup(
     State(app): State<Arc<App>>,
     client: ClientInfo,
     headers: HeaderMap,
-    Form(form): Form<SignupForm>,
+    PageForm(form): PageForm<SignupForm>,
 ) -> Response {
     let csrf = AnonCsrf::from_headers(&headers);
     if let Err(refused) = app.check_form(&headers, &csrf.secret, &form.csrf) {
         return csrf.attach(refused);
     }
+    // Through an invitation the address is the invited one, whatever the form says.
+    let invite_token = form.invite.as_deref().filter(|t| !t.is_empty());
+    let invite_email = invited_email(&app, invite_token).await;
+    if let (Some(token), None) = (invite_token, &invite_email) {
+        return Redirect::to(&format!("/invites/{}", urlencode(token))).into_response();
+    }
+    let email = invite_email.clone().unwrap_or_else(|| form.email.clone());
     let input = SignupInput {
-        email: &form.email,
+        email: &email,
         password: &form.password,
         name: &form.name,
     };
     match app.sign_up(input, &client).await {
-        Ok((signed_in, org)) => (
-            [(
-                header::SET_COOKIE,
-                app.session_cookie(&signed_in.session_token, &client),
-            )],
-            Redirect::to(&format!("/o/{}", urlencode(&org.id))),
-        )
-            .into_response(),
+        Ok((signed_in, org)) => {
+            let landing = match invite_token {
+                Some(token) => match app.accept_invitation(&signed_in.user, token, &client).await {
+                    Ok(invitation) => format!("/o/{}?notice=joined", urlencode(&invitation.org_id)),
+                    Err(_) => format!("/invites/{}", urlencode(token)),
+                },
+                None => format!("/o/{}", urlencode(&org.id)),
+            };
+            (
+                [(
+                    header::SET_COOKIE,
+                    app.session_cookie(&signed_in.session_token, &client),
+                )],
+                Redirect::to(&landing),
+            )
+                .into_response()
+        }
         Err(e) => {
             let (errors, error) = match &e {
                 ServiceError::Invalid(v) => (json!({ v.field: v.message }), None),
@@ -151,6 +182,8 @@ pub async fn signup(
                 "values": {"email": form.email, "name": form.name},
                 "errors": errors,
                 "error": error,
+                "invite_email": invite_email,
+                "invite_token": invite_email.as_ref().and(invite_token),
             });
             csrf.attach(app.public_page("signup.html", e.status(), &csrf.secret, page))
         }
@@ -168,7 +201,7 @@ pub async fn logout(
     session: Option<PageSession>,
     client: ClientInfo,
     headers: HeaderMap,
-    Form(form): Form<LogoutForm>,
+    PageForm(form): PageForm<LogoutForm>,
 ) -> Response {
     let Some(PageSession(session)) = session else {
         return Redirect::to("/login").into_response();

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tollgate_domain::{allows, OrgAction, ProjectAction};
@@ -15,11 +14,12 @@ use tollgate_store::{ApiKey, Membership, ProjectWithRole};
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
 use crate::console::page::Section;
-use crate::console::{urlencode, PageSession};
+use crate::console::{urlencode, PageForm, PageSession};
 use crate::service::api_keys::CreatedKey;
-use crate::service::page::{Page, PageRequest};
-use crate::service::{ServiceError, ServiceResult};
+use crate::service::{Page, ServiceError, ServiceResult};
 use crate::time::display;
+
+const PAGE_SIZE: i64 = 50;
 
 /// The project context of the page: one project, or all of them (org admins only).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,10 +87,8 @@ async fn visible_projects(
     session: &CurrentSession,
     org_id: &str,
 ) -> ServiceResult<(Membership, Vec<ProjectWithRole>)> {
-    let (membership, page) = app
-        .list_projects(&session.user, org_id, &PageRequest::first(100))
-        .await?;
-    Ok((membership, page.items))
+    let (membership, page) = app.list_projects(&session.user, org_id, None, 100).await?;
+    Ok((membership, page.data))
 }
 
 /// Which project the page shows: the one asked for, else "All projects" for org admins and the
@@ -168,16 +166,19 @@ async fn page_context(
 ) -> ServiceResult<(Membership, Value)> {
     let (membership, projects) = visible_projects(app, session, org_id).await?;
     let view = choose_view(&membership, &projects, asked)?;
-    let request = PageRequest::new(None, after)?;
+    let after = after.as_deref();
     let user = &session.user;
     let (keys, current, can_manage): (Page<ApiKey>, Option<Value>, bool) = match &view {
         View::All => (
-            app.list_org_api_keys(user, org_id, &request).await?,
+            app.list_org_api_keys(user, org_id, after, PAGE_SIZE)
+                .await?,
             None,
             true,
         ),
         View::Project(id) => {
-            let (access, keys) = app.list_api_keys(user, org_id, id, &request).await?;
+            let (access, keys) = app
+                .list_api_keys(user, org_id, id, after, PAGE_SIZE)
+                .await?;
             let p = &access.project;
             let current = json!({"id": p.id, "name": p.name, "archived": p.is_archived()});
             (
@@ -194,7 +195,7 @@ async fn page_context(
             .map_or_else(|| project_id.to_owned(), |p| p.project.name.clone())
     };
     let rows: Vec<Value> = keys
-        .items
+        .data
         .iter()
         .map(|k| {
             json!({
@@ -211,7 +212,7 @@ async fn page_context(
         })
         .collect();
     let base = format!("/o/{}/api-keys", urlencode(org_id));
-    let next_href = match (keys.has_more, keys.items.last()) {
+    let next_href = match (keys.has_more, keys.data.last()) {
         (true, Some(last)) => Some(format!(
             "{base}?project={}&after={}",
             urlencode(view.param()),
@@ -269,7 +270,7 @@ pub async fn create(
     client: ClientInfo,
     headers: HeaderMap,
     Path(org_id): Path<String>,
-    Form(form): Form<CreateForm>,
+    PageForm(form): PageForm<CreateForm>,
 ) -> Response {
     if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
         return refused;
@@ -332,7 +333,7 @@ pub async fn revoke(
     client: ClientInfo,
     headers: HeaderMap,
     Path((org_id, key_id)): Path<(String, String)>,
-    Form(form): Form<RevokeForm>,
+    PageForm(form): PageForm<RevokeForm>,
 ) -> Response {
     if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
         return refused;

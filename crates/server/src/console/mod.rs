@@ -3,7 +3,9 @@
 
 mod assets;
 mod auth_pages;
+mod invite_pages;
 mod key_pages;
+mod member_pages;
 mod org_pages;
 pub mod page;
 mod project_pages;
@@ -45,6 +47,19 @@ pub fn router() -> Router<Arc<App>> {
             "/o/{org}/settings",
             get(org_pages::settings).post(org_pages::rename),
         )
+        .route("/o/{org}/members", get(member_pages::members))
+        .route(
+            "/o/{org}/members/{user}/role",
+            post(member_pages::change_role),
+        )
+        .route("/o/{org}/members/{user}/remove", post(member_pages::remove))
+        .route("/o/{org}/audit-log", get(member_pages::audit_log))
+        .route("/o/{org}/invites", post(invite_pages::create))
+        .route("/o/{org}/invites/{id}/resend", post(invite_pages::resend))
+        .route("/o/{org}/invites/{id}/revoke", post(invite_pages::revoke))
+        .route("/invites/{token}", get(invite_pages::show))
+        .route("/invites/{token}/accept", post(invite_pages::accept))
+        .route("/invites/{token}/reject", post(invite_pages::reject))
         .route(
             "/o/{org}/projects",
             get(project_pages::list).post(project_pages::create),
@@ -104,6 +119,34 @@ impl OptionalFromRequestParts<Arc<App>> for PageSession {
         match app.current_session(&parts.headers).await {
             Ok(found) => Ok(found.map(Self)),
             Err(e) => Err(app.error_page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())),
+        }
+    }
+}
+
+/// A submitted form; a malformed or oversized body gets an error page, not plain text.
+pub struct PageForm<T>(pub T);
+
+impl<T> axum::extract::FromRequest<Arc<App>> for PageForm<T>
+where
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::Form::<T>::from_request(req, app).await {
+            Ok(axum::Form(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let status = rejection.status();
+                let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    String::new()
+                } else {
+                    "The form could not be read. Go back, reload the page and try again.".to_owned()
+                };
+                Err(app.error_page(status, &message))
+            }
         }
     }
 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use serde::Deserialize;
 use serde_json::json;
 use tollgate_domain::{allows, OrgAction};
@@ -13,7 +12,7 @@ use tollgate_domain::{allows, OrgAction};
 use crate::app::App;
 use crate::auth::ClientInfo;
 use crate::console::page::Section;
-use crate::console::{urlencode, PageSession};
+use crate::console::{urlencode, PageForm, PageSession};
 use crate::service::ServiceError;
 
 #[derive(Deserialize)]
@@ -25,6 +24,7 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
     match key? {
         "renamed" => Some("Organization name saved."),
         "created" => Some("Organization created."),
+        "joined" => Some("Welcome! You have joined the organization."),
         _ => None,
     }
 }
@@ -113,7 +113,7 @@ pub async fn rename(
     client: ClientInfo,
     headers: HeaderMap,
     Path(org_id): Path<String>,
-    Form(form): Form<NameForm>,
+    PageForm(form): PageForm<NameForm>,
 ) -> Response {
     if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
         return refused;
@@ -189,7 +189,7 @@ pub async fn create_org(
     PageSession(session): PageSession,
     client: ClientInfo,
     headers: HeaderMap,
-    Form(form): Form<NameForm>,
+    PageForm(form): PageForm<NameForm>,
 ) -> Response {
     if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
         return refused;

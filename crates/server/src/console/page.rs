@@ -26,7 +26,9 @@ pub enum Section {
     Overview,
     Projects,
     ApiKeys,
+    Members,
     Settings,
+    AuditLog,
     NewOrg,
 }
 
@@ -34,7 +36,7 @@ fn nav(org: &Membership, active: Section) -> Vec<NavItem> {
     let id = &org.org.id;
     // Projects and API Keys need no org-level permission: everyone with access to the
     // organization has at least one project, and sees its keys (masked).
-    let entries: [(Section, &'static str, String, Option<OrgAction>); 4] = [
+    let entries: [(Section, &'static str, String, Option<OrgAction>); 6] = [
         (Section::Overview, "Overview", format!("/o/{id}"), None),
         (
             Section::Projects,
@@ -49,10 +51,22 @@ fn nav(org: &Membership, active: Section) -> Vec<NavItem> {
             None,
         ),
         (
+            Section::Members,
+            "Members",
+            format!("/o/{id}/members"),
+            Some(OrgAction::ManageMembers),
+        ),
+        (
             Section::Settings,
             "Settings",
             format!("/o/{id}/settings"),
             Some(OrgAction::ViewSettings),
+        ),
+        (
+            Section::AuditLog,
+            "Audit log",
+            format!("/o/{id}/audit-log"),
+            Some(OrgAction::ViewAuditLog),
         ),
     ];
     entries

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tollgate_domain::{allows, OrgAction, ProjectAction};
@@ -14,11 +13,12 @@ use tollgate_store::User;
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
 use crate::console::page::Section;
-use crate::console::{urlencode, PageSession};
-use crate::service::page::PageRequest;
+use crate::console::{urlencode, PageForm, PageSession};
 use crate::service::projects::ProjectAccess;
 use crate::service::ServiceError;
 use crate::time::display;
+
+const PAGE_SIZE: i64 = 50;
 
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -60,16 +60,15 @@ async fn render_list(
     status: StatusCode,
     mut page: Value,
 ) -> Response {
-    let request = match PageRequest::new(None, after) {
-        Ok(r) => r,
-        Err(e) => return app.service_error_page(e),
-    };
-    let (membership, projects) = match app.list_projects(&session.user, org_id, &request).await {
+    let (membership, projects) = match app
+        .list_projects(&session.user, org_id, after.as_deref(), PAGE_SIZE)
+        .await
+    {
         Ok(found) => found,
         Err(e) => return app.service_error_page(e),
     };
     let rows: Vec<Value> = projects
-        .items
+        .data
         .iter()
         .map(|p| {
             json!({
@@ -82,7 +81,7 @@ async fn render_list(
             })
         })
         .collect();
-    let next_href = match (projects.has_more, projects.items.last()) {
+    let next_href = match (projects.has_more, projects.data.last()) {
         (true, Some(last)) => Some(format!(
             "/o/{}/projects?after={}",
             urlencode(org_id),
@@ -123,7 +122,7 @@ pub async fn create(
     client: ClientInfo,
     headers: HeaderMap,
     Path(org_id): Path<String>,
-    Form(form): Form<NameForm>,
+    PageForm(form): PageForm<NameForm>,
 ) -> Response {
     if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
         return refused;
@@ -177,7 +176,7 @@ async fn render_project(
     mut page: Value,
 ) -> Response {
     let (access, members) = match app
-        .list_project_members(&session.user, org_id, project_id, &PageRequest::first(100))
+        .list_project_members(&session.user, org_id, project_id, None, 100)
         .await
     {
         Ok(found) => found,
@@ -185,7 +184,7 @@ async fn render_project(
     };
     let can_manage_members = access.allows(ProjectAction::ManageMembers);
     let candidates = if can_manage_members {
-        match candidates(app, &access, &members.items).await {
+        match candidates(app, &access, &members.data).await {
             Ok(c) => c,
             Err(e) => return app.service_error_page(e),
         }
@@ -207,7 +206,7 @@ async fn render_project(
         map.insert(
             "members".into(),
             json!(members
-                .items
+                .data
                 .iter()
                 .map(
                     |m| json!({"user_id": m.user_id, "name": m.name, "email": m.email,
@@ -236,11 +235,11 @@ async fn candidates(
 ) -> Result<Vec<Value>, ServiceError> {
     Ok(app
         .store
-        .member_choices(&access.project.org_id, 500)
+        .list_members(&access.project.org_id, None, None, 500)
         .await?
         .into_iter()
-        .filter(|(id, _, _, role)| !role.is_admin() && members.iter().all(|m| &m.user_id != id))
-        .map(|(id, email, name, _)| json!({"user_id": id, "email": email, "name": name}))
+        .filter(|c| !c.role.is_admin() && members.iter().all(|m| m.user_id != c.user_id))
+        .map(|c| json!({"user_id": c.user_id, "email": c.email, "name": c.name}))
         .collect())
 }
 
@@ -259,7 +258,7 @@ pub async fn rename(
     client: ClientInfo,
     headers: HeaderMap,
     Path((org_id, project_id)): Path<(String, String)>,
-    Form(form): Form<NameForm>,
+    PageForm(form): PageForm<NameForm>,
 ) -> Response {
     if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
         return refused;
@@ -297,7 +296,7 @@ pub async fn archive(
     client: ClientInfo,
     headers: HeaderMap,
     Path((org_id, project_id)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    PageForm(form): PageForm<CsrfForm>,
 ) -> Response {
     if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
         return refused;
@@ -327,7 +326,7 @@ pub async fn set_member(
     client: ClientInfo,
     headers: HeaderMap,
     Path((org_id, project_id)): Path<(String, String)>,
-    Form(form): Form<MemberForm>,
+    PageForm(form): PageForm<MemberForm>,
 ) -> Response {
     if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
         return refused;
@@ -355,7 +354,7 @@ pub async fn remove_member(
     client: ClientInfo,
     headers: HeaderMap,
     Path((org_id, project_id, user_id)): Path<(String, String, String)>,
-    Form(form): Form<CsrfForm>,
+    PageForm(form): PageForm<CsrfForm>,
 ) -> Response {
     if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
         return refused;

@@ -25,6 +25,9 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "project.html",
     "api_keys.html",
     "error.html",
+    "members.html",
+    "audit_log.html",
+    "invite.html",
 );
 
 /// Static assets: (path under `/assets/`, content type, bytes).

@@ -9,9 +9,8 @@ use tollgate_store::{ApiKey, NewKey, StoreError, User};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
-use crate::service::page::{invalid_cursor, Page, PageRequest};
 use crate::service::projects::ProjectAccess;
-use crate::service::{audit, not_found_as, ServiceError, ServiceResult};
+use crate::service::{audit, invalid_cursor, not_found_as, Page, ServiceError, ServiceResult};
 
 /// A key just created: `secret` is the full key, shown once and never stored.
 pub struct CreatedKey {
@@ -25,20 +24,21 @@ impl App {
         user: &User,
         org_id: &str,
         project_id: &str,
-        page: &PageRequest,
+        after: Option<&str>,
+        limit: i64,
     ) -> ServiceResult<(ProjectAccess, Page<ApiKey>)> {
         let access = self
             .project_access(user, org_id, project_id, ProjectAction::View)
             .await?;
         let rows = self
             .store
-            .api_keys(project_id, page.limit, page.after())
+            .api_keys(project_id, limit, after)
             .await
             .map_err(|e| match e {
                 StoreError::NotFound => invalid_cursor(),
                 other => other.into(),
             })?;
-        Ok((access, Page::from_rows(rows, page)))
+        Ok((access, Page::from_rows(rows, limit)))
     }
 
     /// The live keys of every active project ("All projects": org admins only).
@@ -46,19 +46,20 @@ impl App {
         &self,
         user: &User,
         org_id: &str,
-        page: &PageRequest,
+        after: Option<&str>,
+        limit: i64,
     ) -> ServiceResult<Page<ApiKey>> {
         self.org_access_for(user, org_id, OrgAction::ViewAllProjects)
             .await?;
         let rows = self
             .store
-            .org_api_keys(org_id, page.limit, page.after())
+            .org_api_keys(org_id, limit, after)
             .await
             .map_err(|e| match e {
                 StoreError::NotFound => invalid_cursor(),
                 other => other.into(),
             })?;
-        Ok(Page::from_rows(rows, page))
+        Ok(Page::from_rows(rows, limit))
     }
 
     pub async fn create_api_key(

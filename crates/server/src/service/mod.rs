@@ -3,8 +3,10 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod audit;
+pub mod invites;
+pub mod members;
 pub mod orgs;
-pub mod page;
 pub mod project_members;
 pub mod projects;
 
@@ -33,6 +35,13 @@ pub enum ServiceError {
     NotFound(&'static str),
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// Was valid once, no longer is (an expired or revoked invitation).
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
+    /// Refused for a reason other than the permission table (e.g. an invitation for another
+    /// email address).
+    #[error("{message}")]
+    Denied { code: &'static str, message: String },
     #[error("too many attempts; try again in {retry_after_secs} seconds")]
     TooManyRequests { retry_after_secs: u64 },
     #[error(transparent)]
@@ -53,7 +62,8 @@ impl ServiceError {
             Self::BadRequest { .. } => S::BAD_REQUEST,
             Self::EmailTaken | Self::Conflict { .. } => S::CONFLICT,
             Self::InvalidCredentials | Self::Unauthenticated => S::UNAUTHORIZED,
-            Self::Forbidden(_) | Self::ProjectForbidden(_) => S::FORBIDDEN,
+            Self::Forbidden(_) | Self::ProjectForbidden(_) | Self::Denied { .. } => S::FORBIDDEN,
+            Self::Gone { .. } => S::GONE,
             Self::NotFound(_) => S::NOT_FOUND,
             Self::TooManyRequests { .. } => S::TOO_MANY_REQUESTS,
             Self::Internal(_) => S::INTERNAL_SERVER_ERROR,
@@ -64,7 +74,10 @@ impl ServiceError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Invalid(_) => "validation_failed",
-            Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
+            Self::BadRequest { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Gone { code, .. }
+            | Self::Denied { code, .. } => code,
             Self::EmailTaken => "email_taken",
             Self::InvalidCredentials => "invalid_credentials",
             Self::Unauthenticated => "unauthenticated",
@@ -92,6 +105,44 @@ impl ServiceError {
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
+/// One page of a list: the store returns up to `limit + 1` rows, the extra one meaning "more".
+#[derive(Debug)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub has_more: bool,
+}
+
+impl<T> Page<T> {
+    pub fn from_rows(mut rows: Vec<T>, limit: i64) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let has_more = rows.len() > limit;
+        rows.truncate(limit);
+        Self {
+            data: rows,
+            has_more,
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            data: self.data.into_iter().map(f).collect(),
+            has_more: self.has_more,
+        }
+    }
+}
+
+/// Page sizes: 20 by default, at most 100.
+pub fn page_limit(requested: Option<i64>) -> Result<i64, tollgate_domain::ValidationError> {
+    match requested {
+        None => Ok(20),
+        Some(n) if (1..=100).contains(&n) => Ok(n),
+        Some(_) => Err(tollgate_domain::ValidationError::new(
+            "limit",
+            "`limit` must be between 1 and 100.",
+        )),
+    }
+}
+
 /// An audit entry for a change made by `user` from `client`.
 pub(crate) fn audit<'a>(
     user: &'a tollgate_store::User,
@@ -117,5 +168,13 @@ pub(crate) fn not_found_as(what: &'static str) -> impl Fn(StoreError) -> Service
     move |e| match e {
         StoreError::NotFound => ServiceError::NotFound(what),
         other => other.into(),
+    }
+}
+
+/// The answer to an `after` that names nothing in the list.
+pub(crate) fn invalid_cursor() -> ServiceError {
+    ServiceError::BadRequest {
+        code: "invalid_cursor",
+        message: "`after` must be the id of an item of this list.".to_owned(),
     }
 }

@@ -10,9 +10,8 @@ use tollgate_store::{ProjectMember, StoreError, User};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
-use crate::service::page::{invalid_cursor, Page, PageRequest};
 use crate::service::projects::ProjectAccess;
-use crate::service::{audit, not_found_as, ServiceError, ServiceResult};
+use crate::service::{audit, invalid_cursor, not_found_as, Page, ServiceError, ServiceResult};
 
 impl App {
     pub async fn list_project_members(
@@ -20,20 +19,21 @@ impl App {
         user: &User,
         org_id: &str,
         project_id: &str,
-        page: &PageRequest,
+        after: Option<&str>,
+        limit: i64,
     ) -> ServiceResult<(ProjectAccess, Page<ProjectMember>)> {
         let access = self
             .project_access(user, org_id, project_id, ProjectAction::View)
             .await?;
         let rows = self
             .store
-            .project_members(project_id, page.limit, page.after())
+            .project_members(project_id, limit, after)
             .await
             .map_err(|e| match e {
                 StoreError::NotFound => invalid_cursor(),
                 other => other.into(),
             })?;
-        Ok((access, Page::from_rows(rows, page)))
+        Ok((access, Page::from_rows(rows, limit)))
     }
 
     /// Gives an organization member a role in the project, or changes it.
@@ -139,7 +139,7 @@ impl App {
         }
         Ok(self
             .store
-            .membership_record(org_id, member_id)
+            .member(org_id, member_id)
             .await?
             .ok_or(ServiceError::NotFound("member"))?
             .role)

@@ -10,8 +10,7 @@ use tollgate_store::{ArchiveRefusal, Membership, Project, ProjectWithRole, Store
 
 use crate::app::App;
 use crate::auth::ClientInfo;
-use crate::service::page::{invalid_cursor, Page, PageRequest};
-use crate::service::{audit, not_found_as, ServiceError, ServiceResult};
+use crate::service::{audit, invalid_cursor, not_found_as, Page, ServiceError, ServiceResult};
 
 /// A caller's access to one project: their membership of its organization and their role in it
 /// (`None` for org admins, who administer every project without one).
@@ -86,13 +85,14 @@ impl App {
         &self,
         user: &User,
         org_id: &str,
-        page: &PageRequest,
+        after: Option<&str>,
+        limit: i64,
     ) -> ServiceResult<(Membership, Page<ProjectWithRole>)> {
         let membership = self.org_access(user, org_id).await?;
         let all = allows(membership.role, OrgAction::ViewAllProjects);
         let rows = self
             .store
-            .visible_projects(org_id, &user.id, all, page.limit, page.after())
+            .visible_projects(org_id, &user.id, all, limit, after)
             .await
             .map_err(|e| match e {
                 StoreError::NotFound => invalid_cursor(),
@@ -105,7 +105,7 @@ impl App {
                 project: p.project,
             })
             .collect();
-        Ok((membership, Page::from_rows(rows, page)))
+        Ok((membership, Page::from_rows(rows, limit)))
     }
 
     pub async fn create_project(

@@ -1,0 +1,220 @@
+//! Invitations in the console: New Invite, resend and revoke on the Members page, and the
+//! invitee's page behind the emailed link.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::json;
+use tollgate_store::Invitation;
+
+use crate::app::App;
+use crate::auth::ClientInfo;
+use crate::console::member_pages::{after_member_change, render_members, CsrfForm, MembersExtras};
+use crate::console::{urlencode, AnonCsrf, PageForm, PageSession};
+use crate::service::invites::InviteRequest;
+use crate::service::ServiceError;
+
+/// `POST /o/{org}/invites` from the New Invite dialog. The form repeats `project_ids`.
+pub async fn create(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path(org_id): Path<String>,
+    PageForm(fields): PageForm<Vec<(String, String)>>,
+) -> Response {
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    if let Err(refused) = app.check_form(&headers, &session.token, &field("csrf")) {
+        return refused;
+    }
+    let emails = vec![field("emails")];
+    let role = field("role");
+    let project_ids: Vec<String> = fields
+        .iter()
+        .filter(|(k, _)| k == "project_ids")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let request = InviteRequest {
+        emails: &emails,
+        role: &role,
+        project_ids: &project_ids,
+    };
+    match app.invite(&session.user, &org_id, request, &client).await {
+        Ok(outcome) if outcome.errors.is_empty() => Redirect::to(&format!(
+            "/o/{}/members?notice=invited#invites",
+            urlencode(&org_id)
+        ))
+        .into_response(),
+        Ok(outcome) => {
+            let sent = outcome.created.len();
+            let extras = MembersExtras {
+                notice: (sent > 0).then_some("Invitations sent to the other addresses."),
+                invite_errors: outcome
+                    .errors
+                    .iter()
+                    .map(|e| json!({"email": e.email, "message": e.message}))
+                    .collect(),
+                invite_values: json!({"role": role}),
+                ..MembersExtras::default()
+            };
+            render_members(&app, &session, &org_id, None, None, StatusCode::OK, extras).await
+        }
+        Err(e @ (ServiceError::Invalid(_) | ServiceError::TooManyRequests { .. })) => {
+            let extras = MembersExtras {
+                error: Some(e.public_message()),
+                invite_values: json!({"emails": emails[0], "role": role}),
+                ..MembersExtras::default()
+            };
+            render_members(&app, &session, &org_id, None, None, e.status(), extras).await
+        }
+        Err(e) => app.service_error_page(e),
+    }
+}
+
+pub async fn resend(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path((org_id, id)): Path<(String, String)>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let done = app
+        .resend_invitation(&session.user, &org_id, &id, &client)
+        .await;
+    after_member_change(&app, &session, &org_id, done.map(|_| "resent")).await
+}
+
+pub async fn revoke(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path((org_id, id)): Path<(String, String)>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let done = app
+        .revoke_invitation(&session.user, &org_id, &id, &client)
+        .await;
+    after_member_change(&app, &session, &org_id, done.map(|_| "revoked")).await
+}
+
+/// The page state for an invitation that can no longer be used, if it cannot.
+fn closed_state(invitation: &Invitation, now: i64) -> Option<&'static str> {
+    match invitation.status.shown(invitation.expires_at, now) {
+        "pending" => None,
+        other => Some(other),
+    }
+}
+
+/// `GET /invites/{token}`: what the link offers, and what this visitor can do with it.
+pub async fn show(
+    State(app): State<Arc<App>>,
+    session: Option<PageSession>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    let anon = AnonCsrf::from_headers(&headers);
+    let csrf_secret = session
+        .as_ref()
+        .map_or(anon.secret.clone(), |PageSession(s)| s.token.clone());
+    let invitation = match app.invitation_by_token(&token).await {
+        Ok(i) => i,
+        Err(ServiceError::NotFound(_)) => {
+            let page = json!({"state": "not_found"});
+            return anon.attach(app.public_page(
+                "invite.html",
+                StatusCode::NOT_FOUND,
+                &csrf_secret,
+                page,
+            ));
+        }
+        Err(e) => return app.service_error_page(e),
+    };
+    let state = match (closed_state(&invitation, app.now()), &session) {
+        (Some(closed), _) => closed,
+        (None, Some(PageSession(s))) if s.user.email == invitation.email => "valid",
+        (None, Some(_)) => "other_email",
+        (None, None) => {
+            let email = tollgate_domain::Email::parse(&invitation.email);
+            match email {
+                Ok(e) => match app.store.user_by_email(&e).await {
+                    Ok(Some(_)) => "needs_login",
+                    Ok(None) => "needs_signup",
+                    Err(e) => return app.service_error_page(e.into()),
+                },
+                Err(_) => "needs_signup",
+            }
+        }
+    };
+    let status = match state {
+        "expired" | "revoked" => StatusCode::GONE,
+        "accepted" | "rejected" => StatusCode::CONFLICT,
+        _ => StatusCode::OK,
+    };
+    let page = json!({
+        "state": state,
+        "org_name": invitation.org_name,
+        "inviter": invitation.inviter_name.or(invitation.inviter_email).unwrap_or_else(|| "An admin".to_owned()),
+        "role_label": invitation.role.label(),
+        "email": invitation.email,
+        "signed_in_email": session.as_ref().map(|PageSession(s)| s.user.email.clone()),
+        "token": token,
+        "next": format!("/invites/{token}"),
+    });
+    anon.attach(app.public_page("invite.html", status, &csrf_secret, page))
+}
+
+pub async fn accept(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    match app.accept_invitation(&session.user, &token, &client).await {
+        Ok(invitation) => Redirect::to(&format!(
+            "/o/{}?notice=joined",
+            urlencode(&invitation.org_id)
+        ))
+        .into_response(),
+        Err(ServiceError::Internal(e)) => app.service_error_page(ServiceError::Internal(e)),
+        // Every other refusal is explained by the invitation's own page.
+        Err(_) => Redirect::to(&format!("/invites/{token}")).into_response(),
+    }
+}
+
+pub async fn reject(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    match app.reject_invitation(&session.user, &token, &client).await {
+        Err(ServiceError::Internal(e)) => app.service_error_page(ServiceError::Internal(e)),
+        _ => Redirect::to(&format!("/invites/{token}")).into_response(),
+    }
+}

@@ -1,0 +1,300 @@
+//! The Members page (members and invitations) and the Audit log page, for org admins.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tollgate_domain::clock::to_datetime;
+use tollgate_domain::invite::InviteRole;
+use tollgate_domain::{OrgAction, Timestamp};
+
+use crate::app::App;
+use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::page::Section;
+use crate::console::{urlencode, PageForm, PageSession};
+use crate::service::ServiceError;
+
+pub(crate) fn day(ms: Timestamp) -> String {
+    to_datetime(ms).format("%b %-d, %Y").to_string()
+}
+
+fn minute(ms: Timestamp) -> String {
+    to_datetime(ms).format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+#[derive(Deserialize)]
+pub struct MembersQuery {
+    q: Option<String>,
+    after: Option<String>,
+    notice: Option<String>,
+}
+
+fn notice_text(key: Option<&str>) -> Option<&'static str> {
+    match key? {
+        "role" => Some("Role updated."),
+        "removed" => Some("Member removed."),
+        "invited" => Some("Invitations sent."),
+        "resent" => Some("Invitation sent again with a new link."),
+        "revoked" => Some("Invitation revoked."),
+        _ => None,
+    }
+}
+
+/// Extra values for the Members page: a notice, or the outcome of a New Invite submission.
+#[derive(Default)]
+pub(crate) struct MembersExtras {
+    pub notice: Option<&'static str>,
+    pub error: Option<String>,
+    pub invite_errors: Vec<Value>,
+    pub invite_values: Value,
+}
+
+pub(crate) async fn render_members(
+    app: &App,
+    session: &CurrentSession,
+    org_id: &str,
+    q: Option<&str>,
+    after: Option<&str>,
+    status: StatusCode,
+    extras: MembersExtras,
+) -> Response {
+    let org = match app
+        .org_access_for(&session.user, org_id, OrgAction::ManageMembers)
+        .await
+    {
+        Ok(m) => m,
+        Err(e) => return app.service_error_page(e),
+    };
+    let page = match app.list_members(&session.user, org_id, q, after, 50).await {
+        Ok(p) => p,
+        Err(e) => return app.service_error_page(e),
+    };
+    let invites = match app.list_invitations(&session.user, org_id, None, 100).await {
+        Ok(p) => p.data,
+        Err(e) => return app.service_error_page(e),
+    };
+    let ids: Vec<String> = page.data.iter().map(|m| m.user_id.clone()).collect();
+    let assigned = match app.store.assigned_project_names(org_id, &ids).await {
+        Ok(a) => a,
+        Err(e) => return app.service_error_page(e.into()),
+    };
+    // Active projects, offered to project roles in the invitation dialog.
+    let projects: Vec<Value> = match app.list_projects(&session.user, org_id, None, 100).await {
+        Ok((_, p)) => p
+            .data
+            .iter()
+            .filter(|p| !p.project.is_archived())
+            .map(|p| json!({"id": p.project.id, "name": p.project.name}))
+            .collect(),
+        Err(e) => return app.service_error_page(e),
+    };
+    let now = app.now();
+    let next_after = page.data.last().map(|m| m.user_id.clone());
+    let members: Vec<Value> = page
+        .data
+        .iter()
+        .map(|m| {
+            let projects: Vec<&str> = assigned
+                .iter()
+                .filter(|(user, _)| *user == m.user_id)
+                .map(|(_, name)| name.as_str())
+                .collect();
+            json!({"id": m.user_id, "name": m.name, "email": m.email, "role": m.role.as_str(), "joined": day(m.joined_at), "projects": projects})
+        })
+        .collect();
+    let invites: Vec<Value> = invites
+        .iter()
+        .map(|i| {
+            json!({
+                "id": i.id, "email": i.email, "role": i.role.as_str(), "role_label": i.role.label(),
+                "status": i.status.shown(i.expires_at, now), "sent": day(i.sent_at), "expires": day(i.expires_at),
+            })
+        })
+        .collect();
+    let roles: Vec<Value> = InviteRole::ALL
+        .iter()
+        .map(|r| json!({"value": r.as_str(), "label": r.label()}))
+        .collect();
+    let ctx = json!({
+        "members": members,
+        "q": q,
+        "has_more": page.has_more,
+        "next_after": next_after,
+        "paged": after.is_some(),
+        "invites": invites,
+        "invite_roles": roles,
+        "invite_errors": extras.invite_errors,
+        "invite_values": extras.invite_values,
+        "projects": projects,
+        "notice": extras.notice,
+        "error": extras.error,
+    });
+    app.org_page(session, &org, Section::Members, "members.html", status, ctx)
+        .await
+}
+
+pub async fn members(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    Path(org_id): Path<String>,
+    Query(q): Query<MembersQuery>,
+) -> Response {
+    let extras = MembersExtras {
+        notice: notice_text(q.notice.as_deref()),
+        ..MembersExtras::default()
+    };
+    render_members(
+        &app,
+        &session,
+        &org_id,
+        q.q.as_deref(),
+        q.after.as_deref(),
+        StatusCode::OK,
+        extras,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    role: String,
+}
+
+pub async fn change_role(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path((org_id, user_id)): Path<(String, String)>,
+    PageForm(form): PageForm<RoleForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let done = app
+        .change_member_role(&session.user, &org_id, &user_id, &form.role, &client)
+        .await;
+    after_member_change(&app, &session, &org_id, done.map(|_| "role")).await
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
+pub async fn remove(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path((org_id, user_id)): Path<(String, String)>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let done = app
+        .remove_member(&session.user, &org_id, &user_id, &client)
+        .await;
+    if done.is_ok() && user_id == session.user.id {
+        // Leaving the organization: its pages are no longer ours.
+        return Redirect::to("/").into_response();
+    }
+    after_member_change(&app, &session, &org_id, done.map(|_| "removed")).await
+}
+
+/// Back to the Members page with a notice, or the page again with the error shown.
+pub(crate) async fn after_member_change(
+    app: &App,
+    session: &CurrentSession,
+    org_id: &str,
+    outcome: Result<&'static str, ServiceError>,
+) -> Response {
+    match outcome {
+        Ok(notice) => Redirect::to(&format!("/o/{}/members?notice={notice}", urlencode(org_id)))
+            .into_response(),
+        Err(
+            e @ (ServiceError::Conflict { .. }
+            | ServiceError::Invalid(_)
+            | ServiceError::BadRequest { .. }
+            | ServiceError::TooManyRequests { .. }),
+        ) => {
+            let extras = MembersExtras {
+                error: Some(e.public_message()),
+                ..MembersExtras::default()
+            };
+            render_members(app, session, org_id, None, None, e.status(), extras).await
+        }
+        Err(e) => app.service_error_page(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AfterQuery {
+    after: Option<String>,
+}
+
+pub async fn audit_log(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    Path(org_id): Path<String>,
+    Query(q): Query<AfterQuery>,
+) -> Response {
+    let org = match app
+        .org_access_for(&session.user, &org_id, OrgAction::ViewAuditLog)
+        .await
+    {
+        Ok(m) => m,
+        Err(e) => return app.service_error_page(e),
+    };
+    let page = match app
+        .audit_log(&session.user, &org_id, q.after.as_deref(), 50)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return app.service_error_page(e),
+    };
+    let next_after = page.data.last().map(|e| e.id.to_string());
+    let entries: Vec<Value> = page
+        .data
+        .iter()
+        .map(|e| {
+            let details: Value = serde_json::from_str(&e.details).unwrap_or(Value::Null);
+            let details = match details {
+                Value::Object(map) => map
+                    .iter()
+                    .map(|(k, v)| {
+                        format!(
+                            "{k}: {}",
+                            v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                _ => String::new(),
+            };
+            json!({
+                "id": e.id, "actor": e.actor_email, "action": e.action,
+                "target": format!("{} {}", e.target_type, e.target_id), "details": details,
+                "ip": e.ip, "time": minute(e.created_at),
+            })
+        })
+        .collect();
+    let ctx = json!({"entries": entries, "has_more": page.has_more, "next_after": next_after, "paged": q.after.is_some()});
+    app.org_page(
+        &session,
+        &org,
+        Section::AuditLog,
+        "audit_log.html",
+        StatusCode::OK,
+        ctx,
+    )
+    .await
+}

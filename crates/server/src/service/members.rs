@@ -1,0 +1,118 @@
+//! Members of an organization: the Members page's operations, for org admins only.
+
+use serde_json::json;
+use tollgate_domain::ids::is_well_formed;
+use tollgate_domain::{IdPrefix, OrgAction, OrgRole, ValidationError};
+use tollgate_store::{AuditEntry, Member, StoreError, User};
+
+use crate::app::App;
+use crate::auth::ClientInfo;
+use crate::service::{Page, ServiceError, ServiceResult};
+
+fn last_admin() -> ServiceError {
+    ServiceError::Conflict {
+        code: "last_admin",
+        message: "An organization must keep at least one Organization Admin: make someone else an admin first."
+            .to_owned(),
+    }
+}
+
+fn member_error(e: StoreError) -> ServiceError {
+    match e {
+        StoreError::Conflict("last_admin") => last_admin(),
+        StoreError::NotFound => ServiceError::NotFound("member"),
+        other => other.into(),
+    }
+}
+
+impl App {
+    pub async fn list_members(
+        &self,
+        user: &User,
+        org_id: &str,
+        search: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> ServiceResult<Page<Member>> {
+        self.org_access_for(user, org_id, OrgAction::ManageMembers)
+            .await?;
+        if let Some(q) = search {
+            if q.chars().count() > 200 || q.contains('\0') {
+                return Err(ValidationError::new("q", "The search is too long.").into());
+            }
+        }
+        // An unknown cursor simply starts nowhere: it must not reach the database as garbage.
+        let after = after.filter(|a| is_well_formed(IdPrefix::User, a));
+        let rows = self
+            .store
+            .list_members(org_id, search, after, limit)
+            .await?;
+        Ok(Page::from_rows(rows, limit))
+    }
+
+    pub async fn change_member_role(
+        &self,
+        user: &User,
+        org_id: &str,
+        member_id: &str,
+        role: &str,
+        client: &ClientInfo,
+    ) -> ServiceResult<Member> {
+        self.org_access_for(user, org_id, OrgAction::ManageMembers)
+            .await?;
+        let role: OrgRole = role.parse()?;
+        if !is_well_formed(IdPrefix::User, member_id) {
+            return Err(ServiceError::NotFound("member"));
+        }
+        let before = self
+            .store
+            .member(org_id, member_id)
+            .await?
+            .ok_or(ServiceError::NotFound("member"))?;
+        let audit = AuditEntry {
+            actor_id: Some(&user.id),
+            actor_email: Some(&user.email),
+            action: "member.role_change",
+            target_type: "user",
+            target_id: member_id,
+            details: json!({"email": before.email, "from": before.role.as_str(), "to": role.as_str()}),
+            ip: client.ip.as_deref(),
+        };
+        self.store
+            .set_member_role(org_id, member_id, role, self.now(), audit)
+            .await
+            .map_err(member_error)
+    }
+
+    pub async fn remove_member(
+        &self,
+        user: &User,
+        org_id: &str,
+        member_id: &str,
+        client: &ClientInfo,
+    ) -> ServiceResult<Member> {
+        self.org_access_for(user, org_id, OrgAction::ManageMembers)
+            .await?;
+        if !is_well_formed(IdPrefix::User, member_id) {
+            return Err(ServiceError::NotFound("member"));
+        }
+        let before = self
+            .store
+            .member(org_id, member_id)
+            .await?
+            .ok_or(ServiceError::NotFound("member"))?;
+        let audit = AuditEntry {
+            actor_id: Some(&user.id),
+            actor_email: Some(&user.email),
+            action: "member.remove",
+            target_type: "user",
+            target_id: member_id,
+            details: json!({"email": before.email, "role": before.role.as_str()}),
+            ip: client.ip.as_deref(),
+        };
+        self.store
+            .remove_member(org_id, member_id, self.now(), audit)
+            .await
+            .map_err(member_error)
+    }
+}

@@ -1,0 +1,618 @@
+//! The credit ledger: grants (lots), append-only entries with a per-organization idempotency
+//! key, and holds. Rules (draw order, pricing) live in `tollgate_domain::ledger`; this module
+//! makes them atomic.
+//!
+//! Every write starts by upserting the organization's `credit_accounts` row, which serialises
+//! writers of one organization on PostgreSQL; SQLite's `BEGIN IMMEDIATE` already does.
+
+use std::str::FromStr;
+
+use sqlx::{Any, Row, Transaction};
+use tollgate_domain::ledger::{allocate, GrantCategory, GrantLot, GrantSource};
+use tollgate_domain::{new_id, IdPrefix, Timestamp};
+
+use crate::orgs::corrupt;
+use crate::{Result, Store, StoreError};
+
+/// An organization's credit, read in O(1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CreditAccount {
+    /// Σ ledger entries: what the organization has (negative when usage outran its credit).
+    pub balance: i64,
+    /// Σ live holds: reserved by requests in flight.
+    pub held: i64,
+}
+
+impl CreditAccount {
+    /// What a new request may reserve: `balance − held`.
+    pub fn available(self) -> i64 {
+        self.balance - self.held
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub id: String,
+    pub org_id: String,
+    pub category: GrantCategory,
+    pub source: GrantSource,
+    pub amount: i64,
+    pub remaining: i64,
+    pub effective_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub reference: Option<String>,
+    pub description: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(sqlx::FromRow)]
+struct GrantRow {
+    id: String,
+    org_id: String,
+    category: String,
+    source: String,
+    amount: i64,
+    remaining: i64,
+    effective_at: i64,
+    expires_at: Option<i64>,
+    reference: Option<String>,
+    description: String,
+    created_at: i64,
+}
+
+impl TryFrom<GrantRow> for Grant {
+    type Error = StoreError;
+
+    fn try_from(r: GrantRow) -> Result<Self> {
+        Ok(Grant {
+            category: GrantCategory::from_str(&r.category).map_err(|e| corrupt(e.to_string()))?,
+            source: GrantSource::from_str(&r.source).map_err(|e| corrupt(e.to_string()))?,
+            id: r.id,
+            org_id: r.org_id,
+            amount: r.amount,
+            remaining: r.remaining,
+            effective_at: r.effective_at,
+            expires_at: r.expires_at,
+            reference: r.reference,
+            description: r.description,
+            created_at: r.created_at,
+        })
+    }
+}
+
+const GRANT_COLUMNS: &str =
+    "id, org_id, category, source, amount, remaining, effective_at, expires_at, reference, description, created_at";
+
+/// Credit to add. The idempotency key makes a replay (a retried payment, a re-run command) a
+/// no-op.
+#[derive(Debug, Clone)]
+pub struct NewGrant<'a> {
+    pub source: GrantSource,
+    pub amount: i64,
+    pub expires_at: Option<Timestamp>,
+    pub idempotency_key: &'a str,
+    /// What caused it, e.g. a payment id.
+    pub reference: Option<&'a str>,
+    pub description: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Granted {
+    Created(Grant),
+    /// The idempotency key was used before: nothing changed.
+    Duplicate,
+}
+
+/// The account row, created on first use and locked for the rest of the transaction.
+pub(crate) async fn lock_account(
+    tx: &mut Transaction<'static, Any>,
+    org_id: &str,
+    now: Timestamp,
+) -> Result<(i64, i64, i64)> {
+    let row = sqlx::query(
+        "INSERT INTO credit_accounts (org_id, updated_at) VALUES ($1, $2) \
+         ON CONFLICT (org_id) DO UPDATE SET updated_at = excluded.updated_at \
+         RETURNING balance, held, debt",
+    )
+    .bind(org_id)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok((
+        row.try_get("balance")?,
+        row.try_get("held")?,
+        row.try_get("debt")?,
+    ))
+}
+
+/// Appends an entry unless its idempotency key was used before; true when appended.
+#[allow(clippy::too_many_arguments)]
+async fn append_entry(
+    tx: &mut Transaction<'static, Any>,
+    org_id: &str,
+    kind: &str,
+    amount: i64,
+    balance_after: i64,
+    idempotency_key: &str,
+    grant_id: Option<&str>,
+    reference: Option<&str>,
+    now: Timestamp,
+) -> Result<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO ledger_entries (org_id, kind, amount, balance_after, idempotency_key, grant_id, reference, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (org_id, idempotency_key) DO NOTHING RETURNING id",
+    )
+    .bind(org_id)
+    .bind(kind)
+    .bind(amount)
+    .bind(balance_after)
+    .bind(idempotency_key)
+    .bind(grant_id)
+    .bind(reference)
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(inserted.is_some())
+}
+
+/// Writes off what is left of the organization's grants past their expiry (one `expiry` entry
+/// each) and returns the balance after. Called under the account lock by every writer, so that
+/// credit is never spent or reserved past its expiry, and by the periodic job for the rest.
+async fn expire_due_in(
+    tx: &mut Transaction<'static, Any>,
+    org_id: &str,
+    balance: i64,
+    now: Timestamp,
+) -> Result<i64> {
+    let due = sqlx::query(
+        "SELECT id, remaining FROM credit_grants \
+         WHERE org_id = $1 AND remaining > 0 AND expires_at IS NOT NULL AND expires_at <= $2 ORDER BY expires_at, id",
+    )
+    .bind(org_id)
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await?;
+    if due.is_empty() {
+        return Ok(balance);
+    }
+    let mut running = balance;
+    for row in due {
+        let (id, remaining): (String, i64) = (row.try_get("id")?, row.try_get("remaining")?);
+        if append_entry(
+            tx,
+            org_id,
+            "expiry",
+            -remaining,
+            running - remaining,
+            &format!("expiry:{id}"),
+            Some(&id),
+            None,
+            now,
+        )
+        .await?
+        {
+            running -= remaining;
+        }
+        sqlx::query("UPDATE credit_grants SET remaining = 0 WHERE id = $1")
+            .bind(&id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query("UPDATE credit_accounts SET balance = $1 WHERE org_id = $2")
+        .bind(running)
+        .bind(org_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(running)
+}
+
+/// Locks the account and writes off expired grants: the balance every writer starts from.
+async fn open_account(
+    tx: &mut Transaction<'static, Any>,
+    org_id: &str,
+    now: Timestamp,
+) -> Result<(i64, i64)> {
+    let (balance, _, debt) = lock_account(tx, org_id, now).await?;
+    Ok((expire_due_in(tx, org_id, balance, now).await?, debt))
+}
+
+/// Adds a grant inside `tx` (a payment's transaction, for instance). Outstanding debt is paid
+/// from it first.
+pub async fn grant_credits_in(
+    tx: &mut Transaction<'static, Any>,
+    org_id: &str,
+    grant: &NewGrant<'_>,
+    now: Timestamp,
+) -> Result<Granted> {
+    if grant.amount <= 0 {
+        return Err(corrupt(format!(
+            "a grant must be positive, not {}",
+            grant.amount
+        )));
+    }
+    let (balance, debt) = open_account(tx, org_id, now).await?;
+    let id = new_id(IdPrefix::Grant);
+    let balance_after = balance + grant.amount;
+    if !append_entry(
+        tx,
+        org_id,
+        "grant",
+        grant.amount,
+        balance_after,
+        grant.idempotency_key,
+        Some(&id),
+        grant.reference,
+        now,
+    )
+    .await?
+    {
+        return Ok(Granted::Duplicate);
+    }
+    let repaid = debt.min(grant.amount);
+    let row: GrantRow = sqlx::query_as(&format!(
+        "INSERT INTO credit_grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $7) \
+         RETURNING {GRANT_COLUMNS}"
+    ))
+    .bind(&id)
+    .bind(org_id)
+    .bind(grant.source.category().as_str())
+    .bind(grant.source.as_str())
+    .bind(grant.amount)
+    .bind(grant.amount - repaid)
+    .bind(now)
+    .bind(grant.expires_at)
+    .bind(grant.reference)
+    .bind(grant.description)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE credit_accounts SET balance = $1, debt = debt - $2 WHERE org_id = $3")
+        .bind(balance_after)
+        .bind(repaid)
+        .bind(org_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(Granted::Created(row.try_into()?))
+}
+
+/// The open grants of an organization usable at `now`.
+async fn open_lots(
+    tx: &mut Transaction<'static, Any>,
+    org_id: &str,
+    now: Timestamp,
+) -> Result<Vec<GrantLot>> {
+    let rows = sqlx::query(
+        "SELECT id, category, remaining, effective_at, expires_at FROM credit_grants \
+         WHERE org_id = $1 AND remaining > 0 AND (expires_at IS NULL OR expires_at > $2)",
+    )
+    .bind(org_id)
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let category: String = r.try_get("category")?;
+            Ok(GrantLot {
+                id: r.try_get("id")?,
+                category: GrantCategory::from_str(&category).map_err(|e| corrupt(e.to_string()))?,
+                remaining: r.try_get("remaining")?,
+                effective_at: r.try_get("effective_at")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Takes `amount` from the grants in draw order; what they do not cover becomes debt.
+/// Returns the new balance. The caller has locked the account and appended the entries.
+async fn draw(
+    tx: &mut Transaction<'static, Any>,
+    org_id: &str,
+    balance: i64,
+    amount: i64,
+    now: Timestamp,
+) -> Result<i64> {
+    let lots = open_lots(tx, org_id, now).await?;
+    let (takes, uncovered) = allocate(&lots, amount, now);
+    for (grant_id, take) in takes {
+        sqlx::query("UPDATE credit_grants SET remaining = remaining - $1 WHERE id = $2")
+            .bind(take)
+            .bind(grant_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let balance_after = balance - amount;
+    sqlx::query("UPDATE credit_accounts SET balance = $1, debt = debt + $2 WHERE org_id = $3")
+        .bind(balance_after)
+        .bind(uncovered)
+        .bind(org_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(balance_after)
+}
+
+/// Debits usage inside `tx`; false when the idempotency key was used before (nothing changed).
+pub async fn debit_usage_in(
+    tx: &mut Transaction<'static, Any>,
+    org_id: &str,
+    amount: i64,
+    idempotency_key: &str,
+    reference: Option<&str>,
+    now: Timestamp,
+) -> Result<bool> {
+    let (balance, _) = open_account(tx, org_id, now).await?;
+    if !append_entry(
+        tx,
+        org_id,
+        "usage",
+        -amount,
+        balance - amount,
+        idempotency_key,
+        None,
+        reference,
+        now,
+    )
+    .await?
+    {
+        return Ok(false);
+    }
+    if amount > 0 {
+        draw(tx, org_id, balance, amount, now).await?;
+    }
+    Ok(true)
+}
+
+/// Debits many usage amounts of one organization at once: one entry each (skipping keys seen
+/// before), one pass over the grants for their sum. Returns how many were new.
+pub(crate) async fn debit_usage_batch_in(
+    tx: &mut Transaction<'static, Any>,
+    org_id: &str,
+    debits: &[(&str, i64)],
+    now: Timestamp,
+) -> Result<usize> {
+    let (balance, _) = open_account(tx, org_id, now).await?;
+    let mut running = balance;
+    let mut total = 0;
+    let mut applied = 0;
+    for (key, amount) in debits {
+        if append_entry(
+            tx,
+            org_id,
+            "usage",
+            -amount,
+            running - amount,
+            key,
+            None,
+            None,
+            now,
+        )
+        .await?
+        {
+            running -= amount;
+            total += amount;
+            applied += 1;
+        }
+    }
+    if total > 0 {
+        draw(tx, org_id, balance, total, now).await?;
+    }
+    Ok(applied)
+}
+
+impl Store {
+    pub async fn credit_account(&self, org_id: &str) -> Result<CreditAccount> {
+        let row = sqlx::query("SELECT balance, held FROM credit_accounts WHERE org_id = $1")
+            .bind(org_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => CreditAccount {
+                balance: r.try_get("balance")?,
+                held: r.try_get("held")?,
+            },
+            None => CreditAccount::default(),
+        })
+    }
+
+    pub async fn grant_credits(
+        &self,
+        org_id: &str,
+        grant: &NewGrant<'_>,
+        now: Timestamp,
+    ) -> Result<Granted> {
+        let mut tx = self.begin_write().await?;
+        let granted = grant_credits_in(&mut tx, org_id, grant, now).await?;
+        tx.commit().await?;
+        Ok(granted)
+    }
+
+    pub async fn debit_usage(
+        &self,
+        org_id: &str,
+        amount: i64,
+        idempotency_key: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let applied = debit_usage_in(&mut tx, org_id, amount, idempotency_key, None, now).await?;
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    /// The grant history, newest first, paged by grant id (`limit + 1` rows).
+    pub async fn credit_grants(
+        &self,
+        org_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Grant>> {
+        sqlx::query_as::<_, GrantRow>(&format!(
+            "SELECT {GRANT_COLUMNS} FROM credit_grants WHERE org_id = $1 \
+             AND ($2 = '' OR (created_at, id) < (SELECT created_at, id FROM credit_grants WHERE id = $2)) \
+             ORDER BY created_at DESC, id DESC LIMIT $3"
+        ))
+        .bind(org_id)
+        .bind(after.unwrap_or_default())
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(Grant::try_from)
+        .collect()
+    }
+
+    /// Writes off what is left of grants past their expiry, in every organization: one
+    /// `expiry` entry each. Returns how many organizations had some.
+    pub async fn expire_grants(&self, now: Timestamp) -> Result<u64> {
+        let orgs = sqlx::query(
+            "SELECT DISTINCT org_id FROM credit_grants WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= $1",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut touched = 0;
+        for row in orgs {
+            let org_id: String = row.try_get("org_id")?;
+            let mut tx = self.begin_write().await?;
+            open_account(&mut tx, &org_id, now).await?;
+            tx.commit().await?;
+            touched += 1;
+        }
+        Ok(touched)
+    }
+
+    /// Reserves `amount` of the organization's available credit for `ttl_ms`, atomically: the
+    /// hold is refused (`None`) when available credit does not cover it, however many requests
+    /// ask at once.
+    pub async fn place_hold(
+        &self,
+        org_id: &str,
+        amount: i64,
+        ttl_ms: i64,
+        now: Timestamp,
+    ) -> Result<Option<String>> {
+        if amount <= 0 {
+            return Err(corrupt(format!("a hold must be positive, not {amount}")));
+        }
+        let mut tx = self.begin_write().await?;
+        open_account(&mut tx, org_id, now).await?;
+        let reserved = sqlx::query(
+            "UPDATE credit_accounts SET held = held + $1 WHERE org_id = $2 AND balance - held >= $1",
+        )
+        .bind(amount)
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?;
+        if reserved.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let id = new_id(IdPrefix::Hold);
+        sqlx::query("INSERT INTO credit_holds (id, org_id, amount, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&id)
+            .bind(org_id)
+            .bind(amount)
+            .bind(now)
+            .bind(now + ttl_ms)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    /// Removes a hold and returns its reservation; the organization and amount it held.
+    async fn drop_hold(
+        tx: &mut Transaction<'static, Any>,
+        hold_id: &str,
+        now: Timestamp,
+    ) -> Result<Option<(String, i64)>> {
+        let row = sqlx::query("DELETE FROM credit_holds WHERE id = $1 RETURNING org_id, amount")
+            .bind(hold_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let (org_id, amount): (String, i64) = (row.try_get("org_id")?, row.try_get("amount")?);
+        lock_account(tx, &org_id, now).await?;
+        sqlx::query("UPDATE credit_accounts SET held = held - $1 WHERE org_id = $2")
+            .bind(amount)
+            .bind(&org_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(Some((org_id, amount)))
+    }
+
+    /// Settles a hold with the real cost: the reservation is returned and the cost debited, in
+    /// one transaction. A hold that already expired still has its usage debited. False when the
+    /// usage's idempotency key was seen before.
+    pub async fn settle_hold(
+        &self,
+        org_id: &str,
+        hold_id: &str,
+        actual: i64,
+        idempotency_key: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        Self::drop_hold(&mut tx, hold_id, now).await?;
+        let applied =
+            debit_usage_in(&mut tx, org_id, actual, idempotency_key, Some(hold_id), now).await?;
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    /// Returns a hold's reservation without debiting anything.
+    pub async fn release_hold(&self, hold_id: &str, now: Timestamp) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let dropped = Self::drop_hold(&mut tx, hold_id, now).await?;
+        tx.commit().await?;
+        Ok(dropped.is_some())
+    }
+
+    /// Releases holds forgotten past their expiry (a crashed request, a lost settle).
+    pub async fn expire_holds(&self, now: Timestamp) -> Result<u64> {
+        let due = sqlx::query("SELECT id FROM credit_holds WHERE expires_at <= $1")
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut released = 0;
+        for row in due {
+            let id: String = row.try_get("id")?;
+            if self.release_hold(&id, now).await? {
+                released += 1;
+            }
+        }
+        Ok(released)
+    }
+
+    /// Σ ledger entries of an organization: for the invariant checks of tests and operators
+    /// (the balance itself is read from the account row).
+    pub async fn ledger_total(&self, org_id: &str) -> Result<i64> {
+        Ok(sqlx::query("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM ledger_entries WHERE org_id = $1")
+            .bind(org_id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("total")?)
+    }
+
+    /// Σ remaining of unexpired grants, and the debt: balance = grants − debt.
+    pub async fn grants_remaining_and_debt(
+        &self,
+        org_id: &str,
+        now: Timestamp,
+    ) -> Result<(i64, i64)> {
+        let grants: i64 = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(remaining), 0) AS BIGINT) AS total FROM credit_grants \
+             WHERE org_id = $1 AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind(org_id)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("total")?;
+        let debt: Option<i64> = sqlx::query("SELECT debt FROM credit_accounts WHERE org_id = $1")
+            .bind(org_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get("debt"))
+            .transpose()?;
+        Ok((grants, debt.unwrap_or(0)))
+    }
+}

@@ -1,0 +1,214 @@
+//! Members of an organization: listing, role changes, removal — always keeping at least one
+//! Organization Admin.
+
+use std::str::FromStr;
+
+use sqlx::{Any, Row, Transaction};
+use tollgate_domain::{OrgRole, Timestamp};
+
+use crate::audit::{insert_audit, AuditEntry};
+use crate::orgs::corrupt;
+use crate::{Result, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub user_id: String,
+    pub name: String,
+    pub email: String,
+    pub role: OrgRole,
+    pub joined_at: Timestamp,
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    user_id: String,
+    name: String,
+    email: String,
+    role: String,
+    joined_at: Timestamp,
+}
+
+impl TryFrom<MemberRow> for Member {
+    type Error = StoreError;
+
+    fn try_from(r: MemberRow) -> Result<Self> {
+        Ok(Member {
+            role: OrgRole::from_str(&r.role).map_err(|e| corrupt(e.to_string()))?,
+            user_id: r.user_id,
+            name: r.name,
+            email: r.email,
+            joined_at: r.joined_at,
+        })
+    }
+}
+
+const MEMBER_SELECT: &str =
+    "SELECT u.id AS user_id, u.name, u.email, m.role, m.created_at AS joined_at \
+     FROM memberships m JOIN users u ON u.id = m.user_id";
+
+/// `LIKE` pattern matching `needle` anywhere, with the wildcards in it escaped.
+fn contains_pattern(needle: &str) -> String {
+    let escaped = needle
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// Serialises changes to one organization's memberships: on PostgreSQL the no-op update takes
+/// the organization row's lock until commit; on SQLite `BEGIN IMMEDIATE` already serialises.
+/// Without it, two admins demoting each other at once could both see "another admin remains".
+pub(crate) async fn lock_org(tx: &mut Transaction<'static, Any>, org_id: &str) -> Result<bool> {
+    let done = sqlx::query("UPDATE organizations SET id = id WHERE id = $1")
+        .bind(org_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn admin_count(tx: &mut Transaction<'static, Any>, org_id: &str) -> Result<i64> {
+    Ok(sqlx::query(
+        "SELECT COUNT(*) AS n FROM memberships WHERE org_id = $1 AND role = 'org_admin'",
+    )
+    .bind(org_id)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("n")?)
+}
+
+async fn member_in(
+    tx: &mut Transaction<'static, Any>,
+    org_id: &str,
+    user_id: &str,
+) -> Result<Option<Member>> {
+    sqlx::query_as::<_, MemberRow>(&format!(
+        "{MEMBER_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"
+    ))
+    .bind(org_id)
+    .bind(user_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .map(Member::try_from)
+    .transpose()
+}
+
+impl Store {
+    /// One page of members ordered by email, optionally filtered by a case-insensitive search
+    /// of name and email. `after` is the user id ending the previous page. Returns up to
+    /// `limit + 1` rows: the extra one says there is more.
+    pub async fn list_members(
+        &self,
+        org_id: &str,
+        search: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Member>> {
+        let pattern = search
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(contains_pattern);
+        let sql = format!(
+            "{MEMBER_SELECT} WHERE m.org_id = $1 \
+             AND ($2 = '' OR LOWER(u.name) LIKE $2 ESCAPE '\\' OR u.email LIKE $2 ESCAPE '\\') \
+             AND ($3 = '' OR u.email > (SELECT email FROM users WHERE id = $3)) \
+             ORDER BY u.email LIMIT $4"
+        );
+        sqlx::query_as::<_, MemberRow>(&sql)
+            .bind(org_id)
+            .bind(pattern.unwrap_or_default())
+            .bind(after.unwrap_or_default())
+            .bind(limit + 1)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(Member::try_from)
+            .collect()
+    }
+
+    pub async fn member(&self, org_id: &str, user_id: &str) -> Result<Option<Member>> {
+        sqlx::query_as::<_, MemberRow>(&format!(
+            "{MEMBER_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"
+        ))
+        .bind(org_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(Member::try_from)
+        .transpose()
+    }
+
+    /// Changes a member's organization role. Demoting the last Organization Admin answers
+    /// `Conflict("last_admin")`; an unknown member `NotFound`.
+    pub async fn set_member_role(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        role: OrgRole,
+        now: Timestamp,
+        audit: AuditEntry<'_>,
+    ) -> Result<Member> {
+        let mut tx = self.begin_write().await?;
+        lock_org(&mut tx, org_id).await?;
+        let current = member_in(&mut tx, org_id, user_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if current.role == role {
+            return Ok(current);
+        }
+        if current.role == OrgRole::OrgAdmin && admin_count(&mut tx, org_id).await? <= 1 {
+            return Err(StoreError::Conflict("last_admin"));
+        }
+        sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
+            .bind(role.as_str())
+            .bind(org_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if role == OrgRole::Member {
+            // A member needs an active project to have access (DESIGN §2).
+            crate::project_members::keep_access_in(&mut tx, org_id, user_id, now).await?;
+        }
+        insert_audit(&mut tx, org_id, &audit, now).await?;
+        tx.commit().await?;
+        Ok(Member { role, ..current })
+    }
+
+    /// Removes a member (and, through the schema, their project assignments in this
+    /// organization). Removing the last Organization Admin answers `Conflict("last_admin")`.
+    pub async fn remove_member(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        now: Timestamp,
+        audit: AuditEntry<'_>,
+    ) -> Result<Member> {
+        let mut tx = self.begin_write().await?;
+        lock_org(&mut tx, org_id).await?;
+        let current = member_in(&mut tx, org_id, user_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if current.role == OrgRole::OrgAdmin && admin_count(&mut tx, org_id).await? <= 1 {
+            return Err(StoreError::Conflict("last_admin"));
+        }
+        sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
+            .bind(org_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        insert_audit(&mut tx, org_id, &audit, now).await?;
+        tx.commit().await?;
+        Ok(current)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_wildcards_are_escaped() {
+        assert_eq!(contains_pattern("Ada"), "%ada%");
+        assert_eq!(contains_pattern("100%_x\\"), "%100\\%\\_x\\\\%");
+    }
+}

@@ -1,0 +1,104 @@
+//! Usage records: one row per request, the record id making a replay change nothing, each new
+//! record's cost debited from the ledger in the same transaction.
+
+use std::collections::BTreeMap;
+
+use tollgate_domain::Timestamp;
+
+use crate::ledger::debit_usage_batch_in;
+use crate::{Result, Store};
+
+/// A priced usage record, ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRecord {
+    pub id: String,
+    pub org_id: String,
+    pub project_id: String,
+    pub key_id: String,
+    pub model: String,
+    pub input_tokens: i64,
+    pub cached_input_tokens: i64,
+    pub output_tokens: i64,
+    /// Micro-USD at the price in force; 0 under a subscription.
+    pub cost: i64,
+    /// `payg` or `subscription`.
+    pub plan: &'static str,
+    pub status: String,
+    pub latency_ms: Option<i64>,
+    pub occurred_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecordedUsage {
+    pub accepted: usize,
+    pub duplicates: usize,
+}
+
+impl Store {
+    /// Stores a batch of usage records and debits their cost, in one transaction. Records whose
+    /// id was stored before are counted as duplicates and change nothing.
+    pub async fn record_usage(
+        &self,
+        records: &[UsageRecord],
+        now: Timestamp,
+    ) -> Result<RecordedUsage> {
+        let mut tx = self.begin_write().await?;
+        let mut outcome = RecordedUsage::default();
+        let mut debits: BTreeMap<&str, Vec<(&str, i64)>> = BTreeMap::new();
+        for r in records {
+            let inserted = sqlx::query(
+                "INSERT INTO usage_records (id, org_id, project_id, key_id, model, input_tokens, cached_input_tokens, \
+                 output_tokens, cost, plan, status, latency_ms, occurred_at, recorded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                 ON CONFLICT (id) DO NOTHING RETURNING id",
+            )
+            .bind(&r.id)
+            .bind(&r.org_id)
+            .bind(&r.project_id)
+            .bind(&r.key_id)
+            .bind(&r.model)
+            .bind(r.input_tokens)
+            .bind(r.cached_input_tokens)
+            .bind(r.output_tokens)
+            .bind(r.cost)
+            .bind(r.plan)
+            .bind(&r.status)
+            .bind(r.latency_ms)
+            .bind(r.occurred_at)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if inserted.is_none() {
+                outcome.duplicates += 1;
+                continue;
+            }
+            outcome.accepted += 1;
+            if r.cost > 0 {
+                debits
+                    .entry(r.org_id.as_str())
+                    .or_default()
+                    .push((r.id.as_str(), r.cost));
+            }
+        }
+        for (org_id, org_debits) in debits {
+            let keyed: Vec<(String, i64)> = org_debits
+                .iter()
+                .map(|(id, c)| (format!("usage:{id}"), *c))
+                .collect();
+            let refs: Vec<(&str, i64)> = keyed.iter().map(|(k, c)| (k.as_str(), *c)).collect();
+            debit_usage_batch_in(&mut tx, org_id, &refs, now).await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    pub async fn usage_record(&self, id: &str) -> Result<Option<(String, i64)>> {
+        use sqlx::Row;
+        let row = sqlx::query("SELECT org_id, cost FROM usage_records WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get("org_id")?, r.try_get("cost")?)))
+            .transpose()
+    }
+}

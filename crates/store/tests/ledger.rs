@@ -1,0 +1,396 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+//! The ledger on both engines: the invariant under random operations, atomic holds, idempotent
+//! grants and usage, expiry, debt.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tollgate_domain::ledger::GrantSource;
+use tollgate_domain::{Email, Name};
+use tollgate_store::testing::TestDb;
+use tollgate_store::{on_both_engines, Engine, Granted, NewGrant, NewUser, Store, UsageRecord};
+
+const NOW: i64 = 1_790_000_000_000;
+const USD: i64 = 1_000_000;
+const DAY: i64 = 86_400_000;
+
+async fn org(store: &Store, email: &str) -> String {
+    let (_, org) = store
+        .create_user(
+            NewUser {
+                email: &Email::parse(email).unwrap(),
+                name: &Name::parse("name", "A").unwrap(),
+                password_hash: "h",
+            },
+            &Name::parse("name", "Org").unwrap(),
+            NOW,
+        )
+        .await
+        .unwrap();
+    org.id
+}
+
+fn grant(source: GrantSource, amount: i64, expires_at: Option<i64>, key: &str) -> NewGrant<'_> {
+    NewGrant {
+        source,
+        amount,
+        expires_at,
+        idempotency_key: key,
+        reference: None,
+        description: "test",
+    }
+}
+
+/// balance = Σ unexpired grants' remaining − debt = Σ ledger entries; held = Σ live holds.
+async fn assert_invariant(store: &Store, org: &str, now: i64, holds: i64) {
+    let account = store.credit_account(org).await.unwrap();
+    let entries = store.ledger_total(org).await.unwrap();
+    let (grants, debt) = store.grants_remaining_and_debt(org, now).await.unwrap();
+    assert_eq!(account.balance, entries, "balance = Σ entries");
+    assert_eq!(
+        account.balance,
+        grants - debt,
+        "balance = Σ unexpired remaining − debt"
+    );
+    assert!(debt >= 0);
+    assert_eq!(account.held, holds, "held = Σ live holds");
+}
+
+async fn random_operations_keep_the_invariant(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let org = org(&store, "a@example.com").await;
+    for seed in 0..3u64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut now = NOW + i64::try_from(seed).unwrap() * 1000 * DAY;
+        let mut holds: Vec<(String, i64)> = Vec::new();
+        let mut used_keys: Vec<String> = Vec::new();
+        for step in 0..120 {
+            let key = format!("s{seed}-{step}");
+            match rng.gen_range(0..9) {
+                0 | 1 => {
+                    let expires = rng.gen_bool(0.5).then(|| now + rng.gen_range(1..10) * DAY);
+                    let source = [
+                        GrantSource::Purchase,
+                        GrantSource::Promotion,
+                        GrantSource::AutoRecharge,
+                    ][rng.gen_range(0..3)];
+                    store
+                        .grant_credits(
+                            &org,
+                            &grant(source, rng.gen_range(1..50) * USD, expires, &key),
+                            now,
+                        )
+                        .await
+                        .unwrap();
+                    used_keys.push(key.clone());
+                }
+                2 | 3 => {
+                    store
+                        .debit_usage(&org, rng.gen_range(0..20) * USD, &key, now)
+                        .await
+                        .unwrap();
+                    used_keys.push(key.clone());
+                }
+                4 => {
+                    if let Some(h) = store
+                        .place_hold(&org, rng.gen_range(1..10) * USD, 60_000, now)
+                        .await
+                        .unwrap()
+                    {
+                        let amount = store.credit_account(&org).await.unwrap().held
+                            - holds.iter().map(|h| h.1).sum::<i64>();
+                        holds.push((h, amount));
+                    }
+                }
+                5 if !holds.is_empty() => {
+                    let (h, amount) = holds.remove(rng.gen_range(0..holds.len()));
+                    store
+                        .settle_hold(&org, &h, rng.gen_range(0..=amount), &key, now)
+                        .await
+                        .unwrap();
+                    used_keys.push(key.clone());
+                }
+                6 if !holds.is_empty() => {
+                    let (h, _) = holds.remove(0);
+                    assert!(store.release_hold(&h, now).await.unwrap());
+                }
+                7 => {
+                    now += rng.gen_range(0..4) * DAY + 60_000;
+                    // Holds live a minute: past it they are all forgotten ones.
+                    store.expire_holds(now).await.unwrap();
+                    holds.clear();
+                    store.expire_grants(now).await.unwrap();
+                }
+                _ if !used_keys.is_empty() => {
+                    // Replays of a used key, as usage or as a grant, change nothing.
+                    let used = used_keys[rng.gen_range(0..used_keys.len())].clone();
+                    let before = store.credit_account(&org).await.unwrap();
+                    assert!(!store.debit_usage(&org, 5 * USD, &used, now).await.unwrap());
+                    let replay = store
+                        .grant_credits(&org, &grant(GrantSource::Purchase, USD, None, &used), now)
+                        .await
+                        .unwrap();
+                    assert_eq!(replay, Granted::Duplicate);
+                    assert_eq!(
+                        before,
+                        store.credit_account(&org).await.unwrap(),
+                        "a replayed key changed the balance"
+                    );
+                }
+                _ => {}
+            }
+            assert_invariant(&store, &org, now, holds.iter().map(|h| h.1).sum()).await;
+        }
+        for (h, _) in holds {
+            assert!(store.release_hold(&h, now).await.unwrap());
+        }
+        assert_invariant(&store, &org, now, 0).await;
+    }
+}
+
+async fn fifty_concurrent_holds_against_ten_admit_ten(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let org = org(&store, "a@example.com").await;
+    store
+        .grant_credits(
+            &org,
+            &grant(GrantSource::Purchase, 10 * USD, None, "buy"),
+            NOW,
+        )
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (store, org) = (store.clone(), org.clone());
+            tokio::spawn(async move { store.place_hold(&org, USD, 60_000, NOW).await.unwrap() })
+        })
+        .collect();
+    let mut admitted = 0;
+    for t in tasks {
+        admitted += usize::from(t.await.unwrap().is_some());
+    }
+    assert_eq!(admitted, 10);
+    let account = store.credit_account(&org).await.unwrap();
+    assert_eq!((account.held, account.available()), (10 * USD, 0));
+}
+
+async fn grants_are_drawn_in_order_and_expire(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let org = org(&store, "a@example.com").await;
+    let paid = |k| grant(GrantSource::Purchase, 10 * USD, Some(NOW + 365 * DAY), k);
+    store.grant_credits(&org, &paid("paid"), NOW).await.unwrap();
+    store
+        .grant_credits(
+            &org,
+            &grant(
+                GrantSource::Promotion,
+                5 * USD,
+                Some(NOW + 30 * DAY),
+                "promo",
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.grant_credits(&org, &paid("paid"), NOW).await.unwrap(),
+        Granted::Duplicate
+    ));
+    assert_eq!(store.credit_account(&org).await.unwrap().balance, 15 * USD);
+
+    store
+        .debit_usage(&org, 3 * USD, "u1", NOW + 1)
+        .await
+        .unwrap();
+    let grants = store.credit_grants(&org, None, 10).await.unwrap();
+    let promo = grants
+        .iter()
+        .find(|g| g.source == GrantSource::Promotion)
+        .unwrap();
+    assert_eq!(
+        promo.remaining,
+        2 * USD,
+        "the promotion expires first, so it is drawn first"
+    );
+
+    // The promotion's remaining $2 is written off at its expiry.
+    store.expire_grants(NOW + 30 * DAY).await.unwrap();
+    assert_eq!(store.credit_account(&org).await.unwrap().balance, 10 * USD);
+    assert_invariant(&store, &org, NOW + 30 * DAY, 0).await;
+    assert_eq!(
+        store.expire_grants(NOW + 31 * DAY).await.unwrap(),
+        0,
+        "once"
+    );
+}
+
+async fn usage_may_go_below_zero_and_the_next_grant_pays_the_debt(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let org = org(&store, "a@example.com").await;
+    store
+        .grant_credits(
+            &org,
+            &grant(GrantSource::Promotion, 2 * USD, None, "g1"),
+            NOW,
+        )
+        .await
+        .unwrap();
+    store.debit_usage(&org, 5 * USD, "u1", NOW).await.unwrap();
+    let account = store.credit_account(&org).await.unwrap();
+    assert_eq!((account.balance, account.available()), (-3 * USD, -3 * USD));
+    assert_eq!(
+        store.place_hold(&org, 1, 60_000, NOW).await.unwrap(),
+        None,
+        "nothing is available"
+    );
+    assert_invariant(&store, &org, NOW, 0).await;
+    store
+        .grant_credits(
+            &org,
+            &grant(GrantSource::Purchase, 10 * USD, None, "g2"),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.credit_account(&org).await.unwrap().balance, 7 * USD);
+    assert_invariant(&store, &org, NOW, 0).await;
+}
+
+async fn holds_settle_release_and_expire(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let org = org(&store, "a@example.com").await;
+    store
+        .grant_credits(
+            &org,
+            &grant(GrantSource::Purchase, 10 * USD, None, "g"),
+            NOW,
+        )
+        .await
+        .unwrap();
+    let h1 = store
+        .place_hold(&org, 4 * USD, 60_000, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    let h2 = store
+        .place_hold(&org, 4 * USD, 60_000, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.place_hold(&org, 3 * USD, 60_000, NOW).await.unwrap(),
+        None
+    );
+    assert!(store
+        .settle_hold(&org, &h1, USD, "req-1", NOW)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .settle_hold(&org, &h1, USD, "req-1", NOW)
+            .await
+            .unwrap(),
+        "settled once"
+    );
+    let account = store.credit_account(&org).await.unwrap();
+    assert_eq!((account.balance, account.held), (9 * USD, 4 * USD));
+    assert_eq!(store.expire_holds(NOW + 59_999).await.unwrap(), 0);
+    assert_eq!(store.expire_holds(NOW + 60_000).await.unwrap(), 1);
+    assert!(
+        !store.release_hold(&h2, NOW).await.unwrap(),
+        "already expired"
+    );
+    assert_eq!(
+        store.credit_account(&org).await.unwrap().available(),
+        9 * USD
+    );
+    assert_invariant(&store, &org, NOW, 0).await;
+}
+
+async fn usage_records_are_stored_once(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let org = org(&store, "a@example.com").await;
+    store
+        .grant_credits(
+            &org,
+            &grant(GrantSource::Purchase, 10 * USD, None, "g"),
+            NOW,
+        )
+        .await
+        .unwrap();
+    let record = |id: &str, cost| UsageRecord {
+        id: id.into(),
+        org_id: org.clone(),
+        project_id: "prj_x".into(),
+        key_id: "key_x".into(),
+        model: "m".into(),
+        input_tokens: 10,
+        cached_input_tokens: 0,
+        output_tokens: 5,
+        cost,
+        plan: "payg",
+        status: "ok".into(),
+        latency_ms: Some(12),
+        occurred_at: NOW,
+    };
+    let batch = vec![record("r1", USD), record("r2", 2 * USD), record("r3", 0)];
+    let first = store.record_usage(&batch, NOW).await.unwrap();
+    assert_eq!((first.accepted, first.duplicates), (3, 0));
+    let again = store
+        .record_usage(&[record("r2", 2 * USD), record("r4", USD)], NOW)
+        .await
+        .unwrap();
+    assert_eq!((again.accepted, again.duplicates), (1, 1));
+    assert_eq!(store.credit_account(&org).await.unwrap().balance, 6 * USD);
+    assert_invariant(&store, &org, NOW, 0).await;
+}
+
+async fn concurrent_usage_and_grants_keep_the_invariant(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let org = org(&store, "a@example.com").await;
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let (store, org) = (store.clone(), org.clone());
+            tokio::spawn(async move {
+                if i % 4 == 0 {
+                    store
+                        .grant_credits(
+                            &org,
+                            &grant(GrantSource::Purchase, 3 * USD, None, &format!("g{i}")),
+                            NOW,
+                        )
+                        .await
+                        .unwrap();
+                } else {
+                    store
+                        .debit_usage(&org, USD, &format!("u{i}"), NOW)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // Ten grants of $3, thirty debits of $1.
+    assert_eq!(store.credit_account(&org).await.unwrap().balance, 0);
+    assert_invariant(&store, &org, NOW, 0).await;
+}
+
+on_both_engines!(
+    random_operations_keep_the_invariant,
+    fifty_concurrent_holds_against_ten_admit_ten,
+    grants_are_drawn_in_order_and_expire,
+    usage_may_go_below_zero_and_the_next_grant_pays_the_debt,
+    holds_settle_release_and_expire,
+    usage_records_are_stored_once,
+    concurrent_usage_and_grants_keep_the_invariant,
+);

@@ -1,0 +1,222 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+//! Members: listing, search, pagination, role changes and the last-admin rule, on both engines.
+
+use serde_json::json;
+use tollgate_domain::{Email, Name, OrgRole};
+use tollgate_store::testing::TestDb;
+use tollgate_store::{on_both_engines, AuditEntry, Engine, NewUser, Store, StoreError, User};
+
+fn audit(action: &str) -> AuditEntry<'_> {
+    AuditEntry {
+        actor_id: None,
+        actor_email: None,
+        action,
+        target_type: "member",
+        target_id: "x",
+        details: json!({}),
+        ip: None,
+    }
+}
+
+async fn user(store: &Store, email: &str, name: &str) -> (User, String) {
+    let (u, org) = store
+        .create_user(
+            NewUser {
+                email: &Email::parse(email).unwrap(),
+                name: &Name::parse("name", name).unwrap(),
+                password_hash: "h",
+            },
+            &Name::parse("name", "Org").unwrap(),
+            1,
+        )
+        .await
+        .unwrap();
+    (u, org.id)
+}
+
+async fn members_are_listed_searched_and_paged(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let (_, org) = user(&store, "owner@example.com", "Owner").await;
+    for (email, name) in [
+        ("ada@example.com", "Ada Lovelace"),
+        ("bob@example.com", "Bob 100%"),
+        ("cy@example.com", "Cy_Young"),
+    ] {
+        let (u, _) = user(&store, email, name).await;
+        store
+            .add_membership(&org, &u.id, OrgRole::Member, 2)
+            .await
+            .unwrap();
+    }
+    let all = store.list_members(&org, None, None, 10).await.unwrap();
+    let emails: Vec<_> = all.iter().map(|m| m.email.as_str()).collect();
+    assert_eq!(
+        emails,
+        [
+            "ada@example.com",
+            "bob@example.com",
+            "cy@example.com",
+            "owner@example.com"
+        ]
+    );
+
+    let page1 = store.list_members(&org, None, None, 2).await.unwrap();
+    assert_eq!(page1.len(), 3, "limit + 1 says there is more");
+    let page2 = store
+        .list_members(&org, None, Some(&page1[1].user_id), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        page2.iter().map(|m| m.email.as_str()).collect::<Vec<_>>(),
+        ["cy@example.com", "owner@example.com"]
+    );
+
+    let by_name = store
+        .list_members(&org, Some("LOVELACE"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(by_name.len(), 1);
+    let by_email = store
+        .list_members(&org, Some("bob@"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(by_email[0].name, "Bob 100%");
+    assert_eq!(
+        store
+            .list_members(&org, Some("100%"), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .list_members(&org, Some("%"), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "% is literal"
+    );
+    assert_eq!(
+        store
+            .list_members(&org, Some("_"), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "_ is literal"
+    );
+}
+
+async fn the_last_admin_stays(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let (owner, org) = user(&store, "owner@example.com", "Owner").await;
+    let (ada, _) = user(&store, "ada@example.com", "Ada").await;
+    store
+        .add_membership(&org, &ada.id, OrgRole::Member, 2)
+        .await
+        .unwrap();
+
+    let err = store
+        .set_member_role(&org, &owner.id, OrgRole::Member, 3, audit("member.role"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("last_admin")), "{err:?}");
+    let err = store
+        .remove_member(&org, &owner.id, 3, audit("member.remove"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("last_admin")));
+
+    let promoted = store
+        .set_member_role(&org, &ada.id, OrgRole::OrgAdmin, 3, audit("member.role"))
+        .await
+        .unwrap();
+    assert_eq!(promoted.role, OrgRole::OrgAdmin);
+    store
+        .set_member_role(&org, &owner.id, OrgRole::Member, 4, audit("member.role"))
+        .await
+        .unwrap();
+    let removed = store
+        .remove_member(&org, &owner.id, 5, audit("member.remove"))
+        .await
+        .unwrap();
+    assert_eq!(removed.email, "owner@example.com");
+    assert!(store.membership(&org, &owner.id).await.unwrap().is_none());
+    assert!(matches!(
+        store
+            .remove_member(&org, &owner.id, 6, audit("member.remove"))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let actions: Vec<_> = store
+        .audit_log(&org, 10, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["member.remove", "member.role", "member.role"]);
+}
+
+async fn concurrent_demotions_keep_one_admin(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let (owner, org) = user(&store, "owner@example.com", "Owner").await;
+    let mut admins = vec![owner.id.clone()];
+    for i in 0..5 {
+        let (u, _) = user(&store, &format!("admin{i}@example.com"), "Admin").await;
+        store
+            .add_membership(&org, &u.id, OrgRole::OrgAdmin, 2)
+            .await
+            .unwrap();
+        admins.push(u.id);
+    }
+    let tasks: Vec<_> = admins
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let (store, org, id) = (store.clone(), org.clone(), id.clone());
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    store
+                        .set_member_role(&org, &id, OrgRole::Member, 3, audit("member.role"))
+                        .await
+                        .map(|_| ())
+                } else {
+                    store
+                        .remove_member(&org, &id, 3, audit("member.remove"))
+                        .await
+                        .map(|_| ())
+                }
+            })
+        })
+        .collect();
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => {}
+            Err(StoreError::Conflict("last_admin")) => refused += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(refused, 1, "exactly the last change is refused");
+    let admins_left = store
+        .list_members(&org, None, None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.role == OrgRole::OrgAdmin)
+        .count();
+    assert_eq!(admins_left, 1);
+}
+
+on_both_engines!(
+    members_are_listed_searched_and_paged,
+    the_last_admin_stays,
+    concurrent_demotions_keep_one_admin
+);
