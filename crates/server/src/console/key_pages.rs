@@ -17,7 +17,7 @@ use crate::console::page::Section;
 use crate::console::{urlencode, PageForm, PageSession};
 use crate::service::api_keys::CreatedKey;
 use crate::service::{Page, ServiceError, ServiceResult};
-use crate::time::display;
+use crate::time::{day, minute};
 
 const PAGE_SIZE: i64 = 50;
 
@@ -205,8 +205,8 @@ async fn page_context(
                 "project_id": k.project_id,
                 "project_name": name_of(&k.project_id),
                 "creator": k.created_by.as_ref().map(|c| c.email.clone()),
-                "created": display(k.created_at),
-                "last_used": k.last_used_at.map(display),
+                "created": day(k.created_at),
+                "last_used": k.last_used_at.map(minute),
                 "can_revoke": can_manage,
             })
         })

@@ -16,10 +16,7 @@ use crate::auth::{ClientInfo, CurrentSession};
 use crate::console::page::Section;
 use crate::console::{urlencode, PageForm, PageSession};
 use crate::service::ServiceError;
-
-pub(crate) fn day(ms: Timestamp) -> String {
-    to_datetime(ms).format("%b %-d, %Y").to_string()
-}
+pub(crate) use crate::time::day;
 
 fn minute(ms: Timestamp) -> String {
     to_datetime(ms).format("%Y-%m-%d %H:%M UTC").to_string()

@@ -16,7 +16,7 @@ use crate::console::page::Section;
 use crate::console::{urlencode, PageForm, PageSession};
 use crate::service::projects::ProjectAccess;
 use crate::service::ServiceError;
-use crate::time::display;
+use crate::time::day;
 
 const PAGE_SIZE: i64 = 50;
 
@@ -76,7 +76,7 @@ async fn render_list(
                 "name": p.project.name,
                 "is_default": p.project.is_default,
                 "archived": p.project.is_archived(),
-                "created": display(p.project.created_at),
+                "created": day(p.project.created_at),
                 "role": p.role.map_or("project_admin", |r| r.as_str()),
             })
         })
@@ -196,7 +196,7 @@ async fn render_project(
         map.insert(
             "project".into(),
             json!({"id": p.id, "name": p.name, "is_default": p.is_default,
-                   "archived": p.is_archived(), "created": display(p.created_at)}),
+                   "archived": p.is_archived(), "created": day(p.created_at)}),
         );
         map.insert(
             "can_manage".into(),
@@ -210,7 +210,7 @@ async fn render_project(
                 .iter()
                 .map(
                     |m| json!({"user_id": m.user_id, "name": m.name, "email": m.email,
-                                "role": m.role.as_str(), "added": display(m.created_at)})
+                                "role": m.role.as_str(), "added": day(m.created_at)})
                 )
                 .collect::<Vec<_>>()),
         );
