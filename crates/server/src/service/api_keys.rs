@@ -10,7 +10,7 @@ use tollgate_store::{ApiKey, NewKey, StoreError, User};
 use crate::app::App;
 use crate::auth::ClientInfo;
 use crate::service::projects::ProjectAccess;
-use crate::service::{audit, invalid_cursor, not_found_as, Page, ServiceError, ServiceResult};
+use crate::service::{audit, cursor_error, not_found_as, Page, ServiceError, ServiceResult};
 
 /// A key just created: `secret` is the full key, shown once and never stored.
 pub struct CreatedKey {
@@ -34,10 +34,7 @@ impl App {
             .store
             .api_keys(project_id, limit, after)
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound => invalid_cursor(),
-                other => other.into(),
-            })?;
+            .map_err(cursor_error)?;
         Ok((access, Page::from_rows(rows, limit)))
     }
 
@@ -55,10 +52,7 @@ impl App {
             .store
             .org_api_keys(org_id, limit, after)
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound => invalid_cursor(),
-                other => other.into(),
-            })?;
+            .map_err(cursor_error)?;
         Ok(Page::from_rows(rows, limit))
     }
 

@@ -178,3 +178,11 @@ pub(crate) fn invalid_cursor() -> ServiceError {
         message: "`after` must be the id of an item of this list.".to_owned(),
     }
 }
+
+/// A list's store error: `NotFound` there means the `after` cursor named nothing.
+pub(crate) fn cursor_error(e: StoreError) -> ServiceError {
+    match e {
+        StoreError::NotFound => invalid_cursor(),
+        other => other.into(),
+    }
+}

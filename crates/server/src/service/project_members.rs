@@ -6,12 +6,12 @@ use std::str::FromStr;
 use serde_json::json;
 use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::{IdPrefix, ProjectAction, ProjectRole};
-use tollgate_store::{ProjectMember, StoreError, User};
+use tollgate_store::{ProjectMember, User};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
 use crate::service::projects::ProjectAccess;
-use crate::service::{audit, invalid_cursor, not_found_as, Page, ServiceError, ServiceResult};
+use crate::service::{audit, cursor_error, not_found_as, Page, ServiceError, ServiceResult};
 
 impl App {
     pub async fn list_project_members(
@@ -29,10 +29,7 @@ impl App {
             .store
             .project_members(project_id, limit, after)
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound => invalid_cursor(),
-                other => other.into(),
-            })?;
+            .map_err(cursor_error)?;
         Ok((access, Page::from_rows(rows, limit)))
     }
 

@@ -10,7 +10,7 @@ use tollgate_store::{ArchiveRefusal, Membership, Project, ProjectWithRole, Store
 
 use crate::app::App;
 use crate::auth::ClientInfo;
-use crate::service::{audit, invalid_cursor, not_found_as, Page, ServiceError, ServiceResult};
+use crate::service::{audit, cursor_error, not_found_as, Page, ServiceError, ServiceResult};
 
 /// A caller's access to one project: their membership of its organization and their role in it
 /// (`None` for org admins, who administer every project without one).
@@ -94,10 +94,7 @@ impl App {
             .store
             .visible_projects(org_id, &user.id, all, limit, after)
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound => invalid_cursor(),
-                other => other.into(),
-            })?;
+            .map_err(cursor_error)?;
         let rows = rows
             .into_iter()
             .map(|p| ProjectWithRole {
