@@ -27,6 +27,9 @@ const CALLERS: [&str; 6] = [
 enum Action {
     ViewOrgSettings,
     RenameOrg,
+    ListMembers,
+    Invite,
+    ViewAuditLog,
     ListProjects,
     CreateProject,
     RenameProject,
@@ -42,13 +45,18 @@ enum Action {
 }
 
 /// Expected status per caller, in `CALLERS` order.
-const TABLE: [(Action, [u16; 6]); 14] = {
+const TABLE: [(Action, [u16; 6]); 17] = {
     use Action::*;
     [
         // view organization settings: everyone in it
         (ViewOrgSettings, [200, 200, 200, 200, 404, 401]),
         // settings: rename organization — org admins
         (RenameOrg, [200, 403, 403, 403, 404, 401]),
+        // see Members page, invite, change roles, remove members — org admins
+        (ListMembers, [200, 403, 403, 403, 404, 401]),
+        (Invite, [201, 403, 403, 403, 404, 401]),
+        // audit log — org admins
+        (ViewAuditLog, [200, 403, 403, 403, 404, 401]),
         // projects are listed to everyone in the organization (filtered to their own)
         (ListProjects, [200, 200, 200, 200, 404, 401]),
         // create / rename / archive projects — org admins
@@ -92,6 +100,11 @@ impl Fixture {
         let request = match action {
             ViewOrgSettings => client.get(self.url("")),
             RenameOrg => client.patch(self.url("")).json(&json!({"name": "Renamed"})),
+            ListMembers => client.get(self.url("/members")),
+            Invite => client
+                .post(self.url("/invites"))
+                .json(&json!({"emails": ["new@example.com"], "role": "project_member", "project_ids": [p]})),
+            ViewAuditLog => client.get(self.url("/audit-log")),
             ListProjects => client.get(self.url("/projects")),
             CreateProject => client
                 .post(self.url("/projects"))
