@@ -160,6 +160,8 @@ async fn bad_project_input_is_refused_and_changes_nothing(engine: Engine) {
         ("limit=101", 422),
         ("limit=x", 400),
         ("after=prj_0123456789abcdef01234567", 400),
+        ("after=%00", 400),
+        ("after=prj_%00", 400),
         (&format!("after={bobs}"), 400),
     ] {
         let (s, e) = send(ada.client.get(format!("{base}?{query}"))).await;
@@ -421,6 +423,16 @@ async fn members_see_only_their_assigned_projects(engine: Engine) {
     }
     let (s, _) = send(bob.client.get(format!("{base}?after={q}"))).await;
     assert_eq!(s, 400, "a cursor the caller cannot see is no cursor");
+    for list in ["members", "api-keys"] {
+        for after in [
+            "%00",
+            "usr_0123456789abcdef01234567",
+            "key_0123456789abcdef01234567",
+        ] {
+            let (s, e) = send(ada.client.get(format!("{base}/{p}/{list}?after={after}"))).await;
+            assert_eq!(s, 400, "{list} after {after}: {e}");
+        }
+    }
     let (_, all) = send(ada.client.get(&base)).await;
     assert_eq!(all["data"].as_array().unwrap().len(), 3);
 }

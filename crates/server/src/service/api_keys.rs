@@ -10,7 +10,9 @@ use tollgate_store::{ApiKey, NewKey, StoreError, User};
 use crate::app::App;
 use crate::auth::ClientInfo;
 use crate::service::projects::ProjectAccess;
-use crate::service::{audit, cursor_error, not_found_as, Page, ServiceError, ServiceResult};
+use crate::service::{
+    audit, check_cursor, cursor_error, not_found_as, Page, ServiceError, ServiceResult,
+};
 
 /// A key just created: `secret` is the full key, shown once and never stored.
 pub struct CreatedKey {
@@ -30,6 +32,7 @@ impl App {
         let access = self
             .project_access(user, org_id, project_id, ProjectAction::View)
             .await?;
+        check_cursor(after, IdPrefix::ApiKey)?;
         let rows = self
             .store
             .api_keys(project_id, limit, after)
@@ -48,6 +51,7 @@ impl App {
     ) -> ServiceResult<Page<ApiKey>> {
         self.org_access_for(user, org_id, OrgAction::ViewAllProjects)
             .await?;
+        check_cursor(after, IdPrefix::ApiKey)?;
         let rows = self
             .store
             .org_api_keys(org_id, limit, after)

@@ -179,6 +179,18 @@ pub(crate) fn invalid_cursor() -> ServiceError {
     }
 }
 
+/// Checks an `after` cursor's shape before it reaches the database (PostgreSQL refuses NUL
+/// bytes outright; garbage must be a clear 400, never a 500).
+pub(crate) fn check_cursor(
+    after: Option<&str>,
+    prefix: tollgate_domain::IdPrefix,
+) -> ServiceResult<()> {
+    match after {
+        Some(a) if !tollgate_domain::ids::is_well_formed(prefix, a) => Err(invalid_cursor()),
+        _ => Ok(()),
+    }
+}
+
 /// A list's store error: `NotFound` there means the `after` cursor named nothing.
 pub(crate) fn cursor_error(e: StoreError) -> ServiceError {
     match e {

@@ -11,7 +11,9 @@ use tollgate_store::{ProjectMember, User};
 use crate::app::App;
 use crate::auth::ClientInfo;
 use crate::service::projects::ProjectAccess;
-use crate::service::{audit, cursor_error, not_found_as, Page, ServiceError, ServiceResult};
+use crate::service::{
+    audit, check_cursor, cursor_error, not_found_as, Page, ServiceError, ServiceResult,
+};
 
 impl App {
     pub async fn list_project_members(
@@ -25,6 +27,7 @@ impl App {
         let access = self
             .project_access(user, org_id, project_id, ProjectAction::View)
             .await?;
+        check_cursor(after, IdPrefix::User)?;
         let rows = self
             .store
             .project_members(project_id, limit, after)

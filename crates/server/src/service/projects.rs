@@ -10,7 +10,9 @@ use tollgate_store::{ArchiveRefusal, Membership, Project, ProjectWithRole, Store
 
 use crate::app::App;
 use crate::auth::ClientInfo;
-use crate::service::{audit, cursor_error, not_found_as, Page, ServiceError, ServiceResult};
+use crate::service::{
+    audit, check_cursor, cursor_error, not_found_as, Page, ServiceError, ServiceResult,
+};
 
 /// A caller's access to one project: their membership of its organization and their role in it
 /// (`None` for org admins, who administer every project without one).
@@ -89,6 +91,7 @@ impl App {
         limit: i64,
     ) -> ServiceResult<(Membership, Page<ProjectWithRole>)> {
         let membership = self.org_access(user, org_id).await?;
+        check_cursor(after, IdPrefix::Project)?;
         let all = allows(membership.role, OrgAction::ViewAllProjects);
         let rows = self
             .store
