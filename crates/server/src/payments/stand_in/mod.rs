@@ -11,6 +11,7 @@
 //! `POST /v1/payment_methods/{id}/attach`, `POST /v1/payment_intents`,
 //! `GET /v1/payment_intents/{id}`, `GET /v1/payment_intents?customer=…`.
 
+mod cards;
 mod objects;
 
 use std::collections::HashMap;
@@ -28,8 +29,8 @@ use sha2::Sha256;
 use tokio::sync::oneshot;
 
 use crate::payments::config::StripeConfig;
+pub use cards::MAGIC_PAYMENT_METHODS;
 use objects::Objects;
-pub use objects::MAGIC_PAYMENT_METHODS;
 
 pub const STAND_IN_SECRET_KEY: &str = "sk_test_tollgate_stand_in";
 pub const STAND_IN_PUBLISHABLE_KEY: &str = "pk_test_tollgate_stand_in";
