@@ -6,6 +6,7 @@ use tollgate_store::Store;
 use crate::console::templates::Templates;
 use crate::email::Mailer;
 use crate::metrics::Metrics;
+use crate::payments::Payments;
 use crate::ServerConfig;
 
 /// Everything a request handler needs, shared behind one `Arc`.
@@ -16,6 +17,8 @@ pub struct App {
     pub metrics: Metrics,
     pub templates: Templates,
     pub mailer: Mailer,
+    /// The payment provider chosen by `config.payments` (sandbox by default).
+    pub payments: Payments,
 }
 
 pub type AppState = Arc<App>;
@@ -32,6 +35,7 @@ impl App {
     ) -> anyhow::Result<Self> {
         Ok(Self {
             mailer: Mailer::new(&config.email)?,
+            payments: Payments::from_config(&config.payments)?,
             store,
             config,
             clock,

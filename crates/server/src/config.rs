@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::email::EmailConfig;
+use crate::payments::PaymentsConfig;
 
 /// When the session cookie carries the `Secure` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -41,6 +42,8 @@ pub struct ServerConfig {
     pub invite_ttl_days: u32,
     /// Invitation emails (new and resent) one organization may send per hour.
     pub invite_emails_per_hour: i64,
+    /// The payment provider: sandbox (default) or stripe with its keys.
+    pub payments: PaymentsConfig,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +62,7 @@ impl Default for ServerConfig {
             email: EmailConfig::default(),
             invite_ttl_days: 7,
             invite_emails_per_hour: 100,
+            payments: PaymentsConfig::Sandbox,
         }
     }
 }

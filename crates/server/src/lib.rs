@@ -10,6 +10,7 @@ pub mod email;
 mod health;
 pub mod housekeeping;
 pub mod metrics;
+pub mod payments;
 mod router;
 pub mod service;
 #[cfg(feature = "testing")]
