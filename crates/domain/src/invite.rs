@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Email, OrgRole, Timestamp, ValidationError};
+use crate::{Email, OrgRole, ProjectRole, Timestamp, ValidationError};
 
 /// Most addresses one invitation request may carry.
 pub const MAX_EMAILS_PER_REQUEST: usize = 50;
@@ -45,6 +45,15 @@ impl InviteRole {
         match self {
             Self::OrgAdmin => OrgRole::OrgAdmin,
             Self::ProjectAdmin | Self::ProjectMember => OrgRole::Member,
+        }
+    }
+
+    /// The role held in each invited project (`None` for org admins, who have them all).
+    pub fn project_role(self) -> Option<ProjectRole> {
+        match self {
+            Self::OrgAdmin => None,
+            Self::ProjectAdmin => Some(ProjectRole::ProjectAdmin),
+            Self::ProjectMember => Some(ProjectRole::ProjectMember),
         }
     }
 

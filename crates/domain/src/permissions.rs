@@ -1,8 +1,10 @@
 //! Who may do what: DESIGN.md §2's permission table, in one place.
 //!
-//! Handlers ask `allows(role, action)`; nothing else in the code base compares roles.
+//! Handlers ask `allows(role, action)` for organization-level rows and
+//! `allows_in_project(org_role, project_role, action)` for project-level rows; nothing else in
+//! the code base compares roles.
 
-use crate::OrgRole;
+use crate::{OrgRole, ProjectRole};
 
 /// An organization-level action from the permission table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +17,11 @@ pub enum OrgAction {
     ManageMembers,
     /// Read the audit log.
     ViewAuditLog,
+    /// Create, rename and archive projects.
+    ManageProjects,
+    /// See every project of the organization at once ("All projects" in the console). Others
+    /// see only the projects assigned to them.
+    ViewAllProjects,
 }
 
 impl OrgAction {
@@ -25,6 +32,10 @@ impl OrgAction {
             Self::RenameOrg => "Only organization admins can rename the organization.",
             Self::ManageMembers => "Only organization admins can manage members and invitations.",
             Self::ViewAuditLog => "Only organization admins can read the audit log.",
+            Self::ManageProjects => {
+                "Only organization admins can create, rename or archive projects."
+            }
+            Self::ViewAllProjects => "Only organization admins can see all projects at once.",
         }
     }
 }
@@ -32,10 +43,59 @@ impl OrgAction {
 pub fn allows(role: OrgRole, action: OrgAction) -> bool {
     match action {
         OrgAction::ViewSettings => true,
-        OrgAction::RenameOrg | OrgAction::ManageMembers | OrgAction::ViewAuditLog => {
-            role.is_admin()
+        OrgAction::RenameOrg
+        | OrgAction::ManageMembers
+        | OrgAction::ViewAuditLog
+        | OrgAction::ManageProjects
+        | OrgAction::ViewAllProjects => role.is_admin(),
+    }
+}
+
+/// An action on one project from the permission table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectAction {
+    /// See the project, its members, its keys (masked) and its usage.
+    View,
+    /// Create and revoke the project's API keys.
+    ManageKeys,
+    /// Add, change and remove the project's members.
+    ManageMembers,
+}
+
+impl ProjectAction {
+    /// The sentence a 403 answer carries.
+    pub fn denied_message(self) -> &'static str {
+        match self {
+            Self::View => "You are not allowed to view this project.",
+            Self::ManageKeys => "Only project admins can create or revoke this project's API keys.",
+            Self::ManageMembers => "Only project admins can manage this project's members.",
         }
     }
+}
+
+/// Whether a member with `org_role` and, in this project, `project_role` (`None`: not assigned)
+/// may do `action`. Org admins are implicitly admins of every project.
+pub fn allows_in_project(
+    org_role: OrgRole,
+    project_role: Option<ProjectRole>,
+    action: ProjectAction,
+) -> bool {
+    if org_role.is_admin() {
+        return true;
+    }
+    match (project_role, action) {
+        (None, _) => false,
+        (Some(_), ProjectAction::View) => true,
+        (Some(role), ProjectAction::ManageKeys | ProjectAction::ManageMembers) => {
+            role == ProjectRole::ProjectAdmin
+        }
+    }
+}
+
+/// Whether a project is visible at all to this member: org admins see every project, others
+/// only those assigned to them. An invisible project answers 404, like another organization's.
+pub fn sees_project(org_role: OrgRole, project_role: Option<ProjectRole>) -> bool {
+    allows_in_project(org_role, project_role, ProjectAction::View)
 }
 
 #[cfg(test)]
@@ -50,6 +110,8 @@ mod tests {
             (RenameOrg, true, false),
             (ManageMembers, true, false),
             (ViewAuditLog, true, false),
+            (ManageProjects, true, false),
+            (ViewAllProjects, true, false),
         ] {
             assert_eq!(
                 allows(OrgRole::OrgAdmin, action),
@@ -62,5 +124,33 @@ mod tests {
                 "{action:?} for member"
             );
         }
+    }
+
+    #[test]
+    fn the_table_for_project_actions() {
+        use ProjectAction::*;
+        let admin = (OrgRole::OrgAdmin, None);
+        let p_admin = (OrgRole::Member, Some(ProjectRole::ProjectAdmin));
+        let p_member = (OrgRole::Member, Some(ProjectRole::ProjectMember));
+        let unassigned = (OrgRole::Member, None);
+        // action, org admin, project admin, project member, member not assigned to the project
+        for (action, expected) in [
+            (View, [true, true, true, false]),
+            (ManageKeys, [true, true, false, false]),
+            (ManageMembers, [true, true, false, false]),
+        ] {
+            for ((org_role, project_role), allowed) in [admin, p_admin, p_member, unassigned]
+                .into_iter()
+                .zip(expected)
+            {
+                assert_eq!(
+                    allows_in_project(org_role, project_role, action),
+                    allowed,
+                    "{action:?} for {org_role:?}/{project_role:?}"
+                );
+            }
+        }
+        assert!(sees_project(OrgRole::OrgAdmin, None));
+        assert!(!sees_project(OrgRole::Member, None));
     }
 }

@@ -3,8 +3,10 @@ use std::sync::Arc;
 use tollgate_domain::{Clock, SystemClock};
 use tollgate_store::Store;
 
+use crate::catalog::CatalogHandle;
 use crate::console::templates::Templates;
 use crate::email::Mailer;
+use crate::keys::KeyAuthenticator;
 use crate::metrics::Metrics;
 use crate::payments::Payments;
 use crate::ServerConfig;
@@ -19,6 +21,10 @@ pub struct App {
     pub mailer: Mailer,
     /// The payment provider chosen by `config.payments` (sandbox by default).
     pub payments: Payments,
+    /// API key authentication, answered from memory after the first look-up.
+    pub keys: KeyAuthenticator,
+    /// The model catalog in force.
+    pub catalog: CatalogHandle,
 }
 
 pub type AppState = Arc<App>;
@@ -33,9 +39,12 @@ impl App {
         config: ServerConfig,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
+        let catalog = CatalogHandle::load(config.catalog_path.as_deref())?;
         Ok(Self {
             mailer: Mailer::new(&config.email)?,
             payments: Payments::from_config(&config.payments)?,
+            keys: KeyAuthenticator::new(store.clone(), clock.clone()),
+            catalog,
             store,
             config,
             clock,

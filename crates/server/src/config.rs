@@ -1,5 +1,6 @@
 //! The knobs of the HTTP server. The binary fills them from flags, environment and TOML.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -44,6 +45,8 @@ pub struct ServerConfig {
     pub invite_emails_per_hour: i64,
     /// The payment provider: sandbox (default) or stripe with its keys.
     pub payments: PaymentsConfig,
+    /// The model catalog's TOML file; `None`: the built-in example catalog.
+    pub catalog_path: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +66,7 @@ impl Default for ServerConfig {
             invite_ttl_days: 7,
             invite_emails_per_hour: 100,
             payments: PaymentsConfig::Sandbox,
+            catalog_path: None,
         }
     }
 }

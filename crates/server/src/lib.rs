@@ -1,14 +1,19 @@
 //! Tollgate's HTTP surfaces. Three routers, each rendering its own errors: the console
-//! (HTML pages), the JSON API under `/api/v1`, and — beside them — `/healthz` and `/metrics`.
+//! (HTML pages), the JSON API under `/api/v1`, the OpenAI-compatible gateway under `/v1` — and,
+//! beside them, `/healthz` and `/metrics`.
 
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod catalog;
+pub mod changes;
 pub mod config;
 pub mod console;
 pub mod email;
+pub mod gateway;
 mod health;
 pub mod housekeeping;
+pub mod keys;
 pub mod metrics;
 pub mod payments;
 mod router;

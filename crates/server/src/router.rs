@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::app::App;
-use crate::{api, console, health, metrics};
+use crate::{api, changes, console, gateway, health, metrics};
 
 /// Every surface of the server in one router.
 pub fn router(app: Arc<App>) -> Router {
@@ -20,6 +20,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .merge(console::router())
         .merge(api)
+        .merge(gateway::router())
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::scrape))
         .fallback(fallback)
@@ -30,10 +31,14 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Unknown paths: a JSON error under `/api/`, a page elsewhere.
+/// Unknown paths: a JSON error under `/api/`, an OpenAI-shaped one under `/v1/`, a page
+/// elsewhere.
 async fn fallback(State(app): State<Arc<App>>, request: Request) -> Response {
-    if request.uri().path().starts_with("/api/") {
+    let path = request.uri().path();
+    if path.starts_with("/api/") {
         api::not_found().await.into_response()
+    } else if path.starts_with("/v1/") || path == "/v1" {
+        gateway::GatewayError::not_found().into_response()
     } else {
         app.error_page(StatusCode::NOT_FOUND, "")
     }
@@ -61,16 +66,19 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves until `shutdown` resolves, following the change log meanwhile (see `changes`).
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
+    let follower = tokio::spawn(changes::follow(app.clone()));
+    let served = axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    follower.abort();
+    served
 }

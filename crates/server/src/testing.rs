@@ -22,7 +22,9 @@ pub struct TestApp {
     pub base: String,
     pub engine: Engine,
     shutdown: Option<oneshot::Sender<()>>,
-    _db: TestDb,
+    /// The database, owned by the first app on it (`None` for apps made by `spawn_sharing`).
+    db: Option<TestDb>,
+    db_url: String,
 }
 
 /// A signed-up user with their own cookie-keeping client.
@@ -45,6 +47,27 @@ impl TestApp {
     pub async fn spawn_with(engine: Engine, configure: impl FnOnce(&mut ServerConfig)) -> Self {
         let db = TestDb::new(engine).await;
         let store = db.store().await;
+        let url = db.url.clone();
+        Self::start(engine, store, Some(db), url, configure).await
+    }
+
+    /// A second server on this one's database, as another process would be: its own caches,
+    /// its own clock, the same data.
+    pub async fn spawn_sharing(&self) -> Self {
+        let store =
+            tollgate_store::Store::connect(&self.db_url, tollgate_store::StoreOptions::default())
+                .await
+                .expect("connect to the shared database");
+        Self::start(self.engine, store, None, self.db_url.clone(), |_| {}).await
+    }
+
+    async fn start(
+        engine: Engine,
+        store: tollgate_store::Store,
+        db: Option<TestDb>,
+        db_url: String,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
         let mut config = ServerConfig::default();
         configure(&mut config);
         let clock = Arc::new(ManualClock::starting_now());
@@ -67,7 +90,8 @@ impl TestApp {
             base: format!("http://{addr}"),
             engine,
             shutdown: Some(tx),
-            _db: db,
+            db,
+            db_url,
         }
     }
 
@@ -133,11 +157,65 @@ impl TestApp {
     }
 }
 
+#[allow(clippy::expect_used)]
+impl TestApp {
+    /// The id of an organization's Default project.
+    pub async fn default_project(&self, org_id: &str) -> String {
+        self.app
+            .store
+            .default_project(org_id)
+            .await
+            .expect("query")
+            .expect("every organization has a Default project")
+            .id
+    }
+
+    /// Makes `user_id` a member of `org_id` with `projects` assigned (a member needs at least
+    /// one active project to have access).
+    pub async fn add_member(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        projects: &[(&str, tollgate_domain::ProjectRole)],
+    ) {
+        let now = self.app.now();
+        self.app
+            .store
+            .add_membership(org_id, user_id, tollgate_domain::OrgRole::Member, now)
+            .await
+            .expect("add membership");
+        for (project_id, role) in projects {
+            self.app
+                .store
+                .set_project_member(
+                    org_id,
+                    project_id,
+                    user_id,
+                    *role,
+                    now,
+                    tollgate_store::AuditEntry {
+                        actor_id: None,
+                        actor_email: None,
+                        action: "project.member.set",
+                        target_type: "project",
+                        target_id: project_id,
+                        details: json!({"user_id": user_id, "role": role.as_str()}),
+                        ip: None,
+                    },
+                )
+                .await
+                .expect("assign project");
+        }
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        // The database goes last, after the server that uses it was told to stop.
+        drop(self.db.take());
     }
 }
 

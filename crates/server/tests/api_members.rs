@@ -3,7 +3,7 @@
 //! Members, invitations and the audit log through the JSON API, on both engines.
 
 use serde_json::{json, Value};
-use tollgate_domain::OrgRole;
+use tollgate_domain::{OrgRole, ProjectRole};
 use tollgate_server::testing::{send, TestApp, TestUser, PASSWORD};
 use tollgate_store::{on_both_engines, Engine};
 
@@ -35,11 +35,13 @@ async fn member_endpoints_are_for_org_admins(engine: Engine) {
     let ada = t.sign_up("ada@example.com").await;
     let bob = t.sign_up("bob@example.com").await;
     let eve = t.sign_up("eve@example.com").await;
-    t.app
-        .store
-        .add_membership(&ada.org_id, &bob.id, OrgRole::Member, t.app.now())
-        .await
-        .unwrap();
+    let default = t.default_project(&ada.org_id).await;
+    t.add_member(
+        &ada.org_id,
+        &bob.id,
+        &[(&default, ProjectRole::ProjectMember)],
+    )
+    .await;
     let org = &ada.org_id;
     let endpoints: Vec<(&str, String, Value)> = vec![
         ("GET", format!("/api/v1/orgs/{org}/members"), Value::Null),

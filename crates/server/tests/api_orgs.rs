@@ -3,7 +3,7 @@
 //! Organizations and settings through the JSON API, on both engines.
 
 use serde_json::json;
-use tollgate_domain::OrgRole;
+use tollgate_domain::ProjectRole;
 use tollgate_server::testing::{send, TestApp};
 use tollgate_store::{on_both_engines, Engine};
 
@@ -137,11 +137,13 @@ async fn members_see_settings_but_cannot_rename(engine: Engine) {
     let t = TestApp::spawn(engine).await;
     let ada = t.sign_up("ada@example.com").await;
     let bob = t.sign_up("bob@example.com").await;
-    t.app
-        .store
-        .add_membership(&ada.org_id, &bob.id, OrgRole::Member, t.app.now())
-        .await
-        .unwrap();
+    let default = t.default_project(&ada.org_id).await;
+    t.add_member(
+        &ada.org_id,
+        &bob.id,
+        &[(&default, ProjectRole::ProjectMember)],
+    )
+    .await;
     let url = t.url(&format!("/api/v1/orgs/{}", ada.org_id));
     let (s, org) = send(bob.client.get(&url)).await;
     assert_eq!((s, org["role"].as_str()), (200, Some("member")));

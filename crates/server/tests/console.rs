@@ -2,7 +2,7 @@
 
 //! Console pages over HTTP (no browser): CSRF on every form, redirects, permissions, errors.
 
-use tollgate_domain::OrgRole;
+use tollgate_domain::ProjectRole;
 use tollgate_server::testing::{TestApp, PASSWORD};
 use tollgate_store::{on_both_engines, Engine};
 
@@ -165,11 +165,13 @@ async fn settings_for_admins_and_members(engine: Engine) {
     let t = TestApp::spawn(engine).await;
     let ada = t.sign_up("ada@example.com").await;
     let bob = t.sign_up("bob@example.com").await;
-    t.app
-        .store
-        .add_membership(&ada.org_id, &bob.id, OrgRole::Member, t.app.now())
-        .await
-        .unwrap();
+    let default = t.default_project(&ada.org_id).await;
+    t.add_member(
+        &ada.org_id,
+        &bob.id,
+        &[(&default, ProjectRole::ProjectMember)],
+    )
+    .await;
     let url = t.url(&format!("/o/{}/settings", ada.org_id));
 
     let (_, admin) = page(&ada.client, url.clone()).await;

@@ -6,11 +6,12 @@ use std::str::FromStr;
 
 use sqlx::{Any, Transaction};
 use tollgate_domain::invite::{check_usable, InviteRole, InviteStatus, InviteUnusable};
-use tollgate_domain::{new_id, Email, IdPrefix, Timestamp};
+use tollgate_domain::{new_id, Email, IdPrefix, ProjectRole, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::orgs::{corrupt, insert_membership};
 use crate::outbox::{enqueue_email_in, OutgoingEmail};
+use crate::project_members::assign_projects_in;
 use crate::{Result, Store, StoreError, User};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +93,9 @@ pub enum InviteError {
     /// Resend or revoke of an invitation that is no longer pending.
     #[error("the invitation is {0}")]
     NotPending(&'static str),
+    /// A project the invitation names was archived since it was sent.
+    #[error("a project of the invitation is archived")]
+    ProjectGone,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -417,6 +421,19 @@ impl Store {
                 StoreError::Conflict(_) => InviteError::AlreadyMember,
                 other => other.into(),
             })?;
+            if let Some(role) = invitation.role.project_role() {
+                let assignments: Vec<(&str, ProjectRole)> = invitation
+                    .project_ids
+                    .iter()
+                    .map(|id| (id.as_str(), role))
+                    .collect();
+                assign_projects_in(&mut tx, &invitation.org_id, &user.id, &assignments, now)
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::NotFound => InviteError::ProjectGone,
+                        other => other.into(),
+                    })?;
+            }
         }
         let action = if accept {
             "invitation.accept"

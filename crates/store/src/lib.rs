@@ -4,7 +4,9 @@
 //! driver; each engine has its own migrations. Why this shape and its rules (BIGINT times,
 //! no BOOLEAN columns, `BEGIN IMMEDIATE` on SQLite) are in docs/decisions/0001-storage.md.
 
+mod api_keys;
 mod audit;
+mod changes;
 mod db;
 mod error;
 mod invitations;
@@ -12,6 +14,8 @@ mod ledger;
 mod members;
 mod orgs;
 mod outbox;
+mod project_members;
+mod projects;
 mod rate_limits;
 mod sessions;
 #[cfg(feature = "testing")]
@@ -19,7 +23,9 @@ pub mod testing;
 mod usage;
 mod users;
 
+pub use api_keys::{ApiKey, KeyCreator, KeyCredentials, NewKey};
 pub use audit::{AuditEntry, AuditRecord};
+pub use changes::{Change, ChangeKind};
 pub use db::{redact, Engine, PoolStats, Store, StoreOptions};
 pub use error::StoreError;
 pub use invitations::{Invitation, InviteError, NewInvitation, Reissue};
@@ -27,6 +33,8 @@ pub use ledger::{debit_usage_in, grant_credits_in, CreditAccount, Grant, Granted
 pub use members::Member;
 pub use orgs::{Membership, Org};
 pub use outbox::{enqueue_email_in, OutboxMessage, OutgoingEmail, Retry};
+pub use project_members::{assign_projects_in, ProjectMember};
+pub use projects::{ArchiveRefusal, Project, ProjectWithRole};
 pub use sessions::SessionUser;
 pub use usage::{RecordedUsage, UsageRecord};
 pub use users::{NewUser, User, UserCredentials};

@@ -165,6 +165,10 @@ impl Store {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        if role == OrgRole::Member {
+            // A member needs an active project to have access (DESIGN §2).
+            crate::project_members::keep_access_in(&mut tx, org_id, user_id, now).await?;
+        }
         insert_audit(&mut tx, org_id, &audit, now).await?;
         tx.commit().await?;
         Ok(Member { role, ..current })

@@ -4,6 +4,8 @@ use sqlx::{Any, Transaction};
 use tollgate_domain::{new_id, IdPrefix, Name, OrgRole, OrgType, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
+use crate::changes::{record_change, ChangeKind};
+use crate::projects::insert_default_project;
 use crate::{Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +67,7 @@ pub(crate) fn corrupt(message: String) -> StoreError {
     StoreError::Database(sqlx::Error::Decode(message.into()))
 }
 
+/// Inserts an organization with its Default project.
 pub(crate) async fn insert_org(
     tx: &mut Transaction<'static, Any>,
     name: &Name,
@@ -86,6 +89,7 @@ pub(crate) async fn insert_org(
     .bind(now)
     .execute(&mut **tx)
     .await?;
+    insert_default_project(tx, &org.id, now).await?;
     Ok(org)
 }
 
@@ -111,6 +115,13 @@ pub(crate) async fn insert_membership(
 
 const MEMBERSHIP_SELECT: &str = "SELECT o.id, o.name, o.org_type, o.created_at, m.role \
      FROM memberships m JOIN organizations o ON o.id = m.org_id";
+
+/// DESIGN §2: a member (not an org admin) has access to an organization only through at least
+/// one assigned project that is not archived. A member whose last project is archived loses
+/// access until an org admin assigns another.
+const GRANTS_ACCESS: &str = "(m.role = 'org_admin' OR EXISTS (SELECT 1 FROM project_members pm \
+     JOIN projects p ON p.id = pm.project_id \
+     WHERE pm.org_id = m.org_id AND pm.user_id = m.user_id AND p.archived_at IS NULL))";
 
 impl Store {
     /// Creates a team organization with `creator` as its Organization Admin. The audit entry's
@@ -145,11 +156,12 @@ impl Store {
         .transpose()
     }
 
-    /// The organization and the user's role in it, or `None` when the user is not a member
-    /// (or the organization does not exist: callers answer both with 404).
+    /// The organization and the user's role in it, or `None` when the user has no access to it:
+    /// not a member, a member without an active project (`GRANTS_ACCESS`), or no such
+    /// organization. Callers answer all of these with 404.
     pub async fn membership(&self, org_id: &str, user_id: &str) -> Result<Option<Membership>> {
         sqlx::query_as::<_, MembershipRow>(&format!(
-            "{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"
+            "{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.user_id = $2 AND {GRANTS_ACCESS}"
         ))
         .bind(org_id)
         .bind(user_id)
@@ -159,10 +171,10 @@ impl Store {
         .transpose()
     }
 
-    /// Every organization the user belongs to, oldest membership first.
+    /// Every organization the user has access to (see `membership`), oldest membership first.
     pub async fn memberships(&self, user_id: &str) -> Result<Vec<Membership>> {
         sqlx::query_as::<_, MembershipRow>(&format!(
-            "{MEMBERSHIP_SELECT} WHERE m.user_id = $1 ORDER BY m.created_at, o.id"
+            "{MEMBERSHIP_SELECT} WHERE m.user_id = $1 AND {GRANTS_ACCESS} ORDER BY m.created_at, o.id"
         ))
         .bind(user_id)
         .fetch_all(&self.pool)
@@ -204,6 +216,41 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Org::try_from(row.ok_or(StoreError::NotFound)?)
+    }
+
+    /// Suspends (`Some(now)`) or resumes (`None`) an organization's gateway access: an operator
+    /// action. Its keys stop (or start again) working in every process through the change log.
+    pub async fn set_org_suspended(
+        &self,
+        org_id: &str,
+        suspended_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE organizations SET suspended_at = $1 WHERE id = $2")
+            .bind(suspended_at)
+            .bind(org_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        record_change(&mut tx, ChangeKind::Organization, org_id, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// When the organization's gateway access was suspended, if it is.
+    pub async fn org_suspended_at(&self, org_id: &str) -> Result<Option<Timestamp>> {
+        use sqlx::Row;
+        match sqlx::query("SELECT suspended_at FROM organizations WHERE id = $1")
+            .bind(org_id)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            Some(row) => Ok(row.try_get("suspended_at")?),
+            None => Err(StoreError::NotFound),
+        }
     }
 
     /// Adds a user to an organization (invitation acceptance, operator tooling).

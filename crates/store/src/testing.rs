@@ -111,7 +111,14 @@ impl TestDb {
 
     /// A store on this database, migrated.
     pub async fn store(&self) -> Store {
-        let store = Store::connect(
+        let store = self.unmigrated_store().await;
+        store.migrate().await.expect("migrate test store");
+        store
+    }
+
+    /// A store on this database with no migration applied yet.
+    pub async fn unmigrated_store(&self) -> Store {
+        Store::connect(
             &self.url,
             StoreOptions {
                 max_connections: 8,
@@ -119,9 +126,7 @@ impl TestDb {
             },
         )
         .await
-        .expect("connect test store");
-        store.migrate().await.expect("migrate test store");
-        store
+        .expect("connect test store")
     }
 }
 

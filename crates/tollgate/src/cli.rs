@@ -28,6 +28,9 @@ pub struct GlobalArgs {
     /// `sqlite:PATH` or `postgres://…` [default: sqlite:<data-dir>/tollgate.db].
     #[arg(long, global = true, env = "TOLLGATE_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// The model catalog (TOML) [default: the built-in example catalog].
+    #[arg(long, global = true, env = "TOLLGATE_CATALOG")]
+    pub catalog: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -53,6 +56,18 @@ pub enum AdminCommand {
     /// Organizations.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// The model catalog.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CatalogCommand {
+    /// Validate a catalog file: prints what it defines, or the line and reason it is refused.
+    Check { file: PathBuf },
+    /// Make every running server re-read its catalog file, through the database (after
+    /// checking the configured catalog, if there is one). SIGHUP does the same for one server.
+    Reload,
 }
 
 #[derive(Subcommand, Debug)]
@@ -65,4 +80,9 @@ pub enum OrgCommand {
         #[arg(value_parser = ["personal", "team", "enterprise"])]
         org_type: String,
     },
+    /// Stop an organization's API keys (in every server within a second). The console stays
+    /// open to its members.
+    Suspend { org_id: String },
+    /// Let a suspended organization's API keys work again.
+    Resume { org_id: String },
 }

@@ -34,6 +34,8 @@ pub struct FileConfig {
     pub login_failures_per_ip: Option<i64>,
     pub login_window_minutes: Option<u64>,
     pub signups_per_ip_per_hour: Option<i64>,
+    /// The model catalog (TOML); the built-in example when unset.
+    pub catalog: Option<PathBuf>,
     /// `file` (default: `<data-dir>/outbox/*.eml`), `smtp` (default when `smtp_host` is set)
     /// or `memory`.
     pub email_transport: Option<EmailTransport>,
@@ -89,6 +91,7 @@ pub struct Config {
     pub file: FileConfig,
     pub data_dir: PathBuf,
     pub database_url: String,
+    pub catalog: Option<PathBuf>,
 }
 
 impl Config {
@@ -108,10 +111,12 @@ impl Config {
             .or_else(|| file.database_url.clone())
             .unwrap_or_else(|| format!("sqlite:{}", data_dir.join("tollgate.db").display()));
         tollgate_store::Engine::from_url(&database_url)?;
+        let catalog = args.catalog.clone().or_else(|| file.catalog.clone());
         Ok(Self {
             file,
             data_dir,
             database_url,
+            catalog,
         })
     }
 
@@ -182,6 +187,7 @@ impl Config {
             invite_ttl_days,
             invite_emails_per_hour: f.invite_emails_per_hour.unwrap_or(d.invite_emails_per_hour),
             payments: self.payments(|name| std::env::var(name).ok())?,
+            catalog_path: self.catalog.clone(),
         })
     }
 
@@ -322,6 +328,7 @@ mod tests {
             config: Some(path.clone()),
             data_dir: None,
             database_url: Some("postgres://u@h/db".into()),
+            catalog: None,
         };
         let c = Config::load(&args).unwrap();
         assert_eq!(c.database_url, "postgres://u@h/db");
@@ -329,6 +336,21 @@ mod tests {
         assert_eq!(c.listen(None), "0.0.0.0:9000");
         assert_eq!(c.listen(Some("127.0.0.1:0")), "127.0.0.1:0");
         assert_eq!(c.server().unwrap().session_idle, Duration::from_secs(7200));
+        assert_eq!(c.catalog, None);
+
+        std::fs::write(&path, "catalog = \"/etc/tollgate/models.toml\"\n").unwrap();
+        let c = Config::load(&args).unwrap();
+        assert_eq!(c.catalog, Some(PathBuf::from("/etc/tollgate/models.toml")));
+        let flagged = GlobalArgs {
+            catalog: Some("flag.toml".into()),
+            config: Some(path.clone()),
+            ..GlobalArgs::default()
+        };
+        let c = Config::load(&flagged).unwrap();
+        assert_eq!(
+            c.server().unwrap().catalog_path,
+            Some(PathBuf::from("flag.toml"))
+        );
 
         std::fs::write(&path, "listne = \"typo\"\n").unwrap();
         let err = Config::load(&args).unwrap_err();
@@ -349,6 +371,7 @@ mod tests {
             file: toml::from_str(toml_text).unwrap(),
             data_dir: PathBuf::from("/srv/tg"),
             database_url: "sqlite:/srv/tg/tollgate.db".into(),
+            catalog: None,
         }
     }
 
@@ -511,6 +534,7 @@ mod tests {
                 },
                 data_dir: PathBuf::from("."),
                 database_url: "sqlite:x".into(),
+                catalog: None,
             };
             assert_eq!(c.server().is_ok(), ok, "{days} days");
         }

@@ -14,6 +14,8 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let app = Arc::new(App::new(store.clone(), config.server()?)?);
     let housekeeping = tollgate_server::housekeeping::spawn(app.clone());
 
+    reload_catalog_on_sighup(app.clone());
+
     let listen = config.listen(args.listen.as_deref());
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
@@ -34,6 +36,25 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP re-reads the model catalog; an invalid file leaves the current one in force.
+fn reload_catalog_on_sighup(app: Arc<App>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!(
+                "cannot listen for SIGHUP; reload the catalog with `tollgate admin catalog reload`"
+            );
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            app.catalog.reload_and_log("SIGHUP");
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = app;
 }
 
 fn log_email_transport(app: &App) {

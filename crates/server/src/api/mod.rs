@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`. Handlers live one file per resource; this module gathers
 //! the routes and generates the OpenAPI document from them.
 
+pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod error;
@@ -8,8 +9,11 @@ pub mod extract;
 pub mod invites;
 pub mod me;
 pub mod members;
+pub mod models;
 pub mod orgs;
 pub mod pagination;
+pub mod project_members;
+pub mod projects;
 pub mod views;
 
 use std::sync::Arc;
@@ -38,6 +42,9 @@ use error::ApiError;
         (name = "organizations", description = "Organizations and their settings"),
         (name = "members", description = "Members of an organization (org admins only)"),
         (name = "invitations", description = "Invitations: sent by org admins, answered by the invitee"),
+        (name = "projects", description = "Projects and their members"),
+        (name = "api keys", description = "API keys of a project"),
+        (name = "models", description = "The model catalog"),
         (name = "audit", description = "The audit log (org admins only)"),
     )
 )]
@@ -61,6 +68,14 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(invites::show))
         .routes(routes!(invites::accept))
         .routes(routes!(invites::reject))
+        .routes(routes!(projects::list, projects::create))
+        .routes(routes!(projects::get, projects::rename))
+        .routes(routes!(projects::archive))
+        .routes(routes!(project_members::list))
+        .routes(routes!(project_members::set, project_members::remove))
+        .routes(routes!(api_keys::list, api_keys::create))
+        .routes(routes!(api_keys::revoke))
+        .routes(routes!(models::list))
         .split_for_parts();
     let doc_json = Arc::new(doc.clone());
     let router = router

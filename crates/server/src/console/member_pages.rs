@@ -16,10 +16,7 @@ use crate::auth::{ClientInfo, CurrentSession};
 use crate::console::page::Section;
 use crate::console::{urlencode, PageForm, PageSession};
 use crate::service::ServiceError;
-
-pub(crate) fn day(ms: Timestamp) -> String {
-    to_datetime(ms).format("%b %-d, %Y").to_string()
-}
+pub(crate) use crate::time::day;
 
 fn minute(ms: Timestamp) -> String {
     to_datetime(ms).format("%Y-%m-%d %H:%M UTC").to_string()
@@ -76,12 +73,34 @@ pub(crate) async fn render_members(
         Ok(p) => p.data,
         Err(e) => return app.service_error_page(e),
     };
+    let ids: Vec<String> = page.data.iter().map(|m| m.user_id.clone()).collect();
+    let assigned = match app.store.assigned_project_names(org_id, &ids).await {
+        Ok(a) => a,
+        Err(e) => return app.service_error_page(e.into()),
+    };
+    // Active projects, offered to project roles in the invitation dialog.
+    let projects: Vec<Value> = match app.list_projects(&session.user, org_id, None, 100).await {
+        Ok((_, p)) => p
+            .data
+            .iter()
+            .filter(|p| !p.project.is_archived())
+            .map(|p| json!({"id": p.project.id, "name": p.project.name}))
+            .collect(),
+        Err(e) => return app.service_error_page(e),
+    };
     let now = app.now();
     let next_after = page.data.last().map(|m| m.user_id.clone());
     let members: Vec<Value> = page
         .data
         .iter()
-        .map(|m| json!({"id": m.user_id, "name": m.name, "email": m.email, "role": m.role.as_str(), "joined": day(m.joined_at), "projects": []}))
+        .map(|m| {
+            let projects: Vec<&str> = assigned
+                .iter()
+                .filter(|(user, _)| *user == m.user_id)
+                .map(|(_, name)| name.as_str())
+                .collect();
+            json!({"id": m.user_id, "name": m.name, "email": m.email, "role": m.role.as_str(), "joined": day(m.joined_at), "projects": projects})
+        })
         .collect();
     let invites: Vec<Value> = invites
         .iter()
@@ -106,7 +125,7 @@ pub(crate) async fn render_members(
         "invite_roles": roles,
         "invite_errors": extras.invite_errors,
         "invite_values": extras.invite_values,
-        "projects": [],
+        "projects": projects,
         "notice": extras.notice,
         "error": extras.error,
     });

@@ -4,9 +4,11 @@
 mod assets;
 mod auth_pages;
 mod invite_pages;
+mod key_pages;
 mod member_pages;
 mod org_pages;
 pub mod page;
+mod project_pages;
 pub mod templates;
 
 use std::sync::Arc;
@@ -58,6 +60,32 @@ pub fn router() -> Router<Arc<App>> {
         .route("/invites/{token}", get(invite_pages::show))
         .route("/invites/{token}/accept", post(invite_pages::accept))
         .route("/invites/{token}/reject", post(invite_pages::reject))
+        .route(
+            "/o/{org}/projects",
+            get(project_pages::list).post(project_pages::create),
+        )
+        .route("/o/{org}/projects/{project}", get(project_pages::show))
+        .route(
+            "/o/{org}/projects/{project}/rename",
+            post(project_pages::rename),
+        )
+        .route(
+            "/o/{org}/projects/{project}/archive",
+            post(project_pages::archive),
+        )
+        .route(
+            "/o/{org}/projects/{project}/members",
+            post(project_pages::set_member),
+        )
+        .route(
+            "/o/{org}/projects/{project}/members/{user}/remove",
+            post(project_pages::remove_member),
+        )
+        .route(
+            "/o/{org}/api-keys",
+            get(key_pages::list).post(key_pages::create),
+        )
+        .route("/o/{org}/api-keys/{key}/revoke", post(key_pages::revoke))
 }
 
 /// The signed-in user of a page; anyone else is sent to the login page.

@@ -24,6 +24,8 @@ struct NavItem {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Overview,
+    Projects,
+    ApiKeys,
     Members,
     Settings,
     AuditLog,
@@ -32,8 +34,22 @@ pub enum Section {
 
 fn nav(org: &Membership, active: Section) -> Vec<NavItem> {
     let id = &org.org.id;
-    let entries: [(Section, &'static str, String, Option<OrgAction>); 4] = [
+    // Projects and API Keys need no org-level permission: everyone with access to the
+    // organization has at least one project, and sees its keys (masked).
+    let entries: [(Section, &'static str, String, Option<OrgAction>); 6] = [
         (Section::Overview, "Overview", format!("/o/{id}"), None),
+        (
+            Section::Projects,
+            "Projects",
+            format!("/o/{id}/projects"),
+            None,
+        ),
+        (
+            Section::ApiKeys,
+            "API Keys",
+            format!("/o/{id}/api-keys"),
+            None,
+        ),
         (
             Section::Members,
             "Members",

@@ -81,6 +81,10 @@ pub(crate) fn invite_error(e: InviteError) -> ServiceError {
                 "This invitation is {status}: only pending invitations can be resent or revoked."
             ),
         },
+        InviteError::ProjectGone => ServiceError::Conflict {
+            code: "project_archived",
+            message: "A project this invitation gives access to has been archived; ask an organization admin for a new invitation.".to_owned(),
+        },
         InviteError::Store(e) => e.into(),
     }
 }
@@ -95,6 +99,7 @@ impl App {
         from: &Inviting<'_>,
         to: &str,
         role: InviteRole,
+        projects: &[String],
         token: &str,
         expires_at: i64,
     ) -> ServiceResult<OutgoingEmail> {
@@ -107,7 +112,7 @@ impl App {
                     inviter_name: &from.inviter.name,
                     inviter_email: &from.inviter.email,
                     role: role.label(),
-                    projects: &[],
+                    projects,
                     accept_url: &accept_url,
                     expires_at,
                 },
@@ -141,7 +146,8 @@ impl App {
             .await?;
         let role: InviteRole = request.role.parse()?;
         role.check_projects(request.project_ids)?;
-        self.check_invite_projects(org_id, request.project_ids)
+        let projects = self
+            .invite_project_names(org_id, request.project_ids)
             .await?;
         let entries = split_emails(request.emails)?;
         self.spend_invite_allowance(org_id, entries.len()).await?;
@@ -169,6 +175,7 @@ impl App {
                 },
                 email.as_str(),
                 role,
+                &projects,
                 &token,
                 expires_at,
             )?;
@@ -218,21 +225,33 @@ impl App {
         Ok(outcome)
     }
 
-    /// Project roles name projects of this organization (checked once projects exist).
-    async fn check_invite_projects(
+    /// The names of the projects an invitation gives access to: each must be an active project
+    /// of the organization.
+    async fn invite_project_names(
         &self,
-        _org_id: &str,
+        org_id: &str,
         project_ids: &[String],
-    ) -> ServiceResult<()> {
-        if project_ids.is_empty() {
-            return Ok(());
-        }
-        Err(ServiceError::Invalid(
-            tollgate_domain::ValidationError::new(
+    ) -> ServiceResult<Vec<String>> {
+        let unknown = || {
+            ServiceError::Invalid(tollgate_domain::ValidationError::new(
                 "project_ids",
-                "This organization has no such projects.",
-            ),
-        ))
+                "This organization has no such active projects.",
+            ))
+        };
+        let mut names = Vec::with_capacity(project_ids.len());
+        for (i, id) in project_ids.iter().enumerate() {
+            if !is_well_formed(IdPrefix::Project, id) || project_ids[..i].contains(id) {
+                return Err(unknown());
+            }
+            let project = self
+                .store
+                .project_with_role(org_id, id, "")
+                .await?
+                .filter(|p| !p.project.is_archived())
+                .ok_or_else(unknown)?;
+            names.push(project.project.name);
+        }
+        Ok(names)
     }
 
     pub async fn list_invitations(
@@ -280,6 +299,9 @@ impl App {
             },
             &current.email,
             current.role,
+            &self
+                .invite_project_names(org_id, &current.project_ids)
+                .await?,
             &token,
             expires_at,
         )?;

@@ -2,12 +2,15 @@
 //! here once, and each surface only renders the outcome its own way.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod audit;
 pub mod invites;
 pub mod members;
 pub mod orgs;
+pub mod project_members;
+pub mod projects;
 
-use tollgate_domain::{OrgAction, ValidationError};
+use tollgate_domain::{OrgAction, ProjectAction, ValidationError};
 use tollgate_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +28,8 @@ pub enum ServiceError {
     Unauthenticated,
     #[error("{}", .0.denied_message())]
     Forbidden(OrgAction),
+    #[error("{}", .0.denied_message())]
+    ProjectForbidden(ProjectAction),
     /// Unknown, or belonging to another organization: both answer the same.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -57,7 +62,7 @@ impl ServiceError {
             Self::BadRequest { .. } => S::BAD_REQUEST,
             Self::EmailTaken | Self::Conflict { .. } => S::CONFLICT,
             Self::InvalidCredentials | Self::Unauthenticated => S::UNAUTHORIZED,
-            Self::Forbidden(_) | Self::Denied { .. } => S::FORBIDDEN,
+            Self::Forbidden(_) | Self::ProjectForbidden(_) | Self::Denied { .. } => S::FORBIDDEN,
             Self::Gone { .. } => S::GONE,
             Self::NotFound(_) => S::NOT_FOUND,
             Self::TooManyRequests { .. } => S::TOO_MANY_REQUESTS,
@@ -76,7 +81,7 @@ impl ServiceError {
             Self::EmailTaken => "email_taken",
             Self::InvalidCredentials => "invalid_credentials",
             Self::Unauthenticated => "unauthenticated",
-            Self::Forbidden(_) => "forbidden",
+            Self::Forbidden(_) | Self::ProjectForbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::TooManyRequests { .. } => "rate_limited",
             Self::Internal(_) => "internal_error",
@@ -135,5 +140,49 @@ pub fn page_limit(requested: Option<i64>) -> Result<i64, tollgate_domain::Valida
             "limit",
             "`limit` must be between 1 and 100.",
         )),
+    }
+}
+
+/// An audit entry for a change made by `user` from `client`.
+pub(crate) fn audit<'a>(
+    user: &'a tollgate_store::User,
+    client: &'a crate::auth::ClientInfo,
+    action: &'a str,
+    target_type: &'a str,
+    target_id: &'a str,
+    details: serde_json::Value,
+) -> tollgate_store::AuditEntry<'a> {
+    tollgate_store::AuditEntry {
+        actor_id: Some(&user.id),
+        actor_email: Some(&user.email),
+        action,
+        target_type,
+        target_id,
+        details,
+        ip: client.ip.as_deref(),
+    }
+}
+
+/// `StoreError::NotFound` as the service's `NotFound(what)`; other errors unchanged.
+pub(crate) fn not_found_as(what: &'static str) -> impl Fn(StoreError) -> ServiceError {
+    move |e| match e {
+        StoreError::NotFound => ServiceError::NotFound(what),
+        other => other.into(),
+    }
+}
+
+/// The answer to an `after` that names nothing in the list.
+pub(crate) fn invalid_cursor() -> ServiceError {
+    ServiceError::BadRequest {
+        code: "invalid_cursor",
+        message: "`after` must be the id of an item of this list.".to_owned(),
+    }
+}
+
+/// A list's store error: `NotFound` there means the `after` cursor named nothing.
+pub(crate) fn cursor_error(e: StoreError) -> ServiceError {
+    match e {
+        StoreError::NotFound => invalid_cursor(),
+        other => other.into(),
     }
 }

@@ -1,0 +1,356 @@
+//! The API Keys page: keys of the chosen project (or of every project, for org admins), the
+//! create form — whose answer shows the full key, once — and revocation.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tollgate_domain::{allows, OrgAction, ProjectAction};
+use tollgate_store::{ApiKey, Membership, ProjectWithRole};
+
+use crate::app::App;
+use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::page::Section;
+use crate::console::{urlencode, PageForm, PageSession};
+use crate::service::api_keys::CreatedKey;
+use crate::service::{Page, ServiceError, ServiceResult};
+use crate::time::{day, minute};
+
+const PAGE_SIZE: i64 = 50;
+
+/// The project context of the page: one project, or all of them (org admins only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum View {
+    All,
+    Project(String),
+}
+
+impl View {
+    fn param(&self) -> &str {
+        match self {
+            Self::All => "all",
+            Self::Project(id) => id,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct KeysQuery {
+    project: Option<String>,
+    after: Option<String>,
+    notice: Option<String>,
+}
+
+fn notice_text(key: Option<&str>) -> Option<&'static str> {
+    match key? {
+        "revoked" => Some("Key revoked: requests with it fail from now on."),
+        _ => None,
+    }
+}
+
+pub async fn list(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    Path(org_id): Path<String>,
+    Query(q): Query<KeysQuery>,
+) -> Response {
+    let extra = PageExtra {
+        notice: notice_text(q.notice.as_deref()),
+        ..PageExtra::default()
+    };
+    render(
+        &app,
+        &session,
+        &org_id,
+        q.project.as_deref(),
+        q.after,
+        StatusCode::OK,
+        extra,
+    )
+    .await
+}
+
+#[derive(Default)]
+struct PageExtra {
+    notice: Option<&'static str>,
+    created: Option<CreatedKey>,
+    values: Value,
+    errors: Value,
+}
+
+/// Every project the caller can see (for the switcher and the create form).
+async fn visible_projects(
+    app: &App,
+    session: &CurrentSession,
+    org_id: &str,
+) -> ServiceResult<(Membership, Vec<ProjectWithRole>)> {
+    let (membership, page) = app.list_projects(&session.user, org_id, None, 100).await?;
+    Ok((membership, page.data))
+}
+
+/// Which project the page shows: the one asked for, else "All projects" for org admins and the
+/// first active project for others.
+fn choose_view(
+    membership: &Membership,
+    projects: &[ProjectWithRole],
+    asked: Option<&str>,
+) -> ServiceResult<View> {
+    let sees_all = allows(membership.role, OrgAction::ViewAllProjects);
+    match asked {
+        Some("all") if sees_all => Ok(View::All),
+        Some("all") => Err(ServiceError::Forbidden(OrgAction::ViewAllProjects)),
+        Some(id) => Ok(View::Project(id.to_owned())),
+        None if sees_all => Ok(View::All),
+        None => projects
+            .iter()
+            .find(|p| !p.project.is_archived())
+            .or(projects.first())
+            .map(|p| View::Project(p.project.id.clone()))
+            .ok_or(ServiceError::NotFound("project")),
+    }
+}
+
+async fn render(
+    app: &App,
+    session: &CurrentSession,
+    org_id: &str,
+    asked: Option<&str>,
+    after: Option<String>,
+    status: StatusCode,
+    extra: PageExtra,
+) -> Response {
+    match page_context(app, session, org_id, asked, after).await {
+        Ok((membership, mut page)) => {
+            if let Value::Object(map) = &mut page {
+                map.insert("notice".into(), json!(extra.notice));
+                map.insert(
+                    "created".into(),
+                    json!(extra
+                        .created
+                        .as_ref()
+                        .map(|c| json!({"name": c.key.name, "key": c.secret}))),
+                );
+                map.insert("values".into(), extra.values);
+                map.insert("errors".into(), extra.errors);
+            }
+            let mut response = app
+                .org_page(
+                    session,
+                    &membership,
+                    Section::ApiKeys,
+                    "api_keys.html",
+                    status,
+                    page,
+                )
+                .await;
+            // A page that may carry a secret is never stored by the browser or a proxy.
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            );
+            response
+        }
+        Err(e) => app.service_error_page(e),
+    }
+}
+
+async fn page_context(
+    app: &App,
+    session: &CurrentSession,
+    org_id: &str,
+    asked: Option<&str>,
+    after: Option<String>,
+) -> ServiceResult<(Membership, Value)> {
+    let (membership, projects) = visible_projects(app, session, org_id).await?;
+    let view = choose_view(&membership, &projects, asked)?;
+    let after = after.as_deref();
+    let user = &session.user;
+    let (keys, current, can_manage): (Page<ApiKey>, Option<Value>, bool) = match &view {
+        View::All => (
+            app.list_org_api_keys(user, org_id, after, PAGE_SIZE)
+                .await?,
+            None,
+            true,
+        ),
+        View::Project(id) => {
+            let (access, keys) = app
+                .list_api_keys(user, org_id, id, after, PAGE_SIZE)
+                .await?;
+            let p = &access.project;
+            let current = json!({"id": p.id, "name": p.name, "archived": p.is_archived()});
+            (
+                keys,
+                Some(current),
+                access.allows(ProjectAction::ManageKeys),
+            )
+        }
+    };
+    let name_of = |project_id: &str| {
+        projects
+            .iter()
+            .find(|p| p.project.id == project_id)
+            .map_or_else(|| project_id.to_owned(), |p| p.project.name.clone())
+    };
+    let rows: Vec<Value> = keys
+        .data
+        .iter()
+        .map(|k| {
+            json!({
+                "id": k.id,
+                "name": k.name,
+                "preview": tollgate_domain::api_key::masked_preview(&k.public_id),
+                "project_id": k.project_id,
+                "project_name": name_of(&k.project_id),
+                "creator": k.created_by.as_ref().map(|c| c.email.clone()),
+                "created": day(k.created_at),
+                "last_used": k.last_used_at.map(minute),
+                "can_revoke": can_manage,
+            })
+        })
+        .collect();
+    let base = format!("/o/{}/api-keys", urlencode(org_id));
+    let next_href = match (keys.has_more, keys.data.last()) {
+        (true, Some(last)) => Some(format!(
+            "{base}?project={}&after={}",
+            urlencode(view.param()),
+            urlencode(&last.id)
+        )),
+        _ => None,
+    };
+    // Projects a key may be created in from "All projects": active ones (org admins manage all).
+    let create_projects: Vec<Value> = projects
+        .iter()
+        .filter(|p| !p.project.is_archived())
+        .map(|p| json!({"id": p.project.id, "name": p.project.name}))
+        .collect();
+    let archived = current.as_ref().is_some_and(|c| c["archived"] == true);
+    let can_create = can_manage && !archived && !create_projects.is_empty();
+    let sees_all = allows(membership.role, OrgAction::ViewAllProjects);
+    let switcher = json!({
+        "label": current.as_ref().map_or_else(|| json!("All projects"), |c| c["name"].clone()),
+        "all": sees_all.then(|| json!({"href": format!("{base}?project=all"), "current": view == View::All})),
+        "items": projects.iter().map(|p| json!({
+            "name": p.project.name,
+            "href": format!("{base}?project={}", urlencode(&p.project.id)),
+            "current": view == View::Project(p.project.id.clone()),
+        })).collect::<Vec<_>>(),
+    });
+    Ok((
+        membership,
+        json!({
+            "keys": rows,
+            "all_projects": view == View::All,
+            "current_project": current,
+            "view": view.param(),
+            "can_create": can_create,
+            "create_projects": create_projects,
+            "next_href": next_href,
+            "project_switcher": switcher,
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    project: String,
+    view: Option<String>,
+}
+
+pub async fn create(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path(org_id): Path<String>,
+    PageForm(form): PageForm<CreateForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let view = form.view.clone().unwrap_or_else(|| form.project.clone());
+    match app
+        .create_api_key(&session.user, &org_id, &form.project, &form.name, &client)
+        .await
+    {
+        // Rendered, not redirected: the full key is in this answer and nowhere else.
+        Ok(created) => {
+            let extra = PageExtra {
+                created: Some(created),
+                ..PageExtra::default()
+            };
+            render(
+                &app,
+                &session,
+                &org_id,
+                Some(&view),
+                None,
+                StatusCode::OK,
+                extra,
+            )
+            .await
+        }
+        Err(ServiceError::Invalid(v)) => {
+            let extra = PageExtra {
+                values: json!({"name": form.name, "project": form.project}),
+                errors: json!({ v.field: v.message }),
+                ..PageExtra::default()
+            };
+            render(
+                &app,
+                &session,
+                &org_id,
+                Some(&view),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                extra,
+            )
+            .await
+        }
+        Err(e) => app.service_error_page(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    project: String,
+    view: Option<String>,
+}
+
+pub async fn revoke(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path((org_id, key_id)): Path<(String, String)>,
+    PageForm(form): PageForm<RevokeForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    match app
+        .revoke_api_key(&session.user, &org_id, &form.project, &key_id, &client)
+        .await
+    {
+        Ok(_) => {
+            let view = form.view.unwrap_or(form.project);
+            Redirect::to(&format!(
+                "/o/{}/api-keys?project={}&notice=revoked",
+                urlencode(&org_id),
+                urlencode(&view)
+            ))
+            .into_response()
+        }
+        Err(e) => app.service_error_page(e),
+    }
+}

@@ -1,0 +1,371 @@
+//! The Projects page, a project's page (rename, archive, members), and their forms.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tollgate_domain::{allows, OrgAction, ProjectAction};
+use tollgate_store::User;
+
+use crate::app::App;
+use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::page::Section;
+use crate::console::{urlencode, PageForm, PageSession};
+use crate::service::projects::ProjectAccess;
+use crate::service::ServiceError;
+use crate::time::day;
+
+const PAGE_SIZE: i64 = 50;
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    after: Option<String>,
+    new: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+fn notice_text(key: Option<&str>) -> Option<&'static str> {
+    match key? {
+        "created" => Some("Project created."),
+        "renamed" => Some("Project name saved."),
+        "archived" => Some("Project archived: its API keys no longer work."),
+        "member_saved" => Some("Project member saved."),
+        "member_removed" => Some("Member removed from the project."),
+        _ => None,
+    }
+}
+
+pub async fn list(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    Path(org_id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let page = json!({"show_new": q.new.is_some(), "values": {}, "errors": {}});
+    render_list(&app, &session, &org_id, q.after, StatusCode::OK, page).await
+}
+
+async fn render_list(
+    app: &App,
+    session: &CurrentSession,
+    org_id: &str,
+    after: Option<String>,
+    status: StatusCode,
+    mut page: Value,
+) -> Response {
+    let (membership, projects) = match app
+        .list_projects(&session.user, org_id, after.as_deref(), PAGE_SIZE)
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => return app.service_error_page(e),
+    };
+    let rows: Vec<Value> = projects
+        .data
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.project.id,
+                "name": p.project.name,
+                "is_default": p.project.is_default,
+                "archived": p.project.is_archived(),
+                "created": day(p.project.created_at),
+                "role": p.role.map_or("project_admin", |r| r.as_str()),
+            })
+        })
+        .collect();
+    let next_href = match (projects.has_more, projects.data.last()) {
+        (true, Some(last)) => Some(format!(
+            "/o/{}/projects?after={}",
+            urlencode(org_id),
+            urlencode(&last.project.id)
+        )),
+        _ => None,
+    };
+    if let Value::Object(map) = &mut page {
+        map.insert("projects".into(), json!(rows));
+        map.insert("next_href".into(), json!(next_href));
+        map.insert(
+            "can_manage".into(),
+            json!(allows(membership.role, OrgAction::ManageProjects)),
+        );
+    }
+    app.org_page(
+        session,
+        &membership,
+        Section::Projects,
+        "projects.html",
+        status,
+        page,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct NameForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn create(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path(org_id): Path<String>,
+    PageForm(form): PageForm<NameForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    match app
+        .create_project(&session.user, &org_id, &form.name, &client)
+        .await
+    {
+        Ok(project) => Redirect::to(&format!(
+            "/o/{}/projects/{}?notice=created",
+            urlencode(&org_id),
+            urlencode(&project.id)
+        ))
+        .into_response(),
+        Err(ServiceError::Invalid(v)) => {
+            let page = json!({
+                "show_new": true,
+                "values": {"name": form.name},
+                "errors": { v.field: v.message },
+            });
+            render_list(
+                &app,
+                &session,
+                &org_id,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                page,
+            )
+            .await
+        }
+        Err(e) => app.service_error_page(e),
+    }
+}
+
+pub async fn show(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    Path((org_id, project_id)): Path<(String, String)>,
+    Query(q): Query<NoticeQuery>,
+) -> Response {
+    let page = json!({"notice": notice_text(q.notice.as_deref()), "values": {}, "errors": {}});
+    render_project(&app, &session, &org_id, &project_id, StatusCode::OK, page).await
+}
+
+async fn render_project(
+    app: &App,
+    session: &CurrentSession,
+    org_id: &str,
+    project_id: &str,
+    status: StatusCode,
+    mut page: Value,
+) -> Response {
+    let (access, members) = match app
+        .list_project_members(&session.user, org_id, project_id, None, 100)
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => return app.service_error_page(e),
+    };
+    let can_manage_members = access.allows(ProjectAction::ManageMembers);
+    let candidates = if can_manage_members {
+        match candidates(app, &access, &members.data).await {
+            Ok(c) => c,
+            Err(e) => return app.service_error_page(e),
+        }
+    } else {
+        Vec::new()
+    };
+    let p = &access.project;
+    if let Value::Object(map) = &mut page {
+        map.insert(
+            "project".into(),
+            json!({"id": p.id, "name": p.name, "is_default": p.is_default,
+                   "archived": p.is_archived(), "created": day(p.created_at)}),
+        );
+        map.insert(
+            "can_manage".into(),
+            json!(allows(access.membership.role, OrgAction::ManageProjects)),
+        );
+        map.insert("can_manage_members".into(), json!(can_manage_members));
+        map.insert(
+            "members".into(),
+            json!(members
+                .data
+                .iter()
+                .map(
+                    |m| json!({"user_id": m.user_id, "name": m.name, "email": m.email,
+                                "role": m.role.as_str(), "added": day(m.created_at)})
+                )
+                .collect::<Vec<_>>()),
+        );
+        map.insert("candidates".into(), json!(candidates));
+    }
+    app.org_page(
+        session,
+        &access.membership,
+        Section::Projects,
+        "project.html",
+        status,
+        page,
+    )
+    .await
+}
+
+/// Organization members who could be added: not org admins, not in the project already.
+async fn candidates(
+    app: &App,
+    access: &ProjectAccess,
+    members: &[tollgate_store::ProjectMember],
+) -> Result<Vec<Value>, ServiceError> {
+    Ok(app
+        .store
+        .list_members(&access.project.org_id, None, None, 500)
+        .await?
+        .into_iter()
+        .filter(|c| !c.role.is_admin() && members.iter().all(|m| m.user_id != c.user_id))
+        .map(|c| json!({"user_id": c.user_id, "email": c.email, "name": c.name}))
+        .collect())
+}
+
+fn back_to(org_id: &str, project_id: &str, notice: &str) -> Response {
+    Redirect::to(&format!(
+        "/o/{}/projects/{}?notice={notice}",
+        urlencode(org_id),
+        urlencode(project_id)
+    ))
+    .into_response()
+}
+
+pub async fn rename(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path((org_id, project_id)): Path<(String, String)>,
+    PageForm(form): PageForm<NameForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    match app
+        .rename_project(&session.user, &org_id, &project_id, &form.name, &client)
+        .await
+    {
+        Ok(_) => back_to(&org_id, &project_id, "renamed"),
+        Err(ServiceError::Invalid(v)) => {
+            let page = json!({"values": {"name": form.name}, "errors": { v.field: v.message }});
+            render_project(
+                &app,
+                &session,
+                &org_id,
+                &project_id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                page,
+            )
+            .await
+        }
+        Err(e) => app.service_error_page(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn archive(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path((org_id, project_id)): Path<(String, String)>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    match app
+        .archive_project(&session.user, &org_id, &project_id, &client)
+        .await
+    {
+        Ok(_) => back_to(&org_id, &project_id, "archived"),
+        Err(e) => app.service_error_page(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct MemberForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    role: String,
+}
+
+pub async fn set_member(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path((org_id, project_id)): Path<(String, String)>,
+    PageForm(form): PageForm<MemberForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let user: &User = &session.user;
+    match app
+        .set_project_member(
+            user,
+            &org_id,
+            &project_id,
+            &form.user_id,
+            &form.role,
+            &client,
+        )
+        .await
+    {
+        Ok(_) => back_to(&org_id, &project_id, "member_saved"),
+        Err(e) => app.service_error_page(e),
+    }
+}
+
+pub async fn remove_member(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path((org_id, project_id, user_id)): Path<(String, String, String)>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    match app
+        .remove_project_member(&session.user, &org_id, &project_id, &user_id, &client)
+        .await
+    {
+        // Removing oneself from one's last project ends access: go where access remains.
+        Ok(()) if user_id == session.user.id => Redirect::to("/").into_response(),
+        Ok(()) => back_to(&org_id, &project_id, "member_removed"),
+        Err(e) => app.service_error_page(e),
+    }
+}

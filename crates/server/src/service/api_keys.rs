@@ -1,0 +1,159 @@
+//! API keys in a project: listed (masked) by anyone who sees the project, created and revoked
+//! by org admins and the project's admins.
+
+use serde_json::json;
+use tollgate_domain::api_key::NewApiKey;
+use tollgate_domain::ids::is_well_formed;
+use tollgate_domain::{IdPrefix, Name, OrgAction, ProjectAction};
+use tollgate_store::{ApiKey, NewKey, StoreError, User};
+
+use crate::app::App;
+use crate::auth::ClientInfo;
+use crate::service::projects::ProjectAccess;
+use crate::service::{audit, cursor_error, not_found_as, Page, ServiceError, ServiceResult};
+
+/// A key just created: `secret` is the full key, shown once and never stored.
+pub struct CreatedKey {
+    pub key: ApiKey,
+    pub secret: String,
+}
+
+impl App {
+    pub async fn list_api_keys(
+        &self,
+        user: &User,
+        org_id: &str,
+        project_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> ServiceResult<(ProjectAccess, Page<ApiKey>)> {
+        let access = self
+            .project_access(user, org_id, project_id, ProjectAction::View)
+            .await?;
+        let rows = self
+            .store
+            .api_keys(project_id, limit, after)
+            .await
+            .map_err(cursor_error)?;
+        Ok((access, Page::from_rows(rows, limit)))
+    }
+
+    /// The live keys of every active project ("All projects": org admins only).
+    pub async fn list_org_api_keys(
+        &self,
+        user: &User,
+        org_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> ServiceResult<Page<ApiKey>> {
+        self.org_access_for(user, org_id, OrgAction::ViewAllProjects)
+            .await?;
+        let rows = self
+            .store
+            .org_api_keys(org_id, limit, after)
+            .await
+            .map_err(cursor_error)?;
+        Ok(Page::from_rows(rows, limit))
+    }
+
+    pub async fn create_api_key(
+        &self,
+        user: &User,
+        org_id: &str,
+        project_id: &str,
+        name: &str,
+        client: &ClientInfo,
+    ) -> ServiceResult<CreatedKey> {
+        let access = self
+            .project_access(user, org_id, project_id, ProjectAction::ManageKeys)
+            .await?;
+        let name = Name::parse("name", name)?;
+        let archived = || ServiceError::Conflict {
+            code: "project_archived",
+            message: format!(
+                "Project '{}' is archived; it takes no new keys.",
+                access.project.name
+            ),
+        };
+        if access.project.is_archived() {
+            return Err(archived());
+        }
+        // 64 random bits of public id: a collision is all but impossible, and retried.
+        for _ in 0..3 {
+            let new = NewApiKey::generate();
+            let stored = self
+                .store
+                .create_api_key(
+                    NewKey {
+                        org_id,
+                        project_id,
+                        name: &name,
+                        public_id: &new.public_id,
+                        secret_hash: &new.secret_digest,
+                        created_by: &user.id,
+                    },
+                    self.now(),
+                    audit(
+                        user,
+                        client,
+                        "api_key.create",
+                        "api_key",
+                        "",
+                        json!({"name": name.as_str(), "project_id": project_id}),
+                    ),
+                )
+                .await;
+            match stored {
+                Ok(key) => {
+                    return Ok(CreatedKey {
+                        key,
+                        secret: new.full,
+                    })
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                // Archived between the check and the insert.
+                Err(StoreError::NotFound) => return Err(archived()),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(ServiceError::Internal(anyhow::anyhow!(
+            "three API key public ids in a row collided"
+        )))
+    }
+
+    /// Revokes a key: the next request with it is refused, in this process at once and in the
+    /// others within a second.
+    pub async fn revoke_api_key(
+        &self,
+        user: &User,
+        org_id: &str,
+        project_id: &str,
+        key_id: &str,
+        client: &ClientInfo,
+    ) -> ServiceResult<ApiKey> {
+        self.project_access(user, org_id, project_id, ProjectAction::ManageKeys)
+            .await?;
+        if !is_well_formed(IdPrefix::ApiKey, key_id) {
+            return Err(ServiceError::NotFound("API key"));
+        }
+        let key = self
+            .store
+            .revoke_api_key(
+                project_id,
+                key_id,
+                self.now(),
+                audit(
+                    user,
+                    client,
+                    "api_key.revoke",
+                    "api_key",
+                    key_id,
+                    json!({"project_id": project_id}),
+                ),
+            )
+            .await
+            .map_err(not_found_as("API key"))?;
+        self.keys.forget_key(key_id);
+        Ok(key)
+    }
+}

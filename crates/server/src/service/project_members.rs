@@ -1,0 +1,144 @@
+//! Project members: listed by anyone who sees the project; added, changed and removed by org
+//! admins and the project's admins.
+
+use std::str::FromStr;
+
+use serde_json::json;
+use tollgate_domain::ids::is_well_formed;
+use tollgate_domain::{IdPrefix, ProjectAction, ProjectRole};
+use tollgate_store::{ProjectMember, User};
+
+use crate::app::App;
+use crate::auth::ClientInfo;
+use crate::service::projects::ProjectAccess;
+use crate::service::{audit, cursor_error, not_found_as, Page, ServiceError, ServiceResult};
+
+impl App {
+    pub async fn list_project_members(
+        &self,
+        user: &User,
+        org_id: &str,
+        project_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> ServiceResult<(ProjectAccess, Page<ProjectMember>)> {
+        let access = self
+            .project_access(user, org_id, project_id, ProjectAction::View)
+            .await?;
+        let rows = self
+            .store
+            .project_members(project_id, limit, after)
+            .await
+            .map_err(cursor_error)?;
+        Ok((access, Page::from_rows(rows, limit)))
+    }
+
+    /// Gives an organization member a role in the project, or changes it.
+    pub async fn set_project_member(
+        &self,
+        user: &User,
+        org_id: &str,
+        project_id: &str,
+        member_id: &str,
+        role: &str,
+        client: &ClientInfo,
+    ) -> ServiceResult<ProjectMember> {
+        let access = self
+            .project_access(user, org_id, project_id, ProjectAction::ManageMembers)
+            .await?;
+        let role = ProjectRole::from_str(role)?;
+        let target = self.org_member(org_id, member_id).await?;
+        if target.is_admin() {
+            return Err(ServiceError::BadRequest {
+                code: "org_admin",
+                message: "Organization admins already administer every project.".to_owned(),
+            });
+        }
+        if access.project.is_archived() {
+            return Err(ServiceError::Conflict {
+                code: "project_archived",
+                message: format!(
+                    "Project '{}' is archived; it takes no new members.",
+                    access.project.name
+                ),
+            });
+        }
+        let previous = self.store.project_member(project_id, member_id).await?;
+        self.store
+            .set_project_member(
+                org_id,
+                project_id,
+                member_id,
+                role,
+                self.now(),
+                audit(
+                    user,
+                    client,
+                    "project.member.set",
+                    "project",
+                    project_id,
+                    json!({
+                        "user_id": member_id,
+                        "role": role.as_str(),
+                        "previous_role": previous.as_ref().map(|p| p.role.as_str()),
+                    }),
+                ),
+            )
+            .await
+            .map_err(not_found_as("project"))?;
+        self.store
+            .project_member(project_id, member_id)
+            .await?
+            .ok_or(ServiceError::NotFound("member"))
+    }
+
+    pub async fn remove_project_member(
+        &self,
+        user: &User,
+        org_id: &str,
+        project_id: &str,
+        member_id: &str,
+        client: &ClientInfo,
+    ) -> ServiceResult<()> {
+        self.project_access(user, org_id, project_id, ProjectAction::ManageMembers)
+            .await?;
+        if !is_well_formed(IdPrefix::User, member_id) {
+            return Err(ServiceError::NotFound("member"));
+        }
+        self.store
+            .remove_project_member(
+                org_id,
+                project_id,
+                member_id,
+                self.now(),
+                audit(
+                    user,
+                    client,
+                    "project.member.remove",
+                    "project",
+                    project_id,
+                    json!({"user_id": member_id}),
+                ),
+            )
+            .await
+            .map_err(not_found_as("member"))
+    }
+
+    /// The org role of a member of the organization (whether or not they have access right now:
+    /// a member whose projects were all archived can be given one again).
+    async fn org_member(
+        &self,
+        org_id: &str,
+        member_id: &str,
+    ) -> ServiceResult<tollgate_domain::OrgRole> {
+        if !is_well_formed(IdPrefix::User, member_id) {
+            return Err(ServiceError::NotFound("member"));
+        }
+        Ok(self
+            .store
+            .member(org_id, member_id)
+            .await?
+            .ok_or(ServiceError::NotFound("member"))?
+            .role)
+    }
+}

@@ -1,0 +1,229 @@
+//! Projects: who may see and change which, listing, creating, renaming and archiving.
+
+use serde_json::json;
+use tollgate_domain::ids::is_well_formed;
+use tollgate_domain::permissions::sees_project;
+use tollgate_domain::{
+    allows, allows_in_project, IdPrefix, Name, OrgAction, ProjectAction, ProjectRole,
+};
+use tollgate_store::{ArchiveRefusal, Membership, Project, ProjectWithRole, StoreError, User};
+
+use crate::app::App;
+use crate::auth::ClientInfo;
+use crate::service::{audit, cursor_error, not_found_as, Page, ServiceError, ServiceResult};
+
+/// A caller's access to one project: their membership of its organization and their role in it
+/// (`None` for org admins, who administer every project without one).
+#[derive(Debug, Clone)]
+pub struct ProjectAccess {
+    pub membership: Membership,
+    pub project: Project,
+    pub role: Option<ProjectRole>,
+}
+
+impl ProjectAccess {
+    /// What the caller may do here, for pages that show or hide controls.
+    pub fn allows(&self, action: ProjectAction) -> bool {
+        allows_in_project(self.membership.role, self.role, action)
+    }
+}
+
+/// Org admins administer every project: a project role they may also hold (say, from before a
+/// promotion) says nothing.
+fn effective_role(membership: &Membership, role: Option<ProjectRole>) -> Option<ProjectRole> {
+    if membership.role.is_admin() {
+        None
+    } else {
+        role
+    }
+}
+
+fn archived(project: &Project) -> ServiceError {
+    ServiceError::Conflict {
+        code: "project_archived",
+        message: format!(
+            "Project '{}' is archived; it cannot be changed.",
+            project.name
+        ),
+    }
+}
+
+impl App {
+    /// The one check for anything inside a project: the organization must be the caller's
+    /// (404), the project must be the organization's and visible to the caller — org admins
+    /// see every project, members only their assigned ones (404) — and `action` must be allowed
+    /// for the caller's roles (403).
+    pub async fn project_access(
+        &self,
+        user: &User,
+        org_id: &str,
+        project_id: &str,
+        action: ProjectAction,
+    ) -> ServiceResult<ProjectAccess> {
+        let membership = self.org_access(user, org_id).await?;
+        if !is_well_formed(IdPrefix::Project, project_id) {
+            return Err(ServiceError::NotFound("project"));
+        }
+        let found = self
+            .store
+            .project_with_role(org_id, project_id, &user.id)
+            .await?
+            .filter(|p| sees_project(membership.role, p.role))
+            .ok_or(ServiceError::NotFound("project"))?;
+        if !allows_in_project(membership.role, found.role, action) {
+            return Err(ServiceError::ProjectForbidden(action));
+        }
+        Ok(ProjectAccess {
+            role: effective_role(&membership, found.role),
+            membership,
+            project: found.project,
+        })
+    }
+
+    /// The projects of an organization the caller can see, oldest first.
+    pub async fn list_projects(
+        &self,
+        user: &User,
+        org_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> ServiceResult<(Membership, Page<ProjectWithRole>)> {
+        let membership = self.org_access(user, org_id).await?;
+        let all = allows(membership.role, OrgAction::ViewAllProjects);
+        let rows = self
+            .store
+            .visible_projects(org_id, &user.id, all, limit, after)
+            .await
+            .map_err(cursor_error)?;
+        let rows = rows
+            .into_iter()
+            .map(|p| ProjectWithRole {
+                role: effective_role(&membership, p.role),
+                project: p.project,
+            })
+            .collect();
+        Ok((membership, Page::from_rows(rows, limit)))
+    }
+
+    pub async fn create_project(
+        &self,
+        user: &User,
+        org_id: &str,
+        name: &str,
+        client: &ClientInfo,
+    ) -> ServiceResult<Project> {
+        self.org_access_for(user, org_id, OrgAction::ManageProjects)
+            .await?;
+        let name = Name::parse("name", name)?;
+        Ok(self
+            .store
+            .create_project(
+                org_id,
+                &name,
+                self.now(),
+                audit(
+                    user,
+                    client,
+                    "project.create",
+                    "project",
+                    "",
+                    json!({"name": name.as_str()}),
+                ),
+            )
+            .await?)
+    }
+
+    /// An org-level action on one project: members are refused whatever the project (403),
+    /// org admins get 404 for projects of other organizations.
+    async fn managed_project(
+        &self,
+        user: &User,
+        org_id: &str,
+        project_id: &str,
+    ) -> ServiceResult<Project> {
+        self.org_access_for(user, org_id, OrgAction::ManageProjects)
+            .await?;
+        let access = self
+            .project_access(user, org_id, project_id, ProjectAction::View)
+            .await?;
+        Ok(access.project)
+    }
+
+    pub async fn rename_project(
+        &self,
+        user: &User,
+        org_id: &str,
+        project_id: &str,
+        name: &str,
+        client: &ClientInfo,
+    ) -> ServiceResult<Project> {
+        let project = self.managed_project(user, org_id, project_id).await?;
+        let name = Name::parse("name", name)?;
+        if project.is_archived() {
+            return Err(archived(&project));
+        }
+        self.store
+            .rename_project(
+                org_id,
+                project_id,
+                &name,
+                self.now(),
+                audit(
+                    user,
+                    client,
+                    "project.rename",
+                    "project",
+                    project_id,
+                    json!({"from": project.name, "to": name.as_str()}),
+                ),
+            )
+            .await
+            .map_err(|e| match e {
+                // Archived between the check and the update.
+                StoreError::NotFound => archived(&project),
+                other => other.into(),
+            })
+    }
+
+    /// Archives a project; its keys stop working on the next request, in every process.
+    pub async fn archive_project(
+        &self,
+        user: &User,
+        org_id: &str,
+        project_id: &str,
+        client: &ClientInfo,
+    ) -> ServiceResult<Project> {
+        let project = self.managed_project(user, org_id, project_id).await?;
+        let outcome = self
+            .store
+            .archive_project(
+                org_id,
+                project_id,
+                self.now(),
+                audit(
+                    user,
+                    client,
+                    "project.archive",
+                    "project",
+                    project_id,
+                    json!({"name": project.name}),
+                ),
+            )
+            .await
+            .map_err(not_found_as("project"))?;
+        match outcome {
+            Ok(archived) => {
+                self.keys.forget_project(project_id);
+                Ok(archived)
+            }
+            Err(ArchiveRefusal::IsDefault) => Err(ServiceError::Conflict {
+                code: "default_project",
+                message: "The Default project cannot be archived.".to_owned(),
+            }),
+            Err(ArchiveRefusal::AlreadyArchived) => Err(ServiceError::Conflict {
+                code: "project_archived",
+                message: format!("Project '{}' is already archived.", project.name),
+            }),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+//! DESIGN.md §2's permission table, run on the JSON API: every action, for every kind of
+//! caller, answers what the table says — allowed, 403 (not allowed), 404 (not theirs to see)
+//! or 401 (not signed in).
+
+mod common;
+
+use common::{create_key, create_project};
+use serde_json::json;
+use tollgate_domain::ProjectRole;
+use tollgate_server::testing::{send, TestApp, TestUser};
+use tollgate_store::{on_both_engines, Engine};
+
+/// The callers: an org admin, the admin and a member of project P, the admin of another
+/// project Q, a member of another organization, and someone not signed in.
+const CALLERS: [&str; 6] = [
+    "org admin",
+    "admin of P",
+    "member of P",
+    "admin of Q",
+    "other org",
+    "anonymous",
+];
+
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    ViewOrgSettings,
+    RenameOrg,
+    ListProjects,
+    CreateProject,
+    RenameProject,
+    ArchiveProject,
+    ViewProject,
+    ListKeys,
+    CreateKey,
+    RevokeKey,
+    ListProjectMembers,
+    AddProjectMember,
+    RemoveProjectMember,
+    ListModels,
+}
+
+/// Expected status per caller, in `CALLERS` order.
+const TABLE: [(Action, [u16; 6]); 14] = {
+    use Action::*;
+    [
+        // view organization settings: everyone in it
+        (ViewOrgSettings, [200, 200, 200, 200, 404, 401]),
+        // settings: rename organization — org admins
+        (RenameOrg, [200, 403, 403, 403, 404, 401]),
+        // projects are listed to everyone in the organization (filtered to their own)
+        (ListProjects, [200, 200, 200, 200, 404, 401]),
+        // create / rename / archive projects — org admins
+        (CreateProject, [201, 403, 403, 403, 404, 401]),
+        (RenameProject, [200, 403, 403, 403, 404, 401]),
+        (ArchiveProject, [200, 403, 403, 403, 404, 401]),
+        // view a project, its keys (masked): all / assigned / assigned
+        (ViewProject, [200, 200, 200, 404, 404, 401]),
+        (ListKeys, [200, 200, 200, 404, 404, 401]),
+        (ListProjectMembers, [200, 200, 200, 404, 404, 401]),
+        // create / revoke API keys: all / assigned / no
+        (CreateKey, [201, 201, 403, 404, 404, 401]),
+        (RevokeKey, [204, 204, 403, 404, 404, 401]),
+        // add / remove project members: all / assigned / no
+        (AddProjectMember, [200, 200, 403, 404, 404, 401]),
+        (RemoveProjectMember, [204, 204, 403, 404, 404, 401]),
+        // the model catalog: anyone signed in
+        (ListModels, [200, 200, 200, 200, 200, 401]),
+    ]
+};
+
+struct Fixture {
+    t: TestApp,
+    admin: TestUser,
+    org: String,
+    p: String,
+    /// An organization member the project-member actions are done to.
+    spare: String,
+}
+
+impl Fixture {
+    fn url(&self, path: &str) -> String {
+        self.t.url(&format!("/api/v1/orgs/{}{path}", self.org))
+    }
+
+    /// Prepares what the action acts on (with the admin's client, so it always works) and
+    /// returns the status of the action done by `client`.
+    async fn run(&self, action: Action, client: &reqwest::Client) -> u16 {
+        use Action::*;
+        let (p, spare) = (&self.p, &self.spare);
+        let request = match action {
+            ViewOrgSettings => client.get(self.url("")),
+            RenameOrg => client.patch(self.url("")).json(&json!({"name": "Renamed"})),
+            ListProjects => client.get(self.url("/projects")),
+            CreateProject => client
+                .post(self.url("/projects"))
+                .json(&json!({"name": "New"})),
+            RenameProject => client
+                .patch(self.url(&format!("/projects/{p}")))
+                .json(&json!({"name": "P again"})),
+            ArchiveProject => {
+                let x = create_project(&self.t, &self.admin, &self.org, "To archive").await;
+                client.post(self.url(&format!("/projects/{x}/archive")))
+            }
+            ViewProject => client.get(self.url(&format!("/projects/{p}"))),
+            ListKeys => client.get(self.url(&format!("/projects/{p}/api-keys"))),
+            ListProjectMembers => client.get(self.url(&format!("/projects/{p}/members"))),
+            CreateKey => client
+                .post(self.url(&format!("/projects/{p}/api-keys")))
+                .json(&json!({"name": "k"})),
+            RevokeKey => {
+                let (key, _) = create_key(&self.t, &self.admin, &self.org, p).await;
+                client.delete(self.url(&format!("/projects/{p}/api-keys/{key}")))
+            }
+            AddProjectMember => {
+                send(
+                    self.admin
+                        .client
+                        .delete(self.url(&format!("/projects/{p}/members/{spare}"))),
+                )
+                .await;
+                client
+                    .put(self.url(&format!("/projects/{p}/members/{spare}")))
+                    .json(&json!({"role": "project_member"}))
+            }
+            RemoveProjectMember => {
+                let (s, _) = send(
+                    self.admin
+                        .client
+                        .put(self.url(&format!("/projects/{p}/members/{spare}")))
+                        .json(&json!({"role": "project_member"})),
+                )
+                .await;
+                assert_eq!(s, 200);
+                client.delete(self.url(&format!("/projects/{p}/members/{spare}")))
+            }
+            ListModels => client.get(self.t.url("/api/v1/models")),
+        };
+        send(request).await.0
+    }
+}
+
+async fn the_permission_table_holds_on_the_api(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let admin = t.sign_up("admin@example.com").await;
+    let pa_p = t.sign_up("pa-p@example.com").await;
+    let pm_p = t.sign_up("pm-p@example.com").await;
+    let pa_q = t.sign_up("pa-q@example.com").await;
+    let other = t.sign_up("other@example.com").await;
+    let spare = t.sign_up("spare@example.com").await;
+    let org = admin.org_id.clone();
+    let default = t.default_project(&org).await;
+    let p = create_project(&t, &admin, &org, "P").await;
+    let q = create_project(&t, &admin, &org, "Q").await;
+    t.add_member(&org, &pa_p.id, &[(&p, ProjectRole::ProjectAdmin)])
+        .await;
+    t.add_member(&org, &pm_p.id, &[(&p, ProjectRole::ProjectMember)])
+        .await;
+    t.add_member(&org, &pa_q.id, &[(&q, ProjectRole::ProjectAdmin)])
+        .await;
+    t.add_member(&org, &spare.id, &[(&default, ProjectRole::ProjectMember)])
+        .await;
+    let anonymous = t.client();
+    let fixture = Fixture {
+        spare: spare.id.clone(),
+        t,
+        admin,
+        org,
+        p,
+    };
+    let clients = [
+        &fixture.admin.client,
+        &pa_p.client,
+        &pm_p.client,
+        &pa_q.client,
+        &other.client,
+        &anonymous,
+    ];
+
+    let mut wrong = Vec::new();
+    for (action, expected) in TABLE {
+        for ((caller, client), want) in CALLERS.iter().zip(clients).zip(expected) {
+            let got = fixture.run(action, client).await;
+            if got != want {
+                wrong.push(format!(
+                    "{action:?} by {caller}: expected {want}, got {got}"
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "the permission table is not enforced:\n{}",
+        wrong.join("\n")
+    );
+}
+
+on_both_engines!(the_permission_table_holds_on_the_api);

@@ -1,0 +1,282 @@
+//! API keys: created and revoked in a project; looked up by public id for authentication.
+
+use sqlx::Row;
+use tollgate_domain::{new_id, IdPrefix, Name, Timestamp};
+
+use crate::audit::{insert_audit, AuditEntry};
+use crate::changes::{record_change, ChangeKind};
+use crate::{Result, Store, StoreError};
+
+/// A key as its project's key list shows it. The secret is not here: it was never stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: String,
+    pub public_id: String,
+    pub project_id: String,
+    pub org_id: String,
+    pub name: String,
+    pub created_by: Option<KeyCreator>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCreator {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+}
+
+/// What authentication needs to know about a key, in one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCredentials {
+    pub key_id: String,
+    pub org_id: String,
+    pub project_id: String,
+    /// SHA-256 of the secret, hex.
+    pub secret_hash: String,
+    pub revoked: bool,
+    pub project_archived: bool,
+    pub org_suspended: bool,
+    pub last_used_at: Option<Timestamp>,
+}
+
+pub struct NewKey<'a> {
+    pub org_id: &'a str,
+    pub project_id: &'a str,
+    pub name: &'a Name,
+    pub public_id: &'a str,
+    pub secret_hash: &'a str,
+    pub created_by: &'a str,
+}
+
+const KEY_SELECT: &str = "SELECT k.id, k.public_id, k.project_id, k.org_id, k.name, k.created_at, \
+     k.last_used_at, u.id AS creator_id, u.email AS creator_email, u.name AS creator_name \
+     FROM api_keys k LEFT JOIN users u ON u.id = k.created_by";
+
+fn key_from_row(row: &sqlx::any::AnyRow) -> Result<ApiKey> {
+    let creator_id: Option<String> = row.try_get("creator_id")?;
+    Ok(ApiKey {
+        id: row.try_get("id")?,
+        public_id: row.try_get("public_id")?,
+        project_id: row.try_get("project_id")?,
+        org_id: row.try_get("org_id")?,
+        name: row.try_get("name")?,
+        created_by: match creator_id {
+            Some(id) => Some(KeyCreator {
+                id,
+                email: row.try_get("creator_email")?,
+                name: row.try_get("creator_name")?,
+            }),
+            None => None,
+        },
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+    })
+}
+
+impl Store {
+    /// Stores a new key in an active project of the organization. `NotFound` when the project
+    /// is not the organization's or is archived (checked in the same transaction as the insert,
+    /// so a concurrent archive cannot slip between).
+    pub async fn create_api_key(
+        &self,
+        new: NewKey<'_>,
+        now: Timestamp,
+        audit: AuditEntry<'_>,
+    ) -> Result<ApiKey> {
+        let id = new_id(IdPrefix::ApiKey);
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "INSERT INTO api_keys (id, public_id, secret_hash, project_id, org_id, name, created_by, created_at) \
+             SELECT $1, $2, $3, p.id, p.org_id, $6, $7, $8 FROM projects p \
+             WHERE p.id = $4 AND p.org_id = $5 AND p.archived_at IS NULL",
+        )
+        .bind(&id)
+        .bind(new.public_id)
+        .bind(new.secret_hash)
+        .bind(new.project_id)
+        .bind(new.org_id)
+        .bind(new.name.as_str())
+        .bind(new.created_by)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::unique(e, "api key public id"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let audit = AuditEntry {
+            target_id: &id,
+            ..audit
+        };
+        insert_audit(&mut tx, new.org_id, &audit, now).await?;
+        let key = sqlx::query(&format!("{KEY_SELECT} WHERE k.id = $1"))
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let key = key_from_row(&key)?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    /// A live (not revoked) key of a project.
+    pub async fn api_key(&self, project_id: &str, key_id: &str) -> Result<Option<ApiKey>> {
+        sqlx::query(&format!(
+            "{KEY_SELECT} WHERE k.project_id = $1 AND k.id = $2 AND k.revoked_at IS NULL"
+        ))
+        .bind(project_id)
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(key_from_row)
+        .transpose()
+    }
+
+    /// A project's live keys, oldest first, after the key `after`; up to `limit + 1`.
+    /// `NotFound` when `after` is not one of them.
+    pub async fn api_keys(
+        &self,
+        project_id: &str,
+        limit: i64,
+        after: Option<&str>,
+    ) -> Result<Vec<ApiKey>> {
+        let (after_time, after_id) = match after {
+            Some(key_id) => {
+                let cursor = self
+                    .api_key(project_id, key_id)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                (cursor.created_at, cursor.id)
+            }
+            None => (i64::MIN, String::new()),
+        };
+        let rows = sqlx::query(&format!(
+            "{KEY_SELECT} WHERE k.project_id = $1 AND k.revoked_at IS NULL \
+               AND (k.created_at > $2 OR (k.created_at = $2 AND k.id > $3)) \
+             ORDER BY k.created_at, k.id LIMIT $4"
+        ))
+        .bind(project_id)
+        .bind(after_time)
+        .bind(after_id)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// The live keys of every active project of an organization, oldest first, after the key
+    /// `after`; up to `limit + 1` ("All projects" for org admins).
+    pub async fn org_api_keys(
+        &self,
+        org_id: &str,
+        limit: i64,
+        after: Option<&str>,
+    ) -> Result<Vec<ApiKey>> {
+        let (after_time, after_id) = match after {
+            Some(key_id) => {
+                let cursor = sqlx::query(&format!(
+                    "{KEY_SELECT} WHERE k.org_id = $1 AND k.id = $2 AND k.revoked_at IS NULL"
+                ))
+                .bind(org_id)
+                .bind(key_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+                let cursor = key_from_row(&cursor)?;
+                (cursor.created_at, cursor.id)
+            }
+            None => (i64::MIN, String::new()),
+        };
+        let rows = sqlx::query(&format!(
+            "{KEY_SELECT} JOIN projects p ON p.id = k.project_id \
+             WHERE k.org_id = $1 AND k.revoked_at IS NULL AND p.archived_at IS NULL \
+               AND (k.created_at > $2 OR (k.created_at = $2 AND k.id > $3)) \
+             ORDER BY k.created_at, k.id LIMIT $4"
+        ))
+        .bind(org_id)
+        .bind(after_time)
+        .bind(after_id)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// Revokes a live key of a project, and tells every process through the change log.
+    /// `NotFound` when the project has no such live key.
+    pub async fn revoke_api_key(
+        &self,
+        project_id: &str,
+        key_id: &str,
+        now: Timestamp,
+        audit: AuditEntry<'_>,
+    ) -> Result<ApiKey> {
+        let mut tx = self.begin_write().await?;
+        // The guarded update decides, so that two concurrent revocations record one.
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 \
+             WHERE project_id = $2 AND id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(project_id)
+        .bind(key_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let row = sqlx::query(&format!("{KEY_SELECT} WHERE k.id = $1"))
+            .bind(key_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let key = key_from_row(&row)?;
+        record_change(&mut tx, ChangeKind::ApiKey, key_id, now).await?;
+        insert_audit(&mut tx, &key.org_id, &audit, now).await?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    /// Everything authentication needs about the key with this public id.
+    pub async fn key_credentials(&self, public_id: &str) -> Result<Option<KeyCredentials>> {
+        let row = sqlx::query(
+            "SELECT k.id, k.org_id, k.project_id, k.secret_hash, k.revoked_at, k.last_used_at, \
+                    p.archived_at AS project_archived_at, o.suspended_at AS org_suspended_at \
+             FROM api_keys k JOIN projects p ON p.id = k.project_id \
+             JOIN organizations o ON o.id = k.org_id WHERE k.public_id = $1",
+        )
+        .bind(public_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let revoked: Option<i64> = row.try_get("revoked_at")?;
+        let archived: Option<i64> = row.try_get("project_archived_at")?;
+        let suspended: Option<i64> = row.try_get("org_suspended_at")?;
+        Ok(Some(KeyCredentials {
+            key_id: row.try_get("id")?,
+            org_id: row.try_get("org_id")?,
+            project_id: row.try_get("project_id")?,
+            secret_hash: row.try_get("secret_hash")?,
+            revoked: revoked.is_some(),
+            project_archived: archived.is_some(),
+            org_suspended: suspended.is_some(),
+            last_used_at: row.try_get("last_used_at")?,
+        }))
+    }
+
+    /// Records that a key was used at `now`, unless that was already recorded less than
+    /// `every_ms` ago (by this or another process). True when this call wrote.
+    pub async fn touch_api_key(&self, key_id: &str, now: Timestamp, every_ms: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET last_used_at = $1 \
+             WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3)",
+        )
+        .bind(now)
+        .bind(key_id)
+        .bind(now - every_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
