@@ -8,6 +8,7 @@ use crate::console::templates::Templates;
 use crate::email::Mailer;
 use crate::keys::KeyAuthenticator;
 use crate::metrics::Metrics;
+use crate::payments::Payments;
 use crate::ServerConfig;
 
 /// Everything a request handler needs, shared behind one `Arc`.
@@ -18,6 +19,8 @@ pub struct App {
     pub metrics: Metrics,
     pub templates: Templates,
     pub mailer: Mailer,
+    /// The payment provider chosen by `config.payments` (sandbox by default).
+    pub payments: Payments,
     /// API key authentication, answered from memory after the first look-up.
     pub keys: KeyAuthenticator,
     /// The model catalog in force.
@@ -39,6 +42,7 @@ impl App {
         let catalog = CatalogHandle::load(config.catalog_path.as_deref())?;
         Ok(Self {
             mailer: Mailer::new(&config.email)?,
+            payments: Payments::from_config(&config.payments)?,
             keys: KeyAuthenticator::new(store.clone(), clock.clone()),
             catalog,
             store,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::email::EmailConfig;
+use crate::payments::PaymentsConfig;
 
 /// When the session cookie carries the `Secure` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -42,6 +43,8 @@ pub struct ServerConfig {
     pub invite_ttl_days: u32,
     /// Invitation emails (new and resent) one organization may send per hour.
     pub invite_emails_per_hour: i64,
+    /// The payment provider: sandbox (default) or stripe with its keys.
+    pub payments: PaymentsConfig,
     /// The model catalog's TOML file; `None`: the built-in example catalog.
     pub catalog_path: Option<PathBuf>,
 }
@@ -62,6 +65,7 @@ impl Default for ServerConfig {
             email: EmailConfig::default(),
             invite_ttl_days: 7,
             invite_emails_per_hour: 100,
+            payments: PaymentsConfig::Sandbox,
             catalog_path: None,
         }
     }

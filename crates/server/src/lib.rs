@@ -15,6 +15,7 @@ mod health;
 pub mod housekeeping;
 pub mod keys;
 pub mod metrics;
+pub mod payments;
 mod router;
 pub mod service;
 #[cfg(feature = "testing")]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Deserialize;
 use tollgate_server::email::{SmtpConfig, SmtpSecurity, TransportConfig};
+use tollgate_server::payments::{PaymentsConfig, ProviderKind, SecretString, StripeConfig};
 use tollgate_server::{CookieSecure, EmailConfig, ServerConfig};
 use tollgate_store::{Store, StoreOptions};
 
@@ -51,6 +52,17 @@ pub struct FileConfig {
     /// Days an invitation link stays valid: 1–30.
     pub invite_ttl_days: Option<u32>,
     pub invite_emails_per_hour: Option<i64>,
+    /// `sandbox` (default: no network, Stripe's test card numbers) or `stripe`.
+    pub payment_provider: Option<ProviderKind>,
+    /// `sk_…`; better given as `TOLLGATE_STRIPE_SECRET_KEY` than written in the file.
+    pub stripe_secret_key: Option<SecretString>,
+    /// `pk_…`, for Stripe's card form.
+    pub stripe_publishable_key: Option<String>,
+    /// `whsec_…`, the signing secret of the webhook endpoint `/api/v1/webhooks/stripe`.
+    pub stripe_webhook_secret: Option<SecretString>,
+    /// Default `https://api.stripe.com`.
+    pub stripe_api_base: Option<String>,
+    pub stripe_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -174,8 +186,54 @@ impl Config {
             email: self.email(|name| std::env::var(name).ok())?,
             invite_ttl_days,
             invite_emails_per_hour: f.invite_emails_per_hour.unwrap_or(d.invite_emails_per_hour),
+            payments: self.payments(|name| std::env::var(name).ok())?,
             catalog_path: self.catalog.clone(),
         })
+    }
+
+    /// The payment provider: each `TOLLGATE_PAYMENT_PROVIDER` / `TOLLGATE_STRIPE_*` environment
+    /// variable beats its key in the file. `env` looks a variable up (a map in tests).
+    pub fn payments(&self, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<PaymentsConfig> {
+        let f = &self.file;
+        let var = |name: &str| {
+            env(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let kind = match var("TOLLGATE_PAYMENT_PROVIDER") {
+            Some(v) => v
+                .parse::<ProviderKind>()
+                .map_err(anyhow::Error::msg)
+                .context("TOLLGATE_PAYMENT_PROVIDER")?,
+            None => f.payment_provider.unwrap_or_default(),
+        };
+        if kind == ProviderKind::Sandbox {
+            return Ok(PaymentsConfig::Sandbox);
+        }
+        let secret_key = var("TOLLGATE_STRIPE_SECRET_KEY")
+            .or_else(|| f.stripe_secret_key.as_ref().map(|s| s.expose().to_owned()))
+            .context(
+                "payment_provider is stripe but no stripe_secret_key (or TOLLGATE_STRIPE_SECRET_KEY) is set",
+            )?;
+        let publishable_key = var("TOLLGATE_STRIPE_PUBLISHABLE_KEY")
+            .or_else(|| f.stripe_publishable_key.clone())
+            .context(
+                "payment_provider is stripe but no stripe_publishable_key (or TOLLGATE_STRIPE_PUBLISHABLE_KEY) is set",
+            )?;
+        let mut stripe = StripeConfig::new(secret_key, publishable_key);
+        stripe.webhook_secret = var("TOLLGATE_STRIPE_WEBHOOK_SECRET").or_else(|| {
+            f.stripe_webhook_secret
+                .as_ref()
+                .map(|s| s.expose().to_owned())
+        });
+        if let Some(base) = var("TOLLGATE_STRIPE_API_BASE").or_else(|| f.stripe_api_base.clone()) {
+            stripe.api_base = base.trim_end_matches('/').to_owned();
+        }
+        if let Some(secs) = f.stripe_timeout_secs {
+            stripe.timeout = Duration::from_secs(secs.max(1));
+        }
+        stripe.check().map_err(anyhow::Error::msg)?;
+        Ok(PaymentsConfig::Stripe(stripe))
     }
 
     /// The email settings: each `TOLLGATE_EMAIL_*` / `TOLLGATE_SMTP_*` environment variable
@@ -379,6 +437,91 @@ mod tests {
             let env = env_of(&[(var, value), ("TOLLGATE_SMTP_HOST", "h")]);
             assert!(config_with("").email(env).is_err(), "{var}={value}");
         }
+    }
+
+    #[test]
+    fn payments_default_to_the_sandbox() {
+        let c = config_with("");
+        assert!(matches!(
+            c.payments(env_of(&[])).unwrap(),
+            PaymentsConfig::Sandbox
+        ));
+        assert!(matches!(
+            c.server().unwrap().payments,
+            PaymentsConfig::Sandbox
+        ));
+    }
+
+    #[test]
+    fn stripe_comes_from_the_file_and_the_environment_beats_it() {
+        let c = config_with(
+            "payment_provider = \"stripe\"\nstripe_secret_key = \"sk_test_file\"\n\
+             stripe_publishable_key = \"pk_test_file\"\nstripe_webhook_secret = \"whsec_file\"\n\
+             stripe_api_base = \"http://127.0.0.1:12111/\"\nstripe_timeout_secs = 5\n",
+        );
+        assert!(
+            !format!("{:?}", c.file).contains("sk_test_file"),
+            "{:?}",
+            c.file
+        );
+        let PaymentsConfig::Stripe(s) = c.payments(env_of(&[])).unwrap() else {
+            panic!("stripe");
+        };
+        assert_eq!(s.secret_key, "sk_test_file");
+        assert_eq!(s.publishable_key, "pk_test_file");
+        assert_eq!(s.webhook_secret.as_deref(), Some("whsec_file"));
+        assert_eq!(s.api_base, "http://127.0.0.1:12111");
+        assert_eq!(s.timeout, Duration::from_secs(5));
+        assert!(!format!("{s:?}").contains("sk_test_file"));
+
+        let PaymentsConfig::Stripe(s) = c
+            .payments(env_of(&[
+                ("TOLLGATE_STRIPE_SECRET_KEY", "sk_live_env"),
+                ("TOLLGATE_STRIPE_PUBLISHABLE_KEY", "pk_live_env"),
+                ("TOLLGATE_STRIPE_WEBHOOK_SECRET", "whsec_env"),
+            ]))
+            .unwrap()
+        else {
+            panic!("stripe");
+        };
+        assert_eq!(
+            (s.secret_key.as_str(), s.publishable_key.as_str()),
+            ("sk_live_env", "pk_live_env")
+        );
+        assert_eq!(s.webhook_secret.as_deref(), Some("whsec_env"));
+        assert_eq!(s.api_base, "http://127.0.0.1:12111");
+
+        let forced = c
+            .payments(env_of(&[("TOLLGATE_PAYMENT_PROVIDER", "sandbox")]))
+            .unwrap();
+        assert!(matches!(forced, PaymentsConfig::Sandbox));
+        let from_env = config_with("")
+            .payments(env_of(&[
+                ("TOLLGATE_PAYMENT_PROVIDER", "stripe"),
+                ("TOLLGATE_STRIPE_SECRET_KEY", "sk_test_x"),
+                ("TOLLGATE_STRIPE_PUBLISHABLE_KEY", "pk_test_x"),
+            ]))
+            .unwrap();
+        let PaymentsConfig::Stripe(s) = from_env else {
+            panic!("stripe");
+        };
+        assert_eq!(s.api_base, "https://api.stripe.com");
+        assert_eq!(s.webhook_secret, None);
+    }
+
+    #[test]
+    fn bad_payment_settings_are_refused() {
+        assert!(toml::from_str::<FileConfig>("payment_provider = \"paypal\"\n").is_err());
+        for toml_text in [
+            "payment_provider = \"stripe\"\n",
+            "payment_provider = \"stripe\"\nstripe_secret_key = \"sk_test_x\"\n",
+            "payment_provider = \"stripe\"\nstripe_secret_key = \"pk_test_x\"\nstripe_publishable_key = \"pk_test_x\"\n",
+        ] {
+            assert!(config_with(toml_text).payments(env_of(&[])).is_err(), "{toml_text}");
+        }
+        assert!(config_with("")
+            .payments(env_of(&[("TOLLGATE_PAYMENT_PROVIDER", "paypal")]))
+            .is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tollgate_server::email::{EmailWorker, TransportConfig};
+use tollgate_server::payments::Payments;
 use tollgate_server::App;
 
 use crate::cli::ServeArgs;
@@ -26,6 +27,7 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     );
 
     log_email_transport(&app);
+    log_payment_provider(&app);
     let email_worker = EmailWorker::spawn(app.clone());
 
     tollgate_server::serve(listener, app, shutdown_signal()).await?;
@@ -73,6 +75,20 @@ fn log_email_transport(app: &App) {
         TransportConfig::Memory => {
             tracing::warn!("email transport is memory: emails are kept in memory and never sent");
         }
+    }
+}
+
+fn log_payment_provider(app: &App) {
+    match &app.payments {
+        Payments::Sandbox(_) => tracing::info!(
+            "payments use the sandbox: test cards only, nothing is charged \
+             (set payment_provider = \"stripe\" to take real payments)"
+        ),
+        Payments::Stripe(_) if app.payments.stripe_webhook_secret().is_none() => tracing::warn!(
+            "payments go to Stripe; no stripe_webhook_secret is set, so pending payments are \
+             settled by polling only"
+        ),
+        Payments::Stripe(_) => tracing::info!("payments go to Stripe"),
     }
 }
 
