@@ -5,14 +5,12 @@ use serde_json::json;
 use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::invite::{split_emails, InviteRole, InviteUnusable, LIST_REJECTED_FOR_MS};
 use tollgate_domain::{secret, Email, IdPrefix, OrgAction};
-use tollgate_store::{
-    AuditEntry, Invitation, InviteError, NewInvitation, OutgoingEmail, Reissue, User,
-};
+use tollgate_store::{Invitation, InviteError, NewInvitation, OutgoingEmail, Reissue, User};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
 use crate::email::templates::Invitation as InvitationEmail;
-use crate::service::{Page, ServiceError, ServiceResult};
+use crate::service::{audit, Page, ServiceError, ServiceResult};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -193,15 +191,7 @@ impl App {
                         message: &message,
                     },
                     self.now(),
-                    AuditEntry {
-                        actor_id: Some(&user.id),
-                        actor_email: Some(&user.email),
-                        action: "invitation.create",
-                        target_type: "invitation",
-                        target_id: "",
-                        details: json!({"email": email.as_str(), "role": role.as_str(), "project_ids": request.project_ids}),
-                        ip: client.ip.as_deref(),
-                    },
+                    audit(user, client, "invitation.create", "invitation", "", json!({"email": email.as_str(), "role": role.as_str(), "project_ids": request.project_ids})),
                 )
                 .await;
             match created {
@@ -316,15 +306,14 @@ impl App {
                     message: &message,
                 },
                 self.now(),
-                AuditEntry {
-                    actor_id: Some(&user.id),
-                    actor_email: Some(&user.email),
-                    action: "invitation.resend",
-                    target_type: "invitation",
-                    target_id: invite_id,
-                    details: json!({"email": current.email}),
-                    ip: client.ip.as_deref(),
-                },
+                audit(
+                    user,
+                    client,
+                    "invitation.resend",
+                    "invitation",
+                    invite_id,
+                    json!({"email": current.email}),
+                ),
             )
             .await
             .map_err(invite_error)?;
@@ -347,15 +336,14 @@ impl App {
                 org_id,
                 invite_id,
                 self.now(),
-                AuditEntry {
-                    actor_id: Some(&user.id),
-                    actor_email: Some(&user.email),
-                    action: "invitation.revoke",
-                    target_type: "invitation",
-                    target_id: invite_id,
-                    details: json!({"email": current.email}),
-                    ip: client.ip.as_deref(),
-                },
+                audit(
+                    user,
+                    client,
+                    "invitation.revoke",
+                    "invitation",
+                    invite_id,
+                    json!({"email": current.email}),
+                ),
             )
             .await
             .map_err(invite_error)

@@ -3,11 +3,11 @@
 use serde_json::json;
 use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::{IdPrefix, OrgAction, OrgRole, ValidationError};
-use tollgate_store::{AuditEntry, Member, StoreError, User};
+use tollgate_store::{Member, StoreError, User};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
-use crate::service::{Page, ServiceError, ServiceResult};
+use crate::service::{audit, Page, ServiceError, ServiceResult};
 
 fn last_admin() -> ServiceError {
     ServiceError::Conflict {
@@ -69,15 +69,14 @@ impl App {
             .member(org_id, member_id)
             .await?
             .ok_or(ServiceError::NotFound("member"))?;
-        let audit = AuditEntry {
-            actor_id: Some(&user.id),
-            actor_email: Some(&user.email),
-            action: "member.role_change",
-            target_type: "user",
-            target_id: member_id,
-            details: json!({"email": before.email, "from": before.role.as_str(), "to": role.as_str()}),
-            ip: client.ip.as_deref(),
-        };
+        let audit = audit(
+            user,
+            client,
+            "member.role_change",
+            "user",
+            member_id,
+            json!({"email": before.email, "from": before.role.as_str(), "to": role.as_str()}),
+        );
         self.store
             .set_member_role(org_id, member_id, role, self.now(), audit)
             .await
@@ -101,15 +100,14 @@ impl App {
             .member(org_id, member_id)
             .await?
             .ok_or(ServiceError::NotFound("member"))?;
-        let audit = AuditEntry {
-            actor_id: Some(&user.id),
-            actor_email: Some(&user.email),
-            action: "member.remove",
-            target_type: "user",
-            target_id: member_id,
-            details: json!({"email": before.email, "role": before.role.as_str()}),
-            ip: client.ip.as_deref(),
-        };
+        let audit = audit(
+            user,
+            client,
+            "member.remove",
+            "user",
+            member_id,
+            json!({"email": before.email, "role": before.role.as_str()}),
+        );
         self.store
             .remove_member(org_id, member_id, self.now(), audit)
             .await

@@ -3,11 +3,11 @@
 use serde_json::json;
 use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::{allows, IdPrefix, Name, OrgAction};
-use tollgate_store::{AuditEntry, Membership, Org, StoreError, User};
+use tollgate_store::{Membership, Org, User};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
-use crate::service::{ServiceError, ServiceResult};
+use crate::service::{audit, not_found_as, ServiceError, ServiceResult};
 
 impl App {
     /// The caller's membership of `org_id`. Unknown organizations and organizations the user
@@ -50,15 +50,14 @@ impl App {
                 &user.id,
                 &name,
                 self.now(),
-                AuditEntry {
-                    actor_id: Some(&user.id),
-                    actor_email: Some(&user.email),
-                    action: "organization.create",
-                    target_type: "organization",
-                    target_id: "",
-                    details: json!({ "name": name.as_str() }),
-                    ip: client.ip.as_deref(),
-                },
+                audit(
+                    user,
+                    client,
+                    "organization.create",
+                    "organization",
+                    "",
+                    json!({ "name": name.as_str() }),
+                ),
             )
             .await?;
         Ok(org)
@@ -81,21 +80,17 @@ impl App {
                 org_id,
                 &name,
                 self.now(),
-                AuditEntry {
-                    actor_id: Some(&user.id),
-                    actor_email: Some(&user.email),
-                    action: "organization.rename",
-                    target_type: "organization",
-                    target_id: org_id,
-                    details: json!({ "from": membership.org.name, "to": name.as_str() }),
-                    ip: client.ip.as_deref(),
-                },
+                audit(
+                    user,
+                    client,
+                    "organization.rename",
+                    "organization",
+                    org_id,
+                    json!({ "from": membership.org.name, "to": name.as_str() }),
+                ),
             )
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound => ServiceError::NotFound("organization"),
-                other => other.into(),
-            })?;
+            .map_err(not_found_as("organization"))?;
         Ok(org)
     }
 }
