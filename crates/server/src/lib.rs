@@ -5,6 +5,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod billing_jobs;
 pub mod catalog;
 pub mod changes;
 pub mod config;

@@ -252,9 +252,11 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
+            // Settled by someone else meanwhile: read it again, as it is now.
+            let payment = payment_in(&mut tx, id).await?;
             tx.rollback().await?;
             return Ok(Settled {
-                payment: current,
+                payment,
                 changed: false,
                 recharge_failures: 0,
                 recharge_disabled: false,
@@ -411,6 +413,18 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(payment_from_row).collect()
+    }
+
+    /// How many auto-recharges of an organization were settled, either way: it names the next
+    /// recharge, so that triggers racing on one drop in credit agree on one payment.
+    pub async fn settled_recharge_count(&self, org_id: &str) -> Result<i64> {
+        Ok(sqlx::query(
+            "SELECT COUNT(*) AS n FROM payments WHERE org_id = $1 AND kind = 'auto_recharge' AND status <> 'pending'",
+        )
+        .bind(org_id)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?)
     }
 
     /// How many payments of each status an organization has: for tests and operators.

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod billing;
 pub mod charges;
 pub mod invites;
 pub mod members;
