@@ -13,6 +13,7 @@ mod error;
 mod invitations;
 mod ledger;
 mod members;
+mod operator_tokens;
 mod orgs;
 mod outbox;
 mod payments;

@@ -15,6 +15,7 @@ pub mod orgs;
 pub mod pagination;
 pub mod project_members;
 pub mod projects;
+pub mod usage;
 pub mod views;
 
 use std::sync::Arc;
@@ -88,6 +89,7 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(billing::set_address))
         .routes(routes!(billing::payments))
         .routes(routes!(billing::payment))
+        .routes(routes!(usage::report))
         .split_for_parts();
     let doc_json = Arc::new(doc.clone());
     let router = router

@@ -12,6 +12,7 @@ pub mod orgs;
 pub mod project_members;
 pub mod projects;
 pub mod stripe_events;
+pub mod usage;
 
 use tollgate_domain::{OrgAction, ProjectAction, ValidationError};
 use tollgate_store::StoreError;
