@@ -11,6 +11,8 @@ pub enum IdPrefix {
     Invite,
     Grant,
     Hold,
+    Payment,
+    OperatorToken,
 }
 
 impl IdPrefix {
@@ -23,6 +25,8 @@ impl IdPrefix {
             Self::Invite => "inv",
             Self::Grant => "grt",
             Self::Hold => "hld",
+            Self::Payment => "pay",
+            Self::OperatorToken => "opt",
         }
     }
 }

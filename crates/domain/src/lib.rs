@@ -6,11 +6,13 @@
 pub mod api_key;
 pub mod catalog;
 pub mod clock;
+pub mod country;
 pub mod ids;
 pub mod invite;
 pub mod ledger;
 pub mod money;
 pub mod org;
+pub mod payment;
 pub mod permissions;
 pub mod project;
 pub mod secret;

@@ -22,6 +22,9 @@ pub enum OrgAction {
     /// See every project of the organization at once ("All projects" in the console). Others
     /// see only the projects assigned to them.
     ViewAllProjects,
+    /// Billing: balance, credits, auto-recharge, payment method, address, receipts,
+    /// subscriptions.
+    ManageBilling,
 }
 
 impl OrgAction {
@@ -36,6 +39,7 @@ impl OrgAction {
                 "Only organization admins can create, rename or archive projects."
             }
             Self::ViewAllProjects => "Only organization admins can see all projects at once.",
+            Self::ManageBilling => "Only organization admins can see and manage billing.",
         }
     }
 }
@@ -47,7 +51,8 @@ pub fn allows(role: OrgRole, action: OrgAction) -> bool {
         | OrgAction::ManageMembers
         | OrgAction::ViewAuditLog
         | OrgAction::ManageProjects
-        | OrgAction::ViewAllProjects => role.is_admin(),
+        | OrgAction::ViewAllProjects
+        | OrgAction::ManageBilling => role.is_admin(),
     }
 }
 
@@ -112,6 +117,7 @@ mod tests {
             (ViewAuditLog, true, false),
             (ManageProjects, true, false),
             (ViewAllProjects, true, false),
+            (ManageBilling, true, false),
         ] {
             assert_eq!(
                 allows(OrgRole::OrgAdmin, action),

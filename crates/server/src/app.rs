@@ -25,6 +25,9 @@ pub struct App {
     pub keys: KeyAuthenticator,
     /// The model catalog in force.
     pub catalog: CatalogHandle,
+    /// Faults tests inject into the charge flow.
+    #[cfg(feature = "testing")]
+    pub charge_faults: crate::service::charges::ChargeFaults,
 }
 
 pub type AppState = Arc<App>;
@@ -45,6 +48,8 @@ impl App {
             payments: Payments::from_config(&config.payments)?,
             keys: KeyAuthenticator::new(store.clone(), clock.clone()),
             catalog,
+            #[cfg(feature = "testing")]
+            charge_faults: Default::default(),
             store,
             config,
             clock,

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod billing_jobs;
 pub mod catalog;
 pub mod changes;
 pub mod config;
@@ -23,6 +24,6 @@ pub mod testing;
 mod time;
 
 pub use app::App;
-pub use config::{CookieSecure, ServerConfig};
+pub use config::{BillingConfig, CookieSecure, ServerConfig};
 pub use email::EmailConfig;
 pub use router::{router, serve};

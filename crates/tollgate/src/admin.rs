@@ -7,7 +7,7 @@ use tollgate_domain::{Clock, OrgType, SystemClock};
 use tollgate_server::catalog::read_catalog;
 use tollgate_store::{ChangeKind, StoreError};
 
-use crate::cli::{AdminCommand, CatalogCommand, OrgCommand};
+use crate::cli::{AdminCommand, CatalogCommand, CreditsCommand, OrgCommand, TokenCommand};
 use crate::config::Config;
 
 pub async fn run(config: &Config, cmd: AdminCommand) -> anyhow::Result<()> {
@@ -16,7 +16,114 @@ pub async fn run(config: &Config, cmd: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Catalog(CatalogCommand::Check { file }) => check_catalog(&file),
         AdminCommand::Catalog(CatalogCommand::Reload) => reload_catalog(config).await,
         AdminCommand::Org(cmd) => org(config, cmd).await,
+        AdminCommand::Token(TokenCommand::Create { name }) => create_token(config, &name).await,
+        AdminCommand::Credits(CreditsCommand::Grant {
+            org_id,
+            amount,
+            expires,
+            reason,
+        }) => grant_credits(config, &org_id, &amount, expires.as_deref(), &reason).await,
     }
+}
+
+async fn create_token(config: &Config, name: &str) -> anyhow::Result<()> {
+    let name = name.trim();
+    anyhow::ensure!(
+        !name.is_empty() && name.len() <= 100,
+        "the token name must be 1 to 100 characters"
+    );
+    let store = config.open_store().await?;
+    store.migrate().await.context("applying migrations")?;
+    let (token, digest) = tollgate_server::service::usage::new_operator_token();
+    let id = tollgate_domain::new_id(tollgate_domain::IdPrefix::OperatorToken);
+    store
+        .create_operator_token(&id, name, &digest, SystemClock.now_ms())
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => {
+                anyhow::anyhow!("an operator token named '{name}' exists already")
+            }
+            other => other.into(),
+        })?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{token}")?;
+    Ok(())
+}
+
+/// `YYYY-MM-DD` (UTC midnight) or RFC 3339, in milliseconds.
+fn parse_expiry(raw: &str) -> anyhow::Result<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.timestamp_millis());
+    }
+    let date = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .with_context(|| format!("--expires '{raw}' is not a date like 2027-01-31"))?;
+    Ok(date
+        .and_hms_opt(0, 0, 0)
+        .context("midnight")?
+        .and_utc()
+        .timestamp_millis())
+}
+
+async fn grant_credits(
+    config: &Config,
+    org_id: &str,
+    amount: &str,
+    expires: Option<&str>,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let amount =
+        tollgate_domain::Money::parse_usd("amount", amount).map_err(|e| anyhow::anyhow!("{e}"))?;
+    anyhow::ensure!(amount.micros() > 0, "the amount must be positive");
+    anyhow::ensure!(
+        amount.micros() <= 1_000_000_000_000,
+        "the amount is too large (at most 1,000,000 USD)"
+    );
+    let now = SystemClock.now_ms();
+    let expires_at = expires.map(parse_expiry).transpose()?;
+    if let Some(at) = expires_at {
+        anyhow::ensure!(at > now, "--expires must be in the future");
+    }
+    let reason = reason.trim();
+    anyhow::ensure!(
+        !reason.is_empty() && reason.len() <= 200,
+        "--reason must be 1 to 200 characters"
+    );
+    let store = config.open_store().await?;
+    store.migrate().await.context("applying migrations")?;
+    store
+        .org(org_id)
+        .await?
+        .with_context(|| format!("no organization {org_id}"))?;
+    let key = format!(
+        "admin:{}",
+        tollgate_domain::new_id(tollgate_domain::IdPrefix::Grant)
+    );
+    let granted = store
+        .grant_credits(
+            org_id,
+            &tollgate_store::NewGrant {
+                source: tollgate_domain::ledger::GrantSource::Promotion,
+                amount: amount.micros(),
+                expires_at,
+                idempotency_key: &key,
+                reference: None,
+                description: reason,
+            },
+            now,
+        )
+        .await?;
+    let mut out = std::io::stdout().lock();
+    if let tollgate_store::Granted::Created(grant) = granted {
+        let balance = store.credit_account(org_id).await?.balance;
+        writeln!(
+            out,
+            "granted {} USD of promotional credits to {org_id} ({}); balance {} USD",
+            amount,
+            grant.id,
+            tollgate_domain::Money::from_micros(balance)
+        )?;
+    }
+    Ok(())
 }
 
 fn check_catalog(file: &std::path::Path) -> anyhow::Result<()> {

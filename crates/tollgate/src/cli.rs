@@ -59,6 +59,35 @@ pub enum AdminCommand {
     /// The model catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Operator tokens (inference servers report usage with them).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Credits.
+    #[command(subcommand)]
+    Credits(CreditsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create an operator token for `POST /api/v1/usage`; it is printed once, only its
+    /// SHA-256 is stored.
+    Create { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CreditsCommand {
+    /// Give an organization promotional credits, e.g. `grant org_… 25.00 --expires 2027-01-01`.
+    Grant {
+        org_id: String,
+        /// USD, e.g. `25` or `25.50`.
+        amount: String,
+        /// Expiry date (YYYY-MM-DD, UTC midnight) or RFC 3339 time; never by default.
+        #[arg(long)]
+        expires: Option<String>,
+        /// Shown in the grant history.
+        #[arg(long, default_value = "Promotional credits")]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod error;
 pub mod extract;
 pub mod invites;
@@ -14,6 +15,7 @@ pub mod orgs;
 pub mod pagination;
 pub mod project_members;
 pub mod projects;
+pub mod usage;
 pub mod views;
 
 use std::sync::Arc;
@@ -46,6 +48,8 @@ use error::ApiError;
         (name = "api keys", description = "API keys of a project"),
         (name = "models", description = "The model catalog"),
         (name = "audit", description = "The audit log (org admins only)"),
+        (name = "billing", description = "Credits, payments, auto-recharge, card and address (org admins only)"),
+        (name = "usage", description = "Usage reported by inference servers (operator token)"),
     )
 )]
 struct ApiDoc;
@@ -76,6 +80,16 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api_keys::list, api_keys::create))
         .routes(routes!(api_keys::revoke))
         .routes(routes!(models::list))
+        .routes(routes!(billing::get))
+        .routes(routes!(billing::credit_grants))
+        .routes(routes!(billing::buy_credits))
+        .routes(routes!(billing::set_auto_recharge))
+        .routes(routes!(billing::set_payment_method))
+        .routes(routes!(billing::setup_intent))
+        .routes(routes!(billing::set_address))
+        .routes(routes!(billing::payments))
+        .routes(routes!(billing::payment))
+        .routes(routes!(usage::report))
         .split_for_parts();
     let doc_json = Arc::new(doc.clone());
     let router = router

@@ -3,6 +3,7 @@
 
 mod assets;
 mod auth_pages;
+mod billing_pages;
 mod invite_pages;
 mod key_pages;
 mod member_pages;
@@ -86,6 +87,26 @@ pub fn router() -> Router<Arc<App>> {
             get(key_pages::list).post(key_pages::create),
         )
         .route("/o/{org}/api-keys/{key}/revoke", post(key_pages::revoke))
+        .route("/o/{org}/billing", get(billing_pages::overview))
+        .route("/o/{org}/billing/payg", get(billing_pages::payg))
+        .route("/o/{org}/billing/credits", post(billing_pages::buy))
+        .route(
+            "/o/{org}/billing/auto-recharge",
+            post(billing_pages::auto_recharge),
+        )
+        .route(
+            "/o/{org}/billing/payment",
+            get(billing_pages::payment).post(billing_pages::save_card),
+        )
+        .route(
+            "/o/{org}/billing/address",
+            get(billing_pages::address).post(billing_pages::save_address),
+        )
+        .route("/o/{org}/billing/receipts", get(billing_pages::receipts))
+        .route(
+            "/o/{org}/billing/receipts/{payment}",
+            get(billing_pages::receipt),
+        )
 }
 
 /// The signed-in user of a page; anyone else is sent to the login page.

@@ -28,6 +28,7 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "members.html",
     "audit_log.html",
     "invite.html",
+    "billing.html",
 );
 
 /// Static assets: (path under `/assets/`, content type, bytes).

@@ -1,0 +1,438 @@
+//! Billing pages (org admins only): Overview, Pay as you go (Add Credits, auto-recharge, grant
+//! history), Payment (the card), Billing address, Receipts. One template, one tab at a time.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tollgate_domain::country::COUNTRIES;
+use tollgate_domain::{new_id, IdPrefix, Money, OrgAction};
+
+use crate::app::App;
+use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::page::Section;
+use crate::console::{PageForm, PageSession};
+use crate::payments::{CardDetails, CardForm, CardInput};
+use crate::service::billing::AddressInput;
+use crate::service::charges::card_label;
+use crate::service::ServiceError;
+use crate::time::rfc3339;
+
+fn usd(m: i64) -> String {
+    Money::from_micros(m).to_usd_string()
+}
+
+fn date(ms: i64) -> String {
+    rfc3339(ms).chars().take(10).collect()
+}
+
+#[derive(Deserialize)]
+pub struct Notice {
+    notice: Option<String>,
+}
+
+/// Renders tab `tab` with the overview's values plus `extra`.
+async fn render(
+    app: &App,
+    session: &CurrentSession,
+    org_id: &str,
+    tab: &str,
+    status: StatusCode,
+    extra: Value,
+) -> Response {
+    let membership = match app
+        .org_access_for(&session.user, org_id, OrgAction::ManageBilling)
+        .await
+    {
+        Ok(m) => m,
+        Err(e) => return app.service_error_page(e),
+    };
+    let overview = match app.billing_overview(&session.user, org_id).await {
+        Ok(o) => o,
+        Err(e) => return app.service_error_page(e),
+    };
+    let p = &overview.profile;
+    let ar = &p.auto_recharge;
+    let mut page = json!({
+        "tab": tab,
+        "balance": usd(overview.account.balance),
+        "available": usd(overview.account.available()),
+        "negative": overview.account.available() < 0,
+        "auto_recharge": {"enabled": ar.enabled, "threshold": usd(ar.threshold), "recharge_to": usd(ar.recharge_to),
+                          "failures": ar.failures, "configured": ar.recharge_to > 0},
+        "card": p.card.as_ref().map(|c| json!({"label": card_label(&c.brand, &c.last4), "exp": format!("{:02}/{}", c.exp_month, c.exp_year)})),
+        "address": p.address.as_ref().map(|a| json!({"name": a.name, "line1": a.line1, "line2": a.line2, "city": a.city,
+                          "state": a.state, "postal_code": a.postal_code, "country": a.country})),
+        "min_purchase": usd(app.config.billing.min_purchase),
+        "max_purchase": usd(app.config.billing.max_purchase),
+        "idempotency_key": new_id(IdPrefix::Payment).replacen("pay_", "web_", 1),
+        "values": {}, "errors": {},
+    });
+    match tab {
+        "payg" => {
+            let grants = app
+                .list_credit_grants(&session.user, org_id, None, 100)
+                .await
+                .map(|g| g.data)
+                .unwrap_or_default();
+            page["grants"] = json!(grants
+                .iter()
+                .map(|g| json!({"date": date(g.created_at), "source": g.source.as_str(), "category": g.category.as_str(),
+                    "amount": usd(g.amount), "remaining": usd(g.remaining), "expires": g.expires_at.map(date),
+                    "description": g.description}))
+                .collect::<Vec<_>>());
+        }
+        "receipts" => {
+            let payments = app
+                .list_payments(&session.user, org_id, None, 100)
+                .await
+                .map(|p| p.data)
+                .unwrap_or_default();
+            page["payments"] = json!(payments
+                .iter()
+                .map(|p| json!({"id": p.id, "date": date(p.created_at), "kind": p.kind.as_str(), "amount": usd(p.amount),
+                    "status": p.status.as_str(), "description": p.description, "failure": p.failure_message}))
+                .collect::<Vec<_>>());
+        }
+        "payment" => {
+            page["card_form"] = match app.payments.card_form() {
+                CardForm::Sandbox => json!({"kind": "sandbox"}),
+                CardForm::Stripe { publishable_key } => {
+                    json!({"kind": "stripe", "publishable_key": publishable_key})
+                }
+            };
+        }
+        "address" => {
+            page["countries"] = json!(COUNTRIES
+                .iter()
+                .map(|(c, n)| json!({"code": c, "name": n}))
+                .collect::<Vec<_>>());
+        }
+        _ => {}
+    }
+    if let (Value::Object(page), Value::Object(extra)) = (&mut page, extra) {
+        page.extend(extra);
+    }
+    app.org_page(
+        session,
+        &membership,
+        Section::Billing,
+        "billing.html",
+        status,
+        page,
+    )
+    .await
+}
+
+macro_rules! tab_page {
+    ($name:ident, $tab:literal) => {
+        pub async fn $name(
+            State(app): State<Arc<App>>,
+            PageSession(session): PageSession,
+            Path(org_id): Path<String>,
+            Query(q): Query<Notice>,
+        ) -> Response {
+            render(
+                &app,
+                &session,
+                &org_id,
+                $tab,
+                StatusCode::OK,
+                json!({"notice": q.notice}),
+            )
+            .await
+        }
+    };
+}
+
+tab_page!(overview, "overview");
+tab_page!(payg, "payg");
+tab_page!(payment, "payment");
+tab_page!(address, "address");
+tab_page!(receipts, "receipts");
+
+/// A service error shown on the tab the form came from; internal errors get the error page.
+async fn form_error(
+    app: &App,
+    session: &CurrentSession,
+    org_id: &str,
+    tab: &str,
+    values: Value,
+    e: ServiceError,
+) -> Response {
+    let (field, message) = match &e {
+        ServiceError::Invalid(v) => (v.field.to_owned(), v.message.clone()),
+        ServiceError::PaymentRequired { .. }
+        | ServiceError::Conflict { .. }
+        | ServiceError::BadRequest { .. } => ("form".to_owned(), e.public_message()),
+        _ => return app.service_error_page(e),
+    };
+    render(
+        app,
+        session,
+        org_id,
+        tab,
+        e.status(),
+        json!({"values": values, "errors": {field: message}, "dialog_open": tab == "payg"}),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct BuyForm {
+    csrf: String,
+    amount: String,
+    idempotency_key: String,
+    #[serde(default)]
+    enable_auto_recharge: Option<String>,
+    #[serde(default)]
+    threshold: String,
+    #[serde(default)]
+    recharge_to: String,
+}
+
+pub async fn buy(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path(org_id): Path<String>,
+    PageForm(form): PageForm<BuyForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let values = json!({"amount": form.amount, "threshold": form.threshold, "recharge_to": form.recharge_to,
+                        "enable_auto_recharge": form.enable_auto_recharge.is_some()});
+    match app
+        .buy_credits(
+            &session.user,
+            &org_id,
+            &form.amount,
+            &form.idempotency_key,
+            &client,
+        )
+        .await
+    {
+        Ok(_) => {}
+        Err(e) => return form_error(&app, &session, &org_id, "payg", values, e).await,
+    }
+    if form.enable_auto_recharge.is_some() {
+        if let Err(e) = app
+            .set_auto_recharge(
+                &session.user,
+                &org_id,
+                true,
+                &form.threshold,
+                &form.recharge_to,
+                &client,
+            )
+            .await
+        {
+            return form_error(&app, &session, &org_id, "payg", values, e).await;
+        }
+    }
+    Redirect::to(&format!("/o/{org_id}/billing/payg?notice=credits_added")).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct AutoRechargeForm {
+    csrf: String,
+    enabled: String,
+    threshold: String,
+    recharge_to: String,
+}
+
+pub async fn auto_recharge(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path(org_id): Path<String>,
+    PageForm(form): PageForm<AutoRechargeForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let enabled = form.enabled == "true";
+    match app
+        .set_auto_recharge(
+            &session.user,
+            &org_id,
+            enabled,
+            &form.threshold,
+            &form.recharge_to,
+            &client,
+        )
+        .await
+    {
+        Ok(_) => Redirect::to(&format!(
+            "/o/{org_id}/billing/payg?notice={}",
+            if enabled {
+                "auto_recharge_on"
+            } else {
+                "auto_recharge_off"
+            }
+        ))
+        .into_response(),
+        Err(e) => {
+            let values = json!({"threshold": form.threshold, "recharge_to": form.recharge_to});
+            let mut r = form_error(&app, &session, &org_id, "payg", values, e).await;
+            // The auto-recharge form is on the page, not in the dialog.
+            let _ = &mut r;
+            r
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CardFormInput {
+    csrf: String,
+    #[serde(default)]
+    card_number: String,
+    #[serde(default)]
+    exp_month: String,
+    #[serde(default)]
+    exp_year: String,
+    #[serde(default)]
+    cvc: String,
+    #[serde(default)]
+    payment_method_id: String,
+}
+
+pub async fn save_card(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path(org_id): Path<String>,
+    PageForm(form): PageForm<CardFormInput>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    // Only the expiry is echoed back: never the number or the CVC.
+    let values = json!({"exp_month": form.exp_month, "exp_year": form.exp_year});
+    let input = if !form.payment_method_id.trim().is_empty() {
+        CardInput::PaymentMethod {
+            payment_method_id: form.payment_method_id.trim().to_owned(),
+        }
+    } else {
+        let number = |field: &'static str, raw: &str| {
+            raw.trim().parse::<u32>().map_err(|_| {
+                ServiceError::Invalid(tollgate_domain::ValidationError::new(
+                    field,
+                    "Enter a number.",
+                ))
+            })
+        };
+        let parsed = number("exp_month", &form.exp_month)
+            .and_then(|m| number("exp_year", &form.exp_year).map(|y| (m, y)));
+        match parsed {
+            Ok((exp_month, exp_year)) => CardInput::Details(CardDetails {
+                card_number: form.card_number.clone(),
+                exp_month,
+                exp_year,
+                cvc: form.cvc.clone(),
+            }),
+            Err(e) => return form_error(&app, &session, &org_id, "payment", values, e).await,
+        }
+    };
+    match app
+        .save_payment_method(&session.user, &org_id, &input, &client)
+        .await
+    {
+        Ok(_) => {
+            Redirect::to(&format!("/o/{org_id}/billing/payment?notice=card_saved")).into_response()
+        }
+        Err(e) => form_error(&app, &session, &org_id, "payment", values, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AddressForm {
+    csrf: String,
+    #[serde(flatten)]
+    address: AddressFormFields,
+}
+
+#[derive(Deserialize, serde::Serialize)]
+pub struct AddressFormFields {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    line1: String,
+    #[serde(default)]
+    line2: String,
+    #[serde(default)]
+    city: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    postal_code: String,
+    #[serde(default)]
+    country: String,
+}
+
+pub async fn save_address(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path(org_id): Path<String>,
+    PageForm(form): PageForm<AddressForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let a = &form.address;
+    let input = AddressInput {
+        name: a.name.clone(),
+        line1: a.line1.clone(),
+        line2: a.line2.clone(),
+        city: a.city.clone(),
+        state: a.state.clone(),
+        postal_code: a.postal_code.clone(),
+        country: a.country.clone(),
+    };
+    match app
+        .set_billing_address(&session.user, &org_id, &input, &client)
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/o/{org_id}/billing/address?notice=address_saved"))
+            .into_response(),
+        Err(e) => form_error(&app, &session, &org_id, "address", json!(a), e).await,
+    }
+}
+
+pub async fn receipt(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    Path((org_id, payment_id)): Path<(String, String)>,
+) -> Response {
+    let (profile, p) = match app
+        .payment_receipt(&session.user, &org_id, &payment_id)
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => return app.service_error_page(e),
+    };
+    let address = profile.address.map(|a| {
+        json!({"name": a.name, "line1": a.line1, "line2": a.line2, "city": a.city, "state": a.state,
+               "postal_code": a.postal_code, "country": a.country})
+    });
+    render(
+        &app,
+        &session,
+        &org_id,
+        "receipt",
+        StatusCode::OK,
+        json!({"receipt": {"id": p.id, "date": rfc3339(p.created_at), "kind": p.kind.as_str(), "amount": usd(p.amount),
+            "status": p.status.as_str(), "description": p.description, "payment_method": p.payment_method,
+            "failure": p.failure_message, "settled": p.settled_at.map(rfc3339)}, "bill_to": address}),
+    )
+    .await
+}

@@ -1,0 +1,495 @@
+//! Billing (org admins only): the credit overview, buying credits, the card on file, the
+//! billing address, auto-recharge, grant history and receipts. Charges go through
+//! `charges::charge_saved_card`.
+
+use serde_json::json;
+use tollgate_domain::country::country_name;
+use tollgate_domain::ids::is_well_formed;
+use tollgate_domain::ledger::GrantSource;
+use tollgate_domain::payment::{parse_payment_amount, AutoRecharge, PaymentKind, PaymentStatus};
+use tollgate_domain::{IdPrefix, Money, OrgAction, ValidationError};
+use tollgate_store::{
+    BillingProfile, CreditAccount, Grant, Payment, PostalAddress, StoredCard, User,
+};
+
+use crate::app::App;
+use crate::auth::ClientInfo;
+use crate::payments::{CardInput, PaymentError, PaymentProvider, MIN_CHARGE_MICROS};
+use crate::service::charges::{declined, ChargeSpec};
+use crate::service::{audit, Page, ServiceError, ServiceResult};
+
+/// What the Billing overview shows.
+pub struct BillingOverview {
+    pub account: CreditAccount,
+    pub profile: BillingProfile,
+}
+
+/// A postal address as typed.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressInput {
+    pub name: String,
+    pub line1: String,
+    #[serde(default)]
+    pub line2: String,
+    pub city: String,
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2, e.g. `DE`.
+    pub country: String,
+}
+
+impl AddressInput {
+    fn parse(&self) -> Result<PostalAddress, ValidationError> {
+        let field = |name: &'static str, value: &str, required: bool, max: usize| {
+            let v = value.trim();
+            if required && v.is_empty() {
+                return Err(ValidationError::new(name, "This field is required."));
+            }
+            if v.chars().count() > max || v.chars().any(char::is_control) {
+                return Err(ValidationError::new(
+                    name,
+                    format!("At most {max} characters, on one line."),
+                ));
+            }
+            Ok(v.to_owned())
+        };
+        let country = self.country.trim().to_ascii_uppercase();
+        if country_name(&country).is_none() {
+            return Err(ValidationError::new(
+                "country",
+                "Choose a country from the list (an ISO 3166 code such as DE).",
+            ));
+        }
+        Ok(PostalAddress {
+            name: field("name", &self.name, true, 200)?,
+            line1: field("line1", &self.line1, true, 200)?,
+            line2: field("line2", &self.line2, false, 200)?,
+            city: field("city", &self.city, true, 100)?,
+            state: field("state", &self.state, false, 100)?,
+            postal_code: field("postal_code", &self.postal_code, false, 20)?,
+            country,
+        })
+    }
+}
+
+/// Checks an `Idempotency-Key` header: 1–200 printable ASCII characters.
+pub fn check_idempotency_key(key: &str) -> Result<(), ServiceError> {
+    if key.is_empty() || key.len() > 200 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ServiceError::BadRequest {
+            code: "invalid_idempotency_key",
+            message: "The Idempotency-Key header must be 1 to 200 printable ASCII characters."
+                .to_owned(),
+        });
+    }
+    Ok(())
+}
+
+impl App {
+    pub async fn billing_overview(
+        &self,
+        user: &User,
+        org_id: &str,
+    ) -> ServiceResult<BillingOverview> {
+        self.org_access_for(user, org_id, OrgAction::ManageBilling)
+            .await?;
+        Ok(BillingOverview {
+            account: self.store.credit_account(org_id).await?,
+            profile: self.store.billing_profile(org_id).await?,
+        })
+    }
+
+    /// Buys credits with the saved card. `idempotency_key` makes a retry return the first
+    /// result; the same key with another amount is refused.
+    pub async fn buy_credits(
+        &self,
+        user: &User,
+        org_id: &str,
+        amount: &str,
+        idempotency_key: &str,
+        client: &ClientInfo,
+    ) -> ServiceResult<Payment> {
+        self.org_access_for(user, org_id, OrgAction::ManageBilling)
+            .await?;
+        check_idempotency_key(idempotency_key)?;
+        let limits = &self.config.billing;
+        let amount = parse_payment_amount(
+            "amount",
+            amount,
+            Money::from_micros(limits.min_purchase),
+            Money::from_micros(limits.max_purchase),
+        )?;
+        let key = format!("purchase:{idempotency_key}");
+        let fingerprint = format!("credits:{}", amount.micros());
+        let result = self
+            .charge_saved_card(ChargeSpec {
+                org_id,
+                kind: PaymentKind::Purchase,
+                amount: amount.micros(),
+                idempotency_key: &key,
+                fingerprint: &fingerprint,
+                description: "Credits",
+                grant: Some(GrantSource::Purchase),
+            })
+            .await;
+        let (outcome, payment_id) = match &result {
+            Ok(p) => (p.status.as_str(), p.id.as_str()),
+            Err(ServiceError::PaymentRequired { code, .. }) => (*code, ""),
+            Err(_) => return result,
+        };
+        self.store
+            .record_audit(
+                org_id,
+                &audit(
+                    user,
+                    client,
+                    "billing.credits.purchase",
+                    "payment",
+                    payment_id,
+                    json!({"amount": amount.to_usd_string(), "outcome": outcome}),
+                ),
+                self.now(),
+            )
+            .await?;
+        result
+    }
+
+    /// Saves or replaces the card on file (a customer at the provider is created first).
+    pub async fn save_payment_method(
+        &self,
+        user: &User,
+        org_id: &str,
+        input: &CardInput,
+        client: &ClientInfo,
+    ) -> ServiceResult<BillingProfile> {
+        let membership = self
+            .org_access_for(user, org_id, OrgAction::ManageBilling)
+            .await?;
+        let customer = self
+            .billing_customer(org_id, &user.email, &membership.org.name)
+            .await?;
+        let saved = self
+            .payments
+            .save_card(&customer, input, self.now())
+            .await
+            .map_err(card_failure)?;
+        let card = StoredCard {
+            card_ref: saved.provider_ref.as_str().to_owned(),
+            brand: saved.brand.as_str().to_owned(),
+            last4: saved.last4.clone(),
+            exp_month: i64::from(saved.exp_month),
+            exp_year: i64::from(saved.exp_year),
+        };
+        Ok(self
+            .store
+            .save_card(
+                org_id,
+                &card,
+                self.now(),
+                audit(
+                    user,
+                    client,
+                    "billing.payment_method.set",
+                    "organization",
+                    org_id,
+                    json!({"brand": card.brand, "last4": card.last4}),
+                ),
+            )
+            .await?)
+    }
+
+    /// The provider's customer of an organization, created on first need.
+    pub async fn billing_customer(
+        &self,
+        org_id: &str,
+        email: &str,
+        name: &str,
+    ) -> ServiceResult<crate::payments::CustomerRef> {
+        if let Some(existing) = self.store.billing_profile(org_id).await?.customer_ref {
+            return Ok(crate::payments::CustomerRef::new(existing));
+        }
+        let created = self
+            .payments
+            .ensure_customer(org_id, email, name)
+            .await
+            .map_err(|e| ServiceError::Internal(anyhow::anyhow!("creating the customer: {e}")))?;
+        let stored = self
+            .store
+            .set_customer_ref(org_id, created.as_str(), self.now())
+            .await?;
+        Ok(crate::payments::CustomerRef::new(stored))
+    }
+
+    /// A SetupIntent for Stripe's card form (stripe provider only).
+    pub async fn create_setup_intent(
+        &self,
+        user: &User,
+        org_id: &str,
+    ) -> ServiceResult<crate::payments::SetupIntent> {
+        let membership = self
+            .org_access_for(user, org_id, OrgAction::ManageBilling)
+            .await?;
+        let customer = self
+            .billing_customer(org_id, &user.email, &membership.org.name)
+            .await?;
+        self.payments
+            .create_setup_intent(&customer)
+            .await
+            .map_err(|e| match e {
+                PaymentError::Unsupported(..) => ServiceError::BadRequest {
+                    code: "unsupported",
+                    message: "The sandbox payment provider takes card details directly.".into(),
+                },
+                other => ServiceError::Internal(anyhow::anyhow!("creating a SetupIntent: {other}")),
+            })
+    }
+
+    pub async fn set_billing_address(
+        &self,
+        user: &User,
+        org_id: &str,
+        input: &AddressInput,
+        client: &ClientInfo,
+    ) -> ServiceResult<BillingProfile> {
+        self.org_access_for(user, org_id, OrgAction::ManageBilling)
+            .await?;
+        let address = input.parse()?;
+        Ok(self
+            .store
+            .set_billing_address(
+                org_id,
+                &address,
+                self.now(),
+                audit(
+                    user,
+                    client,
+                    "billing.address.set",
+                    "organization",
+                    org_id,
+                    json!({"country": address.country}),
+                ),
+            )
+            .await?)
+    }
+
+    /// Turns auto-recharge on or off. On: `recharge_to` must exceed `threshold` and a card must
+    /// be on file; when available credit is already below the threshold a recharge starts.
+    pub async fn set_auto_recharge(
+        &self,
+        user: &User,
+        org_id: &str,
+        enabled: bool,
+        threshold: &str,
+        recharge_to: &str,
+        client: &ClientInfo,
+    ) -> ServiceResult<BillingProfile> {
+        self.org_access_for(user, org_id, OrgAction::ManageBilling)
+            .await?;
+        let parse = |field: &'static str, raw: &str| {
+            let raw = raw.trim();
+            if raw.starts_with('-') {
+                return Err(ValidationError::new(
+                    field,
+                    "The amount must not be negative.",
+                ));
+            }
+            Money::parse_usd(field, raw)
+        };
+        let settings = AutoRecharge::new(
+            parse("threshold", threshold)?,
+            parse("recharge_to", recharge_to)?,
+            Money::from_micros(self.config.billing.max_purchase),
+        )?;
+        let profile = self.store.billing_profile(org_id).await?;
+        if enabled && profile.card.is_none() {
+            return Err(ServiceError::Conflict {
+                code: "no_payment_method",
+                message: "Auto-recharge needs a payment method: add a card on the Billing › Payment tab first.".into(),
+            });
+        }
+        let profile = self
+            .store
+            .set_auto_recharge(
+                org_id,
+                enabled,
+                settings.threshold.micros(),
+                settings.recharge_to.micros(),
+                self.now(),
+                audit(
+                    user,
+                    client,
+                    if enabled {
+                        "billing.auto_recharge.enable"
+                    } else {
+                        "billing.auto_recharge.disable"
+                    },
+                    "organization",
+                    org_id,
+                    json!({"threshold": settings.threshold.to_usd_string(), "recharge_to": settings.recharge_to.to_usd_string()}),
+                ),
+            )
+            .await?;
+        if enabled {
+            // Enabled while already below the threshold: recharge now, not at the next usage.
+            if let Err(e) = self.maybe_auto_recharge(org_id).await {
+                tracing::warn!(org = org_id, error = %e, "auto-recharge after enabling failed");
+            }
+            return Ok(self.store.billing_profile(org_id).await?);
+        }
+        Ok(profile)
+    }
+
+    /// Starts the organization's auto-recharge when it is on, its back-off has passed and
+    /// available credit is below the threshold: one payment of `recharge_to − balance`. Racing
+    /// callers agree on one payment (its key names the recharge by how many came before, and a
+    /// unique index allows one pending recharge). `Ok(None)` when nothing was due.
+    pub async fn maybe_auto_recharge(&self, org_id: &str) -> ServiceResult<Option<Payment>> {
+        let profile = self.store.billing_profile(org_id).await?;
+        let ar = &profile.auto_recharge;
+        let now = self.now();
+        if !ar.enabled || profile.card.is_none() || ar.next_attempt_at.is_some_and(|t| t > now) {
+            return Ok(None);
+        }
+        // Read the count before the balance: a racer that saw the balance before a recharge
+        // settled also saw the count before it, and so names the same payment.
+        let generation = self.store.settled_recharge_count(org_id).await?;
+        let account = self.store.credit_account(org_id).await?;
+        if account.available() >= ar.threshold {
+            return Ok(None);
+        }
+        let settings = AutoRecharge {
+            threshold: Money::from_micros(ar.threshold),
+            recharge_to: Money::from_micros(ar.recharge_to),
+        };
+        let Some(amount) = settings.charge_for(account.balance, MIN_CHARGE_MICROS) else {
+            return Ok(None);
+        };
+        let key = format!("auto_recharge:{generation}");
+        match self
+            .charge_saved_card(ChargeSpec {
+                org_id,
+                kind: PaymentKind::AutoRecharge,
+                amount,
+                idempotency_key: &key,
+                fingerprint: "auto_recharge",
+                description: "Auto-recharge credits",
+                grant: Some(GrantSource::AutoRecharge),
+            })
+            .await
+        {
+            Ok(p) => Ok(Some(p)),
+            // Declined (counted, backed off, emailed) or another recharge in flight: not an
+            // error of whoever triggered it.
+            Err(ServiceError::PaymentRequired { .. }) => Ok(None),
+            Err(ServiceError::Conflict {
+                code: "recharge_in_flight",
+                ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One pass of auto-recharge over every organization that is due (the periodic job).
+    pub async fn auto_recharge_sweep(&self) -> ServiceResult<usize> {
+        let due = self.store.orgs_due_for_recharge(self.now(), 100).await?;
+        let mut started = 0;
+        for org_id in due {
+            match self.maybe_auto_recharge(&org_id).await {
+                Ok(Some(p)) if p.status == PaymentStatus::Succeeded => started += 1,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(org = %org_id, error = %e, "auto-recharge failed"),
+            }
+        }
+        Ok(started)
+    }
+
+    pub async fn list_credit_grants(
+        &self,
+        user: &User,
+        org_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> ServiceResult<Page<Grant>> {
+        self.org_access_for(user, org_id, OrgAction::ManageBilling)
+            .await?;
+        if let Some(after) = after {
+            if !is_well_formed(IdPrefix::Grant, after) {
+                return Err(crate::service::invalid_cursor());
+            }
+        }
+        let rows = self.store.credit_grants(org_id, after, limit).await?;
+        Ok(Page::from_rows(rows, limit))
+    }
+
+    pub async fn list_payments(
+        &self,
+        user: &User,
+        org_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> ServiceResult<Page<Payment>> {
+        self.org_access_for(user, org_id, OrgAction::ManageBilling)
+            .await?;
+        if let Some(after) = after {
+            if !is_well_formed(IdPrefix::Payment, after) {
+                return Err(crate::service::invalid_cursor());
+            }
+        }
+        let rows = self
+            .store
+            .payments(org_id, after, limit)
+            .await
+            .map_err(crate::service::cursor_error)?;
+        Ok(Page::from_rows(rows, limit))
+    }
+
+    pub async fn payment_receipt(
+        &self,
+        user: &User,
+        org_id: &str,
+        payment_id: &str,
+    ) -> ServiceResult<(BillingProfile, Payment)> {
+        self.org_access_for(user, org_id, OrgAction::ManageBilling)
+            .await?;
+        if !is_well_formed(IdPrefix::Payment, payment_id) {
+            return Err(ServiceError::NotFound("payment"));
+        }
+        let payment = self
+            .store
+            .payment(org_id, payment_id)
+            .await?
+            .ok_or(ServiceError::NotFound("payment"))?;
+        Ok((self.store.billing_profile(org_id).await?, payment))
+    }
+}
+
+/// A card the provider would not save, as the person should see it.
+fn card_failure(e: PaymentError) -> ServiceError {
+    match e {
+        PaymentError::InvalidCard(c) => ValidationError::new(c.field(), {
+            let mut m = c.to_string();
+            if let Some(f) = m.get_mut(0..1) {
+                f.make_ascii_uppercase();
+            }
+            m.push('.');
+            m
+        })
+        .into(),
+        PaymentError::CardRejected { code, message } => declined(code.as_str(), &message),
+        PaymentError::InvalidRequest(message) => ServiceError::BadRequest {
+            code: "invalid_payment_method",
+            message,
+        },
+        PaymentError::Provider {
+            status: 400..=499,
+            message,
+            ..
+        } => ServiceError::BadRequest {
+            code: "invalid_payment_method",
+            message,
+        },
+        other => ServiceError::Internal(anyhow::anyhow!("saving a card: {other}")),
+    }
+}

@@ -1,0 +1,205 @@
+//! Usage reported by external inference servers with an operator token: each record priced
+//! from the catalog at the price in force, stored and debited exactly once (the record id),
+//! then auto-recharge checked for the organizations it touched.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use tollgate_domain::ids::is_well_formed;
+use tollgate_domain::ledger::{usage_cost, TokenPrices};
+use tollgate_domain::{secret, IdPrefix};
+use tollgate_store::UsageRecord;
+
+use crate::app::App;
+use crate::service::{ServiceError, ServiceResult};
+
+/// The prefix of operator tokens, so that a leaked one is recognisable.
+pub const OPERATOR_TOKEN_PREFIX: &str = "tgop_";
+
+/// A new operator token and the digest to store.
+pub fn new_operator_token() -> (String, String) {
+    let token = format!("{OPERATOR_TOKEN_PREFIX}{}", secret::new_token());
+    let digest = secret::digest(&token);
+    (token, digest)
+}
+
+/// One record as an inference server sends it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordInput {
+    id: String,
+    key_id: String,
+    model: String,
+    input_tokens: i64,
+    #[serde(default)]
+    cached_input_tokens: i64,
+    output_tokens: i64,
+    /// Unix seconds, or RFC 3339.
+    timestamp: serde_json::Value,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    latency_ms: Option<i64>,
+}
+
+#[derive(Debug, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct UsageReport {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: Vec<Rejected>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Rejected {
+    /// The record's id (empty when it had none).
+    pub id: String,
+    pub reason: String,
+}
+
+/// Most records in one report.
+pub const MAX_RECORDS: usize = 5_000;
+
+fn timestamp_ms(v: &serde_json::Value) -> Option<i64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_i64().and_then(|s| s.checked_mul(1000)),
+        serde_json::Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|d| d.timestamp_millis()),
+        _ => None,
+    }
+}
+
+impl App {
+    /// Checks an operator token (`Authorization: Bearer tgop_…`).
+    pub async fn operator(&self, token: &str) -> ServiceResult<String> {
+        if !token.starts_with(OPERATOR_TOKEN_PREFIX) {
+            return Err(ServiceError::Unauthenticated);
+        }
+        self.store
+            .operator_token_by_hash(&secret::digest(token))
+            .await?
+            .ok_or(ServiceError::Unauthenticated)
+    }
+
+    /// Prices and records a batch of usage; see the module documentation.
+    pub async fn report_usage(
+        self: &Arc<Self>,
+        records: Vec<serde_json::Value>,
+    ) -> ServiceResult<UsageReport> {
+        if records.len() > MAX_RECORDS {
+            return Err(ServiceError::BadRequest {
+                code: "too_many_records",
+                message: format!("At most {MAX_RECORDS} records per report."),
+            });
+        }
+        let catalog = self.catalog.current();
+        let mut report = UsageReport::default();
+        let mut owners: HashMap<String, Option<(String, String)>> = HashMap::new();
+        let mut priced = Vec::with_capacity(records.len());
+        let mut seen = BTreeSet::new();
+        for raw in records {
+            let raw_id = raw
+                .get("id")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned();
+            let mut reject = |reason: String| {
+                report.rejected.push(Rejected {
+                    id: raw_id.clone(),
+                    reason,
+                })
+            };
+            let r: RecordInput = match serde_json::from_value(raw) {
+                Ok(r) => r,
+                Err(e) => {
+                    reject(format!("malformed record: {e}"));
+                    continue;
+                }
+            };
+            if r.id.is_empty() || r.id.len() > 200 || !r.id.bytes().all(|b| b.is_ascii_graphic()) {
+                reject("id must be 1 to 200 printable ASCII characters".into());
+                continue;
+            }
+            if !seen.insert(r.id.clone()) {
+                report.duplicates += 1;
+                continue;
+            }
+            let Some(occurred_at) = timestamp_ms(&r.timestamp) else {
+                reject("timestamp must be unix seconds or RFC 3339".into());
+                continue;
+            };
+            let Some(model) = catalog.model(&r.model) else {
+                reject(format!("unknown model '{}'", r.model));
+                continue;
+            };
+            let owner = if is_well_formed(IdPrefix::ApiKey, &r.key_id) {
+                match owners.get(&r.key_id) {
+                    Some(o) => o.clone(),
+                    None => {
+                        let o = self.store.key_owner(&r.key_id).await?;
+                        owners.insert(r.key_id.clone(), o.clone());
+                        o
+                    }
+                }
+            } else {
+                None
+            };
+            let Some((org_id, project_id)) = owner else {
+                reject(format!("unknown key '{}'", r.key_id));
+                continue;
+            };
+            let prices = TokenPrices {
+                input: model.pricing.input.micros(),
+                cached_input: model.pricing.cached_input.micros(),
+                output: model.pricing.output.micros(),
+            };
+            let cost = match usage_cost(
+                prices,
+                r.input_tokens,
+                r.cached_input_tokens,
+                r.output_tokens,
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    reject(e.message);
+                    continue;
+                }
+            };
+            priced.push(UsageRecord {
+                id: r.id,
+                org_id,
+                project_id,
+                key_id: r.key_id,
+                model: r.model,
+                input_tokens: r.input_tokens,
+                cached_input_tokens: r.cached_input_tokens,
+                output_tokens: r.output_tokens,
+                cost,
+                plan: "payg",
+                status: r.status.unwrap_or_else(|| "ok".to_owned()),
+                latency_ms: r.latency_ms,
+                occurred_at,
+            });
+        }
+        let recorded = self.store.record_usage(&priced, self.now()).await?;
+        report.accepted = recorded.accepted;
+        report.duplicates += recorded.duplicates;
+        let orgs: BTreeSet<String> = priced.into_iter().map(|r| r.org_id).collect();
+        self.after_usage(orgs);
+        Ok(report)
+    }
+
+    /// Checks auto-recharge for organizations whose credit just went down, in the background:
+    /// the inference server's report does not wait for a card charge.
+    pub fn after_usage(self: &Arc<Self>, orgs: BTreeSet<String>) {
+        for org_id in orgs {
+            let app = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = app.maybe_auto_recharge(&org_id).await {
+                    tracing::warn!(org = %org_id, error = %e, "auto-recharge after usage failed");
+                }
+            });
+        }
+    }
+}

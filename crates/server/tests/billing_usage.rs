@@ -1,0 +1,401 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+//! Usage reported by inference servers (`POST /api/v1/usage`) and auto-recharge, on both
+//! engines.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::create_key;
+use serde_json::{json, Value};
+use tollgate_domain::payment::PaymentStatus;
+use tollgate_domain::{new_id, IdPrefix};
+use tollgate_server::service::usage::new_operator_token;
+use tollgate_server::testing::{send, TestApp, TestUser};
+use tollgate_store::{on_both_engines, Engine};
+
+fn billing(org: &str, rest: &str) -> String {
+    format!("/api/v1/orgs/{org}/billing{rest}")
+}
+
+async fn operator_token(t: &TestApp) -> String {
+    let (token, digest) = new_operator_token();
+    t.app
+        .store
+        .create_operator_token(
+            &new_id(IdPrefix::OperatorToken),
+            "test",
+            &digest,
+            t.app.now(),
+        )
+        .await
+        .unwrap();
+    token
+}
+
+async fn report(t: &TestApp, token: &str, records: Value) -> (u16, Value) {
+    send(
+        reqwest::Client::new()
+            .post(t.url("/api/v1/usage"))
+            .bearer_auth(token)
+            .json(&json!({ "records": records })),
+    )
+    .await
+}
+
+async fn save_card(t: &TestApp, user: &TestUser, number: &str) {
+    let (s, b) = send(
+        user.client
+            .put(t.url(&billing(&user.org_id, "/payment-method")))
+            .json(&json!({"card_number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+}
+
+async fn auto_recharge(
+    t: &TestApp,
+    user: &TestUser,
+    enabled: bool,
+    threshold: &str,
+    to: &str,
+) -> (u16, Value) {
+    send(
+        user.client
+            .put(t.url(&billing(&user.org_id, "/auto-recharge")))
+            .json(&json!({"enabled": enabled, "threshold": threshold, "recharge_to": to})),
+    )
+    .await
+}
+
+async fn overview(t: &TestApp, user: &TestUser) -> Value {
+    send(user.client.get(t.url(&billing(&user.org_id, ""))))
+        .await
+        .1
+}
+
+async fn grant_promo(t: &TestApp, org: &str, micros: i64) {
+    t.app
+        .store
+        .grant_credits(
+            org,
+            &tollgate_store::NewGrant {
+                source: tollgate_domain::ledger::GrantSource::Promotion,
+                amount: micros,
+                expires_at: None,
+                idempotency_key: &new_id(IdPrefix::Grant),
+                reference: None,
+                description: "test",
+            },
+            t.app.now(),
+        )
+        .await
+        .unwrap();
+}
+
+/// Waits for background recharges to finish: no pending payment for a moment.
+async fn settle(t: &TestApp, org: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let pending = t
+            .app
+            .store
+            .count_payments(org, PaymentStatus::Pending)
+            .await
+            .unwrap();
+        if pending == 0 || Instant::now() > deadline {
+            return;
+        }
+    }
+}
+
+fn record(id: &str, key: &str, model: &str, input: i64, cached: i64, output: i64) -> Value {
+    json!({"id": id, "key_id": key, "model": model, "input_tokens": input,
+           "cached_input_tokens": cached, "output_tokens": output, "timestamp": 1_790_000_000})
+}
+
+async fn usage_is_priced_debited_once_and_rejected_per_record(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let ada = t.sign_up("ada@example.com").await;
+    let project = t.default_project(&ada.org_id).await;
+    let (key, _) = create_key(&t, &ada, &ada.org_id, &project).await;
+    let token = operator_token(&t).await;
+    let model = t.app.catalog.current().models()[0].clone();
+
+    let records = json!([
+        record("r1", &key, &model.id, 1_000_000, 0, 0),
+        record("r2", &key, &model.id, 2_000_000, 1_000_000, 1_000_000),
+        record("r3", "key_000000000000000000000000", &model.id, 1, 0, 0),
+        record("r4", &key, "no-such-model", 1, 0, 0),
+        record("r5", &key, &model.id, 1, 2, 0),
+        record("r6", "garbage", &model.id, 1, 0, 0),
+        {"id": "r7", "key_id": key, "model": model.id},
+        record("r1", &key, &model.id, 1_000_000, 0, 0),
+    ]);
+    let (s, r) = report(&t, &token, records.clone()).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(
+        (r["accepted"].as_i64(), r["duplicates"].as_i64()),
+        (Some(2), Some(1)),
+        "{r}"
+    );
+    let rejected: Vec<&str> = r["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(rejected, ["r3", "r4", "r5", "r6", "r7"], "{r}");
+    let p = &model.pricing;
+    let expected =
+        p.input.micros() + (p.input.micros() + p.cached_input.micros() + p.output.micros());
+    assert_eq!(
+        t.app
+            .store
+            .credit_account(&ada.org_id)
+            .await
+            .unwrap()
+            .balance,
+        -expected,
+        "usage may take the balance below zero"
+    );
+    // A replayed report changes nothing.
+    let (s, r) = report(&t, &token, records).await;
+    assert_eq!(
+        (s, r["accepted"].as_i64(), r["duplicates"].as_i64()),
+        (200, Some(0), Some(3))
+    );
+    assert_eq!(
+        t.app
+            .store
+            .credit_account(&ada.org_id)
+            .await
+            .unwrap()
+            .balance,
+        -expected
+    );
+    assert_eq!(
+        t.app.store.ledger_total(&ada.org_id).await.unwrap(),
+        -expected
+    );
+
+    // Without a valid operator token: 401.
+    for bad in ["", "tgop_nope", &token[..token.len() - 1]] {
+        let (s, _) = report(&t, bad, json!([])).await;
+        assert_eq!(s, 401, "{bad}");
+    }
+    let (s, _) = send(
+        reqwest::Client::new()
+            .post(t.url("/api/v1/usage"))
+            .json(&json!({"records": []})),
+    )
+    .await;
+    assert_eq!(s, 401);
+}
+
+async fn enabling_auto_recharge_below_the_threshold_recharges(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let ada = t.sign_up("ada@example.com").await;
+    save_card(&t, &ada, "4242424242424242").await;
+    grant_promo(&t, &ada.org_id, 3_000_000).await;
+    let (s, b) = auto_recharge(&t, &ada, true, "10", "50").await;
+    assert_eq!(s, 200, "{b}");
+    let b = overview(&t, &ada).await;
+    assert_eq!(b["balance"], "50.00", "{b}");
+    assert_eq!(b["auto_recharge"]["enabled"], true);
+    let (_, g) = send(
+        ada.client
+            .get(t.url(&billing(&ada.org_id, "/credit-grants"))),
+    )
+    .await;
+    let recharge: Vec<&Value> = g["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["source"] == "auto_recharge")
+        .collect();
+    assert_eq!(recharge.len(), 1);
+    assert_eq!(recharge[0]["amount"], "47.00");
+    t.deliver_emails().await;
+    assert!(t
+        .sent_emails()
+        .iter()
+        .any(|m| m.kind == "recharge_succeeded" && m.to == "ada@example.com"));
+    // Above the threshold now: the sweep does nothing.
+    assert_eq!(t.app.auto_recharge_sweep().await.unwrap(), 0);
+}
+
+async fn concurrent_usage_crossing_the_threshold_recharges_once(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let ada = t.sign_up("ada@example.com").await;
+    let project = t.default_project(&ada.org_id).await;
+    let (key, _) = create_key(&t, &ada, &ada.org_id, &project).await;
+    let token = operator_token(&t).await;
+    save_card(&t, &ada, "4242424242424242").await;
+    grant_promo(&t, &ada.org_id, 20_000_000).await;
+    let (s, _) = auto_recharge(&t, &ada, true, "10", "50").await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        overview(&t, &ada).await["balance"],
+        "20.00",
+        "not below: no recharge yet"
+    );
+    let model = t.app.catalog.current().models()[0].clone();
+    // Enough output tokens per record that 16 reports take the balance well below $10.
+    let per_record_tokens = 1_000_000 * 2_000_000 / model.pricing.output.micros().max(1);
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let url = t.url("/api/v1/usage");
+        let token = token.clone();
+        let body = json!({"records": [record(&format!("c{i}"), &key, &model.id, 0, 0, per_record_tokens)]});
+        tasks.push(tokio::spawn(async move {
+            send(
+                reqwest::Client::new()
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&body),
+            )
+            .await
+        }));
+    }
+    for task in tasks {
+        let (s, r) = task.await.unwrap();
+        assert_eq!((s, r["accepted"].as_i64()), (200, Some(1)), "{r}");
+    }
+    settle(&t, &ada.org_id).await;
+    // The job's sweep racing too changes nothing more.
+    t.app.auto_recharge_sweep().await.unwrap();
+    let store = &t.app.store;
+    assert_eq!(
+        store
+            .count_payments(&ada.org_id, PaymentStatus::Succeeded)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .count_payments(&ada.org_id, PaymentStatus::Pending)
+            .await
+            .unwrap(),
+        0
+    );
+    let (_, g) = send(
+        ada.client
+            .get(t.url(&billing(&ada.org_id, "/credit-grants"))),
+    )
+    .await;
+    let recharges = g["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["source"] == "auto_recharge")
+        .count();
+    assert_eq!(recharges, 1);
+    let account = store.credit_account(&ada.org_id).await.unwrap();
+    assert!(account.balance >= 10_000_000, "topped up: {account:?}");
+    assert_eq!(
+        store.ledger_total(&ada.org_id).await.unwrap(),
+        account.balance
+    );
+}
+
+async fn declined_recharges_back_off_then_turn_auto_recharge_off(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let ada = t.sign_up("ada@example.com").await;
+    save_card(&t, &ada, "4000000000000002").await;
+    let (s, b) = auto_recharge(&t, &ada, true, "10", "50").await;
+    assert_eq!(s, 200, "{b}");
+    let b = overview(&t, &ada).await;
+    assert_eq!(
+        (
+            b["balance"].as_str(),
+            b["auto_recharge"]["consecutive_failures"].as_i64()
+        ),
+        (Some("0.00"), Some(1))
+    );
+    // Backing off: nothing before the delay has passed.
+    assert_eq!(t.app.auto_recharge_sweep().await.unwrap(), 0);
+    let store = &t.app.store;
+    assert_eq!(
+        store
+            .count_payments(&ada.org_id, PaymentStatus::Failed)
+            .await
+            .unwrap(),
+        1
+    );
+    t.clock.advance_ms(3_600_000);
+    t.app.auto_recharge_sweep().await.unwrap();
+    assert_eq!(
+        store
+            .count_payments(&ada.org_id, PaymentStatus::Failed)
+            .await
+            .unwrap(),
+        2
+    );
+    t.clock.advance_ms(3_600_000);
+    t.app.auto_recharge_sweep().await.unwrap();
+    assert_eq!(
+        store
+            .count_payments(&ada.org_id, PaymentStatus::Failed)
+            .await
+            .unwrap(),
+        2,
+        "the second back-off is twice as long"
+    );
+    t.clock.advance_ms(3_600_000);
+    t.app.auto_recharge_sweep().await.unwrap();
+    assert_eq!(
+        store
+            .count_payments(&ada.org_id, PaymentStatus::Failed)
+            .await
+            .unwrap(),
+        3
+    );
+    let b = overview(&t, &ada).await;
+    assert_eq!(
+        b["auto_recharge"]["enabled"], false,
+        "off after 3 failures: {b}"
+    );
+    assert_eq!(b["balance"], "0.00");
+    t.clock.advance_ms(100 * 3_600_000);
+    t.app.auto_recharge_sweep().await.unwrap();
+    assert_eq!(
+        store
+            .count_payments(&ada.org_id, PaymentStatus::Failed)
+            .await
+            .unwrap(),
+        3
+    );
+
+    t.deliver_emails().await;
+    let failed: Vec<_> = t
+        .sent_emails()
+        .into_iter()
+        .filter(|m| m.kind == "recharge_failed")
+        .collect();
+    assert_eq!(failed.len(), 3, "one per failure");
+    assert!(
+        failed
+            .iter()
+            .any(|m| m.text_body.to_lowercase().contains("turned off")
+                || m.text_body.to_lowercase().contains("disabled")),
+        "{:?}",
+        failed.last().map(|m| &m.text_body)
+    );
+
+    // With a working card, turning it back on recharges.
+    save_card(&t, &ada, "4242424242424242").await;
+    let (s, _) = auto_recharge(&t, &ada, true, "10", "50").await;
+    assert_eq!(s, 200);
+    assert_eq!(overview(&t, &ada).await["balance"], "50.00");
+}
+
+on_both_engines!(
+    usage_is_priced_debited_once_and_rejected_per_record,
+    enabling_auto_recharge_below_the_threshold_recharges,
+    concurrent_usage_crossing_the_threshold_recharges_once,
+    declined_recharges_back_off_then_turn_auto_recharge_off,
+);
