@@ -11,6 +11,7 @@ pub enum IdPrefix {
     Invite,
     Grant,
     Hold,
+    Subscription,
 }
 
 impl IdPrefix {
@@ -23,6 +24,7 @@ impl IdPrefix {
             Self::Invite => "inv",
             Self::Grant => "grt",
             Self::Hold => "hld",
+            Self::Subscription => "sub",
         }
     }
 }

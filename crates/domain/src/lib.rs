@@ -14,6 +14,7 @@ pub mod org;
 pub mod permissions;
 pub mod project;
 pub mod secret;
+pub mod subscription;
 pub mod validate;
 
 pub use catalog::Catalog;

@@ -22,6 +22,8 @@ pub enum OrgAction {
     /// See every project of the organization at once ("All projects" in the console). Others
     /// see only the projects assigned to them.
     ViewAllProjects,
+    /// See and change the organization's subscriptions (a part of billing).
+    ManageSubscriptions,
 }
 
 impl OrgAction {
@@ -36,6 +38,9 @@ impl OrgAction {
                 "Only organization admins can create, rename or archive projects."
             }
             Self::ViewAllProjects => "Only organization admins can see all projects at once.",
+            Self::ManageSubscriptions => {
+                "Only organization admins can see and change subscriptions."
+            }
         }
     }
 }
@@ -47,7 +52,8 @@ pub fn allows(role: OrgRole, action: OrgAction) -> bool {
         | OrgAction::ManageMembers
         | OrgAction::ViewAuditLog
         | OrgAction::ManageProjects
-        | OrgAction::ViewAllProjects => role.is_admin(),
+        | OrgAction::ViewAllProjects
+        | OrgAction::ManageSubscriptions => role.is_admin(),
     }
 }
 
@@ -112,6 +118,7 @@ mod tests {
             (ViewAuditLog, true, false),
             (ManageProjects, true, false),
             (ViewAllProjects, true, false),
+            (ManageSubscriptions, true, false),
         ] {
             assert_eq!(
                 allows(OrgRole::OrgAdmin, action),

@@ -9,6 +9,7 @@ use crate::email::Mailer;
 use crate::keys::KeyAuthenticator;
 use crate::metrics::Metrics;
 use crate::payments::Payments;
+use crate::service::entitlement::EntitlementCache;
 use crate::ServerConfig;
 
 /// Everything a request handler needs, shared behind one `Arc`.
@@ -25,6 +26,8 @@ pub struct App {
     pub keys: KeyAuthenticator,
     /// The model catalog in force.
     pub catalog: CatalogHandle,
+    /// Which subscriptions cover which models, remembered for a second.
+    pub entitlements: EntitlementCache,
 }
 
 pub type AppState = Arc<App>;
@@ -45,6 +48,7 @@ impl App {
             payments: Payments::from_config(&config.payments)?,
             keys: KeyAuthenticator::new(store.clone(), clock.clone()),
             catalog,
+            entitlements: EntitlementCache::default(),
             store,
             config,
             clock,

@@ -18,6 +18,7 @@ mod project_members;
 mod projects;
 mod rate_limits;
 mod sessions;
+mod subscriptions;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod usage;
@@ -36,6 +37,10 @@ pub use outbox::{enqueue_email_in, OutboxMessage, OutgoingEmail, Retry};
 pub use project_members::{assign_projects_in, ProjectMember};
 pub use projects::{ArchiveRefusal, Project, ProjectWithRole};
 pub use sessions::SessionUser;
+pub use subscriptions::{
+    ChargeOutcome, NewSubscription, PendingCharge, RenewalOutcome, Subscription,
+    SubscriptionRefusal, TierState,
+};
 pub use usage::{RecordedUsage, UsageRecord};
 pub use users::{NewUser, User, UserCredentials};
 

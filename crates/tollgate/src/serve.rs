@@ -13,6 +13,7 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     store.migrate().await.context("applying migrations")?;
     let app = Arc::new(App::new(store.clone(), config.server()?)?);
     let housekeeping = tollgate_server::housekeeping::spawn(app.clone());
+    let renewals = tollgate_server::renewals::spawn(app.clone());
 
     reload_catalog_on_sighup(app.clone());
 
@@ -33,6 +34,7 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     tollgate_server::serve(listener, app, shutdown_signal()).await?;
     email_worker.stop().await;
     housekeeping.abort();
+    renewals.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -14,6 +14,7 @@ pub mod orgs;
 pub mod pagination;
 pub mod project_members;
 pub mod projects;
+pub mod subscriptions;
 pub mod views;
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ use error::ApiError;
         (name = "projects", description = "Projects and their members"),
         (name = "api keys", description = "API keys of a project"),
         (name = "models", description = "The model catalog"),
+        (name = "subscriptions", description = "Monthly plans per model (org admins only)"),
         (name = "audit", description = "The audit log (org admins only)"),
     )
 )]
@@ -76,6 +78,8 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api_keys::list, api_keys::create))
         .routes(routes!(api_keys::revoke))
         .routes(routes!(models::list))
+        .routes(routes!(subscriptions::list, subscriptions::create))
+        .routes(routes!(subscriptions::update, subscriptions::cancel))
         .split_for_parts();
     let doc_json = Arc::new(doc.clone());
     let router = router

@@ -4,11 +4,13 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod entitlement;
 pub mod invites;
 pub mod members;
 pub mod orgs;
 pub mod project_members;
 pub mod projects;
+pub mod subscriptions;
 
 use tollgate_domain::{OrgAction, ProjectAction, ValidationError};
 use tollgate_store::StoreError;
