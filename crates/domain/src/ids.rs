@@ -12,6 +12,8 @@ pub enum IdPrefix {
     Grant,
     Hold,
     Subscription,
+    Payment,
+    OperatorToken,
 }
 
 impl IdPrefix {
@@ -25,6 +27,8 @@ impl IdPrefix {
             Self::Grant => "grt",
             Self::Hold => "hld",
             Self::Subscription => "sub",
+            Self::Payment => "pay",
+            Self::OperatorToken => "opt",
         }
     }
 }

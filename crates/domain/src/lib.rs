@@ -11,6 +11,7 @@ pub mod invite;
 pub mod ledger;
 pub mod money;
 pub mod org;
+pub mod payment;
 pub mod permissions;
 pub mod project;
 pub mod secret;

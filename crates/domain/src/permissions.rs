@@ -22,8 +22,9 @@ pub enum OrgAction {
     /// See every project of the organization at once ("All projects" in the console). Others
     /// see only the projects assigned to them.
     ViewAllProjects,
-    /// See and change the organization's subscriptions (a part of billing).
-    ManageSubscriptions,
+    /// Billing: balance, credits, auto-recharge, payment method, address, receipts,
+    /// subscriptions.
+    ManageBilling,
 }
 
 impl OrgAction {
@@ -38,9 +39,7 @@ impl OrgAction {
                 "Only organization admins can create, rename or archive projects."
             }
             Self::ViewAllProjects => "Only organization admins can see all projects at once.",
-            Self::ManageSubscriptions => {
-                "Only organization admins can see and change subscriptions."
-            }
+            Self::ManageBilling => "Only organization admins can see and manage billing.",
         }
     }
 }
@@ -53,7 +52,7 @@ pub fn allows(role: OrgRole, action: OrgAction) -> bool {
         | OrgAction::ViewAuditLog
         | OrgAction::ManageProjects
         | OrgAction::ViewAllProjects
-        | OrgAction::ManageSubscriptions => role.is_admin(),
+        | OrgAction::ManageBilling => role.is_admin(),
     }
 }
 
@@ -118,7 +117,7 @@ mod tests {
             (ViewAuditLog, true, false),
             (ManageProjects, true, false),
             (ViewAllProjects, true, false),
-            (ManageSubscriptions, true, false),
+            (ManageBilling, true, false),
         ] {
             assert_eq!(
                 allows(OrgRole::OrgAdmin, action),

@@ -28,6 +28,9 @@ pub struct App {
     pub catalog: CatalogHandle,
     /// Which subscriptions cover which models, remembered for a second.
     pub entitlements: EntitlementCache,
+    /// Faults tests inject into the charge flow.
+    #[cfg(feature = "testing")]
+    pub charge_faults: crate::service::charges::ChargeFaults,
 }
 
 pub type AppState = Arc<App>;
@@ -49,6 +52,8 @@ impl App {
             keys: KeyAuthenticator::new(store.clone(), clock.clone()),
             catalog,
             entitlements: EntitlementCache::default(),
+            #[cfg(feature = "testing")]
+            charge_faults: Default::default(),
             store,
             config,
             clock,

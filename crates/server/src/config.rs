@@ -47,6 +47,40 @@ pub struct ServerConfig {
     pub payments: PaymentsConfig,
     /// The model catalog's TOML file; `None`: the built-in example catalog.
     pub catalog_path: Option<PathBuf>,
+    /// Credits, payments and auto-recharge.
+    pub billing: BillingConfig,
+}
+
+/// Limits and timings of credits and payments (DESIGN §2).
+#[derive(Debug, Clone)]
+pub struct BillingConfig {
+    /// Smallest and largest "Add Credits" purchase, micro-USD ($10 and $10,000 by default).
+    pub min_purchase: i64,
+    pub max_purchase: i64,
+    /// How long purchased credit lasts (one year by default); `None`: it never expires.
+    pub credit_ttl: Option<Duration>,
+    /// Declined auto-recharges in a row before auto-recharge turns itself off.
+    pub recharge_max_failures: i64,
+    /// Wait after a declined auto-recharge before the next try; doubled after each decline.
+    pub recharge_backoff: Duration,
+    /// A payment still pending this long after it was last looked at is the reconciler's.
+    pub reconcile_after: Duration,
+    /// How often the billing job (reconciler, auto-recharge sweep) runs.
+    pub job_interval: Duration,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self {
+            min_purchase: 10_000_000,
+            max_purchase: 10_000_000_000,
+            credit_ttl: Some(Duration::from_secs(365 * 24 * 3600)),
+            recharge_max_failures: 3,
+            recharge_backoff: Duration::from_secs(3600),
+            reconcile_after: Duration::from_secs(120),
+            job_interval: Duration::from_secs(30),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -67,6 +101,7 @@ impl Default for ServerConfig {
             invite_emails_per_hour: 100,
             payments: PaymentsConfig::Sandbox,
             catalog_path: None,
+            billing: BillingConfig::default(),
         }
     }
 }

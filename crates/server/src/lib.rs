@@ -24,6 +24,6 @@ pub mod testing;
 mod time;
 
 pub use app::App;
-pub use config::{CookieSecure, ServerConfig};
+pub use config::{BillingConfig, CookieSecure, ServerConfig};
 pub use email::EmailConfig;
 pub use router::{router, serve};

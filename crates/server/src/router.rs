@@ -12,12 +12,21 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::app::App;
-use crate::{api, changes, console, gateway, health, metrics};
+use crate::service::stripe_events::BillingWebhooks;
+use crate::{api, changes, console, gateway, health, metrics, payments};
 
 /// Every surface of the server in one router.
 pub fn router(app: Arc<App>) -> Router {
     let (api, _doc) = api::router(&app);
-    Router::new()
+    let mut router = Router::new();
+    if let Some(secret) = app.payments.stripe_webhook_secret() {
+        router = router.merge(payments::stripe_webhook_routes(
+            secret,
+            app.clock.clone(),
+            Arc::new(BillingWebhooks(app.clone())),
+        ));
+    }
+    router
         .merge(console::router())
         .merge(api)
         .merge(gateway::router())

@@ -54,6 +54,20 @@ pub(crate) async fn insert_audit(
 }
 
 impl Store {
+    /// Writes an audit entry on its own, for a change whose own writes are elsewhere (a
+    /// payment made through the provider).
+    pub async fn record_audit(
+        &self,
+        org_id: &str,
+        entry: &AuditEntry<'_>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        insert_audit(&mut tx, org_id, entry, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The organization's audit log, newest first; `before` is the id of the last entry of
     /// the previous page. Returns one more entry than `limit` when there are more.
     pub async fn audit_log(

@@ -6,6 +6,7 @@
 
 mod api_keys;
 mod audit;
+mod billing;
 mod changes;
 mod db;
 mod error;
@@ -14,6 +15,7 @@ mod ledger;
 mod members;
 mod orgs;
 mod outbox;
+mod payments;
 mod project_members;
 mod projects;
 mod rate_limits;
@@ -26,6 +28,7 @@ mod users;
 
 pub use api_keys::{ApiKey, KeyCreator, KeyCredentials, NewKey};
 pub use audit::{AuditEntry, AuditRecord};
+pub use billing::{AutoRechargeSettings, BillingProfile, PostalAddress, StoredCard};
 pub use changes::{Change, ChangeKind};
 pub use db::{redact, Engine, PoolStats, Store, StoreOptions};
 pub use error::StoreError;
@@ -34,6 +37,7 @@ pub use ledger::{debit_usage_in, grant_credits_in, CreditAccount, Grant, Granted
 pub use members::Member;
 pub use orgs::{Membership, Org};
 pub use outbox::{enqueue_email_in, OutboxMessage, OutgoingEmail, Retry};
+pub use payments::{BeganPayment, NewPayment, Payment, SettleEffects, Settled, Settlement};
 pub use project_members::{assign_projects_in, ProjectMember};
 pub use projects::{ArchiveRefusal, Project, ProjectWithRole};
 pub use sessions::SessionUser;

@@ -697,18 +697,4 @@ impl Store {
         tx.commit().await?;
         Ok(true)
     }
-
-    /// The email addresses of an organization's admins.
-    pub async fn org_admin_emails(&self, org_id: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id \
-             WHERE m.org_id = $1 AND m.role = 'org_admin' ORDER BY u.email",
-        )
-        .bind(org_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| r.try_get("email").map_err(Into::into))
-            .collect()
-    }
 }

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
+use tollgate_domain::Money;
 use tollgate_server::email::{SmtpConfig, SmtpSecurity, TransportConfig};
 use tollgate_server::payments::{PaymentsConfig, ProviderKind, SecretString, StripeConfig};
-use tollgate_server::{CookieSecure, EmailConfig, ServerConfig};
+use tollgate_server::{BillingConfig, CookieSecure, EmailConfig, ServerConfig};
 use tollgate_store::{Store, StoreOptions};
 
 use crate::cli::GlobalArgs;
@@ -52,6 +53,11 @@ pub struct FileConfig {
     /// Days an invitation link stays valid: 1–30.
     pub invite_ttl_days: Option<u32>,
     pub invite_emails_per_hour: Option<i64>,
+    /// Smallest and largest "Add Credits" purchase in USD, e.g. `"10.00"` and `"10000.00"`.
+    pub min_purchase: Option<String>,
+    pub max_purchase: Option<String>,
+    /// Days purchased credit lasts (0: never expires); 365 by default.
+    pub credit_expiry_days: Option<u64>,
     /// `sandbox` (default: no network, Stripe's test card numbers) or `stripe`.
     pub payment_provider: Option<ProviderKind>,
     /// `sk_…`; better given as `TOLLGATE_STRIPE_SECRET_KEY` than written in the file.
@@ -188,6 +194,40 @@ impl Config {
             invite_emails_per_hour: f.invite_emails_per_hour.unwrap_or(d.invite_emails_per_hour),
             payments: self.payments(|name| std::env::var(name).ok())?,
             catalog_path: self.catalog.clone(),
+            billing: self.billing(&d.billing)?,
+        })
+    }
+
+    /// Purchase limits and credit expiry from the file.
+    fn billing(&self, d: &BillingConfig) -> anyhow::Result<BillingConfig> {
+        let f = &self.file;
+        let usd = |key: &'static str, v: &Option<String>, default: i64| -> anyhow::Result<i64> {
+            match v {
+                None => Ok(default),
+                Some(raw) => Ok(Money::parse_usd(key, raw)
+                    .map_err(|e| anyhow::anyhow!("{key}: {e}"))?
+                    .micros()),
+            }
+        };
+        let min_purchase = usd("min_purchase", &f.min_purchase, d.min_purchase)?;
+        let max_purchase = usd("max_purchase", &f.max_purchase, d.max_purchase)?;
+        anyhow::ensure!(
+            min_purchase >= 500_000 && min_purchase <= max_purchase,
+            "min_purchase must be at least 0.50 and at most max_purchase"
+        );
+        anyhow::ensure!(
+            min_purchase % 10_000 == 0 && max_purchase % 10_000 == 0,
+            "min_purchase and max_purchase must be whole cents"
+        );
+        Ok(BillingConfig {
+            min_purchase,
+            max_purchase,
+            credit_ttl: match f.credit_expiry_days {
+                None => d.credit_ttl,
+                Some(0) => None,
+                Some(days) => Some(Duration::from_secs(days * 86_400)),
+            },
+            ..d.clone()
         })
     }
 

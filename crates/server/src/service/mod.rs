@@ -4,12 +4,14 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod charges;
 pub mod entitlement;
 pub mod invites;
 pub mod members;
 pub mod orgs;
 pub mod project_members;
 pub mod projects;
+pub mod stripe_events;
 pub mod subscriptions;
 
 use tollgate_domain::{OrgAction, ProjectAction, ValidationError};
@@ -44,6 +46,10 @@ pub enum ServiceError {
     /// email address).
     #[error("{message}")]
     Denied { code: &'static str, message: String },
+    /// A charge the provider refused (`card_declined`, `insufficient_funds`, …): nothing was
+    /// taken and no balance changed.
+    #[error("{message}")]
+    PaymentRequired { code: &'static str, message: String },
     #[error("too many attempts; try again in {retry_after_secs} seconds")]
     TooManyRequests { retry_after_secs: u64 },
     #[error(transparent)]
@@ -68,6 +74,7 @@ impl ServiceError {
             Self::Gone { .. } => S::GONE,
             Self::NotFound(_) => S::NOT_FOUND,
             Self::TooManyRequests { .. } => S::TOO_MANY_REQUESTS,
+            Self::PaymentRequired { .. } => S::PAYMENT_REQUIRED,
             Self::Internal(_) => S::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,7 +86,8 @@ impl ServiceError {
             Self::BadRequest { code, .. }
             | Self::Conflict { code, .. }
             | Self::Gone { code, .. }
-            | Self::Denied { code, .. } => code,
+            | Self::Denied { code, .. }
+            | Self::PaymentRequired { code, .. } => code,
             Self::EmailTaken => "email_taken",
             Self::InvalidCredentials => "invalid_credentials",
             Self::Unauthenticated => "unauthenticated",

@@ -18,7 +18,10 @@ use tollgate_store::{
 
 use crate::app::App;
 use crate::auth::ClientInfo;
+use crate::payments::amount::{MICROS_PER_CENT, MIN_CHARGE_MICROS};
+use crate::service::charges::ChargeSpec;
 use crate::service::{audit, ServiceError, ServiceResult};
+use tollgate_domain::payment::{PaymentKind, PaymentStatus};
 
 /// The text shown with a sold-out tier.
 pub const SOLD_OUT_CONTACT: &str =
@@ -134,7 +137,7 @@ impl App {
         user: &User,
         org_id: &str,
     ) -> ServiceResult<Vec<Subscription>> {
-        self.org_access_for(user, org_id, OrgAction::ManageSubscriptions)
+        self.org_access_for(user, org_id, OrgAction::ManageBilling)
             .await?;
         Ok(self.store.subscriptions(org_id).await?)
     }
@@ -145,7 +148,7 @@ impl App {
         org_id: &str,
         sub_id: &str,
     ) -> ServiceResult<Subscription> {
-        self.org_access_for(user, org_id, OrgAction::ManageSubscriptions)
+        self.org_access_for(user, org_id, OrgAction::ManageBilling)
             .await?;
         if !is_well_formed(IdPrefix::Subscription, sub_id) {
             return Err(ServiceError::NotFound("subscription"));
@@ -166,7 +169,7 @@ impl App {
         tier_id: &str,
         client: &ClientInfo,
     ) -> ServiceResult<Subscription> {
-        self.org_access_for(user, org_id, OrgAction::ManageSubscriptions)
+        self.org_access_for(user, org_id, OrgAction::ManageBilling)
             .await?;
         let catalog = self.catalog.current();
         let (model, tier) = find_tier(&catalog, model_id, tier_id)?;
@@ -374,13 +377,13 @@ impl App {
                     return Err(sold_out_error(model, new_tier));
                 }
                 self.require_payment_method(org_id).await?;
-                let amount = prorated_difference(
+                let amount = upgrade_charge(prorated_difference(
                     current_price,
                     new_tier.monthly_price.micros(),
                     sub.current_period_start,
                     sub.current_period_end,
                     now,
-                );
+                ));
                 let key = format!("sub:{}:upgrade:{}:{now}", sub.id, new_tier.id);
                 let started = self
                     .store
@@ -490,26 +493,79 @@ impl App {
 
 impl App {
     /// Refuses early, before a seat is taken, when the organization has no card to charge.
-    async fn require_payment_method(&self, _org_id: &str) -> ServiceResult<()> {
-        Err(no_payment_method())
+    async fn require_payment_method(&self, org_id: &str) -> ServiceResult<()> {
+        if self.store.billing_profile(org_id).await?.card.is_some() {
+            Ok(())
+        } else {
+            Err(ServiceError::Conflict {
+                code: "no_payment_method",
+                message: "There is no payment method on file: add a card on the Billing › Payment tab, then subscribe.".to_owned(),
+            })
+        }
     }
 
-    /// Charges `amount` to the organization's saved card as a subscription payment.
+    /// Charges `amount` to the organization's saved card as a subscription payment (with its
+    /// receipt), through the one charge flow. A payment whose outcome is not known yet counts as
+    /// an internal error here: the charge stays pending and is finished later with the same key.
     pub(crate) async fn charge_subscription(
         &self,
-        _org_id: &str,
-        _amount: i64,
-        _key: &str,
-        _fingerprint: &str,
-        _description: &str,
+        org_id: &str,
+        amount: i64,
+        key: &str,
+        fingerprint: &str,
+        description: &str,
     ) -> ServiceResult<()> {
-        Err(no_payment_method())
+        let payment = self
+            .charge_saved_card(ChargeSpec {
+                org_id,
+                kind: PaymentKind::Subscription,
+                amount,
+                idempotency_key: key,
+                fingerprint,
+                description,
+                grant: None,
+            })
+            .await?;
+        match payment.status {
+            PaymentStatus::Succeeded => Ok(()),
+            PaymentStatus::Failed => Err(ServiceError::PaymentRequired {
+                code: "card_declined",
+                message: "The card was declined.".to_owned(),
+            }),
+            PaymentStatus::Pending => Err(ServiceError::Internal(anyhow::anyhow!(
+                "subscription payment {} is still pending at the provider",
+                payment.id
+            ))),
+        }
     }
 }
 
-fn no_payment_method() -> ServiceError {
-    ServiceError::Conflict {
-        code: "no_payment_method",
-        message: "Add a payment method under Billing › Payment before subscribing.".to_owned(),
+/// What an upgrade charges: the prorated difference in whole cents (half up); amounts below
+/// the smallest charge the provider takes are not charged at all.
+pub fn upgrade_charge(prorated_micros: i64) -> i64 {
+    let cents = (prorated_micros + MICROS_PER_CENT / 2) / MICROS_PER_CENT * MICROS_PER_CENT;
+    if cents < MIN_CHARGE_MICROS {
+        0
+    } else {
+        cents
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upgrade_charges_are_whole_cents_and_tiny_ones_are_waived() {
+        assert_eq!(upgrade_charge(333_333_333), 333_330_000);
+        assert_eq!(upgrade_charge(666_667), 670_000);
+        assert_eq!(
+            upgrade_charge(1_005_000),
+            1_010_000,
+            "half a cent rounds up"
+        );
+        assert_eq!(upgrade_charge(499_999), 0, "below $0.50");
+        assert_eq!(upgrade_charge(495_000), 500_000);
+        assert_eq!(upgrade_charge(0), 0);
     }
 }

@@ -1,0 +1,257 @@
+//! Payments (DESIGN §2 "Payments", "Auto-recharge"): what a payment is for, where it stands,
+//! and the rules billing applies before any money moves. No I/O.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{Money, ValidationError};
+
+/// What a payment pays for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaymentKind {
+    /// Credits bought by a person ("Add Credits").
+    Purchase,
+    /// Credits bought by auto-recharge when available credit fell below the threshold.
+    AutoRecharge,
+    /// A subscription's monthly price, an upgrade's prorated difference.
+    Subscription,
+}
+
+/// Where a payment stands. `pending` until the provider's answer is written; then final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaymentStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+macro_rules! text_enum {
+    ($ty:ident, $field:literal, $($variant:ident => $text:literal),+ $(,)?) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $text),+
+                }
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = ValidationError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| ValidationError::new($field, format!("'{s}' is not a known {}", $field)))
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(PaymentKind, "kind", Purchase => "purchase", AutoRecharge => "auto_recharge", Subscription => "subscription");
+text_enum!(PaymentStatus, "status", Pending => "pending", Succeeded => "succeeded", Failed => "failed");
+
+/// Micro-USD in one cent: what card payments can move.
+pub const MICROS_PER_CENT: i64 = 10_000;
+
+/// Parses a USD amount typed by a person or sent in JSON, for a payment: a decimal string
+/// (`"25"`, `"25.50"`), whole cents, between `min` and `max` inclusive.
+pub fn parse_payment_amount(
+    field: &'static str,
+    raw: &str,
+    min: Money,
+    max: Money,
+) -> Result<Money, ValidationError> {
+    let raw = raw.trim();
+    if raw.starts_with('-') {
+        return Err(ValidationError::new(field, "The amount must be positive."));
+    }
+    let amount = Money::parse_usd(field, raw)?;
+    check_payment_amount(field, amount, min, max)
+}
+
+/// Checks a payment amount already in micro-USD: whole cents, between `min` and `max`.
+pub fn check_payment_amount(
+    field: &'static str,
+    amount: Money,
+    min: Money,
+    max: Money,
+) -> Result<Money, ValidationError> {
+    if amount.micros() <= 0 {
+        return Err(ValidationError::new(field, "The amount must be positive."));
+    }
+    if amount.micros() % MICROS_PER_CENT != 0 {
+        return Err(ValidationError::new(
+            field,
+            "The amount must be whole cents (at most two decimals).",
+        ));
+    }
+    if amount < min {
+        return Err(ValidationError::new(
+            field,
+            format!("The smallest amount is ${min}."),
+        ));
+    }
+    if amount > max {
+        return Err(ValidationError::new(
+            field,
+            format!("The largest amount is ${max}."),
+        ));
+    }
+    Ok(amount)
+}
+
+/// Auto-recharge settings as an org admin sets them: `recharge_to` must exceed `threshold`,
+/// both whole cents; the charge `recharge_to − balance` must be a chargeable amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AutoRecharge {
+    pub threshold: Money,
+    pub recharge_to: Money,
+}
+
+impl AutoRecharge {
+    /// `max` bounds `recharge_to` (the largest purchase); `threshold` may be zero.
+    pub fn new(threshold: Money, recharge_to: Money, max: Money) -> Result<Self, ValidationError> {
+        for (field, amount) in [("threshold", threshold), ("recharge_to", recharge_to)] {
+            if amount.micros() < 0 {
+                return Err(ValidationError::new(
+                    field,
+                    "The amount must not be negative.",
+                ));
+            }
+            if amount.micros() % MICROS_PER_CENT != 0 {
+                return Err(ValidationError::new(
+                    field,
+                    "The amount must be whole cents (at most two decimals).",
+                ));
+            }
+        }
+        if recharge_to <= threshold {
+            return Err(ValidationError::new(
+                "recharge_to",
+                "The recharge-to amount must be greater than the threshold.",
+            ));
+        }
+        if recharge_to > max {
+            return Err(ValidationError::new(
+                "recharge_to",
+                format!("The recharge-to amount may be at most ${max}."),
+            ));
+        }
+        Ok(Self {
+            threshold,
+            recharge_to,
+        })
+    }
+
+    /// What a recharge charges when the balance is `balance`: `recharge_to − balance`, rounded
+    /// up to whole cents, at least `min_charge`. `None` when the balance already reaches
+    /// `recharge_to` (nothing to do).
+    pub fn charge_for(self, balance: i64, min_charge: i64) -> Option<i64> {
+        let missing = self.recharge_to.micros().checked_sub(balance)?;
+        if missing <= 0 {
+            return None;
+        }
+        let cents = (missing + MICROS_PER_CENT - 1) / MICROS_PER_CENT;
+        Some((cents * MICROS_PER_CENT).max(min_charge))
+    }
+}
+
+/// How long to wait before retrying a declined auto-recharge after `failures` consecutive
+/// failures: `base`, then doubled each time.
+pub fn recharge_backoff_ms(failures: i64, base_ms: i64) -> i64 {
+    let doublings = u32::try_from(failures.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+    base_ms.saturating_mul(1i64 << doublings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usd(s: &str) -> Money {
+        Money::parse_usd("x", s).unwrap()
+    }
+
+    #[test]
+    fn payment_amounts_are_whole_cents_within_bounds() {
+        let (min, max) = (usd("10"), usd("10000"));
+        assert_eq!(
+            parse_payment_amount("amount", "25", min, max).unwrap(),
+            usd("25")
+        );
+        assert_eq!(
+            parse_payment_amount("amount", "10.50", min, max).unwrap(),
+            usd("10.5")
+        );
+        for bad in [
+            "-5",
+            "0",
+            "0.00",
+            "9.99",
+            "10.001",
+            "10000.01",
+            "1e3",
+            "abc",
+            "",
+            "99999999999999999",
+        ] {
+            assert!(
+                parse_payment_amount("amount", bad, min, max).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn auto_recharge_needs_recharge_to_above_threshold() {
+        let max = usd("10000");
+        assert!(AutoRecharge::new(usd("10"), usd("50"), max).is_ok());
+        assert!(AutoRecharge::new(usd("50"), usd("50"), max).is_err());
+        assert!(AutoRecharge::new(usd("60"), usd("50"), max).is_err());
+        assert!(AutoRecharge::new(usd("10"), usd("10001"), max).is_err());
+        assert!(AutoRecharge::new(usd("10.001"), usd("50"), max).is_err());
+        assert!(AutoRecharge::new(Money::from_micros(-1), usd("50"), max).is_err());
+    }
+
+    #[test]
+    fn a_recharge_tops_up_to_recharge_to_in_whole_cents() {
+        let ar = AutoRecharge::new(usd("10"), usd("50"), usd("10000")).unwrap();
+        assert_eq!(
+            ar.charge_for(usd("5").micros(), 500_000),
+            Some(usd("45").micros())
+        );
+        // Rounded up to the cent: never below recharge_to.
+        assert_eq!(ar.charge_for(5_000_001, 500_000), Some(45_000_000));
+        assert_eq!(ar.charge_for(-2_000_000, 500_000), Some(52_000_000));
+        assert_eq!(ar.charge_for(usd("50").micros(), 500_000), None);
+        assert_eq!(ar.charge_for(usd("49.90").micros(), 500_000), Some(500_000));
+    }
+
+    #[test]
+    fn backoff_doubles() {
+        assert_eq!(recharge_backoff_ms(1, 1000), 1000);
+        assert_eq!(recharge_backoff_ms(2, 1000), 2000);
+        assert_eq!(recharge_backoff_ms(3, 1000), 4000);
+        assert_eq!(recharge_backoff_ms(0, 1000), 1000);
+    }
+
+    #[test]
+    fn kinds_and_statuses_round_trip() {
+        for k in PaymentKind::ALL {
+            assert_eq!(k.as_str().parse::<PaymentKind>().unwrap(), *k);
+        }
+        for s in PaymentStatus::ALL {
+            assert_eq!(s.as_str().parse::<PaymentStatus>().unwrap(), *s);
+        }
+        assert!("refunded".parse::<PaymentStatus>().is_err());
+    }
+}

@@ -1,0 +1,512 @@
+//! The charge flow: one function, `App::charge_saved_card`, used by credit purchases,
+//! auto-recharge and subscriptions, and the reconciler that settles payments left pending.
+//!
+//! 1. A payment row is written `pending` with the caller's idempotency key and a fingerprint of
+//!    what was asked. Its id (`pay_…`) is the provider's idempotency key.
+//! 2. The provider charges the saved card.
+//! 3. Success writes the payment, its grant and the ledger entry in one transaction (credit is
+//!    spendable when this returns); a decline marks the payment `failed` and answers 402.
+//!
+//! A crash between 2 and 3 leaves the payment pending: the reconciler (`reconcile_payments`)
+//! asks the provider what became of it (`retrieve_charge`) and settles it, or charges again with
+//! the same key when the provider never saw it — the key makes that safe. Every settle is
+//! guarded by `status = 'pending'`, so a live request, the reconciler and a webhook settle one
+//! payment once. Decision record: docs/decisions/0006-payment-flow.md.
+
+use tollgate_domain::ledger::GrantSource;
+use tollgate_domain::payment::{PaymentKind, PaymentStatus};
+use tollgate_domain::{new_id, IdPrefix, Money, ValidationError};
+use tollgate_store::{
+    BeganPayment, NewPayment, OutgoingEmail, Payment, SettleEffects, Settled, Settlement,
+    StoreError,
+};
+
+use crate::app::App;
+use crate::config::millis;
+use crate::email::templates::{Receipt, RechargeFailed, RechargeSucceeded};
+use crate::payments::amount::Cents;
+use crate::payments::{
+    CardRef, ChargeOutcome, ChargeRequest, CustomerRef, PaymentError, PaymentProvider,
+};
+use crate::service::{ServiceError, ServiceResult};
+
+/// One charge of an organization's saved card.
+#[derive(Debug, Clone)]
+pub struct ChargeSpec<'a> {
+    pub org_id: &'a str,
+    pub kind: PaymentKind,
+    /// Micro-USD, whole cents.
+    pub amount: i64,
+    /// The caller's key: the same key with the same fingerprint answers the first result and
+    /// charges once; with another fingerprint it is refused (409).
+    pub idempotency_key: &'a str,
+    /// What was asked with the key (e.g. `credits:25000000`).
+    pub fingerprint: &'a str,
+    pub description: &'a str,
+    /// The credit to add on success; `None` for subscriptions.
+    pub grant: Option<GrantSource>,
+}
+
+/// Faults tests inject into the charge flow (feature `testing`).
+#[cfg(feature = "testing")]
+#[derive(Debug, Default)]
+pub struct ChargeFaults {
+    crash_after_charge: std::sync::atomic::AtomicU32,
+}
+
+#[cfg(feature = "testing")]
+impl ChargeFaults {
+    /// The next `n` charge flows stop after the provider charged and before anything is
+    /// written, as if the process had died there.
+    pub fn crash_after_charge(&self, n: u32) {
+        self.crash_after_charge
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn take_crash(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.crash_after_charge
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
+
+/// The answer to a charge the provider refused.
+pub fn declined(code: &str, message: &str) -> ServiceError {
+    let code = crate::payments::DeclineCode::from_stripe(Some(code), None).as_str();
+    ServiceError::PaymentRequired {
+        code,
+        message: message.to_owned(),
+    }
+}
+
+fn no_payment_method() -> ServiceError {
+    ServiceError::Conflict {
+        code: "no_payment_method",
+        message:
+            "There is no payment method on file: add a card on the Billing › Payment tab first."
+                .to_owned(),
+    }
+}
+
+fn key_reused() -> ServiceError {
+    ServiceError::Conflict {
+        code: "idempotency_key_reused",
+        message: "This Idempotency-Key was already used with a different request.".to_owned(),
+    }
+}
+
+fn request_of(p: &Payment) -> ChargeRequest {
+    ChargeRequest {
+        customer: CustomerRef::new(&p.customer_ref),
+        card: CardRef::new(&p.card_ref),
+        amount_micros: p.amount,
+        idempotency_key: p.id.clone(),
+        description: p.description.clone(),
+    }
+}
+
+/// "Visa ending in 4242", as the console and emails show a card.
+pub fn card_label(brand: &str, last4: &str) -> String {
+    let brand = crate::payments::CardBrand::from_stripe(brand).display_name();
+    format!("{brand} ending in {last4}")
+}
+
+impl App {
+    /// Charges the organization's saved card; see the module documentation. A payment still
+    /// pending (the provider's answer is not final or did not arrive) is returned as it is:
+    /// the reconciler or a webhook settles it.
+    pub async fn charge_saved_card(&self, spec: ChargeSpec<'_>) -> ServiceResult<Payment> {
+        Cents::from_micros(spec.amount).map_err(|e| {
+            ValidationError::new("amount", format!("{}.", capitalize(&e.to_string())))
+        })?;
+        let profile = self.store.billing_profile(spec.org_id).await?;
+        let (Some(card), Some(customer)) = (profile.card, profile.customer_ref) else {
+            return Err(no_payment_method());
+        };
+        let id = new_id(IdPrefix::Payment);
+        let label = card_label(&card.brand, &card.last4);
+        let began = self
+            .store
+            .begin_payment(
+                &NewPayment {
+                    id: &id,
+                    org_id: spec.org_id,
+                    kind: spec.kind,
+                    amount: spec.amount,
+                    idempotency_key: spec.idempotency_key,
+                    fingerprint: spec.fingerprint,
+                    customer_ref: &customer,
+                    card_ref: &card.card_ref,
+                    payment_method: &label,
+                    grant_source: spec.grant,
+                    description: spec.description,
+                },
+                self.now(),
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => ServiceError::Conflict {
+                    code: "recharge_in_flight",
+                    message: "An auto-recharge of this organization is already in progress."
+                        .to_owned(),
+                },
+                other => other.into(),
+            })?;
+        match began {
+            BeganPayment::Created(payment) => self.drive_charge(payment).await,
+            BeganPayment::Existing(payment) => {
+                if payment.fingerprint != spec.fingerprint || payment.kind != spec.kind {
+                    return Err(key_reused());
+                }
+                match payment.status {
+                    PaymentStatus::Succeeded => Ok(payment),
+                    PaymentStatus::Failed => Err(failed_answer(&payment)),
+                    // Another request is charging it, or one died doing so: asking the provider
+                    // with the same key is safe either way.
+                    PaymentStatus::Pending => self.drive_charge(payment).await,
+                }
+            }
+        }
+    }
+
+    async fn drive_charge(&self, payment: Payment) -> ServiceResult<Payment> {
+        let request = request_of(&payment);
+        let outcome = self.payments.charge(&request).await;
+        #[cfg(feature = "testing")]
+        if self.charge_faults.take_crash() {
+            return Err(ServiceError::Internal(anyhow::anyhow!(
+                "injected crash after the provider's charge of {}",
+                payment.id
+            )));
+        }
+        self.apply_outcome(&payment, outcome).await
+    }
+
+    /// Writes what the provider answered about `payment`.
+    async fn apply_outcome(
+        &self,
+        payment: &Payment,
+        outcome: Result<ChargeOutcome, PaymentError>,
+    ) -> ServiceResult<Payment> {
+        match outcome {
+            Ok(ChargeOutcome::Succeeded {
+                provider_payment_id,
+            }) => Ok(self
+                .settle_succeeded(payment, &provider_payment_id)
+                .await?
+                .payment),
+            Ok(ChargeOutcome::Declined {
+                code,
+                message,
+                provider_payment_id,
+            }) => {
+                let settled = self
+                    .settle_failed(
+                        payment,
+                        code.as_str(),
+                        &message,
+                        provider_payment_id.as_deref(),
+                    )
+                    .await?;
+                Err(failed_answer(&settled.payment))
+            }
+            Ok(ChargeOutcome::Pending {
+                provider_payment_id,
+            }) => {
+                self.store
+                    .note_pending_payment(&payment.id, Some(&provider_payment_id), self.now())
+                    .await?;
+                Ok(self
+                    .store
+                    .payment_by_id(&payment.id)
+                    .await?
+                    .unwrap_or_else(|| payment.clone()))
+            }
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(payment = %payment.id, error = %e, "charge outcome unknown; the reconciler will ask again");
+                self.store
+                    .note_pending_payment(&payment.id, None, self.now())
+                    .await?;
+                Ok(payment.clone())
+            }
+            Err(e) => {
+                // Nothing was charged: the payment failed, for a reason that is ours.
+                let message = e.to_string();
+                self.settle_failed(payment, "payment_error", &message, None)
+                    .await?;
+                Err(match e {
+                    PaymentError::InvalidAmount(a) => {
+                        ValidationError::new("amount", capitalize(&a.to_string())).into()
+                    }
+                    PaymentError::CardRejected { code, message } => {
+                        declined(code.as_str(), &message)
+                    }
+                    other => ServiceError::Internal(anyhow::anyhow!(
+                        "payment {} refused by the provider: {other}",
+                        payment.id
+                    )),
+                })
+            }
+        }
+    }
+
+    fn billing_url(&self, org_id: &str) -> String {
+        format!(
+            "{}/o/{org_id}/billing",
+            self.config.public_url.as_deref().unwrap_or("")
+        )
+    }
+
+    fn recharge_effects(&self) -> (i64, i64) {
+        (
+            self.config.billing.recharge_max_failures,
+            millis(self.config.billing.recharge_backoff),
+        )
+    }
+
+    /// Renders one email per org admin; a rendering failure is logged and skips that email
+    /// rather than leave money unaccounted.
+    async fn admin_emails(
+        &self,
+        org_id: &str,
+        render: impl Fn(&str, &str) -> Result<OutgoingEmail, crate::email::templates::RenderError>,
+    ) -> Vec<OutgoingEmail> {
+        let org_name = match self.store.org(org_id).await {
+            Ok(Some(org)) => org.name,
+            _ => String::new(),
+        };
+        let admins = self
+            .store
+            .org_admin_emails(org_id)
+            .await
+            .unwrap_or_default();
+        admins
+            .iter()
+            .filter_map(|to| match render(to, &org_name) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::error!(error = %e, "billing email not rendered");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    async fn settle_succeeded(
+        &self,
+        payment: &Payment,
+        provider_payment_id: &str,
+    ) -> ServiceResult<Settled> {
+        let now = self.now();
+        let amount = Money::from_micros(payment.amount).to_usd_string();
+        let url = self.billing_url(&payment.org_id);
+        let emails = match payment.kind {
+            PaymentKind::Purchase => {
+                self.admin_emails(&payment.org_id, |to, org_name| {
+                    self.mailer.render(
+                        to,
+                        &Receipt {
+                            org_name,
+                            receipt_number: &payment.id,
+                            description: &payment.description,
+                            amount: &amount,
+                            paid_at: now,
+                            payment_method: &payment.payment_method,
+                            billing_url: &url,
+                        },
+                    )
+                })
+                .await
+            }
+            PaymentKind::AutoRecharge => {
+                let balance = self.store.credit_account(&payment.org_id).await?.balance;
+                let after = Money::from_micros(balance + payment.amount).to_usd_string();
+                self.admin_emails(&payment.org_id, |to, org_name| {
+                    self.mailer.render(
+                        to,
+                        &RechargeSucceeded {
+                            org_name,
+                            amount: &amount,
+                            balance: &after,
+                            payment_method: &payment.payment_method,
+                            billing_url: &url,
+                        },
+                    )
+                })
+                .await
+            }
+            PaymentKind::Subscription => Vec::new(),
+        };
+        let (max_failures, backoff) = self.recharge_effects();
+        let expires = self
+            .config
+            .billing
+            .credit_ttl
+            .map(|ttl| now.saturating_add(millis(ttl)));
+        let settled = self
+            .store
+            .settle_payment(
+                &payment.id,
+                &Settlement::Succeeded {
+                    provider_payment_id,
+                    grant_expires_at: expires,
+                },
+                &SettleEffects {
+                    emails: &emails,
+                    recharge_max_failures: max_failures,
+                    recharge_backoff_base_ms: backoff,
+                },
+                now,
+            )
+            .await?;
+        if settled.changed && !emails.is_empty() {
+            self.mailer.wake();
+        }
+        Ok(settled)
+    }
+
+    async fn settle_failed(
+        &self,
+        payment: &Payment,
+        code: &str,
+        message: &str,
+        provider_payment_id: Option<&str>,
+    ) -> ServiceResult<Settled> {
+        let (max_failures, backoff) = self.recharge_effects();
+        let emails = if payment.kind == PaymentKind::AutoRecharge {
+            let failures = self
+                .store
+                .billing_profile(&payment.org_id)
+                .await?
+                .auto_recharge
+                .failures
+                + 1;
+            let amount = Money::from_micros(payment.amount).to_usd_string();
+            let url = self.billing_url(&payment.org_id);
+            let attempts = u32::try_from(failures).unwrap_or(u32::MAX);
+            self.admin_emails(&payment.org_id, |to, org_name| {
+                self.mailer.render(
+                    to,
+                    &RechargeFailed {
+                        org_name,
+                        amount: &amount,
+                        reason: message,
+                        attempts,
+                        auto_recharge_disabled: failures >= max_failures,
+                        billing_url: &url,
+                    },
+                )
+            })
+            .await
+        } else {
+            Vec::new()
+        };
+        let settled = self
+            .store
+            .settle_payment(
+                &payment.id,
+                &Settlement::Failed {
+                    code,
+                    message,
+                    provider_payment_id,
+                },
+                &SettleEffects {
+                    emails: &emails,
+                    recharge_max_failures: max_failures,
+                    recharge_backoff_base_ms: backoff,
+                },
+                self.now(),
+            )
+            .await?;
+        if settled.changed && !emails.is_empty() {
+            self.mailer.wake();
+        }
+        Ok(settled)
+    }
+
+    /// Settles payments pending longer than `billing.reconcile_after`: asks the provider what
+    /// became of each, or charges again with the same key when it never saw it. Returns how
+    /// many were settled. Safe in every process at once.
+    pub async fn reconcile_payments(&self) -> ServiceResult<usize> {
+        let now = self.now();
+        let due = self
+            .store
+            .stale_pending_payments(now - millis(self.config.billing.reconcile_after), 100)
+            .await?;
+        let mut settled = 0;
+        for payment in due {
+            let request = request_of(&payment);
+            let outcome = match self
+                .payments
+                .retrieve_charge(&request, payment.provider_payment_id.as_deref())
+                .await
+            {
+                Ok(Some(outcome)) => Ok(outcome),
+                Ok(None) => self.payments.charge(&request).await,
+                Err(e) => Err(e),
+            };
+            let was_pending = matches!(outcome, Ok(ChargeOutcome::Pending { .. }))
+                || matches!(&outcome, Err(e) if e.is_retryable());
+            match self.apply_outcome(&payment, outcome).await {
+                Ok(_) | Err(ServiceError::PaymentRequired { .. }) if !was_pending => settled += 1,
+                Ok(_) | Err(ServiceError::PaymentRequired { .. }) => {}
+                Err(e) => {
+                    tracing::warn!(payment = %payment.id, error = %e, "reconciling a payment failed")
+                }
+            }
+        }
+        Ok(settled)
+    }
+
+    /// Settles the payment a Stripe webhook is about, once; events for payments Tollgate did
+    /// not make, or already settled, change nothing.
+    pub async fn settle_from_webhook(
+        &self,
+        payment_intent_id: &str,
+        idempotency_key: Option<&str>,
+        outcome: ChargeOutcome,
+    ) -> ServiceResult<Option<Payment>> {
+        let by_key = match idempotency_key {
+            Some(key) if tollgate_domain::ids::is_well_formed(IdPrefix::Payment, key) => {
+                self.store.payment_by_id(key).await?
+            }
+            _ => None,
+        };
+        let payment = match by_key {
+            Some(p) => Some(p),
+            None => self.store.payment_by_provider_id(payment_intent_id).await?,
+        };
+        let Some(payment) = payment else {
+            return Ok(None);
+        };
+        if payment.status != PaymentStatus::Pending {
+            return Ok(Some(payment));
+        }
+        match self.apply_outcome(&payment, Ok(outcome)).await {
+            Ok(p) => Ok(Some(p)),
+            Err(ServiceError::PaymentRequired { .. }) => {
+                Ok(self.store.payment_by_id(&payment.id).await?)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The 402 a failed payment answers, from what was stored of its failure.
+fn failed_answer(p: &Payment) -> ServiceError {
+    let code = p.failure_code.as_deref().unwrap_or("card_declined");
+    let message = p
+        .failure_message
+        .as_deref()
+        .unwrap_or("Your card was declined.");
+    declined(code, message)
+}
+
+fn capitalize(s: &str) -> String {
+    let mut out = s.to_owned();
+    if let Some(first) = out.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    out
+}
