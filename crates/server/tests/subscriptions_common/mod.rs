@@ -82,3 +82,14 @@ pub async fn subscription_payments(t: &TestApp, org_id: &str) -> Vec<(i64, Strin
     out.sort_by(|a, b| a.2.cmp(&b.2));
     out
 }
+
+/// Signs `user` in again (after the test clock moved past the session's idle time).
+pub async fn sign_in(t: &TestApp, user: &TestUser) {
+    let (s, _) = send(
+        user.client
+            .post(t.url("/api/v1/auth/login"))
+            .json(&json!({"email": user.email, "password": tollgate_server::testing::PASSWORD})),
+    )
+    .await;
+    assert_eq!(s, 200);
+}
