@@ -41,10 +41,14 @@ impl Entitlement {
     }
 }
 
-/// (org, model) → the entitled tier (`None`: pay-as-you-go), and when it was read.
+/// (org, model).
+type Key = (String, String);
+/// When it was read, and the entitled tier (`None`: pay-as-you-go).
+type Entry = (Instant, Option<String>);
+
 #[derive(Default)]
 pub struct EntitlementCache {
-    entries: Mutex<HashMap<(String, String), (Instant, Option<String>)>>,
+    entries: Mutex<HashMap<Key, Entry>>,
 }
 
 impl EntitlementCache {
