@@ -9,6 +9,7 @@ mod member_pages;
 mod org_pages;
 pub mod page;
 mod project_pages;
+mod subscription_pages;
 pub mod templates;
 
 use std::sync::Arc;
@@ -86,6 +87,22 @@ pub fn router() -> Router<Arc<App>> {
             get(key_pages::list).post(key_pages::create),
         )
         .route("/o/{org}/api-keys/{key}/revoke", post(key_pages::revoke))
+        .route(
+            "/o/{org}/subscriptions",
+            get(subscription_pages::page).post(subscription_pages::subscribe),
+        )
+        .route(
+            "/o/{org}/subscriptions/{sub}/change",
+            post(subscription_pages::change),
+        )
+        .route(
+            "/o/{org}/subscriptions/{sub}/cancel",
+            post(subscription_pages::cancel),
+        )
+        .route(
+            "/o/{org}/subscriptions/{sub}/resume",
+            post(subscription_pages::resume),
+        )
 }
 
 /// The signed-in user of a page; anyone else is sent to the login page.

@@ -27,6 +27,7 @@ pub enum Section {
     Projects,
     ApiKeys,
     Members,
+    Subscriptions,
     Settings,
     AuditLog,
     NewOrg,
@@ -36,7 +37,7 @@ fn nav(org: &Membership, active: Section) -> Vec<NavItem> {
     let id = &org.org.id;
     // Projects and API Keys need no org-level permission: everyone with access to the
     // organization has at least one project, and sees its keys (masked).
-    let entries: [(Section, &'static str, String, Option<OrgAction>); 6] = [
+    let entries: [(Section, &'static str, String, Option<OrgAction>); 7] = [
         (Section::Overview, "Overview", format!("/o/{id}"), None),
         (
             Section::Projects,
@@ -55,6 +56,12 @@ fn nav(org: &Membership, active: Section) -> Vec<NavItem> {
             "Members",
             format!("/o/{id}/members"),
             Some(OrgAction::ManageMembers),
+        ),
+        (
+            Section::Subscriptions,
+            "Subscriptions",
+            format!("/o/{id}/subscriptions"),
+            Some(OrgAction::ManageBilling),
         ),
         (
             Section::Settings,

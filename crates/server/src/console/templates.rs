@@ -20,6 +20,7 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "signup.html",
     "overview.html",
     "settings.html",
+    "subscriptions.html",
     "new_org.html",
     "projects.html",
     "project.html",

@@ -564,7 +564,7 @@ mod tests {
             1_010_000,
             "half a cent rounds up"
         );
-        assert_eq!(upgrade_charge(499_999), 0, "below $0.50");
+        assert_eq!(upgrade_charge(494_999), 0, "below $0.50");
         assert_eq!(upgrade_charge(495_000), 500_000);
         assert_eq!(upgrade_charge(0), 0);
     }
