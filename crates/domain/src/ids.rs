@@ -11,6 +11,7 @@ pub enum IdPrefix {
     Invite,
     Grant,
     Hold,
+    Subscription,
     Payment,
     OperatorToken,
 }
@@ -25,6 +26,7 @@ impl IdPrefix {
             Self::Invite => "inv",
             Self::Grant => "grt",
             Self::Hold => "hld",
+            Self::Subscription => "sub",
             Self::Payment => "pay",
             Self::OperatorToken => "opt",
         }

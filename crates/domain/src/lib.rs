@@ -16,6 +16,7 @@ pub mod payment;
 pub mod permissions;
 pub mod project;
 pub mod secret;
+pub mod subscription;
 pub mod validate;
 
 pub use catalog::Catalog;

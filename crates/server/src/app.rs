@@ -9,6 +9,7 @@ use crate::email::Mailer;
 use crate::keys::KeyAuthenticator;
 use crate::metrics::Metrics;
 use crate::payments::Payments;
+use crate::service::entitlement::EntitlementCache;
 use crate::ServerConfig;
 
 /// Everything a request handler needs, shared behind one `Arc`.
@@ -25,6 +26,8 @@ pub struct App {
     pub keys: KeyAuthenticator,
     /// The model catalog in force.
     pub catalog: CatalogHandle,
+    /// Which subscriptions cover which models, remembered for a second.
+    pub entitlements: EntitlementCache,
     /// Faults tests inject into the charge flow.
     #[cfg(feature = "testing")]
     pub charge_faults: crate::service::charges::ChargeFaults,
@@ -48,6 +51,7 @@ impl App {
             payments: Payments::from_config(&config.payments)?,
             keys: KeyAuthenticator::new(store.clone(), clock.clone()),
             catalog,
+            entitlements: EntitlementCache::default(),
             #[cfg(feature = "testing")]
             charge_faults: Default::default(),
             store,

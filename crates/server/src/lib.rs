@@ -17,6 +17,7 @@ pub mod housekeeping;
 pub mod keys;
 pub mod metrics;
 pub mod payments;
+pub mod renewals;
 mod router;
 pub mod service;
 #[cfg(feature = "testing")]

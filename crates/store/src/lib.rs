@@ -21,6 +21,7 @@ mod project_members;
 mod projects;
 mod rate_limits;
 mod sessions;
+mod subscriptions;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod usage;
@@ -41,6 +42,10 @@ pub use payments::{BeganPayment, NewPayment, Payment, SettleEffects, Settled, Se
 pub use project_members::{assign_projects_in, ProjectMember};
 pub use projects::{ArchiveRefusal, Project, ProjectWithRole};
 pub use sessions::SessionUser;
+pub use subscriptions::{
+    ChargeOutcome, NewSubscription, PendingCharge, RenewalOutcome, Subscription,
+    SubscriptionRefusal, TierState,
+};
 pub use usage::{RecordedUsage, UsageRecord};
 pub use users::{NewUser, User, UserCredentials};
 

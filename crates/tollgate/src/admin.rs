@@ -7,7 +7,10 @@ use tollgate_domain::{Clock, OrgType, SystemClock};
 use tollgate_server::catalog::read_catalog;
 use tollgate_store::{ChangeKind, StoreError};
 
-use crate::cli::{AdminCommand, CatalogCommand, CreditsCommand, OrgCommand, TokenCommand};
+use crate::cli::{
+    AdminCommand, CatalogCommand, CreditsCommand, OrgCommand, SubscriptionsCommand, TierCommand,
+    TokenCommand,
+};
 use crate::config::Config;
 
 pub async fn run(config: &Config, cmd: AdminCommand) -> anyhow::Result<()> {
@@ -23,6 +26,8 @@ pub async fn run(config: &Config, cmd: AdminCommand) -> anyhow::Result<()> {
             expires,
             reason,
         }) => grant_credits(config, &org_id, &amount, expires.as_deref(), &reason).await,
+        AdminCommand::Tier(cmd) => tier(config, cmd).await,
+        AdminCommand::Subscriptions(cmd) => subscriptions(config, cmd).await,
     }
 }
 
@@ -238,5 +243,79 @@ async fn org(config: &Config, cmd: OrgCommand) -> anyhow::Result<()> {
             writeln!(out, "{org_id} is resumed: its API keys work again")?;
         }
     }
+    Ok(())
+}
+
+/// The catalog this command line is configured with (the example when none).
+fn configured_catalog(config: &Config) -> anyhow::Result<tollgate_domain::Catalog> {
+    Ok(match &config.catalog {
+        Some(path) => read_catalog(path)?,
+        None => tollgate_domain::Catalog::example(),
+    })
+}
+
+async fn tier(config: &Config, cmd: TierCommand) -> anyhow::Result<()> {
+    let TierCommand::SoldOut { model, tier, state } = cmd;
+    let catalog = configured_catalog(config)?;
+    let m = catalog
+        .model(&model)
+        .with_context(|| format!("no model {model} in the catalog"))?;
+    let t = m
+        .tiers
+        .iter()
+        .find(|t| t.id == tier)
+        .with_context(|| format!("model {model} has no tier {tier}"))?;
+    let sold_out = state == "on";
+    let store = config.open_store().await?;
+    store.migrate().await.context("applying migrations")?;
+    store
+        .set_tier_sold_out(&m.id, &t.id, Some(sold_out), SystemClock.now_ms())
+        .await?;
+    let mut out = std::io::stdout().lock();
+    if sold_out {
+        writeln!(
+            out,
+            "{model} {tier} is Temporarily Sold Out: new subscriptions are refused, existing ones continue"
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{model} {tier} is open to new subscriptions (up to its capacity)"
+        )?;
+    }
+    Ok(())
+}
+
+async fn subscriptions(config: &Config, cmd: SubscriptionsCommand) -> anyhow::Result<()> {
+    let SubscriptionsCommand::List { model } = cmd;
+    let store = config.open_store().await?;
+    store.migrate().await.context("applying migrations")?;
+    let subs = store.all_subscriptions(model.as_deref()).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<28} {:<28} {:<28} {:<12} {:<10} {:<20} pending",
+        "id", "organization", "model", "tier", "status", "period end"
+    )?;
+    for s in &subs {
+        let pending = match (&s.pending_tier, s.cancel_at_period_end) {
+            (_, true) => "cancel".to_owned(),
+            (Some(t), false) => format!("-> {t}"),
+            (None, false) => String::new(),
+        };
+        writeln!(
+            out,
+            "{:<28} {:<28} {:<28} {:<12} {:<10} {:<20} {pending}",
+            s.id,
+            s.org_id,
+            s.model,
+            s.tier,
+            s.status.as_str(),
+            tollgate_domain::clock::to_datetime(s.current_period_end)
+                .format("%Y-%m-%d %H:%M")
+                .to_string(),
+        )?;
+    }
+    writeln!(out, "{} subscriptions", subs.len())?;
     Ok(())
 }

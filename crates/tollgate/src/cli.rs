@@ -65,6 +65,12 @@ pub enum AdminCommand {
     /// Credits.
     #[command(subcommand)]
     Credits(CreditsCommand),
+    /// Subscription tiers: mark one Temporarily Sold Out without editing the catalog.
+    #[command(subcommand)]
+    Tier(TierCommand),
+    /// Subscriptions of every organization.
+    #[command(subcommand)]
+    Subscriptions(SubscriptionsCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -97,6 +103,28 @@ pub enum CatalogCommand {
     /// Make every running server re-read its catalog file, through the database (after
     /// checking the configured catalog, if there is one). SIGHUP does the same for one server.
     Reload,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TierCommand {
+    /// `on`: Temporarily Sold Out, new subscriptions refused (existing ones continue); `off`:
+    /// open, even when the catalog file marks it sold out. Applies to every server at once.
+    SoldOut {
+        model: String,
+        tier: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SubscriptionsCommand {
+    /// List subscriptions, oldest first.
+    List {
+        /// Only subscriptions to this model.
+        #[arg(long)]
+        model: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

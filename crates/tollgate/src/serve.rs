@@ -14,6 +14,7 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let app = Arc::new(App::new(store.clone(), config.server()?)?);
     let housekeeping = tollgate_server::housekeeping::spawn(app.clone());
     let billing = tollgate_server::billing_jobs::spawn(app.clone());
+    let renewals = tollgate_server::renewals::spawn(app.clone());
 
     reload_catalog_on_sighup(app.clone());
 
@@ -35,6 +36,7 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     email_worker.stop().await;
     housekeeping.abort();
     billing.abort();
+    renewals.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -15,6 +15,7 @@ pub mod orgs;
 pub mod pagination;
 pub mod project_members;
 pub mod projects;
+pub mod subscriptions;
 pub mod usage;
 pub mod views;
 
@@ -47,6 +48,7 @@ use error::ApiError;
         (name = "projects", description = "Projects and their members"),
         (name = "api keys", description = "API keys of a project"),
         (name = "models", description = "The model catalog"),
+        (name = "subscriptions", description = "Monthly plans per model (org admins only)"),
         (name = "audit", description = "The audit log (org admins only)"),
         (name = "billing", description = "Credits, payments, auto-recharge, card and address (org admins only)"),
         (name = "usage", description = "Usage reported by inference servers (operator token)"),
@@ -90,6 +92,8 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(billing::payments))
         .routes(routes!(billing::payment))
         .routes(routes!(usage::report))
+        .routes(routes!(subscriptions::list, subscriptions::create))
+        .routes(routes!(subscriptions::update, subscriptions::cancel))
         .split_for_parts();
     let doc_json = Arc::new(doc.clone());
     let router = router

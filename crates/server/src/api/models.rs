@@ -12,6 +12,7 @@ use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::{ApiQuery, ApiSession};
 use crate::api::pagination::{List, ListParams};
 use crate::app::App;
+use crate::service::subscriptions::Availability;
 use crate::service::{invalid_cursor, Page};
 
 /// USD per million tokens, as decimal strings.
@@ -55,19 +56,21 @@ pub struct TierView {
     pub limits: LimitsView,
     /// The most active subscriptions; `null`: no limit.
     pub capacity: Option<u64>,
-    /// Temporarily Sold Out: new subscriptions are refused.
+    /// Temporarily Sold Out — every seat taken, or marked so by the operator: new
+    /// subscriptions are refused, existing ones continue.
     pub sold_out: bool,
 }
 
-impl From<&Tier> for TierView {
-    fn from(t: &Tier) -> Self {
+impl TierView {
+    /// `sold_out`: from the catalog's flag, the operator's override and the seats taken.
+    fn new(t: &Tier, sold_out: bool) -> Self {
         Self {
             id: t.id.clone(),
             name: t.name.clone(),
             monthly_price: t.monthly_price.to_usd_string(),
             limits: LimitsView::from(&t.limits),
             capacity: t.capacity,
-            sold_out: t.sold_out,
+            sold_out,
         }
     }
 }
@@ -84,8 +87,8 @@ pub struct ModelView {
     pub tiers: Vec<TierView>,
 }
 
-impl From<&Model> for ModelView {
-    fn from(m: &Model) -> Self {
+impl ModelView {
+    fn new(m: &Model, availability: &Availability) -> Self {
         Self {
             id: m.id.clone(),
             name: m.name.clone(),
@@ -96,7 +99,11 @@ impl From<&Model> for ModelView {
                 output: m.pricing.output.to_usd_string(),
             },
             limits: LimitsView::from(&m.limits),
-            tiers: m.tiers.iter().map(TierView::from).collect(),
+            tiers: m
+                .tiers
+                .iter()
+                .map(|t| TierView::new(t, availability.sold_out(m, t)))
+                .collect(),
         }
     }
 }
@@ -130,5 +137,8 @@ pub async fn list(
         .iter()
         .take(usize::try_from(limit).unwrap_or(0) + 1);
     let page = Page::from_rows(rows.collect(), limit);
-    Ok(Json(List::from_page(page, ModelView::from)))
+    let availability = app.tier_availability().await?;
+    Ok(Json(List::from_page(page, |m| {
+        ModelView::new(m, &availability)
+    })))
 }

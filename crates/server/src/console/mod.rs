@@ -10,6 +10,7 @@ mod member_pages;
 mod org_pages;
 pub mod page;
 mod project_pages;
+mod subscription_pages;
 pub mod templates;
 
 use std::sync::Arc;
@@ -106,6 +107,22 @@ pub fn router() -> Router<Arc<App>> {
         .route(
             "/o/{org}/billing/receipts/{payment}",
             get(billing_pages::receipt),
+        )
+        .route(
+            "/o/{org}/subscriptions",
+            get(subscription_pages::page).post(subscription_pages::subscribe),
+        )
+        .route(
+            "/o/{org}/subscriptions/{sub}/change",
+            post(subscription_pages::change),
+        )
+        .route(
+            "/o/{org}/subscriptions/{sub}/cancel",
+            post(subscription_pages::cancel),
+        )
+        .route(
+            "/o/{org}/subscriptions/{sub}/resume",
+            post(subscription_pages::resume),
         )
 }
 

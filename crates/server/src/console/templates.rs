@@ -20,6 +20,7 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "signup.html",
     "overview.html",
     "settings.html",
+    "subscriptions.html",
     "new_org.html",
     "projects.html",
     "project.html",
@@ -29,6 +30,7 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "audit_log.html",
     "invite.html",
     "billing.html",
+    "billing_tabs.html",
 );
 
 /// Static assets: (path under `/assets/`, content type, bytes).

@@ -6,12 +6,14 @@ pub mod api_keys;
 pub mod audit;
 pub mod billing;
 pub mod charges;
+pub mod entitlement;
 pub mod invites;
 pub mod members;
 pub mod orgs;
 pub mod project_members;
 pub mod projects;
 pub mod stripe_events;
+pub mod subscriptions;
 pub mod usage;
 
 use tollgate_domain::{OrgAction, ProjectAction, ValidationError};

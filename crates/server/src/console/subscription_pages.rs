@@ -1,0 +1,252 @@
+//! The Subscriptions tab: every model with its tiers side by side, what the organization has,
+//! and Subscribe / Change / Cancel.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tollgate_domain::subscription::day_label;
+use tollgate_domain::OrgAction;
+
+use crate::app::App;
+use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::page::Section;
+use crate::console::{urlencode, PageForm, PageSession};
+use crate::service::subscriptions::SOLD_OUT_CONTACT;
+use crate::service::ServiceError;
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+fn notice_text(key: Option<&str>) -> Option<&'static str> {
+    match key? {
+        "subscribed" => Some("Subscribed. The monthly price was charged to your card."),
+        "changed" => Some("Subscription changed."),
+        "canceled" => Some("The subscription will end at the end of its period."),
+        "resumed" => Some("The subscription will renew."),
+        _ => None,
+    }
+}
+
+async fn render(
+    app: &App,
+    session: &CurrentSession,
+    org_id: &str,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<String>,
+) -> Response {
+    let org = match app
+        .org_access_for(&session.user, org_id, OrgAction::ManageBilling)
+        .await
+    {
+        Ok(m) => m,
+        Err(e) => return app.service_error_page(e),
+    };
+    let (subs, availability, profile) = match tokio::try_join!(
+        async { Ok::<_, ServiceError>(app.store.subscriptions(org_id).await?) },
+        app.tier_availability(),
+        async { Ok::<_, ServiceError>(app.store.billing_profile(org_id).await?) },
+    ) {
+        Ok(x) => x,
+        Err(e) => return app.service_error_page(e),
+    };
+    let catalog = app.catalog.current();
+    let models: Vec<_> = catalog
+        .models()
+        .iter()
+        .map(|m| {
+            let sub = subs
+                .iter()
+                .find(|s| s.model == m.id && s.status.as_str() != "canceled");
+            let tier_name = |id: &str| {
+                m.tiers
+                    .iter()
+                    .find(|t| t.id == id)
+                    .map_or(id.to_owned(), |t| t.name.clone())
+            };
+            json!({
+                "id": m.id,
+                "name": m.name,
+                "tiers": m.tiers.iter().map(|t| json!({
+                    "id": t.id,
+                    "name": t.name,
+                    "monthly_price": t.monthly_price.to_usd_string(),
+                    "limits": {"rpm": t.limits.rpm, "tpm": t.limits.tpm, "rpd": t.limits.rpd, "tpd": t.limits.tpd},
+                    "sold_out": availability.sold_out(m, t),
+                    "current": sub.is_some_and(|s| s.tier == t.id),
+                })).collect::<Vec<_>>(),
+                "sub": sub.map(|s| json!({
+                    "id": s.id,
+                    "tier": s.tier,
+                    "tier_name": tier_name(&s.tier),
+                    "status": s.status.as_str(),
+                    "pending_tier": s.pending_tier,
+                    "pending_tier_name": s.pending_tier.as_deref().map(tier_name),
+                    "cancel_at_period_end": s.cancel_at_period_end,
+                    "period_end": day_label(s.current_period_end),
+                    "changes_on": day_label(s.current_period_end),
+                })),
+            })
+        })
+        .collect();
+    let page = json!({
+        "models": models,
+        "has_card": profile.card.is_some(),
+        "contact": SOLD_OUT_CONTACT,
+        "notice": notice,
+        "error": error,
+    });
+    app.org_page(
+        session,
+        &org,
+        Section::Billing,
+        "subscriptions.html",
+        status,
+        page,
+    )
+    .await
+}
+
+pub async fn page(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    Path(org_id): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> Response {
+    render(
+        &app,
+        &session,
+        &org_id,
+        StatusCode::OK,
+        notice_text(q.notice.as_deref()),
+        None,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct SubscribeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    tier: String,
+}
+
+/// After a change: back to the page with a notice, or the page again with the error.
+async fn outcome(
+    app: &App,
+    session: &CurrentSession,
+    org_id: &str,
+    result: Result<(), ServiceError>,
+    notice: &str,
+) -> Response {
+    match result {
+        Ok(()) => Redirect::to(&format!(
+            "/o/{}/subscriptions?notice={notice}",
+            urlencode(org_id)
+        ))
+        .into_response(),
+        Err(
+            e
+            @ (ServiceError::Internal(_) | ServiceError::NotFound(_) | ServiceError::Forbidden(_)),
+        ) => app.service_error_page(e),
+        Err(e) => {
+            let status = e.status();
+            render(app, session, org_id, status, None, Some(e.public_message())).await
+        }
+    }
+}
+
+pub async fn subscribe(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path(org_id): Path<String>,
+    PageForm(form): PageForm<SubscribeForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let result = app
+        .subscribe(&session.user, &org_id, &form.model, &form.tier, &client)
+        .await
+        .map(|_| ());
+    outcome(&app, &session, &org_id, result, "subscribed").await
+}
+
+#[derive(Deserialize)]
+pub struct ChangeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    tier: String,
+}
+
+pub async fn change(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path((org_id, sub_id)): Path<(String, String)>,
+    PageForm(form): PageForm<ChangeForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let result = app
+        .change_subscription_tier(&session.user, &org_id, &sub_id, &form.tier, &client)
+        .await
+        .map(|_| ());
+    outcome(&app, &session, &org_id, result, "changed").await
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn cancel(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path((org_id, sub_id)): Path<(String, String)>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let result = app
+        .set_subscription_cancel(&session.user, &org_id, &sub_id, true, &client)
+        .await
+        .map(|_| ());
+    outcome(&app, &session, &org_id, result, "canceled").await
+}
+
+pub async fn resume(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path((org_id, sub_id)): Path<(String, String)>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let result = app
+        .set_subscription_cancel(&session.user, &org_id, &sub_id, false, &client)
+        .await
+        .map(|_| ());
+    outcome(&app, &session, &org_id, result, "resumed").await
+}
