@@ -39,9 +39,14 @@ async fn the_subscriptions_tab(engine: Engine) {
     let page_url = t.url(&format!("/o/{}/subscriptions", ada.org_id));
     let (s, html) = get(&ada.client, page_url.clone()).await;
     assert_eq!(s, 200, "{html}");
+    // A tab of Billing: Billing is the current section, Subscriptions the current tab.
     assert!(
-        html.contains("aria-current=\"page\"><svg") && html.contains("<span>Subscriptions</span>"),
-        "in the navigation"
+        html.contains("aria-current=\"page\"><svg") && html.contains("<span>Billing</span>"),
+        "Billing in the navigation"
+    );
+    assert!(
+        html.contains("class=\"tab active\" aria-current=\"page\">Subscriptions</a>"),
+        "the Subscriptions tab"
     );
     assert!(
         html.contains("id=\"no-card\""),
@@ -148,7 +153,10 @@ async fn the_subscriptions_tab(engine: Engine) {
     assert_eq!(s, 403);
     let (_, overview) = get(&bob.client, t.url(&format!("/o/{}", ada.org_id))).await;
     assert!(overview.contains("<span>Overview</span>"));
-    assert!(!overview.contains("<span>Subscriptions</span>"));
+    assert!(
+        !overview.contains("<span>Billing</span>"),
+        "members get no Billing section"
+    );
 }
 
 on_both_engines!(the_subscriptions_tab);
