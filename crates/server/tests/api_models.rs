@@ -104,7 +104,9 @@ async fn a_configured_catalog_is_reloaded_through_the_change_log(engine: Engine)
         .signal_change(ChangeKind::Catalog, "", t.app.now())
         .await
         .unwrap();
-    eventually(Duration::from_secs(1), || async { count().await == 3 }).await;
+    // Processes poll the change log every 200 ms; a loaded CI machine gets some slack here
+    // (the one-second bound of the issue is for revoked keys, tested in api_keys.rs).
+    eventually(Duration::from_secs(5), || async { count().await == 3 }).await;
 
     // A broken file and a signal: the catalog in force stays.
     std::fs::write(&path, "[[models]]\nid = 7\n").unwrap();
