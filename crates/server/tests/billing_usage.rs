@@ -393,8 +393,76 @@ async fn declined_recharges_back_off_then_turn_auto_recharge_off(engine: Engine)
     assert_eq!(overview(&t, &ada).await["balance"], "50.00");
 }
 
+/// A subscribed model's usage is recorded with plan `subscription` and costs nothing; another
+/// model of the same organization stays pay-as-you-go and is debited.
+async fn usage_of_a_subscribed_model_costs_nothing(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let ada = t.sign_up("ada@example.com").await;
+    let project = t.default_project(&ada.org_id).await;
+    let (key, _) = create_key(&t, &ada, &ada.org_id, &project).await;
+    let token = operator_token(&t).await;
+    grant_promo(&t, &ada.org_id, 100_000_000).await;
+    save_card(&t, &ada, "4242424242424242").await;
+    let subscribed = "llama-3.1-8b-instruct";
+    let (s, sub) = send(
+        ada.client
+            .post(t.url(&format!("/api/v1/orgs/{}/subscriptions", ada.org_id)))
+            .json(&json!({"model": subscribed, "tier": "starter"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{sub}");
+    let other = t
+        .app
+        .catalog
+        .current()
+        .models()
+        .iter()
+        .find(|m| m.id != subscribed)
+        .unwrap()
+        .clone();
+    let balance = |t: &TestApp| {
+        let store = t.app.store.clone();
+        let org = ada.org_id.clone();
+        async move { store.credit_account(&org).await.unwrap().balance }
+    };
+    let before = balance(&t).await;
+
+    let (s, r) = report(
+        &t,
+        &token,
+        json!([record("s1", &key, subscribed, 1_000_000, 0, 1_000_000)]),
+    )
+    .await;
+    assert_eq!((s, r["accepted"].as_i64()), (200, Some(1)), "{r}");
+    assert_eq!(
+        balance(&t).await,
+        before,
+        "a subscribed model costs no credits"
+    );
+    assert_eq!(
+        t.app.store.usage_record("s1").await.unwrap(),
+        Some((ada.org_id.clone(), 0, "subscription".to_owned()))
+    );
+
+    let (s, r) = report(
+        &t,
+        &token,
+        json!([record("p1", &key, &other.id, 1_000_000, 0, 0)]),
+    )
+    .await;
+    assert_eq!((s, r["accepted"].as_i64()), (200, Some(1)), "{r}");
+    let cost = other.pricing.input.micros();
+    assert!(cost > 0);
+    assert_eq!(balance(&t).await, before - cost);
+    assert_eq!(
+        t.app.store.usage_record("p1").await.unwrap(),
+        Some((ada.org_id.clone(), cost, "payg".to_owned()))
+    );
+}
+
 on_both_engines!(
     usage_is_priced_debited_once_and_rejected_per_record,
+    usage_of_a_subscribed_model_costs_nothing,
     enabling_auto_recharge_below_the_threshold_recharges,
     concurrent_usage_crossing_the_threshold_recharges_once,
     declined_recharges_back_off_then_turn_auto_recharge_off,

@@ -92,13 +92,14 @@ impl Store {
         Ok(outcome)
     }
 
-    pub async fn usage_record(&self, id: &str) -> Result<Option<(String, i64)>> {
+    /// A stored usage record: (organization, cost in micro-USD, plan).
+    pub async fn usage_record(&self, id: &str) -> Result<Option<(String, i64, String)>> {
         use sqlx::Row;
-        let row = sqlx::query("SELECT org_id, cost FROM usage_records WHERE id = $1")
+        let row = sqlx::query("SELECT org_id, cost, plan FROM usage_records WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok((r.try_get("org_id")?, r.try_get("cost")?)))
+        row.map(|r| Ok((r.try_get("org_id")?, r.try_get("cost")?, r.try_get("plan")?)))
             .transpose()
     }
 }

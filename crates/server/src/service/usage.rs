@@ -1,5 +1,6 @@
 //! Usage reported by external inference servers with an operator token: each record priced
-//! from the catalog at the price in force, stored and debited exactly once (the record id),
+//! from the catalog at the price in force (nothing, plan `subscription`, when a subscription
+//! of the organization covers the model), stored and debited exactly once (the record id),
 //! then auto-recharge checked for the organizations it touched.
 
 use std::collections::{BTreeSet, HashMap};
@@ -166,6 +167,10 @@ impl App {
                     continue;
                 }
             };
+            // A subscription covering the model bills nothing per token: pay-as-you-go never
+            // combines with a subscription on the same model.
+            let plan = self.entitlement(&org_id, &r.model).await?.plan();
+            let cost = if plan == "subscription" { 0 } else { cost };
             priced.push(UsageRecord {
                 id: r.id,
                 org_id,
@@ -176,7 +181,7 @@ impl App {
                 cached_input_tokens: r.cached_input_tokens,
                 output_tokens: r.output_tokens,
                 cost,
-                plan: "payg",
+                plan,
                 status: r.status.unwrap_or_else(|| "ok".to_owned()),
                 latency_ms: r.latency_ms,
                 occurred_at,
