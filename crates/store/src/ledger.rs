@@ -14,7 +14,7 @@ use tollgate_domain::ledger::{allocate, GrantCategory, GrantLot, GrantSource};
 use tollgate_domain::{new_id, IdPrefix, Timestamp};
 
 use crate::orgs::corrupt;
-use crate::{placeholders, Result, Store, StoreError, MAX_BIND_PARAMS};
+use crate::{placeholders, Result, Store, StoreError};
 
 /// An organization's credit, read in O(1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -363,15 +363,13 @@ pub async fn debit_usage_in(
     Ok(true)
 }
 
-/// Entry rows per multi-row insert: three bound per row, organization and time once.
-const ENTRY_ROWS_PER_INSERT: usize = (MAX_BIND_PARAMS - 2) / 3;
-
 /// Debits many usage amounts of one organization at once: one entry each (skipping keys seen
 /// before), one pass over the grants for their sum. Returns how many were new.
 pub(crate) async fn debit_usage_batch_in(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
     debits: &[(&str, i64)],
+    max_params: usize,
     now: Timestamp,
 ) -> Result<usize> {
     let (balance, _) = open_account(tx, org_id, now).await?;
@@ -390,7 +388,8 @@ pub(crate) async fn debit_usage_batch_in(
     // names the keys that were.
     let mut inserted: HashSet<String> = HashSet::new();
     let mut running = balance;
-    for chunk in debits.chunks(ENTRY_ROWS_PER_INSERT) {
+    // Entry rows per statement: three bound per row, organization and time once.
+    for chunk in debits.chunks((max_params - 2) / 3) {
         let mut sql = String::from(
             "INSERT INTO ledger_entries (org_id, kind, amount, balance_after, idempotency_key, created_at) VALUES ",
         );

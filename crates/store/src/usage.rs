@@ -8,11 +8,10 @@ use sqlx::Row;
 use tollgate_domain::Timestamp;
 
 use crate::ledger::debit_usage_batch_in;
-use crate::{placeholders, Result, Store, MAX_BIND_PARAMS};
+use crate::{max_bind_params, placeholders, Result, Store};
 
 /// Bound per row of the multi-row insert (`recorded_at` is bound once per statement).
 const USAGE_PARAMS_PER_ROW: usize = 13;
-const USAGE_ROWS_PER_INSERT: usize = (MAX_BIND_PARAMS - 1) / USAGE_PARAMS_PER_ROW;
 
 /// A priced usage record, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +52,7 @@ impl Store {
         // rows, are what kept PostgreSQL under DESIGN §5's 20,000 records/s. RETURNING names the
         // ids that were new; a conflicting id was stored before.
         let mut new_ids: HashSet<String> = HashSet::new();
-        for chunk in records.chunks(USAGE_ROWS_PER_INSERT) {
+        for chunk in records.chunks((max_bind_params(self.engine()) - 1) / USAGE_PARAMS_PER_ROW) {
             let mut sql = String::from(
                 "INSERT INTO usage_records (id, org_id, project_id, key_id, model, input_tokens, cached_input_tokens, \
                  output_tokens, cost, plan, status, latency_ms, occurred_at, recorded_at) VALUES ",
@@ -114,7 +113,8 @@ impl Store {
                 .map(|(id, c)| (format!("usage:{id}"), *c))
                 .collect();
             let refs: Vec<(&str, i64)> = keyed.iter().map(|(k, c)| (k.as_str(), *c)).collect();
-            debit_usage_batch_in(&mut tx, org_id, &refs, now).await?;
+            debit_usage_batch_in(&mut tx, org_id, &refs, max_bind_params(self.engine()), now)
+                .await?;
         }
         tx.commit().await?;
         Ok(outcome)
