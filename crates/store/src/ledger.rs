@@ -5,6 +5,8 @@
 //! Every write starts by upserting the organization's `credit_accounts` row, which serialises
 //! writers of one organization on PostgreSQL; SQLite's `BEGIN IMMEDIATE` already does.
 
+use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::str::FromStr;
 
 use sqlx::{Any, Row, Transaction};
@@ -12,7 +14,7 @@ use tollgate_domain::ledger::{allocate, GrantCategory, GrantLot, GrantSource};
 use tollgate_domain::{new_id, IdPrefix, Timestamp};
 
 use crate::orgs::corrupt;
-use crate::{Result, Store, StoreError};
+use crate::{placeholders, Result, Store, StoreError};
 
 /// An organization's credit, read in O(1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -367,35 +369,82 @@ pub(crate) async fn debit_usage_batch_in(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
     debits: &[(&str, i64)],
+    max_params: usize,
     now: Timestamp,
 ) -> Result<usize> {
     let (balance, _) = open_account(tx, org_id, now).await?;
+    // A key repeated within the batch counts once, at its first occurrence, as it would have
+    // entry by entry; this keeps two rows with one key out of a single INSERT.
+    let mut seen = HashSet::new();
+    let debits: Vec<(&str, i64)> = debits
+        .iter()
+        .copied()
+        .filter(|(key, _)| seen.insert(*key))
+        .collect();
+
+    // Multi-row inserts, one round trip per chunk (DESIGN §5). Each entry's balance_after is
+    // the running balance in batch order, written assuming every key is new — the case of
+    // `record_usage`, whose usage ids were already deduplicated by its own insert. RETURNING
+    // names the keys that were.
+    let mut inserted: HashSet<String> = HashSet::new();
     let mut running = balance;
-    let mut total = 0;
-    let mut applied = 0;
-    for (key, amount) in debits {
-        if append_entry(
-            tx,
-            org_id,
-            "usage",
-            -amount,
-            running - amount,
-            key,
-            None,
-            None,
-            now,
-        )
-        .await?
-        {
+    // Entry rows per statement: three bound per row, organization and time once.
+    for chunk in debits.chunks((max_params - 2) / 3) {
+        let mut sql = String::from(
+            "INSERT INTO ledger_entries (org_id, kind, amount, balance_after, idempotency_key, created_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            // $1 is the organization, $2 the time, shared by every row.
+            let _ = write!(sql, "($1, 'usage', {}, $2)", placeholders(3 + i * 3, 3));
+        }
+        sql.push_str(" ON CONFLICT (org_id, idempotency_key) DO NOTHING RETURNING idempotency_key");
+        let mut query = sqlx::query(&sql).bind(org_id).bind(now);
+        for (key, amount) in chunk {
             running -= amount;
-            total += amount;
-            applied += 1;
+            query = query.bind(-amount).bind(running).bind(*key);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            inserted.insert(row.try_get("idempotency_key")?);
         }
     }
+
+    // Keys used before were skipped, so the entries after them were written with a balance that
+    // counted a debit that did not happen: recompute over the new entries alone and correct the
+    // ones that differ. Rare (only a caller replaying keys), and safe: the account lock keeps
+    // other writers of this organization out, and the rows are this transaction's own.
+    if inserted.len() < debits.len() {
+        let (mut assumed, mut actual) = (balance, balance);
+        for (key, amount) in &debits {
+            assumed -= amount;
+            if !inserted.contains(*key) {
+                continue;
+            }
+            actual -= amount;
+            if actual != assumed {
+                sqlx::query(
+                    "UPDATE ledger_entries SET balance_after = $1 WHERE org_id = $2 AND idempotency_key = $3",
+                )
+                .bind(actual)
+                .bind(org_id)
+                .bind(*key)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+
+    let total: i64 = debits
+        .iter()
+        .filter(|(key, _)| inserted.contains(*key))
+        .map(|(_, amount)| amount)
+        .sum();
     if total > 0 {
         draw(tx, org_id, balance, total, now).await?;
     }
-    Ok(applied)
+    Ok(inserted.len())
 }
 
 impl Store {
