@@ -122,7 +122,6 @@ impl Store {
 
     /// A stored usage record: (organization, cost in micro-USD, plan).
     pub async fn usage_record(&self, id: &str) -> Result<Option<(String, i64, String)>> {
-        use sqlx::Row;
         let row = sqlx::query("SELECT org_id, cost, plan FROM usage_records WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
