@@ -15,6 +15,7 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let housekeeping = tollgate_server::housekeeping::spawn(app.clone());
     let billing = tollgate_server::billing_jobs::spawn(app.clone());
     let renewals = tollgate_server::renewals::spawn(app.clone());
+    let metering = tollgate_server::metering::spawn(app.clone());
 
     reload_catalog_on_sighup(app.clone());
 
@@ -32,7 +33,10 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     log_payment_provider(&app);
     let email_worker = EmailWorker::spawn(app.clone());
 
-    tollgate_server::serve(listener, app, shutdown_signal()).await?;
+    tollgate_server::serve(listener, app.clone(), shutdown_signal()).await?;
+    // Usage recorded by the requests just finished is stored before the database closes.
+    app.metering.shutdown().await;
+    metering.abort();
     email_worker.stop().await;
     housekeeping.abort();
     billing.abort();
