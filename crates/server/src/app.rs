@@ -7,6 +7,7 @@ use crate::catalog::CatalogHandle;
 use crate::console::templates::Templates;
 use crate::email::Mailer;
 use crate::keys::KeyAuthenticator;
+use crate::metering::Metering;
 use crate::metrics::Metrics;
 use crate::payments::Payments;
 use crate::service::entitlement::EntitlementCache;
@@ -30,6 +31,8 @@ pub struct App {
     pub entitlements: EntitlementCache,
     /// Work started by requests and not waited for.
     pub background: crate::jobs::Background,
+    /// Credit admission and usage metering of the gateway.
+    pub metering: Metering,
     /// Faults tests inject into the charge flow.
     #[cfg(feature = "testing")]
     pub charge_faults: crate::service::charges::ChargeFaults,
@@ -55,6 +58,7 @@ impl App {
             catalog,
             entitlements: EntitlementCache::default(),
             background: Default::default(),
+            metering: Metering::new(store.clone(), clock.clone(), config.metering.clone()),
             #[cfg(feature = "testing")]
             charge_faults: Default::default(),
             store,

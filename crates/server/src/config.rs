@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::email::EmailConfig;
+use crate::metering::MeteringConfig;
 use crate::payments::PaymentsConfig;
 
 /// When the session cookie carries the `Secure` attribute.
@@ -49,6 +50,8 @@ pub struct ServerConfig {
     pub catalog_path: Option<PathBuf>,
     /// Credits, payments and auto-recharge.
     pub billing: BillingConfig,
+    /// Credit leases and the usage writer of the gateway.
+    pub metering: MeteringConfig,
 }
 
 /// Limits and timings of credits and payments (DESIGN §2).
@@ -102,6 +105,7 @@ impl Default for ServerConfig {
             payments: PaymentsConfig::Sandbox,
             catalog_path: None,
             billing: BillingConfig::default(),
+            metering: MeteringConfig::default(),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod gateway;
 mod health;
 pub mod jobs;
 pub mod keys;
+pub mod metering;
 pub mod metrics;
 pub mod payments;
 mod router;
