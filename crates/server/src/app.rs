@@ -6,6 +6,7 @@ use tollgate_store::Store;
 use crate::catalog::CatalogHandle;
 use crate::console::templates::Templates;
 use crate::email::Mailer;
+use crate::gateway::upstream::Upstreams;
 use crate::keys::KeyAuthenticator;
 use crate::metering::Metering;
 use crate::metrics::Metrics;
@@ -33,6 +34,8 @@ pub struct App {
     pub background: crate::jobs::Background,
     /// Credit admission and usage metering of the gateway.
     pub metering: Metering,
+    /// The models' upstreams and their connection pools.
+    pub upstreams: Upstreams,
     /// Faults tests inject into the charge flow.
     #[cfg(feature = "testing")]
     pub charge_faults: crate::service::charges::ChargeFaults,
@@ -59,6 +62,7 @@ impl App {
             entitlements: EntitlementCache::default(),
             background: Default::default(),
             metering: Metering::new(store.clone(), clock.clone(), config.metering.clone()),
+            upstreams: Upstreams::default(),
             #[cfg(feature = "testing")]
             charge_faults: Default::default(),
             store,
