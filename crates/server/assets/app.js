@@ -171,6 +171,11 @@
     }
   });
 
+  // ---- (4) The console's own origin where the server knows no public URL: [data-origin] ----
+  Array.prototype.forEach.call(document.querySelectorAll("[data-origin]"), function (el) {
+    el.textContent = window.location.origin;
+  });
+
   // ---- (3) Confirmation: <form data-confirm="…"> (or a submit button with data-confirm) ----
   document.addEventListener("submit", function (event) {
     var form = event.target;

@@ -215,6 +215,17 @@ async fn render_project(
                 .collect::<Vec<_>>()),
         );
         map.insert("candidates".into(), json!(candidates));
+        // Without a configured public URL the page shows a placeholder origin, which app.js
+        // replaces with the browser's.
+        map.insert(
+            "gateway_origin".into(),
+            json!(app.config.public_url.as_deref()),
+        );
+        let catalog = app.catalog.current();
+        map.insert(
+            "gateway_model".into(),
+            json!(catalog.models().first().map(|m| m.id.as_str())),
+        );
     }
     app.org_page(
         session,
