@@ -3,6 +3,7 @@ use std::sync::Arc;
 use tollgate_domain::{Clock, SystemClock};
 use tollgate_store::Store;
 
+use crate::auth::password::Passwords;
 use crate::catalog::CatalogHandle;
 use crate::console::templates::Templates;
 use crate::email::Mailer;
@@ -28,6 +29,8 @@ pub struct App {
     pub catalog: CatalogHandle,
     /// Which subscriptions cover which models, remembered for a second.
     pub entitlements: EntitlementCache,
+    /// Turns at password hashing (a few at once, 19 MiB each).
+    pub passwords: Passwords,
     /// Faults tests inject into the charge flow.
     #[cfg(feature = "testing")]
     pub charge_faults: crate::service::charges::ChargeFaults,
@@ -52,6 +55,7 @@ impl App {
             keys: KeyAuthenticator::new(store.clone(), clock.clone()),
             catalog,
             entitlements: EntitlementCache::default(),
+            passwords: Passwords::new(config.password_hash_concurrency, config.password_hash_wait),
             #[cfg(feature = "testing")]
             charge_faults: Default::default(),
             store,

@@ -9,6 +9,7 @@ pub mod billing_jobs;
 pub mod catalog;
 pub mod changes;
 pub mod config;
+mod connections;
 pub mod console;
 pub mod email;
 pub mod gateway;
@@ -25,6 +26,6 @@ pub mod testing;
 mod time;
 
 pub use app::App;
-pub use config::{BillingConfig, CookieSecure, ServerConfig};
+pub use config::{BillingConfig, ConnectionLimits, CookieSecure, ServerConfig};
 pub use email::EmailConfig;
 pub use router::{router, serve};

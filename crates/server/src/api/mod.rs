@@ -132,10 +132,7 @@ async fn same_origin_writes(State(app): State<Arc<App>>, request: Request, next:
         Method::GET | Method::HEAD | Method::OPTIONS
     );
     let has_session = cookie(request.headers(), SESSION_COOKIE).is_some();
-    if !safe
-        && has_session
-        && !csrf::same_origin(request.headers(), app.config.public_url.as_deref())
-    {
+    if !safe && has_session && !csrf::same_origin(request.headers(), &app.config) {
         return ApiError::new(
                 StatusCode::FORBIDDEN,
                 "cross_origin_request",
