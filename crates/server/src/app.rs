@@ -31,6 +31,8 @@ pub struct App {
     pub entitlements: EntitlementCache,
     /// Turns at password hashing (a few at once, 19 MiB each).
     pub passwords: Passwords,
+    /// Work started by requests and not waited for.
+    pub background: crate::jobs::Background,
     /// Faults tests inject into the charge flow.
     #[cfg(feature = "testing")]
     pub charge_faults: crate::service::charges::ChargeFaults,
@@ -56,6 +58,7 @@ impl App {
             catalog,
             entitlements: EntitlementCache::default(),
             passwords: Passwords::new(config.password_hash_concurrency, config.password_hash_wait),
+            background: Default::default(),
             #[cfg(feature = "testing")]
             charge_faults: Default::default(),
             store,
