@@ -246,11 +246,13 @@ impl App {
     pub fn after_usage(self: &Arc<Self>, orgs: BTreeSet<String>) {
         for org_id in orgs {
             let app = self.clone();
-            tokio::spawn(async move {
-                if let Err(e) = app.maybe_auto_recharge(&org_id).await {
-                    tracing::warn!(org = %org_id, error = %e, "auto-recharge after usage failed");
-                }
-            });
+            self.background
+                .spawn("auto-recharge after usage", async move {
+                    app.maybe_auto_recharge(&org_id)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| anyhow::anyhow!("org {org_id}: {e}"))
+                });
         }
     }
 }
