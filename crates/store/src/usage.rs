@@ -103,13 +103,13 @@ impl Store {
                 new_ids.insert(row.try_get("id")?);
             }
         }
-        add_to_rollups_in(&mut tx, self.engine(), records, &new_ids).await?;
         let mut outcome = RecordedUsage::default();
+        let mut unclaimed = new_ids.clone();
         let mut debits: BTreeMap<&str, Vec<(String, UsageCost)>> = BTreeMap::new();
         for r in records {
             // A new id is claimed by its first record: a repeat within the batch was skipped by
             // the insert (its first occurrence was stored) and is a duplicate too.
-            if !new_ids.remove(r.id.as_str()) {
+            if !unclaimed.remove(r.id.as_str()) {
                 outcome.duplicates += 1;
                 continue;
             }
@@ -152,6 +152,10 @@ impl Store {
             }
             query.execute(&mut *tx).await?;
         }
+        for id in &refused {
+            new_ids.remove(id);
+        }
+        add_to_rollups_in(&mut tx, self.engine(), records, &new_ids).await?;
         outcome.accepted = outcome.accepted.saturating_sub(refused.len());
         outcome.rejected = refused
             .into_iter()

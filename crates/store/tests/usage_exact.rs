@@ -324,6 +324,11 @@ async fn a_record_the_ledger_cannot_take_is_rejected_alone(engine: Engine) {
     // can still be read, and its debt is exactly what no grant covered.
     let (_, debt) = store.grants_remaining_and_debt(&a, NOW).await.unwrap();
     assert_eq!(debt, LEDGER_LIMIT);
+    // The rejected record is not in the usage rollups either.
+    assert_eq!(
+        store.rollup_rows(&a).await.unwrap(),
+        store.rollups_from_raw(&a).await.unwrap()
+    );
     for o in [&a, &b] {
         assert_sound(&store, o).await;
     }
