@@ -31,6 +31,8 @@ pub struct App {
     pub entitlements: EntitlementCache,
     /// Credit admission and usage metering of the gateway.
     pub metering: Metering,
+    /// Work started by requests and not waited for.
+    pub background: crate::jobs::Background,
     /// Faults tests inject into the charge flow.
     #[cfg(feature = "testing")]
     pub charge_faults: crate::service::charges::ChargeFaults,
@@ -56,6 +58,7 @@ impl App {
             catalog,
             entitlements: EntitlementCache::default(),
             metering: Metering::new(store.clone(), clock.clone(), config.metering.clone()),
+            background: Default::default(),
             #[cfg(feature = "testing")]
             charge_faults: Default::default(),
             store,
