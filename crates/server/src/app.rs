@@ -8,6 +8,7 @@ use crate::catalog::CatalogHandle;
 use crate::console::templates::Templates;
 use crate::email::Mailer;
 use crate::keys::KeyAuthenticator;
+use crate::metering::Metering;
 use crate::metrics::Metrics;
 use crate::payments::Payments;
 use crate::service::entitlement::EntitlementCache;
@@ -31,6 +32,8 @@ pub struct App {
     pub entitlements: EntitlementCache,
     /// Turns at password hashing (a few at once, 19 MiB each).
     pub passwords: Passwords,
+    /// Credit admission and usage metering of the gateway.
+    pub metering: Metering,
     /// Work started by requests and not waited for.
     pub background: crate::jobs::Background,
     /// Faults tests inject into the charge flow.
@@ -58,6 +61,7 @@ impl App {
             catalog,
             entitlements: EntitlementCache::default(),
             passwords: Passwords::new(config.password_hash_concurrency, config.password_hash_wait),
+            metering: Metering::new(store.clone(), clock.clone(), config.metering.clone()),
             background: Default::default(),
             #[cfg(feature = "testing")]
             charge_faults: Default::default(),

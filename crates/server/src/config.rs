@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::email::EmailConfig;
+use crate::metering::MeteringConfig;
 use crate::payments::PaymentsConfig;
 
 /// When the session cookie carries the `Secure` attribute.
@@ -83,6 +84,8 @@ impl Default for ConnectionLimits {
             max_connections: 1024,
         }
     }
+    /// Credit leases and the usage writer of the gateway.
+    pub metering: MeteringConfig,
 }
 
 /// Limits and timings of credits and payments (DESIGN §2).
@@ -140,6 +143,7 @@ impl Default for ServerConfig {
             password_hash_concurrency: std::thread::available_parallelism()
                 .map_or(2, std::num::NonZeroUsize::get),
             password_hash_wait: Duration::from_secs(2),
+            metering: MeteringConfig::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod gateway;
 mod health;
 pub mod jobs;
 pub mod keys;
+pub mod metering;
 pub mod metrics;
 pub mod payments;
 mod router;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde::Deserialize;
 use tollgate_domain::Money;
 use tollgate_server::email::{SmtpConfig, SmtpSecurity, TransportConfig};
+use tollgate_server::metering::MeteringConfig;
 use tollgate_server::payments::{PaymentsConfig, ProviderKind, SecretString, StripeConfig};
 use tollgate_server::{BillingConfig, ConnectionLimits, CookieSecure, EmailConfig, ServerConfig};
 use tollgate_store::{Store, StoreOptions};
@@ -77,6 +78,12 @@ pub struct FileConfig {
     /// Default `https://api.stripe.com`.
     pub stripe_api_base: Option<String>,
     pub stripe_timeout_secs: Option<u64>,
+    /// How often the gateway's usage writer stores what was recorded (10–60,000 ms; 200):
+    /// after `kill -9`, at most this long of usage records is lost.
+    pub usage_flush_ms: Option<u64>,
+    /// How long a credit lease outlives a process that died without returning it (1–3,600 s;
+    /// 60).
+    pub credit_lease_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -210,6 +217,7 @@ impl Config {
                 d.password_hash_concurrency,
             )?,
             password_hash_wait: d.password_hash_wait,
+            metering: self.metering(&d.metering)?,
         })
     }
 
@@ -240,6 +248,32 @@ impl Config {
             )?,
             idle_timeout: secs("idle_timeout_secs", f.idle_timeout_secs, d.idle_timeout)?,
             max_connections,
+        })
+    }
+
+    /// The usage writer's interval and the credit leases' lifetime from the file.
+    fn metering(&self, d: &MeteringConfig) -> anyhow::Result<MeteringConfig> {
+        let f = &self.file;
+        if let Some(ms) = f.usage_flush_ms {
+            anyhow::ensure!(
+                (10..=60_000).contains(&ms),
+                "usage_flush_ms must be between 10 and 60000 (it is {ms})"
+            );
+        }
+        if let Some(secs) = f.credit_lease_ttl_secs {
+            anyhow::ensure!(
+                (1..=3_600).contains(&secs),
+                "credit_lease_ttl_secs must be between 1 and 3600 (it is {secs})"
+            );
+        }
+        Ok(MeteringConfig {
+            flush_interval: f
+                .usage_flush_ms
+                .map_or(d.flush_interval, Duration::from_millis),
+            hold_ttl: f
+                .credit_lease_ttl_secs
+                .map_or(d.hold_ttl, Duration::from_secs),
+            ..d.clone()
         })
     }
 
