@@ -7,6 +7,7 @@ use crate::auth::password::Passwords;
 use crate::catalog::CatalogHandle;
 use crate::console::templates::Templates;
 use crate::email::Mailer;
+use crate::gateway::upstream::Upstreams;
 use crate::keys::KeyAuthenticator;
 use crate::metering::Metering;
 use crate::metrics::Metrics;
@@ -36,6 +37,8 @@ pub struct App {
     pub metering: Metering,
     /// Work started by requests and not waited for.
     pub background: crate::jobs::Background,
+    /// The models' upstreams and their connection pools.
+    pub upstreams: Upstreams,
     /// Faults tests inject into the charge flow.
     #[cfg(feature = "testing")]
     pub charge_faults: crate::service::charges::ChargeFaults,
@@ -63,6 +66,7 @@ impl App {
             passwords: Passwords::new(config.password_hash_concurrency, config.password_hash_wait),
             metering: Metering::new(store.clone(), clock.clone(), config.metering.clone()),
             background: Default::default(),
+            upstreams: Upstreams::default(),
             #[cfg(feature = "testing")]
             charge_faults: Default::default(),
             store,

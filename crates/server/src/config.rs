@@ -33,6 +33,8 @@ pub struct ServerConfig {
     pub session_absolute: Duration,
     /// Largest request body accepted; larger ones answer 413.
     pub max_body_bytes: usize,
+    /// Largest chat or completion request the gateway accepts (prompts are large); 413 above.
+    pub gateway_max_body_bytes: usize,
     /// Failed logins allowed per email, and per client address, in one `login_window`.
     pub login_failures_per_email: i64,
     pub login_failures_per_ip: i64,
@@ -129,6 +131,7 @@ impl Default for ServerConfig {
             session_idle: Duration::from_secs(7 * 24 * 3600),
             session_absolute: Duration::from_secs(30 * 24 * 3600),
             max_body_bytes: 64 * 1024,
+            gateway_max_body_bytes: 8 << 20,
             login_failures_per_email: 10,
             login_failures_per_ip: 50,
             login_window: Duration::from_secs(15 * 60),

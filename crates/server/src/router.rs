@@ -28,7 +28,7 @@ pub fn router(app: Arc<App>) -> Router {
     router
         .merge(console::router())
         .merge(api)
-        .merge(gateway::router())
+        .merge(gateway::router(&app))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::scrape))
         .fallback(fallback)

@@ -32,6 +32,7 @@ pub struct FileConfig {
     pub session_idle_hours: Option<u64>,
     pub session_absolute_days: Option<u64>,
     pub max_body_bytes: Option<usize>,
+    pub gateway_max_body_bytes: Option<usize>,
     pub login_failures_per_email: Option<i64>,
     pub login_failures_per_ip: Option<i64>,
     pub login_window_minutes: Option<u64>,
@@ -194,6 +195,7 @@ impl Config {
                 Duration::from_secs(days * 86_400)
             }),
             max_body_bytes: f.max_body_bytes.unwrap_or(d.max_body_bytes),
+            gateway_max_body_bytes: f.gateway_max_body_bytes.unwrap_or(d.gateway_max_body_bytes),
             login_failures_per_email: f
                 .login_failures_per_email
                 .unwrap_or(d.login_failures_per_email),

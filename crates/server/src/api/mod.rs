@@ -14,6 +14,7 @@ pub mod models;
 pub mod orgs;
 pub mod pagination;
 pub mod project_members;
+pub mod project_models;
 pub mod projects;
 pub mod subscriptions;
 pub mod usage;
@@ -77,6 +78,7 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(projects::list, projects::create))
         .routes(routes!(projects::get, projects::rename))
         .routes(routes!(projects::archive))
+        .routes(routes!(project_models::get, project_models::set))
         .routes(routes!(project_members::list))
         .routes(routes!(project_members::set, project_members::remove))
         .routes(routes!(api_keys::list, api_keys::create))

@@ -11,6 +11,7 @@ pub mod invites;
 pub mod members;
 pub mod orgs;
 pub mod project_members;
+pub mod project_models;
 pub mod projects;
 pub mod stripe_events;
 pub mod subscriptions;
