@@ -7,6 +7,7 @@ use crate::catalog::CatalogHandle;
 use crate::console::templates::Templates;
 use crate::email::Mailer;
 use crate::keys::KeyAuthenticator;
+use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::payments::Payments;
 use crate::service::entitlement::EntitlementCache;
@@ -28,6 +29,8 @@ pub struct App {
     pub catalog: CatalogHandle,
     /// Which subscriptions cover which models, remembered for a second.
     pub entitlements: EntitlementCache,
+    /// Rate limits of the gateway, admitted from memory against leased slices.
+    pub limits: Limiter,
     /// Faults tests inject into the charge flow.
     #[cfg(feature = "testing")]
     pub charge_faults: crate::service::charges::ChargeFaults,
@@ -52,6 +55,7 @@ impl App {
             keys: KeyAuthenticator::new(store.clone(), clock.clone()),
             catalog,
             entitlements: EntitlementCache::default(),
+            limits: Limiter::new(store.clone(), clock.clone()),
             #[cfg(feature = "testing")]
             charge_faults: Default::default(),
             store,

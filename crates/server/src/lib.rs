@@ -15,6 +15,7 @@ pub mod gateway;
 mod health;
 pub mod housekeeping;
 pub mod keys;
+pub mod limits;
 pub mod metrics;
 pub mod payments;
 pub mod renewals;

@@ -82,12 +82,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let follower = tokio::spawn(changes::follow(app.clone()));
+    let limits = tokio::spawn(app.clone().run_limits());
     let served = axum::serve(
         listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        router(app.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await;
     follower.abort();
+    limits.abort();
+    // What this process leased and did not spend goes back for the others.
+    app.limits.give_back_all().await;
     served
 }
