@@ -10,6 +10,7 @@ use crate::email::Mailer;
 use crate::gateway::upstream::Upstreams;
 use crate::keys::KeyAuthenticator;
 use crate::metering::Metering;
+use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::payments::Payments;
 use crate::service::entitlement::EntitlementCache;
@@ -39,6 +40,8 @@ pub struct App {
     pub background: crate::jobs::Background,
     /// The models' upstreams and their connection pools.
     pub upstreams: Upstreams,
+    /// Rate limits of the gateway, admitted from memory against leased slices.
+    pub limits: Limiter,
     /// Faults tests inject into the charge flow.
     #[cfg(feature = "testing")]
     pub charge_faults: crate::service::charges::ChargeFaults,
@@ -67,6 +70,7 @@ impl App {
             metering: Metering::new(store.clone(), clock.clone(), config.metering.clone()),
             background: Default::default(),
             upstreams: Upstreams::default(),
+            limits: Limiter::new(store.clone(), clock.clone()),
             #[cfg(feature = "testing")]
             charge_faults: Default::default(),
             store,

@@ -16,6 +16,7 @@ mod health;
 pub mod jobs;
 pub mod keys;
 pub mod metering;
+pub mod limits;
 pub mod metrics;
 pub mod payments;
 mod router;
