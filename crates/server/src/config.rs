@@ -46,6 +46,9 @@ pub struct ServerConfig {
     pub invite_ttl_days: u32,
     /// Invitation emails (new and resent) one organization may send per hour.
     pub invite_emails_per_hour: i64,
+    /// Days raw usage records (the request log) are kept before the housekeeping job prunes
+    /// them; hourly and daily rollups are kept regardless. 1–3650, 30 by default.
+    pub usage_retention_days: u32,
     /// The payment provider: sandbox (default) or stripe with its keys.
     pub payments: PaymentsConfig,
     /// The model catalog's TOML file; `None`: the built-in example catalog.
@@ -139,6 +142,7 @@ impl Default for ServerConfig {
             email: EmailConfig::default(),
             invite_ttl_days: 7,
             invite_emails_per_hour: 100,
+            usage_retention_days: 30,
             payments: PaymentsConfig::Sandbox,
             catalog_path: None,
             billing: BillingConfig::default(),

@@ -63,6 +63,8 @@ pub struct FileConfig {
     /// Days an invitation link stays valid: 1–30.
     pub invite_ttl_days: Option<u32>,
     pub invite_emails_per_hour: Option<i64>,
+    /// Days raw usage records are kept (the request log); rollups are kept. 1–3650, 30.
+    pub usage_retention_days: Option<u32>,
     /// Smallest and largest "Add Credits" purchase in USD, e.g. `"10.00"` and `"10000.00"`.
     pub min_purchase: Option<String>,
     pub max_purchase: Option<String>,
@@ -181,6 +183,11 @@ impl Config {
             (1..=30).contains(&invite_ttl_days),
             "invite_ttl_days must be between 1 and 30 (it is {invite_ttl_days})"
         );
+        let usage_retention_days = f.usage_retention_days.unwrap_or(d.usage_retention_days);
+        anyhow::ensure!(
+            (1..=3650).contains(&usage_retention_days),
+            "usage_retention_days must be between 1 and 3650 (it is {usage_retention_days})"
+        );
         Ok(ServerConfig {
             public_url: f
                 .public_url
@@ -209,6 +216,7 @@ impl Config {
             email: self.email(|name| std::env::var(name).ok())?,
             invite_ttl_days,
             invite_emails_per_hour: f.invite_emails_per_hour.unwrap_or(d.invite_emails_per_hour),
+            usage_retention_days,
             payments: self.payments(|name| std::env::var(name).ok())?,
             catalog_path: self.catalog.clone(),
             billing: self.billing(&d.billing)?,

@@ -2,6 +2,7 @@
 //! here once, and each surface only renders the outcome its own way.
 
 pub mod accounts;
+pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod billing;
