@@ -27,7 +27,7 @@ pub fn router(app: Arc<App>) -> Router {
         ));
     }
     router
-        .merge(console::router())
+        .merge(console::router().layer(axum::middleware::map_response(console::no_store)))
         .merge(api)
         .merge(gateway::router())
         .route("/healthz", get(health::healthz))
