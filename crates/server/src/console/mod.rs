@@ -4,6 +4,7 @@
 mod assets;
 mod auth_pages;
 mod billing_pages;
+mod charge_pages;
 mod flash;
 mod invite_pages;
 mod key_pages;

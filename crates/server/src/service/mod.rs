@@ -10,6 +10,7 @@ pub mod entitlement;
 pub mod invites;
 pub mod members;
 pub mod orgs;
+pub mod previews;
 pub mod project_members;
 pub mod projects;
 pub mod stripe_events;
