@@ -26,7 +26,7 @@ pub fn router(app: Arc<App>) -> Router {
         ));
     }
     router
-        .merge(console::router())
+        .merge(console::router().layer(axum::middleware::map_response(console::no_store)))
         .merge(api)
         .merge(gateway::router(&app))
         .route("/healthz", get(health::healthz))

@@ -11,6 +11,7 @@ pub mod entitlement;
 pub mod invites;
 pub mod members;
 pub mod orgs;
+pub mod previews;
 pub mod project_members;
 pub mod project_models;
 pub mod projects;
