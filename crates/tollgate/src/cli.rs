@@ -81,6 +81,22 @@ pub enum AdminCommand {
     /// Subscriptions of every organization.
     #[command(subcommand)]
     Subscriptions(SubscriptionsCommand),
+    /// Usage analytics.
+    #[command(subcommand)]
+    Usage(UsageCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsageCommand {
+    /// Recompute the hourly and daily usage rollups from the raw usage records, for one
+    /// organization or all, from `--since` (a date, UTC; default: the oldest day still kept).
+    RebuildRollups {
+        #[arg(long)]
+        org: Option<String>,
+        /// YYYY-MM-DD; not before the oldest raw records kept (`usage_retention_days`).
+        #[arg(long)]
+        since: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -2,6 +2,7 @@
 //! applies the database migrations; `admin` holds the operators' commands.
 
 mod admin;
+mod admin_usage;
 mod cli;
 mod config;
 mod serve;

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`. Handlers live one file per resource; this module gathers
 //! the routes and generates the OpenAPI document from them.
 
+pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
@@ -52,7 +53,7 @@ use error::ApiError;
         (name = "subscriptions", description = "Monthly plans per model (org admins only)"),
         (name = "audit", description = "The audit log (org admins only)"),
         (name = "billing", description = "Credits, payments, auto-recharge, card and address (org admins only)"),
-        (name = "usage", description = "Usage reported by inference servers (operator token)"),
+        (name = "usage", description = "Usage by time, model, project and key, the request log, and usage reported by inference servers (operator token)"),
     )
 )]
 struct ApiDoc;
@@ -94,6 +95,8 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(billing::payments))
         .routes(routes!(billing::payment))
         .routes(routes!(usage::report))
+        .routes(routes!(analytics::usage))
+        .routes(routes!(analytics::requests))
         .routes(routes!(subscriptions::list, subscriptions::create))
         .routes(routes!(subscriptions::update, subscriptions::cancel))
         .split_for_parts();
@@ -134,10 +137,7 @@ async fn same_origin_writes(State(app): State<Arc<App>>, request: Request, next:
         Method::GET | Method::HEAD | Method::OPTIONS
     );
     let has_session = cookie(request.headers(), SESSION_COOKIE).is_some();
-    if !safe
-        && has_session
-        && !csrf::same_origin(request.headers(), app.config.public_url.as_deref())
-    {
+    if !safe && has_session && !csrf::same_origin(request.headers(), &app.config) {
         return ApiError::new(
                 StatusCode::FORBIDDEN,
                 "cross_origin_request",
