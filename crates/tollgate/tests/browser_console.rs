@@ -1,7 +1,7 @@
 //! In a real headless Chromium, the console as a customer lives in it (issue 14): reloading
 //! after creating a key creates nothing, Back after logging out shows no signed-in page, the
-//! Add Credits dialog reopens as a dialog with its error and opens from its link, and money
-//! moves only after a confirmation that shows the amount and the card.
+//! Add Credits and New Invite dialogs reopen as dialogs with their error, Add Credits opens from
+//! its link, and money moves only after a confirmation that shows the amount and the card.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -105,6 +105,39 @@ async fn dialogs_reopen_with_their_error_and_money_moves_after_a_confirmation() 
     let server = Server::start(&["--data-dir", data.path().to_str().unwrap()], &[]);
     let b = Browser::start().await;
     sign_up(&b, &server).await;
+
+    // A refused invite: the dialog stays open, with the reason in the user's words.
+    b.find("nav a[href$='/members']").await.click().await;
+    b.find("#new-invite").await.click().await;
+    b.find("#invite-emails")
+        .await
+        .type_text("grace@example.com")
+        .await;
+    b.execute(
+        "document.getElementById('invite-role').value = 'project_member';",
+        vec![],
+    )
+    .await;
+    b.find("#send-invites").await.click().await;
+    b.find("#invite-dialog-error").await;
+    assert!(is_modal(&b, "invite-dialog").await, "the dialog stays open");
+    let reason = b
+        .execute(
+            "return document.getElementById('invite-dialog-error').textContent",
+            vec![],
+        )
+        .await;
+    assert!(
+        reason
+            .as_str()
+            .is_some_and(|r| r.starts_with("A project role needs at least one project")),
+        "{reason}"
+    );
+    b.find("#invite-dialog [data-dialog-close]")
+        .await
+        .click()
+        .await;
+
     b.find("nav a[href$='/billing']").await.click().await;
     b.wait_for_text("Credit balance").await;
     save_card(&b).await;
