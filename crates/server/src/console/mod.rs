@@ -247,8 +247,8 @@ impl App {
         secret: &str,
         submitted: &str,
     ) -> Result<(), Response> {
-        let foreign_origin = headers.contains_key("origin")
-            && !csrf::same_origin(headers, self.config.public_url.as_deref());
+        let foreign_origin =
+            headers.contains_key("origin") && !csrf::same_origin(headers, &self.config);
         if foreign_origin || !csrf::matches(submitted, &csrf::token_for(secret)) {
             return Err(self.error_page(
                 StatusCode::FORBIDDEN,
