@@ -61,6 +61,8 @@ pub struct ServerConfig {
     /// waits for a turn before it is answered 503.
     pub password_hash_concurrency: usize,
     pub password_hash_wait: Duration,
+    /// Credit leases and the usage writer of the gateway.
+    pub metering: MeteringConfig,
 }
 
 /// How long a client may take, and how many may be connected at once; without them a client
@@ -89,8 +91,6 @@ impl Default for ConnectionLimits {
             max_connections: 1024,
         }
     }
-    /// Credit leases and the usage writer of the gateway.
-    pub metering: MeteringConfig,
 }
 
 /// Limits and timings of credits and payments (DESIGN §2).

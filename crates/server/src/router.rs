@@ -146,7 +146,8 @@ pub async fn serve(
     let follower = tokio::spawn(changes::follow(app.clone()));
     let limits = tokio::spawn(app.clone().run_limits());
     let connection_limits = app.config.connections.clone();
-    let served = connections::serve(listener, router(app.clone()), connection_limits, shutdown).await;
+    let served =
+        connections::serve(listener, router(app.clone()), connection_limits, shutdown).await;
     follower.abort();
     limits.abort();
     // What this process leased and did not spend goes back for the others.

@@ -251,7 +251,7 @@ async fn a_subscribed_model_costs_nothing_and_needs_no_credit(engine: Engine) {
     let rec = g.usage(&id).await;
     assert_eq!(
         (rec.plan, rec.cost, rec.output_tokens),
-        ("subscription", 0, 5)
+        ("subscription", tollgate_domain::usage::UsageCost::ZERO, 5)
     );
     let after =
         g.t.app

@@ -1,6 +1,7 @@
 //! Reading one stored usage record back whole, by its id (the gateway's `x-request-id`).
 
 use sqlx::Row;
+use tollgate_domain::usage::UsageCost;
 
 use crate::orgs::corrupt;
 use crate::{Result, Store, UsageRecord};
@@ -9,7 +10,7 @@ impl Store {
     pub async fn find_usage_record(&self, id: &str) -> Result<Option<UsageRecord>> {
         let Some(row) = sqlx::query(
             "SELECT id, org_id, project_id, key_id, model, input_tokens, cached_input_tokens, \
-                    output_tokens, cost, plan, status, latency_ms, ttft_ms, estimated, occurred_at \
+                    output_tokens, cost_picos, plan, status, latency_ms, ttft_ms, estimated, occurred_at \
              FROM usage_records WHERE id = $1",
         )
         .bind(id)
@@ -25,6 +26,9 @@ impl Store {
             other => return Err(corrupt(format!("usage record {id} has plan '{other}'"))),
         };
         let estimated: i64 = row.try_get("estimated")?;
+        let picos: i64 = row.try_get("cost_picos")?;
+        let cost = UsageCost::from_picos(picos)
+            .ok_or_else(|| corrupt(format!("usage record {id} has cost_picos {picos}")))?;
         Ok(Some(UsageRecord {
             id: row.try_get("id")?,
             org_id: row.try_get("org_id")?,
@@ -34,7 +38,7 @@ impl Store {
             input_tokens: row.try_get("input_tokens")?,
             cached_input_tokens: row.try_get("cached_input_tokens")?,
             output_tokens: row.try_get("output_tokens")?,
-            cost: row.try_get("cost")?,
+            cost,
             plan,
             status: row.try_get("status")?,
             latency_ms: row.try_get("latency_ms")?,

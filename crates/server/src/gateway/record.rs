@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use tollgate_domain::usage::{UsageCost, PICOS_PER_MICRO};
 use tollgate_store::UsageRecord;
 
 use crate::app::App;
@@ -130,7 +131,7 @@ pub fn record(app: &Arc<App>, admitted: Admitted, ending: Ending, seen: Seen) {
         ),
     };
     let cost = if admitted.plan == "subscription" {
-        0
+        UsageCost::ZERO
     } else {
         tokens::cost(
             admitted.prices,
@@ -138,11 +139,16 @@ pub fn record(app: &Arc<App>, admitted: Admitted, ending: Ending, seen: Seen) {
             tokens.cached_input,
             tokens.output,
         )
-        .map(|c| c.rounded())
         // Counts within MAX_TOKENS are far from overflowing; should one ever, the request
         // is billed the most it could cost.
-        .unwrap_or(admitted.max_cost)
-        .micros()
+        .or_else(|| {
+            admitted
+                .max_cost
+                .micros()
+                .checked_mul(PICOS_PER_MICRO)
+                .and_then(UsageCost::from_picos)
+        })
+        .unwrap_or(UsageCost::ZERO)
     };
     let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let latency_ms = i64::try_from(admitted.started.elapsed().as_millis()).unwrap_or(i64::MAX);

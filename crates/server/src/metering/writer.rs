@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
+use tollgate_domain::usage::UsageCost;
 use tollgate_store::{StoreError, UsageRecord};
 
 use super::Inner;
@@ -114,7 +115,7 @@ async fn write(inner: &Inner, batch: &[Queued]) -> Result<BTreeSet<String>, Stor
         match store(inner, part).await {
             Ok(()) => spent.extend(
                 part.iter()
-                    .filter(|q| q.record.cost > 0)
+                    .filter(|q| q.record.cost > UsageCost::ZERO)
                     .map(|q| q.record.org_id.clone()),
             ),
             Err(e) if e.is_refused_data() && part.len() > 1 => {
