@@ -99,6 +99,18 @@ async fn is_modal(b: &Browser, id: &str) -> bool {
         == serde_json::json!(true)
 }
 
+/// How far the text of `css` starts from the left edge of its card, in CSS pixels.
+async fn inset(b: &Browser, css: &str) -> f64 {
+    b.execute(
+        "const e = document.querySelector(arguments[0]); \
+         return e.getBoundingClientRect().left - e.closest('.card').getBoundingClientRect().left;",
+        vec![serde_json::json!(css)],
+    )
+    .await
+    .as_f64()
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dialogs_reopen_with_their_error_and_money_moves_after_a_confirmation() {
     let data = TempDir::new("browser-console-dialogs");
@@ -141,6 +153,8 @@ async fn dialogs_reopen_with_their_error_and_money_moves_after_a_confirmation() 
     b.find("nav a[href$='/billing']").await.click().await;
     b.wait_for_text("Credit balance").await;
     save_card(&b).await;
+    // Text inside a card keeps the card's padding (issue 14, bug 12).
+    assert!(inset(&b, "#current-card").await >= 12.0);
     // One readable banner, not the code and then the words.
     assert_eq!(b.count(".notice-success").await, 1);
     assert!(!b.page_text().await.contains("card_saved"));
@@ -152,6 +166,7 @@ async fn dialogs_reopen_with_their_error_and_money_moves_after_a_confirmation() 
         is_modal(&b, "add-credits-dialog").await,
         "opened by its link"
     );
+    assert!(inset(&b, "#no-grants").await >= 12.0);
 
     // A bad amount: the dialog comes back, as a dialog, with the error in it.
     b.find("#credit-amount").await.type_text("5").await;
@@ -191,12 +206,19 @@ async fn dialogs_reopen_with_their_error_and_money_moves_after_a_confirmation() 
     b.wait_for_text("will be charged now to Visa ending in 4242")
         .await;
     assert!(is_modal(&b, "confirm-charge").await);
-    assert!(b
-        .find("#confirm-charge-summary")
-        .await
-        .text()
-        .await
-        .starts_with("$54.00 will be charged now"));
+    // textContent: the dialog may still be fading in, which WebDriver's text ignores.
+    let summary = b
+        .execute(
+            "return document.getElementById('confirm-charge-summary').textContent",
+            vec![],
+        )
+        .await;
+    assert!(
+        summary
+            .as_str()
+            .is_some_and(|s| s.starts_with("$54.00 will be charged now")),
+        "{summary}"
+    );
     b.find("#confirm-charge a[data-dialog-close]")
         .await
         .click()
