@@ -197,7 +197,50 @@ async fn members_and_audit_log_are_in_the_navigation_of_admins_only(engine: Engi
     );
 }
 
+/// Issue 14, bug 8: a refused New Invite keeps its dialog open, with what was typed and the
+/// reason in the user's words.
+async fn a_refused_invite_keeps_its_dialog_open_with_the_reason(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let ada = t.sign_up("ada@example.com").await;
+    let (_, html) = page(&ada.client, t.url(&format!("/o/{}/members", ada.org_id))).await;
+    let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = html[at..at + 64].to_owned();
+    let r = ada
+        .client
+        .post(t.url(&format!("/o/{}/invites", ada.org_id)))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("emails", "new@example.com"),
+            ("role", "project_member"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("<dialog id=\"invite-dialog\" aria-labelledby=\"invite-dialog-title\" open>"),
+        "the dialog stays open"
+    );
+    let error = html
+        .split("id=\"invite-dialog-error\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("the reason is in the dialog");
+    assert!(
+        error.starts_with("A project role needs at least one project"),
+        "{error}"
+    );
+    assert!(!html.contains("Project_ids"), "no field names");
+    assert!(
+        html.contains(">new@example.com</textarea>"),
+        "what was typed is kept"
+    );
+    assert!(html.contains("<option value=\"project_member\" selected>"));
+}
+
 on_both_engines!(
+    a_refused_invite_keeps_its_dialog_open_with_the_reason,
     the_invitation_page_speaks_to_each_visitor,
     members_and_audit_log_are_in_the_navigation_of_admins_only,
 );

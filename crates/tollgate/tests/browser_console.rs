@@ -1,7 +1,7 @@
 //! In a real headless Chromium, the console as a customer lives in it (issue 14): reloading
 //! after creating a key creates nothing, Back after logging out shows no signed-in page, the
-//! Add Credits dialog reopens as a dialog with its error and opens from its link, and money
-//! moves only after a confirmation that shows the amount and the card.
+//! Add Credits and New Invite dialogs reopen as dialogs with their error, Add Credits opens from
+//! its link, and money moves only after a confirmation that shows the amount and the card.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -99,15 +99,62 @@ async fn is_modal(b: &Browser, id: &str) -> bool {
         == serde_json::json!(true)
 }
 
+/// How far the text of `css` starts from the left edge of its card, in CSS pixels.
+async fn inset(b: &Browser, css: &str) -> f64 {
+    b.execute(
+        "const e = document.querySelector(arguments[0]); \
+         return e.getBoundingClientRect().left - e.closest('.card').getBoundingClientRect().left;",
+        vec![serde_json::json!(css)],
+    )
+    .await
+    .as_f64()
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dialogs_reopen_with_their_error_and_money_moves_after_a_confirmation() {
     let data = TempDir::new("browser-console-dialogs");
     let server = Server::start(&["--data-dir", data.path().to_str().unwrap()], &[]);
     let b = Browser::start().await;
     sign_up(&b, &server).await;
+
+    // A refused invite: the dialog stays open, with the reason in the user's words.
+    b.find("nav a[href$='/members']").await.click().await;
+    b.find("#new-invite").await.click().await;
+    b.find("#invite-emails")
+        .await
+        .type_text("grace@example.com")
+        .await;
+    b.execute(
+        "document.getElementById('invite-role').value = 'project_member';",
+        vec![],
+    )
+    .await;
+    b.find("#send-invites").await.click().await;
+    b.find("#invite-dialog-error").await;
+    assert!(is_modal(&b, "invite-dialog").await, "the dialog stays open");
+    let reason = b
+        .execute(
+            "return document.getElementById('invite-dialog-error').textContent",
+            vec![],
+        )
+        .await;
+    assert!(
+        reason
+            .as_str()
+            .is_some_and(|r| r.starts_with("A project role needs at least one project")),
+        "{reason}"
+    );
+    b.find("#invite-dialog [data-dialog-close]")
+        .await
+        .click()
+        .await;
+
     b.find("nav a[href$='/billing']").await.click().await;
     b.wait_for_text("Credit balance").await;
     save_card(&b).await;
+    // Text inside a card keeps the card's padding (issue 14, bug 12).
+    assert!(inset(&b, "#current-card").await >= 12.0);
     // One readable banner, not the code and then the words.
     assert_eq!(b.count(".notice-success").await, 1);
     assert!(!b.page_text().await.contains("card_saved"));
@@ -119,6 +166,7 @@ async fn dialogs_reopen_with_their_error_and_money_moves_after_a_confirmation() 
         is_modal(&b, "add-credits-dialog").await,
         "opened by its link"
     );
+    assert!(inset(&b, "#no-grants").await >= 12.0);
 
     // A bad amount: the dialog comes back, as a dialog, with the error in it.
     b.find("#credit-amount").await.type_text("5").await;
@@ -158,12 +206,19 @@ async fn dialogs_reopen_with_their_error_and_money_moves_after_a_confirmation() 
     b.wait_for_text("will be charged now to Visa ending in 4242")
         .await;
     assert!(is_modal(&b, "confirm-charge").await);
-    assert!(b
-        .find("#confirm-charge-summary")
-        .await
-        .text()
-        .await
-        .starts_with("$54.00 will be charged now"));
+    // textContent: the dialog may still be fading in, which WebDriver's text ignores.
+    let summary = b
+        .execute(
+            "return document.getElementById('confirm-charge-summary').textContent",
+            vec![],
+        )
+        .await;
+    assert!(
+        summary
+            .as_str()
+            .is_some_and(|s| s.starts_with("$54.00 will be charged now")),
+        "{summary}"
+    );
     b.find("#confirm-charge a[data-dialog-close]")
         .await
         .click()

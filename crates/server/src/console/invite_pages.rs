@@ -68,9 +68,15 @@ pub async fn create(
             render_members(&app, &session, &org_id, None, None, StatusCode::OK, extras).await
         }
         Err(e @ (ServiceError::Invalid(_) | ServiceError::TooManyRequests { .. })) => {
+            // The dialog opens again with what was typed and the message in the user's words
+            // (not prefixed with the form field's name).
+            let message = match &e {
+                ServiceError::Invalid(v) => v.message.clone(),
+                other => other.public_message(),
+            };
             let extras = MembersExtras {
-                error: Some(e.public_message()),
-                invite_values: json!({"emails": emails[0], "role": role}),
+                invite_error: Some(message),
+                invite_values: json!({"emails": emails[0], "role": role, "project_ids": project_ids}),
                 ..MembersExtras::default()
             };
             render_members(&app, &session, &org_id, None, None, e.status(), extras).await

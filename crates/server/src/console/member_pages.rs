@@ -45,6 +45,8 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
 pub(crate) struct MembersExtras {
     pub notice: Option<&'static str>,
     pub error: Option<String>,
+    /// Why the New Invite form was refused: shown in the dialog, which opens again.
+    pub invite_error: Option<String>,
     pub invite_errors: Vec<Value>,
     pub invite_values: Value,
 }
@@ -125,6 +127,8 @@ pub(crate) async fn render_members(
         "invite_roles": roles,
         "invite_errors": extras.invite_errors,
         "invite_values": extras.invite_values,
+        "invite_open": extras.invite_error.is_some(),
+        "invite_error": extras.invite_error,
         "projects": projects,
         "notice": extras.notice,
         "error": extras.error,
