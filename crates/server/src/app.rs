@@ -31,6 +31,8 @@ pub struct App {
     pub entitlements: EntitlementCache,
     /// Rate limits of the gateway, admitted from memory against leased slices.
     pub limits: Limiter,
+    /// Work started by requests and not waited for.
+    pub background: crate::jobs::Background,
     /// Faults tests inject into the charge flow.
     #[cfg(feature = "testing")]
     pub charge_faults: crate::service::charges::ChargeFaults,
@@ -56,6 +58,7 @@ impl App {
             catalog,
             entitlements: EntitlementCache::default(),
             limits: Limiter::new(store.clone(), clock.clone()),
+            background: Default::default(),
             #[cfg(feature = "testing")]
             charge_faults: Default::default(),
             store,

@@ -82,7 +82,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let follower = tokio::spawn(changes::follow(app.clone()));
-    let limits = tokio::spawn(app.clone().run_limits());
+    let limits = crate::limits::spawn(app.clone());
     let served = axum::serve(
         listener,
         router(app.clone()).into_make_service_with_connect_info::<SocketAddr>(),

@@ -88,7 +88,11 @@ async fn two_processes_share_sixty_rpm_for_two_minutes(engine: Engine) {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let order = if seed.is_multiple_of(2) { [0, 1] } else { [1, 0] };
+        let order = if seed.is_multiple_of(2) {
+            [0, 1]
+        } else {
+            [1, 0]
+        };
         let mut in_step = 0;
         loop {
             let mut any = false;

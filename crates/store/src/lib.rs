@@ -26,6 +26,8 @@ mod subscriptions;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod usage;
+mod usage_queries;
+mod usage_rollups;
 mod users;
 
 pub use api_keys::{ApiKey, KeyCreator, KeyCredentials, NewKey};
@@ -49,6 +51,12 @@ pub use subscriptions::{
     SubscriptionRefusal, TierState,
 };
 pub use usage::{RecordedUsage, UsageRecord};
+pub use usage_queries::{
+    RequestEntry, RequestQuery, StatusClass, UsageDim, UsageGroup, UsageQuery,
+};
+pub use usage_rollups::{
+    aggregate as usage_rollups_of, is_error_status, Grain, RollupKey, UsageTotals, DAY_MS, HOUR_MS,
+};
 pub use users::{NewUser, User, UserCredentials};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

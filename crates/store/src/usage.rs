@@ -8,6 +8,7 @@ use sqlx::Row;
 use tollgate_domain::Timestamp;
 
 use crate::ledger::debit_usage_batch_in;
+use crate::usage_rollups::add_to_rollups_in;
 use crate::{max_bind_params, placeholders, Result, Store};
 
 /// Bound per row of the multi-row insert (`recorded_at` is bound once per statement).
@@ -52,7 +53,12 @@ impl Store {
         // rows, are what kept PostgreSQL under DESIGN §5's 20,000 records/s. RETURNING names the
         // ids that were new; a conflicting id was stored before.
         let mut new_ids: HashSet<String> = HashSet::new();
-        for chunk in records.chunks((max_bind_params(self.engine()) - 1) / USAGE_PARAMS_PER_ROW) {
+        // Inserted in id order (stable: a repeated id's first record stays first), so that
+        // concurrent batches sharing ids take their index locks in one order: in any other
+        // order two replays of overlapping batches deadlock on PostgreSQL.
+        let mut sorted: Vec<&UsageRecord> = records.iter().collect();
+        sorted.sort_by(|a, b| a.id.cmp(&b.id));
+        for chunk in sorted.chunks((max_bind_params(self.engine()) - 1) / USAGE_PARAMS_PER_ROW) {
             let mut sql = String::from(
                 "INSERT INTO usage_records (id, org_id, project_id, key_id, model, input_tokens, cached_input_tokens, \
                  output_tokens, cost, plan, status, latency_ms, occurred_at, recorded_at) VALUES ",
@@ -90,6 +96,7 @@ impl Store {
                 new_ids.insert(row.try_get("id")?);
             }
         }
+        add_to_rollups_in(&mut tx, self.engine(), records, &new_ids).await?;
         let mut outcome = RecordedUsage::default();
         let mut debits: BTreeMap<&str, Vec<(&str, i64)>> = BTreeMap::new();
         for r in records {

@@ -27,17 +27,13 @@ pub async fn run_once(app: &App) -> Result<(u64, u64), tollgate_store::StoreErro
 
 /// Runs `run_once` every ten minutes until the process ends.
 pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(EVERY);
-        loop {
-            tick.tick().await;
-            match run_once(&app).await {
-                Ok((sessions, windows)) if sessions + windows > 0 => {
-                    tracing::debug!(sessions, windows, "housekeeping removed expired rows");
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
-            }
+    super::spawn_periodic("housekeeping", EVERY, move || {
+        let app = app.clone();
+        async move {
+            let (sessions, windows) = run_once(&app).await?;
+            Ok((sessions + windows > 0).then(|| {
+                format!("removed {sessions} expired sessions, {windows} rate-limit windows")
+            }))
         }
     })
 }
