@@ -19,6 +19,7 @@ mod orgs;
 mod outbox;
 mod payments;
 mod project_members;
+mod project_models;
 mod projects;
 mod rate_limits;
 mod sessions;
@@ -26,6 +27,7 @@ mod subscriptions;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod usage;
+mod usage_lookup;
 mod usage_queries;
 mod usage_rollups;
 mod users;
@@ -44,6 +46,7 @@ pub use orgs::{Membership, Org};
 pub use outbox::{enqueue_email_in, OutboxMessage, OutgoingEmail, Retry};
 pub use payments::{BeganPayment, NewPayment, Payment, SettleEffects, Settled, Settlement};
 pub use project_members::{assign_projects_in, ProjectMember};
+pub use project_models::AllowedModels;
 pub use projects::{ArchiveRefusal, Project, ProjectWithRole};
 pub use sessions::SessionUser;
 pub use subscriptions::{
