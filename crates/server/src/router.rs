@@ -74,6 +74,7 @@ async fn reject_undecodable_paths(
             kind: "invalid_request_error",
             code: Some("invalid_url"),
             param: None,
+            rate_limited: None,
         }
         .into_response()
     } else {
@@ -144,7 +145,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let follower = tokio::spawn(changes::follow(app.clone()));
-    let limits = tokio::spawn(app.clone().run_limits());
+    let limits = crate::limits::spawn(app.clone());
     let connection_limits = app.config.connections.clone();
     let served =
         connections::serve(listener, router(app.clone()), connection_limits, shutdown).await;

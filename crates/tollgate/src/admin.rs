@@ -8,8 +8,8 @@ use tollgate_server::catalog::read_catalog;
 use tollgate_store::{ChangeKind, StoreError};
 
 use crate::cli::{
-    AdminCommand, CatalogCommand, CreditsCommand, OrgCommand, SubscriptionsCommand, TierCommand,
-    TokenCommand, UsageCommand,
+    AdminCommand, CatalogCommand, CreditsCommand, LimitsCommand, OrgCommand, SubscriptionsCommand,
+    TierCommand, TokenCommand, UsageCommand,
 };
 use crate::config::Config;
 
@@ -28,6 +28,7 @@ pub async fn run(config: &Config, cmd: AdminCommand) -> anyhow::Result<()> {
         }) => grant_credits(config, &org_id, &amount, expires.as_deref(), &reason).await,
         AdminCommand::Tier(cmd) => tier(config, cmd).await,
         AdminCommand::Subscriptions(cmd) => subscriptions(config, cmd).await,
+        AdminCommand::Limits(cmd) => limits(config, cmd).await,
         AdminCommand::Usage(UsageCommand::RebuildRollups { org, since }) => {
             crate::admin_usage::rebuild_rollups(config, org.as_deref(), since.as_deref()).await
         }
@@ -321,4 +322,126 @@ async fn subscriptions(config: &Config, cmd: SubscriptionsCommand) -> anyhow::Re
     }
     writeln!(out, "{} subscriptions", subs.len())?;
     Ok(())
+}
+
+async fn limits(config: &Config, cmd: LimitsCommand) -> anyhow::Result<()> {
+    use tollgate_domain::limits::{resolve, Dimension, LimitSource, RateLimits};
+    let catalog = configured_catalog(config)?;
+    let store = config.open_store().await?;
+    store.migrate().await.context("applying migrations")?;
+    let org_id = match &cmd {
+        LimitsCommand::Set { org_id, .. }
+        | LimitsCommand::Show { org_id }
+        | LimitsCommand::Clear { org_id, .. } => org_id.clone(),
+    };
+    store
+        .org(&org_id)
+        .await?
+        .with_context(|| format!("no organization {org_id}"))?;
+    let overrides: std::collections::HashMap<String, RateLimits> =
+        store.org_model_limits(&org_id).await?.into_iter().collect();
+    let now = SystemClock.now_ms();
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        LimitsCommand::Set { model, limits, .. } => {
+            let m = catalog
+                .model(&model)
+                .with_context(|| format!("no model {model} in the catalog"))?;
+            let given =
+                RateLimits::parse_assignments(&limits).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let merged = overrides
+                .get(&m.id)
+                .copied()
+                .unwrap_or_default()
+                .overlaid(&given);
+            let details = serde_json::json!(merged
+                .iter()
+                .map(|(d, v)| (d.abbreviation(), v))
+                .collect::<std::collections::BTreeMap<_, _>>());
+            store
+                .set_org_model_limits(
+                    &org_id,
+                    &m.id,
+                    &merged,
+                    now,
+                    operator_audit("limits.override.set", &m.id, details),
+                )
+                .await?;
+            writeln!(out, "{org_id} {}: {}", m.id, describe(&merged))?;
+            writeln!(out, "running servers enforce it within a second")?;
+        }
+        LimitsCommand::Clear { model, .. } => {
+            anyhow::ensure!(
+                overrides.contains_key(&model),
+                "{org_id} has no override for {model}"
+            );
+            store
+                .set_org_model_limits(
+                    &org_id,
+                    &model,
+                    &RateLimits::default(),
+                    now,
+                    operator_audit("limits.override.clear", &model, serde_json::json!({})),
+                )
+                .await?;
+            writeln!(
+                out,
+                "{org_id} {model}: back to the tier's or the catalog's limits"
+            )?;
+        }
+        LimitsCommand::Show { .. } => {
+            for m in catalog.models() {
+                let tier = store
+                    .live_subscription(&org_id, &m.id)
+                    .await?
+                    .filter(|s| s.status.entitles())
+                    .and_then(|s| m.tiers.iter().find(|t| t.id == s.tier));
+                let (source, base) = match tier {
+                    Some(t) => (LimitSource::Tier(t.id.clone()), RateLimits::from(t.limits)),
+                    None => (LimitSource::PayAsYouGo, RateLimits::from(m.limits)),
+                };
+                let r = resolve(source, base, overrides.get(&m.id));
+                writeln!(out, "{}", m.id)?;
+                for d in Dimension::ALL {
+                    let value = r.limits.get(d).map_or("-".to_owned(), |v| v.to_string());
+                    let from = match r.source(d) {
+                        LimitSource::Tier(t) => format!("tier {t}"),
+                        LimitSource::PayAsYouGo => "pay-as-you-go".to_owned(),
+                        LimitSource::Custom => "custom".to_owned(),
+                    };
+                    let from = if r.limits.get(d).is_some() {
+                        from
+                    } else {
+                        String::new()
+                    };
+                    writeln!(out, "  {:<4}{value:>14}  {from}", d.to_string())?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn describe(l: &tollgate_domain::limits::RateLimits) -> String {
+    l.iter()
+        .map(|(d, v)| format!("{}={v}", d.abbreviation()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An operator's change in the organization's audit log.
+fn operator_audit<'a>(
+    action: &'a str,
+    model: &'a str,
+    details: serde_json::Value,
+) -> tollgate_store::AuditEntry<'a> {
+    tollgate_store::AuditEntry {
+        actor_id: None,
+        actor_email: Some("operator (tollgate admin)"),
+        action,
+        target_type: "model",
+        target_id: model,
+        details,
+        ip: None,
+    }
 }

@@ -84,6 +84,26 @@ pub enum AdminCommand {
     /// Usage analytics.
     #[command(subcommand)]
     Usage(UsageCommand),
+    /// Rate limits of an organization per model (overrides of the tier's or the catalog's).
+    #[command(subcommand)]
+    Limits(LimitsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LimitsCommand {
+    /// Override some of an organization's limits for a model, e.g. `set org_… llama rpm=600
+    /// tpm=400000` (rpm, rph, rpd, tpm, tph, tpd); other dimensions keep their values. Every
+    /// running server enforces it within a second; audit-logged.
+    Set {
+        org_id: String,
+        model: String,
+        #[arg(required = true)]
+        limits: Vec<String>,
+    },
+    /// An organization's limits per model and where each comes from.
+    Show { org_id: String },
+    /// Remove the override of a model (back to the tier's or the catalog's limits).
+    Clear { org_id: String, model: String },
 }
 
 #[derive(Subcommand, Debug)]

@@ -246,3 +246,54 @@ on_both_engines!(
     tier_sold_out_flips_availability,
     subscriptions_list_shows_subscriptions_and_the_count,
 );
+
+mod limits_commands {
+    use super::*;
+
+    async fn limits_set_show_and_clear(engine: Engine) {
+        let (db, store) = migrated(engine).await;
+        let org_id = org(&store, "ada@example.com").await;
+        let (ok, out, err) = admin(&db, &["limits", "set", &org_id, MODEL, "rpm=5", "tph=900"]);
+        assert!(ok, "{err}");
+        assert!(out.contains("rpm=5 tph=900"), "{out}");
+        // A second set keeps what it does not name.
+        let (ok, _, err) = admin(&db, &["limits", "set", &org_id, MODEL, "tpm=100"]);
+        assert!(ok, "{err}");
+        let set = store.org_model_limits(&org_id).await.unwrap();
+        assert_eq!(set.len(), 1);
+        assert_eq!(
+            (set[0].1.rpm, set[0].1.tph, set[0].1.tpm, set[0].1.rpd),
+            (Some(5), Some(900), Some(100), None)
+        );
+        let (ok, out, err) = admin(&db, &["limits", "show", &org_id]);
+        assert!(ok, "{err}");
+        let model_block: Vec<&str> = out.lines().skip_while(|l| *l != MODEL).take(7).collect();
+        assert!(
+            model_block[1].contains("RPM") && model_block[1].contains("5  custom"),
+            "{out}"
+        );
+        assert!(model_block[3].contains("50000  pay-as-you-go"), "{out}");
+        let log = store.audit_log(&org_id, 10, None).await.unwrap();
+        assert_eq!(
+            log.iter()
+                .filter(|e| e.action == "limits.override.set")
+                .count(),
+            2
+        );
+        // Refusals: unknown model, bad value, unknown organization.
+        let (ok, _, err) = admin(&db, &["limits", "set", &org_id, "nope", "rpm=5"]);
+        assert!(!ok && err.contains("no model nope"), "{err}");
+        let (ok, _, err) = admin(&db, &["limits", "set", &org_id, MODEL, "rpm=0"]);
+        assert!(!ok && err.contains("RPM must be a whole number"), "{err}");
+        let (ok, _, err) = admin(&db, &["limits", "show", "org_nope"]);
+        assert!(!ok && err.contains("no organization"), "{err}");
+
+        let (ok, _, err) = admin(&db, &["limits", "clear", &org_id, MODEL]);
+        assert!(ok, "{err}");
+        assert!(store.org_model_limits(&org_id).await.unwrap().is_empty());
+        let (ok, _, err) = admin(&db, &["limits", "clear", &org_id, MODEL]);
+        assert!(!ok && err.contains("no override"), "{err}");
+    }
+
+    on_both_engines!(limits_set_show_and_clear);
+}

@@ -7,7 +7,7 @@
 //! 4. the context length: input and `max_tokens` fit the model (400),
 //! 5. the plan: an active subscription covers the model (no credit), else pay-as-you-go,
 //! 6. credit: pay-as-you-go reserves the most the request can cost (402),
-//! 7. rate limits (issue 10),
+//! 7. rate limits: the organization's and the project's buckets for the model (429),
 //!
 //! and only then the request is forwarded. Everything here answers from memory; the database
 //! is touched only when a cache is cold (key, subscription) or a credit lease must grow.
@@ -24,6 +24,7 @@ use crate::app::App;
 use crate::gateway::request::{Endpoint, InferenceRequest};
 use crate::gateway::{authenticate, tokens, GatewayError};
 use crate::keys::KeyIdentity;
+use crate::limits::{RateAdmission, RateRefusal, RateRequest};
 use crate::metering::{CreditRefusal, CreditReservation};
 use crate::service::entitlement::Entitlement;
 
@@ -43,6 +44,8 @@ pub struct Admitted {
     pub max_cost: Money,
     /// `None` under a subscription.
     pub reservation: Option<CreditReservation>,
+    /// The request's place in the rate buckets, corrected by its real tokens when recorded.
+    pub rate: Option<RateAdmission>,
     pub started: Instant,
     /// When it arrived, by the app's clock (the usage record's `occurred_at`).
     pub arrived_at: i64,
@@ -108,10 +111,29 @@ pub async fn admit(
         }
     };
 
-    // 7. Rate limits (issue 10) plug in here: the organization's and the project's buckets
-    //    for `entitlement.limits()`, charged `1` request and `request.input_tokens +
-    //    max_output` tokens; a refusal answers 429 with `Retry-After` (dropping `reservation`
-    //    returns the credit).
+    // 7. Rate limits: one request and the estimated tokens (input + the most output), in the
+    //    organization's and the project's buckets; a refusal drops `reservation`, which
+    //    returns the credit.
+    let rate = app
+        .limits
+        .admit(RateRequest {
+            org_id: &key.org_id,
+            project_id: &key.project_id,
+            model: &model.id,
+            entitlement: &entitlement,
+            estimated_tokens: request.input_tokens.saturating_add(max_output),
+        })
+        .await
+        .map_err(|refusal| match refusal {
+            RateRefusal::Limited(limited) => GatewayError::from(*limited),
+            RateRefusal::Unavailable(e) => {
+                tracing::error!(error = %e, "rate limits cannot be checked");
+                GatewayError::unavailable(
+                    "service_unavailable",
+                    "Rate limits cannot be checked right now; try again shortly.",
+                )
+            }
+        })?;
 
     Ok(Admitted {
         request_id,
@@ -122,6 +144,7 @@ pub async fn admit(
         plan: entitlement.plan(),
         max_cost,
         reservation,
+        rate: Some(rate),
         request,
         started,
         arrived_at,

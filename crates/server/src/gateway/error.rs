@@ -7,6 +7,7 @@ use axum::Json;
 use serde_json::json;
 
 use crate::keys::KeyAuthError;
+use crate::limits::RateLimited;
 
 #[derive(Debug)]
 pub struct GatewayError {
@@ -15,6 +16,8 @@ pub struct GatewayError {
     pub kind: &'static str,
     pub code: Option<&'static str>,
     pub param: Option<&'static str>,
+    /// A rate-limit refusal answers with its own headers (`Retry-After`, `x-ratelimit-*`).
+    pub rate_limited: Option<Box<RateLimited>>,
 }
 
 impl GatewayError {
@@ -30,6 +33,7 @@ impl GatewayError {
             kind,
             code,
             param: None,
+            rate_limited: None,
         }
     }
 
@@ -150,6 +154,7 @@ impl GatewayError {
             kind: "invalid_request_error",
             code: Some("unknown_url"),
             param: None,
+            rate_limited: None,
         }
     }
 }
@@ -166,6 +171,7 @@ impl From<KeyAuthError> for GatewayError {
                     kind: "server_error",
                     code: Some("service_unavailable"),
                     param: None,
+                    rate_limited: None,
                 }
             }
             other => {
@@ -179,14 +185,35 @@ impl From<KeyAuthError> for GatewayError {
                     kind: "invalid_request_error",
                     code: Some("invalid_api_key"),
                     param: None,
+                    rate_limited: None,
                 }
             }
         }
     }
 }
 
+impl From<RateLimited> for GatewayError {
+    fn from(r: RateLimited) -> Self {
+        let kind = match r.dimension.unit {
+            tollgate_domain::limits::Unit::Requests => "requests",
+            tollgate_domain::limits::Unit::Tokens => "tokens",
+        };
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: r.message(),
+            kind,
+            code: Some("rate_limit_exceeded"),
+            param: None,
+            rate_limited: Some(Box::new(r)),
+        }
+    }
+}
+
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
+        if let Some(r) = self.rate_limited {
+            return r.into_response();
+        }
         (self.status, Json(self.json())).into_response()
     }
 }

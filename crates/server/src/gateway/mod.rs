@@ -86,15 +86,21 @@ async fn complete(
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
+    let limits = admitted.rate.as_ref().map(|r| r.headers);
     // In its own task: a client that hangs up does not cancel the forwarding half-way, so the
     // usage of what the upstream did is recorded whatever happens to this connection.
-    match tokio::spawn(forward::forward(app, admitted)).await {
+    let mut response = match tokio::spawn(forward::forward(app, admitted)).await {
         Ok(response) => response,
         Err(e) => {
             tracing::error!(error = %e, "forwarding a request failed");
             GatewayError::bad_gateway("The request could not be forwarded.").into_response()
         }
+    };
+    // Every answer of an admitted request says where its limits stand.
+    if let Some(limits) = limits {
+        limits.apply(response.headers_mut());
     }
+    response
 }
 
 /// The key a request is authenticated by: `Authorization: Bearer tg-…`.

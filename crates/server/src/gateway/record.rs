@@ -130,6 +130,9 @@ pub fn record(app: &Arc<App>, admitted: Admitted, ending: Ending, seen: Seen) {
             true,
         ),
     };
+    if let Some(rate) = admitted.rate {
+        rate.settle(tokens.input.saturating_add(tokens.output));
+    }
     let cost = if admitted.plan == "subscription" {
         UsageCost::ZERO
     } else {

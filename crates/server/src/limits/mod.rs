@@ -542,12 +542,13 @@ fn headers_of(buckets: &HashMap<String, Local>, needs: &[Need], now: Timestamp) 
     }
 }
 
-impl App {
-    /// Returns idle rate-limit slices to the shared buckets until the task is aborted.
-    pub async fn run_limits(self: Arc<Self>) {
-        loop {
-            tokio::time::sleep(MAINTAIN_EVERY).await;
-            self.limits.maintain().await;
+/// Returns idle rate-limit slices to the shared buckets every `MAINTAIN_EVERY`.
+pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    crate::jobs::spawn_periodic("rate-limit slices", MAINTAIN_EVERY, move || {
+        let app = app.clone();
+        async move {
+            app.limits.maintain().await;
+            Ok(None)
         }
-    }
+    })
 }
