@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use sqlx::Row;
 use tollgate_domain::Timestamp;
 
-use crate::ledger::debit_usage_batch_in;
+use crate::ledger::debits::debit_usage_batch_in;
 use crate::usage_rollups::add_to_rollups_in;
 use crate::{max_bind_params, placeholders, Result, Store};
 

@@ -5,16 +5,18 @@
 //! Every write starts by upserting the organization's `credit_accounts` row, which serialises
 //! writers of one organization on PostgreSQL; SQLite's `BEGIN IMMEDIATE` already does.
 
-use std::collections::HashSet;
-use std::fmt::Write as _;
+pub(crate) mod debits;
+mod holds;
+
 use std::str::FromStr;
 
 use sqlx::{Any, Row, Transaction};
-use tollgate_domain::ledger::{allocate, GrantCategory, GrantLot, GrantSource};
+use tollgate_domain::ledger::{GrantCategory, GrantSource};
 use tollgate_domain::{new_id, IdPrefix, Timestamp};
 
-use crate::orgs::corrupt;
-use crate::{placeholders, Result, Store, StoreError};
+use crate::error::corrupt;
+use crate::{Result, Store, StoreError};
+use debits::debit_usage_in;
 
 /// An organization's credit, read in O(1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -276,177 +278,6 @@ pub async fn grant_credits_in(
     Ok(Granted::Created(row.try_into()?))
 }
 
-/// The open grants of an organization usable at `now`.
-async fn open_lots(
-    tx: &mut Transaction<'static, Any>,
-    org_id: &str,
-    now: Timestamp,
-) -> Result<Vec<GrantLot>> {
-    let rows = sqlx::query(
-        "SELECT id, category, remaining, effective_at, expires_at FROM credit_grants \
-         WHERE org_id = $1 AND remaining > 0 AND (expires_at IS NULL OR expires_at > $2)",
-    )
-    .bind(org_id)
-    .bind(now)
-    .fetch_all(&mut **tx)
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            let category: String = r.try_get("category")?;
-            Ok(GrantLot {
-                id: r.try_get("id")?,
-                category: GrantCategory::from_str(&category).map_err(|e| corrupt(e.to_string()))?,
-                remaining: r.try_get("remaining")?,
-                effective_at: r.try_get("effective_at")?,
-                expires_at: r.try_get("expires_at")?,
-            })
-        })
-        .collect()
-}
-
-/// Takes `amount` from the grants in draw order; what they do not cover becomes debt.
-/// Returns the new balance. The caller has locked the account and appended the entries.
-async fn draw(
-    tx: &mut Transaction<'static, Any>,
-    org_id: &str,
-    balance: i64,
-    amount: i64,
-    now: Timestamp,
-) -> Result<i64> {
-    let lots = open_lots(tx, org_id, now).await?;
-    let (takes, uncovered) = allocate(&lots, amount, now);
-    for (grant_id, take) in takes {
-        sqlx::query("UPDATE credit_grants SET remaining = remaining - $1 WHERE id = $2")
-            .bind(take)
-            .bind(grant_id)
-            .execute(&mut **tx)
-            .await?;
-    }
-    let balance_after = balance - amount;
-    sqlx::query("UPDATE credit_accounts SET balance = $1, debt = debt + $2 WHERE org_id = $3")
-        .bind(balance_after)
-        .bind(uncovered)
-        .bind(org_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(balance_after)
-}
-
-/// Debits usage inside `tx`; false when the idempotency key was used before (nothing changed).
-pub async fn debit_usage_in(
-    tx: &mut Transaction<'static, Any>,
-    org_id: &str,
-    amount: i64,
-    idempotency_key: &str,
-    reference: Option<&str>,
-    now: Timestamp,
-) -> Result<bool> {
-    let (balance, _) = open_account(tx, org_id, now).await?;
-    if !append_entry(
-        tx,
-        org_id,
-        "usage",
-        -amount,
-        balance - amount,
-        idempotency_key,
-        None,
-        reference,
-        now,
-    )
-    .await?
-    {
-        return Ok(false);
-    }
-    if amount > 0 {
-        draw(tx, org_id, balance, amount, now).await?;
-    }
-    Ok(true)
-}
-
-/// Debits many usage amounts of one organization at once: one entry each (skipping keys seen
-/// before), one pass over the grants for their sum. Returns how many were new.
-pub(crate) async fn debit_usage_batch_in(
-    tx: &mut Transaction<'static, Any>,
-    org_id: &str,
-    debits: &[(&str, i64)],
-    max_params: usize,
-    now: Timestamp,
-) -> Result<usize> {
-    let (balance, _) = open_account(tx, org_id, now).await?;
-    // A key repeated within the batch counts once, at its first occurrence, as it would have
-    // entry by entry; this keeps two rows with one key out of a single INSERT.
-    let mut seen = HashSet::new();
-    let debits: Vec<(&str, i64)> = debits
-        .iter()
-        .copied()
-        .filter(|(key, _)| seen.insert(*key))
-        .collect();
-
-    // Multi-row inserts, one round trip per chunk (DESIGN §5). Each entry's balance_after is
-    // the running balance in batch order, written assuming every key is new — the case of
-    // `record_usage`, whose usage ids were already deduplicated by its own insert. RETURNING
-    // names the keys that were.
-    let mut inserted: HashSet<String> = HashSet::new();
-    let mut running = balance;
-    // Entry rows per statement: three bound per row, organization and time once.
-    for chunk in debits.chunks((max_params - 2) / 3) {
-        let mut sql = String::from(
-            "INSERT INTO ledger_entries (org_id, kind, amount, balance_after, idempotency_key, created_at) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            // $1 is the organization, $2 the time, shared by every row.
-            let _ = write!(sql, "($1, 'usage', {}, $2)", placeholders(3 + i * 3, 3));
-        }
-        sql.push_str(" ON CONFLICT (org_id, idempotency_key) DO NOTHING RETURNING idempotency_key");
-        let mut query = sqlx::query(&sql).bind(org_id).bind(now);
-        for (key, amount) in chunk {
-            running -= amount;
-            query = query.bind(-amount).bind(running).bind(*key);
-        }
-        for row in query.fetch_all(&mut **tx).await? {
-            inserted.insert(row.try_get("idempotency_key")?);
-        }
-    }
-
-    // Keys used before were skipped, so the entries after them were written with a balance that
-    // counted a debit that did not happen: recompute over the new entries alone and correct the
-    // ones that differ. Rare (only a caller replaying keys), and safe: the account lock keeps
-    // other writers of this organization out, and the rows are this transaction's own.
-    if inserted.len() < debits.len() {
-        let (mut assumed, mut actual) = (balance, balance);
-        for (key, amount) in &debits {
-            assumed -= amount;
-            if !inserted.contains(*key) {
-                continue;
-            }
-            actual -= amount;
-            if actual != assumed {
-                sqlx::query(
-                    "UPDATE ledger_entries SET balance_after = $1 WHERE org_id = $2 AND idempotency_key = $3",
-                )
-                .bind(actual)
-                .bind(org_id)
-                .bind(*key)
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
-    }
-
-    let total: i64 = debits
-        .iter()
-        .filter(|(key, _)| inserted.contains(*key))
-        .map(|(_, amount)| amount)
-        .sum();
-    if total > 0 {
-        draw(tx, org_id, balance, total, now).await?;
-    }
-    Ok(inserted.len())
-}
-
 impl Store {
     pub async fn credit_account(&self, org_id: &str) -> Result<CreditAccount> {
         let row = sqlx::query("SELECT balance, held FROM credit_accounts WHERE org_id = $1")
@@ -527,108 +358,6 @@ impl Store {
             touched += 1;
         }
         Ok(touched)
-    }
-
-    /// Reserves `amount` of the organization's available credit for `ttl_ms`, atomically: the
-    /// hold is refused (`None`) when available credit does not cover it, however many requests
-    /// ask at once.
-    pub async fn place_hold(
-        &self,
-        org_id: &str,
-        amount: i64,
-        ttl_ms: i64,
-        now: Timestamp,
-    ) -> Result<Option<String>> {
-        if amount <= 0 {
-            return Err(corrupt(format!("a hold must be positive, not {amount}")));
-        }
-        let mut tx = self.begin_write().await?;
-        open_account(&mut tx, org_id, now).await?;
-        let reserved = sqlx::query(
-            "UPDATE credit_accounts SET held = held + $1 WHERE org_id = $2 AND balance - held >= $1",
-        )
-        .bind(amount)
-        .bind(org_id)
-        .execute(&mut *tx)
-        .await?;
-        if reserved.rows_affected() == 0 {
-            return Ok(None);
-        }
-        let id = new_id(IdPrefix::Hold);
-        sqlx::query("INSERT INTO credit_holds (id, org_id, amount, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&id)
-            .bind(org_id)
-            .bind(amount)
-            .bind(now)
-            .bind(now + ttl_ms)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Some(id))
-    }
-
-    /// Removes a hold and returns its reservation; the organization and amount it held.
-    async fn drop_hold(
-        tx: &mut Transaction<'static, Any>,
-        hold_id: &str,
-        now: Timestamp,
-    ) -> Result<Option<(String, i64)>> {
-        let row = sqlx::query("DELETE FROM credit_holds WHERE id = $1 RETURNING org_id, amount")
-            .bind(hold_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let (org_id, amount): (String, i64) = (row.try_get("org_id")?, row.try_get("amount")?);
-        lock_account(tx, &org_id, now).await?;
-        sqlx::query("UPDATE credit_accounts SET held = held - $1 WHERE org_id = $2")
-            .bind(amount)
-            .bind(&org_id)
-            .execute(&mut **tx)
-            .await?;
-        Ok(Some((org_id, amount)))
-    }
-
-    /// Settles a hold with the real cost: the reservation is returned and the cost debited, in
-    /// one transaction. A hold that already expired still has its usage debited. False when the
-    /// usage's idempotency key was seen before.
-    pub async fn settle_hold(
-        &self,
-        org_id: &str,
-        hold_id: &str,
-        actual: i64,
-        idempotency_key: &str,
-        now: Timestamp,
-    ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        Self::drop_hold(&mut tx, hold_id, now).await?;
-        let applied =
-            debit_usage_in(&mut tx, org_id, actual, idempotency_key, Some(hold_id), now).await?;
-        tx.commit().await?;
-        Ok(applied)
-    }
-
-    /// Returns a hold's reservation without debiting anything.
-    pub async fn release_hold(&self, hold_id: &str, now: Timestamp) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let dropped = Self::drop_hold(&mut tx, hold_id, now).await?;
-        tx.commit().await?;
-        Ok(dropped.is_some())
-    }
-
-    /// Releases holds forgotten past their expiry (a crashed request, a lost settle).
-    pub async fn expire_holds(&self, now: Timestamp) -> Result<u64> {
-        let due = sqlx::query("SELECT id FROM credit_holds WHERE expires_at <= $1")
-            .bind(now)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut released = 0;
-        for row in due {
-            let id: String = row.try_get("id")?;
-            if self.release_hold(&id, now).await? {
-                released += 1;
-            }
-        }
-        Ok(released)
     }
 
     /// Σ ledger entries of an organization: for the invariant checks of tests and operators
