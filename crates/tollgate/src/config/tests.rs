@@ -237,6 +237,29 @@ fn invitation_lifetime_is_bounded() {
 }
 
 #[test]
+fn connection_limits_come_from_the_file_and_are_bounded() {
+    let c = config_with(
+        "header_read_timeout_secs = 3\nbody_read_timeout_secs = 4\nidle_timeout_secs = 2\n\
+         max_connections = 50\npassword_hash_concurrency = 3",
+    )
+    .server()
+    .unwrap();
+    assert_eq!(c.connections.header_read_timeout, Duration::from_secs(3));
+    assert_eq!(c.connections.body_read_timeout, Duration::from_secs(4));
+    assert_eq!(c.connections.idle_timeout, Duration::from_secs(2));
+    assert_eq!(c.connections.max_connections, 50);
+    assert_eq!(c.password_hash_concurrency, 3);
+    for bad in [
+        "idle_timeout_secs = 0",
+        "header_read_timeout_secs = 3601",
+        "max_connections = 0",
+        "password_hash_concurrency = 0",
+    ] {
+        assert!(config_with(bad).server().is_err(), "{bad} is refused");
+    }
+}
+
+#[test]
 fn unknown_database_schemes_are_refused() {
     let args = GlobalArgs {
         database_url: Some("mysql://x".into()),

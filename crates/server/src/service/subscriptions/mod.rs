@@ -17,7 +17,8 @@ use tollgate_store::{ChargeOutcome, NewSubscription, Subscription, TierState, Us
 
 mod refusals;
 
-use refusals::{already_subscribed, busy, change_refused, refusal, sold_out_error};
+pub(crate) use refusals::{already_subscribed, sold_out_error};
+use refusals::{busy, change_refused, refusal};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
@@ -106,7 +107,7 @@ impl App {
         Ok(self.store.subscriptions(org_id).await?)
     }
 
-    async fn own_subscription(
+    pub(crate) async fn own_subscription(
         &self,
         user: &User,
         org_id: &str,
@@ -424,7 +425,7 @@ impl App {
 
 impl App {
     /// Refuses early, before a seat is taken, when the organization has no card to charge.
-    async fn require_payment_method(&self, org_id: &str) -> ServiceResult<()> {
+    pub(crate) async fn require_payment_method(&self, org_id: &str) -> ServiceResult<()> {
         if self.store.billing_profile(org_id).await?.card.is_some() {
             Ok(())
         } else {

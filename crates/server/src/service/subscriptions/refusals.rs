@@ -7,7 +7,7 @@ use tollgate_store::{Subscription, SubscriptionRefusal};
 
 use crate::service::ServiceError;
 
-pub(super) fn sold_out_error(model: &Model, tier: &Tier) -> ServiceError {
+pub(crate) fn sold_out_error(model: &Model, tier: &Tier) -> ServiceError {
     ServiceError::Conflict {
         code: "tier_sold_out",
         message: format!(
@@ -71,7 +71,7 @@ pub(super) fn change_refused(
     }
 }
 
-pub(super) fn already_subscribed(model: &Model) -> ServiceError {
+pub(crate) fn already_subscribed(model: &Model) -> ServiceError {
     ServiceError::Conflict {
         code: "already_subscribed",
         message: format!(
