@@ -1,11 +1,9 @@
 //! Invitations (DESIGN §2 "Invitations"): the role an invitation grants, its states, and the
 //! rules for who may use it when.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
+use crate::text_enum::text_enum;
 use crate::{Email, OrgRole, ProjectRole, Timestamp, ValidationError};
 
 /// Most addresses one invitation request may carry.
@@ -21,17 +19,9 @@ pub enum InviteRole {
     ProjectMember,
 }
 
+text_enum!(InviteRole, "role", OrgAdmin => "org_admin", ProjectAdmin => "project_admin", ProjectMember => "project_member");
+
 impl InviteRole {
-    pub const ALL: [InviteRole; 3] = [Self::OrgAdmin, Self::ProjectAdmin, Self::ProjectMember];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OrgAdmin => "org_admin",
-            Self::ProjectAdmin => "project_admin",
-            Self::ProjectMember => "project_member",
-        }
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             Self::OrgAdmin => "Organization Admin",
@@ -73,28 +63,6 @@ impl InviteRole {
     }
 }
 
-impl FromStr for InviteRole {
-    type Err = ValidationError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                ValidationError::new(
-                    "role",
-                    format!("'{s}' is not one of org_admin, project_admin, project_member."),
-                )
-            })
-    }
-}
-
-impl fmt::Display for InviteRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// The stored state. `expired` is not stored: it is a pending invitation past `expires_at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InviteStatus {
@@ -104,16 +72,9 @@ pub enum InviteStatus {
     Revoked,
 }
 
-impl InviteStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Accepted => "accepted",
-            Self::Rejected => "rejected",
-            Self::Revoked => "revoked",
-        }
-    }
+text_enum!(InviteStatus, "status", Pending => "pending", Accepted => "accepted", Rejected => "rejected", Revoked => "revoked");
 
+impl InviteStatus {
     /// The state shown to people: `expired` for a pending invitation past its expiry.
     pub fn shown(self, expires_at: Timestamp, now: Timestamp) -> &'static str {
         if self == Self::Pending && now >= expires_at {
@@ -121,19 +82,6 @@ impl InviteStatus {
         } else {
             self.as_str()
         }
-    }
-}
-
-impl FromStr for InviteStatus {
-    type Err = ValidationError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Self::Pending, Self::Accepted, Self::Rejected, Self::Revoked]
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| {
-                ValidationError::new("status", format!("unknown invitation status '{s}'"))
-            })
     }
 }
 

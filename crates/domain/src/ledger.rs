@@ -4,9 +4,9 @@
 
 use std::cmp::Ordering;
 use std::fmt;
-use std::str::FromStr;
 
-use crate::{Timestamp, ValidationError};
+use crate::text_enum::text_enum;
+use crate::Timestamp;
 
 pub use crate::usage::{usage_cost, TokenCounts, TokenPrices, UsageCost};
 
@@ -60,38 +60,6 @@ pub enum GrantSource {
     Promotion,
     Refund,
     Adjustment,
-}
-
-macro_rules! text_enum {
-    ($ty:ident, $field:literal, $($variant:ident => $text:literal),+ $(,)?) => {
-        impl $ty {
-            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($ty::$variant => $text),+
-                }
-            }
-        }
-
-        impl FromStr for $ty {
-            type Err = ValidationError;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Self::ALL
-                    .iter()
-                    .copied()
-                    .find(|v| v.as_str() == s)
-                    .ok_or_else(|| ValidationError::new($field, format!("'{s}' is not a known {}", $field)))
-            }
-        }
-
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
 }
 
 text_enum!(GrantCategory, "category", Paid => "paid", Promotional => "promotional");
@@ -263,7 +231,7 @@ mod tests {
     #[test]
     fn sources_and_categories_round_trip() {
         for s in GrantSource::ALL {
-            assert_eq!(s.as_str().parse::<GrantSource>(), Ok(*s));
+            assert_eq!(s.as_str().parse::<GrantSource>(), Ok(s));
         }
         assert_eq!(
             GrantSource::Promotion.category(),

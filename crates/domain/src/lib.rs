@@ -18,6 +18,7 @@ pub mod permissions;
 pub mod project;
 pub mod secret;
 pub mod subscription;
+mod text_enum;
 pub mod usage;
 pub mod validate;
 

@@ -1,11 +1,8 @@
 //! Organizations and the organization-level role of a member (DESIGN §2).
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
-use crate::ValidationError;
+use crate::text_enum::text_enum;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -15,39 +12,7 @@ pub enum OrgType {
     Enterprise,
 }
 
-impl OrgType {
-    pub const ALL: [OrgType; 3] = [Self::Personal, Self::Team, Self::Enterprise];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Personal => "personal",
-            Self::Team => "team",
-            Self::Enterprise => "enterprise",
-        }
-    }
-}
-
-impl FromStr for OrgType {
-    type Err = ValidationError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| {
-                ValidationError::new(
-                    "type",
-                    format!("'{s}' is not one of personal, team, enterprise"),
-                )
-            })
-    }
-}
-
-impl fmt::Display for OrgType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+text_enum!(OrgType, "type", Personal => "personal", Team => "team", Enterprise => "enterprise");
 
 /// A member's role in an organization. Org admins are implicitly admins of every project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,37 +22,11 @@ pub enum OrgRole {
     Member,
 }
 
+text_enum!(OrgRole, "role", OrgAdmin => "org_admin", Member => "member");
+
 impl OrgRole {
-    pub const ALL: [OrgRole; 2] = [Self::OrgAdmin, Self::Member];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OrgAdmin => "org_admin",
-            Self::Member => "member",
-        }
-    }
-
     pub fn is_admin(self) -> bool {
         self == Self::OrgAdmin
-    }
-}
-
-impl FromStr for OrgRole {
-    type Err = ValidationError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                ValidationError::new("role", format!("'{s}' is not one of org_admin, member"))
-            })
-    }
-}
-
-impl fmt::Display for OrgRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -1,9 +1,7 @@
 //! Payments (DESIGN §2 "Payments", "Auto-recharge"): what a payment is for, where it stands,
 //! and the rules billing applies before any money moves. No I/O.
 
-use std::fmt;
-use std::str::FromStr;
-
+use crate::text_enum::text_enum;
 use crate::{Money, ValidationError};
 
 /// What a payment pays for.
@@ -23,38 +21,6 @@ pub enum PaymentStatus {
     Pending,
     Succeeded,
     Failed,
-}
-
-macro_rules! text_enum {
-    ($ty:ident, $field:literal, $($variant:ident => $text:literal),+ $(,)?) => {
-        impl $ty {
-            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($ty::$variant => $text),+
-                }
-            }
-        }
-
-        impl FromStr for $ty {
-            type Err = ValidationError;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Self::ALL
-                    .iter()
-                    .copied()
-                    .find(|v| v.as_str() == s)
-                    .ok_or_else(|| ValidationError::new($field, format!("'{s}' is not a known {}", $field)))
-            }
-        }
-
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
 }
 
 text_enum!(PaymentKind, "kind", Purchase => "purchase", AutoRecharge => "auto_recharge", Subscription => "subscription");
@@ -247,10 +213,10 @@ mod tests {
     #[test]
     fn kinds_and_statuses_round_trip() {
         for k in PaymentKind::ALL {
-            assert_eq!(k.as_str().parse::<PaymentKind>().unwrap(), *k);
+            assert_eq!(k.as_str().parse::<PaymentKind>().unwrap(), k);
         }
         for s in PaymentStatus::ALL {
-            assert_eq!(s.as_str().parse::<PaymentStatus>().unwrap(), *s);
+            assert_eq!(s.as_str().parse::<PaymentStatus>().unwrap(), s);
         }
         assert!("refunded".parse::<PaymentStatus>().is_err());
     }

@@ -1,11 +1,8 @@
 //! Projects: the project-level role a member holds in each project assigned to them (DESIGN §2).
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
-use crate::ValidationError;
+use crate::text_enum::text_enum;
 
 /// A member's role in one project. Org admins hold no project role: they are implicitly admins
 /// of every project.
@@ -16,38 +13,7 @@ pub enum ProjectRole {
     ProjectMember,
 }
 
-impl ProjectRole {
-    pub const ALL: [ProjectRole; 2] = [Self::ProjectAdmin, Self::ProjectMember];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ProjectAdmin => "project_admin",
-            Self::ProjectMember => "project_member",
-        }
-    }
-}
-
-impl FromStr for ProjectRole {
-    type Err = ValidationError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                ValidationError::new(
-                    "role",
-                    format!("'{s}' is not one of project_admin, project_member"),
-                )
-            })
-    }
-}
-
-impl fmt::Display for ProjectRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+text_enum!(ProjectRole, "role", ProjectAdmin => "project_admin", ProjectMember => "project_member");
 
 /// The name every organization's first project carries.
 pub const DEFAULT_PROJECT_NAME: &str = "Default";

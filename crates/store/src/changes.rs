@@ -8,7 +8,7 @@
 use sqlx::{Any, Row, Transaction};
 use tollgate_domain::Timestamp;
 
-use crate::orgs::corrupt;
+use crate::error::corrupt;
 use crate::{Result, Store};
 
 /// What a change names.

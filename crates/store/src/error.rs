@@ -37,3 +37,8 @@ impl StoreError {
         }
     }
 }
+
+/// A value in the database that the schema's CHECK constraints should have made impossible.
+pub(crate) fn corrupt(message: String) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(message.into()))
+}

@@ -9,7 +9,8 @@ use tollgate_domain::invite::{check_usable, InviteRole, InviteStatus, InviteUnus
 use tollgate_domain::{new_id, Email, IdPrefix, ProjectRole, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
-use crate::orgs::{corrupt, insert_membership};
+use crate::error::corrupt;
+use crate::orgs::insert_membership;
 use crate::outbox::{enqueue_email_in, OutgoingEmail};
 use crate::project_members::assign_projects_in;
 use crate::{Result, Store, StoreError, User};

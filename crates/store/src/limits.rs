@@ -9,7 +9,7 @@ use tollgate_domain::Timestamp;
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::changes::{record_change, ChangeKind};
-use crate::orgs::corrupt;
+use crate::error::corrupt;
 use crate::{Result, Store, StoreError};
 
 /// A project's limits for one model.

@@ -7,7 +7,7 @@ use sqlx::{Any, Row, Transaction};
 use tollgate_domain::{OrgRole, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
-use crate::orgs::corrupt;
+use crate::error::corrupt;
 use crate::{Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

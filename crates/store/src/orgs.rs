@@ -5,6 +5,7 @@ use tollgate_domain::{new_id, IdPrefix, Name, OrgRole, OrgType, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::changes::{record_change, ChangeKind};
+use crate::error::corrupt;
 use crate::projects::insert_default_project;
 use crate::{Result, Store, StoreError};
 
@@ -60,11 +61,6 @@ impl TryFrom<MembershipRow> for Membership {
             org: row.org.try_into()?,
         })
     }
-}
-
-/// A value in the database that the schema's CHECK constraints should have made impossible.
-pub(crate) fn corrupt(message: String) -> StoreError {
-    StoreError::Database(sqlx::Error::Decode(message.into()))
 }
 
 /// Inserts an organization with its Default project.

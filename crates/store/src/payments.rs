@@ -11,8 +11,8 @@ use tollgate_domain::payment::{recharge_backoff_ms, PaymentKind, PaymentStatus};
 use tollgate_domain::Timestamp;
 
 use crate::billing::ensure_profile_in;
+use crate::error::corrupt;
 use crate::ledger::{grant_credits_in, lock_account, Granted, NewGrant};
-use crate::orgs::corrupt;
 use crate::outbox::{enqueue_email_in, OutgoingEmail};
 use crate::{Result, Store, StoreError};
 

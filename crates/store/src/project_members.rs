@@ -7,7 +7,7 @@ use sqlx::{Any, Row, Transaction};
 use tollgate_domain::{ProjectRole, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
-use crate::orgs::corrupt;
+use crate::error::corrupt;
 use crate::{Result, Store, StoreError};
 
 /// A member of a project, as the project's member list shows them.

@@ -8,7 +8,7 @@ use tollgate_domain::{new_id, IdPrefix, Name, ProjectRole, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::changes::{record_change, ChangeKind};
-use crate::orgs::corrupt;
+use crate::error::corrupt;
 use crate::{Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

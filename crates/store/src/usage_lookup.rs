@@ -3,7 +3,7 @@
 use sqlx::Row;
 use tollgate_domain::usage::UsageCost;
 
-use crate::orgs::corrupt;
+use crate::error::corrupt;
 use crate::{Result, Store, UsageRecord};
 
 impl Store {

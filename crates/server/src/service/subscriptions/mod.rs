@@ -9,12 +9,16 @@ use tollgate_domain::catalog::{Model, Tier};
 use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::ledger::prorated_difference;
 use tollgate_domain::subscription::{
-    classify_change, day_label, period, SubscriptionStatus, TierChange,
+    day_label, period, plan_change, sold_out, ChangePlan, ChangeRequest, ChangeState,
+    SubscriptionStatus,
 };
 use tollgate_domain::{new_id, IdPrefix, OrgAction, ValidationError};
-use tollgate_store::{
-    ChargeOutcome, NewSubscription, Subscription, SubscriptionRefusal, TierState, User,
-};
+use tollgate_store::{ChargeOutcome, NewSubscription, Subscription, TierState, User};
+
+mod refusals;
+
+pub(crate) use refusals::{already_subscribed, sold_out_error};
+use refusals::{busy, change_refused, refusal};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
@@ -41,10 +45,7 @@ impl Availability {
         let marked = state
             .and_then(|s| s.sold_out_override)
             .unwrap_or(tier.sold_out);
-        let full = tier
-            .capacity
-            .is_some_and(|cap| state.is_some_and(|s| u64::try_from(s.taken).unwrap_or(0) >= cap));
-        marked || full
+        sold_out(marked, tier.capacity, state.map_or(0, |s| s.taken))
     }
 
     /// Seats taken on a tier.
@@ -52,42 +53,6 @@ impl Availability {
         self.states
             .get(&(model.to_owned(), tier.to_owned()))
             .map_or(0, |s| s.taken)
-    }
-}
-
-pub(crate) fn sold_out_error(model: &Model, tier: &Tier) -> ServiceError {
-    ServiceError::Conflict {
-        code: "tier_sold_out",
-        message: format!(
-            "{} {} is Temporarily Sold Out. Check back later, or contact support for availability.",
-            model.name, tier.name
-        ),
-    }
-}
-
-fn busy() -> ServiceError {
-    ServiceError::Conflict {
-        code: "subscription_busy",
-        message: "The subscription is being changed or renewed right now; try again in a moment."
-            .to_owned(),
-    }
-}
-
-fn refusal(r: SubscriptionRefusal, model: &Model, tier: &Tier) -> ServiceError {
-    match r {
-        SubscriptionRefusal::SoldOut => sold_out_error(model, tier),
-        SubscriptionRefusal::AlreadySubscribed => already_subscribed(model),
-        SubscriptionRefusal::Busy => busy(),
-    }
-}
-
-pub(crate) fn already_subscribed(model: &Model) -> ServiceError {
-    ServiceError::Conflict {
-        code: "already_subscribed",
-        message: format!(
-            "This organization already has a subscription to {}; change its tier instead.",
-            model.name
-        ),
     }
 }
 
@@ -285,66 +250,42 @@ impl App {
         let sub = self.own_subscription(user, org_id, sub_id).await?;
         let catalog = self.catalog.current();
         let (model, new_tier) = find_tier(&catalog, &sub.model, tier_id)?;
-        match sub.status {
-            SubscriptionStatus::Canceled => {
-                return Err(ServiceError::Conflict {
-                    code: "subscription_canceled",
-                    message: "This subscription is canceled; subscribe again instead.".to_owned(),
-                })
-            }
-            SubscriptionStatus::Incomplete => return Err(busy()),
-            SubscriptionStatus::Active | SubscriptionStatus::PastDue => {}
-        }
-        if sub.cancel_at_period_end {
-            return Err(ServiceError::Conflict {
-                code: "cancel_pending",
-                message: "This subscription is canceled at the end of its period; resume it before changing its tier.".to_owned(),
-            });
-        }
-        let now = self.now();
-        if new_tier.id == sub.tier {
-            let Some(pending) = sub.pending_tier.as_deref() else {
-                return Err(ServiceError::Conflict {
-                    code: "same_tier",
-                    message: format!("The subscription is already on {}.", new_tier.name),
-                });
-            };
-            // Undo the downgrade.
-            let entry = audit(
-                user,
-                client,
-                "subscription.downgrade.undo",
-                "subscription",
-                &sub.id,
-                json!({"tier": pending}),
-            );
-            return self
-                .store
-                .set_pending_tier(org_id, &sub.id, Some(pending), None, None, now, &entry)
-                .await?
-                .map_err(|r| refusal(r, model, new_tier));
-        }
         let current_price = model
             .tiers
             .iter()
             .find(|t| t.id == sub.tier)
             .map_or(0, |t| t.monthly_price.micros());
-        let availability = self.tier_availability().await?;
-        match classify_change(current_price, new_tier.monthly_price.micros()) {
-            TierChange::Downgrade => {
-                if sub.pending_tier.as_deref() == Some(new_tier.id.as_str()) {
-                    return Err(ServiceError::Conflict {
-                        code: "change_pending",
-                        message: format!(
-                            "The subscription already changes to {} on {}.",
-                            new_tier.name,
-                            day_label(sub.current_period_end)
-                        ),
-                    });
-                }
-                if availability.sold_out(model, new_tier) {
-                    return Err(sold_out_error(model, new_tier));
-                }
+        let state = ChangeState {
+            status: sub.status,
+            cancel_at_period_end: sub.cancel_at_period_end,
+            tier: &sub.tier,
+            pending_tier: sub.pending_tier.as_deref(),
+            tier_price_micros: current_price,
+        };
+        let request = ChangeRequest {
+            tier: &new_tier.id,
+            price_micros: new_tier.monthly_price.micros(),
+            sold_out: self.tier_availability().await?.sold_out(model, new_tier),
+        };
+        let plan =
+            plan_change(&state, &request).map_err(|r| change_refused(r, model, new_tier, &sub))?;
+        let now = self.now();
+        match plan {
+            ChangePlan::UndoDowngrade { pending } => {
+                let entry = audit(
+                    user,
+                    client,
+                    "subscription.downgrade.undo",
+                    "subscription",
+                    &sub.id,
+                    json!({"tier": pending}),
+                );
+                self.store
+                    .set_pending_tier(org_id, &sub.id, Some(pending), None, None, now, &entry)
+                    .await?
+                    .map_err(|r| refusal(r, model, new_tier))
+            }
+            ChangePlan::Downgrade => {
                 let entry = audit(
                     user,
                     client,
@@ -366,16 +307,7 @@ impl App {
                     .await?
                     .map_err(|r| refusal(r, model, new_tier))
             }
-            TierChange::Upgrade => {
-                if sub.status == SubscriptionStatus::PastDue {
-                    return Err(ServiceError::Conflict {
-                        code: "subscription_past_due",
-                        message: "This subscription's renewal is unpaid; update the payment method before upgrading.".to_owned(),
-                    });
-                }
-                if availability.sold_out(model, new_tier) {
-                    return Err(sold_out_error(model, new_tier));
-                }
+            ChangePlan::Upgrade => {
                 self.require_payment_method(org_id).await?;
                 let amount = upgrade_charge(prorated_difference(
                     current_price,

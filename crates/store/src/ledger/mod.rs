@@ -19,7 +19,7 @@ use tollgate_domain::ledger::{
 use tollgate_domain::usage::carry_whole_micros;
 use tollgate_domain::{new_id, IdPrefix, Timestamp};
 
-use crate::orgs::corrupt;
+use crate::error::corrupt;
 use crate::{placeholders, Result, Store, StoreError};
 
 /// An organization's credit, read in O(1).

@@ -1,13 +1,15 @@
 //! Subscriptions' rules (DESIGN §2 "Subscriptions"), without I/O: statuses, the calendar-month
 //! billing period, what a change of tier is, and the renewal retry schedule.
 
-use std::fmt;
-use std::str::FromStr;
+mod change;
 
 use chrono::{DateTime, Datelike, Months, Utc};
 
+pub use change::{plan_change, sold_out, ChangePlan, ChangeRefusal, ChangeRequest, ChangeState};
+
 use crate::clock::to_datetime;
-use crate::{Timestamp, ValidationError};
+use crate::text_enum::text_enum;
+use crate::Timestamp;
 
 /// Failed renewals are retried once a day for this many days; the last failure cancels.
 pub const RENEWAL_RETRIES: i64 = 3;
@@ -23,44 +25,12 @@ pub enum SubscriptionStatus {
     Canceled,
 }
 
+text_enum!(SubscriptionStatus, "status", Incomplete => "incomplete", Active => "active", PastDue => "past_due", Canceled => "canceled");
+
 impl SubscriptionStatus {
-    pub const ALL: &'static [Self] = &[
-        Self::Incomplete,
-        Self::Active,
-        Self::PastDue,
-        Self::Canceled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Incomplete => "incomplete",
-            Self::Active => "active",
-            Self::PastDue => "past_due",
-            Self::Canceled => "canceled",
-        }
-    }
-
     /// Whether requests for the model are covered by the subscription.
     pub fn entitles(self) -> bool {
         matches!(self, Self::Active | Self::PastDue)
-    }
-}
-
-impl FromStr for SubscriptionStatus {
-    type Err = ValidationError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| ValidationError::new("status", format!("'{s}' is not a status")))
-    }
-}
-
-impl fmt::Display for SubscriptionStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -195,7 +165,7 @@ mod tests {
     #[test]
     fn statuses_round_trip_and_only_live_ones_entitle() {
         for s in SubscriptionStatus::ALL {
-            assert_eq!(s.as_str().parse::<SubscriptionStatus>(), Ok(*s));
+            assert_eq!(s.as_str().parse::<SubscriptionStatus>(), Ok(s));
         }
         assert!(SubscriptionStatus::Active.entitles());
         assert!(SubscriptionStatus::PastDue.entitles());
