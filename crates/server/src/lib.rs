@@ -15,6 +15,8 @@ pub mod gateway;
 mod health;
 pub mod jobs;
 pub mod keys;
+pub mod limits;
+pub mod metering;
 pub mod metrics;
 pub mod payments;
 mod router;

@@ -26,9 +26,9 @@ pub fn router(app: Arc<App>) -> Router {
         ));
     }
     router
-        .merge(console::router())
+        .merge(console::router().layer(axum::middleware::map_response(console::no_store)))
         .merge(api)
-        .merge(gateway::router())
+        .merge(gateway::router(&app))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::scrape))
         .fallback(fallback)
@@ -144,9 +144,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let follower = tokio::spawn(changes::follow(app.clone()));
-    let limits = app.config.connections.clone();
-    let served = connections::serve(listener, router(app), limits, shutdown).await;
+    let limits = tokio::spawn(app.clone().run_limits());
+    let connection_limits = app.config.connections.clone();
+    let served =
+        connections::serve(listener, router(app.clone()), connection_limits, shutdown).await;
     follower.abort();
+    limits.abort();
+    // What this process leased and did not spend goes back for the others.
+    app.limits.give_back_all().await;
     served
 }
 

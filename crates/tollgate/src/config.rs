@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde::Deserialize;
 use tollgate_domain::Money;
 use tollgate_server::email::{SmtpConfig, SmtpSecurity, TransportConfig};
+use tollgate_server::metering::MeteringConfig;
 use tollgate_server::payments::{PaymentsConfig, ProviderKind, SecretString, StripeConfig};
 use tollgate_server::{BillingConfig, ConnectionLimits, CookieSecure, EmailConfig, ServerConfig};
 use tollgate_store::{Store, StoreOptions};
@@ -31,6 +32,7 @@ pub struct FileConfig {
     pub session_idle_hours: Option<u64>,
     pub session_absolute_days: Option<u64>,
     pub max_body_bytes: Option<usize>,
+    pub gateway_max_body_bytes: Option<usize>,
     pub login_failures_per_email: Option<i64>,
     pub login_failures_per_ip: Option<i64>,
     pub login_window_minutes: Option<u64>,
@@ -61,6 +63,8 @@ pub struct FileConfig {
     /// Days an invitation link stays valid: 1–30.
     pub invite_ttl_days: Option<u32>,
     pub invite_emails_per_hour: Option<i64>,
+    /// Days raw usage records are kept (the request log); rollups are kept. 1–3650, 30.
+    pub usage_retention_days: Option<u32>,
     /// Smallest and largest "Add Credits" purchase in USD, e.g. `"10.00"` and `"10000.00"`.
     pub min_purchase: Option<String>,
     pub max_purchase: Option<String>,
@@ -77,6 +81,12 @@ pub struct FileConfig {
     /// Default `https://api.stripe.com`.
     pub stripe_api_base: Option<String>,
     pub stripe_timeout_secs: Option<u64>,
+    /// How often the gateway's usage writer stores what was recorded (10–60,000 ms; 200):
+    /// after `kill -9`, at most this long of usage records is lost.
+    pub usage_flush_ms: Option<u64>,
+    /// How long a credit lease outlives a process that died without returning it (1–3,600 s;
+    /// 60).
+    pub credit_lease_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -173,6 +183,11 @@ impl Config {
             (1..=30).contains(&invite_ttl_days),
             "invite_ttl_days must be between 1 and 30 (it is {invite_ttl_days})"
         );
+        let usage_retention_days = f.usage_retention_days.unwrap_or(d.usage_retention_days);
+        anyhow::ensure!(
+            (1..=3650).contains(&usage_retention_days),
+            "usage_retention_days must be between 1 and 3650 (it is {usage_retention_days})"
+        );
         Ok(ServerConfig {
             public_url: f
                 .public_url
@@ -187,6 +202,7 @@ impl Config {
                 Duration::from_secs(days * 86_400)
             }),
             max_body_bytes: f.max_body_bytes.unwrap_or(d.max_body_bytes),
+            gateway_max_body_bytes: f.gateway_max_body_bytes.unwrap_or(d.gateway_max_body_bytes),
             login_failures_per_email: f
                 .login_failures_per_email
                 .unwrap_or(d.login_failures_per_email),
@@ -200,6 +216,7 @@ impl Config {
             email: self.email(|name| std::env::var(name).ok())?,
             invite_ttl_days,
             invite_emails_per_hour: f.invite_emails_per_hour.unwrap_or(d.invite_emails_per_hour),
+            usage_retention_days,
             payments: self.payments(|name| std::env::var(name).ok())?,
             catalog_path: self.catalog.clone(),
             billing: self.billing(&d.billing)?,
@@ -210,6 +227,7 @@ impl Config {
                 d.password_hash_concurrency,
             )?,
             password_hash_wait: d.password_hash_wait,
+            metering: self.metering(&d.metering)?,
         })
     }
 
@@ -240,6 +258,32 @@ impl Config {
             )?,
             idle_timeout: secs("idle_timeout_secs", f.idle_timeout_secs, d.idle_timeout)?,
             max_connections,
+        })
+    }
+
+    /// The usage writer's interval and the credit leases' lifetime from the file.
+    fn metering(&self, d: &MeteringConfig) -> anyhow::Result<MeteringConfig> {
+        let f = &self.file;
+        if let Some(ms) = f.usage_flush_ms {
+            anyhow::ensure!(
+                (10..=60_000).contains(&ms),
+                "usage_flush_ms must be between 10 and 60000 (it is {ms})"
+            );
+        }
+        if let Some(secs) = f.credit_lease_ttl_secs {
+            anyhow::ensure!(
+                (1..=3_600).contains(&secs),
+                "credit_lease_ttl_secs must be between 1 and 3600 (it is {secs})"
+            );
+        }
+        Ok(MeteringConfig {
+            flush_interval: f
+                .usage_flush_ms
+                .map_or(d.flush_interval, Duration::from_millis),
+            hold_ttl: f
+                .credit_lease_ttl_secs
+                .map_or(d.hold_ttl, Duration::from_secs),
+            ..d.clone()
         })
     }
 

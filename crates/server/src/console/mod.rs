@@ -4,6 +4,8 @@
 mod assets;
 mod auth_pages;
 mod billing_pages;
+mod charge_pages;
+mod flash;
 mod invite_pages;
 mod key_pages;
 mod member_pages;
@@ -124,6 +126,17 @@ pub fn router() -> Router<Arc<App>> {
             "/o/{org}/subscriptions/{sub}/resume",
             post(subscription_pages::resume),
         )
+}
+
+/// Console pages show an organization's data to whoever is signed in: no browser or proxy may
+/// keep a copy, so that Back after logging out asks the server again (and lands on log-in).
+/// Assets say how long they may be kept and are left alone.
+pub async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The signed-in user of a page; anyone else is sent to the login page.

@@ -2,6 +2,7 @@
 //! here once, and each surface only renders the outcome its own way.
 
 pub mod accounts;
+pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod billing;
@@ -10,7 +11,9 @@ pub mod entitlement;
 pub mod invites;
 pub mod members;
 pub mod orgs;
+pub mod previews;
 pub mod project_members;
+pub mod project_models;
 pub mod projects;
 pub mod stripe_events;
 pub mod subscriptions;
