@@ -45,6 +45,7 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }
 

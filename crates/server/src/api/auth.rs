@@ -21,10 +21,13 @@ use crate::service::accounts::SignupInput;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
-    /// At least 8 characters.
+    /// 8–1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
     /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }
 
@@ -43,6 +46,7 @@ pub struct SignupResponse {
         (status = 409, description = "The email is taken", body = ErrorBody),
         (status = 422, description = "Invalid email, name or password", body = ErrorBody),
         (status = 429, description = "Too many sign-ups from this address", body = ErrorBody),
+        (status = 503, description = "Too many passwords being hashed; try again (`busy`)", body = ErrorBody),
     ))]
 pub async fn signup(
     State(app): State<Arc<App>>,
@@ -93,6 +97,7 @@ pub struct LoginResponse {
         (status = 200, description = "Signed in; the session cookie is set", body = LoginResponse),
         (status = 401, description = "Incorrect email or password (the same answer for both)", body = ErrorBody),
         (status = 429, description = "Too many failed attempts for this email or from this address", body = ErrorBody),
+        (status = 503, description = "Too many passwords being checked; try again (`busy`)", body = ErrorBody),
     ))]
 pub async fn login(
     State(app): State<Arc<App>>,

@@ -228,7 +228,7 @@ pub async fn credit_grants(
 #[serde(deny_unknown_fields)]
 pub struct BuyCreditsRequest {
     /// USD as a decimal string, whole cents, $10 to $10,000 by default.
-    #[schema(example = "25.00")]
+    #[schema(example = "25.00", pattern = r"^[0-9]{1,12}(\.[0-9]{1,2})?$")]
     pub amount: String,
 }
 
@@ -282,10 +282,10 @@ pub async fn buy_credits(
 pub struct AutoRechargeRequest {
     pub enabled: bool,
     /// Recharge when available credit falls below this (USD).
-    #[schema(example = "10.00")]
+    #[schema(example = "10.00", pattern = r"^[0-9]{1,12}(\.[0-9]{1,6})?$")]
     pub threshold: String,
     /// Top the balance up to this (USD); must exceed the threshold.
-    #[schema(example = "50.00")]
+    #[schema(example = "50.00", pattern = r"^[0-9]{1,12}(\.[0-9]{1,6})?$")]
     pub recharge_to: String,
 }
 

@@ -12,6 +12,7 @@ pub mod invites;
 pub mod me;
 pub mod members;
 pub mod models;
+mod openapi;
 pub mod orgs;
 pub mod pagination;
 pub mod project_members;
@@ -60,7 +61,7 @@ struct ApiDoc;
 
 /// The API's routes and its OpenAPI document.
 pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::signup))
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
@@ -100,6 +101,7 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(subscriptions::list, subscriptions::create))
         .routes(routes!(subscriptions::update, subscriptions::cancel))
         .split_for_parts();
+    openapi::complete(&mut doc);
     let doc_json = Arc::new(doc.clone());
     let router = router
         .route(

@@ -19,6 +19,7 @@ use crate::auth::ClientInfo;
 #[serde(deny_unknown_fields)]
 pub struct CreateOrgRequest {
     /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }
 
@@ -65,6 +66,7 @@ pub async fn get(
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrgRequest {
     /// The new name, 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     /// Not writable: an organization's type is changed by support. Present only so that a
     /// request carrying it gets a clear answer.
