@@ -62,7 +62,7 @@ async fn render(
         "available": usd(overview.account.available()),
         "negative": overview.account.available() < 0,
         "auto_recharge": {"enabled": ar.enabled, "threshold": usd(ar.threshold), "recharge_to": usd(ar.recharge_to),
-                          "failures": ar.failures, "configured": ar.recharge_to > 0},
+                          "monthly_cap": ar.monthly_cap.map(usd), "failures": ar.failures, "configured": ar.recharge_to > 0},
         "card": p.card.as_ref().map(|c| json!({"label": card_label(&c.brand, &c.last4), "exp": format!("{:02}/{}", c.exp_month, c.exp_year)})),
         "address": p.address.as_ref().map(|a| json!({"name": a.name, "line1": a.line1, "line2": a.line2, "city": a.city,
                           "state": a.state, "postal_code": a.postal_code, "country": a.country})),
@@ -228,6 +228,7 @@ pub async fn buy(
                 true,
                 &form.threshold,
                 &form.recharge_to,
+                None,
                 &client,
             )
             .await
@@ -244,6 +245,9 @@ pub struct AutoRechargeForm {
     enabled: String,
     threshold: String,
     recharge_to: String,
+    /// Empty: no cap. Absent (an older form): the cap stays.
+    #[serde(default)]
+    monthly_cap: Option<String>,
 }
 
 pub async fn auto_recharge(
@@ -265,6 +269,7 @@ pub async fn auto_recharge(
             enabled,
             &form.threshold,
             &form.recharge_to,
+            form.monthly_cap.as_deref(),
             &client,
         )
         .await
@@ -279,7 +284,8 @@ pub async fn auto_recharge(
         ))
         .into_response(),
         Err(e) => {
-            let values = json!({"threshold": form.threshold, "recharge_to": form.recharge_to});
+            let values = json!({"threshold": form.threshold, "recharge_to": form.recharge_to,
+                                "monthly_cap": form.monthly_cap});
             let mut r = form_error(&app, &session, &org_id, "payg", values, e).await;
             // The auto-recharge form is on the page, not in the dialog.
             let _ = &mut r;
