@@ -54,6 +54,8 @@ fn records(org_id: &str, batch: usize) -> Vec<UsageRecord> {
             plan: "payg",
             status: "ok".to_owned(),
             latency_ms: Some(12),
+            ttft_ms: None,
+            estimated: false,
             occurred_at: 1_790_000_000_000,
         })
         .collect()

@@ -15,7 +15,7 @@ use crate::usage_rollups::add_to_rollups_in;
 use crate::{max_bind_params, placeholders, Result, Store};
 
 /// Bound per row of the multi-row insert (`recorded_at` is bound once per statement).
-const USAGE_PARAMS_PER_ROW: usize = 14;
+const USAGE_PARAMS_PER_ROW: usize = 16;
 
 /// A priced usage record, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,10 @@ pub struct UsageRecord {
     pub plan: &'static str,
     pub status: String,
     pub latency_ms: Option<i64>,
+    /// Time to the first token of a streamed answer.
+    pub ttft_ms: Option<i64>,
+    /// The tokens were counted from the delivered text: the upstream reported no `usage`.
+    pub estimated: bool,
     pub occurred_at: Timestamp,
 }
 
@@ -67,7 +71,7 @@ impl Store {
         for chunk in sorted.chunks((max_bind_params(self.engine()) - 1) / USAGE_PARAMS_PER_ROW) {
             let mut sql = String::from(
                 "INSERT INTO usage_records (id, org_id, project_id, key_id, model, input_tokens, cached_input_tokens, \
-                 output_tokens, cost, cost_picos, plan, status, latency_ms, occurred_at, recorded_at) VALUES ",
+                 output_tokens, cost, cost_picos, plan, status, latency_ms, ttft_ms, estimated, occurred_at, recorded_at) VALUES ",
             );
             for i in 0..chunk.len() {
                 if i > 0 {
@@ -97,6 +101,8 @@ impl Store {
                     .bind(r.plan)
                     .bind(&r.status)
                     .bind(r.latency_ms)
+                    .bind(r.ttft_ms)
+                    .bind(i64::from(r.estimated))
                     .bind(r.occurred_at);
             }
             for row in query.fetch_all(&mut *tx).await? {

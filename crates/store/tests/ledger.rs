@@ -338,6 +338,8 @@ async fn usage_records_are_stored_once(engine: Engine) {
         plan: "payg",
         status: "ok".into(),
         latency_ms: Some(12),
+        ttft_ms: None,
+        estimated: false,
         occurred_at: NOW,
     };
     let batch = vec![record("r1", USD), record("r2", 2 * USD), record("r3", 0)];

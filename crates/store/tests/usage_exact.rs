@@ -64,6 +64,8 @@ fn record(id: String, org: &str, tokens: TokenCounts, cost: UsageCost) -> UsageR
         plan: "payg",
         status: "ok".into(),
         latency_ms: Some(1),
+        ttft_ms: None,
+        estimated: false,
         occurred_at: NOW,
     }
 }

@@ -224,6 +224,8 @@ impl App {
                 plan,
                 status: r.status.unwrap_or_else(|| "ok".to_owned()),
                 latency_ms: r.latency_ms,
+                ttft_ms: None,
+                estimated: false,
                 occurred_at,
             });
         }
