@@ -1,8 +1,10 @@
 //! Payments (DESIGN §2 "Payments", "Auto-recharge"): what a payment is for, where it stands,
 //! and the rules billing applies before any money moves. No I/O.
 
+use chrono::Datelike;
+
 use crate::text_enum::text_enum;
-use crate::{Money, ValidationError};
+use crate::{Money, Timestamp, ValidationError};
 
 /// What a payment pays for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -132,6 +134,109 @@ impl AutoRecharge {
     }
 }
 
+/// Why an automatic charge is not made (issue 9): it is recorded as a failed payment, counts
+/// toward turning auto-recharge off and is emailed to the admins, like a decline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RechargeRefusal {
+    /// Topping up would take more than one charge may (the purchase maximum).
+    AboveMaximum { needed: Money, max: Money },
+    /// This month's automatic charges with this one would pass the organization's cap.
+    MonthlyCap {
+        needed: Money,
+        cap: Money,
+        charged: Money,
+    },
+}
+
+impl RechargeRefusal {
+    /// The failure code stored on the payment.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::AboveMaximum { .. } => "amount_too_large",
+            Self::MonthlyCap { .. } => "monthly_cap_reached",
+        }
+    }
+
+    /// What the admins read.
+    pub fn message(self) -> String {
+        match self {
+            Self::AboveMaximum { needed, max } => format!(
+                "Topping up needs ${needed}, more than the ${max} one automatic charge may take. Add credits by hand."
+            ),
+            Self::MonthlyCap {
+                needed,
+                cap,
+                charged,
+            } => format!(
+                "Topping up needs ${needed}, but ${charged} of this month's ${cap} auto-recharge cap is used. Raise the cap or add credits by hand."
+            ),
+        }
+    }
+}
+
+impl AutoRecharge {
+    /// The charge to make at `balance`, within the ceilings: `Ok(None)` when nothing is to be
+    /// done, `Err` when the charge may not be made: above `max_charge` (the purchase maximum), or
+    /// past `monthly_cap` given what was `charged_this_month` already.
+    pub fn plan_charge(
+        self,
+        balance: i64,
+        min_charge: i64,
+        max_charge: Money,
+        monthly_cap: Option<Money>,
+        charged_this_month: Money,
+    ) -> Result<Option<Money>, RechargeRefusal> {
+        let Some(needed) = self.charge_for(balance, min_charge) else {
+            return Ok(None);
+        };
+        let needed = Money::from_micros(needed);
+        if needed > max_charge {
+            return Err(RechargeRefusal::AboveMaximum {
+                needed,
+                max: max_charge,
+            });
+        }
+        if let Some(cap) = monthly_cap {
+            let after = charged_this_month.micros().checked_add(needed.micros());
+            if after.is_none_or(|a| a > cap.micros()) {
+                return Err(RechargeRefusal::MonthlyCap {
+                    needed,
+                    cap,
+                    charged: charged_this_month,
+                });
+            }
+        }
+        Ok(Some(needed))
+    }
+}
+
+/// The start (UTC) of the calendar month `now` is in: where a monthly cap's count starts.
+pub fn month_start(now: Timestamp) -> Timestamp {
+    let t = crate::clock::to_datetime(now);
+    chrono::NaiveDate::from_ymd_opt(t.year(), t.month(), 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map_or(now, |d| d.and_utc().timestamp_millis())
+}
+
+/// Parses a monthly auto-recharge cap as typed: whole cents, from one cent to
+/// [`MAX_MONTHLY_CAP`]. Empty: no cap.
+pub fn parse_monthly_cap(raw: &str) -> Result<Option<Money>, ValidationError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    parse_payment_amount(
+        "monthly_cap",
+        raw,
+        Money::from_micros(MICROS_PER_CENT),
+        Money::from_micros(MAX_MONTHLY_CAP),
+    )
+    .map(Some)
+}
+
+/// The largest monthly auto-recharge cap: $1,000,000.
+pub const MAX_MONTHLY_CAP: i64 = 1_000_000 * 1_000_000;
+
 /// How long to wait before retrying a declined auto-recharge after `failures` consecutive
 /// failures: `base`, then doubled each time.
 pub fn recharge_backoff_ms(failures: i64, base_ms: i64) -> i64 {
@@ -200,6 +305,70 @@ mod tests {
         assert_eq!(ar.charge_for(-2_000_000, 500_000), Some(52_000_000));
         assert_eq!(ar.charge_for(usd("50").micros(), 500_000), None);
         assert_eq!(ar.charge_for(usd("49.90").micros(), 500_000), Some(500_000));
+    }
+
+    #[test]
+    fn automatic_charges_stay_under_the_maximum_and_the_monthly_cap() {
+        let ar = AutoRecharge::new(usd("20"), usd("50"), usd("10000")).unwrap();
+        let max = usd("10000");
+        // Issue 9: a $200,000 debt is not charged to the card.
+        assert_eq!(
+            ar.plan_charge(-199_950_000_000, 500_000, max, None, Money::ZERO),
+            Err(RechargeRefusal::AboveMaximum {
+                needed: usd("200000"),
+                max
+            })
+        );
+        assert_eq!(
+            ar.plan_charge(usd("5").micros(), 500_000, max, None, Money::ZERO),
+            Ok(Some(usd("45")))
+        );
+        assert_eq!(
+            ar.plan_charge(-9_950_000_000, 500_000, max, None, Money::ZERO),
+            Ok(Some(max)),
+            "exactly the maximum is allowed"
+        );
+        assert_eq!(
+            ar.plan_charge(usd("60").micros(), 500_000, max, None, Money::ZERO),
+            Ok(None)
+        );
+        let cap = Some(usd("100"));
+        assert_eq!(
+            ar.plan_charge(usd("5").micros(), 500_000, max, cap, usd("55")),
+            Ok(Some(usd("45"))),
+            "reaching the cap exactly is allowed"
+        );
+        let refused = ar.plan_charge(usd("5").micros(), 500_000, max, cap, usd("55.01"));
+        assert_eq!(
+            refused,
+            Err(RechargeRefusal::MonthlyCap {
+                needed: usd("45"),
+                cap: usd("100"),
+                charged: usd("55.01")
+            })
+        );
+        assert_eq!(refused.unwrap_err().code(), "monthly_cap_reached");
+        assert!(ar
+            .plan_charge(
+                usd("5").micros(),
+                500_000,
+                max,
+                cap,
+                Money::from_micros(i64::MAX)
+            )
+            .is_err());
+    }
+
+    #[test]
+    fn monthly_caps_and_months() {
+        assert_eq!(parse_monthly_cap(""), Ok(None));
+        assert_eq!(parse_monthly_cap(" 250 "), Ok(Some(usd("250"))));
+        for bad in ["0", "-5", "0.001", "1000000.01", "abc"] {
+            assert!(parse_monthly_cap(bad).is_err(), "{bad}");
+        }
+        // 2026-12-03T09:55:05Z → 2026-12-01T00:00:00Z.
+        assert_eq!(month_start(1_796_291_705_000), 1_796_083_200_000);
+        assert_eq!(month_start(1_796_083_200_000), 1_796_083_200_000);
     }
 
     #[test]

@@ -609,7 +609,194 @@ async fn poisoned_records_are_rejected_alone(engine: Engine) {
     }
 }
 
+/// The recharges of an organization, newest first: (status, amount in micro-USD, failure code).
+async fn recharges(t: &TestApp, org: &str) -> Vec<(PaymentStatus, i64, Option<String>)> {
+    t.app
+        .store
+        .payments(org, None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.kind == tollgate_domain::payment::PaymentKind::AutoRecharge)
+        .map(|p| (p.status, p.amount, p.failure_code))
+        .collect()
+}
+
+async fn debit(t: &TestApp, org: &str, micros: i64) {
+    t.app
+        .store
+        .debit_usage(org, micros, &new_id(IdPrefix::Grant), t.app.now())
+        .await
+        .unwrap();
+}
+
+/// Issue 9: threshold $20, recharge-to $50, then usage of $200,000 — the automatic charge of
+/// $200,050 is not made (20× the purchase maximum); it is a failed payment that counts toward
+/// turning auto-recharge off, and the admins hear of each one. Past $999,999.99, the same.
+async fn an_automatic_charge_never_exceeds_the_purchase_maximum(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let ada = t.sign_up("ada@example.com").await;
+    save_card(&t, &ada, "4242424242424242").await;
+    grant_promo(&t, &ada.org_id, 30_000_000).await;
+    let (s, b) = auto_recharge(&t, &ada, true, "20", "50").await;
+    assert_eq!(s, 200, "{b}");
+    debit(&t, &ada.org_id, 200_000_000_000).await;
+    assert_eq!(t.app.maybe_auto_recharge(&ada.org_id).await.unwrap(), None);
+    assert_eq!(
+        recharges(&t, &ada.org_id).await,
+        [(
+            PaymentStatus::Failed,
+            // $50 − (−$199,970): what topping up would take.
+            200_020_000_000,
+            Some("amount_too_large".to_owned())
+        )]
+    );
+    let b = overview(&t, &ada).await;
+    assert_eq!(b["balance"], "-199970.00", "{b}");
+    assert_eq!(b["auto_recharge"]["consecutive_failures"], 1, "{b}");
+    // Backed off like a decline; then refused again, past $999,999.99 too; off after three.
+    debit(&t, &ada.org_id, 1_000_000_000_000).await;
+    for failures in [2, 3] {
+        t.clock.advance_ms(24 * 3_600_000);
+        t.app.auto_recharge_sweep().await.unwrap();
+        let b = overview(&t, &ada).await;
+        assert_eq!(b["auto_recharge"]["consecutive_failures"], failures, "{b}");
+    }
+    let b = overview(&t, &ada).await;
+    assert_eq!(b["auto_recharge"]["enabled"], false, "{b}");
+    let all = recharges(&t, &ada.org_id).await;
+    assert_eq!(all.len(), 3);
+    assert!(all
+        .iter()
+        .all(|(s, _, code)| *s == PaymentStatus::Failed
+            && code.as_deref() == Some("amount_too_large")));
+    assert_eq!(
+        t.app
+            .store
+            .count_payments(&ada.org_id, PaymentStatus::Succeeded)
+            .await
+            .unwrap(),
+        0,
+        "nothing was charged"
+    );
+    t.deliver_emails().await;
+    let failed: Vec<_> = t
+        .sent_emails()
+        .into_iter()
+        .filter(|m| m.kind == "recharge_failed" && m.to == "ada@example.com")
+        .collect();
+    assert_eq!(failed.len(), 3, "one per refusal");
+    assert!(
+        failed[0].text_body.contains("10000.00"),
+        "{}",
+        failed[0].text_body
+    );
+}
+
+/// The monthly cap: set through the API (kept when absent, cleared by null, refused when
+/// malformed), shown on the console's page, and a recharge that would pass it is a failed
+/// payment like a decline.
+async fn the_monthly_cap_bounds_automatic_charges(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let ada = t.sign_up("ada@example.com").await;
+    save_card(&t, &ada, "4242424242424242").await;
+    grant_promo(&t, &ada.org_id, 30_000_000).await;
+    let put = |body: Value| {
+        let req = ada
+            .client
+            .put(t.url(&billing(&ada.org_id, "/auto-recharge")))
+            .json(&body);
+        async move { send(req).await }
+    };
+    for bad in ["abc", "0", "-5", "0.001", "1000000.01"] {
+        let (s, b) = put(
+            json!({"enabled": true, "threshold": "10", "recharge_to": "50", "monthly_cap": bad}),
+        )
+        .await;
+        assert_eq!(s, 422, "{bad}: {b}");
+    }
+    assert_eq!(
+        overview(&t, &ada).await["auto_recharge"]["enabled"],
+        false,
+        "nothing changed"
+    );
+    let (s, b) =
+        put(json!({"enabled": true, "threshold": "10", "recharge_to": "50", "monthly_cap": "60"}))
+            .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["auto_recharge"]["monthly_cap"], "60.00", "{b}");
+    let (s, b) = put(json!({"enabled": true, "threshold": "10", "recharge_to": "50"})).await;
+    assert_eq!(
+        (s, &b["auto_recharge"]["monthly_cap"]),
+        (200, &json!("60.00")),
+        "kept: {b}"
+    );
+    let (_, page) = send_text(&t, &ada, &format!("/o/{}/billing/payg", ada.org_id)).await;
+    assert!(page.contains("Capped at $60.00 a month"), "{page}");
+    assert!(
+        page.contains(r#"name="monthly_cap" value="60.00""#),
+        "{page}"
+    );
+
+    // $45 fits under the cap; the next $45 would pass it.
+    debit(&t, &ada.org_id, 25_000_000).await;
+    let first = t
+        .app
+        .maybe_auto_recharge(&ada.org_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (first.status, first.amount),
+        (PaymentStatus::Succeeded, 45_000_000)
+    );
+    debit(&t, &ada.org_id, 45_000_000).await;
+    assert_eq!(t.app.maybe_auto_recharge(&ada.org_id).await.unwrap(), None);
+    // Both made at the same test-clock time: compared in a fixed order.
+    let mut made = recharges(&t, &ada.org_id).await;
+    made.sort_by_key(|r| r.2.clone());
+    assert_eq!(
+        made,
+        [
+            (PaymentStatus::Succeeded, 45_000_000, None),
+            (
+                PaymentStatus::Failed,
+                45_000_000,
+                Some("monthly_cap_reached".to_owned())
+            )
+        ]
+    );
+    assert_eq!(overview(&t, &ada).await["balance"], "5.00");
+    t.deliver_emails().await;
+    assert!(t
+        .sent_emails()
+        .iter()
+        .any(|m| m.kind == "recharge_failed" && m.text_body.contains("60.00")));
+
+    // Cleared by null: the next recharge goes through.
+    let (s, b) =
+        put(json!({"enabled": true, "threshold": "10", "recharge_to": "50", "monthly_cap": null}))
+            .await;
+    assert_eq!(
+        (s, &b["auto_recharge"]["monthly_cap"]),
+        (200, &Value::Null),
+        "{b}"
+    );
+    assert_eq!(
+        overview(&t, &ada).await["balance"],
+        "50.00",
+        "enabling below the threshold recharged"
+    );
+}
+
+async fn send_text(t: &TestApp, user: &TestUser, path: &str) -> (u16, String) {
+    let r = user.client.get(t.url(path)).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
 on_both_engines!(
+    an_automatic_charge_never_exceeds_the_purchase_maximum,
+    the_monthly_cap_bounds_automatic_charges,
     poisoned_records_are_rejected_alone,
     usage_is_priced_debited_once_and_rejected_per_record,
     usage_of_a_subscribed_model_costs_nothing,

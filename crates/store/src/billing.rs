@@ -38,6 +38,9 @@ pub struct AutoRechargeSettings {
     pub failures: i64,
     /// No recharge before this time (back-off).
     pub next_attempt_at: Option<Timestamp>,
+    /// The most automatic charges may take in a calendar month (UTC), micro-USD; `None`: no
+    /// cap beyond the purchase maximum of each charge.
+    pub monthly_cap: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -51,7 +54,8 @@ pub struct BillingProfile {
 
 const PROFILE_COLUMNS: &str = "org_id, customer_ref, card_ref, card_brand, card_last4, card_exp_month, card_exp_year, \
      address_name, address_line1, address_line2, address_city, address_state, address_postal_code, address_country, \
-     auto_recharge_enabled, auto_recharge_threshold, auto_recharge_to, auto_recharge_failures, auto_recharge_next_at";
+     auto_recharge_enabled, auto_recharge_threshold, auto_recharge_to, auto_recharge_failures, auto_recharge_next_at, \
+     auto_recharge_monthly_cap";
 
 fn profile_from_row(r: &sqlx::any::AnyRow) -> Result<BillingProfile> {
     let card_ref: Option<String> = r.try_get("card_ref")?;
@@ -95,6 +99,7 @@ fn profile_from_row(r: &sqlx::any::AnyRow) -> Result<BillingProfile> {
             recharge_to: r.try_get("auto_recharge_to")?,
             failures: r.try_get("auto_recharge_failures")?,
             next_attempt_at: r.try_get("auto_recharge_next_at")?,
+            monthly_cap: r.try_get("auto_recharge_monthly_cap")?,
         },
     })
 }
@@ -234,14 +239,16 @@ impl Store {
         Ok(profile)
     }
 
-    /// Turns auto-recharge on (with its amounts) or off. Turning it on clears the failure count
-    /// and the back-off.
+    /// Turns auto-recharge on (with its amounts and monthly cap) or off. Turning it on clears
+    /// the failure count and the back-off.
+    #[allow(clippy::too_many_arguments)]
     pub async fn set_auto_recharge(
         &self,
         org_id: &str,
         enabled: bool,
         threshold: i64,
         recharge_to: i64,
+        monthly_cap: Option<i64>,
         now: Timestamp,
         audit: AuditEntry<'_>,
     ) -> Result<BillingProfile> {
@@ -251,19 +258,34 @@ impl Store {
             "UPDATE billing_profiles SET auto_recharge_enabled = $1, auto_recharge_threshold = $2, auto_recharge_to = $3, \
              auto_recharge_failures = CASE WHEN $1 = 1 THEN 0 ELSE auto_recharge_failures END, \
              auto_recharge_next_at = CASE WHEN $1 = 1 THEN NULL ELSE auto_recharge_next_at END, \
-             updated_at = $4 WHERE org_id = $5",
+             auto_recharge_monthly_cap = $6, updated_at = $4 WHERE org_id = $5",
         )
         .bind(i64::from(enabled))
         .bind(threshold)
         .bind(recharge_to)
         .bind(now)
         .bind(org_id)
+        .bind(monthly_cap)
         .execute(&mut *tx)
         .await?;
         insert_audit(&mut tx, org_id, &audit, now).await?;
         let profile = profile_in(&mut tx, org_id).await?;
         tx.commit().await?;
         Ok(profile)
+    }
+
+    /// What auto-recharge charged (or is charging) an organization since `since`: for the
+    /// monthly cap.
+    pub async fn auto_recharged_since(&self, org_id: &str, since: Timestamp) -> Result<i64> {
+        Ok(sqlx::query(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM payments \
+             WHERE org_id = $1 AND kind = 'auto_recharge' AND status IN ('pending', 'succeeded') AND created_at >= $2",
+        )
+        .bind(org_id)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("total")?)
     }
 
     /// Organizations with auto-recharge on whose available credit is below their threshold and

@@ -33,7 +33,11 @@ pub struct AutoRechargeView {
     pub threshold: String,
     #[schema(example = "50.00")]
     pub recharge_to: String,
-    /// Declined recharges in a row; at 3 auto-recharge turns itself off.
+    /// The most automatic charges may take in a calendar month (UTC); `null`: no cap beyond
+    /// the purchase maximum, which bounds every charge.
+    #[schema(example = "200.00")]
+    pub monthly_cap: Option<String>,
+    /// Declined or refused recharges in a row; at 3 auto-recharge turns itself off.
     pub consecutive_failures: i64,
 }
 
@@ -89,6 +93,7 @@ impl BillingView {
                 enabled: ar.enabled,
                 threshold: usd(ar.threshold),
                 recharge_to: usd(ar.recharge_to),
+                monthly_cap: ar.monthly_cap.map(usd),
                 consecutive_failures: ar.failures,
             },
             payment_method: o.profile.card.as_ref().map(|c| PaymentMethodView {
@@ -287,6 +292,16 @@ pub struct AutoRechargeRequest {
     /// Top the balance up to this (USD); must exceed the threshold.
     #[schema(example = "50.00", pattern = r"^[0-9]{1,12}(\.[0-9]{1,6})?$")]
     pub recharge_to: String,
+    /// The most automatic charges may take in a calendar month (UTC), USD, whole cents from
+    /// 0.01 to 1000000. Absent: unchanged; `null` or `""`: no cap.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "200.00")]
+    pub monthly_cap: Option<Option<String>>,
+}
+
+/// A field that may be absent (`None`), `null` (`Some(None)`) or set.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 /// Turn auto-recharge on or off and set its amounts (needs a payment method to turn on).
@@ -308,6 +323,9 @@ pub async fn set_auto_recharge(
         body.enabled,
         &body.threshold,
         &body.recharge_to,
+        body.monthly_cap
+            .as_ref()
+            .map(|cap| cap.as_deref().unwrap_or("")),
         &client,
     )
     .await?;

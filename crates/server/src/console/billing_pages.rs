@@ -88,7 +88,7 @@ async fn render(
         "available": usd(overview.account.available()),
         "negative": overview.account.available() < 0,
         "auto_recharge": {"enabled": ar.enabled, "threshold": usd(ar.threshold), "recharge_to": usd(ar.recharge_to),
-                          "failures": ar.failures, "configured": ar.recharge_to > 0},
+                          "monthly_cap": ar.monthly_cap.map(usd), "failures": ar.failures, "configured": ar.recharge_to > 0},
         "card": p.card.as_ref().map(|c| json!({"label": card_label(&c.brand, &c.last4), "exp": format!("{:02}/{}", c.exp_month, c.exp_year)})),
         "address": p.address.as_ref().map(|a| json!({"name": a.name, "line1": a.line1, "line2": a.line2, "city": a.city,
                           "state": a.state, "postal_code": a.postal_code, "country": a.country})),
@@ -256,6 +256,7 @@ pub async fn buy(
                 true,
                 &plain_amount(&form.threshold),
                 &plain_amount(&form.recharge_to),
+                None,
                 &client,
             )
             .await
@@ -277,6 +278,9 @@ pub struct AutoRechargeForm {
     enabled: String,
     threshold: String,
     recharge_to: String,
+    /// Empty: no cap. Absent (an older form): the cap stays.
+    #[serde(default)]
+    monthly_cap: Option<String>,
     #[serde(default)]
     confirm: String,
     #[serde(default)]
@@ -295,7 +299,8 @@ pub async fn auto_recharge(
         return refused;
     }
     let enabled = form.enabled == "true";
-    let values = json!({"threshold": form.threshold, "recharge_to": form.recharge_to});
+    let values = json!({"threshold": form.threshold, "recharge_to": form.recharge_to,
+                        "monthly_cap": form.monthly_cap});
     if enabled {
         // Turning it on below the threshold charges at once: show that first.
         match app
@@ -317,7 +322,9 @@ pub async fn auto_recharge(
                         ("enabled", "true"),
                         ("threshold", &form.threshold),
                         ("recharge_to", &form.recharge_to),
-                    ],
+                        // Carried through the confirmation; absent stays absent (the cap stays).
+                        ("monthly_cap", form.monthly_cap.as_deref().unwrap_or("")),
+                    ][..if form.monthly_cap.is_some() { 4 } else { 3 }],
                     &format!("/o/{}/billing/payg", urlencode(&org_id)),
                     form.confirm == "yes",
                 );
@@ -343,6 +350,7 @@ pub async fn auto_recharge(
             enabled,
             &plain_amount(&form.threshold),
             &plain_amount(&form.recharge_to),
+            form.monthly_cap.as_deref(),
             &client,
         )
         .await

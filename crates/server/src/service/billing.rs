@@ -6,7 +6,10 @@ use serde_json::json;
 use tollgate_domain::country::country_name;
 use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::ledger::GrantSource;
-use tollgate_domain::payment::{parse_payment_amount, AutoRecharge, PaymentKind, PaymentStatus};
+use tollgate_domain::payment::{
+    month_start, parse_monthly_cap, parse_payment_amount, AutoRecharge, PaymentKind, PaymentStatus,
+    RechargeRefusal,
+};
 use tollgate_domain::{IdPrefix, Money, OrgAction, ValidationError};
 use tollgate_store::{
     BillingProfile, CreditAccount, Grant, Payment, PostalAddress, StoredCard, User,
@@ -276,6 +279,9 @@ impl App {
 
     /// Turns auto-recharge on or off. On: `recharge_to` must exceed `threshold` and a card must
     /// be on file; when available credit is already below the threshold a recharge starts.
+    /// `monthly_cap`: `None` keeps the cap in force, `Some("")` removes it, `Some(amount)` sets
+    /// it.
+    #[allow(clippy::too_many_arguments)]
     pub async fn set_auto_recharge(
         &self,
         user: &User,
@@ -283,12 +289,17 @@ impl App {
         enabled: bool,
         threshold: &str,
         recharge_to: &str,
+        monthly_cap: Option<&str>,
         client: &ClientInfo,
     ) -> ServiceResult<BillingProfile> {
         self.org_access_for(user, org_id, OrgAction::ManageBilling)
             .await?;
         let settings = self.auto_recharge_settings(threshold, recharge_to)?;
         let profile = self.store.billing_profile(org_id).await?;
+        let monthly_cap = match monthly_cap {
+            Some(raw) => parse_monthly_cap(raw)?.map(Money::micros),
+            None => profile.auto_recharge.monthly_cap,
+        };
         if enabled && profile.card.is_none() {
             return Err(ServiceError::Conflict {
                 code: "no_payment_method",
@@ -302,6 +313,7 @@ impl App {
                 enabled,
                 settings.threshold.micros(),
                 settings.recharge_to.micros(),
+                monthly_cap,
                 self.now(),
                 audit(
                     user,
@@ -313,7 +325,8 @@ impl App {
                     },
                     "organization",
                     org_id,
-                    json!({"threshold": settings.threshold.to_usd_string(), "recharge_to": settings.recharge_to.to_usd_string()}),
+                    json!({"threshold": settings.threshold.to_usd_string(), "recharge_to": settings.recharge_to.to_usd_string(),
+                           "monthly_cap": monthly_cap.map(|c| Money::from_micros(c).to_usd_string())}),
                 ),
             )
             .await?;
@@ -354,7 +367,10 @@ impl App {
     /// Starts the organization's auto-recharge when it is on, its back-off has passed and
     /// available credit is below the threshold: one payment of `recharge_to − balance`. Racing
     /// callers agree on one payment (its key names the recharge by how many came before, and a
-    /// unique index allows one pending recharge). `Ok(None)` when nothing was due.
+    /// unique index allows one pending recharge). `Ok(None)` when nothing was due. A charge
+    /// above the purchase maximum or past the monthly cap is not made: it is recorded as a
+    /// failed payment, with a decline's effects (counted toward turning auto-recharge off,
+    /// backed off, emailed to the admins).
     pub async fn maybe_auto_recharge(&self, org_id: &str) -> ServiceResult<Option<Payment>> {
         let profile = self.store.billing_profile(org_id).await?;
         let ar = &profile.auto_recharge;
@@ -373,22 +389,58 @@ impl App {
             threshold: Money::from_micros(ar.threshold),
             recharge_to: Money::from_micros(ar.recharge_to),
         };
-        let Some(amount) = settings.charge_for(account.balance, MIN_CHARGE_MICROS) else {
-            return Ok(None);
+        let charged = match ar.monthly_cap {
+            Some(_) => {
+                self.store
+                    .auto_recharged_since(org_id, month_start(now))
+                    .await?
+            }
+            None => 0,
         };
+        let planned = settings.plan_charge(
+            account.balance,
+            MIN_CHARGE_MICROS,
+            Money::from_micros(self.config.billing.max_purchase),
+            ar.monthly_cap.map(Money::from_micros),
+            Money::from_micros(charged),
+        );
         let key = format!("auto_recharge:{generation}");
-        match self
-            .charge_saved_card(ChargeSpec {
-                org_id,
-                kind: PaymentKind::AutoRecharge,
-                amount,
-                idempotency_key: &key,
-                fingerprint: "auto_recharge",
-                description: "Auto-recharge credits",
-                grant: Some(GrantSource::AutoRecharge),
-            })
-            .await
-        {
+        let spec = |amount: Money| ChargeSpec {
+            org_id,
+            kind: PaymentKind::AutoRecharge,
+            amount: amount.micros(),
+            idempotency_key: &key,
+            fingerprint: "auto_recharge",
+            description: "Auto-recharge credits",
+            grant: Some(GrantSource::AutoRecharge),
+        };
+        let amount = match planned {
+            Ok(Some(amount)) => amount,
+            Ok(None) => return Ok(None),
+            Err(refusal) => {
+                let needed = match refusal {
+                    RechargeRefusal::AboveMaximum { needed, .. }
+                    | RechargeRefusal::MonthlyCap { needed, .. } => needed,
+                };
+                tracing::warn!(
+                    org = org_id,
+                    reason = refusal.code(),
+                    "auto-recharge refused"
+                );
+                return match self
+                    .record_refused_charge(spec(needed), refusal.code(), &refusal.message())
+                    .await
+                {
+                    Ok(_)
+                    | Err(ServiceError::Conflict {
+                        code: "recharge_in_flight",
+                        ..
+                    }) => Ok(None),
+                    Err(e) => Err(e),
+                };
+            }
+        };
+        match self.charge_saved_card(spec(amount)).await {
             Ok(p) => Ok(Some(p)),
             // Declined (counted, backed off, emailed) or another recharge in flight: not an
             // error of whoever triggered it.

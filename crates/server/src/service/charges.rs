@@ -89,6 +89,17 @@ fn no_payment_method() -> ServiceError {
     }
 }
 
+/// A second pending auto-recharge of one organization, refused by the store.
+fn in_flight(e: StoreError) -> ServiceError {
+    match e {
+        StoreError::Conflict(_) => ServiceError::Conflict {
+            code: "recharge_in_flight",
+            message: "An auto-recharge of this organization is already in progress.".to_owned(),
+        },
+        other => other.into(),
+    }
+}
+
 fn key_reused() -> ServiceError {
     ServiceError::Conflict {
         code: "idempotency_key_reused",
@@ -120,14 +131,34 @@ impl App {
         Cents::from_micros(spec.amount).map_err(|e| {
             ValidationError::new("amount", format!("{}.", capitalize(&e.to_string())))
         })?;
+        let began = self.begin_charge(&spec).await?;
+        match began {
+            BeganPayment::Created(payment) => self.drive_charge(payment).await,
+            BeganPayment::Existing(payment) => {
+                if payment.fingerprint != spec.fingerprint || payment.kind != spec.kind {
+                    return Err(key_reused());
+                }
+                match payment.status {
+                    PaymentStatus::Succeeded => Ok(payment),
+                    PaymentStatus::Failed => Err(failed_answer(&payment)),
+                    // Another request is charging it, or one died doing so: asking the provider
+                    // with the same key is safe either way.
+                    PaymentStatus::Pending => self.drive_charge(payment).await,
+                }
+            }
+        }
+    }
+
+    /// Writes the pending payment of `spec` against the saved card, or finds the one with its
+    /// key.
+    async fn begin_charge(&self, spec: &ChargeSpec<'_>) -> ServiceResult<BeganPayment> {
         let profile = self.store.billing_profile(spec.org_id).await?;
         let (Some(card), Some(customer)) = (profile.card, profile.customer_ref) else {
             return Err(no_payment_method());
         };
         let id = new_id(IdPrefix::Payment);
         let label = card_label(&card.brand, &card.last4);
-        let began = self
-            .store
+        self.store
             .begin_payment(
                 &NewPayment {
                     id: &id,
@@ -145,28 +176,26 @@ impl App {
                 self.now(),
             )
             .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => ServiceError::Conflict {
-                    code: "recharge_in_flight",
-                    message: "An auto-recharge of this organization is already in progress."
-                        .to_owned(),
-                },
-                other => other.into(),
-            })?;
+            .map_err(in_flight)
+    }
+
+    /// Records a charge that is not made (an automatic charge above a ceiling): a failed
+    /// payment with `code` and `message`, settled like a decline — counted, backed off and
+    /// emailed for auto-recharge — without calling the provider. A payment already made with
+    /// the key is returned as it is.
+    pub async fn record_refused_charge(
+        &self,
+        spec: ChargeSpec<'_>,
+        code: &str,
+        message: &str,
+    ) -> ServiceResult<Payment> {
+        let began = self.begin_charge(&spec).await?;
         match began {
-            BeganPayment::Created(payment) => self.drive_charge(payment).await,
-            BeganPayment::Existing(payment) => {
-                if payment.fingerprint != spec.fingerprint || payment.kind != spec.kind {
-                    return Err(key_reused());
-                }
-                match payment.status {
-                    PaymentStatus::Succeeded => Ok(payment),
-                    PaymentStatus::Failed => Err(failed_answer(&payment)),
-                    // Another request is charging it, or one died doing so: asking the provider
-                    // with the same key is safe either way.
-                    PaymentStatus::Pending => self.drive_charge(payment).await,
-                }
-            }
+            BeganPayment::Created(payment) => Ok(self
+                .settle_failed(&payment, code, message, None)
+                .await?
+                .payment),
+            BeganPayment::Existing(payment) => Ok(payment),
         }
     }
 

@@ -136,6 +136,10 @@ impl App {
         let Some(amount) = settings.charge_for(account.balance, MIN_CHARGE_MICROS) else {
             return Ok(None);
         };
+        if amount > self.config.billing.max_purchase {
+            // Not charged: recorded as a refused recharge (`maybe_auto_recharge`).
+            return Ok(None);
+        }
         let card = match self.card_on_file(org_id).await {
             Ok(card) => card,
             // Enabling refuses this with its own message.
