@@ -7,7 +7,9 @@ use std::fmt::Write as _;
 use sqlx::Row;
 use tollgate_domain::Timestamp;
 
+use crate::leases::shrink_hold_in;
 use crate::ledger::debit_usage_batch_in;
+use crate::orgs::corrupt;
 use crate::usage_rollups::add_to_rollups_in;
 use crate::{max_bind_params, placeholders, Result, Store};
 
@@ -52,6 +54,27 @@ impl Store {
         records: &[UsageRecord],
         now: Timestamp,
     ) -> Result<RecordedUsage> {
+        self.record_usage_on_holds(records, &[], now).await
+    }
+
+    /// `record_usage` for records admitted against credit holds (the gateway's leases):
+    /// `holds[i]` is the hold record `i` was reserved from, or `None`; empty when none was. In
+    /// the same transaction each hold shrinks by the cost of its new records (at most to
+    /// nothing), so that the debit and the end of the reservation happen exactly once, with the
+    /// record.
+    pub async fn record_usage_on_holds(
+        &self,
+        records: &[UsageRecord],
+        holds: &[Option<&str>],
+        now: Timestamp,
+    ) -> Result<RecordedUsage> {
+        if !holds.is_empty() && holds.len() != records.len() {
+            return Err(corrupt(format!(
+                "{} holds for {} usage records",
+                holds.len(),
+                records.len()
+            )));
+        }
         let mut tx = self.begin_write().await?;
         // One multi-row INSERT per chunk rather than one per record: the round trips, not the
         // rows, are what kept PostgreSQL under DESIGN §5's 20,000 records/s. RETURNING names the
@@ -105,7 +128,9 @@ impl Store {
         add_to_rollups_in(&mut tx, self.engine(), records, &new_ids).await?;
         let mut outcome = RecordedUsage::default();
         let mut debits: BTreeMap<&str, Vec<(&str, i64)>> = BTreeMap::new();
-        for r in records {
+        // Per organization, per hold: what its new records cost.
+        let mut shrinks: BTreeMap<&str, BTreeMap<&str, i64>> = BTreeMap::new();
+        for (i, r) in records.iter().enumerate() {
             // A new id is claimed by its first record: a repeat within the batch was skipped by
             // the insert (its first occurrence was stored) and is a duplicate too.
             if !new_ids.remove(r.id.as_str()) {
@@ -118,6 +143,16 @@ impl Store {
                     .entry(r.org_id.as_str())
                     .or_default()
                     .push((r.id.as_str(), r.cost));
+                if let Some(Some(hold_id)) = holds.get(i) {
+                    let by = shrinks
+                        .entry(r.org_id.as_str())
+                        .or_default()
+                        .entry(hold_id)
+                        .or_default();
+                    *by = by
+                        .checked_add(r.cost)
+                        .ok_or_else(|| corrupt("usage cost overflow".into()))?;
+                }
             }
         }
         for (org_id, org_debits) in debits {
@@ -128,6 +163,10 @@ impl Store {
             let refs: Vec<(&str, i64)> = keyed.iter().map(|(k, c)| (k.as_str(), *c)).collect();
             debit_usage_batch_in(&mut tx, org_id, &refs, max_bind_params(self.engine()), now)
                 .await?;
+            // The account is locked by the debit: the holds change under the same lock.
+            for (hold_id, by) in shrinks.remove(org_id).unwrap_or_default() {
+                shrink_hold_in(&mut tx, org_id, hold_id, by, None).await?;
+            }
         }
         tx.commit().await?;
         Ok(outcome)

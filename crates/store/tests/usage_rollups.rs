@@ -45,6 +45,8 @@ fn record(org_id: &str, n: u64) -> UsageRecord {
         plan,
         status: ["ok", "200", "429", "500", "timeout"][rng.gen_range(0..5)].to_owned(),
         latency_ms: Some(rng.gen_range(1..900)),
+        ttft_ms: None,
+        estimated: false,
         occurred_at: NOW - NOW.rem_euclid(DAY_MS) + day + hour + jitter,
     }
 }
