@@ -4,6 +4,7 @@
 //! exceed the credit, settling debits exactly the recorded costs.
 
 use tollgate_domain::ledger::GrantSource;
+use tollgate_domain::usage::UsageCost;
 use tollgate_domain::{new_id, IdPrefix, Money};
 use tollgate_server::metering::CreditRefusal;
 use tollgate_server::testing::TestApp;
@@ -40,7 +41,8 @@ fn usage(t: &TestApp, org: &str, cost: i64) -> UsageRecord {
         input_tokens: 10,
         cached_input_tokens: 0,
         output_tokens: 20,
-        cost,
+        // Whole micro-dollars: exact in pico-USD.
+        cost: UsageCost::from_picos(cost * 1_000_000).unwrap(),
         plan: "payg",
         status: "ok".to_owned(),
         latency_ms: Some(5),

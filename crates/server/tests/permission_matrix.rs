@@ -42,10 +42,14 @@ enum Action {
     AddProjectMember,
     RemoveProjectMember,
     ListModels,
+    ViewUsage,
+    ViewProjectUsage,
+    ViewRequestLog,
+    ViewProjectRequests,
 }
 
 /// Expected status per caller, in `CALLERS` order.
-const TABLE: [(Action, [u16; 6]); 17] = {
+const TABLE: [(Action, [u16; 6]); 21] = {
     use Action::*;
     [
         // view organization settings: everyone in it
@@ -75,6 +79,12 @@ const TABLE: [(Action, [u16; 6]); 17] = {
         (RemoveProjectMember, [204, 204, 403, 404, 404, 401]),
         // the model catalog: anyone signed in
         (ListModels, [200, 200, 200, 200, 200, 401]),
+        // usage and the request log: everyone in the organization, for the projects they see
+        // (org-wide questions answer for those only; another project is not found)
+        (ViewUsage, [200, 200, 200, 200, 404, 401]),
+        (ViewProjectUsage, [200, 200, 200, 404, 404, 401]),
+        (ViewRequestLog, [200, 200, 200, 200, 404, 401]),
+        (ViewProjectRequests, [200, 200, 200, 404, 404, 401]),
     ]
 };
 
@@ -149,6 +159,10 @@ impl Fixture {
                 client.delete(self.url(&format!("/projects/{p}/members/{spare}")))
             }
             ListModels => client.get(self.t.url("/api/v1/models")),
+            ViewUsage => client.get(self.url("/usage?group_by=day,project")),
+            ViewProjectUsage => client.get(self.url(&format!("/usage?project_id={p}"))),
+            ViewRequestLog => client.get(self.url("/requests")),
+            ViewProjectRequests => client.get(self.url(&format!("/requests?project_id={p}"))),
         };
         send(request).await.0
     }

@@ -13,6 +13,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A ledger amount would leave `±LEDGER_LIMIT`: nothing was written.
+    #[error(transparent)]
+    OutOfRange(#[from] tollgate_domain::ledger::OutOfRange),
 }
 
 impl StoreError {

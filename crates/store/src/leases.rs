@@ -94,13 +94,8 @@ impl Store {
             )));
         }
         let mut tx = self.begin_write().await?;
-        open_account(&mut tx, org_id, now).await?;
-        let row = sqlx::query("SELECT balance, held FROM credit_accounts WHERE org_id = $1")
-            .bind(org_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let (balance, held): (i64, i64) = (row.try_get("balance")?, row.try_get("held")?);
-        let available = balance.saturating_sub(held);
+        let account = open_account(&mut tx, org_id, now).await?;
+        let available = account.balance.saturating_sub(account.held);
         if available < sizing.need {
             return Ok(LeaseGrowth::Refused { available });
         }

@@ -268,6 +268,19 @@ impl Store {
         Ok(out)
     }
 
+    /// The projects a member is assigned to in an organization (archived ones too: their usage
+    /// stays theirs to see).
+    pub async fn assigned_project_ids(&self, org_id: &str, user_id: &str) -> Result<Vec<String>> {
+        sqlx::query("SELECT project_id FROM project_members WHERE org_id = $1 AND user_id = $2")
+            .bind(org_id)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get("project_id")?))
+            .collect()
+    }
+
     /// Each key's cost since `since` (hourly rollups), for the API Keys table.
     pub async fn key_costs_since(
         &self,

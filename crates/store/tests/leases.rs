@@ -4,7 +4,8 @@
 //! sizing follows the available credit, usage shrinks its hold exactly once, expired leases
 //! give their credit back.
 
-use tollgate_domain::ledger::GrantSource;
+use tollgate_domain::ledger::{GrantSource, UsageCost};
+use tollgate_domain::usage::PICOS_PER_MICRO;
 use tollgate_domain::{Email, Name};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{
@@ -71,7 +72,7 @@ fn record(org: &str, id: &str, cost: i64) -> UsageRecord {
         input_tokens: 10,
         cached_input_tokens: 0,
         output_tokens: 5,
-        cost,
+        cost: UsageCost::from_picos(cost * PICOS_PER_MICRO).unwrap(),
         plan: "payg",
         status: "ok".into(),
         latency_ms: Some(12),

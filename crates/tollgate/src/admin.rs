@@ -9,7 +9,7 @@ use tollgate_store::{ChangeKind, StoreError};
 
 use crate::cli::{
     AdminCommand, CatalogCommand, CreditsCommand, OrgCommand, SubscriptionsCommand, TierCommand,
-    TokenCommand,
+    TokenCommand, UsageCommand,
 };
 use crate::config::Config;
 
@@ -28,6 +28,9 @@ pub async fn run(config: &Config, cmd: AdminCommand) -> anyhow::Result<()> {
         }) => grant_credits(config, &org_id, &amount, expires.as_deref(), &reason).await,
         AdminCommand::Tier(cmd) => tier(config, cmd).await,
         AdminCommand::Subscriptions(cmd) => subscriptions(config, cmd).await,
+        AdminCommand::Usage(UsageCommand::RebuildRollups { org, since }) => {
+            crate::admin_usage::rebuild_rollups(config, org.as_deref(), since.as_deref()).await
+        }
     }
 }
 

@@ -42,6 +42,16 @@ pub enum Command {
     /// Operator commands.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Serve the built-in mock model as an OpenAI-compatible server (for demos, benchmarks and
+    /// tests): deterministic text, real `usage`, streaming; see docs/gateway.md.
+    MockUpstream(MockUpstreamArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MockUpstreamArgs {
+    /// Address to listen on; port 0 picks a free port (logged).
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub listen: String,
 }
 
 #[derive(Args, Debug, Default)]
@@ -71,6 +81,22 @@ pub enum AdminCommand {
     /// Subscriptions of every organization.
     #[command(subcommand)]
     Subscriptions(SubscriptionsCommand),
+    /// Usage analytics.
+    #[command(subcommand)]
+    Usage(UsageCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsageCommand {
+    /// Recompute the hourly and daily usage rollups from the raw usage records, for one
+    /// organization or all, from `--since` (a date, UTC; default: the oldest day still kept).
+    RebuildRollups {
+        #[arg(long)]
+        org: Option<String>,
+        /// YYYY-MM-DD; not before the oldest raw records kept (`usage_retention_days`).
+        #[arg(long)]
+        since: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

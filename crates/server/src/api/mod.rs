@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`. Handlers live one file per resource; this module gathers
 //! the routes and generates the OpenAPI document from them.
 
+pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod models;
 pub mod orgs;
 pub mod pagination;
 pub mod project_members;
+pub mod project_models;
 pub mod projects;
 pub mod subscriptions;
 pub mod usage;
@@ -51,7 +53,7 @@ use error::ApiError;
         (name = "subscriptions", description = "Monthly plans per model (org admins only)"),
         (name = "audit", description = "The audit log (org admins only)"),
         (name = "billing", description = "Credits, payments, auto-recharge, card and address (org admins only)"),
-        (name = "usage", description = "Usage reported by inference servers (operator token)"),
+        (name = "usage", description = "Usage by time, model, project and key, the request log, and usage reported by inference servers (operator token)"),
     )
 )]
 struct ApiDoc;
@@ -77,6 +79,7 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(projects::list, projects::create))
         .routes(routes!(projects::get, projects::rename))
         .routes(routes!(projects::archive))
+        .routes(routes!(project_models::get, project_models::set))
         .routes(routes!(project_members::list))
         .routes(routes!(project_members::set, project_members::remove))
         .routes(routes!(api_keys::list, api_keys::create))
@@ -92,6 +95,8 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(billing::payments))
         .routes(routes!(billing::payment))
         .routes(routes!(usage::report))
+        .routes(routes!(analytics::usage))
+        .routes(routes!(analytics::requests))
         .routes(routes!(subscriptions::list, subscriptions::create))
         .routes(routes!(subscriptions::update, subscriptions::cancel))
         .split_for_parts();
@@ -132,10 +137,7 @@ async fn same_origin_writes(State(app): State<Arc<App>>, request: Request, next:
         Method::GET | Method::HEAD | Method::OPTIONS
     );
     let has_session = cookie(request.headers(), SESSION_COOKIE).is_some();
-    if !safe
-        && has_session
-        && !csrf::same_origin(request.headers(), app.config.public_url.as_deref())
-    {
+    if !safe && has_session && !csrf::same_origin(request.headers(), &app.config) {
         return ApiError::new(
                 StatusCode::FORBIDDEN,
                 "cross_origin_request",

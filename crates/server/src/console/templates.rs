@@ -31,6 +31,7 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "invite.html",
     "billing.html",
     "billing_tabs.html",
+    "confirm_charge.html",
 );
 
 /// Static assets: (path under `/assets/`, content type, bytes).

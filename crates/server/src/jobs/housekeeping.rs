@@ -25,14 +25,32 @@ pub async fn run_once(app: &App) -> Result<(u64, u64), tollgate_store::StoreErro
     Ok((sessions, windows))
 }
 
+/// The first moment whose raw usage records are kept: the start of the UTC day
+/// `usage_retention_days` before today's. Pruning by whole days keeps every kept day complete,
+/// so that rollups rebuilt from this moment on match the ones maintained.
+pub fn usage_horizon(now: tollgate_domain::Timestamp, retention_days: u32) -> i64 {
+    let day = tollgate_store::DAY_MS;
+    now - now.rem_euclid(day) - i64::from(retention_days) * day
+}
+
+/// Deletes raw usage records older than the retention (rollups stay).
+pub async fn prune_usage(app: &App) -> Result<u64, tollgate_store::StoreError> {
+    let horizon = usage_horizon(app.now(), app.config.usage_retention_days);
+    app.store.prune_usage_records(horizon, 10_000).await
+}
+
 /// Runs `run_once` every ten minutes until the process ends.
 pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     super::spawn_periodic("housekeeping", EVERY, move || {
         let app = app.clone();
         async move {
             let (sessions, windows) = run_once(&app).await?;
-            Ok((sessions + windows > 0).then(|| {
-                format!("removed {sessions} expired sessions, {windows} rate-limit windows")
+            let records = prune_usage(&app).await?;
+            Ok((sessions + windows + records > 0).then(|| {
+                format!(
+                    "removed {sessions} expired sessions, {windows} rate-limit windows, \
+                     {records} usage records past retention"
+                )
             }))
         }
     })

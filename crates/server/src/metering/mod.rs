@@ -141,7 +141,7 @@ impl Metering {
     pub fn record(&self, record: UsageRecord, reservation: Option<CreditReservation>) {
         let lease = reservation.and_then(|mut r| {
             let lease = r.lease.take()?;
-            lease.finish(r.amount.micros(), record.cost.max(0));
+            lease.finish(r.amount.micros(), record.cost.ceil().micros());
             Some(lease)
         });
         self.writer.push(record, lease);

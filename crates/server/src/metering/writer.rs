@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
+use tollgate_domain::usage::UsageCost;
 use tollgate_store::{StoreError, UsageRecord};
 
 use super::lease::Lease;
@@ -123,7 +124,7 @@ async fn write(
         match store(inner, part).await {
             Ok(()) => spent.extend(
                 part.iter()
-                    .filter(|q| q.record.cost > 0)
+                    .filter(|q| q.record.cost > UsageCost::ZERO)
                     .map(|q| q.record.org_id.clone()),
             ),
             Err(e) if e.is_refused_data() && part.len() > 1 => {
@@ -160,13 +161,17 @@ async fn store(inner: &Inner, part: &[Queued]) -> Result<(), StoreError> {
         .map(|q| q.lease.as_ref().and_then(|l| l.hold_id()))
         .collect();
     let holds: Vec<Option<&str>> = hold_ids.iter().map(Option::as_deref).collect();
-    inner
+    let recorded = inner
         .store
         .record_usage_on_holds(&records, &holds, inner.clock.now_ms())
         .await?;
+    for (id, reason) in &recorded.rejected {
+        tracing::error!(%id, %reason, "usage record refused by the ledger; dropped");
+    }
     for q in part {
         if let Some(lease) = &q.lease {
-            lease.settled(q.record.cost.max(0), true);
+            let stored = !recorded.rejected.iter().any(|(id, _)| *id == q.record.id);
+            lease.settled(q.record.cost.ceil().micros(), stored);
         }
     }
     Ok(())
@@ -175,6 +180,6 @@ async fn store(inner: &Inner, part: &[Queued]) -> Result<(), StoreError> {
 /// A record the database refused: its cost no longer waits on the lease.
 fn dropped(q: &Queued) {
     if let Some(lease) = &q.lease {
-        lease.settled(q.record.cost.max(0), false);
+        lease.settled(q.record.cost.ceil().micros(), false);
     }
 }
