@@ -53,7 +53,11 @@ fn usage(t: &TestApp, org: &str, cost: i64) -> UsageRecord {
 }
 
 async fn a_reservation_settles_at_the_recorded_cost(engine: Engine) {
-    let t = TestApp::spawn(engine).await;
+    // Lease upkeep only when the test says (`tick`), so that what the lease keeps is checked.
+    let t = TestApp::spawn_with(engine, |c| {
+        c.metering.lease_tick = std::time::Duration::from_secs(3_600);
+    })
+    .await;
     let user = t.sign_up("a@example.com").await;
     grant(&t, &user.org_id, 10 * USD).await;
 
