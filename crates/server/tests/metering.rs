@@ -53,7 +53,11 @@ fn usage(t: &TestApp, org: &str, cost: i64) -> UsageRecord {
 }
 
 async fn a_reservation_settles_at_the_recorded_cost(engine: Engine) {
-    let t = TestApp::spawn(engine).await;
+    // Lease upkeep only when the test says (`tick`), so that what the lease keeps is checked.
+    let t = TestApp::spawn_with(engine, |c| {
+        c.metering.lease_tick = std::time::Duration::from_secs(3_600);
+    })
+    .await;
     let user = t.sign_up("a@example.com").await;
     grant(&t, &user.org_id, 10 * USD).await;
 
@@ -78,7 +82,147 @@ async fn a_reservation_settles_at_the_recorded_cost(engine: Engine) {
     t.app.metering.flush().await;
     let account = t.app.store.credit_account(&user.org_id).await.unwrap();
     assert_eq!(account.balance, 10 * USD - 1_234_567);
+    // The rest of the reservation stays in this process's lease until it is idle.
+    assert_eq!(account.held, 3 * USD - 1_234_567);
+    for _ in 0..2 {
+        t.app.metering.tick().await.unwrap();
+    }
+    let account = t.app.store.credit_account(&user.org_id).await.unwrap();
     assert_eq!(account.available(), 10 * USD - 1_234_567);
 }
 
-on_both_engines!(a_reservation_settles_at_the_recorded_cost);
+/// 64 requests of $1 at once on two processes sharing a $10 organization: at most ten are
+/// admitted, and after settling the balance is exactly $10 − Σ recorded costs.
+async fn two_processes_never_admit_more_than_the_balance(engine: Engine) {
+    let a = TestApp::spawn(engine).await;
+    let b = a.spawn_sharing().await;
+    let user = a.sign_up("a@example.com").await;
+    grant(&a, &user.org_id, 10 * USD).await;
+
+    let attempts: Vec<_> = (0..64)
+        .map(|i| {
+            let app = if i % 2 == 0 {
+                a.app.clone()
+            } else {
+                b.app.clone()
+            };
+            let org = user.org_id.clone();
+            tokio::spawn(async move {
+                let r = app.metering.reserve(&org, Money::from_micros(USD)).await;
+                (app, r)
+            })
+        })
+        .collect();
+    let mut admitted = Vec::new();
+    for t in attempts {
+        let (app, r) = t.await.unwrap();
+        match r {
+            Ok(r) => admitted.push((app, r)),
+            Err(CreditRefusal::Insufficient { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(admitted.len() <= 10, "{} admitted", admitted.len());
+    assert!(!admitted.is_empty());
+    let account = a.app.store.credit_account(&user.org_id).await.unwrap();
+    assert!(account.held <= account.balance, "{account:?}");
+
+    let mut spent = 0;
+    for (i, (app, r)) in admitted.into_iter().enumerate() {
+        let cost = 1 + i64::try_from(i).unwrap() * 77_777;
+        spent += cost;
+        let record = usage(&a, &user.org_id, cost);
+        app.metering.record(record, Some(r));
+    }
+    a.app.metering.flush().await;
+    b.app.metering.flush().await;
+    let account = a.app.store.credit_account(&user.org_id).await.unwrap();
+    assert_eq!(account.balance, 10 * USD - spent);
+    assert_eq!(
+        a.app.store.ledger_total(&user.org_id).await.unwrap(),
+        10 * USD - spent
+    );
+    // Idle leases go back: the first tick keeps one tick of demand, the second returns it.
+    for _ in 0..2 {
+        a.app.metering.tick().await.unwrap();
+        b.app.metering.tick().await.unwrap();
+    }
+    let account = a.app.store.credit_account(&user.org_id).await.unwrap();
+    assert_eq!((account.balance, account.held), (10 * USD - spent, 0));
+}
+
+/// Reservations dropped unsettled and leases of a stopped process go back; a process that
+/// dies keeps its lease only until the hold expires.
+async fn leases_go_back_on_shutdown_and_expire_after_a_crash(engine: Engine) {
+    let a = TestApp::spawn(engine).await;
+    let b = a.spawn_sharing().await;
+    let user = a.sign_up("a@example.com").await;
+    grant(&a, &user.org_id, 10 * USD).await;
+
+    let r = a
+        .app
+        .metering
+        .reserve(&user.org_id, Money::from_micros(2 * USD))
+        .await
+        .unwrap();
+    drop(r);
+    a.app.metering.shutdown().await;
+    assert_eq!(
+        a.app.store.credit_account(&user.org_id).await.unwrap().held,
+        0
+    );
+
+    // `b` leases and then "dies": it never returns its lease nor renews it.
+    let _running = b
+        .app
+        .metering
+        .reserve(&user.org_id, Money::from_micros(2 * USD))
+        .await
+        .unwrap();
+    assert!(a.app.store.credit_account(&user.org_id).await.unwrap().held >= 2 * USD);
+    let ttl = i64::try_from(a.app.config.metering.hold_ttl.as_millis()).unwrap();
+    let leased_at = b.app.now();
+    a.clock.set_ms(leased_at + ttl - 1);
+    a.app.metering.tick().await.unwrap();
+    assert!(a.app.store.credit_account(&user.org_id).await.unwrap().held >= 2 * USD);
+    a.clock.set_ms(leased_at + ttl);
+    a.app.metering.tick().await.unwrap();
+    assert_eq!(
+        a.app.store.credit_account(&user.org_id).await.unwrap().held,
+        0
+    );
+}
+
+/// A record the database refuses is dropped alone; the rest of its batch is stored.
+async fn one_bad_record_does_not_take_its_batch_down(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let user = t.sign_up("a@example.com").await;
+    grant(&t, &user.org_id, 10 * USD).await;
+    let good: Vec<UsageRecord> = (0..5).map(|_| usage(&t, &user.org_id, 1_000)).collect();
+    for (i, r) in good.iter().enumerate() {
+        if i == 2 {
+            // An organization that does not exist: refused by its foreign key.
+            t.app.metering.record(usage(&t, "org_missing", 500), None);
+        }
+        let reservation = t
+            .app
+            .metering
+            .reserve(&user.org_id, Money::from_micros(2_000))
+            .await
+            .unwrap();
+        t.app.metering.record(r.clone(), Some(reservation));
+    }
+    t.app.metering.flush().await;
+    for r in &good {
+        assert!(t.app.store.usage_record(&r.id).await.unwrap().is_some());
+    }
+    let account = t.app.store.credit_account(&user.org_id).await.unwrap();
+    assert_eq!(account.balance, 10 * USD - 5_000);
+}
+
+on_both_engines!(
+    a_reservation_settles_at_the_recorded_cost,
+    two_processes_never_admit_more_than_the_balance,
+    leases_go_back_on_shutdown_and_expire_after_a_crash,
+    one_bad_record_does_not_take_its_batch_down,
+);

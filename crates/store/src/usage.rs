@@ -10,7 +10,9 @@ use tollgate_domain::ledger::{OutOfRange, UsageCost};
 use tollgate_domain::usage::PICOS_PER_MICRO;
 use tollgate_domain::Timestamp;
 
+use crate::leases::shrink_hold_in;
 use crate::ledger::debit_usage_batch_in;
+use crate::orgs::corrupt;
 use crate::usage_rollups::add_to_rollups_in;
 use crate::{max_bind_params, placeholders, Result, Store};
 
@@ -58,6 +60,27 @@ impl Store {
         records: &[UsageRecord],
         now: Timestamp,
     ) -> Result<RecordedUsage> {
+        self.record_usage_on_holds(records, &[], now).await
+    }
+
+    /// `record_usage` for records admitted against credit holds (the gateway's leases):
+    /// `holds[i]` is the hold record `i` was reserved from, or `None`; empty when none was. In
+    /// the same transaction each hold shrinks by the cost of its new records (rounded up to the
+    /// micro-dollar, as reserved; at most to nothing), so that the debit and the end of the
+    /// reservation happen exactly once, with the record.
+    pub async fn record_usage_on_holds(
+        &self,
+        records: &[UsageRecord],
+        holds: &[Option<&str>],
+        now: Timestamp,
+    ) -> Result<RecordedUsage> {
+        if !holds.is_empty() && holds.len() != records.len() {
+            return Err(corrupt(format!(
+                "{} holds for {} usage records",
+                holds.len(),
+                records.len()
+            )));
+        }
         let mut tx = self.begin_write().await?;
         // One multi-row INSERT per chunk rather than one per record: the round trips, not the
         // rows, are what kept PostgreSQL under DESIGN §5's 20,000 records/s. RETURNING names the
@@ -112,7 +135,9 @@ impl Store {
         let mut outcome = RecordedUsage::default();
         let mut unclaimed = new_ids.clone();
         let mut debits: BTreeMap<&str, Vec<(String, UsageCost)>> = BTreeMap::new();
-        for r in records {
+        // New records reserved from a hold: (organization, hold, record id, micro-USD).
+        let mut on_holds: Vec<(&str, &str, &str, i64)> = Vec::new();
+        for (i, r) in records.iter().enumerate() {
             // A new id is claimed by its first record: a repeat within the batch was skipped by
             // the insert (its first occurrence was stored) and is a duplicate too.
             if !unclaimed.remove(r.id.as_str()) {
@@ -125,6 +150,9 @@ impl Store {
                     .entry(r.org_id.as_str())
                     .or_default()
                     .push((format!("usage:{}", r.id), r.cost));
+                if let Some(Some(hold_id)) = holds.get(i) {
+                    on_holds.push((&r.org_id, hold_id, &r.id, r.cost.ceil().micros()));
+                }
             }
         }
         let mut refused: Vec<String> = Vec::new();
@@ -157,6 +185,18 @@ impl Store {
                 query = query.bind(id);
             }
             query.execute(&mut *tx).await?;
+        }
+        // Per organization, per hold: what its stored records cost. The debits locked the
+        // accounts, so the holds change under the same locks.
+        let mut shrinks: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+        for (org_id, hold_id, id, micros) in on_holds {
+            if !refused.iter().any(|r| r == id) {
+                let by = shrinks.entry((org_id, hold_id)).or_default();
+                *by = by.saturating_add(micros);
+            }
+        }
+        for ((org_id, hold_id), by) in shrinks {
+            shrink_hold_in(&mut tx, org_id, hold_id, by, None).await?;
         }
         for id in &refused {
             new_ids.remove(id);

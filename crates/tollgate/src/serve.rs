@@ -34,7 +34,9 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     tollgate_server::serve(listener, app.clone(), shutdown_signal()).await?;
     // Usage recorded by the requests just finished is stored before the database closes.
     app.metering.shutdown().await;
-    metering.abort();
+    for job in metering {
+        job.abort();
+    }
     email_worker.stop().await;
     for job in jobs {
         job.abort();

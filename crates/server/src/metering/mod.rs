@@ -1,9 +1,12 @@
 //! Credit admission and usage metering for the gateway (DESIGN §2, decision 0013).
 //!
-//! `reserve` admits a request against the organization's credit and `record` hands its usage
-//! record to a batched background writer ([`writer`]), which stores it exactly once (by record
-//! id) through the multi-row `record_usage` path and settles the reservation at the real cost.
+//! `reserve` admits a request against this process's lease of the organization's credit
+//! ([`lease`]: a ledger hold taken in advance, sized by recent demand); `record` hands the
+//! usage record to a batched background writer ([`writer`]), which stores it exactly once (by
+//! record id) and, in the same transaction, debits its cost and shrinks the lease's hold by
+//! it. The database is written per lease growth and per batch, never per request.
 
+mod lease;
 mod writer;
 
 use std::collections::BTreeSet;
@@ -15,7 +18,6 @@ use tollgate_domain::{Clock, Money};
 use tollgate_store::{Store, UsageRecord};
 
 use crate::app::App;
-use crate::config::millis;
 
 /// Timings of the metering machinery.
 #[derive(Debug, Clone)]
@@ -25,9 +27,12 @@ pub struct MeteringConfig {
     pub flush_interval: Duration,
     /// …or as soon as this many records wait.
     pub flush_records: usize,
-    /// How long a credit hold lives unless renewed: the longest credit stays reserved by a
+    /// How long a credit lease lives unless renewed: the longest credit stays reserved by a
     /// process that died.
     pub hold_ttl: Duration,
+    /// How often leases give back what recent demand does not use and are renewed, and
+    /// expired holds (of dead processes) are released.
+    pub lease_tick: Duration,
 }
 
 impl Default for MeteringConfig {
@@ -36,6 +41,7 @@ impl Default for MeteringConfig {
             flush_interval: Duration::from_millis(200),
             flush_records: 1_000,
             hold_ttl: Duration::from_secs(60),
+            lease_tick: Duration::from_secs(1),
         }
     }
 }
@@ -52,13 +58,13 @@ struct Inner {
     store: Store,
     clock: Arc<dyn Clock>,
     config: MeteringConfig,
+    leases: lease::Leases,
 }
 
-/// Credit reserved for one request. Dropping it unsettled returns it.
+/// Credit reserved for one request. Dropping it unsettled returns it (to the lease).
 pub struct CreditReservation {
-    inner: Arc<Inner>,
-    /// The ledger hold; `None` once settled or returned.
-    hold_id: Option<String>,
+    /// The lease it was taken from; `None` once settled (or for a free request).
+    lease: Option<Arc<lease::Lease>>,
     amount: Money,
 }
 
@@ -67,27 +73,12 @@ impl CreditReservation {
     pub fn amount(&self) -> Money {
         self.amount
     }
-
-    /// Takes the hold out, so that dropping the reservation no longer returns it.
-    fn take_hold(&mut self) -> Option<String> {
-        self.hold_id.take()
-    }
 }
 
 impl Drop for CreditReservation {
     fn drop(&mut self) {
-        let Some(hold_id) = self.hold_id.take() else {
-            return;
-        };
-        let inner = self.inner.clone();
-        // Outside a runtime (never in the server) the hold simply expires.
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let now = inner.clock.now_ms();
-                if let Err(e) = inner.store.release_hold(&hold_id, now).await {
-                    tracing::warn!(hold = %hold_id, error = %e, "returning a reservation failed; it expires by itself");
-                }
-            });
+        if let Some(lease) = self.lease.take() {
+            lease.give_back(self.amount.micros());
         }
     }
 }
@@ -109,6 +100,7 @@ impl Metering {
             store,
             clock,
             config,
+            leases: lease::Leases::default(),
         });
         Self {
             writer: writer::WriterHandle::spawn(inner.clone(), spent_tx),
@@ -117,55 +109,42 @@ impl Metering {
         }
     }
 
-    /// Reserves the most this request can cost for `org_id` (pay-as-you-go only).
+    /// Reserves the most this request can cost for `org_id` (pay-as-you-go only). Against this
+    /// process's in-memory lease of the organization's credit; touches the database only to take
+    /// or top up a lease, never once per request.
     pub async fn reserve(
         &self,
         org_id: &str,
         max_cost: Money,
     ) -> Result<CreditReservation, CreditRefusal> {
-        let amount = max_cost.micros();
-        if amount <= 0 {
+        if max_cost.micros() <= 0 {
             return Ok(CreditReservation {
-                inner: self.inner.clone(),
-                hold_id: None,
+                lease: None,
                 amount: Money::ZERO,
             });
         }
-        let store = &self.inner.store;
-        let now = self.inner.clock.now_ms();
-        let placed = store
-            .place_hold(org_id, amount, millis(self.inner.config.hold_ttl), now)
-            .await
-            .map_err(|e| {
-                tracing::warn!(org = %org_id, error = %e, "cannot reserve credit");
-                CreditRefusal::Unavailable
-            })?;
-        match placed {
-            Some(hold_id) => Ok(CreditReservation {
-                inner: self.inner.clone(),
-                hold_id: Some(hold_id),
-                amount: max_cost,
-            }),
-            None => {
-                let available = store
-                    .credit_account(org_id)
-                    .await
-                    .map_err(|_| CreditRefusal::Unavailable)?
-                    .available();
-                Err(CreditRefusal::Insufficient {
-                    needed: max_cost,
-                    available: Money::from_micros(available.max(0)),
-                })
-            }
-        }
+        let lease = self
+            .inner
+            .leases
+            .reserve(&self.inner, org_id, max_cost.micros())
+            .await?;
+        Ok(CreditReservation {
+            lease: Some(lease),
+            amount: max_cost,
+        })
     }
 
-    /// One finished request, whatever its outcome: queues `record` for the batched writer
-    /// (exactly once, by `record.id`) and settles `reservation` (if any) at `record.cost`, the
-    /// rest going back. Never blocks, never fails the request.
+    /// One finished request, whatever its outcome (success, upstream error, timeout, client
+    /// disconnect): queues `record` for the batched writer (exactly once, by `record.id`) and
+    /// settles `reservation` (if any) at `record.cost`, the rest going back. Never blocks, never
+    /// fails the request.
     pub fn record(&self, record: UsageRecord, reservation: Option<CreditReservation>) {
-        let hold_id = reservation.and_then(|mut r| r.take_hold());
-        self.writer.push(record, hold_id);
+        let lease = reservation.and_then(|mut r| {
+            let lease = r.lease.take()?;
+            lease.finish(r.amount.micros(), record.cost.ceil().micros());
+            Some(lease)
+        });
+        self.writer.push(record, lease);
     }
 
     /// Returns once everything recorded so far is in the database (tests; SIGTERM shutdown).
@@ -173,22 +152,45 @@ impl Metering {
         self.writer.flush().await;
     }
 
-    /// On shutdown: stores everything recorded and returns what is still reserved.
+    /// On shutdown (SIGTERM), once no request runs: stores everything recorded, then returns
+    /// the leases.
     pub async fn shutdown(&self) {
         self.flush().await;
+        self.inner.leases.release_all(&self.inner).await;
+    }
+
+    /// One round of lease upkeep (the periodic job runs it; tests call it to not wait).
+    pub async fn tick(&self) -> anyhow::Result<()> {
+        self.inner.leases.tick(&self.inner).await?;
+        self.inner
+            .store
+            .expire_holds(self.inner.clock.now_ms())
+            .await?;
+        Ok(())
     }
 }
 
-/// The jobs that need the whole app: auto-recharge after gateway spending, as after reported
-/// usage (`App::after_usage`). Call once per process.
-pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+/// The jobs of metering, once per process: lease upkeep every `lease_tick` (see
+/// `Metering::tick`), and auto-recharge after gateway spending, as after reported usage
+/// (`App::after_usage`).
+pub fn spawn(app: Arc<App>) -> Vec<tokio::task::JoinHandle<()>> {
+    let upkeep = {
+        let app = app.clone();
+        crate::jobs::spawn_periodic("credit leases", app.config.metering.lease_tick, move || {
+            let app = app.clone();
+            async move {
+                app.metering.tick().await?;
+                Ok(None)
+            }
+        })
+    };
     let spent = app
         .metering
         .spent
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();
-    tokio::spawn(async move {
+    let recharge = tokio::spawn(async move {
         let Some(mut spent) = spent else {
             tracing::warn!("metering jobs started twice; the second does nothing");
             return;
@@ -196,5 +198,6 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
         while let Some(orgs) = spent.recv().await {
             app.after_usage(orgs);
         }
-    })
+    });
+    vec![upkeep, recharge]
 }

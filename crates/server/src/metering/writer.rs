@@ -12,12 +12,13 @@ use tokio::time::MissedTickBehavior;
 use tollgate_domain::usage::UsageCost;
 use tollgate_store::{StoreError, UsageRecord};
 
+use super::lease::Lease;
 use super::Inner;
 
-/// A record waiting to be stored, with the hold its reservation was taken from.
+/// A record waiting to be stored, with the lease its reservation was taken from.
 pub(super) struct Queued {
     pub record: UsageRecord,
-    pub hold_id: Option<String>,
+    pub lease: Option<Arc<Lease>>,
 }
 
 enum Msg {
@@ -37,10 +38,10 @@ impl WriterHandle {
         Self { tx }
     }
 
-    pub fn push(&self, record: UsageRecord, hold_id: Option<String>) {
+    pub fn push(&self, record: UsageRecord, lease: Option<Arc<Lease>>) {
         if self
             .tx
-            .send(Msg::Record(Box::new(Queued { record, hold_id })))
+            .send(Msg::Record(Box::new(Queued { record, lease })))
             .is_err()
         {
             tracing::error!("the usage writer has stopped; a usage record is lost");
@@ -81,13 +82,12 @@ async fn run(
             _ = tick.tick() => {}
         }
         if !batch.is_empty() {
-            match write(&inner, &batch).await {
-                Ok(orgs) => {
-                    batch.clear();
-                    if !orgs.is_empty() {
-                        let _ = spent.send(orgs);
-                    }
-                }
+            let (orgs, outcome) = write(&inner, &mut batch).await;
+            if !orgs.is_empty() {
+                let _ = spent.send(orgs);
+            }
+            match outcome {
+                Ok(()) => {}
                 Err(e) => {
                     tracing::warn!(records = batch.len(), error = %e, "storing usage failed; will retry");
                     if closed {
@@ -106,12 +106,21 @@ async fn run(
     }
 }
 
-/// Stores `batch`, splitting around records the database refuses. Returns the organizations
-/// whose credit went down; an error only when the database could not be used at all.
-async fn write(inner: &Inner, batch: &[Queued]) -> Result<BTreeSet<String>, StoreError> {
+/// Stores `batch`, splitting around records the database refuses, and removes from it what
+/// is done (stored, or refused and dropped): on an error (the database could not be used at
+/// all) the rest stays for the next try, and nothing is settled twice in memory. Returns the
+/// organizations whose credit went down.
+async fn write(
+    inner: &Inner,
+    batch: &mut Vec<Queued>,
+) -> (BTreeSet<String>, Result<(), StoreError>) {
     let mut spent = BTreeSet::new();
-    let mut parts = vec![batch];
-    while let Some(part) = parts.pop() {
+    let mut finished = vec![false; batch.len()];
+    let mut parts = Vec::new();
+    parts.push(0..batch.len());
+    let mut outcome = Ok(());
+    while let Some(range) = parts.pop() {
+        let part = &batch[range.clone()];
         match store(inner, part).await {
             Ok(()) => spent.extend(
                 part.iter()
@@ -119,30 +128,58 @@ async fn write(inner: &Inner, batch: &[Queued]) -> Result<BTreeSet<String>, Stor
                     .map(|q| q.record.org_id.clone()),
             ),
             Err(e) if e.is_refused_data() && part.len() > 1 => {
-                let (a, b) = part.split_at(part.len() / 2);
-                parts.push(b);
-                parts.push(a);
+                let mid = range.start + part.len() / 2;
+                parts.push(mid..range.end);
+                parts.push(range.start..mid);
+                continue;
             }
             Err(e) if e.is_refused_data() => {
                 let r = &part[0].record;
+                dropped(&part[0]);
                 tracing::error!(id = %r.id, org = %r.org_id, error = %e, "usage record refused by the database; dropped");
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
         }
+        finished[range].fill(true);
     }
-    Ok(spent)
+    let mut done = finished.into_iter();
+    batch.retain(|_| !done.next().unwrap_or(false));
+    (spent, outcome)
 }
 
-/// One transaction: the records and their debits, then the holds they were reserved from are
-/// released.
+/// One transaction: the records, their debits, and the shrinking of the holds they were
+/// reserved from; then the leases in memory learn it.
 async fn store(inner: &Inner, part: &[Queued]) -> Result<(), StoreError> {
     let records: Vec<UsageRecord> = part.iter().map(|q| q.record.clone()).collect();
-    let now = inner.clock.now_ms();
-    inner.store.record_usage(&records, now).await?;
-    for hold_id in part.iter().filter_map(|q| q.hold_id.as_deref()) {
-        if let Err(e) = inner.store.release_hold(hold_id, now).await {
-            tracing::warn!(hold = %hold_id, error = %e, "releasing a settled hold failed; it expires by itself");
+    // The lease's hold as it is now: a hold replaced since the request (the old one lost)
+    // was sized to cover this record too.
+    let hold_ids: Vec<Option<String>> = part
+        .iter()
+        .map(|q| q.lease.as_ref().and_then(|l| l.hold_id()))
+        .collect();
+    let holds: Vec<Option<&str>> = hold_ids.iter().map(Option::as_deref).collect();
+    let recorded = inner
+        .store
+        .record_usage_on_holds(&records, &holds, inner.clock.now_ms())
+        .await?;
+    for (id, reason) in &recorded.rejected {
+        tracing::error!(%id, %reason, "usage record refused by the ledger; dropped");
+    }
+    for q in part {
+        if let Some(lease) = &q.lease {
+            let stored = !recorded.rejected.iter().any(|(id, _)| *id == q.record.id);
+            lease.settled(q.record.cost.ceil().micros(), stored);
         }
     }
     Ok(())
+}
+
+/// A record the database refused: its cost no longer waits on the lease.
+fn dropped(q: &Queued) {
+    if let Some(lease) = &q.lease {
+        lease.settled(q.record.cost.ceil().micros(), false);
+    }
 }

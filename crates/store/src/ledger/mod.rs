@@ -230,7 +230,7 @@ async fn expire_due_in(
 }
 
 /// Locks the account and writes off expired grants: the balance every writer starts from.
-async fn open_account(
+pub(crate) async fn open_account(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
     now: Timestamp,
@@ -696,19 +696,32 @@ impl Store {
         Ok(Some(id))
     }
 
-    /// Removes a hold and returns its reservation; the organization and amount it held.
+    /// Removes a hold and returns its reservation; the organization and amount it held. With
+    /// `only_expired`, a hold renewed since it was found due is left alone. The account is
+    /// locked before the hold row, the order of every writer of holds.
     async fn drop_hold(
         tx: &mut Transaction<'static, Any>,
         hold_id: &str,
         now: Timestamp,
+        only_expired: bool,
     ) -> Result<Option<(String, i64)>> {
-        let row = sqlx::query("DELETE FROM credit_holds WHERE id = $1 RETURNING org_id, amount")
+        let row = sqlx::query("SELECT org_id FROM credit_holds WHERE id = $1")
             .bind(hold_id)
             .fetch_optional(&mut **tx)
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let (org_id, amount): (String, i64) = (row.try_get("org_id")?, row.try_get("amount")?);
+        let org_id: String = row.try_get("org_id")?;
         let account = lock_account(tx, &org_id, now).await?;
+        let row = sqlx::query(
+            "DELETE FROM credit_holds WHERE id = $1 AND ($2 = 0 OR expires_at <= $3) RETURNING amount",
+        )
+        .bind(hold_id)
+        .bind(i64::from(only_expired))
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let amount: i64 = row.try_get("amount")?;
         sqlx::query("UPDATE credit_accounts SET held = $1 WHERE org_id = $2")
             .bind(ledger_sub(account.held, amount)?)
             .bind(&org_id)
@@ -729,7 +742,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        Self::drop_hold(&mut tx, hold_id, now).await?;
+        Self::drop_hold(&mut tx, hold_id, now, false).await?;
         let applied =
             debit_usage_in(&mut tx, org_id, actual, idempotency_key, Some(hold_id), now).await?;
         tx.commit().await?;
@@ -739,7 +752,7 @@ impl Store {
     /// Returns a hold's reservation without debiting anything.
     pub async fn release_hold(&self, hold_id: &str, now: Timestamp) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        let dropped = Self::drop_hold(&mut tx, hold_id, now).await?;
+        let dropped = Self::drop_hold(&mut tx, hold_id, now, false).await?;
         tx.commit().await?;
         Ok(dropped.is_some())
     }
@@ -753,7 +766,10 @@ impl Store {
         let mut released = 0;
         for row in due {
             let id: String = row.try_get("id")?;
-            if self.release_hold(&id, now).await? {
+            let mut tx = self.begin_write().await?;
+            let dropped = Self::drop_hold(&mut tx, &id, now, true).await?;
+            tx.commit().await?;
+            if dropped.is_some() {
                 released += 1;
             }
         }

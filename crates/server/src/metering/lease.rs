@@ -1,0 +1,279 @@
+//! This process's credit leases, one per organization: a ledger hold taken in advance, against
+//! which requests are admitted in memory (decision 0013).
+//!
+//! Memory never believes in more credit than the hold reserves in the database: credit leaves
+//! the in-memory lease before the database is told (a shrink), and joins it only after the
+//! database said yes (a growth). So whatever this process admits is covered by its holds, and
+//! the holds of all processes together never exceed the balance (`grow_lease` checks under the
+//! account lock): no overspend, on any number of processes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tollgate_domain::Money;
+use tollgate_store::{LeaseGrowth, LeaseSizing};
+
+use super::{CreditRefusal, Inner};
+use crate::config::millis;
+
+/// Never lease more than a quarter of what the organization has available (unless one request
+/// needs more): the other processes find three quarters, and as the credit runs low leases
+/// shrink to single requests.
+const SHARE_DIVISOR: i64 = 4;
+
+/// One organization's lease in this process.
+pub(super) struct Lease {
+    org_id: String,
+    state: Mutex<LeaseState>,
+    /// Serialises the database calls that change the hold (grow, shrink, renew), so that a
+    /// burst of requests that find the lease short waits for one growth instead of each taking
+    /// its own.
+    resizing: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct LeaseState {
+    hold_id: Option<String>,
+    /// What the hold reserves, as far as this process knows (never more than the database's).
+    granted: i64,
+    /// Reserved by requests still running.
+    in_flight: i64,
+    /// Cost of finished requests not yet stored: the writer's next batch shrinks the hold by it.
+    pending: i64,
+    /// Reservations waiting for a growth, so that one growth covers them all.
+    waiting: i64,
+    /// Reserved since the last tick, and in the tick before: the demand a lease is sized for.
+    demand: i64,
+    last_demand: i64,
+    /// When the hold expires unless renewed (the app clock's milliseconds).
+    expires_at: i64,
+}
+
+impl LeaseState {
+    fn free(&self) -> i64 {
+        self.granted - self.in_flight - self.pending
+    }
+
+    fn take(&mut self, amount: i64) -> bool {
+        if self.free() < amount {
+            return false;
+        }
+        self.in_flight += amount;
+        self.demand = self.demand.saturating_add(amount);
+        true
+    }
+
+    /// The hold is gone (expired while this process stalled, or used up): what memory
+    /// thought it held is no longer reserved.
+    fn lost(&mut self) {
+        self.hold_id = None;
+        self.granted = 0;
+    }
+}
+
+impl Lease {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LeaseState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn hold_id(&self) -> Option<String> {
+        self.lock().hold_id.clone()
+    }
+
+    /// A reservation ended without a record: its credit is free again.
+    pub fn give_back(&self, amount: i64) {
+        self.lock().in_flight -= amount;
+    }
+
+    /// A request finished: its reservation ends and its cost waits for the writer.
+    pub fn finish(&self, reserved: i64, cost: i64) {
+        let mut s = self.lock();
+        s.in_flight -= reserved;
+        s.pending = s.pending.saturating_add(cost);
+    }
+
+    /// The writer stored a record of `cost` (the hold shrank by it, up to what was left) or
+    /// dropped it (`stored` false: the hold is untouched and the credit free again).
+    pub fn settled(&self, cost: i64, stored: bool) {
+        let mut s = self.lock();
+        s.pending -= cost;
+        if stored {
+            s.granted = s.granted.saturating_sub(cost).max(0);
+        }
+    }
+}
+
+/// Every lease of this process.
+#[derive(Default)]
+pub(super) struct Leases {
+    by_org: Mutex<HashMap<String, Arc<Lease>>>,
+}
+
+impl Leases {
+    fn get(&self, org_id: &str) -> Arc<Lease> {
+        let mut map = self.by_org.lock().unwrap_or_else(PoisonError::into_inner);
+        map.entry(org_id.to_owned())
+            .or_insert_with(|| {
+                Arc::new(Lease {
+                    org_id: org_id.to_owned(),
+                    state: Mutex::default(),
+                    resizing: tokio::sync::Mutex::new(()),
+                })
+            })
+            .clone()
+    }
+
+    fn all(&self) -> Vec<Arc<Lease>> {
+        let map = self.by_org.lock().unwrap_or_else(PoisonError::into_inner);
+        map.values().cloned().collect()
+    }
+
+    /// Reserves `amount` against the organization's lease, growing it when short.
+    pub async fn reserve(
+        &self,
+        inner: &Inner,
+        org_id: &str,
+        amount: i64,
+    ) -> Result<Arc<Lease>, CreditRefusal> {
+        let lease = self.get(org_id);
+        if lease.lock().take(amount) {
+            return Ok(lease);
+        }
+        lease.lock().waiting += amount;
+        let resizing = lease.resizing.lock().await;
+        let outcome = self.grow_and_take(inner, &lease, amount).await;
+        lease.lock().waiting -= amount;
+        drop(resizing);
+        outcome.map(|()| lease)
+    }
+
+    async fn grow_and_take(
+        &self,
+        inner: &Inner,
+        lease: &Lease,
+        amount: i64,
+    ) -> Result<(), CreditRefusal> {
+        let (hold_id, sizing) = {
+            let mut s = lease.lock();
+            // Another request's growth may have covered this one meanwhile.
+            if s.take(amount) {
+                return Ok(());
+            }
+            let need = amount - s.free();
+            // Enough for everyone waiting, or for a tick of recent demand.
+            let want = need
+                .saturating_add(s.waiting - amount)
+                .max(s.last_demand.max(s.demand));
+            (
+                s.hold_id.clone(),
+                LeaseSizing {
+                    need,
+                    want,
+                    share_divisor: SHARE_DIVISOR,
+                },
+            )
+        };
+        let now = inner.clock.now_ms();
+        let ttl = millis(inner.config.hold_ttl);
+        let grown = inner
+            .store
+            .grow_lease(&lease.org_id, hold_id.as_deref(), sizing, ttl, now)
+            .await
+            .map_err(|e| {
+                tracing::warn!(org = %lease.org_id, error = %e, "cannot lease credit");
+                CreditRefusal::Unavailable
+            })?;
+        let mut s = lease.lock();
+        match grown {
+            LeaseGrowth::Granted { hold_id: id, added } => {
+                if s.hold_id.as_deref() != Some(id.as_str()) {
+                    // A new hold: the old one is gone, and what memory thought it held with it.
+                    s.lost();
+                    s.hold_id = Some(id);
+                }
+                s.granted += added;
+                s.expires_at = now.saturating_add(ttl);
+                if s.take(amount) {
+                    Ok(())
+                } else {
+                    // Only when the old hold was lost with requests still running on it: the
+                    // new one covered them first.
+                    Err(CreditRefusal::Insufficient {
+                        needed: Money::from_micros(amount),
+                        available: Money::from_micros(s.free().max(0)),
+                    })
+                }
+            }
+            LeaseGrowth::Refused { available } => Err(CreditRefusal::Insufficient {
+                needed: Money::from_micros(amount),
+                available: Money::from_micros(available.max(0).saturating_add(s.free().max(0))),
+            }),
+        }
+    }
+
+    /// Once per tick: gives back what recent demand does not use, renews holds that would
+    /// expire within half their lifetime, and forgets holds that are gone.
+    pub async fn tick(&self, inner: &Inner) -> anyhow::Result<()> {
+        let ttl = millis(inner.config.hold_ttl);
+        for lease in self.all() {
+            let _resizing = lease.resizing.lock().await;
+            let now = inner.clock.now_ms();
+            let (hold_id, surplus, renew, idle) = {
+                let mut s = lease.lock();
+                let Some(hold_id) = s.hold_id.clone() else {
+                    s.last_demand = std::mem::take(&mut s.demand);
+                    continue;
+                };
+                let recent = std::mem::take(&mut s.demand);
+                // Keep what the last tick used; an idle lease gives everything back.
+                let surplus = (s.free() - recent).max(0);
+                s.last_demand = recent;
+                // Leaves memory before the database, so no request is admitted against it.
+                s.granted -= surplus;
+                let idle = s.granted == 0 && s.in_flight == 0 && s.pending == 0;
+                (hold_id, surplus, s.expires_at - now < ttl / 2, idle)
+            };
+            if idle {
+                // Nothing runs on it and nothing waits to be stored: the whole hold goes back,
+                // whatever the database has in it.
+                inner.store.release_hold(&hold_id, now).await?;
+                lease.lock().lost();
+            } else if surplus > 0 {
+                let given = inner
+                    .store
+                    .shrink_lease(&lease.org_id, &hold_id, surplus, ttl, now)
+                    .await?;
+                let mut s = lease.lock();
+                if given == 0 {
+                    s.lost();
+                } else {
+                    s.expires_at = now.saturating_add(ttl);
+                }
+            } else if renew && !inner.store.renew_lease(&hold_id, ttl, now).await? {
+                lease.lock().lost();
+            } else if renew {
+                lease.lock().expires_at = now.saturating_add(ttl);
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns every lease to the organizations' available credit (shutdown, after the last
+    /// records are stored).
+    pub async fn release_all(&self, inner: &Inner) {
+        for lease in self.all() {
+            let _resizing = lease.resizing.lock().await;
+            let hold_id = {
+                let mut s = lease.lock();
+                let id = s.hold_id.take();
+                s.granted = 0;
+                id
+            };
+            if let Some(id) = hold_id {
+                if let Err(e) = inner.store.release_hold(&id, inner.clock.now_ms()).await {
+                    tracing::warn!(hold = %id, error = %e, "returning a credit lease failed; it expires by itself");
+                }
+            }
+        }
+    }
+}
