@@ -1,11 +1,51 @@
 //! The credit ledger's rules (DESIGN §2 "Money, credits and the ledger"), without I/O: which
-//! grants usage draws from, and what usage costs. Amounts are integer micro-USD.
+//! grants usage draws from, and the range every amount stays in. Amounts are integer micro-USD;
+//! what usage costs is `crate::usage` (re-exported here).
 
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
 use crate::{Timestamp, ValidationError};
+
+pub use crate::usage::{usage_cost, TokenCounts, TokenPrices, UsageCost};
+
+/// The most any amount of the ledger may reach either way: a balance, a debt, the sum held, a
+/// grant, a hold or one debit. One trillion USD in micro-USD: far above any real account and
+/// far inside `i64` (≈ 9.2 × 10¹⁸), so that a difference SQL computes from two of them
+/// (`balance - held`) cannot overflow either, and no engine ever stores anything but a BIGINT.
+pub const LEDGER_LIMIT: i64 = 1_000_000_000_000_000_000;
+
+/// An amount would leave the ledger's range (`±LEDGER_LIMIT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfRange;
+
+impl fmt::Display for OutOfRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the amount would leave the ledger's range of ±$1,000,000,000,000")
+    }
+}
+
+impl std::error::Error for OutOfRange {}
+
+/// `amount` when it lies within `±LEDGER_LIMIT`.
+pub fn in_range(amount: i64) -> Result<i64, OutOfRange> {
+    if (-LEDGER_LIMIT..=LEDGER_LIMIT).contains(&amount) {
+        Ok(amount)
+    } else {
+        Err(OutOfRange)
+    }
+}
+
+/// `a + b`, checked and within the ledger's range.
+pub fn ledger_add(a: i64, b: i64) -> Result<i64, OutOfRange> {
+    a.checked_add(b).ok_or(OutOfRange).and_then(in_range)
+}
+
+/// `a − b`, checked and within the ledger's range.
+pub fn ledger_sub(a: i64, b: i64) -> Result<i64, OutOfRange> {
+    a.checked_sub(b).ok_or(OutOfRange).and_then(in_range)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GrantCategory {
@@ -117,42 +157,6 @@ pub fn allocate(grants: &[GrantLot], amount: i64, now: Timestamp) -> (Vec<(Strin
     (takes, left)
 }
 
-/// Prices of one model in micro-USD per million tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TokenPrices {
-    pub input: i64,
-    pub cached_input: i64,
-    pub output: i64,
-}
-
-/// The cost of one usage record in micro-USD, rounded half up once for the whole record.
-/// `cached_input` is the part of `input` served from cache (as in OpenAI's usage object).
-pub fn usage_cost(
-    prices: TokenPrices,
-    input: i64,
-    cached_input: i64,
-    output: i64,
-) -> Result<i64, ValidationError> {
-    if input < 0 || cached_input < 0 || output < 0 {
-        return Err(ValidationError::new(
-            "tokens",
-            "Token counts cannot be negative.",
-        ));
-    }
-    if cached_input > input {
-        return Err(ValidationError::new(
-            "cached_input_tokens",
-            "cached_input_tokens is the cached part of input_tokens and cannot exceed it.",
-        ));
-    }
-    let uncached = i128::from(input - cached_input);
-    let scaled = uncached * i128::from(prices.input)
-        + i128::from(cached_input) * i128::from(prices.cached_input)
-        + i128::from(output) * i128::from(prices.output);
-    let micros = (scaled + 500_000) / 1_000_000;
-    i64::try_from(micros).map_err(|_| ValidationError::new("tokens", "Token counts are too large."))
-}
-
 /// The charge for moving to a dearer plan for the rest of a period: the price difference times
 /// the part of the period left, rounded half up. Zero when the new plan is not dearer.
 pub fn prorated_difference(
@@ -219,28 +223,6 @@ mod tests {
     }
 
     #[test]
-    fn usage_is_priced_once_per_record() {
-        let p = TokenPrices {
-            input: 850_000,
-            cached_input: 425_000,
-            output: 1_200_000,
-        };
-        // 1,000 input (200 cached) and 500 output tokens:
-        // Per token: 0.85, 0.425 and 1.2 µUSD. 800 × 0.85 + 200 × 0.425 + 500 × 1.2 = 1365 µUSD.
-        assert_eq!(usage_cost(p, 1_000, 200, 500), Ok(1_365));
-        // 3 × 0.85 = 2.55 → 3; each token alone would round to 1 and sum to 3 as well, but
-        // 1 cached (0.425 → 0) + 1 input (0.85 → 1) rounded separately is 1, together 1.275 → 1.
-        assert_eq!(usage_cost(p, 3, 0, 0), Ok(3));
-        assert_eq!(usage_cost(p, 2, 1, 0), Ok(1));
-        assert_eq!(usage_cost(p, 1_000_000, 0, 0), Ok(850_000));
-        assert_eq!(usage_cost(p, 1, 0, 0), Ok(1), "0.85 µUSD rounds up to 1");
-        assert_eq!(usage_cost(p, 0, 0, 0), Ok(0));
-        assert!(usage_cost(p, 10, 11, 0).is_err());
-        assert!(usage_cost(p, -1, 0, 0).is_err());
-        assert!(usage_cost(p, i64::MAX, 0, i64::MAX).is_err());
-    }
-
-    #[test]
     fn upgrades_are_prorated_in_integers() {
         let day = 86_400_000;
         // $20 → $50 with 10 of 30 days left: $10.
@@ -264,6 +246,18 @@ mod tests {
         // 1/3 of $1 rounds half up to the micro-dollar.
         assert_eq!(prorated_difference(0, 1_000_000, 0, 3, 2), 333_333);
         assert_eq!(prorated_difference(0, 2_000_000, 0, 3, 2), 666_667);
+    }
+
+    #[test]
+    fn ledger_arithmetic_stays_in_range() {
+        assert_eq!(ledger_add(LEDGER_LIMIT - 1, 1), Ok(LEDGER_LIMIT));
+        assert_eq!(ledger_add(LEDGER_LIMIT, 1), Err(OutOfRange));
+        assert_eq!(ledger_sub(-LEDGER_LIMIT, 1), Err(OutOfRange));
+        assert_eq!(ledger_sub(0, i64::MIN), Err(OutOfRange), "no wrapping");
+        assert_eq!(ledger_add(i64::MAX, 1), Err(OutOfRange));
+        assert_eq!(ledger_sub(5, 7), Ok(-2));
+        // The difference of two amounts in range always fits an i64.
+        assert!(LEDGER_LIMIT.checked_mul(2).is_some());
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod permissions;
 pub mod project;
 pub mod secret;
 pub mod subscription;
+pub mod usage;
 pub mod validate;
 
 pub use catalog::Catalog;

@@ -28,6 +28,8 @@ pub struct App {
     pub catalog: CatalogHandle,
     /// Which subscriptions cover which models, remembered for a second.
     pub entitlements: EntitlementCache,
+    /// Work started by requests and not waited for.
+    pub background: crate::jobs::Background,
     /// Faults tests inject into the charge flow.
     #[cfg(feature = "testing")]
     pub charge_faults: crate::service::charges::ChargeFaults,
@@ -52,6 +54,7 @@ impl App {
             keys: KeyAuthenticator::new(store.clone(), clock.clone()),
             catalog,
             entitlements: EntitlementCache::default(),
+            background: Default::default(),
             #[cfg(feature = "testing")]
             charge_faults: Default::default(),
             store,

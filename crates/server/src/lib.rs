@@ -5,7 +5,6 @@
 pub mod api;
 pub mod app;
 pub mod auth;
-pub mod billing_jobs;
 pub mod catalog;
 pub mod changes;
 pub mod config;
@@ -13,11 +12,10 @@ pub mod console;
 pub mod email;
 pub mod gateway;
 mod health;
-pub mod housekeeping;
+pub mod jobs;
 pub mod keys;
 pub mod metrics;
 pub mod payments;
-pub mod renewals;
 mod router;
 pub mod service;
 #[cfg(feature = "testing")]

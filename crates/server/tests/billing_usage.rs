@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::create_key;
 use serde_json::{json, Value};
@@ -76,6 +76,10 @@ async fn overview(t: &TestApp, user: &TestUser) -> Value {
 }
 
 async fn grant_promo(t: &TestApp, org: &str, micros: i64) {
+    grant_expiring(t, org, micros, None).await;
+}
+
+async fn grant_expiring(t: &TestApp, org: &str, micros: i64, expires_at: Option<i64>) {
     t.app
         .store
         .grant_credits(
@@ -83,7 +87,7 @@ async fn grant_promo(t: &TestApp, org: &str, micros: i64) {
             &tollgate_store::NewGrant {
                 source: tollgate_domain::ledger::GrantSource::Promotion,
                 amount: micros,
-                expires_at: None,
+                expires_at,
                 idempotency_key: &new_id(IdPrefix::Grant),
                 reference: None,
                 description: "test",
@@ -94,21 +98,12 @@ async fn grant_promo(t: &TestApp, org: &str, micros: i64) {
         .unwrap();
 }
 
-/// Waits for background recharges to finish: no pending payment for a moment.
-async fn settle(t: &TestApp, org: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        let pending = t
-            .app
-            .store
-            .count_payments(org, PaymentStatus::Pending)
-            .await
-            .unwrap();
-        if pending == 0 || Instant::now() > deadline {
-            return;
-        }
-    }
+/// Waits for the background recharges started by usage reports to finish; fails when they
+/// do not within ten seconds.
+async fn settle(t: &TestApp) {
+    tokio::time::timeout(Duration::from_secs(10), t.app.background.idle())
+        .await
+        .expect("background recharges did not finish in 10 s");
 }
 
 fn record(id: &str, key: &str, model: &str, input: i64, cached: i64, output: i64) -> Value {
@@ -264,7 +259,7 @@ async fn concurrent_usage_crossing_the_threshold_recharges_once(engine: Engine) 
         let (s, r) = task.await.unwrap();
         assert_eq!((s, r["accepted"].as_i64()), (200, Some(1)), "{r}");
     }
-    settle(&t, &ada.org_id).await;
+    settle(&t).await;
     // The job's sweep racing too changes nothing more.
     t.app.auto_recharge_sweep().await.unwrap();
     let store = &t.app.store;
@@ -393,6 +388,47 @@ async fn declined_recharges_back_off_then_turn_auto_recharge_off(engine: Engine)
     assert_eq!(overview(&t, &ada).await["balance"], "50.00");
 }
 
+/// Credit past its expiry is written off by the billing job even when nobody spends: the
+/// balance shown drops, and auto-recharge fires on the expiry as it would on usage.
+async fn the_billing_job_expires_credit_and_recharges(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let ada = t.sign_up("ada@example.com").await;
+    save_card(&t, &ada, "4242424242424242").await;
+    let day = 86_400_000;
+    grant_expiring(&t, &ada.org_id, 30_000_000, Some(t.app.now() + day)).await;
+    let (s, b) = auto_recharge(&t, &ada, true, "10", "50").await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(overview(&t, &ada).await["balance"], "30.00");
+
+    t.clock.advance_ms(2 * day);
+    tollgate_server::jobs::billing::run_once(&t.app)
+        .await
+        .unwrap();
+    let b = overview(&t, &ada).await;
+    assert_eq!(b["balance"], "50.00", "expired, then recharged: {b}");
+    let (_, g) = send(
+        ada.client
+            .get(t.url(&billing(&ada.org_id, "/credit-grants"))),
+    )
+    .await;
+    let recharged: Vec<&Value> = g["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["source"] == "auto_recharge")
+        .collect();
+    assert_eq!(recharged.len(), 1, "{g}");
+    assert_eq!(recharged[0]["amount"], "50.00");
+    let store = &t.app.store;
+    let account = store.credit_account(&ada.org_id).await.unwrap();
+    assert_eq!(
+        store.ledger_total(&ada.org_id).await.unwrap(),
+        account.balance
+    );
+    // A second pass finds nothing left to expire.
+    assert_eq!(store.expire_grants(t.app.now()).await.unwrap(), 0);
+}
+
 /// A subscribed model's usage is recorded with plan `subscription` and costs nothing; another
 /// model of the same organization stays pay-as-you-go and is debited.
 async fn usage_of_a_subscribed_model_costs_nothing(engine: Engine) {
@@ -466,4 +502,5 @@ on_both_engines!(
     enabling_auto_recharge_below_the_threshold_recharges,
     concurrent_usage_crossing_the_threshold_recharges_once,
     declined_recharges_back_off_then_turn_auto_recharge_off,
+    the_billing_job_expires_credit_and_recharges,
 );

@@ -90,9 +90,11 @@ async fn send_email_enqueues_and_wakes_the_background_worker(engine: Engine) {
         c.email.poll_interval = Duration::from_secs(3600)
     })
     .await;
-    let worker = EmailWorker::spawn(t.app.clone());
-    // Let the worker's first pass (an empty outbox) finish and go to sleep.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut worker = EmailWorker::spawn(t.app.clone());
+    // The worker's first pass (an empty outbox) ends; it then sleeps until woken.
+    tokio::time::timeout(Duration::from_secs(10), worker.passes_ended(1))
+        .await
+        .expect("the worker's first pass did not end");
     let receipt = Receipt {
         org_name: "Acme",
         receipt_number: "rcpt_42",

@@ -2,7 +2,7 @@
 
 //! Housekeeping removes expired sessions and finished rate-limit windows, on both engines.
 
-use tollgate_server::housekeeping;
+use tollgate_server::jobs::housekeeping;
 use tollgate_server::testing::{send, TestApp};
 use tollgate_store::{on_both_engines, Engine};
 

@@ -312,8 +312,7 @@ async fn transport_failures_are_retryable_errors_not_declines() {
 
     // Nobody listening at all.
     let config = w.stand_in.config();
-    w.stand_in.stop();
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    w.stand_in.stop().await;
     let down = StripeClient::new(&config).unwrap();
     let err = down.charge(&request).await.unwrap_err();
     assert!(matches!(err, PaymentError::Unavailable(_)), "{err:?}");

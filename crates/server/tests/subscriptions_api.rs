@@ -463,7 +463,15 @@ async fn entitlement_follows_the_subscription(engine: Engine) {
             limits: m.tiers[1].limits
         }
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // Within the second, the other process still answers what it read.
+    assert_eq!(
+        other.app.entitlement(&ada.org_id, model).await.unwrap(),
+        Entitlement::Subscription {
+            tier: "starter".into(),
+            limits: m.tiers[0].limits
+        }
+    );
+    other.clock.advance_ms(1_001);
     assert_eq!(
         other.app.entitlement(&ada.org_id, model).await.unwrap(),
         Entitlement::Subscription {

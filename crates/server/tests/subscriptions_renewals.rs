@@ -10,7 +10,7 @@ mod subscriptions_common;
 use serde_json::{json, Value};
 use subscriptions_common::*;
 use tollgate_domain::subscription::add_months;
-use tollgate_server::renewals::{run_once, run_once_crashing, Crash, LEASE_MS};
+use tollgate_server::jobs::renewals::{run_once, run_once_crashing, Crash, LEASE_MS};
 use tollgate_server::testing::{send, TestApp, TestUser};
 use tollgate_store::{on_both_engines, Engine, Subscription};
 

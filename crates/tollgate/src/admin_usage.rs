@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Context;
 use tollgate_domain::clock::to_datetime;
 use tollgate_domain::{Clock, SystemClock};
-use tollgate_server::housekeeping::usage_horizon;
+use tollgate_server::jobs::housekeeping::usage_horizon;
 
 fn date(ms: i64) -> String {
     to_datetime(ms).format("%Y-%m-%d").to_string()

@@ -12,9 +12,7 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let store = config.open_store().await?;
     store.migrate().await.context("applying migrations")?;
     let app = Arc::new(App::new(store.clone(), config.server()?)?);
-    let housekeeping = tollgate_server::housekeeping::spawn(app.clone());
-    let billing = tollgate_server::billing_jobs::spawn(app.clone());
-    let renewals = tollgate_server::renewals::spawn(app.clone());
+    let jobs = tollgate_server::jobs::spawn_all(&app);
 
     reload_catalog_on_sighup(app.clone());
 
@@ -34,9 +32,9 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
 
     tollgate_server::serve(listener, app, shutdown_signal()).await?;
     email_worker.stop().await;
-    housekeeping.abort();
-    billing.abort();
-    renewals.abort();
+    for job in jobs {
+        job.abort();
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

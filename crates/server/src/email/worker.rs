@@ -6,7 +6,7 @@ use std::ops::AddAssign;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tollgate_store::{OutboxMessage, Retry};
 
@@ -152,6 +152,8 @@ async fn deliver_one(
 pub struct EmailWorker {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    /// How many passes over the outbox have ended.
+    passes: watch::Receiver<u64>,
 }
 
 impl EmailWorker {
@@ -159,11 +161,19 @@ impl EmailWorker {
     /// `EmailConfig::poll_interval`. Dropping the handle stops the worker too.
     pub fn spawn(app: Arc<App>) -> Self {
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(run(app, stopped));
+        let (passed, passes) = watch::channel(0);
+        let task = tokio::spawn(run(app, stopped, passed));
         Self {
             stop: Some(stop),
             task,
+            passes,
         }
+    }
+
+    /// Waits until `n` passes over the outbox have ended (e.g. the first one, which runs at
+    /// start), so that a test knows the worker is asleep waiting for a wake or the next poll.
+    pub async fn passes_ended(&mut self, n: u64) {
+        let _ = self.passes.wait_for(|&ended| ended >= n).await;
     }
 
     /// Stops after the message being delivered, if any; the rest wait in the outbox.
@@ -177,7 +187,7 @@ impl EmailWorker {
     }
 }
 
-async fn run(app: Arc<App>, mut stopped: oneshot::Receiver<()>) {
+async fn run(app: Arc<App>, mut stopped: oneshot::Receiver<()>, passed: watch::Sender<u64>) {
     tracing::info!(
         transport = app.mailer.transport.name(),
         "email worker started"
@@ -197,6 +207,7 @@ async fn run(app: Arc<App>, mut stopped: oneshot::Receiver<()>) {
                 _ => break,
             }
         }
+        passed.send_modify(|n| *n += 1);
         tokio::select! {
             _ = &mut stopped => break,
             () = app.mailer.wake.notified() => {}

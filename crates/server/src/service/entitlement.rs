@@ -1,18 +1,19 @@
 //! Entitlement: for an organization and a model, whether a subscription covers the requests and
 //! with which limits. The gateway and usage ingestion ask on every request, so answers are kept
-//! in memory for at most `TTL`: a change made by another process is seen within it, one made by
+//! in memory for at most `TTL_MS`: a change made by another process is seen within it, one made by
 //! this process at once (`forget`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use tollgate_domain::catalog::Limits;
+use tollgate_domain::Timestamp;
 
 use crate::app::App;
 use crate::service::{ServiceError, ServiceResult};
 
-const TTL: Duration = Duration::from_secs(1);
+/// In milliseconds of the app's clock, so that tests move past it instead of sleeping.
+const TTL_MS: i64 = 1_000;
 /// Entries kept at most; the map is emptied when it grows past this.
 const MAX_ENTRIES: usize = 100_000;
 
@@ -44,7 +45,7 @@ impl Entitlement {
 /// (org, model).
 type Key = (String, String);
 /// When it was read, and the entitled tier (`None`: pay-as-you-go).
-type Entry = (Instant, Option<String>);
+type Entry = (Timestamp, Option<String>);
 
 #[derive(Default)]
 pub struct EntitlementCache {
@@ -52,18 +53,18 @@ pub struct EntitlementCache {
 }
 
 impl EntitlementCache {
-    fn get(&self, org_id: &str, model: &str) -> Option<Option<String>> {
+    fn get(&self, org_id: &str, model: &str, now: Timestamp) -> Option<Option<String>> {
         let entries = self
             .entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         entries
             .get(&(org_id.to_owned(), model.to_owned()))
-            .filter(|(at, _)| at.elapsed() < TTL)
+            .filter(|(at, _)| (*at..at.saturating_add(TTL_MS)).contains(&now))
             .map(|(_, tier)| tier.clone())
     }
 
-    fn put(&self, org_id: &str, model: &str, tier: Option<String>) {
+    fn put(&self, org_id: &str, model: &str, tier: Option<String>, now: Timestamp) {
         let mut entries = self
             .entries
             .lock()
@@ -71,10 +72,7 @@ impl EntitlementCache {
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(
-            (org_id.to_owned(), model.to_owned()),
-            (Instant::now(), tier),
-        );
+        entries.insert((org_id.to_owned(), model.to_owned()), (now, tier));
     }
 
     /// Drops what is known of (org, model): called by this process after it changed a
@@ -96,7 +94,7 @@ impl App {
         let m = catalog
             .model(model)
             .ok_or(ServiceError::NotFound("model"))?;
-        let tier = match self.entitlements.get(org_id, model) {
+        let tier = match self.entitlements.get(org_id, model, self.now()) {
             Some(tier) => tier,
             None => {
                 let tier = self
@@ -105,7 +103,8 @@ impl App {
                     .await?
                     .filter(|s| s.status.entitles())
                     .map(|s| s.tier);
-                self.entitlements.put(org_id, model, tier.clone());
+                self.entitlements
+                    .put(org_id, model, tier.clone(), self.now());
                 tier
             }
         };

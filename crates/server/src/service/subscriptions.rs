@@ -1,6 +1,6 @@
 //! Subscriptions (DESIGN §2 "Subscriptions"): subscribing an organization to a tier of a model,
 //! upgrading (at once, prorated), downgrading and canceling (at the period end, undoable), and
-//! which tiers are Temporarily Sold Out. Org admins only. Renewals are in `crate::renewals`.
+//! which tiers are Temporarily Sold Out. Org admins only. Renewals are in `crate::jobs::renewals`.
 
 use std::collections::HashMap;
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use tollgate_domain::ids::is_well_formed;
-use tollgate_domain::ledger::{usage_cost, TokenPrices};
+use tollgate_domain::ledger::{usage_cost, TokenCounts, TokenPrices};
 use tollgate_domain::{secret, IdPrefix};
 use tollgate_store::UsageRecord;
 
@@ -150,18 +150,13 @@ impl App {
                 reject(format!("unknown key '{}'", r.key_id));
                 continue;
             };
-            let prices = TokenPrices {
-                input: model.pricing.input.micros(),
-                cached_input: model.pricing.cached_input.micros(),
-                output: model.pricing.output.micros(),
+            let tokens = TokenCounts {
+                input: r.input_tokens,
+                cached_input: r.cached_input_tokens,
+                output: r.output_tokens,
             };
-            let cost = match usage_cost(
-                prices,
-                r.input_tokens,
-                r.cached_input_tokens,
-                r.output_tokens,
-            ) {
-                Ok(c) => c,
+            let cost = match usage_cost(TokenPrices::from(model.pricing), tokens) {
+                Ok(c) => c.rounded().micros(),
                 Err(e) => {
                     reject(e.message);
                     continue;
@@ -200,11 +195,13 @@ impl App {
     pub fn after_usage(self: &Arc<Self>, orgs: BTreeSet<String>) {
         for org_id in orgs {
             let app = self.clone();
-            tokio::spawn(async move {
-                if let Err(e) = app.maybe_auto_recharge(&org_id).await {
-                    tracing::warn!(org = %org_id, error = %e, "auto-recharge after usage failed");
-                }
-            });
+            self.background
+                .spawn("auto-recharge after usage", async move {
+                    app.maybe_auto_recharge(&org_id)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| anyhow::anyhow!("org {org_id}: {e}"))
+                });
         }
     }
 }

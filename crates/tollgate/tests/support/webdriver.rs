@@ -2,6 +2,10 @@
 //! `chromedriver`. Just the commands the browser tests use.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -9,12 +13,56 @@ use serde_json::{json, Value};
 
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// A headless Chromium driven through its own `chromedriver`. Dropping it — also while a test
+/// panics — ends the WebDriver session, stops chromedriver and every process of the browser,
+/// and removes the profile directory.
 pub struct Browser {
     driver: Child,
+    port: u16,
     base: String,
     session: String,
     http: reqwest::Client,
-    _profile: super::TempDir,
+    profile: super::TempDir,
+}
+
+/// The profile directories of the browser tests start with this; `scripts/test` adds a tag of its
+/// run (`TOLLGATE_TEST_BROWSER_TAG`) so that it can find what its own run left behind.
+pub fn profile_label() -> String {
+    match std::env::var("TOLLGATE_TEST_BROWSER_TAG") {
+        Ok(tag) if !tag.is_empty() => format!("chromium-profile-{tag}"),
+        _ => "chromium-profile".to_owned(),
+    }
+}
+
+/// Process ids whose command line mentions `needle` (a profile directory: every Chromium
+/// process, and chromedriver through its log path, carries it).
+pub fn processes_mentioning(needle: &Path) -> Vec<u32> {
+    let needle = needle.to_string_lossy().into_owned().into_bytes();
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            if cmdline
+                .windows(needle.len())
+                .any(|w| w == needle.as_slice())
+            {
+                found.push(pid);
+            }
+        }
+    }
+    found
 }
 
 impl Browser {
@@ -32,8 +80,16 @@ impl Browser {
             .local_addr()
             .unwrap()
             .port();
+        let profile = super::TempDir::new(&profile_label());
+        // Its own process group, which the browser it starts joins: `Drop` can end them all even
+        // when chromedriver dies first. The log path puts the profile in its command line.
         let driver = Command::new("/usr/bin/chromedriver")
             .arg(format!("--port={port}"))
+            .arg(format!(
+                "--log-path={}",
+                profile.path().join("chromedriver.log").display()
+            ))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -55,7 +111,6 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let profile = super::TempDir::new("chromium-profile");
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -83,10 +138,54 @@ impl Browser {
             .to_owned();
         Self {
             driver,
+            port,
             base,
             session,
             http,
-            _profile: profile,
+            profile,
+        }
+    }
+
+    /// The browser's profile directory (removed when the browser is dropped).
+    pub fn profile_dir(&self) -> PathBuf {
+        self.profile.path().to_owned()
+    }
+
+    /// One blocking HTTP request to chromedriver (`Drop` cannot await); errors are ignored
+    /// because the steps after it end the processes anyway.
+    fn blocking_request(&self, method: &str, path: &str) {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        );
+        if stream.write_all(request.as_bytes()).is_err() {
+            return;
+        }
+        // Read the whole answer (chromedriver acts once it has sent it) but no more: it may keep
+        // the connection open despite `Connection: close`.
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if answer.len() >= end + 4 + length {
+                    return;
+                }
+            }
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            }
         }
     }
 
@@ -238,8 +337,44 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // Politely first: the session's end closes the browser, /shutdown ends chromedriver.
+        self.blocking_request("DELETE", &format!("/session/{}", self.session));
+        self.blocking_request("GET", "/shutdown");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.driver.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Then whatever is left of the process group, and any straggler that left it.
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = processes_mentioning(self.profile.path());
+            if left.is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                // Not a panic: this may run while a test is already panicking. `scripts/test`
+                // fails the run when anything of the browser tests is still alive.
+                eprintln!("browser processes still alive after drop: {left:?}");
+                break;
+            }
+            for pid in left {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The profile directory goes with `self.profile`, now that nothing writes to it.
     }
 }
 

@@ -88,6 +88,7 @@ pub struct StripeStandIn {
     pub addr: SocketAddr,
     state: SharedState,
     shutdown: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<()>>,
 }
 
 #[allow(clippy::expect_used)]
@@ -100,7 +101,7 @@ impl StripeStandIn {
         let state: SharedState = Arc::default();
         let router = Router::new().fallback(handle).with_state(state.clone());
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
+        let served = tokio::spawn(async move {
             let _ = axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
                     let _ = rx.await;
@@ -112,6 +113,7 @@ impl StripeStandIn {
             addr,
             state,
             shutdown: Some(tx),
+            served: Some(served),
         }
     }
 
@@ -205,9 +207,16 @@ impl StripeStandIn {
         .await
     }
 
-    pub fn stop(mut self) {
+    pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        if let Some(served) = self.served.take() {
+            // Connections a client keeps alive end with the graceful shutdown too.
+            tokio::time::timeout(std::time::Duration::from_secs(10), served)
+                .await
+                .expect("the Stripe stand-in did not stop within 10 s")
+                .expect("the Stripe stand-in task");
         }
     }
 }

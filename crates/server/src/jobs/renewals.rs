@@ -283,23 +283,11 @@ async fn resume_stale_charges(app: &App, report: &mut RenewalReport) -> anyhow::
 
 /// Runs `run_once` every minute until the process ends.
 pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(EVERY);
-        loop {
-            tick.tick().await;
-            match run_once(&app).await {
-                Ok(r) if r != RenewalReport::default() => {
-                    tracing::info!(
-                        renewed = r.renewed,
-                        failed = r.failed,
-                        canceled = r.canceled,
-                        resumed = r.resumed,
-                        "subscription renewals"
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "subscription renewals failed; will retry"),
-            }
+    super::spawn_periodic("renewals", EVERY, move || {
+        let app = app.clone();
+        async move {
+            let r = run_once(&app).await?;
+            Ok((r != RenewalReport::default()).then(|| format!("subscription renewals: {r:?}")))
         }
     })
 }

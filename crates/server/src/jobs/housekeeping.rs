@@ -1,5 +1,6 @@
-//! Periodic clean-up that keeps tables from growing without bound: expired sessions and
-//! finished rate-limit windows. Safe to run in every process at once (plain deletes).
+//! Periodic clean-up that keeps tables from growing without bound: expired sessions,
+//! finished rate-limit windows and raw usage records past their retention (rollups
+//! stay). Safe to run in every process at once (plain deletes).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,22 +42,17 @@ pub async fn prune_usage(app: &App) -> Result<u64, tollgate_store::StoreError> {
 
 /// Runs `run_once` every ten minutes until the process ends.
 pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(EVERY);
-        loop {
-            tick.tick().await;
-            match run_once(&app).await {
-                Ok((sessions, windows)) if sessions + windows > 0 => {
-                    tracing::debug!(sessions, windows, "housekeeping removed expired rows");
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
-            }
-            match prune_usage(&app).await {
-                Ok(0) => {}
-                Ok(records) => tracing::info!(records, "pruned usage records past retention"),
-                Err(e) => tracing::warn!(error = %e, "pruning usage records failed; will retry"),
-            }
+    super::spawn_periodic("housekeeping", EVERY, move || {
+        let app = app.clone();
+        async move {
+            let (sessions, windows) = run_once(&app).await?;
+            let records = prune_usage(&app).await?;
+            Ok((sessions + windows + records > 0).then(|| {
+                format!(
+                    "removed {sessions} expired sessions, {windows} rate-limit windows, \
+                     {records} usage records past retention"
+                )
+            }))
         }
     })
 }
