@@ -31,6 +31,8 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "invite.html",
     "billing.html",
     "billing_tabs.html",
+    "usage.html",
+    "requests.html",
 );
 
 /// Static assets: (path under `/assets/`, content type, bytes).
