@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use sqlx::any::AnyPoolOptions;
-use tollgate_domain::ledger::GrantSource;
+use tollgate_domain::ledger::{GrantSource, UsageCost};
 use tollgate_domain::{Email, Name};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{Engine, NewGrant, NewUser, UsageRecord};
@@ -49,10 +49,13 @@ fn records(org_id: &str, batch: usize) -> Vec<UsageRecord> {
             input_tokens: 1_000,
             cached_input_tokens: 100,
             output_tokens: 200,
-            cost: 1_234,
+            // 1,234.5 µUSD: exact pricing carries the half.
+            cost: UsageCost::from_picos(1_234_500_000).unwrap_or_default(),
             plan: "payg",
             status: "ok".to_owned(),
             latency_ms: Some(12),
+            ttft_ms: None,
+            estimated: false,
             occurred_at: 1_790_000_000_000,
         })
         .collect()
@@ -101,12 +104,12 @@ async fn run(engine: Engine) -> anyhow::Result<()> {
         for r in records(&org.id, b) {
             sqlx::query(
                 "INSERT INTO plain_usage (id, org_id, project_id, key_id, model, input_tokens, cached_input_tokens, \
-                 output_tokens, cost, plan, status, latency_ms, occurred_at, recorded_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                 output_tokens, cost, cost_picos, plan, status, latency_ms, occurred_at, recorded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(&r.id).bind(&r.org_id).bind(&r.project_id).bind(&r.key_id).bind(&r.model)
-            .bind(r.input_tokens).bind(r.cached_input_tokens).bind(r.output_tokens).bind(r.cost)
-            .bind(r.plan).bind(&r.status).bind(r.latency_ms).bind(r.occurred_at).bind(2_i64)
+            .bind(r.input_tokens).bind(r.cached_input_tokens).bind(r.output_tokens)
+            .bind(r.cost.rounded().micros()).bind(r.cost.picos()).bind(r.plan).bind(&r.status).bind(r.latency_ms).bind(r.occurred_at).bind(2_i64)
             .execute(&mut *tx)
             .await?;
         }

@@ -14,6 +14,8 @@ pub enum IdPrefix {
     Subscription,
     Payment,
     OperatorToken,
+    /// A gateway request, and its usage record.
+    Request,
 }
 
 impl IdPrefix {
@@ -29,6 +31,7 @@ impl IdPrefix {
             Self::Subscription => "sub",
             Self::Payment => "pay",
             Self::OperatorToken => "opt",
+            Self::Request => "req",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod country;
 pub mod ids;
 pub mod invite;
 pub mod ledger;
+pub mod limits;
 pub mod money;
 pub mod org;
 pub mod payment;

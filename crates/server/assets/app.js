@@ -104,6 +104,25 @@
     else dialog.removeAttribute("open");
   }
 
+  // A dialog the server drew open (a form's error, a charge to confirm) and a dialog named by the
+  // URL's #fragment (links like /billing/payg#add-credits-dialog) open as modal dialogs.
+  function openDialogsOnLoad() {
+    var drawn = document.querySelectorAll("dialog[open]");
+    for (var i = 0; i < drawn.length; i++) {
+      if (typeof drawn[i].showModal === "function") {
+        drawn[i].close();
+        openDialog(drawn[i]);
+      }
+    }
+    var named = window.location.hash ? document.getElementById(window.location.hash.slice(1)) : null;
+    if (named && named.tagName === "DIALOG" && !named.open) openDialog(named);
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", openDialogsOnLoad);
+  } else {
+    openDialogsOnLoad();
+  }
+
   // ---- Dropdown menus (<details class="menu">): one open at a time, close outside / on Escape ----
   function closeMenus(except) {
     var open = document.querySelectorAll("details.menu[open]");

@@ -3,10 +3,14 @@ use std::sync::Arc;
 use tollgate_domain::{Clock, SystemClock};
 use tollgate_store::Store;
 
+use crate::auth::password::Passwords;
 use crate::catalog::CatalogHandle;
 use crate::console::templates::Templates;
 use crate::email::Mailer;
+use crate::gateway::upstream::Upstreams;
 use crate::keys::KeyAuthenticator;
+use crate::limits::Limiter;
+use crate::metering::Metering;
 use crate::metrics::Metrics;
 use crate::payments::Payments;
 use crate::service::entitlement::EntitlementCache;
@@ -28,8 +32,16 @@ pub struct App {
     pub catalog: CatalogHandle,
     /// Which subscriptions cover which models, remembered for a second.
     pub entitlements: EntitlementCache,
+    /// Turns at password hashing (a few at once, 19 MiB each).
+    pub passwords: Passwords,
+    /// Credit admission and usage metering of the gateway.
+    pub metering: Metering,
     /// Work started by requests and not waited for.
     pub background: crate::jobs::Background,
+    /// The models' upstreams and their connection pools.
+    pub upstreams: Upstreams,
+    /// Rate limits of the gateway, admitted from memory against leased slices.
+    pub limits: Limiter,
     /// Faults tests inject into the charge flow.
     #[cfg(feature = "testing")]
     pub charge_faults: crate::service::charges::ChargeFaults,
@@ -54,7 +66,11 @@ impl App {
             keys: KeyAuthenticator::new(store.clone(), clock.clone()),
             catalog,
             entitlements: EntitlementCache::default(),
+            passwords: Passwords::new(config.password_hash_concurrency, config.password_hash_wait),
+            metering: Metering::new(store.clone(), clock.clone(), config.metering.clone()),
             background: Default::default(),
+            upstreams: Upstreams::default(),
+            limits: Limiter::new(store.clone(), clock.clone()),
             #[cfg(feature = "testing")]
             charge_faults: Default::default(),
             store,

@@ -40,6 +40,7 @@ pub async fn follow(app: Arc<App>) {
                 if !trusted_before {
                     // Changes may have been missed (or pruned) while the log was out of reach.
                     app.keys.cache().forget_all();
+                    app.limits.settings.forget_all();
                 }
                 app.keys.cache().mark_synced();
                 if failing {
@@ -83,5 +84,6 @@ fn apply(app: &App, change: &Change) {
         ChangeKind::Project => app.keys.forget_project(&change.target_id),
         ChangeKind::Organization => app.keys.forget_org(&change.target_id),
         ChangeKind::Catalog => app.catalog.reload_and_log("tollgate admin catalog reload"),
+        ChangeKind::Limits => app.limits.settings.forget_org(&change.target_id),
     }
 }

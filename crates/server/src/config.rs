@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::email::EmailConfig;
+use crate::metering::MeteringConfig;
 use crate::payments::PaymentsConfig;
 
 /// When the session cookie carries the `Secure` attribute.
@@ -32,6 +33,8 @@ pub struct ServerConfig {
     pub session_absolute: Duration,
     /// Largest request body accepted; larger ones answer 413.
     pub max_body_bytes: usize,
+    /// Largest chat or completion request the gateway accepts (prompts are large); 413 above.
+    pub gateway_max_body_bytes: usize,
     /// Failed logins allowed per email, and per client address, in one `login_window`.
     pub login_failures_per_email: i64,
     pub login_failures_per_ip: i64,
@@ -52,6 +55,42 @@ pub struct ServerConfig {
     pub catalog_path: Option<PathBuf>,
     /// Credits, payments and auto-recharge.
     pub billing: BillingConfig,
+    /// Timeouts and the cap of client connections.
+    pub connections: ConnectionLimits,
+    /// Password hashes computed at once (each takes 19 MiB), and how long a login or sign-up
+    /// waits for a turn before it is answered 503.
+    pub password_hash_concurrency: usize,
+    pub password_hash_wait: Duration,
+    /// Credit leases and the usage writer of the gateway.
+    pub metering: MeteringConfig,
+}
+
+/// How long a client may take, and how many may be connected at once; without them a client
+/// that connects and sends nothing (or one header line every few seconds) holds a socket for
+/// ever, and a few hundred exhaust the file descriptors (docs/decisions/0008).
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// From the connection's start, or the end of the previous response, until the request's
+    /// headers are complete.
+    pub header_read_timeout: Duration,
+    /// From the end of the headers until the whole body has arrived.
+    pub body_read_timeout: Duration,
+    /// A kept-alive connection that neither sends nor receives a byte for this long, with no
+    /// request in progress, is closed.
+    pub idle_timeout: Duration,
+    /// Connections served at once; further clients wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(5),
+            max_connections: 1024,
+        }
+    }
 }
 
 /// Limits and timings of credits and payments (DESIGN §2).
@@ -95,6 +134,7 @@ impl Default for ServerConfig {
             session_idle: Duration::from_secs(7 * 24 * 3600),
             session_absolute: Duration::from_secs(30 * 24 * 3600),
             max_body_bytes: 64 * 1024,
+            gateway_max_body_bytes: 8 << 20,
             login_failures_per_email: 10,
             login_failures_per_ip: 50,
             login_window: Duration::from_secs(15 * 60),
@@ -106,6 +146,11 @@ impl Default for ServerConfig {
             payments: PaymentsConfig::Sandbox,
             catalog_path: None,
             billing: BillingConfig::default(),
+            connections: ConnectionLimits::default(),
+            password_hash_concurrency: std::thread::available_parallelism()
+                .map_or(2, std::num::NonZeroUsize::get),
+            password_hash_wait: Duration::from_secs(2),
+            metering: MeteringConfig::default(),
         }
     }
 }

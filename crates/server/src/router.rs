@@ -1,5 +1,4 @@
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -13,7 +12,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::App;
 use crate::service::stripe_events::BillingWebhooks;
-use crate::{api, changes, console, gateway, health, metrics, payments};
+use crate::{api, changes, connections, console, gateway, health, metrics, payments};
 
 /// Every surface of the server in one router.
 pub fn router(app: Arc<App>) -> Router {
@@ -27,12 +26,13 @@ pub fn router(app: Arc<App>) -> Router {
         ));
     }
     router
-        .merge(console::router())
+        .merge(console::router().layer(axum::middleware::map_response(console::no_store)))
         .merge(api)
-        .merge(gateway::router())
+        .merge(gateway::router(&app))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::scrape))
         .fallback(fallback)
+        .layer(from_fn_with_state(app.clone(), reject_undecodable_paths))
         .layer(from_fn_with_state(app.clone(), metrics::track))
         .layer(from_fn(security_headers))
         .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
@@ -51,6 +51,68 @@ async fn fallback(State(app): State<Arc<App>>, request: Request) -> Response {
     } else {
         app.error_page(StatusCode::NOT_FOUND, "")
     }
+}
+
+/// A path whose percent-escapes do not decode to UTF-8 names nothing here. It is answered
+/// before routing, in the surface's own error shape: axum's `Path` would answer text/plain.
+async fn reject_undecodable_paths(
+    State(app): State<Arc<App>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if decodes_to_utf8(path) {
+        return next.run(request).await;
+    }
+    let message = "The URL's path is not valid UTF-8 once percent-decoded.";
+    if path.starts_with("/api/") {
+        api::error::ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", message).into_response()
+    } else if path.starts_with("/v1/") {
+        gateway::GatewayError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.to_owned(),
+            kind: "invalid_request_error",
+            code: Some("invalid_url"),
+            param: None,
+        }
+        .into_response()
+    } else {
+        app.error_page(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+/// Percent-decodes `path` as axum does (a `%` not followed by two hex digits stays as it is)
+/// and tells whether the result is UTF-8.
+fn decodes_to_utf8(path: &str) -> bool {
+    if !path.contains('%') {
+        return true;
+    }
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let escaped = match (b, bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&hi), Some(&lo)) => hex(hi).zip(hex(lo)).map(|(hi, lo)| hi * 16 + lo),
+            _ => None,
+        };
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                i += 3;
+            }
+            None => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    std::str::from_utf8(&decoded).is_ok()
+}
+
+fn hex(digit: u8) -> Option<u8> {
+    char::from(digit)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 async fn security_headers(request: Request, next: Next) -> Response {
@@ -82,12 +144,36 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let follower = tokio::spawn(changes::follow(app.clone()));
-    let served = axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let limits = tokio::spawn(app.clone().run_limits());
+    let connection_limits = app.config.connections.clone();
+    let served =
+        connections::serve(listener, router(app.clone()), connection_limits, shutdown).await;
     follower.abort();
+    limits.abort();
+    // What this process leased and did not spend goes back for the others.
+    app.limits.give_back_all().await;
     served
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decodes_to_utf8;
+
+    #[test]
+    fn paths_decode_like_axum() {
+        for ok in [
+            "/",
+            "/api/v1/orgs/org_1",
+            "/a%20b",
+            "/caf%C3%A9",
+            "/100%",
+            "/%zz",
+            "/%4",
+        ] {
+            assert!(decodes_to_utf8(ok), "{ok}");
+        }
+        for bad in ["/api/v1/orgs/%ff", "/%C3", "/x/%c3%28"] {
+            assert!(!decodes_to_utf8(bad), "{bad}");
+        }
+    }
 }

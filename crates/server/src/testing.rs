@@ -72,6 +72,7 @@ impl TestApp {
         configure(&mut config);
         let clock = Arc::new(ManualClock::starting_now());
         let app = Arc::new(App::with_clock(store, config, clock.clone()).expect("app"));
+        crate::metering::spawn(app.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

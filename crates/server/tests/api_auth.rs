@@ -302,6 +302,17 @@ async fn cookie_writes_need_a_same_origin_request(engine: Engine) {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "cross_origin_request");
 
+    // Same host and port, other scheme: another origin (this server speaks http).
+    let https_origin = t.base.replacen("http://", "https://", 1);
+    let (s, body) = send(
+        ada.client
+            .post(t.url("/api/v1/orgs"))
+            .header("origin", https_origin)
+            .json(&json!({"name": "Evil"})),
+    )
+    .await;
+    assert_eq!(s, 403, "{body}");
+
     // The same session cookie, sent without any Origin.
     let cookie = format!(
         "tg_session={}",

@@ -106,9 +106,18 @@ async fn settle(t: &TestApp) {
         .expect("background recharges did not finish in 10 s");
 }
 
+/// Now in unix seconds: the test clock starts at the real time, and records must lie within a
+/// window around it.
+fn now_s() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since.as_secs()).unwrap()
+}
+
 fn record(id: &str, key: &str, model: &str, input: i64, cached: i64, output: i64) -> Value {
     json!({"id": id, "key_id": key, "model": model, "input_tokens": input,
-           "cached_input_tokens": cached, "output_tokens": output, "timestamp": 1_790_000_000})
+           "cached_input_tokens": cached, "output_tokens": output, "timestamp": now_s()})
 }
 
 async fn usage_is_priced_debited_once_and_rejected_per_record(engine: Engine) {
@@ -120,14 +129,14 @@ async fn usage_is_priced_debited_once_and_rejected_per_record(engine: Engine) {
     let model = t.app.catalog.current().models()[0].clone();
 
     let records = json!([
-        record("r1", &key, &model.id, 1_000_000, 0, 0),
-        record("r2", &key, &model.id, 2_000_000, 1_000_000, 1_000_000),
+        record("r1", &key, &model.id, 100_000, 0, 0),
+        record("r2", &key, &model.id, 100_000, 50_000, 20_000),
         record("r3", "key_000000000000000000000000", &model.id, 1, 0, 0),
         record("r4", &key, "no-such-model", 1, 0, 0),
         record("r5", &key, &model.id, 1, 2, 0),
         record("r6", "garbage", &model.id, 1, 0, 0),
         {"id": "r7", "key_id": key, "model": model.id},
-        record("r1", &key, &model.id, 1_000_000, 0, 0),
+        record("r1", &key, &model.id, 100_000, 0, 0),
     ]);
     let (s, r) = report(&t, &token, records.clone()).await;
     assert_eq!(s, 200, "{r}");
@@ -144,8 +153,12 @@ async fn usage_is_priced_debited_once_and_rejected_per_record(engine: Engine) {
         .collect();
     assert_eq!(rejected, ["r3", "r4", "r5", "r6", "r7"], "{r}");
     let p = &model.pricing;
-    let expected =
-        p.input.micros() + (p.input.micros() + p.cached_input.micros() + p.output.micros());
+    // Exact in pico-USD (tokens × µUSD per million), debited in whole micro-dollars.
+    let picos = 100_000 * p.input.micros()
+        + (50_000 * p.input.micros()
+            + 50_000 * p.cached_input.micros()
+            + 20_000 * p.output.micros());
+    let expected = picos / 1_000_000;
     assert_eq!(
         t.app
             .store
@@ -237,14 +250,25 @@ async fn concurrent_usage_crossing_the_threshold_recharges_once(engine: Engine) 
         "20.00",
         "not below: no recharge yet"
     );
-    let model = t.app.catalog.current().models()[0].clone();
-    // Enough output tokens per record that 16 reports take the balance well below $10.
-    let per_record_tokens = 1_000_000 * 2_000_000 / model.pricing.output.micros().max(1);
+    let catalog = t.app.catalog.current();
+    let model = catalog
+        .models()
+        .iter()
+        .max_by_key(|m| m.pricing.output)
+        .unwrap()
+        .clone();
+    // Enough records of 100,000 output tokens per report that 16 reports ($2 each) take the
+    // balance well below $10.
+    let per_record = 100_000 * model.pricing.output.micros() / 1_000_000;
+    let records_per_report = 2_000_000 / per_record + 1;
     let mut tasks = Vec::new();
     for i in 0..16 {
         let url = t.url("/api/v1/usage");
         let token = token.clone();
-        let body = json!({"records": [record(&format!("c{i}"), &key, &model.id, 0, 0, per_record_tokens)]});
+        let records: Vec<Value> = (0..records_per_report)
+            .map(|j| record(&format!("c{i}-{j}"), &key, &model.id, 0, 0, 100_000))
+            .collect();
+        let body = json!({ "records": records });
         tasks.push(tokio::spawn(async move {
             send(
                 reqwest::Client::new()
@@ -257,7 +281,11 @@ async fn concurrent_usage_crossing_the_threshold_recharges_once(engine: Engine) 
     }
     for task in tasks {
         let (s, r) = task.await.unwrap();
-        assert_eq!((s, r["accepted"].as_i64()), (200, Some(1)), "{r}");
+        assert_eq!(
+            (s, r["accepted"].as_i64()),
+            (200, Some(records_per_report)),
+            "{r}"
+        );
     }
     settle(&t).await;
     // The job's sweep racing too changes nothing more.
@@ -466,7 +494,7 @@ async fn usage_of_a_subscribed_model_costs_nothing(engine: Engine) {
     let (s, r) = report(
         &t,
         &token,
-        json!([record("s1", &key, subscribed, 1_000_000, 0, 1_000_000)]),
+        json!([record("s1", &key, subscribed, 100_000, 0, 20_000)]),
     )
     .await;
     assert_eq!((s, r["accepted"].as_i64()), (200, Some(1)), "{r}");
@@ -483,11 +511,12 @@ async fn usage_of_a_subscribed_model_costs_nothing(engine: Engine) {
     let (s, r) = report(
         &t,
         &token,
-        json!([record("p1", &key, &other.id, 1_000_000, 0, 0)]),
+        json!([record("p1", &key, &other.id, 100_000, 0, 0)]),
     )
     .await;
     assert_eq!((s, r["accepted"].as_i64()), (200, Some(1)), "{r}");
-    let cost = other.pricing.input.micros();
+    // 100,000 tokens: a tenth of the price per million, whole micro-dollars.
+    let cost = other.pricing.input.micros() / 10;
     assert!(cost > 0);
     assert_eq!(balance(&t).await, before - cost);
     assert_eq!(
@@ -496,7 +525,92 @@ async fn usage_of_a_subscribed_model_costs_nothing(engine: Engine) {
     );
 }
 
+/// The records of issue 9: token counts up to i64::MAX, beyond the context length, negative,
+/// and timestamps outside the window are each rejected with their reason; the good records of
+/// the same batch, of two organizations, are stored and debited exactly; nothing answers 500
+/// and both organizations can still be read.
+async fn poisoned_records_are_rejected_alone(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let ada = t.sign_up("ada@example.com").await;
+    let bob = t.sign_up("bob@example.com").await;
+    let (ada_key, _) =
+        create_key(&t, &ada, &ada.org_id, &t.default_project(&ada.org_id).await).await;
+    let (bob_key, _) =
+        create_key(&t, &bob, &bob.org_id, &t.default_project(&bob.org_id).await).await;
+    let token = operator_token(&t).await;
+    let model = "llama-3.1-70b-instruct";
+    let context = t.app.catalog.current().model(model).unwrap().context_length;
+    let context = i64::try_from(context).unwrap();
+    let at = |id: &str, ts: Value| {
+        let mut r = record(id, &ada_key, model, 10, 0, 10);
+        r["timestamp"] = ts;
+        r
+    };
+    let now = now_s();
+    let records = json!([
+        record("bob-1", &bob_key, model, 1_000, 0, 500),
+        record("max-output", &ada_key, model, 0, 0, i64::MAX),
+        record("max-both", &ada_key, model, i64::MAX, 0, i64::MAX),
+        record("trillion", &ada_key, model, 1_000_000_000_000, 0, 0),
+        record("over-context", &ada_key, model, context, 0, 1),
+        record("negative", &ada_key, model, -5, 0, 10),
+        at("ts-minus-one", json!(-1)),
+        at("ts-zero", json!(0)),
+        at("ts-year-10000", json!("10000-01-01T00:00:00Z")),
+        at("ts-8-days-ago", json!(now - 8 * 86_400)),
+        at("ts-10-min-ahead", json!(now + 600)),
+        {"id": "huge-latency", "key_id": ada_key, "model": model, "input_tokens": 1,
+         "output_tokens": 1, "timestamp": now, "latency_ms": i64::MAX},
+        record("ada-1", &ada_key, model, context - 1, 0, 1),
+        at("ts-6-days-ago", json!(now - 6 * 86_400)),
+        record("bob-2", &bob_key, model, 1, 1, 1),
+    ]);
+    let (s, r) = report(&t, &token, records).await;
+    assert_eq!(s, 200, "{r}");
+    let rejected: Vec<&str> = r["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rejected,
+        [
+            "max-output",
+            "max-both",
+            "trillion",
+            "over-context",
+            "negative",
+            "ts-minus-one",
+            "ts-zero",
+            "ts-year-10000",
+            "ts-8-days-ago",
+            "ts-10-min-ahead",
+            "huge-latency"
+        ],
+        "{r}"
+    );
+    assert!(r["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| !x["reason"].as_str().unwrap().is_empty()));
+    assert_eq!(r["accepted"].as_i64(), Some(4), "{r}");
+    let p = t.app.catalog.current().model(model).unwrap().pricing;
+    let (pi, pc, po) = (p.input.micros(), p.cached_input.micros(), p.output.micros());
+    let bob_picos = (1_000 * pi + 500 * po) + (pc + po);
+    let ada_picos = ((context - 1) * pi + po) + (10 * pi + 10 * po);
+    for (user, picos) in [(&ada, ada_picos), (&bob, bob_picos)] {
+        let account = t.app.store.credit_account(&user.org_id).await.unwrap();
+        assert_eq!(account.balance, -(picos / 1_000_000), "{}", user.org_id);
+        assert_eq!(account.usage_carry, picos % 1_000_000);
+        let (s, b) = send(user.client.get(t.url(&billing(&user.org_id, "")))).await;
+        assert_eq!(s, 200, "{b}");
+    }
+}
+
 on_both_engines!(
+    poisoned_records_are_rejected_alone,
     usage_is_priced_debited_once_and_rejected_per_record,
     usage_of_a_subscribed_model_costs_nothing,
     enabling_auto_recharge_below_the_threshold_recharges,

@@ -177,10 +177,19 @@ async fn a_key_is_shown_once_with_a_copy_button_and_revoked_with_confirmation(en
         .send()
         .await
         .unwrap();
+    // Redirected (a reload of the answer creates nothing), and the secret is not in the URL.
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(to, format!("/o/{org}/api-keys?project=all"));
+    let r = ada.client.get(t.url(&to)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["cache-control"], "no-store");
     let html = r.text().await.unwrap();
     let key = shown_key(&html).expect("the new key is on the page");
+    // Reloading the page it was shown on shows it no more, and made no second key.
+    let (_, again) = page(&t, &ada, &to).await;
+    assert!(shown_key(&again).is_none() && !again.contains(&key[20..]));
+    assert_eq!(again.matches("data-key=\"").count(), 1);
     assert!(key.starts_with("tg-"), "{key}");
     assert!(
         html.contains("data-copy=\"new-key-value\""),

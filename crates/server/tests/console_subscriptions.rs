@@ -93,6 +93,8 @@ async fn the_subscriptions_tab(engine: Engine) {
             ("csrf", &token),
             ("model", "llama-3.1-8b-instruct"),
             ("tier", "starter"),
+            ("confirm", "yes"),
+            ("expected_amount", "29000000"),
         ],
     )
     .await;
@@ -115,7 +117,12 @@ async fn the_subscriptions_tab(engine: Engine) {
     let (s, _) = post(
         &ada.client,
         format!("{base}/change"),
-        &[("csrf", &token), ("tier", "pro")],
+        &[
+            ("csrf", &token),
+            ("tier", "pro"),
+            ("confirm", "yes"),
+            ("expected_amount", "170000000"),
+        ],
     )
     .await;
     assert_eq!(s, 303);

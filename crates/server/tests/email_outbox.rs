@@ -77,6 +77,9 @@ async fn emails_enqueued_with_a_change_are_delivered_by_the_worker(engine: Engin
         (row.sent_at, row.attempts, row.locked_until),
         (Some(now), 1, None)
     );
+    // Once sent, the database keeps no copy of the link (only its token's hash elsewhere).
+    assert_eq!((row.text_body.as_str(), row.html_body.as_str()), ("", ""));
+    assert_eq!(row.subject, m.subject, "what was sent stays listed");
 
     // Delivered once: later passes find nothing, whatever the time.
     t.clock.advance_ms(86_400_000);

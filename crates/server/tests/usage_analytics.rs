@@ -48,10 +48,13 @@ fn record(w: &World, id: &str, key: &str, model: &str, status: &str, when: &str)
         input_tokens: 100,
         cached_input_tokens: 10,
         output_tokens: 50,
-        cost: 1_500,
+        // $0.0015, exact in pico-USD.
+        cost: tollgate_domain::usage::UsageCost::from_picos(1_500_000_000).unwrap(),
         plan: "payg",
         status: status.to_owned(),
         latency_ms: Some(120),
+        ttft_ms: None,
+        estimated: false,
         occurred_at: at(when),
     }
 }

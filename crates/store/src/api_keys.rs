@@ -39,6 +39,8 @@ pub struct KeyCredentials {
     pub project_archived: bool,
     pub org_suspended: bool,
     pub last_used_at: Option<Timestamp>,
+    /// The models the key's project may call.
+    pub allowed_models: crate::AllowedModels,
 }
 
 pub struct NewKey<'a> {
@@ -242,7 +244,8 @@ impl Store {
     pub async fn key_credentials(&self, public_id: &str) -> Result<Option<KeyCredentials>> {
         let row = sqlx::query(
             "SELECT k.id, k.org_id, k.project_id, k.secret_hash, k.revoked_at, k.last_used_at, \
-                    p.archived_at AS project_archived_at, o.suspended_at AS org_suspended_at \
+                    p.archived_at AS project_archived_at, o.suspended_at AS org_suspended_at, \
+                    p.allowed_models \
              FROM api_keys k JOIN projects p ON p.id = k.project_id \
              JOIN organizations o ON o.id = k.org_id WHERE k.public_id = $1",
         )
@@ -262,6 +265,7 @@ impl Store {
             project_archived: archived.is_some(),
             org_suspended: suspended.is_some(),
             last_used_at: row.try_get("last_used_at")?,
+            allowed_models: crate::project_models::decode(row.try_get("allowed_models")?),
         }))
     }
 

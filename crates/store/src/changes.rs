@@ -22,6 +22,9 @@ pub enum ChangeKind {
     Organization,
     /// The model catalog should be re-read by every server.
     Catalog,
+    /// An organization's rate limits (operator override or project limits) changed: the
+    /// target is the organization.
+    Limits,
 }
 
 impl ChangeKind {
@@ -31,6 +34,7 @@ impl ChangeKind {
             Self::Project => "project",
             Self::Organization => "organization",
             Self::Catalog => "catalog",
+            Self::Limits => "limits",
         }
     }
 
@@ -40,6 +44,7 @@ impl ChangeKind {
             Self::Project,
             Self::Organization,
             Self::Catalog,
+            Self::Limits,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

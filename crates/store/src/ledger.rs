@@ -3,14 +3,20 @@
 //! makes them atomic.
 //!
 //! Every write starts by upserting the organization's `credit_accounts` row, which serialises
-//! writers of one organization on PostgreSQL; SQLite's `BEGIN IMMEDIATE` already does.
+//! writers of one organization on PostgreSQL; SQLite's `BEGIN IMMEDIATE` already does. Under
+//! that lock every new amount is computed here, checked and within `±LEDGER_LIMIT`, and written
+//! as a value: no `column = column + $1` in SQL, where SQLite would turn an overflow into a REAL
+//! and PostgreSQL into an error.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::str::FromStr;
 
 use sqlx::{Any, Row, Transaction};
-use tollgate_domain::ledger::{allocate, GrantCategory, GrantLot, GrantSource};
+use tollgate_domain::ledger::{
+    allocate, in_range, ledger_add, ledger_sub, GrantCategory, GrantLot, GrantSource, UsageCost,
+};
+use tollgate_domain::usage::carry_whole_micros;
 use tollgate_domain::{new_id, IdPrefix, Timestamp};
 
 use crate::orgs::corrupt;
@@ -23,12 +29,16 @@ pub struct CreditAccount {
     pub balance: i64,
     /// Σ live holds: reserved by requests in flight.
     pub held: i64,
+    /// Pico-USD of usage not yet debited because it is less than one micro-dollar, in
+    /// `0..1_000_000` (decision 0007).
+    pub usage_carry: i64,
 }
 
 impl CreditAccount {
-    /// What a new request may reserve: `balance − held`.
+    /// What a new request may reserve: `balance − held` (exact: both lie within
+    /// `±LEDGER_LIMIT`, so their difference fits an `i64`).
     pub fn available(self) -> i64 {
-        self.balance - self.held
+        self.balance.saturating_sub(self.held)
     }
 }
 
@@ -105,26 +115,36 @@ pub enum Granted {
     Duplicate,
 }
 
+/// An account row as locked by a writer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LockedAccount {
+    pub balance: i64,
+    pub held: i64,
+    pub debt: i64,
+    pub usage_carry: i64,
+}
+
 /// The account row, created on first use and locked for the rest of the transaction.
 pub(crate) async fn lock_account(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
     now: Timestamp,
-) -> Result<(i64, i64, i64)> {
+) -> Result<LockedAccount> {
     let row = sqlx::query(
         "INSERT INTO credit_accounts (org_id, updated_at) VALUES ($1, $2) \
          ON CONFLICT (org_id) DO UPDATE SET updated_at = excluded.updated_at \
-         RETURNING balance, held, debt",
+         RETURNING balance, held, debt, usage_carry",
     )
     .bind(org_id)
     .bind(now)
     .fetch_one(&mut **tx)
     .await?;
-    Ok((
-        row.try_get("balance")?,
-        row.try_get("held")?,
-        row.try_get("debt")?,
-    ))
+    Ok(LockedAccount {
+        balance: row.try_get("balance")?,
+        held: row.try_get("held")?,
+        debt: row.try_get("debt")?,
+        usage_carry: row.try_get("usage_carry")?,
+    })
 }
 
 /// Appends an entry unless its idempotency key was used before; true when appended.
@@ -180,12 +200,13 @@ async fn expire_due_in(
     let mut running = balance;
     for row in due {
         let (id, remaining): (String, i64) = (row.try_get("id")?, row.try_get("remaining")?);
+        let after = ledger_sub(running, remaining)?;
         if append_entry(
             tx,
             org_id,
             "expiry",
             -remaining,
-            running - remaining,
+            after,
             &format!("expiry:{id}"),
             Some(&id),
             None,
@@ -193,7 +214,7 @@ async fn expire_due_in(
         )
         .await?
         {
-            running -= remaining;
+            running = after;
         }
         sqlx::query("UPDATE credit_grants SET remaining = 0 WHERE id = $1")
             .bind(&id)
@@ -213,9 +234,12 @@ async fn open_account(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
     now: Timestamp,
-) -> Result<(i64, i64)> {
-    let (balance, _, debt) = lock_account(tx, org_id, now).await?;
-    Ok((expire_due_in(tx, org_id, balance, now).await?, debt))
+) -> Result<LockedAccount> {
+    let account = lock_account(tx, org_id, now).await?;
+    Ok(LockedAccount {
+        balance: expire_due_in(tx, org_id, account.balance, now).await?,
+        ..account
+    })
 }
 
 /// Adds a grant inside `tx` (a payment's transaction, for instance). Outstanding debt is paid
@@ -232,9 +256,9 @@ pub async fn grant_credits_in(
             grant.amount
         )));
     }
-    let (balance, debt) = open_account(tx, org_id, now).await?;
+    let LockedAccount { balance, debt, .. } = open_account(tx, org_id, now).await?;
     let id = new_id(IdPrefix::Grant);
-    let balance_after = balance + grant.amount;
+    let balance_after = ledger_add(balance, in_range(grant.amount)?)?;
     if !append_entry(
         tx,
         org_id,
@@ -267,9 +291,9 @@ pub async fn grant_credits_in(
     .bind(grant.description)
     .fetch_one(&mut **tx)
     .await?;
-    sqlx::query("UPDATE credit_accounts SET balance = $1, debt = debt - $2 WHERE org_id = $3")
+    sqlx::query("UPDATE credit_accounts SET balance = $1, debt = $2 WHERE org_id = $3")
         .bind(balance_after)
-        .bind(repaid)
+        .bind(ledger_sub(debt, repaid)?)
         .bind(org_id)
         .execute(&mut **tx)
         .await?;
@@ -305,16 +329,20 @@ async fn open_lots(
 }
 
 /// Takes `amount` from the grants in draw order; what they do not cover becomes debt.
-/// Returns the new balance. The caller has locked the account and appended the entries.
+/// Returns the new balance. The caller has locked the account (`account`, as it was before
+/// this debit) and appended the entries.
 async fn draw(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
-    balance: i64,
+    account: LockedAccount,
     amount: i64,
     now: Timestamp,
 ) -> Result<i64> {
+    // Both checked before anything is written.
+    let balance_after = ledger_sub(account.balance, in_range(amount)?)?;
     let lots = open_lots(tx, org_id, now).await?;
     let (takes, uncovered) = allocate(&lots, amount, now);
+    let debt_after = ledger_add(account.debt, uncovered)?;
     for (grant_id, take) in takes {
         sqlx::query("UPDATE credit_grants SET remaining = remaining - $1 WHERE id = $2")
             .bind(take)
@@ -322,10 +350,9 @@ async fn draw(
             .execute(&mut **tx)
             .await?;
     }
-    let balance_after = balance - amount;
-    sqlx::query("UPDATE credit_accounts SET balance = $1, debt = debt + $2 WHERE org_id = $3")
+    sqlx::query("UPDATE credit_accounts SET balance = $1, debt = $2 WHERE org_id = $3")
         .bind(balance_after)
-        .bind(uncovered)
+        .bind(debt_after)
         .bind(org_id)
         .execute(&mut **tx)
         .await?;
@@ -341,13 +368,17 @@ pub async fn debit_usage_in(
     reference: Option<&str>,
     now: Timestamp,
 ) -> Result<bool> {
-    let (balance, _) = open_account(tx, org_id, now).await?;
+    if amount < 0 {
+        return Err(corrupt(format!("a debit cannot be negative, not {amount}")));
+    }
+    let account = open_account(tx, org_id, now).await?;
+    let balance_after = ledger_sub(account.balance, in_range(amount)?)?;
     if !append_entry(
         tx,
         org_id,
         "usage",
         -amount,
-        balance - amount,
+        balance_after,
         idempotency_key,
         None,
         reference,
@@ -358,38 +389,89 @@ pub async fn debit_usage_in(
         return Ok(false);
     }
     if amount > 0 {
-        draw(tx, org_id, balance, amount, now).await?;
+        draw(tx, org_id, account, amount, now).await?;
     }
     Ok(true)
 }
 
-/// Debits many usage amounts of one organization at once: one entry each (skipping keys seen
-/// before), one pass over the grants for their sum. Returns how many were new.
+/// What `debit_usage_batch_in` did.
+#[derive(Debug, Default)]
+pub(crate) struct BatchDebit {
+    /// Keys refused, nothing written for them: their debit would leave the ledger's range.
+    pub out_of_range: Vec<String>,
+}
+
+/// One usage debit as planned: its key, the whole micro-USD it moves (with the carry) and the
+/// balance after it.
+struct Planned<'a> {
+    key: &'a str,
+    amount: i64,
+    balance_after: i64,
+}
+
+/// Walks `debits` in order from `account`: each debit's whole micro-dollars with the carry
+/// (decision 0007) and the running balance, checked. A debit that would leave the ledger's range
+/// is set aside (`out_of_range`) and the rest go on without it; keys in `skip` were debited
+/// before and move nothing. Returns the plan, the refused keys, the balance and the carry after.
+fn plan_debits<'a>(
+    debits: &[(&'a str, UsageCost)],
+    skip: &HashSet<&str>,
+    account: LockedAccount,
+) -> (Vec<Planned<'a>>, Vec<&'a str>, i64, i64) {
+    let (mut balance, mut carry) = (account.balance, account.usage_carry);
+    let (mut planned, mut refused) = (Vec::new(), Vec::new());
+    for &(key, cost) in debits {
+        if skip.contains(key) {
+            continue;
+        }
+        let step = carry_whole_micros(carry, cost)
+            .and_then(|(whole, rest)| Some((whole, rest, ledger_sub(balance, whole).ok()?)));
+        match step {
+            Some((amount, rest, after)) => {
+                (balance, carry) = (after, rest);
+                planned.push(Planned {
+                    key,
+                    amount,
+                    balance_after: after,
+                });
+            }
+            None => refused.push(key),
+        }
+    }
+    (planned, refused, balance, carry)
+}
+
+/// Debits many usage costs of one organization at once, exactly: each in whole micro-USD with
+/// the organization's carry, one entry per debit that moves at least one micro-dollar (skipping
+/// keys seen before), one pass over the grants for their sum, the carry written back. A debit
+/// that would leave the ledger's range is refused alone.
 pub(crate) async fn debit_usage_batch_in(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
-    debits: &[(&str, i64)],
+    debits: &[(String, UsageCost)],
     max_params: usize,
     now: Timestamp,
-) -> Result<usize> {
-    let (balance, _) = open_account(tx, org_id, now).await?;
+) -> Result<BatchDebit> {
+    let account = open_account(tx, org_id, now).await?;
     // A key repeated within the batch counts once, at its first occurrence, as it would have
     // entry by entry; this keeps two rows with one key out of a single INSERT.
     let mut seen = HashSet::new();
-    let debits: Vec<(&str, i64)> = debits
+    let debits: Vec<(&str, UsageCost)> = debits
         .iter()
-        .copied()
+        .map(|(key, cost)| (key.as_str(), *cost))
         .filter(|(key, _)| seen.insert(*key))
         .collect();
+    let (planned, mut refused, mut balance, mut carry) =
+        plan_debits(&debits, &HashSet::new(), account);
 
-    // Multi-row inserts, one round trip per chunk (DESIGN §5). Each entry's balance_after is
-    // the running balance in batch order, written assuming every key is new — the case of
-    // `record_usage`, whose usage ids were already deduplicated by its own insert. RETURNING
-    // names the keys that were.
+    // Multi-row inserts, one round trip per chunk (DESIGN §5), written assuming every key is
+    // new — the case of `record_usage`, whose usage ids were already deduplicated by its own
+    // insert. RETURNING names the keys that were. A debit below one micro-dollar only moves the
+    // carry and has no entry.
     let mut inserted: HashSet<String> = HashSet::new();
-    let mut running = balance;
+    let written: Vec<&Planned> = planned.iter().filter(|p| p.amount > 0).collect();
     // Entry rows per statement: three bound per row, organization and time once.
-    for chunk in debits.chunks((max_params - 2) / 3) {
+    for chunk in written.chunks((max_params - 2) / 3) {
         let mut sql = String::from(
             "INSERT INTO ledger_entries (org_id, kind, amount, balance_after, idempotency_key, created_at) VALUES ",
         );
@@ -402,61 +484,108 @@ pub(crate) async fn debit_usage_batch_in(
         }
         sql.push_str(" ON CONFLICT (org_id, idempotency_key) DO NOTHING RETURNING idempotency_key");
         let mut query = sqlx::query(&sql).bind(org_id).bind(now);
-        for (key, amount) in chunk {
-            running -= amount;
-            query = query.bind(-amount).bind(running).bind(*key);
+        for p in chunk {
+            query = query.bind(-p.amount).bind(p.balance_after).bind(p.key);
         }
         for row in query.fetch_all(&mut **tx).await? {
             inserted.insert(row.try_get("idempotency_key")?);
         }
     }
 
-    // Keys used before were skipped, so the entries after them were written with a balance that
-    // counted a debit that did not happen: recompute over the new entries alone and correct the
-    // ones that differ. Rare (only a caller replaying keys), and safe: the account lock keeps
-    // other writers of this organization out, and the rows are this transaction's own.
-    if inserted.len() < debits.len() {
-        let (mut assumed, mut actual) = (balance, balance);
-        for (key, amount) in &debits {
-            assumed -= amount;
-            if !inserted.contains(*key) {
-                continue;
-            }
-            actual -= amount;
-            if actual != assumed {
+    // Keys used before were skipped, so the entries after them were written with amounts and
+    // balances that counted a debit that did not happen: plan again without those keys (and
+    // without the refused ones) and correct the entries that differ. Rare (only a caller
+    // replaying keys), and safe: the account lock keeps other writers of this organization out,
+    // and the rows are this transaction's own.
+    if inserted.len() < written.len() {
+        let mut skip: HashSet<&str> = written
+            .iter()
+            .filter(|p| !inserted.contains(p.key))
+            .map(|p| p.key)
+            .collect();
+        skip.extend(refused.iter().copied());
+        let first: HashMap<&str, (i64, i64)> = planned
+            .iter()
+            .map(|p| (p.key, (p.amount, p.balance_after)))
+            .collect();
+        let replanned = plan_debits(&debits, &skip, account);
+        for p in &replanned.0 {
+            let was_written = inserted.contains(p.key);
+            if was_written && first.get(p.key) != Some(&(p.amount, p.balance_after)) {
                 sqlx::query(
-                    "UPDATE ledger_entries SET balance_after = $1 WHERE org_id = $2 AND idempotency_key = $3",
+                    "UPDATE ledger_entries SET amount = $1, balance_after = $2 WHERE org_id = $3 AND idempotency_key = $4",
                 )
-                .bind(actual)
+                .bind(-p.amount)
+                .bind(p.balance_after)
+                .bind(org_id)
+                .bind(p.key)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        // A debit the first plan moved nothing for has no entry even when the new plan moves a
+        // micro-dollar for it: write those now.
+        for p in &replanned.0 {
+            if p.amount > 0 && first.get(p.key).is_some_and(|(a, _)| *a == 0) {
+                append_entry(
+                    tx,
+                    org_id,
+                    "usage",
+                    -p.amount,
+                    p.balance_after,
+                    p.key,
+                    None,
+                    None,
+                    now,
+                )
+                .await?;
+            }
+        }
+        // Fewer debits only raise the balance, so the new plan refuses nothing the first did
+        // not, short of a carry overflow; should it, that debit's entry goes too.
+        for key in &replanned.1 {
+            if inserted.contains(*key) {
+                sqlx::query(
+                    "DELETE FROM ledger_entries WHERE org_id = $1 AND idempotency_key = $2",
+                )
                 .bind(org_id)
                 .bind(*key)
                 .execute(&mut **tx)
                 .await?;
             }
         }
+        refused.extend(replanned.1.iter().copied());
+        (balance, carry) = (replanned.2, replanned.3);
     }
 
-    let total: i64 = debits
-        .iter()
-        .filter(|(key, _)| inserted.contains(*key))
-        .map(|(_, amount)| amount)
-        .sum();
+    let total = ledger_sub(account.balance, balance)?;
     if total > 0 {
-        draw(tx, org_id, balance, total, now).await?;
+        draw(tx, org_id, account, total, now).await?;
     }
-    Ok(inserted.len())
+    if carry != account.usage_carry {
+        sqlx::query("UPDATE credit_accounts SET usage_carry = $1 WHERE org_id = $2")
+            .bind(carry)
+            .bind(org_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(BatchDebit {
+        out_of_range: refused.into_iter().map(str::to_owned).collect(),
+    })
 }
 
 impl Store {
     pub async fn credit_account(&self, org_id: &str) -> Result<CreditAccount> {
-        let row = sqlx::query("SELECT balance, held FROM credit_accounts WHERE org_id = $1")
-            .bind(org_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT balance, held, usage_carry FROM credit_accounts WHERE org_id = $1")
+                .bind(org_id)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(match row {
             Some(r) => CreditAccount {
                 balance: r.try_get("balance")?,
                 held: r.try_get("held")?,
+                usage_carry: r.try_get("usage_carry")?,
             },
             None => CreditAccount::default(),
         })
@@ -543,17 +672,17 @@ impl Store {
             return Err(corrupt(format!("a hold must be positive, not {amount}")));
         }
         let mut tx = self.begin_write().await?;
-        open_account(&mut tx, org_id, now).await?;
-        let reserved = sqlx::query(
-            "UPDATE credit_accounts SET held = held + $1 WHERE org_id = $2 AND balance - held >= $1",
-        )
-        .bind(amount)
-        .bind(org_id)
-        .execute(&mut *tx)
-        .await?;
-        if reserved.rows_affected() == 0 {
+        let account = open_account(&mut tx, org_id, now).await?;
+        // Decided under the account lock, so that concurrent holds cannot both fit.
+        let available = ledger_sub(account.balance, account.held)?;
+        if amount > available {
             return Ok(None);
         }
+        sqlx::query("UPDATE credit_accounts SET held = $1 WHERE org_id = $2")
+            .bind(ledger_add(account.held, amount)?)
+            .bind(org_id)
+            .execute(&mut *tx)
+            .await?;
         let id = new_id(IdPrefix::Hold);
         sqlx::query("INSERT INTO credit_holds (id, org_id, amount, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&id)
@@ -579,9 +708,9 @@ impl Store {
             .await?;
         let Some(row) = row else { return Ok(None) };
         let (org_id, amount): (String, i64) = (row.try_get("org_id")?, row.try_get("amount")?);
-        lock_account(tx, &org_id, now).await?;
-        sqlx::query("UPDATE credit_accounts SET held = held - $1 WHERE org_id = $2")
-            .bind(amount)
+        let account = lock_account(tx, &org_id, now).await?;
+        sqlx::query("UPDATE credit_accounts SET held = $1 WHERE org_id = $2")
+            .bind(ledger_sub(account.held, amount)?)
             .bind(&org_id)
             .execute(&mut **tx)
             .await?;

@@ -142,10 +142,13 @@ impl Store {
 
     /// Records a delivery. Not fenced by the lease: once a message has left, it must never be
     /// sent again, even if this worker's lease ran out meanwhile. Returns false when the
-    /// message was already marked sent.
+    /// message was already marked sent. The bodies are cleared: they hold raw invitation links,
+    /// which the database otherwise keeps only as hashes (the file transport's `.eml` is the
+    /// operator's copy).
     pub async fn mark_email_sent(&self, id: i64, now: Timestamp) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE email_outbox SET sent_at = $2, locked_until = NULL, last_error = NULL \
+            "UPDATE email_outbox SET sent_at = $2, locked_until = NULL, last_error = NULL, \
+               text_body = '', html_body = '' \
              WHERE id = $1 AND sent_at IS NULL",
         )
         .bind(id)

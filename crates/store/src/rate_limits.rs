@@ -53,6 +53,22 @@ impl Store {
         })
     }
 
+    /// Takes back one hit counted at `now`: a reservation that was not used (the login was
+    /// refused before its password was checked, or it succeeded). A no-op once the window has
+    /// moved on, and never below zero.
+    pub async fn rate_release(&self, bucket: &str, window_ms: i64, now: Timestamp) -> Result<()> {
+        let window_start = now - now.rem_euclid(window_ms);
+        sqlx::query(
+            "UPDATE rate_limits SET hits = hits - 1 \
+             WHERE bucket = $1 AND window_start = $2 AND hits > 0",
+        )
+        .bind(bucket)
+        .bind(window_start)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Deletes windows that ended before `before` (housekeeping).
     pub async fn prune_rate_limits(&self, before: Timestamp) -> Result<u64> {
         let done = sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")

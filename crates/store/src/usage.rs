@@ -1,10 +1,13 @@
 //! Usage records: one row per request, the record id making a replay change nothing, each new
-//! record's cost debited from the ledger in the same transaction.
+//! record's cost debited from the ledger in the same transaction. A record the ledger cannot
+//! take (its debit would leave the ledger's range) is rejected alone, never its batch.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
 use sqlx::Row;
+use tollgate_domain::ledger::{OutOfRange, UsageCost};
+use tollgate_domain::usage::PICOS_PER_MICRO;
 use tollgate_domain::Timestamp;
 
 use crate::ledger::debit_usage_batch_in;
@@ -12,7 +15,7 @@ use crate::usage_rollups::add_to_rollups_in;
 use crate::{max_bind_params, placeholders, Result, Store};
 
 /// Bound per row of the multi-row insert (`recorded_at` is bound once per statement).
-const USAGE_PARAMS_PER_ROW: usize = 13;
+const USAGE_PARAMS_PER_ROW: usize = 16;
 
 /// A priced usage record, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,19 +28,26 @@ pub struct UsageRecord {
     pub input_tokens: i64,
     pub cached_input_tokens: i64,
     pub output_tokens: i64,
-    /// Micro-USD at the price in force; 0 under a subscription.
-    pub cost: i64,
+    /// Exact, at the price in force (`tollgate_domain::usage::usage_cost`); zero under a
+    /// subscription. Stored exactly (`cost_picos`) and rounded to the micro-dollar (`cost`).
+    pub cost: UsageCost,
     /// `payg` or `subscription`.
     pub plan: &'static str,
     pub status: String,
     pub latency_ms: Option<i64>,
+    /// Time to the first token of a streamed answer.
+    pub ttft_ms: Option<i64>,
+    /// The tokens were counted from the delivered text: the upstream reported no `usage`.
+    pub estimated: bool,
     pub occurred_at: Timestamp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RecordedUsage {
     pub accepted: usize,
     pub duplicates: usize,
+    /// Records not stored, with the reason: their debit would leave the ledger's range.
+    pub rejected: Vec<(String, String)>,
 }
 
 impl Store {
@@ -61,7 +71,7 @@ impl Store {
         for chunk in sorted.chunks((max_bind_params(self.engine()) - 1) / USAGE_PARAMS_PER_ROW) {
             let mut sql = String::from(
                 "INSERT INTO usage_records (id, org_id, project_id, key_id, model, input_tokens, cached_input_tokens, \
-                 output_tokens, cost, plan, status, latency_ms, occurred_at, recorded_at) VALUES ",
+                 output_tokens, cost, cost_picos, plan, status, latency_ms, ttft_ms, estimated, occurred_at, recorded_at) VALUES ",
             );
             for i in 0..chunk.len() {
                 if i > 0 {
@@ -86,48 +96,82 @@ impl Store {
                     .bind(r.input_tokens)
                     .bind(r.cached_input_tokens)
                     .bind(r.output_tokens)
-                    .bind(r.cost)
+                    .bind(r.cost.rounded().micros())
+                    .bind(r.cost.picos())
                     .bind(r.plan)
                     .bind(&r.status)
                     .bind(r.latency_ms)
+                    .bind(r.ttft_ms)
+                    .bind(i64::from(r.estimated))
                     .bind(r.occurred_at);
             }
             for row in query.fetch_all(&mut *tx).await? {
                 new_ids.insert(row.try_get("id")?);
             }
         }
-        add_to_rollups_in(&mut tx, self.engine(), records, &new_ids).await?;
         let mut outcome = RecordedUsage::default();
-        let mut debits: BTreeMap<&str, Vec<(&str, i64)>> = BTreeMap::new();
+        let mut unclaimed = new_ids.clone();
+        let mut debits: BTreeMap<&str, Vec<(String, UsageCost)>> = BTreeMap::new();
         for r in records {
             // A new id is claimed by its first record: a repeat within the batch was skipped by
             // the insert (its first occurrence was stored) and is a duplicate too.
-            if !new_ids.remove(r.id.as_str()) {
+            if !unclaimed.remove(r.id.as_str()) {
                 outcome.duplicates += 1;
                 continue;
             }
             outcome.accepted += 1;
-            if r.cost > 0 {
+            if r.cost > UsageCost::ZERO {
                 debits
                     .entry(r.org_id.as_str())
                     .or_default()
-                    .push((r.id.as_str(), r.cost));
+                    .push((format!("usage:{}", r.id), r.cost));
             }
         }
+        let mut refused: Vec<String> = Vec::new();
         for (org_id, org_debits) in debits {
-            let keyed: Vec<(String, i64)> = org_debits
-                .iter()
-                .map(|(id, c)| (format!("usage:{id}"), *c))
-                .collect();
-            let refs: Vec<(&str, i64)> = keyed.iter().map(|(k, c)| (k.as_str(), *c)).collect();
-            debit_usage_batch_in(&mut tx, org_id, &refs, max_bind_params(self.engine()), now)
-                .await?;
+            let debited = debit_usage_batch_in(
+                &mut tx,
+                org_id,
+                &org_debits,
+                max_bind_params(self.engine()),
+                now,
+            )
+            .await?;
+            refused.extend(
+                debited
+                    .out_of_range
+                    .iter()
+                    .filter_map(|key| key.strip_prefix("usage:"))
+                    .map(str::to_owned),
+            );
         }
+        // Records the ledger could not take leave no trace: the sender is told, and may not
+        // resend them as they are (the same bounds apply).
+        for chunk in refused.chunks(max_bind_params(self.engine())) {
+            let sql = format!(
+                "DELETE FROM usage_records WHERE id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        for id in &refused {
+            new_ids.remove(id);
+        }
+        add_to_rollups_in(&mut tx, self.engine(), records, &new_ids).await?;
+        outcome.accepted = outcome.accepted.saturating_sub(refused.len());
+        outcome.rejected = refused
+            .into_iter()
+            .map(|id| (id, OutOfRange.to_string()))
+            .collect();
         tx.commit().await?;
         Ok(outcome)
     }
 
-    /// A stored usage record: (organization, cost in micro-USD, plan).
+    /// A stored usage record: (organization, cost in micro-USD rounded half up, plan).
     pub async fn usage_record(&self, id: &str) -> Result<Option<(String, i64, String)>> {
         let row = sqlx::query("SELECT org_id, cost, plan FROM usage_records WHERE id = $1")
             .bind(id)
@@ -135,5 +179,29 @@ impl Store {
             .await?;
         row.map(|r| Ok((r.try_get("org_id")?, r.try_get("cost")?, r.try_get("plan")?)))
             .transpose()
+    }
+
+    /// Σ exact cost of an organization's usage records in pico-USD, as an `i128` (records from
+    /// before exact pricing count their whole micro-USD): for the exactness checks of tests and
+    /// operators. Summed here rather than in SQL, where the sum could overflow a BIGINT.
+    pub async fn usage_cost_picos(&self, org_id: &str) -> Result<i128> {
+        let rows = sqlx::query("SELECT cost, cost_picos FROM usage_records WHERE org_id = $1")
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut total: i128 = 0;
+        for r in rows {
+            let exact: Option<i64> = r.try_get("cost_picos")?;
+            let picos = match exact {
+                Some(p) => i128::from(p),
+                None => i128::from(r.try_get::<i64, _>("cost")?)
+                    .checked_mul(i128::from(PICOS_PER_MICRO))
+                    .ok_or(crate::StoreError::OutOfRange(OutOfRange))?,
+            };
+            total = total
+                .checked_add(picos)
+                .ok_or_else(|| crate::StoreError::OutOfRange(OutOfRange))?;
+        }
+        Ok(total)
     }
 }

@@ -106,7 +106,8 @@ impl UsageTotals {
             input_tokens: record.input_tokens,
             cached_input_tokens: record.cached_input_tokens,
             output_tokens: record.output_tokens,
-            cost: record.cost,
+            // Rounded per record, as `cost` is stored: a rebuild from the raw records agrees.
+            cost: record.cost.rounded().micros(),
         }
     }
 }

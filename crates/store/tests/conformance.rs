@@ -299,6 +299,37 @@ async fn concurrent_rate_hits_are_all_counted(engine: Engine) {
     assert_eq!(seen, (1..=20).collect::<Vec<_>>());
 }
 
+async fn released_hits_are_taken_back_in_their_window_only(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let window = 60_000;
+    let start = NOW - NOW % window;
+    store.rate_add("b", 2, window, start).await.unwrap();
+    store.rate_release("b", window, start + 5).await.unwrap();
+    assert_eq!(store.rate_hits("b", window, start).await.unwrap(), 1);
+    // A release from the previous window does not touch the new one.
+    store.rate_hit("b", window, start + window).await.unwrap();
+    store.rate_release("b", window, start).await.unwrap();
+    assert_eq!(
+        store.rate_hits("b", window, start + window).await.unwrap(),
+        1
+    );
+    // Never below zero; unknown buckets are a no-op.
+    store
+        .rate_release("b", window, start + window)
+        .await
+        .unwrap();
+    store
+        .rate_release("b", window, start + window)
+        .await
+        .unwrap();
+    store.rate_release("none", window, start).await.unwrap();
+    assert_eq!(
+        store.rate_hits("b", window, start + window).await.unwrap(),
+        0
+    );
+}
+
 async fn migrations_are_idempotent(engine: Engine) {
     let db = TestDb::new(engine).await;
     let store = db.store().await;
@@ -314,5 +345,6 @@ on_both_engines!(
     sessions_expire_and_end,
     rate_windows_count_and_roll_over,
     concurrent_rate_hits_are_all_counted,
+    released_hits_are_taken_back_in_their_window_only,
     migrations_are_idempotent,
 );

@@ -5,7 +5,8 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tollgate_domain::ledger::GrantSource;
+use tollgate_domain::ledger::{GrantSource, UsageCost};
+use tollgate_domain::usage::PICOS_PER_MICRO;
 use tollgate_domain::{Email, Name};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{on_both_engines, Engine, Granted, NewGrant, NewUser, Store, UsageRecord};
@@ -324,7 +325,7 @@ async fn usage_records_are_stored_once(engine: Engine) {
         )
         .await
         .unwrap();
-    let record = |id: &str, cost| UsageRecord {
+    let record = |id: &str, cost: i64| UsageRecord {
         id: id.into(),
         org_id: org.clone(),
         project_id: "prj_x".into(),
@@ -333,10 +334,12 @@ async fn usage_records_are_stored_once(engine: Engine) {
         input_tokens: 10,
         cached_input_tokens: 0,
         output_tokens: 5,
-        cost,
+        cost: UsageCost::from_picos(cost * PICOS_PER_MICRO).unwrap(),
         plan: "payg",
         status: "ok".into(),
         latency_ms: Some(12),
+        ttft_ms: None,
+        estimated: false,
         occurred_at: NOW,
     };
     let batch = vec![record("r1", USD), record("r2", 2 * USD), record("r3", 0)];

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use tollgate_domain::usage::{UsageCost, PICOS_PER_MICRO};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{on_both_engines, Engine, Grain, Store, UsageRecord, DAY_MS, HOUR_MS};
 
@@ -38,13 +39,15 @@ fn record(org_id: &str, n: u64) -> UsageRecord {
         cached_input_tokens: rng.gen_range(0..100),
         output_tokens: rng.gen_range(0..2_000),
         cost: if plan == "payg" {
-            rng.gen_range(0..50_000)
+            UsageCost::from_picos(rng.gen_range(0..50_000) * PICOS_PER_MICRO).unwrap()
         } else {
-            0
+            UsageCost::ZERO
         },
         plan,
         status: ["ok", "200", "429", "500", "timeout"][rng.gen_range(0..5)].to_owned(),
         latency_ms: Some(rng.gen_range(1..900)),
+        ttft_ms: None,
+        estimated: false,
         occurred_at: NOW - NOW.rem_euclid(DAY_MS) + day + hour + jitter,
     }
 }

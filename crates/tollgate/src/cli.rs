@@ -42,6 +42,16 @@ pub enum Command {
     /// Operator commands.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Serve the built-in mock model as an OpenAI-compatible server (for demos, benchmarks and
+    /// tests): deterministic text, real `usage`, streaming; see docs/gateway.md.
+    MockUpstream(MockUpstreamArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MockUpstreamArgs {
+    /// Address to listen on; port 0 picks a free port (logged).
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub listen: String,
 }
 
 #[derive(Args, Debug, Default)]

@@ -8,8 +8,9 @@ use anyhow::Context;
 use serde::Deserialize;
 use tollgate_domain::Money;
 use tollgate_server::email::{SmtpConfig, SmtpSecurity, TransportConfig};
+use tollgate_server::metering::MeteringConfig;
 use tollgate_server::payments::{PaymentsConfig, ProviderKind, SecretString, StripeConfig};
-use tollgate_server::{BillingConfig, CookieSecure, EmailConfig, ServerConfig};
+use tollgate_server::{BillingConfig, ConnectionLimits, CookieSecure, EmailConfig, ServerConfig};
 use tollgate_store::{Store, StoreOptions};
 
 use crate::cli::GlobalArgs;
@@ -31,10 +32,19 @@ pub struct FileConfig {
     pub session_idle_hours: Option<u64>,
     pub session_absolute_days: Option<u64>,
     pub max_body_bytes: Option<usize>,
+    pub gateway_max_body_bytes: Option<usize>,
     pub login_failures_per_email: Option<i64>,
     pub login_failures_per_ip: Option<i64>,
     pub login_window_minutes: Option<u64>,
     pub signups_per_ip_per_hour: Option<i64>,
+    /// Client connections: seconds to send a request's headers, its body, and to sit idle
+    /// between requests; connections served at once.
+    pub header_read_timeout_secs: Option<u64>,
+    pub body_read_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
+    /// Password hashes computed at once (19 MiB each); the number of cores by default.
+    pub password_hash_concurrency: Option<usize>,
     /// The model catalog (TOML); the built-in example when unset.
     pub catalog: Option<PathBuf>,
     /// `file` (default: `<data-dir>/outbox/*.eml`), `smtp` (default when `smtp_host` is set)
@@ -71,6 +81,12 @@ pub struct FileConfig {
     /// Default `https://api.stripe.com`.
     pub stripe_api_base: Option<String>,
     pub stripe_timeout_secs: Option<u64>,
+    /// How often the gateway's usage writer stores what was recorded (10–60,000 ms; 200):
+    /// after `kill -9`, at most this long of usage records is lost.
+    pub usage_flush_ms: Option<u64>,
+    /// How long a credit lease outlives a process that died without returning it (1–3,600 s;
+    /// 60).
+    pub credit_lease_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -186,6 +202,7 @@ impl Config {
                 Duration::from_secs(days * 86_400)
             }),
             max_body_bytes: f.max_body_bytes.unwrap_or(d.max_body_bytes),
+            gateway_max_body_bytes: f.gateway_max_body_bytes.unwrap_or(d.gateway_max_body_bytes),
             login_failures_per_email: f
                 .login_failures_per_email
                 .unwrap_or(d.login_failures_per_email),
@@ -203,6 +220,70 @@ impl Config {
             payments: self.payments(|name| std::env::var(name).ok())?,
             catalog_path: self.catalog.clone(),
             billing: self.billing(&d.billing)?,
+            connections: self.connections(&d.connections)?,
+            password_hash_concurrency: positive(
+                "password_hash_concurrency",
+                f.password_hash_concurrency,
+                d.password_hash_concurrency,
+            )?,
+            password_hash_wait: d.password_hash_wait,
+            metering: self.metering(&d.metering)?,
+        })
+    }
+
+    fn connections(&self, d: &ConnectionLimits) -> anyhow::Result<ConnectionLimits> {
+        let f = &self.file;
+        let secs = |key: &str, v: Option<u64>, d: Duration| -> anyhow::Result<Duration> {
+            match v {
+                None => Ok(d),
+                Some(s) if (1..=3600).contains(&s) => Ok(Duration::from_secs(s)),
+                Some(s) => anyhow::bail!("{key} must be between 1 and 3600 (it is {s})"),
+            }
+        };
+        let max_connections = positive("max_connections", f.max_connections, d.max_connections)?;
+        anyhow::ensure!(
+            max_connections <= 1_000_000,
+            "max_connections must be at most 1000000 (it is {max_connections})"
+        );
+        Ok(ConnectionLimits {
+            header_read_timeout: secs(
+                "header_read_timeout_secs",
+                f.header_read_timeout_secs,
+                d.header_read_timeout,
+            )?,
+            body_read_timeout: secs(
+                "body_read_timeout_secs",
+                f.body_read_timeout_secs,
+                d.body_read_timeout,
+            )?,
+            idle_timeout: secs("idle_timeout_secs", f.idle_timeout_secs, d.idle_timeout)?,
+            max_connections,
+        })
+    }
+
+    /// The usage writer's interval and the credit leases' lifetime from the file.
+    fn metering(&self, d: &MeteringConfig) -> anyhow::Result<MeteringConfig> {
+        let f = &self.file;
+        if let Some(ms) = f.usage_flush_ms {
+            anyhow::ensure!(
+                (10..=60_000).contains(&ms),
+                "usage_flush_ms must be between 10 and 60000 (it is {ms})"
+            );
+        }
+        if let Some(secs) = f.credit_lease_ttl_secs {
+            anyhow::ensure!(
+                (1..=3_600).contains(&secs),
+                "credit_lease_ttl_secs must be between 1 and 3600 (it is {secs})"
+            );
+        }
+        Ok(MeteringConfig {
+            flush_interval: f
+                .usage_flush_ms
+                .map_or(d.flush_interval, Duration::from_millis),
+            hold_ttl: f
+                .credit_lease_ttl_secs
+                .map_or(d.hold_ttl, Duration::from_secs),
+            ..d.clone()
         })
     }
 
@@ -341,6 +422,14 @@ impl Config {
             transport,
             ..defaults
         })
+    }
+}
+
+fn positive(key: &str, v: Option<usize>, default: usize) -> anyhow::Result<usize> {
+    match v {
+        None => Ok(default),
+        Some(0) => anyhow::bail!("{key} must be at least 1"),
+        Some(n) => Ok(n),
     }
 }
 
@@ -585,6 +674,29 @@ mod tests {
                 catalog: None,
             };
             assert_eq!(c.server().is_ok(), ok, "{days} days");
+        }
+    }
+
+    #[test]
+    fn connection_limits_come_from_the_file_and_are_bounded() {
+        let c = config_with(
+            "header_read_timeout_secs = 3\nbody_read_timeout_secs = 4\nidle_timeout_secs = 2\n\
+             max_connections = 50\npassword_hash_concurrency = 3",
+        )
+        .server()
+        .unwrap();
+        assert_eq!(c.connections.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(c.connections.body_read_timeout, Duration::from_secs(4));
+        assert_eq!(c.connections.idle_timeout, Duration::from_secs(2));
+        assert_eq!(c.connections.max_connections, 50);
+        assert_eq!(c.password_hash_concurrency, 3);
+        for bad in [
+            "idle_timeout_secs = 0",
+            "header_read_timeout_secs = 3601",
+            "max_connections = 0",
+            "password_hash_concurrency = 0",
+        ] {
+            assert!(config_with(bad).server().is_err(), "{bad} is refused");
         }
     }
 

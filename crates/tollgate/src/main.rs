@@ -26,6 +26,9 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::MockUpstream(args) = &cli.command {
+        return mock_upstream(&args.listen).await;
+    }
     let config = config::Config::load(&cli.global)?;
     match cli.command {
         Command::Serve(args) => serve::run(config, args).await,
@@ -36,7 +39,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin(cmd) => admin::run(&config, cmd).await,
+        Command::MockUpstream(args) => mock_upstream(&args.listen).await,
     }
+}
+
+/// `tollgate mock-upstream`: the gateway's built-in mock over HTTP, until SIGTERM or Ctrl-C.
+async fn mock_upstream(listen: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let stats = std::sync::Arc::new(tollgate_server::gateway::mock::MockStats::default());
+    tracing::info!("mock upstream listening: base_url = \"http://{addr}/v1\"");
+    axum::serve(listener, tollgate_server::gateway::mock::router(stats))
+        .with_graceful_shutdown(serve::shutdown_signal())
+        .await?;
+    Ok(())
 }
 
 fn init_logging() {

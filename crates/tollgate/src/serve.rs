@@ -13,6 +13,7 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     store.migrate().await.context("applying migrations")?;
     let app = Arc::new(App::new(store.clone(), config.server()?)?);
     let jobs = tollgate_server::jobs::spawn_all(&app);
+    let metering = tollgate_server::metering::spawn(app.clone());
 
     reload_catalog_on_sighup(app.clone());
 
@@ -30,7 +31,10 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     log_payment_provider(&app);
     let email_worker = EmailWorker::spawn(app.clone());
 
-    tollgate_server::serve(listener, app, shutdown_signal()).await?;
+    tollgate_server::serve(listener, app.clone(), shutdown_signal()).await?;
+    // Usage recorded by the requests just finished is stored before the database closes.
+    app.metering.shutdown().await;
+    metering.abort();
     email_worker.stop().await;
     for job in jobs {
         job.abort();
@@ -94,7 +98,7 @@ fn log_payment_provider(app: &App) {
     }
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

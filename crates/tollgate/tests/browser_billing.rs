@@ -76,6 +76,11 @@ async fn add_a_card_buy_credits_see_a_decline_turn_on_auto_recharge() {
     buy(&b, "25").await;
     b.wait_for_text("Your card was declined").await;
     b.snapshot("billing-declined").await;
+    // The dialog came back with the message; closing it shows the page again.
+    b.find("#add-credits-dialog [data-dialog-close]")
+        .await
+        .click()
+        .await;
     b.find("nav.tabs a[href$='/billing']").await.click().await;
     b.wait_for_text("Credit balance").await;
     assert_eq!(b.find("#balance").await.text().await, "$25.00");

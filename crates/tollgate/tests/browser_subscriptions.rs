@@ -88,7 +88,11 @@ async fn subscribe_upgrade_and_cancel_a_subscription_sold_out_tiers_refused() {
         .await
         .click()
         .await;
-    b.wait_for_text("Subscribed. The monthly price was charged to your card.")
+    // Money moves only once the amount and the card were shown and confirmed.
+    b.wait_for_text("will be charged now to Visa ending in 4242")
+        .await;
+    b.find("#confirm-charge-submit").await.click().await;
+    b.wait_for_text("Subscribed. $29.00 was charged to Visa ending in 4242.")
         .await;
     b.snapshot("subscriptions-subscribed").await;
     let current = b
@@ -118,7 +122,11 @@ async fn subscribe_upgrade_and_cancel_a_subscription_sold_out_tiers_refused() {
         .await
         .click()
         .await;
+    b.wait_for_text("will be charged now to Visa ending in 4242")
+        .await;
+    b.find("#confirm-charge-submit").await.click().await;
     b.wait_for_text("Subscription changed.").await;
+    b.wait_for_text("was charged to Visa ending in 4242.").await;
     let current = b
         .find(&format!("[id='current-{MODEL}']"))
         .await

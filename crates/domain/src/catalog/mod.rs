@@ -3,12 +3,12 @@
 //! operator (`parse`), validated as a whole, and replaced as a whole on reload.
 
 mod parse;
-
-use std::fmt;
+mod upstream;
 
 use crate::Money;
 
 pub use parse::CatalogError;
+pub use upstream::{HttpUpstream, Timeouts, Upstream};
 
 /// The example catalog, built in and used when none is configured.
 pub const EXAMPLE_TOML: &str = include_str!("../../catalog/example.toml");
@@ -48,31 +48,6 @@ pub struct Limits {
     pub tpm: u64,
     pub rpd: u64,
     pub tpd: u64,
-}
-
-/// Where requests for a model go.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Upstream {
-    /// The built-in deterministic model server.
-    Mock,
-    /// An OpenAI-compatible server.
-    Http {
-        base_url: String,
-        api_key: Option<String>,
-    },
-}
-
-impl fmt::Debug for Upstream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Mock => f.write_str("Mock"),
-            Self::Http { base_url, api_key } => f
-                .debug_struct("Http")
-                .field("base_url", base_url)
-                .field("api_key", &api_key.as_ref().map(|_| "<redacted>"))
-                .finish(),
-        }
-    }
 }
 
 /// A monthly subscription to one model.
@@ -136,10 +111,14 @@ mod tests {
 
     #[test]
     fn api_keys_of_upstreams_are_not_printed() {
-        let u = Upstream::Http {
-            base_url: "https://x".into(),
+        let u = Upstream::Http(HttpUpstream {
+            base_urls: vec!["https://x".into()],
             api_key: Some("sk-secret".into()),
-        };
+            model: None,
+            timeouts: Timeouts::default(),
+            eject_after: 3,
+            eject_for_ms: 1,
+        });
         assert!(!format!("{u:?}").contains("sk-secret"));
     }
 }

@@ -6,7 +6,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Catalog, Limits, Model, Pricing, Tier, Upstream};
+use super::{Catalog, Limits, Model, Pricing, Tier};
 use crate::{Money, Name};
 
 /// Why a catalog was refused, and where.
@@ -69,10 +69,10 @@ struct RawTier {
 }
 
 /// Turns byte offsets into line numbers.
-struct Lines<'a>(&'a str);
+pub(super) struct Lines<'a>(&'a str);
 
 impl Lines<'_> {
-    fn error(&self, span: Range<usize>, message: impl Into<String>) -> CatalogError {
+    pub(super) fn error(&self, span: Range<usize>, message: impl Into<String>) -> CatalogError {
         let end = span.start.min(self.0.len());
         CatalogError {
             line: 1 + self.0.as_bytes()[..end]
@@ -143,7 +143,8 @@ fn model(lines: &Lines<'_>, m: RawModel) -> Result<Model, CatalogError> {
         None => input,
     };
     let limits = limits(lines, &m.limits)?;
-    let upstream = upstream(lines, m.upstream)?;
+    let upstream_span = m.upstream.span();
+    let upstream = super::upstream::parse(lines, upstream_span, m.upstream.into_inner())?;
     let mut tier_ids = HashSet::new();
     let mut tiers = Vec::with_capacity(m.tiers.len());
     for t in m.tiers {
@@ -269,50 +270,6 @@ fn price(
     }
 }
 
-fn upstream(lines: &Lines<'_>, raw: Spanned<toml::Value>) -> Result<Upstream, CatalogError> {
-    let span = raw.span();
-    let explain = "upstream must be \"mock\" or { base_url = \"https://…\", api_key = \"…\" }";
-    match raw.into_inner() {
-        toml::Value::String(s) if s == "mock" => Ok(Upstream::Mock),
-        toml::Value::Table(mut t) => {
-            let base_url = match t.remove("base_url") {
-                Some(toml::Value::String(u))
-                    if (u.starts_with("http://") || u.starts_with("https://"))
-                        && u.len() > "https://".len()
-                        && !u.chars().any(char::is_whitespace) =>
-                {
-                    u.trim_end_matches('/').to_owned()
-                }
-                Some(other) => {
-                    return Err(lines.error(
-                        span,
-                        format!(
-                            "upstream.base_url must be an http:// or https:// URL, not {other}"
-                        ),
-                    ))
-                }
-                None => {
-                    return Err(
-                        lines.error(span, format!("upstream.base_url is missing: {explain}"))
-                    )
-                }
-            };
-            let api_key = match t.remove("api_key") {
-                Some(toml::Value::String(k)) if !k.trim().is_empty() => Some(k),
-                Some(_) => {
-                    return Err(lines.error(span, "upstream.api_key must be a non-empty string"))
-                }
-                None => None,
-            };
-            if let Some(unknown) = t.keys().next() {
-                return Err(lines.error(span, format!("upstream has an unknown key '{unknown}'")));
-            }
-            Ok(Upstream::Http { base_url, api_key })
-        }
-        other => Err(lines.error(span, format!("{explain}, not {other}"))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,13 +297,11 @@ limits = { rpm = 5, tpm = 6, rpd = 7, tpd = 8 }
         assert_eq!(m.pricing.input, Money::from_micros(1_250_000));
         assert_eq!(m.pricing.cached_input, Money::from_micros(1_250_000));
         assert_eq!(m.pricing.output, Money::from_micros(2_000_000));
-        assert_eq!(
-            m.upstream,
-            Upstream::Http {
-                base_url: "https://api.example.com/v1".into(),
-                api_key: Some("sk-up".into())
-            }
-        );
+        let super::super::Upstream::Http(up) = &m.upstream else {
+            panic!("not http")
+        };
+        assert_eq!(up.base_urls, ["https://api.example.com/v1"]);
+        assert_eq!(up.api_key.as_deref(), Some("sk-up"));
         assert_eq!(m.owned_by, "tollgate");
         assert_eq!(m.tiers[0].capacity, None);
         assert!(!m.tiers[0].sold_out);

@@ -52,7 +52,8 @@ impl From<ServiceError> for ApiError {
             tracing::error!(error = ?inner, "internal error");
         }
         let retry_after_secs = match &e {
-            ServiceError::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            ServiceError::TooManyRequests { retry_after_secs }
+            | ServiceError::Busy { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         };
         Self {

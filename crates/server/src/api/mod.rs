@@ -15,6 +15,7 @@ pub mod models;
 pub mod orgs;
 pub mod pagination;
 pub mod project_members;
+pub mod project_models;
 pub mod projects;
 pub mod subscriptions;
 pub mod usage;
@@ -78,6 +79,7 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(projects::list, projects::create))
         .routes(routes!(projects::get, projects::rename))
         .routes(routes!(projects::archive))
+        .routes(routes!(project_models::get, project_models::set))
         .routes(routes!(project_members::list))
         .routes(routes!(project_members::set, project_members::remove))
         .routes(routes!(api_keys::list, api_keys::create))
@@ -135,10 +137,7 @@ async fn same_origin_writes(State(app): State<Arc<App>>, request: Request, next:
         Method::GET | Method::HEAD | Method::OPTIONS
     );
     let has_session = cookie(request.headers(), SESSION_COOKIE).is_some();
-    if !safe
-        && has_session
-        && !csrf::same_origin(request.headers(), app.config.public_url.as_deref())
-    {
+    if !safe && has_session && !csrf::same_origin(request.headers(), &app.config) {
         return ApiError::new(
                 StatusCode::FORBIDDEN,
                 "cross_origin_request",

@@ -76,7 +76,7 @@ impl App {
         Ok(token)
     }
 
-    fn cookie_is_secure(&self, client: &ClientInfo) -> bool {
+    pub(crate) fn cookie_is_secure(&self, client: &ClientInfo) -> bool {
         match self.config.cookie_secure {
             CookieSecure::Always => true,
             CookieSecure::Never => false,

@@ -13,8 +13,11 @@ use tollgate_domain::{new_id, IdPrefix, Money, OrgAction};
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::charge_pages::{
+    charged_sentence, confirm_dialog, confirmed, is_auto_recharge, payment_since, plain_amount,
+};
 use crate::console::page::Section;
-use crate::console::{PageForm, PageSession};
+use crate::console::{urlencode, PageForm, PageSession};
 use crate::payments::{CardDetails, CardForm, CardInput};
 use crate::service::billing::AddressInput;
 use crate::service::charges::card_label;
@@ -32,6 +35,29 @@ fn date(ms: i64) -> String {
 #[derive(Deserialize)]
 pub struct Notice {
     notice: Option<String>,
+    payment: Option<String>,
+}
+
+/// The one sentence a notice code of the redirect stands for.
+fn notice_text(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "credits_added" => "Credits added: they can be used now.",
+        "auto_recharge_on" => "Auto-recharge is on.",
+        "auto_recharge_off" => "Auto-recharge is off.",
+        "card_saved" => "Payment method saved.",
+        "address_saved" => "Billing address saved.",
+        _ => return None,
+    })
+}
+
+/// The notice of a page: the code's sentence, then what the payment it names charged.
+async fn notice(app: &App, org_id: &str, q: &Notice) -> Option<String> {
+    let text = q.notice.as_deref().and_then(notice_text);
+    let charged = charged_sentence(app, org_id, q.payment.as_deref()).await;
+    match (text, charged) {
+        (Some(t), Some(c)) => Some(format!("{t} {c}")),
+        (t, c) => t.map(str::to_owned).or(c),
+    }
 }
 
 /// Renders tab `tab` with the overview's values plus `extra`.
@@ -135,13 +161,14 @@ macro_rules! tab_page {
             Path(org_id): Path<String>,
             Query(q): Query<Notice>,
         ) -> Response {
+            let notice = notice(&app, &org_id, &q).await;
             render(
                 &app,
                 &session,
                 &org_id,
                 $tab,
                 StatusCode::OK,
-                json!({"notice": q.notice}),
+                json!({"notice": notice}),
             )
             .await
         }
@@ -162,6 +189,7 @@ async fn form_error(
     tab: &str,
     values: Value,
     e: ServiceError,
+    in_dialog: bool,
 ) -> Response {
     let (field, message) = match &e {
         ServiceError::Invalid(v) => (v.field.to_owned(), v.message.clone()),
@@ -176,7 +204,7 @@ async fn form_error(
         org_id,
         tab,
         e.status(),
-        json!({"values": values, "errors": {field: message}, "dialog_open": tab == "payg"}),
+        json!({"values": values, "errors": {field: message}, "dialog_open": in_dialog}),
     )
     .await
 }
@@ -207,35 +235,40 @@ pub async fn buy(
     }
     let values = json!({"amount": form.amount, "threshold": form.threshold, "recharge_to": form.recharge_to,
                         "enable_auto_recharge": form.enable_auto_recharge.is_some()});
-    match app
+    let payment = match app
         .buy_credits(
             &session.user,
             &org_id,
-            &form.amount,
+            &plain_amount(&form.amount),
             &form.idempotency_key,
             &client,
         )
         .await
     {
-        Ok(_) => {}
-        Err(e) => return form_error(&app, &session, &org_id, "payg", values, e).await,
-    }
+        Ok(p) => p,
+        Err(e) => return form_error(&app, &session, &org_id, "payg", values, e, true).await,
+    };
     if form.enable_auto_recharge.is_some() {
         if let Err(e) = app
             .set_auto_recharge(
                 &session.user,
                 &org_id,
                 true,
-                &form.threshold,
-                &form.recharge_to,
+                &plain_amount(&form.threshold),
+                &plain_amount(&form.recharge_to),
                 &client,
             )
             .await
         {
-            return form_error(&app, &session, &org_id, "payg", values, e).await;
+            return form_error(&app, &session, &org_id, "payg", values, e, true).await;
         }
     }
-    Redirect::to(&format!("/o/{org_id}/billing/payg?notice=credits_added")).into_response()
+    Redirect::to(&format!(
+        "/o/{}/billing/payg?notice=credits_added&payment={}",
+        urlencode(&org_id),
+        urlencode(&payment.id)
+    ))
+    .into_response()
 }
 
 #[derive(Deserialize)]
@@ -244,6 +277,10 @@ pub struct AutoRechargeForm {
     enabled: String,
     threshold: String,
     recharge_to: String,
+    #[serde(default)]
+    confirm: String,
+    #[serde(default)]
+    expected_amount: String,
 }
 
 pub async fn auto_recharge(
@@ -258,33 +295,77 @@ pub async fn auto_recharge(
         return refused;
     }
     let enabled = form.enabled == "true";
+    let values = json!({"threshold": form.threshold, "recharge_to": form.recharge_to});
+    if enabled {
+        // Turning it on below the threshold charges at once: show that first.
+        match app
+            .preview_auto_recharge(
+                &session.user,
+                &org_id,
+                &plain_amount(&form.threshold),
+                &plain_amount(&form.recharge_to),
+            )
+            .await
+        {
+            Ok(Some(preview)) if !confirmed(&form.confirm, &form.expected_amount, &preview) => {
+                let action = format!("/o/{}/billing/auto-recharge", urlencode(&org_id));
+                let dialog = confirm_dialog(
+                    "Turn on auto-recharge",
+                    &preview,
+                    &action,
+                    &[
+                        ("enabled", "true"),
+                        ("threshold", &form.threshold),
+                        ("recharge_to", &form.recharge_to),
+                    ],
+                    &format!("/o/{}/billing/payg", urlencode(&org_id)),
+                    form.confirm == "yes",
+                );
+                return render(
+                    &app,
+                    &session,
+                    &org_id,
+                    "payg",
+                    StatusCode::OK,
+                    json!({"values": values, "confirm": dialog}),
+                )
+                .await;
+            }
+            Ok(_) => {}
+            Err(e) => return form_error(&app, &session, &org_id, "payg", values, e, false).await,
+        }
+    }
+    let since = app.now();
     match app
         .set_auto_recharge(
             &session.user,
             &org_id,
             enabled,
-            &form.threshold,
-            &form.recharge_to,
+            &plain_amount(&form.threshold),
+            &plain_amount(&form.recharge_to),
             &client,
         )
         .await
     {
-        Ok(_) => Redirect::to(&format!(
-            "/o/{org_id}/billing/payg?notice={}",
-            if enabled {
-                "auto_recharge_on"
+        Ok(_) => {
+            let charged = if enabled {
+                payment_since(&app, &org_id, since, is_auto_recharge).await
             } else {
-                "auto_recharge_off"
-            }
-        ))
-        .into_response(),
-        Err(e) => {
-            let values = json!({"threshold": form.threshold, "recharge_to": form.recharge_to});
-            let mut r = form_error(&app, &session, &org_id, "payg", values, e).await;
-            // The auto-recharge form is on the page, not in the dialog.
-            let _ = &mut r;
-            r
+                None
+            };
+            Redirect::to(&format!(
+                "/o/{}/billing/payg?notice={}{}",
+                urlencode(&org_id),
+                if enabled {
+                    "auto_recharge_on"
+                } else {
+                    "auto_recharge_off"
+                },
+                charged.map_or_else(String::new, |p| format!("&payment={}", urlencode(&p)))
+            ))
+            .into_response()
         }
+        Err(e) => form_error(&app, &session, &org_id, "payg", values, e, false).await,
     }
 }
 
@@ -338,7 +419,9 @@ pub async fn save_card(
                 exp_year,
                 cvc: form.cvc.clone(),
             }),
-            Err(e) => return form_error(&app, &session, &org_id, "payment", values, e).await,
+            Err(e) => {
+                return form_error(&app, &session, &org_id, "payment", values, e, false).await
+            }
         }
     };
     match app
@@ -348,7 +431,7 @@ pub async fn save_card(
         Ok(_) => {
             Redirect::to(&format!("/o/{org_id}/billing/payment?notice=card_saved")).into_response()
         }
-        Err(e) => form_error(&app, &session, &org_id, "payment", values, e).await,
+        Err(e) => form_error(&app, &session, &org_id, "payment", values, e, false).await,
     }
 }
 
@@ -404,7 +487,7 @@ pub async fn save_address(
     {
         Ok(_) => Redirect::to(&format!("/o/{org_id}/billing/address?notice=address_saved"))
             .into_response(),
-        Err(e) => form_error(&app, &session, &org_id, "address", json!(a), e).await,
+        Err(e) => form_error(&app, &session, &org_id, "address", json!(a), e, false).await,
     }
 }
 

@@ -1,5 +1,6 @@
 //! The API Keys page: keys of the chosen project (or of every project, for org admins), the
-//! create form — whose answer shows the full key, once — and revocation.
+//! create form — which redirects to the page that shows the full key, once, from a flash
+//! cookie — and revocation.
 
 use std::sync::Arc;
 
@@ -13,9 +14,9 @@ use tollgate_store::{ApiKey, Membership, ProjectWithRole};
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::flash::NewKeyFlash;
 use crate::console::page::Section;
 use crate::console::{urlencode, PageForm, PageSession};
-use crate::service::api_keys::CreatedKey;
 use crate::service::{Page, ServiceError, ServiceResult};
 use crate::time::{day, minute};
 
@@ -54,14 +55,19 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
 pub async fn list(
     State(app): State<Arc<App>>,
     PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
     Path(org_id): Path<String>,
     Query(q): Query<KeysQuery>,
 ) -> Response {
+    let created = app.take_new_key_flash(&headers, &session, &org_id).await;
+    let shown = created.is_some();
     let extra = PageExtra {
         notice: notice_text(q.notice.as_deref()),
+        created,
         ..PageExtra::default()
     };
-    render(
+    let mut response = render(
         &app,
         &session,
         &org_id,
@@ -70,13 +76,21 @@ pub async fn list(
         StatusCode::OK,
         extra,
     )
-    .await
+    .await;
+    if shown {
+        // Shown once: a reload of this page no longer has it.
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            app.clear_new_key_flash_cookie(&org_id, &client),
+        );
+    }
+    response
 }
 
 #[derive(Default)]
 struct PageExtra {
     notice: Option<&'static str>,
-    created: Option<CreatedKey>,
+    created: Option<NewKeyFlash>,
     values: Value,
     errors: Value,
 }
@@ -280,22 +294,20 @@ pub async fn create(
         .create_api_key(&session.user, &org_id, &form.project, &form.name, &client)
         .await
     {
-        // Rendered, not redirected: the full key is in this answer and nowhere else.
+        // Redirected, so that a reload does not create a second key; the full key follows in
+        // a flash cookie, never in the URL.
         Ok(created) => {
-            let extra = PageExtra {
-                created: Some(created),
-                ..PageExtra::default()
-            };
-            render(
-                &app,
-                &session,
-                &org_id,
-                Some(&view),
-                None,
-                StatusCode::OK,
-                extra,
-            )
-            .await
+            let mut response = Redirect::to(&format!(
+                "/o/{}/api-keys?project={}",
+                urlencode(&org_id),
+                urlencode(&view)
+            ))
+            .into_response();
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                app.new_key_flash_cookie(&org_id, &created.key.id, &created.secret, &client),
+            );
+            response
         }
         Err(ServiceError::Invalid(v)) => {
             let extra = PageExtra {

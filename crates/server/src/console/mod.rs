@@ -5,6 +5,8 @@ mod assets;
 mod auth_pages;
 mod billing_pages;
 mod charts;
+mod charge_pages;
+mod flash;
 mod invite_pages;
 mod key_pages;
 mod member_pages;
@@ -130,6 +132,17 @@ pub fn router() -> Router<Arc<App>> {
         )
 }
 
+/// Console pages show an organization's data to whoever is signed in: no browser or proxy may
+/// keep a copy, so that Back after logging out asks the server again (and lands on log-in).
+/// Assets say how long they may be kept and are left alone.
+pub async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
 /// The signed-in user of a page; anyone else is sent to the login page.
 pub struct PageSession(pub CurrentSession);
 
@@ -238,8 +251,8 @@ impl App {
         secret: &str,
         submitted: &str,
     ) -> Result<(), Response> {
-        let foreign_origin = headers.contains_key("origin")
-            && !csrf::same_origin(headers, self.config.public_url.as_deref());
+        let foreign_origin =
+            headers.contains_key("origin") && !csrf::same_origin(headers, &self.config);
         if foreign_origin || !csrf::matches(submitted, &csrf::token_for(secret)) {
             return Err(self.error_page(
                 StatusCode::FORBIDDEN,

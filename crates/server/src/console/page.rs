@@ -145,6 +145,7 @@ impl App {
             ),
             StatusCode::FORBIDDEN => ("Not allowed", detail),
             StatusCode::TOO_MANY_REQUESTS => ("Slow down", detail),
+            StatusCode::SERVICE_UNAVAILABLE => ("Busy", detail),
             StatusCode::PAYLOAD_TOO_LARGE => (
                 "Too large",
                 "The form sent more data than this server accepts.",

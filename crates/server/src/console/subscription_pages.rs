@@ -1,5 +1,6 @@
 //! The Subscriptions tab: every model with its tiers side by side, what the organization has,
-//! and Subscribe / Change / Cancel.
+//! and Subscribe / Change / Cancel. Subscribe and an upgrade first show what they charge and on
+//! which card, and charge only once that amount is confirmed.
 
 use std::sync::Arc;
 
@@ -7,12 +8,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use tollgate_domain::subscription::day_label;
 use tollgate_domain::OrgAction;
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::charge_pages::{charged_sentence, confirm_dialog, confirmed, payment_since};
 use crate::console::page::Section;
 use crate::console::{urlencode, PageForm, PageSession};
 use crate::service::subscriptions::SOLD_OUT_CONTACT;
@@ -21,12 +23,14 @@ use crate::service::ServiceError;
 #[derive(Deserialize)]
 pub struct NoticeQuery {
     notice: Option<String>,
+    payment: Option<String>,
 }
 
 fn notice_text(key: Option<&str>) -> Option<&'static str> {
     match key? {
-        "subscribed" => Some("Subscribed. The monthly price was charged to your card."),
+        "subscribed" => Some("Subscribed."),
         "changed" => Some("Subscription changed."),
+        "kept" => Some("The subscription stays on its current tier."),
         "canceled" => Some("The subscription will end at the end of its period."),
         "resumed" => Some("The subscription will renew."),
         _ => None,
@@ -40,6 +44,7 @@ async fn render(
     status: StatusCode,
     notice: Option<&str>,
     error: Option<String>,
+    confirm: Option<Value>,
 ) -> Response {
     let org = match app
         .org_access_for(&session.user, org_id, OrgAction::ManageBilling)
@@ -101,6 +106,7 @@ async fn render(
         "contact": SOLD_OUT_CONTACT,
         "notice": notice,
         "error": error,
+        "confirm": confirm,
     });
     app.org_page(
         session,
@@ -119,12 +125,18 @@ pub async fn page(
     Path(org_id): Path<String>,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
+    let charged = charged_sentence(&app, &org_id, q.payment.as_deref()).await;
+    let notice = match (notice_text(q.notice.as_deref()), charged) {
+        (Some(n), Some(c)) => Some(format!("{n} {c}")),
+        (n, c) => n.map(str::to_owned).or(c),
+    };
     render(
         &app,
         &session,
         &org_id,
         StatusCode::OK,
-        notice_text(q.notice.as_deref()),
+        notice.as_deref(),
+        None,
         None,
     )
     .await
@@ -138,20 +150,26 @@ pub struct SubscribeForm {
     model: String,
     #[serde(default)]
     tier: String,
+    #[serde(default)]
+    confirm: String,
+    #[serde(default)]
+    expected_amount: String,
 }
 
-/// After a change: back to the page with a notice, or the page again with the error.
+/// After a change: back to the page with a notice (and the payment it made, which the page
+/// describes), or the page again with the error.
 async fn outcome(
     app: &App,
     session: &CurrentSession,
     org_id: &str,
-    result: Result<(), ServiceError>,
+    result: Result<Option<String>, ServiceError>,
     notice: &str,
 ) -> Response {
     match result {
-        Ok(()) => Redirect::to(&format!(
-            "/o/{}/subscriptions?notice={notice}",
-            urlencode(org_id)
+        Ok(payment) => Redirect::to(&format!(
+            "/o/{}/subscriptions?notice={notice}{}",
+            urlencode(org_id),
+            payment.map_or_else(String::new, |p| format!("&payment={}", urlencode(&p)))
         ))
         .into_response(),
         Err(
@@ -160,7 +178,16 @@ async fn outcome(
         ) => app.service_error_page(e),
         Err(e) => {
             let status = e.status();
-            render(app, session, org_id, status, None, Some(e.public_message())).await
+            render(
+                app,
+                session,
+                org_id,
+                status,
+                None,
+                Some(e.public_message()),
+                None,
+            )
+            .await
         }
     }
 }
@@ -176,10 +203,44 @@ pub async fn subscribe(
     if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
         return refused;
     }
-    let result = app
+    let preview = match app
+        .preview_subscribe(&session.user, &org_id, &form.model, &form.tier)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return outcome(&app, &session, &org_id, Err(e), "").await,
+    };
+    if !confirmed(&form.confirm, &form.expected_amount, &preview) {
+        let page = format!("/o/{}/subscriptions", urlencode(&org_id));
+        let dialog = confirm_dialog(
+            "Confirm your subscription",
+            &preview,
+            &page,
+            &[("model", &form.model), ("tier", &form.tier)],
+            &page,
+            form.confirm == "yes",
+        );
+        return render(
+            &app,
+            &session,
+            &org_id,
+            StatusCode::OK,
+            None,
+            None,
+            Some(dialog),
+        )
+        .await;
+    }
+    let result = match app
         .subscribe(&session.user, &org_id, &form.model, &form.tier, &client)
         .await
-        .map(|_| ());
+    {
+        Ok(sub) => {
+            let key = format!("sub:{}:{}", sub.id, sub.current_period_start);
+            Ok(payment_since(&app, &org_id, sub.created_at, |p| p.idempotency_key == key).await)
+        }
+        Err(e) => Err(e),
+    };
     outcome(&app, &session, &org_id, result, "subscribed").await
 }
 
@@ -189,6 +250,10 @@ pub struct ChangeForm {
     csrf: String,
     #[serde(default)]
     tier: String,
+    #[serde(default)]
+    confirm: String,
+    #[serde(default)]
+    expected_amount: String,
 }
 
 pub async fn change(
@@ -202,11 +267,58 @@ pub async fn change(
     if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
         return refused;
     }
-    let result = app
+    let preview = match app
+        .preview_tier_change(&session.user, &org_id, &sub_id, &form.tier)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return outcome(&app, &session, &org_id, Err(e), "").await,
+    };
+    if let Some(preview) = preview
+        .as_ref()
+        .filter(|p| !confirmed(&form.confirm, &form.expected_amount, p))
+    {
+        let page = format!("/o/{}/subscriptions", urlencode(&org_id));
+        let dialog = confirm_dialog(
+            "Confirm the upgrade",
+            preview,
+            &format!("{page}/{}/change", urlencode(&sub_id)),
+            &[("tier", &form.tier)],
+            &page,
+            form.confirm == "yes",
+        );
+        return render(
+            &app,
+            &session,
+            &org_id,
+            StatusCode::OK,
+            None,
+            None,
+            Some(dialog),
+        )
+        .await;
+    }
+    let since = app.now();
+    let result = match app
         .change_subscription_tier(&session.user, &org_id, &sub_id, &form.tier, &client)
         .await
-        .map(|_| ());
-    outcome(&app, &session, &org_id, result, "changed").await
+    {
+        Ok(sub) if preview.is_some() => {
+            let key = format!("sub:{}:upgrade:{}:", sub.id, form.tier);
+            Ok(payment_since(&app, &org_id, since, |p| {
+                p.idempotency_key.starts_with(&key)
+            })
+            .await)
+        }
+        Ok(_) => Ok(None),
+        Err(e) => Err(e),
+    };
+    let notice = if form.confirm == "keep" {
+        "kept"
+    } else {
+        "changed"
+    };
+    outcome(&app, &session, &org_id, result, notice).await
 }
 
 #[derive(Deserialize)]
@@ -229,7 +341,7 @@ pub async fn cancel(
     let result = app
         .set_subscription_cancel(&session.user, &org_id, &sub_id, true, &client)
         .await
-        .map(|_| ());
+        .map(|_| None);
     outcome(&app, &session, &org_id, result, "canceled").await
 }
 
@@ -247,6 +359,6 @@ pub async fn resume(
     let result = app
         .set_subscription_cancel(&session.user, &org_id, &sub_id, false, &client)
         .await
-        .map(|_| ());
+        .map(|_| None);
     outcome(&app, &session, &org_id, result, "resumed").await
 }

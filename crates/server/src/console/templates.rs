@@ -33,6 +33,7 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "billing_tabs.html",
     "usage.html",
     "requests.html",
+    "confirm_charge.html",
 );
 
 /// Static assets: (path under `/assets/`, content type, bytes).

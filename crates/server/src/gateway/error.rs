@@ -18,6 +18,131 @@ pub struct GatewayError {
 }
 
 impl GatewayError {
+    fn new(
+        status: StatusCode,
+        kind: &'static str,
+        code: Option<&'static str>,
+        message: String,
+    ) -> Self {
+        Self {
+            status,
+            message,
+            kind,
+            code,
+            param: None,
+        }
+    }
+
+    fn with_param(mut self, param: &'static str) -> Self {
+        self.param = Some(param);
+        self
+    }
+
+    /// 400: the body is not what the endpoint takes; `param` names the field at fault.
+    pub fn invalid_request(message: impl Into<String>, param: Option<&'static str>) -> Self {
+        let e = Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            None,
+            message.into(),
+        );
+        match param {
+            Some(p) => e.with_param(p),
+            None => e,
+        }
+    }
+
+    pub fn context_length_exceeded(message: String) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("context_length_exceeded"),
+            message,
+        )
+        .with_param("messages")
+    }
+
+    pub fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            Some("request_too_large"),
+            "The request body is larger than this server accepts.".to_owned(),
+        )
+    }
+
+    pub fn model_not_found(model: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("model_not_found"),
+            format!("The model `{model}` does not exist or you do not have access to it."),
+        )
+        .with_param("model")
+    }
+
+    pub fn model_not_allowed(model: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "invalid_request_error",
+            Some("model_not_allowed"),
+            format!("The model `{model}` is not enabled for this API key's project."),
+        )
+        .with_param("model")
+    }
+
+    pub fn insufficient_quota() -> Self {
+        Self::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "insufficient_quota",
+            Some("insufficient_quota"),
+            "Your organization does not have enough credit for this request: add credits \
+             under Billing, or lower max_tokens."
+                .to_owned(),
+        )
+    }
+
+    /// 503: something the gateway needs (the database, every replica of the upstream) cannot
+    /// be reached right now.
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            Some(code),
+            message.into(),
+        )
+    }
+
+    /// 502: the upstream answered, but not with something the gateway can pass on.
+    pub fn bad_gateway(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "server_error",
+            Some("upstream_error"),
+            message.into(),
+        )
+    }
+
+    /// 504: the upstream did not answer in time.
+    pub fn gateway_timeout(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "server_error",
+            Some("upstream_timeout"),
+            message.into(),
+        )
+    }
+
+    /// The body of this error, as an SSE event carries it once a stream has begun.
+    pub fn json(&self) -> serde_json::Value {
+        json!({"error": {
+            "message": self.message,
+            "type": self.kind,
+            "code": self.code,
+            "param": self.param,
+        }})
+    }
+
     pub fn not_found() -> Self {
         Self {
             status: StatusCode::NOT_FOUND,
@@ -62,15 +187,6 @@ impl From<KeyAuthError> for GatewayError {
 
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"error": {
-                "message": self.message,
-                "type": self.kind,
-                "code": self.code,
-                "param": self.param,
-            }})),
-        )
-            .into_response()
+        (self.status, Json(self.json())).into_response()
     }
 }

@@ -22,6 +22,16 @@ pub struct KeyIdentity {
     pub key_id: String,
     pub org_id: String,
     pub project_id: String,
+    /// The models the project may call; `None`: all.
+    pub allowed_models: Option<Vec<String>>,
+}
+
+impl KeyIdentity {
+    pub fn may_use_model(&self, model: &str) -> bool {
+        self.allowed_models
+            .as_ref()
+            .is_none_or(|allowed| allowed.iter().any(|m| m == model))
+    }
 }
 
 /// Whether a known key may be used now.
@@ -219,6 +229,7 @@ mod tests {
                 key_id: key.into(),
                 org_id: org.into(),
                 project_id: project.into(),
+                allowed_models: None,
             },
             KeyStatus::Active,
             None,

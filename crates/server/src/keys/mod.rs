@@ -139,6 +139,7 @@ fn entry_from(c: KeyCredentials) -> Result<Entry, KeyAuthError> {
             key_id: c.key_id,
             org_id: c.org_id,
             project_id: c.project_id,
+            allowed_models: c.allowed_models,
         },
         status,
         c.last_used_at,

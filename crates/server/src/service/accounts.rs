@@ -44,7 +44,11 @@ impl App {
             "name",
             &format!("{}'s organization", truncate(name.as_str(), 80)),
         )?;
-        let hash = password::hash(pw.expose().to_owned()).await?;
+        let hash = self
+            .password_turn()
+            .await?
+            .hash(pw.expose().to_owned())
+            .await?;
         let (user, org) = self
             .store
             .create_user(
@@ -86,31 +90,47 @@ impl App {
         let email = Email::parse(email).ok();
         let email_bucket = format!("login:email:{}", email.as_ref().map_or("", |e| e.as_str()));
         let ip_bucket = format!("login:ip:{}", client.ip.as_deref().unwrap_or("unknown"));
-        if self.store.rate_hits(&email_bucket, window, now).await?
-            >= self.config.login_failures_per_email
-            || self.store.rate_hits(&ip_bucket, window, now).await?
-                >= self.config.login_failures_per_ip
+        // The attempt takes its place in both counters before its password is checked, so
+        // concurrent attempts cannot all pass a check made before any was counted. A refused
+        // or successful attempt gives its place back; a failed one keeps it.
+        let by_email = self.store.rate_hit(&email_bucket, window, now).await?;
+        let by_ip = self.store.rate_hit(&ip_bucket, window, now).await?;
+        let give_back = || async {
+            self.store.rate_release(&email_bucket, window, now).await?;
+            self.store.rate_release(&ip_bucket, window, now).await
+        };
+        if by_email > self.config.login_failures_per_email
+            || by_ip > self.config.login_failures_per_ip
         {
+            give_back().await?;
             return Err(self.too_many(window));
         }
         let creds = match &email {
             Some(e) => self.store.credentials(e).await?,
             None => None,
         };
-        let ok = password::verify(
-            pw.to_owned(),
-            creds.as_ref().map(|c| c.password_hash.clone()),
-        )
-        .await?;
+        let turn = match self.password_turn().await {
+            Ok(turn) => turn,
+            Err(busy) => {
+                give_back().await?;
+                return Err(busy);
+            }
+        };
+        let ok = turn
+            .verify(
+                pw.to_owned(),
+                creds.as_ref().map(|c| c.password_hash.clone()),
+            )
+            .await?;
         let user = match (ok, creds) {
             (true, Some(c)) => self.store.user(&c.id).await?,
             _ => None,
         };
         let Some(user) = user else {
-            self.store.rate_hit(&email_bucket, window, now).await?;
-            self.store.rate_hit(&ip_bucket, window, now).await?;
             return Err(ServiceError::InvalidCredentials);
         };
+        // Success forgets this email's failures; the address keeps its other ones.
+        self.store.rate_release(&ip_bucket, window, now).await?;
         self.store.rate_reset(&email_bucket).await?;
         let session_token = self.start_session(&user.id, client).await?;
         Ok(SignedIn {
@@ -125,6 +145,13 @@ impl App {
             self.store.delete_session(&secret::digest(token)).await?;
         }
         Ok(())
+    }
+
+    /// A turn at password hashing, or 503 when none comes free soon (see `Passwords`).
+    async fn password_turn(&self) -> ServiceResult<password::Turn> {
+        self.passwords.turn().await.ok_or(ServiceError::Busy {
+            retry_after_secs: 1,
+        })
     }
 
     fn too_many(&self, window_ms: i64) -> ServiceError {

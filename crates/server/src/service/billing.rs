@@ -287,21 +287,7 @@ impl App {
     ) -> ServiceResult<BillingProfile> {
         self.org_access_for(user, org_id, OrgAction::ManageBilling)
             .await?;
-        let parse = |field: &'static str, raw: &str| {
-            let raw = raw.trim();
-            if raw.starts_with('-') {
-                return Err(ValidationError::new(
-                    field,
-                    "The amount must not be negative.",
-                ));
-            }
-            Money::parse_usd(field, raw)
-        };
-        let settings = AutoRecharge::new(
-            parse("threshold", threshold)?,
-            parse("recharge_to", recharge_to)?,
-            Money::from_micros(self.config.billing.max_purchase),
-        )?;
+        let settings = self.auto_recharge_settings(threshold, recharge_to)?;
         let profile = self.store.billing_profile(org_id).await?;
         if enabled && profile.card.is_none() {
             return Err(ServiceError::Conflict {
@@ -339,6 +325,30 @@ impl App {
             return Ok(self.store.billing_profile(org_id).await?);
         }
         Ok(profile)
+    }
+
+    /// Auto-recharge settings from a form: two non-negative amounts, `recharge_to` above
+    /// `threshold` and within the largest purchase.
+    pub(crate) fn auto_recharge_settings(
+        &self,
+        threshold: &str,
+        recharge_to: &str,
+    ) -> Result<AutoRecharge, ValidationError> {
+        let parse = |field: &'static str, raw: &str| {
+            let raw = raw.trim();
+            if raw.starts_with('-') {
+                return Err(ValidationError::new(
+                    field,
+                    "The amount must not be negative.",
+                ));
+            }
+            Money::parse_usd(field, raw)
+        };
+        AutoRecharge::new(
+            parse("threshold", threshold)?,
+            parse("recharge_to", recharge_to)?,
+            Money::from_micros(self.config.billing.max_purchase),
+        )
     }
 
     /// Starts the organization's auto-recharge when it is on, its back-off has passed and

@@ -11,7 +11,9 @@ pub mod entitlement;
 pub mod invites;
 pub mod members;
 pub mod orgs;
+pub mod previews;
 pub mod project_members;
+pub mod project_models;
 pub mod projects;
 pub mod stripe_events;
 pub mod subscriptions;
@@ -55,6 +57,9 @@ pub enum ServiceError {
     PaymentRequired { code: &'static str, message: String },
     #[error("too many attempts; try again in {retry_after_secs} seconds")]
     TooManyRequests { retry_after_secs: u64 },
+    /// Every turn at an expensive step (password hashing) is taken; nothing was done.
+    #[error("the server is busy; try again in {retry_after_secs} seconds")]
+    Busy { retry_after_secs: u64 },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -77,6 +82,7 @@ impl ServiceError {
             Self::Gone { .. } => S::GONE,
             Self::NotFound(_) => S::NOT_FOUND,
             Self::TooManyRequests { .. } => S::TOO_MANY_REQUESTS,
+            Self::Busy { .. } => S::SERVICE_UNAVAILABLE,
             Self::PaymentRequired { .. } => S::PAYMENT_REQUIRED,
             Self::Internal(_) => S::INTERNAL_SERVER_ERROR,
         }
@@ -97,6 +103,7 @@ impl ServiceError {
             Self::Forbidden(_) | Self::ProjectForbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::TooManyRequests { .. } => "rate_limited",
+            Self::Busy { .. } => "busy",
             Self::Internal(_) => "internal_error",
         }
     }

@@ -138,7 +138,7 @@ impl App {
 
     /// An org-level action on one project: members are refused whatever the project (403),
     /// org admins get 404 for projects of other organizations.
-    async fn managed_project(
+    pub(crate) async fn managed_project(
         &self,
         user: &User,
         org_id: &str,

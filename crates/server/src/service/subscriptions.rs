@@ -55,7 +55,7 @@ impl Availability {
     }
 }
 
-fn sold_out_error(model: &Model, tier: &Tier) -> ServiceError {
+pub(crate) fn sold_out_error(model: &Model, tier: &Tier) -> ServiceError {
     ServiceError::Conflict {
         code: "tier_sold_out",
         message: format!(
@@ -81,7 +81,7 @@ fn refusal(r: SubscriptionRefusal, model: &Model, tier: &Tier) -> ServiceError {
     }
 }
 
-fn already_subscribed(model: &Model) -> ServiceError {
+pub(crate) fn already_subscribed(model: &Model) -> ServiceError {
     ServiceError::Conflict {
         code: "already_subscribed",
         message: format!(
@@ -142,7 +142,7 @@ impl App {
         Ok(self.store.subscriptions(org_id).await?)
     }
 
-    async fn own_subscription(
+    pub(crate) async fn own_subscription(
         &self,
         user: &User,
         org_id: &str,
@@ -493,7 +493,7 @@ impl App {
 
 impl App {
     /// Refuses early, before a seat is taken, when the organization has no card to charge.
-    async fn require_payment_method(&self, org_id: &str) -> ServiceResult<()> {
+    pub(crate) async fn require_payment_method(&self, org_id: &str) -> ServiceResult<()> {
         if self.store.billing_profile(org_id).await?.card.is_some() {
             Ok(())
         } else {

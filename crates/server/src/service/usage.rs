@@ -1,14 +1,17 @@
 //! Usage reported by external inference servers with an operator token: each record priced
 //! from the catalog at the price in force (nothing, plan `subscription`, when a subscription
 //! of the organization covers the model), stored and debited exactly once (the record id),
-//! then auto-recharge checked for the organizations it touched.
+//! then auto-recharge checked for the organizations it touched. Every record is checked on its
+//! own against the bounds of `tollgate_domain::usage` (tokens, time) and rejected alone.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde::Deserialize;
 use tollgate_domain::ids::is_well_formed;
-use tollgate_domain::ledger::{usage_cost, TokenCounts, TokenPrices};
+use tollgate_domain::ledger::{usage_cost, TokenCounts, TokenPrices, UsageCost};
+use tollgate_domain::usage::check_occurred_at;
+use tollgate_domain::ValidationError;
 use tollgate_domain::{secret, IdPrefix};
 use tollgate_store::UsageRecord;
 
@@ -61,6 +64,32 @@ pub struct Rejected {
 /// Most records in one report.
 pub const MAX_RECORDS: usize = 5_000;
 
+/// The longest `status` a record may carry.
+const MAX_STATUS_LEN: usize = 64;
+
+/// The longest `latency_ms` a record may carry: a day.
+const MAX_LATENCY_MS: i64 = 86_400_000;
+
+/// Bounds of a record's free-form details: `status` 1–64 printable ASCII characters,
+/// `latency_ms` 0 to a day.
+fn check_details(status: Option<&str>, latency_ms: Option<i64>) -> Result<(), ValidationError> {
+    if let Some(s) = status {
+        if s.is_empty() || s.len() > MAX_STATUS_LEN || !s.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ValidationError::new(
+                "status",
+                format!("status must be 1 to {MAX_STATUS_LEN} printable ASCII characters"),
+            ));
+        }
+    }
+    if latency_ms.is_some_and(|l| !(0..=MAX_LATENCY_MS).contains(&l)) {
+        return Err(ValidationError::new(
+            "latency_ms",
+            format!("latency_ms must be between 0 and {MAX_LATENCY_MS}"),
+        ));
+    }
+    Ok(())
+}
+
 fn timestamp_ms(v: &serde_json::Value) -> Option<i64> {
     match v {
         serde_json::Value::Number(n) => n.as_i64().and_then(|s| s.checked_mul(1000)),
@@ -95,6 +124,7 @@ impl App {
             });
         }
         let catalog = self.catalog.current();
+        let now = self.now();
         let mut report = UsageReport::default();
         let mut owners: HashMap<String, Option<(String, String)>> = HashMap::new();
         let mut priced = Vec::with_capacity(records.len());
@@ -130,6 +160,14 @@ impl App {
                 reject("timestamp must be unix seconds or RFC 3339".into());
                 continue;
             };
+            if let Err(e) = check_occurred_at(occurred_at, now) {
+                reject(e.message);
+                continue;
+            }
+            if let Err(e) = check_details(r.status.as_deref(), r.latency_ms) {
+                reject(e.message);
+                continue;
+            }
             let Some(model) = catalog.model(&r.model) else {
                 reject(format!("unknown model '{}'", r.model));
                 continue;
@@ -155,8 +193,11 @@ impl App {
                 cached_input: r.cached_input_tokens,
                 output: r.output_tokens,
             };
-            let cost = match usage_cost(TokenPrices::from(model.pricing), tokens) {
-                Ok(c) => c.rounded().micros(),
+            let costed = tokens
+                .check(model.context_length)
+                .and_then(|t| usage_cost(TokenPrices::from(model.pricing), t));
+            let cost = match costed {
+                Ok(c) => c,
                 Err(e) => {
                     reject(e.message);
                     continue;
@@ -165,7 +206,11 @@ impl App {
             // A subscription covering the model bills nothing per token: pay-as-you-go never
             // combines with a subscription on the same model.
             let plan = self.entitlement(&org_id, &r.model).await?.plan();
-            let cost = if plan == "subscription" { 0 } else { cost };
+            let cost = if plan == "subscription" {
+                UsageCost::ZERO
+            } else {
+                cost
+            };
             priced.push(UsageRecord {
                 id: r.id,
                 org_id,
@@ -179,12 +224,20 @@ impl App {
                 plan,
                 status: r.status.unwrap_or_else(|| "ok".to_owned()),
                 latency_ms: r.latency_ms,
+                ttft_ms: None,
+                estimated: false,
                 occurred_at,
             });
         }
-        let recorded = self.store.record_usage(&priced, self.now()).await?;
+        let recorded = self.store.record_usage(&priced, now).await?;
         report.accepted = recorded.accepted;
         report.duplicates += recorded.duplicates;
+        report.rejected.extend(
+            recorded
+                .rejected
+                .into_iter()
+                .map(|(id, reason)| Rejected { id, reason }),
+        );
         let orgs: BTreeSet<String> = priced.into_iter().map(|r| r.org_id).collect();
         self.after_usage(orgs);
         Ok(report)

@@ -225,6 +225,18 @@ impl Browser {
             .await;
     }
 
+    /// Reloads the page, as F5 does (a page that answered a POST would be posted again).
+    pub async fn refresh(&self) {
+        self.command(reqwest::Method::POST, "/refresh", Some(json!({})))
+            .await;
+    }
+
+    /// The browser's Back button.
+    pub async fn back(&self) {
+        self.command(reqwest::Method::POST, "/back", Some(json!({})))
+            .await;
+    }
+
     pub async fn current_url(&self) -> String {
         self.command(reqwest::Method::GET, "/url", None)
             .await

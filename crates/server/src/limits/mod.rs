@@ -1,0 +1,553 @@
+//! Rate limits on the gateway (DESIGN §2 "Usage and rate limits", docs/limits.md).
+//!
+//! `Limiter::admit` is asked once per request, after the plan is known and before forwarding.
+//! It answers from memory: each process holds slices it leased from the shared buckets
+//! (`lease`), sized by its recent demand, and goes to the database only to lease another slice
+//! — not once per request — or to give back what it did not spend. Limits resolve from the
+//! tier or the catalog, the operator's override and the project's own (`settings`).
+
+pub mod headers;
+mod lease;
+pub mod settings;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tollgate_domain::limits::{
+    resolve, Bucket, BucketState, Dimension, LimitSource, RateLimits, ResolvedLimits, Unit,
+};
+use tollgate_domain::{Clock, Timestamp};
+use tollgate_store::{Store, StoreError};
+
+use crate::app::App;
+use crate::service::entitlement::Entitlement;
+pub use headers::{Gauge, RateHeaders, RateLimited, Scope};
+use lease::Leased;
+use settings::SettingsCache;
+
+/// A slice unspent for this long goes back to the shared bucket, so that an idle process does
+/// not keep what a busy one could use.
+pub const IDLE_RETURN_MS: i64 = 1_000;
+/// Buckets untouched for this long are forgotten (after their slice went back).
+const FORGET_MS: i64 = 600_000;
+/// How often idle slices are returned.
+pub const MAINTAIN_EVERY: Duration = Duration::from_millis(250);
+
+/// One request to admit.
+#[derive(Debug, Clone, Copy)]
+pub struct RateRequest<'a> {
+    pub org_id: &'a str,
+    pub project_id: &'a str,
+    pub model: &'a str,
+    /// The plan the request is under: it decides the base limits (tier or pay-as-you-go).
+    pub entitlement: &'a Entitlement,
+    /// Input tokens plus `max_tokens` (or the context length minus the input).
+    pub estimated_tokens: u64,
+}
+
+/// Why a request was not admitted.
+#[derive(Debug, thiserror::Error)]
+pub enum RateRefusal {
+    #[error("rate limit reached")]
+    Limited(Box<RateLimited>),
+    /// The shared buckets cannot be reached: the gateway answers 503.
+    #[error("rate limits cannot be checked right now")]
+    Unavailable(#[from] StoreError),
+}
+
+/// A request admitted: its tokens are corrected when the real usage is known (`settle`).
+/// Dropped unsettled, the estimate stands.
+#[derive(Debug)]
+pub struct RateAdmission {
+    limiter: Option<Arc<Inner>>,
+    /// Token buckets the estimate was taken from: key and unit scale.
+    token_buckets: Vec<(String, i64)>,
+    estimated: u64,
+    pub headers: RateHeaders,
+}
+
+impl RateAdmission {
+    /// Corrects the token buckets by the real usage: unused estimated tokens go back; tokens
+    /// used beyond the estimate are charged.
+    pub fn settle(mut self, actual_tokens: u64) {
+        let Some(inner) = self.limiter.take() else {
+            return;
+        };
+        let est = i64::try_from(self.estimated).unwrap_or(i64::MAX);
+        let actual = i64::try_from(actual_tokens).unwrap_or(i64::MAX);
+        let unused = est.saturating_sub(actual);
+        if unused == 0 {
+            return;
+        }
+        let mut buckets = inner.buckets();
+        for (key, scale) in &self.token_buckets {
+            if let Some(local) = buckets.get_mut(key) {
+                local.allowance = local
+                    .allowance
+                    .saturating_add(unused.saturating_mul(*scale));
+                // What came back may be enough: let the next request look again.
+                local.dry_until = 0;
+            }
+        }
+    }
+}
+
+/// What this process holds of one shared bucket.
+#[derive(Debug)]
+struct Local {
+    shape: Bucket,
+    /// Leased and not yet spent (unit·ms); negative while a correction is owed.
+    allowance: i64,
+    /// The shared bucket as last seen, for headers and `Retry-After`.
+    seen: Option<BucketState>,
+    /// The shared bucket held too little until then: refuse without asking again.
+    dry_until: Timestamp,
+    /// Spent in the current second and the one before: the demand a lease is sized by.
+    demand: (Timestamp, i64, i64),
+    last_used: Timestamp,
+}
+
+impl Local {
+    fn new(shape: Bucket, now: Timestamp) -> Self {
+        Self {
+            shape,
+            allowance: 0,
+            seen: None,
+            dry_until: 0,
+            demand: (now / 1000, 0, 0),
+            last_used: now,
+        }
+    }
+
+    fn spend(&mut self, cost: i64, now: Timestamp) {
+        self.allowance = self.allowance.saturating_sub(cost);
+        self.last_used = now;
+        let second = now / 1000;
+        let (at, this, _) = self.demand;
+        self.demand = match second - at {
+            0 => (at, this.saturating_add(cost), self.demand.2),
+            1 => (second, cost, this),
+            _ => (second, cost, 0),
+        };
+    }
+
+    fn recent_demand(&self, now: Timestamp) -> i64 {
+        let (at, this, prev) = self.demand;
+        match now / 1000 - at {
+            0 => this.saturating_add(prev),
+            1 => this,
+            _ => 0,
+        }
+    }
+
+    /// What is left of the bucket for everyone, as far as this process can tell: the shared
+    /// level refilled to now plus this process's unspent slice.
+    fn remaining(&self, now: Timestamp) -> BucketState {
+        let shared = self
+            .seen
+            .map(|s| self.shape.refilled(s, now))
+            .unwrap_or_else(|| self.shape.full(now));
+        BucketState {
+            level: shared
+                .level
+                .saturating_add(self.allowance)
+                .min(self.shape.capacity()),
+            at: now,
+        }
+    }
+
+    fn gauge(&self, now: Timestamp) -> Gauge {
+        let r = self.remaining(now);
+        Gauge {
+            limit: self.shape.limit,
+            remaining: self.shape.units(r),
+            reset_ms: self.shape.ms_until_full(r),
+        }
+    }
+}
+
+/// One bucket a request must fit in.
+#[derive(Debug, Clone)]
+struct Need {
+    key: String,
+    shape: Bucket,
+    dimension: Dimension,
+    scope: Scope,
+    units: u64,
+    cost: i64,
+}
+
+struct Inner {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    buckets: Mutex<HashMap<String, Local>>,
+    /// One lease at a time per bucket: concurrent requests wait for it instead of each asking.
+    gates: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter").finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    fn buckets(&self) -> MutexGuard<'_, HashMap<String, Local>> {
+        self.buckets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The rate limiter of one process (`app.limits`).
+pub struct Limiter {
+    inner: Arc<Inner>,
+    pub settings: SettingsCache,
+}
+
+impl Limiter {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                buckets: Mutex::default(),
+                gates: Mutex::default(),
+            }),
+            settings: SettingsCache::default(),
+        }
+    }
+
+    /// The organization's limits for a model under `entitlement`, and where each comes from.
+    pub async fn resolve(
+        &self,
+        org_id: &str,
+        model: &str,
+        entitlement: &Entitlement,
+    ) -> Result<ResolvedLimits, StoreError> {
+        let settings = self.settings.get(&self.inner.store, org_id).await?;
+        Ok(resolve_with(entitlement, settings.overrides.get(model)))
+    }
+
+    /// A project's own limits for a model as enforced (never above the organization's).
+    pub async fn project_limits(
+        &self,
+        org: &ResolvedLimits,
+        org_id: &str,
+        project_id: &str,
+        model: &str,
+    ) -> Result<RateLimits, StoreError> {
+        let settings = self.settings.get(&self.inner.store, org_id).await?;
+        Ok(settings
+            .projects
+            .get(&(project_id.to_owned(), model.to_owned()))
+            .map(|p| org.for_project(p))
+            .unwrap_or_default())
+    }
+
+    async fn needs(&self, r: &RateRequest<'_>) -> Result<Vec<Need>, StoreError> {
+        let org = self.resolve(r.org_id, r.model, r.entitlement).await?;
+        let project = self
+            .project_limits(&org, r.org_id, r.project_id, r.model)
+            .await?;
+        let mut needs = Vec::new();
+        for (scope, id, limits) in [
+            (Scope::Organization, r.org_id, &org.limits),
+            (Scope::Project, r.project_id, &project),
+        ] {
+            for (dimension, limit) in limits.iter() {
+                let shape = Bucket::new(limit, dimension.window);
+                let units = match dimension.unit {
+                    Unit::Requests => 1,
+                    Unit::Tokens => r.estimated_tokens,
+                };
+                needs.push(Need {
+                    key: bucket_key(scope, id, r.model, dimension),
+                    shape,
+                    dimension,
+                    scope,
+                    units,
+                    cost: shape.cost(units),
+                });
+            }
+        }
+        Ok(needs)
+    }
+
+    /// Admits one request against every bucket that applies, from memory unless a slice runs
+    /// out; refuses with the first limit it does not fit.
+    pub async fn admit(&self, r: RateRequest<'_>) -> Result<RateAdmission, RateRefusal> {
+        let needs = self.needs(&r).await?;
+        for attempt in 0..2 {
+            let now = self.inner.clock.now_ms();
+            let lacking = match self.try_local(&needs, now) {
+                Ok(headers) => {
+                    let token_buckets = needs
+                        .iter()
+                        .filter(|n| n.dimension.unit == Unit::Tokens)
+                        .map(|n| (n.key.clone(), n.shape.scale()))
+                        .collect();
+                    return Ok(RateAdmission {
+                        limiter: Some(self.inner.clone()),
+                        token_buckets,
+                        estimated: r.estimated_tokens,
+                        headers,
+                    });
+                }
+                Err(lacking) => lacking,
+            };
+            for &i in &lacking {
+                let need = &needs[i];
+                let dry = self
+                    .inner
+                    .buckets()
+                    .get(&need.key)
+                    .is_some_and(|l| l.dry_until > now);
+                if attempt == 1 || dry || need.cost > need.shape.capacity() {
+                    return Err(RateRefusal::Limited(Box::new(
+                        self.refusal(&needs, need, r.model, now),
+                    )));
+                }
+            }
+            for &i in &lacking {
+                self.lease(&needs[i], now).await?;
+            }
+        }
+        let now = self.inner.clock.now_ms();
+        Err(RateRefusal::Limited(Box::new(
+            self.refusal(&needs, &needs[0], r.model, now),
+        )))
+    }
+
+    /// Spends from this process's slices if every one covers the request; otherwise names the
+    /// buckets that do not.
+    fn try_local(&self, needs: &[Need], now: Timestamp) -> Result<RateHeaders, Vec<usize>> {
+        let mut buckets = self.inner.buckets();
+        let mut lacking = Vec::new();
+        for (i, n) in needs.iter().enumerate() {
+            let local = buckets
+                .entry(n.key.clone())
+                .or_insert_with(|| Local::new(n.shape, now));
+            local.shape = n.shape;
+            if local.allowance < n.cost {
+                lacking.push(i);
+            }
+        }
+        if !lacking.is_empty() {
+            return Err(lacking);
+        }
+        for n in needs {
+            if let Some(local) = buckets.get_mut(&n.key) {
+                local.spend(n.cost, now);
+            }
+        }
+        Ok(headers_of(&buckets, needs, now))
+    }
+
+    /// Leases a slice of `need`'s bucket sized by recent demand (one lease at a time per bucket).
+    async fn lease(&self, need: &Need, now: Timestamp) -> Result<(), StoreError> {
+        let gate = self
+            .inner
+            .gates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(need.key.clone())
+            .or_default()
+            .clone();
+        let _one_at_a_time = gate.lock().await;
+        let (deficit, want) = {
+            let buckets = self.inner.buckets();
+            let Some(local) = buckets.get(&need.key) else {
+                return Ok(());
+            };
+            if local.allowance >= need.cost || local.dry_until > now {
+                // Another request leased (or found the bucket dry) while this one waited.
+                return Ok(());
+            }
+            let deficit = need.cost.saturating_sub(local.allowance);
+            (
+                deficit,
+                need.shape.lease_want(deficit, local.recent_demand(now)),
+            )
+        };
+        let leased = lease::take(
+            &self.inner.store,
+            &need.key,
+            &need.shape,
+            deficit,
+            want,
+            now,
+        )
+        .await?;
+        let mut buckets = self.inner.buckets();
+        let local = buckets
+            .entry(need.key.clone())
+            .or_insert_with(|| Local::new(need.shape, now));
+        match leased {
+            Leased::Granted { amount, after } => {
+                local.allowance = local.allowance.saturating_add(amount);
+                local.seen = Some(after);
+                local.dry_until = 0;
+            }
+            Leased::Dry { state } => {
+                local.seen = Some(state);
+                let wait = need.shape.wait_ms(state, deficit).unwrap_or(i64::MAX / 4);
+                local.dry_until = now.saturating_add(wait.max(1));
+            }
+        }
+        Ok(())
+    }
+
+    fn refusal(&self, needs: &[Need], need: &Need, model: &str, now: Timestamp) -> RateLimited {
+        let buckets = self.inner.buckets();
+        let retry_after_ms = if need.cost > need.shape.capacity() {
+            None
+        } else {
+            let wait = buckets.get(&need.key).map_or(1_000, |l| {
+                if l.dry_until > now {
+                    l.dry_until - now
+                } else {
+                    let deficit = need.cost.saturating_sub(l.allowance);
+                    let shared = l
+                        .seen
+                        .map_or_else(|| need.shape.full(now), |s| need.shape.refilled(s, now));
+                    need.shape.wait_ms(shared, deficit).unwrap_or(1_000)
+                }
+            });
+            Some(wait.max(1))
+        };
+        RateLimited {
+            scope: need.scope,
+            dimension: need.dimension,
+            limit: need.shape.limit,
+            model: model.to_owned(),
+            requested: need.units,
+            retry_after_ms,
+            headers: headers_of(&buckets, needs, now),
+        }
+    }
+
+    /// Gives idle slices back to the shared buckets and forgets long-idle buckets. Run every
+    /// `MAINTAIN_EVERY` by `run`; tests call it with a moved clock.
+    pub async fn maintain(&self) {
+        let now = self.inner.clock.now_ms();
+        self.give_back_where(|l| now.saturating_sub(l.last_used) >= IDLE_RETURN_MS)
+            .await;
+        let mut buckets = self.inner.buckets();
+        let mut gates = self
+            .inner
+            .gates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        buckets.retain(|key, l| {
+            let keep = l.allowance != 0 || now.saturating_sub(l.last_used) < FORGET_MS;
+            if !keep {
+                gates.remove(key);
+            }
+            keep
+        });
+    }
+
+    /// Gives every slice back (shutdown).
+    pub async fn give_back_all(&self) {
+        self.give_back_where(|_| true).await;
+    }
+
+    async fn give_back_where(&self, pick: impl Fn(&Local) -> bool) {
+        let now = self.inner.clock.now_ms();
+        let returns: Vec<(String, Bucket, i64)> = {
+            let mut buckets = self.inner.buckets();
+            buckets
+                .iter_mut()
+                .filter(|(_, l)| l.allowance != 0 && pick(l))
+                .map(|(k, l)| (k.clone(), l.shape, std::mem::take(&mut l.allowance)))
+                .collect()
+        };
+        for (key, shape, amount) in returns {
+            match lease::give_back(&self.inner.store, &key, &shape, amount, now).await {
+                Ok(after) => {
+                    if let Some(l) = self.inner.buckets().get_mut(&key) {
+                        l.seen = Some(after);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, bucket = key, "could not give a rate-limit slice back; keeping it");
+                    if let Some(l) = self.inner.buckets().get_mut(&key) {
+                        l.allowance = l.allowance.saturating_add(amount);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The shared level of an organization's or project's bucket now (the Limits page).
+    pub async fn shared_remaining(
+        &self,
+        scope: Scope,
+        id: &str,
+        model: &str,
+        dimension: Dimension,
+        limit: u64,
+    ) -> Result<u64, StoreError> {
+        let shape = Bucket::new(limit, dimension.window);
+        let now = self.inner.clock.now_ms();
+        let key = bucket_key(scope, id, model, dimension);
+        let state = match self.inner.store.rate_bucket(&key).await? {
+            Some(s) => shape.refilled(
+                BucketState {
+                    level: s.level,
+                    at: s.updated_at,
+                },
+                now,
+            ),
+            None => shape.full(now),
+        };
+        Ok(shape.units(state))
+    }
+}
+
+fn resolve_with(entitlement: &Entitlement, custom: Option<&RateLimits>) -> ResolvedLimits {
+    match entitlement {
+        Entitlement::Subscription { tier, limits } => resolve(
+            LimitSource::Tier(tier.clone()),
+            RateLimits::from(*limits),
+            custom,
+        ),
+        Entitlement::PayAsYouGo { limits } => {
+            resolve(LimitSource::PayAsYouGo, RateLimits::from(*limits), custom)
+        }
+    }
+}
+
+fn bucket_key(scope: Scope, id: &str, model: &str, d: Dimension) -> String {
+    let scope = match scope {
+        Scope::Organization => "org",
+        Scope::Project => "prj",
+    };
+    format!("{scope}:{id}:{model}:{}", d.abbreviation())
+}
+
+/// The tightest bucket of each dimension the headers name.
+fn headers_of(buckets: &HashMap<String, Local>, needs: &[Need], now: Timestamp) -> RateHeaders {
+    let gauge = |d: Dimension| {
+        needs
+            .iter()
+            .filter(|n| n.dimension == d)
+            .filter_map(|n| buckets.get(&n.key).map(|l| l.gauge(now)))
+            .min_by_key(|g| g.remaining)
+    };
+    RateHeaders {
+        requests_minute: gauge(Dimension::RPM),
+        requests_day: gauge(Dimension::RPD),
+        tokens_minute: gauge(Dimension::TPM),
+    }
+}
+
+impl App {
+    /// Returns idle rate-limit slices to the shared buckets until the task is aborted.
+    pub async fn run_limits(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(MAINTAIN_EVERY).await;
+            self.limits.maintain().await;
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The limits an organization's operator and admins set (overrides per model, project limits),
+//! read from the database once and kept in memory. A change made here is forgotten at once; one
+//! made by another process arrives through the change log (`ChangeKind::Limits`) within a
+//! second. Entries also expire after `TTL`, should the log ever be out of reach.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tollgate_domain::limits::RateLimits;
+use tollgate_store::{Store, StoreError};
+
+const TTL: Duration = Duration::from_secs(60);
+/// Organizations kept at most; the map is emptied when it grows past this.
+const MAX_ORGS: usize = 100_000;
+
+/// What is set for one organization.
+#[derive(Debug, Default)]
+pub struct OrgSettings {
+    /// The operator's override, by model.
+    pub overrides: HashMap<String, RateLimits>,
+    /// Project limits, by (project, model).
+    pub projects: HashMap<(String, String), RateLimits>,
+}
+
+#[derive(Default)]
+pub struct SettingsCache {
+    orgs: Mutex<HashMap<String, (Instant, Arc<OrgSettings>)>>,
+    /// Bumped by every invalidation: a read that started before one is not cached after it.
+    generation: AtomicU64,
+}
+
+impl SettingsCache {
+    pub async fn get(&self, store: &Store, org_id: &str) -> Result<Arc<OrgSettings>, StoreError> {
+        if let Some((at, s)) = self.lock().get(org_id) {
+            if at.elapsed() < TTL {
+                return Ok(s.clone());
+            }
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let overrides = store.org_model_limits(org_id).await?.into_iter().collect();
+        let projects = store
+            .project_model_limits(org_id)
+            .await?
+            .into_iter()
+            .map(|p| ((p.project_id, p.model), p.limits))
+            .collect();
+        let settings = Arc::new(OrgSettings {
+            overrides,
+            projects,
+        });
+        let mut orgs = self.lock();
+        if self.generation.load(Ordering::Acquire) == generation {
+            if orgs.len() >= MAX_ORGS {
+                orgs.clear();
+            }
+            orgs.insert(org_id.to_owned(), (Instant::now(), settings.clone()));
+        }
+        Ok(settings)
+    }
+
+    pub fn forget_org(&self, org_id: &str) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.lock().remove(org_id);
+    }
+
+    pub fn forget_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Arc<OrgSettings>)>> {
+        self.orgs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
