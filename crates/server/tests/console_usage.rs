@@ -39,7 +39,7 @@ async fn the_usage_pages_show_charts_tables_and_the_log(engine: Engine) {
             input_tokens: 1_000,
             cached_input_tokens: 0,
             output_tokens: 400,
-            cost,
+            cost: tollgate_domain::usage::UsageCost::from_picos(cost * 1_000_000).unwrap(),
             plan: "payg",
             status: if id == "r3" {
                 "500".to_owned()
@@ -47,6 +47,8 @@ async fn the_usage_pages_show_charts_tables_and_the_log(engine: Engine) {
                 "ok".to_owned()
             },
             latency_ms: Some(250),
+            ttft_ms: None,
+            estimated: false,
             occurred_at: at,
         };
     t.app

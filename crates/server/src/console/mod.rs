@@ -4,8 +4,8 @@
 mod assets;
 mod auth_pages;
 mod billing_pages;
-mod charts;
 mod charge_pages;
+mod charts;
 mod flash;
 mod invite_pages;
 mod key_pages;
