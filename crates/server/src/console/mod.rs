@@ -5,6 +5,7 @@ mod assets;
 mod auth_pages;
 mod billing_pages;
 mod charge_pages;
+mod charts;
 mod flash;
 mod invite_pages;
 mod key_pages;
@@ -14,6 +15,7 @@ pub mod page;
 mod project_pages;
 mod subscription_pages;
 pub mod templates;
+pub mod usage_pages;
 
 use std::sync::Arc;
 
@@ -58,6 +60,8 @@ pub fn router() -> Router<Arc<App>> {
         )
         .route("/o/{org}/members/{user}/remove", post(member_pages::remove))
         .route("/o/{org}/audit-log", get(member_pages::audit_log))
+        .route("/o/{org}/usage", get(usage_pages::usage))
+        .route("/o/{org}/usage/requests", get(usage_pages::requests))
         .route("/o/{org}/invites", post(invite_pages::create))
         .route("/o/{org}/invites/{id}/resend", post(invite_pages::resend))
         .route("/o/{org}/invites/{id}/revoke", post(invite_pages::revoke))

@@ -57,7 +57,12 @@ pub async fn overview(
         Ok(n) => n,
         Err(e) => return app.service_error_page(e.into()),
     };
-    let page = json!({"member_count": member_count, "notice": notice_text(q.notice.as_deref())});
+    let usage = match super::usage_pages::overview_usage(&app, &session.user, &org_id).await {
+        Ok(u) => u,
+        Err(e) => return app.service_error_page(e),
+    };
+    let page = json!({"member_count": member_count, "usage": usage,
+                      "notice": notice_text(q.notice.as_deref())});
     app.org_page(
         &session,
         &org,

@@ -26,6 +26,7 @@ pub enum Section {
     Overview,
     Projects,
     ApiKeys,
+    Usage,
     Members,
     Billing,
     Settings,
@@ -37,7 +38,7 @@ fn nav(org: &Membership, active: Section) -> Vec<NavItem> {
     let id = &org.org.id;
     // Projects and API Keys need no org-level permission: everyone with access to the
     // organization has at least one project, and sees its keys (masked).
-    let entries: [(Section, &'static str, String, Option<OrgAction>); 7] = [
+    let entries: [(Section, &'static str, String, Option<OrgAction>); 8] = [
         (Section::Overview, "Overview", format!("/o/{id}"), None),
         (
             Section::Projects,
@@ -51,6 +52,8 @@ fn nav(org: &Membership, active: Section) -> Vec<NavItem> {
             format!("/o/{id}/api-keys"),
             None,
         ),
+        // Usage: everyone, for the projects they see.
+        (Section::Usage, "Usage", format!("/o/{id}/usage"), None),
         (
             Section::Members,
             "Members",

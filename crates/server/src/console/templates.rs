@@ -31,6 +31,8 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "invite.html",
     "billing.html",
     "billing_tabs.html",
+    "usage.html",
+    "requests.html",
     "confirm_charge.html",
 );
 

@@ -1,5 +1,6 @@
-//! Periodic clean-up that keeps tables from growing without bound: expired sessions and
-//! finished rate-limit windows. Safe to run in every process at once (plain deletes).
+//! Periodic clean-up that keeps tables from growing without bound: expired sessions,
+//! finished rate-limit windows and raw usage records past their retention (rollups
+//! stay). Safe to run in every process at once (plain deletes).
 
 use std::sync::Arc;
 use std::time::Duration;
