@@ -12,7 +12,7 @@ use tollgate_domain::Timestamp;
 
 use crate::leases::shrink_hold_in;
 use crate::ledger::debit_usage_batch_in;
-use crate::orgs::corrupt;
+use crate::error::corrupt;
 use crate::usage_rollups::add_to_rollups_in;
 use crate::{max_bind_params, placeholders, Result, Store};
 
