@@ -6,8 +6,8 @@
 use sqlx::{Any, Row, Transaction};
 use tollgate_domain::{new_id, IdPrefix, Timestamp};
 
-use crate::ledger::open_account;
 use crate::error::corrupt;
+use crate::ledger::open_account;
 use crate::{Result, Store};
 
 /// How much a lease asks for, decided under the account lock.

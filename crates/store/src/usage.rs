@@ -10,9 +10,9 @@ use tollgate_domain::ledger::{OutOfRange, UsageCost};
 use tollgate_domain::usage::PICOS_PER_MICRO;
 use tollgate_domain::Timestamp;
 
+use crate::error::corrupt;
 use crate::leases::shrink_hold_in;
 use crate::ledger::debit_usage_batch_in;
-use crate::error::corrupt;
 use crate::usage_rollups::add_to_rollups_in;
 use crate::{max_bind_params, placeholders, Result, Store};
 

@@ -327,7 +327,15 @@ impl Limiter {
             let local = buckets
                 .entry(n.key.clone())
                 .or_insert_with(|| Local::new(n.shape, now));
-            local.shape = n.shape;
+            if local.shape != n.shape {
+                // The limit changed (an override, a subscription): a slice leased under the old
+                // shape could admit far past the new limit. Forget it — the shared bucket only
+                // loses what it already lent, so this can refuse early, never admit too much.
+                local.shape = n.shape;
+                local.allowance = local.allowance.min(0);
+                local.seen = None;
+                local.dry_until = 0;
+            }
             if local.allowance < n.cost {
                 lacking.push(i);
             }
