@@ -128,7 +128,8 @@ async fn run(engine: Engine) -> anyhow::Result<()> {
     let replay = store.record_usage(&records(&org.id, 0), 3).await?;
     anyhow::ensure!(replay.accepted == 0 && replay.duplicates == BATCH);
     let total = store.ledger_total(&org.id).await?;
-    anyhow::ensure!(total == 1_000_000_000_000 - (BATCH * BATCHES) as i64 * 1_234);
+    // Each record costs $0.0012345 exactly; the ledger carries the half micro-dollars.
+    anyhow::ensure!(total == 1_000_000_000_000 - (BATCH * BATCHES) as i64 * 2_469 / 2);
 
     println!(
         "{}: record_usage {:.0} records/s; plain inserts {:.0} rows/s; ratio {:.2} (target ≥ 20,000 records/s: {})",
