@@ -33,6 +33,9 @@ pub const IDLE_RETURN_MS: i64 = 1_000;
 const FORGET_MS: i64 = 600_000;
 /// How often idle slices are returned.
 pub const MAINTAIN_EVERY: Duration = Duration::from_millis(250);
+/// Rounds of "spend from the slice, else lease" a request gets before a bucket that is not dry
+/// refuses it: concurrent requests may spend a fresh slice before the one that leased it.
+const LEASE_ROUNDS: usize = 4;
 
 /// One request to admit.
 #[derive(Debug, Clone, Copy)]
@@ -103,6 +106,9 @@ struct Local {
     seen: Option<BucketState>,
     /// The shared bucket held too little until then: refuse without asking again.
     dry_until: Timestamp,
+    /// What requests waiting for this bucket's next lease need (unit·ms): one lease covers
+    /// them all instead of each taking its own in turn.
+    waiting: i64,
     /// Spent in the current second and the one before: the demand a lease is sized by.
     demand: (Timestamp, i64, i64),
     last_used: Timestamp,
@@ -115,6 +121,7 @@ impl Local {
             allowance: 0,
             seen: None,
             dry_until: 0,
+            waiting: 0,
             demand: (now / 1000, 0, 0),
             last_used: now,
         }
@@ -277,9 +284,11 @@ impl Limiter {
     /// out; refuses with the first limit it does not fit.
     pub async fn admit(&self, r: RateRequest<'_>) -> Result<RateAdmission, RateRefusal> {
         let needs = self.needs(&r).await?;
-        for attempt in 0..2 {
+        // What this request already took from its slices, kept while it waits for the rest.
+        let mut claimed = vec![false; needs.len()];
+        for round in 0..LEASE_ROUNDS {
             let now = self.inner.clock.now_ms();
-            let lacking = match self.try_local(&needs, now) {
+            let lacking = match self.claim(&needs, &mut claimed, now) {
                 Ok(headers) => {
                     let token_buckets = needs
                         .iter()
@@ -302,25 +311,49 @@ impl Limiter {
                     .buckets()
                     .get(&need.key)
                     .is_some_and(|l| l.dry_until > now);
-                if attempt == 1 || dry || need.cost > need.shape.capacity() {
+                if round + 1 == LEASE_ROUNDS || dry || need.cost > need.shape.capacity() {
+                    self.unclaim(&needs, &claimed);
                     return Err(RateRefusal::Limited(Box::new(
                         self.refusal(&needs, need, r.model, now),
                     )));
                 }
             }
+            // Counted as waiting in every bucket it lacks before any is leased, so that each
+            // lease covers every request queued behind it.
             for &i in &lacking {
-                self.lease(&needs[i], now).await?;
+                self.wait_for_lease(&needs[i].key, needs[i].cost);
+            }
+            let mut leased = Ok(());
+            for &i in &lacking {
+                if leased.is_ok() {
+                    leased = self.lease(&needs[i], now).await;
+                }
+            }
+            for &i in &lacking {
+                self.wait_for_lease(&needs[i].key, -needs[i].cost);
+            }
+            if let Err(e) = leased {
+                self.unclaim(&needs, &claimed);
+                return Err(e.into());
             }
         }
+        self.unclaim(&needs, &claimed);
         let now = self.inner.clock.now_ms();
         Err(RateRefusal::Limited(Box::new(
             self.refusal(&needs, &needs[0], r.model, now),
         )))
     }
 
-    /// Spends from this process's slices if every one covers the request; otherwise names the
-    /// buckets that do not.
-    fn try_local(&self, needs: &[Need], now: Timestamp) -> Result<RateHeaders, Vec<usize>> {
+    /// Takes the request's cost from each slice that covers it and is not yet `claimed`; once
+    /// every bucket is claimed the request is admitted, otherwise names the buckets still
+    /// lacking. A claim is kept across rounds, so that requests arriving meanwhile cannot spend
+    /// what this one was waiting for.
+    fn claim(
+        &self,
+        needs: &[Need],
+        claimed: &mut [bool],
+        now: Timestamp,
+    ) -> Result<RateHeaders, Vec<usize>> {
         let mut buckets = self.inner.buckets();
         let mut lacking = Vec::new();
         for (i, n) in needs.iter().enumerate() {
@@ -335,23 +368,45 @@ impl Limiter {
                 local.allowance = local.allowance.min(0);
                 local.seen = None;
                 local.dry_until = 0;
+                claimed[i] = false;
+            }
+            if claimed[i] {
+                continue;
             }
             if local.allowance < n.cost {
                 lacking.push(i);
+            } else {
+                local.spend(n.cost, now);
+                claimed[i] = true;
             }
         }
         if !lacking.is_empty() {
             return Err(lacking);
         }
-        for n in needs {
-            if let Some(local) = buckets.get_mut(&n.key) {
-                local.spend(n.cost, now);
-            }
-        }
         Ok(headers_of(&buckets, needs, now))
     }
 
-    /// Leases a slice of `need`'s bucket sized by recent demand (one lease at a time per bucket).
+    /// A refused request gives back what it claimed.
+    fn unclaim(&self, needs: &[Need], claimed: &[bool]) {
+        let mut buckets = self.inner.buckets();
+        for (n, _) in needs.iter().zip(claimed).filter(|(_, c)| **c) {
+            if let Some(local) = buckets.get_mut(&n.key) {
+                if local.shape == n.shape {
+                    local.allowance = local.allowance.saturating_add(n.cost);
+                }
+            }
+        }
+    }
+
+    /// Counts `cost` (negative: no longer) as waiting for `key`'s next lease.
+    fn wait_for_lease(&self, key: &str, cost: i64) {
+        if let Some(local) = self.inner.buckets().get_mut(key) {
+            local.waiting = local.waiting.saturating_add(cost);
+        }
+    }
+
+    /// Leases a slice of `need`'s bucket sized by what waits for it and recent demand (one lease
+    /// at a time per bucket).
     async fn lease(&self, need: &Need, now: Timestamp) -> Result<(), StoreError> {
         let gate = self
             .inner
@@ -372,10 +427,10 @@ impl Limiter {
                 return Ok(());
             }
             let deficit = need.cost.saturating_sub(local.allowance);
-            (
-                deficit,
-                need.shape.lease_want(deficit, local.recent_demand(now)),
-            )
+            let others = local.waiting.saturating_sub(need.cost).max(0);
+            // Within the eighth of the bucket a slice may be (decision 0014).
+            let demand = local.recent_demand(now).saturating_add(others);
+            (deficit, need.shape.lease_want(deficit, demand))
         };
         let leased = lease::take(
             &self.inner.store,

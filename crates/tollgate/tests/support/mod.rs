@@ -1,6 +1,7 @@
 //! Running the real `tollgate` binary, and a browser, from tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod gateway;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader};
@@ -58,6 +59,12 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// `kill -9`: the process gets no chance to store or return anything.
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// The process id, to send it signals.
