@@ -794,6 +794,105 @@ async fn send_text(t: &TestApp, user: &TestUser, path: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+/// The same as `concurrent_usage_crossing_the_threshold_recharges_once`, with the usage coming
+/// from the gateway (its batched writer) instead of a report: sixteen $1 requests at once take
+/// $20 below the $10 threshold, and exactly one recharge follows.
+async fn gateway_spending_crossing_the_threshold_recharges_once(engine: Engine) {
+    let dir = std::env::temp_dir().join(format!("tollgate-recharge-{}", new_id(IdPrefix::Request)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let catalog = dir.join("catalog.toml");
+    // Output at $1,000 per million tokens: 1,000 tokens cost exactly $1, input is free.
+    std::fs::write(
+        &catalog,
+        r#"[[models]]
+id = "dear"
+name = "Dear"
+context_length = 8192
+upstream = "mock"
+pricing = { input = "0", output = "1000" }
+limits = { rpm = 100000, tpm = 100000000, rpd = 1000000, tpd = 1000000000 }
+"#,
+    )
+    .unwrap();
+    let t = TestApp::spawn_with(engine, |c| c.catalog_path = Some(catalog)).await;
+    let ada = t.sign_up("ada@example.com").await;
+    let project = t.default_project(&ada.org_id).await;
+    let (_, key) = create_key(&t, &ada, &ada.org_id, &project).await;
+    save_card(&t, &ada, "4242424242424242").await;
+    grant_promo(&t, &ada.org_id, 20_000_000).await;
+    let (s, _) = auto_recharge(&t, &ada, true, "10", "50").await;
+    assert_eq!(s, 200);
+    let store = &t.app.store;
+    let succeeded = || async {
+        store
+            .count_payments(&ada.org_id, PaymentStatus::Succeeded)
+            .await
+            .unwrap()
+    };
+    assert_eq!(succeeded().await, 0, "not below: no recharge yet");
+
+    let requests: Vec<_> = (0..16)
+        .map(|_| {
+            let request = reqwest::Client::new()
+                .post(t.url("/v1/chat/completions"))
+                .bearer_auth(&key)
+                .json(&json!({"model": "dear", "max_tokens": 1000,
+                              "messages": [{"role": "user", "content": "spend"}]}));
+            tokio::spawn(send(request))
+        })
+        .collect();
+    for r in requests {
+        let (s, body) = r.await.unwrap();
+        assert_eq!(s, 200, "{body}");
+        assert_eq!(body["usage"]["completion_tokens"], 1000);
+    }
+    let waited = std::time::Instant::now();
+    while succeeded().await == 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "no recharge within 10 s of the gateway's spending"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    t.app.metering.flush().await;
+    settle(&t).await;
+    // The job's sweep racing too changes nothing more.
+    t.app.auto_recharge_sweep().await.unwrap();
+    settle(&t).await;
+    assert_eq!(succeeded().await, 1);
+    assert_eq!(
+        store
+            .count_payments(&ada.org_id, PaymentStatus::Pending)
+            .await
+            .unwrap(),
+        0
+    );
+    let (_, g) = send(
+        ada.client
+            .get(t.url(&billing(&ada.org_id, "/credit-grants"))),
+    )
+    .await;
+    let recharges: Vec<&Value> = g["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["source"] == "auto_recharge")
+        .collect();
+    assert_eq!(recharges.len(), 1, "{g}");
+    let recharged =
+        tollgate_domain::Money::parse_usd("amount", recharges[0]["amount"].as_str().unwrap())
+            .unwrap()
+            .micros();
+    let account = store.credit_account(&ada.org_id).await.unwrap();
+    assert_eq!(account.balance, 20_000_000 - 16_000_000 + recharged);
+    assert!(account.balance >= 10_000_000, "topped up: {account:?}");
+    assert_eq!(
+        store.ledger_total(&ada.org_id).await.unwrap(),
+        account.balance
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 on_both_engines!(
     an_automatic_charge_never_exceeds_the_purchase_maximum,
     the_monthly_cap_bounds_automatic_charges,
@@ -802,6 +901,7 @@ on_both_engines!(
     usage_of_a_subscribed_model_costs_nothing,
     enabling_auto_recharge_below_the_threshold_recharges,
     concurrent_usage_crossing_the_threshold_recharges_once,
+    gateway_spending_crossing_the_threshold_recharges_once,
     declined_recharges_back_off_then_turn_auto_recharge_off,
     the_billing_job_expires_credit_and_recharges,
 );
