@@ -9,15 +9,16 @@
 
 #![allow(clippy::print_stdout)]
 
+mod support;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use tollgate_domain::api_key::{NewApiKey, PresentedKey};
-use tollgate_domain::{Email, Name};
+use tollgate_domain::api_key::PresentedKey;
 use tollgate_server::{App, ServerConfig};
-use tollgate_store::{AuditEntry, NewKey, NewUser, Store, StoreOptions};
+use tollgate_store::{Store, StoreOptions};
 
 const BATCH: u32 = 10_000;
 const RUN_FOR: Duration = Duration::from_secs(2);
@@ -35,7 +36,7 @@ async fn run() -> anyhow::Result<()> {
     let url = format!("sqlite:{}", dir.join("bench.db").display());
     let store = Store::connect(&url, StoreOptions::default()).await?;
     store.migrate().await?;
-    let key = one_key(&store).await?;
+    let (_, key) = support::one_key(&store).await?;
     let app = Arc::new(App::new(store.clone(), ServerConfig::default())?);
     let follower = tokio::spawn(tollgate_server::changes::follow(app.clone()));
     while !app.keys.cache().is_trusted() {
@@ -61,48 +62,6 @@ async fn run() -> anyhow::Result<()> {
         println!("  note: {untrusted_batches} batches ran while the cache was not trusted (database look-ups)");
     }
     Ok(())
-}
-
-async fn one_key(store: &Store) -> anyhow::Result<String> {
-    let (user, org) = store
-        .create_user(
-            NewUser {
-                email: &Email::parse("bench@example.com")?,
-                name: &Name::parse("name", "Bench")?,
-                password_hash: "not used",
-            },
-            &Name::parse("name", "Bench org")?,
-            0,
-        )
-        .await?;
-    let project = store
-        .default_project(&org.id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no Default project"))?;
-    let new = NewApiKey::generate();
-    store
-        .create_api_key(
-            NewKey {
-                org_id: &org.id,
-                project_id: &project.id,
-                name: &Name::parse("name", "bench")?,
-                public_id: &new.public_id,
-                secret_hash: &new.secret_digest,
-                created_by: &user.id,
-            },
-            0,
-            AuditEntry {
-                actor_id: None,
-                actor_email: None,
-                action: "api_key.create",
-                target_type: "api_key",
-                target_id: "",
-                details: serde_json::json!({}),
-                ip: None,
-            },
-        )
-        .await?;
-    Ok(new.full)
 }
 
 /// Look-ups per second; also counts batches that started with the cache untrusted.

@@ -1,0 +1,383 @@
+//! The gateway's added latency (DESIGN §5: p99 added ≤ 1 ms at 2,000 requests/s): an open-loop
+//! load generator — requests leave at a constant 2,000 per second whatever the answers do, and
+//! each latency counts from when its request was due, so a stall is not hidden — for 10 s
+//! against `tollgate mock-upstream` directly, then through `tollgate serve` (key auth, plan,
+//! credit admission from a lease, rate limits far above the load, metering through the batched
+//! writer), on SQLite and on PostgreSQL, in one run. Then the highest rate each sustains
+//! (closed loop, 32 connections), and a check that the usage records written equal the requests
+//! answered.
+//!
+//! ```sh
+//! cargo build --release -p tollgate    # the binary under test, next to the benchmark
+//! cargo bench -p tollgate-bench --bench gateway
+//! ```
+//!
+//! PostgreSQL needs `TOLLGATE_TEST_POSTGRES_URL`; `TOLLGATE_BIN` names another binary.
+
+#![allow(clippy::print_stdout)]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tollgate_domain::ledger::GrantSource;
+use tollgate_domain::{new_id, IdPrefix};
+use tollgate_store::testing::TestDb;
+use tollgate_store::{Engine, NewGrant, Store, StoreOptions};
+
+const RATE: u32 = 2_000;
+const FIXED_FOR: Duration = Duration::from_secs(10);
+const SATURATE_FOR: Duration = Duration::from_secs(3);
+const CONNECTIONS: usize = 32;
+/// The mock writes exactly `max_tokens` tokens; at $1 per million output tokens (input free)
+/// each answer costs exactly this many µUSD.
+const MAX_TOKENS: i64 = 16;
+const PICOS_PER_MICRO: i128 = 1_000_000;
+
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let bin = binary()?;
+        println!("binary: {}", bin.display());
+        for engine in [Engine::Sqlite, Engine::Postgres] {
+            run(&bin, engine).await?;
+        }
+        Ok(())
+    })
+}
+
+/// `TOLLGATE_BIN`, or `tollgate` in the profile directory this benchmark was built in.
+fn binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("TOLLGATE_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .ok_or_else(|| anyhow::anyhow!("no directory above {}", exe.display()))?;
+    let bin = dir.join("tollgate");
+    anyhow::ensure!(
+        bin.exists(),
+        "{} is missing: run `cargo build --release -p tollgate` first",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+/// A child process killed when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `bin args` and returns it with the first value `pick` finds in its log.
+fn spawn(
+    bin: &PathBuf,
+    args: &[&str],
+    pick: fn(&str) -> Option<String>,
+) -> anyhow::Result<(Process, String)> {
+    let mut child = Command::new(bin)
+        .args(args)
+        .env("TOLLGATE_LOG", "warn,tollgate=info")
+        .env_remove("TOLLGATE_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+    let process = Process(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            match pick(&line) {
+                Some(v) if !sent => {
+                    let _ = tx.send(v);
+                    sent = true;
+                }
+                _ if line.contains("WARN") || line.contains("ERROR") => eprintln!("  {line}"),
+                _ => {}
+            }
+        }
+    });
+    let found = rx.recv_timeout(Duration::from_secs(60))?;
+    Ok((process, found))
+}
+
+fn mock_url(line: &str) -> Option<String> {
+    let rest = line.split("base_url = \"").nth(1)?;
+    Some(rest.trim_end_matches('"').to_owned())
+}
+
+fn serve_url(line: &str) -> Option<String> {
+    let rest = line.split("open ").nth(1)?;
+    Some(
+        rest.split_whitespace()
+            .next()?
+            .trim_end_matches('/')
+            .to_owned(),
+    )
+}
+
+/// Where requests go: the URL, the key (through `serve`) and the body.
+#[derive(Clone)]
+struct Target {
+    url: String,
+    key: Option<String>,
+    body: &'static str,
+}
+
+const DIRECT_BODY: &str =
+    r#"{"model":"served","max_tokens":16,"messages":[{"role":"user","content":"hello there"}]}"#;
+const GATEWAY_BODY: &str =
+    r#"{"model":"m","max_tokens":16,"messages":[{"role":"user","content":"hello there"}]}"#;
+
+/// One request; its latency counted from `due`. `None` unless answered 200.
+async fn send(client: &reqwest::Client, target: &Target, due: Instant) -> Option<Duration> {
+    let mut request = client
+        .post(&target.url)
+        .header("content-type", "application/json")
+        .body(target.body);
+    if let Some(key) = &target.key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.ok()?;
+    let ok = response.status() == 200;
+    response.bytes().await.ok()?;
+    ok.then(|| due.elapsed())
+}
+
+struct FixedRate {
+    latencies: Vec<Duration>,
+    failed: usize,
+}
+
+/// `RATE` requests a second for `FIXED_FOR`, each sent when due whatever the others do.
+async fn fixed_rate(client: &reqwest::Client, target: &Target) -> anyhow::Result<FixedRate> {
+    let total = RATE * u32::try_from(FIXED_FOR.as_secs())?;
+    let period = Duration::from_secs(1) / RATE;
+    let start = Instant::now() + Duration::from_millis(50);
+    let mut tasks = Vec::new();
+    for i in 0..total {
+        let due = start + period * i;
+        tokio::time::sleep_until(due.into()).await;
+        let (client, target) = (client.clone(), target.clone());
+        tasks.push(tokio::spawn(
+            async move { send(&client, &target, due).await },
+        ));
+    }
+    let mut latencies = Vec::with_capacity(tasks.len());
+    let mut failed = 0;
+    for t in tasks {
+        match t.await? {
+            Some(l) => latencies.push(l),
+            None => failed += 1,
+        }
+    }
+    latencies.sort();
+    Ok(FixedRate { latencies, failed })
+}
+
+/// Requests per second answered by `CONNECTIONS` clients each sending the next request as soon
+/// as the last is answered; and how many were answered.
+async fn saturate(client: &reqwest::Client, target: &Target) -> anyhow::Result<(f64, usize)> {
+    let start = Instant::now();
+    let workers: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let (client, target) = (client.clone(), target.clone());
+            tokio::spawn(async move {
+                let mut answered = 0_usize;
+                while start.elapsed() < SATURATE_FOR {
+                    if send(&client, &target, Instant::now()).await.is_some() {
+                        answered += 1;
+                    }
+                }
+                answered
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    for w in workers {
+        answered += w.await?;
+    }
+    Ok((per_second(answered, start.elapsed()), answered))
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (sorted.len() * p).div_ceil(100).max(1);
+    sorted[rank - 1]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1_000.0)
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn per_second(count: usize, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+async fn run(bin: &PathBuf, engine: Engine) -> anyhow::Result<()> {
+    println!(
+        "\n{engine:?}: load average before {} (other work on this machine counts too)",
+        load_average()
+    );
+    let db = TestDb::new(engine).await;
+    let dir = std::env::temp_dir().join(format!("tollgate-bench-gw-{}", new_id(IdPrefix::Request)));
+    std::fs::create_dir_all(&dir)?;
+    let (_mock, base_url) = spawn(bin, &["mock-upstream", "--listen", "127.0.0.1:0"], mock_url)?;
+    let catalog = dir.join("catalog.toml");
+    std::fs::write(
+        &catalog,
+        format!(
+            r#"[[models]]
+id = "m"
+name = "M"
+context_length = 8192
+upstream = {{ base_url = "{base_url}", model = "served" }}
+pricing = {{ input = "0", output = "1" }}
+limits = {{ rpm = 100000000, tpm = 1000000000, rpd = 1000000000, tpd = 10000000000 }}
+"#
+        ),
+    )?;
+    let catalog = catalog.to_string_lossy().into_owned();
+    let (serve_process, serve) = spawn(
+        bin,
+        &[
+            "--database-url",
+            &db.url,
+            "--catalog",
+            &catalog,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        serve_url,
+    )?;
+    let store = Store::connect(&db.url, StoreOptions::default()).await?;
+    let (org, key) = support::one_key(&store).await?;
+    grant(&store, &org).await?;
+
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(1_024)
+        .build()?;
+    let direct = Target {
+        url: format!("{base_url}/chat/completions"),
+        key: None,
+        body: DIRECT_BODY,
+    };
+    let gateway = Target {
+        url: format!("{serve}/v1/chat/completions"),
+        key: Some(key),
+        body: GATEWAY_BODY,
+    };
+    // Warm both (connections, the key cache, the first credit lease).
+    for t in [&direct, &gateway] {
+        for _ in 0..200 {
+            send(&client, t, Instant::now()).await;
+        }
+    }
+
+    let d = fixed_rate(&client, &direct).await?;
+    let g = fixed_rate(&client, &gateway).await?;
+    let during = load_average();
+    let (d_max, _) = saturate(&client, &direct).await?;
+    let (g_max, g_saturated) = saturate(&client, &gateway).await?;
+
+    println!(
+        "  {RATE} req/s for {} s, open loop (load average after: {during})",
+        FIXED_FOR.as_secs()
+    );
+    for (name, r) in [
+        ("mock-upstream directly", &d),
+        ("through tollgate serve", &g),
+    ] {
+        println!(
+            "  {name:<24} p50 {:>10}  p99 {:>10}  answered {:>6}  failed {}",
+            ms(percentile(&r.latencies, 50)),
+            ms(percentile(&r.latencies, 99)),
+            r.latencies.len(),
+            r.failed
+        );
+    }
+    let added = percentile(&g.latencies, 99).saturating_sub(percentile(&d.latencies, 99));
+    println!(
+        "  p99 added by the gateway: {} (target ≤ 1 ms: {})",
+        ms(added),
+        if added <= Duration::from_millis(1) {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+    println!(
+        "  highest rate sustained ({CONNECTIONS} connections, closed loop): directly {d_max:.0} req/s, through serve {g_max:.0} req/s"
+    );
+
+    // Every answered request through serve wrote one usage record (the warm-up's too).
+    let answered = 200 + g.latencies.len() + g_saturated;
+    let expected = i128::try_from(answered)? * i128::from(MAX_TOKENS) * PICOS_PER_MICRO;
+    let waited = Instant::now();
+    let mut recorded = store.usage_cost_picos(&org).await?;
+    while recorded != expected && waited.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        recorded = store.usage_cost_picos(&org).await?;
+    }
+    let records = recorded / (i128::from(MAX_TOKENS) * PICOS_PER_MICRO);
+    println!("  usage records written {records}, requests answered {answered}");
+    store.close().await;
+    drop(serve_process);
+    let _ = std::fs::remove_dir_all(&dir);
+    anyhow::ensure!(
+        recorded == expected,
+        "usage records written ({records}) ≠ requests answered ({answered})"
+    );
+    Ok(())
+}
+
+async fn grant(store: &Store, org: &str) -> anyhow::Result<()> {
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis(),
+    )?;
+    store
+        .grant_credits(
+            org,
+            &NewGrant {
+                source: GrantSource::Promotion,
+                amount: 1_000_000_000,
+                expires_at: None,
+                idempotency_key: &new_id(IdPrefix::Grant),
+                reference: None,
+                description: "bench",
+            },
+            now,
+        )
+        .await?;
+    Ok(())
+}
