@@ -108,7 +108,10 @@ async fn two_processes_never_admit_more_than_the_balance(engine: Engine) {
             };
             let org = user.org_id.clone();
             tokio::spawn(async move {
-                let r = app.metering.reserve(&org, Money::from_micros(USD), &[]).await;
+                let r = app
+                    .metering
+                    .reserve(&org, Money::from_micros(USD), &[])
+                    .await;
                 (app, r)
             })
         })

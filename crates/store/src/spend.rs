@@ -69,7 +69,8 @@ pub(crate) async fn add_spent_in(
     let row = sqlx::query(
         "INSERT INTO spend_periods (scope, target_id, period, spent, reserved, updated_at) \
          VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (scope, target_id, period) \
-         DO UPDATE SET spent = spend_periods.spent + excluded.spent, updated_at = excluded.updated_at \
+         DO UPDATE SET spent = CASE WHEN spend_periods.spent > 9223372036854775807 - excluded.spent \
+         THEN 9223372036854775807 ELSE spend_periods.spent + excluded.spent END, updated_at = excluded.updated_at \
          RETURNING spent, reserved",
     )
     .bind(scope.as_str())

@@ -134,7 +134,9 @@ impl Store {
         .transpose()?;
         let added = match limit {
             Some(limit) => {
-                let available = limit.saturating_sub(used.spent).saturating_sub(used.reserved);
+                let available = limit
+                    .saturating_sub(used.spent)
+                    .saturating_sub(used.reserved);
                 if available < sizing.need {
                     return Ok(LeaseGrowth::Refused { available });
                 }
@@ -224,14 +226,13 @@ impl Store {
         ttl_ms: i64,
         now: Timestamp,
     ) -> Result<bool> {
-        let renewed = sqlx::query(
-            "UPDATE spend_holds SET expires_at = $1 WHERE id = $2 AND expires_at > $3",
-        )
-        .bind(now.saturating_add(ttl_ms))
-        .bind(hold_id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        let renewed =
+            sqlx::query("UPDATE spend_holds SET expires_at = $1 WHERE id = $2 AND expires_at > $3")
+                .bind(now.saturating_add(ttl_ms))
+                .bind(hold_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
         Ok(renewed.rows_affected() == 1)
     }
 
@@ -256,12 +257,13 @@ impl Store {
             };
             add_spent_in(&mut tx, of.key(), 0, now).await?;
             // Renewed meanwhile (its owner is alive after all): keep it.
-            let still_due = sqlx::query("SELECT 1 FROM spend_holds WHERE id = $1 AND expires_at <= $2")
-                .bind(&id)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
+            let still_due =
+                sqlx::query("SELECT 1 FROM spend_holds WHERE id = $1 AND expires_at <= $2")
+                    .bind(&id)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some();
             if still_due && shrink_spend_hold_in(&mut tx, &of, &id, i64::MAX, None).await? > 0 {
                 released += 1;
             }

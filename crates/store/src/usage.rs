@@ -12,8 +12,8 @@ use tollgate_domain::Timestamp;
 
 use crate::error::corrupt;
 use crate::leases::shrink_hold_in;
-use crate::spend_leases::{settle_spend_in, SpendHolds};
 use crate::ledger::debit_usage_batch_in;
+use crate::spend_leases::{settle_spend_in, SpendHolds};
 use crate::usage_rollups::add_to_rollups_in;
 use crate::{max_bind_params, placeholders, Result, Store};
 

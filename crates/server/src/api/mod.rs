@@ -87,7 +87,11 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(project_members::set, project_members::remove))
         .routes(routes!(api_keys::list, api_keys::create))
         .routes(routes!(api_keys::revoke))
-        .routes(routes!(spend_limits::get_org, spend_limits::put_org, spend_limits::delete_org))
+        .routes(routes!(
+            spend_limits::get_org,
+            spend_limits::put_org,
+            spend_limits::delete_org
+        ))
         .routes(routes!(
             spend_limits::get_project,
             spend_limits::put_project,

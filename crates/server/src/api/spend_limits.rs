@@ -139,7 +139,15 @@ pub async fn put_org(
     Path(org_id): Path<String>,
     ApiJson(body): ApiJson<SpendLimitInput>,
 ) -> ApiResult<Json<SpendLimitBody>> {
-    put_limit(&app, &session, &client, &org_id, SpendTarget::Organization, &body).await
+    put_limit(
+        &app,
+        &session,
+        &client,
+        &org_id,
+        SpendTarget::Organization,
+        &body,
+    )
+    .await
 }
 
 /// Remove the organization's monthly spend limit (org admins).
@@ -282,4 +290,3 @@ pub async fn delete_key(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
-

@@ -104,18 +104,21 @@ pub async fn admit(
         Entitlement::Subscription { .. } => None,
         Entitlement::PayAsYouGo { .. } => {
             let limited = spend_limited(app, &key, arrived_at).await?;
-            Some(app.metering.reserve(&key.org_id, max_cost, &limited).await.map_err(
-                |refusal| match refusal {
-                    CreditRefusal::Insufficient { .. } => GatewayError::insufficient_quota(),
-                    CreditRefusal::SpendLimit {
-                        scope, available, ..
-                    } => GatewayError::spend_limit_reached(scope, available),
-                    CreditRefusal::Unavailable => GatewayError::unavailable(
-                        "service_unavailable",
-                        "Credit cannot be checked right now; try again shortly.",
-                    ),
-                },
-            )?)
+            Some(
+                app.metering
+                    .reserve(&key.org_id, max_cost, &limited)
+                    .await
+                    .map_err(|refusal| match refusal {
+                        CreditRefusal::Insufficient { .. } => GatewayError::insufficient_quota(),
+                        CreditRefusal::SpendLimit {
+                            scope, available, ..
+                        } => GatewayError::spend_limit_reached(scope, available),
+                        CreditRefusal::Unavailable => GatewayError::unavailable(
+                            "service_unavailable",
+                            "Credit cannot be checked right now; try again shortly.",
+                        ),
+                    })?,
+            )
         }
     };
 

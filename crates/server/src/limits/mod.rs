@@ -31,6 +31,11 @@ use settings::SettingsCache;
 pub const IDLE_RETURN_MS: i64 = 1_000;
 /// Buckets untouched for this long are forgotten (after their slice went back).
 const FORGET_MS: i64 = 600_000;
+/// Slices leased for one request before it is refused. A slice just leased may be spent by
+/// concurrent requests before this one looks again (a burst on a cold process); as long as
+/// leases are granted (the shared bucket is not dry) the request tries again rather than
+/// answering 429 with the bucket full.
+const ADMIT_ATTEMPTS: usize = 8;
 /// How often idle slices are returned.
 pub const MAINTAIN_EVERY: Duration = Duration::from_millis(250);
 
@@ -277,7 +282,7 @@ impl Limiter {
     /// out; refuses with the first limit it does not fit.
     pub async fn admit(&self, r: RateRequest<'_>) -> Result<RateAdmission, RateRefusal> {
         let needs = self.needs(&r).await?;
-        for attempt in 0..2 {
+        for attempt in 0..ADMIT_ATTEMPTS {
             let now = self.inner.clock.now_ms();
             let lacking = match self.try_local(&needs, now) {
                 Ok(headers) => {
@@ -302,7 +307,7 @@ impl Limiter {
                     .buckets()
                     .get(&need.key)
                     .is_some_and(|l| l.dry_until > now);
-                if attempt == 1 || dry || need.cost > need.shape.capacity() {
+                if attempt + 1 == ADMIT_ATTEMPTS || dry || need.cost > need.shape.capacity() {
                     return Err(RateRefusal::Limited(Box::new(
                         self.refusal(&needs, need, r.model, now),
                     )));

@@ -72,7 +72,9 @@ impl Pool for Credit {
         ttl_ms: i64,
         now: Timestamp,
     ) -> Result<LeaseGrowth, StoreError> {
-        store.grow_lease(&self.0, hold_id, sizing, ttl_ms, now).await
+        store
+            .grow_lease(&self.0, hold_id, sizing, ttl_ms, now)
+            .await
     }
     async fn shrink(
         &self,
@@ -93,7 +95,12 @@ impl Pool for Credit {
     ) -> Result<bool, StoreError> {
         store.renew_lease(hold_id, ttl_ms, now).await
     }
-    async fn release(&self, store: &Store, hold_id: &str, now: Timestamp) -> Result<(), StoreError> {
+    async fn release(
+        &self,
+        store: &Store,
+        hold_id: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         store.release_hold(hold_id, now).await.map(|_| ())
     }
 }
@@ -108,7 +115,9 @@ impl Pool for SpendPeriod {
         ttl_ms: i64,
         now: Timestamp,
     ) -> Result<LeaseGrowth, StoreError> {
-        store.grow_spend_lease(self, hold_id, sizing, ttl_ms, now).await
+        store
+            .grow_spend_lease(self, hold_id, sizing, ttl_ms, now)
+            .await
     }
     async fn shrink(
         &self,
@@ -129,7 +138,12 @@ impl Pool for SpendPeriod {
     ) -> Result<bool, StoreError> {
         store.renew_spend_lease(hold_id, ttl_ms, now).await
     }
-    async fn release(&self, store: &Store, hold_id: &str, now: Timestamp) -> Result<(), StoreError> {
+    async fn release(
+        &self,
+        store: &Store,
+        hold_id: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         store.release_spend_hold(hold_id, now).await
     }
 }
@@ -407,7 +421,11 @@ impl<P: Pool> Leases<P> {
                 id
             };
             if let Some(id) = hold_id {
-                if let Err(e) = lease.pool.release(&inner.store, &id, inner.clock.now_ms()).await {
+                if let Err(e) = lease
+                    .pool
+                    .release(&inner.store, &id, inner.clock.now_ms())
+                    .await
+                {
                     tracing::warn!(hold = %id, error = %e, "returning a lease failed; it expires by itself");
                 }
             }

@@ -171,7 +171,11 @@ impl Metering {
         let lease = self
             .inner
             .leases
-            .reserve(&self.inner, &lease::Credit(org_id.to_owned()), max_cost.micros())
+            .reserve(
+                &self.inner,
+                &lease::Credit(org_id.to_owned()),
+                max_cost.micros(),
+            )
             .await?;
         reservation.lease = Some(lease);
         Ok(reservation)

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
-use tollgate_domain::usage::UsageCost;
 use tollgate_domain::limits::spend::SpendScope;
+use tollgate_domain::usage::UsageCost;
 use tollgate_store::{SpendHolds, StoreError, UsageRecord};
 
 use super::lease::{Credit, Lease};

@@ -19,7 +19,10 @@ use crate::service::{audit, ServiceError, ServiceResult};
 pub enum SpendTarget<'a> {
     Organization,
     Project(&'a str),
-    ApiKey { project_id: &'a str, key_id: &'a str },
+    ApiKey {
+        project_id: &'a str,
+        key_id: &'a str,
+    },
 }
 
 /// A limit with this month's use.
@@ -66,7 +69,8 @@ impl App {
                 } else {
                     ProjectAction::View
                 };
-                self.project_access(user, org_id, project_id, action).await?;
+                self.project_access(user, org_id, project_id, action)
+                    .await?;
                 if !is_well_formed(IdPrefix::ApiKey, key_id)
                     || self.store.api_key(project_id, key_id).await?.is_none()
                 {

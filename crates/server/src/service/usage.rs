@@ -249,11 +249,12 @@ impl App {
         for org_id in orgs {
             let app = self.clone();
             let alerting = org_id.clone();
-            self.background.spawn("spend alerts after usage", async move {
-                app.send_spend_alerts(&alerting)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("org {alerting}: {e}"))
-            });
+            self.background
+                .spawn("spend alerts after usage", async move {
+                    app.send_spend_alerts(&alerting)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("org {alerting}: {e}"))
+                });
             let app = self.clone();
             self.background
                 .spawn("auto-recharge after usage", async move {
