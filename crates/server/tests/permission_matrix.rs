@@ -46,10 +46,16 @@ enum Action {
     ViewProjectUsage,
     ViewRequestLog,
     ViewProjectRequests,
+    ViewOrgSpendLimit,
+    SetOrgSpendLimit,
+    ViewProjectSpendLimit,
+    SetProjectSpendLimit,
+    SetKeySpendLimit,
+    DeleteKeySpendLimit,
 }
 
 /// Expected status per caller, in `CALLERS` order.
-const TABLE: [(Action, [u16; 6]); 21] = {
+const TABLE: [(Action, [u16; 6]); 27] = {
     use Action::*;
     [
         // view organization settings: everyone in it
@@ -85,6 +91,14 @@ const TABLE: [(Action, [u16; 6]); 21] = {
         (ViewProjectUsage, [200, 200, 200, 404, 404, 401]),
         (ViewRequestLog, [200, 200, 200, 200, 404, 401]),
         (ViewProjectRequests, [200, 200, 200, 404, 404, 401]),
+        // monthly spend limits: seen by whoever sees their target; the organization's and a
+        // project's set by org admins, a key's by the project's admins too
+        (ViewOrgSpendLimit, [200, 200, 200, 200, 404, 401]),
+        (SetOrgSpendLimit, [200, 403, 403, 403, 404, 401]),
+        (ViewProjectSpendLimit, [200, 200, 200, 404, 404, 401]),
+        (SetProjectSpendLimit, [200, 403, 403, 403, 404, 401]),
+        (SetKeySpendLimit, [200, 200, 403, 404, 404, 401]),
+        (DeleteKeySpendLimit, [204, 204, 403, 404, 404, 401]),
     ]
 };
 
@@ -100,6 +114,18 @@ struct Fixture {
 impl Fixture {
     fn url(&self, path: &str) -> String {
         self.t.url(&format!("/api/v1/orgs/{}{path}", self.org))
+    }
+
+    /// Sets a spend limit as the org admin.
+    async fn set_limit(&self, path: &str) {
+        let (s, body) = send(
+            self.admin
+                .client
+                .put(self.url(path))
+                .json(&json!({"monthly_limit": "10"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
     }
 
     /// Prepares what the action acts on (with the admin's client, so it always works) and
@@ -163,6 +189,32 @@ impl Fixture {
             ViewProjectUsage => client.get(self.url(&format!("/usage?project_id={p}"))),
             ViewRequestLog => client.get(self.url("/requests")),
             ViewProjectRequests => client.get(self.url(&format!("/requests?project_id={p}"))),
+            ViewOrgSpendLimit => {
+                self.set_limit("/spend-limit").await;
+                client.get(self.url("/spend-limit"))
+            }
+            SetOrgSpendLimit => client
+                .put(self.url("/spend-limit"))
+                .json(&json!({"monthly_limit": "100"})),
+            ViewProjectSpendLimit => {
+                self.set_limit(&format!("/projects/{p}/spend-limit")).await;
+                client.get(self.url(&format!("/projects/{p}/spend-limit")))
+            }
+            SetProjectSpendLimit => client
+                .put(self.url(&format!("/projects/{p}/spend-limit")))
+                .json(&json!({"monthly_limit": "100", "alert_thresholds": [90]})),
+            SetKeySpendLimit => {
+                let (key, _) = create_key(&self.t, &self.admin, &self.org, p).await;
+                client
+                    .put(self.url(&format!("/projects/{p}/api-keys/{key}/spend-limit")))
+                    .json(&json!({"monthly_limit": "5.50"}))
+            }
+            DeleteKeySpendLimit => {
+                let (key, _) = create_key(&self.t, &self.admin, &self.org, p).await;
+                let path = format!("/projects/{p}/api-keys/{key}/spend-limit");
+                self.set_limit(&path).await;
+                client.delete(self.url(&path))
+            }
         };
         send(request).await.0
     }
