@@ -52,10 +52,13 @@ enum Action {
     SetProjectSpendLimit,
     SetKeySpendLimit,
     DeleteKeySpendLimit,
+    ViewOrgLimits,
+    ViewProjectLimits,
+    SetProjectLimits,
 }
 
 /// Expected status per caller, in `CALLERS` order.
-const TABLE: [(Action, [u16; 6]); 27] = {
+const TABLE: [(Action, [u16; 6]); 30] = {
     use Action::*;
     [
         // view organization settings: everyone in it
@@ -99,6 +102,11 @@ const TABLE: [(Action, [u16; 6]); 27] = {
         (SetProjectSpendLimit, [200, 403, 403, 403, 404, 401]),
         (SetKeySpendLimit, [200, 200, 403, 404, 404, 401]),
         (DeleteKeySpendLimit, [204, 204, 403, 404, 404, 401]),
+        // rate limits: the organization's seen by everyone in it, a project's by whoever sees
+        // the project; a project's set by org admins
+        (ViewOrgLimits, [200, 200, 200, 200, 404, 401]),
+        (ViewProjectLimits, [200, 200, 200, 404, 404, 401]),
+        (SetProjectLimits, [200, 403, 403, 403, 404, 401]),
     ]
 };
 
@@ -189,6 +197,14 @@ impl Fixture {
             ViewProjectUsage => client.get(self.url(&format!("/usage?project_id={p}"))),
             ViewRequestLog => client.get(self.url("/requests")),
             ViewProjectRequests => client.get(self.url(&format!("/requests?project_id={p}"))),
+            ViewOrgLimits => client.get(self.url("/limits")),
+            ViewProjectLimits => client.get(self.url(&format!("/projects/{p}/limits"))),
+            SetProjectLimits => {
+                let model = self.t.app.catalog.current().models()[0].id.clone();
+                client
+                    .put(self.url(&format!("/projects/{p}/limits/{model}")))
+                    .json(&json!({"rpm": 1}))
+            }
             ViewOrgSpendLimit => {
                 self.set_limit("/spend-limit").await;
                 client.get(self.url("/spend-limit"))

@@ -9,6 +9,7 @@ pub mod billing;
 pub mod error;
 pub mod extract;
 pub mod invites;
+pub mod limits;
 pub mod me;
 pub mod members;
 pub mod models;
@@ -87,6 +88,9 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(project_members::set, project_members::remove))
         .routes(routes!(api_keys::list, api_keys::create))
         .routes(routes!(api_keys::revoke))
+        .routes(routes!(limits::org))
+        .routes(routes!(limits::project))
+        .routes(routes!(limits::set_project))
         .routes(routes!(
             spend_limits::get_org,
             spend_limits::put_org,
