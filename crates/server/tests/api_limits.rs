@@ -131,7 +131,65 @@ async fn project_limits_stay_below_the_organization_s(engine: Engine) {
     assert_eq!(listed["models"], json!([]));
 }
 
+/// Issue 12: a subscribed tier's limits (the test catalog's `basic`: 500 RPM where
+/// pay-as-you-go has 1,000) apply from the subscription on, in the API and at the gateway.
+async fn tier_limits_apply_after_subscribing(engine: Engine) {
+    let up = MockUpstream::start().await;
+    let g = Gateway::start(engine, &[&up.base_url]).await;
+    let url = g.t.url(&format!("/api/v1/orgs/{}/limits", g.user.org_id));
+    let rpm_header = |r: &reqwest::Response| {
+        r.headers()
+            .get("x-ratelimit-limit-requests")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let r = g
+        .post("/v1/chat/completions", &hello(UP))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(rpm_header(&r).as_deref(), Some("1000"));
+    let (s, card) = send(
+        g.user
+            .client
+            .put(g.t.url(&format!(
+                "/api/v1/orgs/{}/billing/payment-method",
+                g.user.org_id
+            )))
+            .json(&json!({"card_number": "4242424242424242", "exp_month": 12,
+                          "exp_year": 2034, "cvc": "123"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{card}");
+    let (s, sub) = send(
+        g.user
+            .client
+            .post(g.t.url(&format!("/api/v1/orgs/{}/subscriptions", g.user.org_id)))
+            .json(&json!({"model": UP, "tier": "basic"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{sub}");
+    let (_, body) = send(g.user.client.get(&url)).await;
+    let rpm = limit(&body, UP, "rpm");
+    assert_eq!(rpm["limit"], 500);
+    assert_eq!(rpm["source"], "tier");
+    assert_eq!(rpm["tier"], "basic");
+    assert_eq!(limit(&body, LOCAL, "rpm")["source"], "pay_as_you_go");
+    let r = g
+        .post("/v1/chat/completions", &hello(UP))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        rpm_header(&r).as_deref(),
+        Some("500"),
+        "the tier's limit at the gateway"
+    );
+}
+
 on_both_engines!(
+    tier_limits_apply_after_subscribing,
     org_limits_show_source_and_use,
     project_limits_stay_below_the_organization_s,
 );
