@@ -54,11 +54,16 @@ impl TestApp {
     /// A second server on this one's database, as another process would be: its own caches,
     /// its own clock, the same data.
     pub async fn spawn_sharing(&self) -> Self {
+        self.spawn_sharing_with(|_| {}).await
+    }
+
+    /// `spawn_sharing` with its own configuration (e.g. the same catalog file).
+    pub async fn spawn_sharing_with(&self, configure: impl FnOnce(&mut ServerConfig)) -> Self {
         let store =
             tollgate_store::Store::connect(&self.db_url, tollgate_store::StoreOptions::default())
                 .await
                 .expect("connect to the shared database");
-        Self::start(self.engine, store, None, self.db_url.clone(), |_| {}).await
+        Self::start(self.engine, store, None, self.db_url.clone(), configure).await
     }
 
     async fn start(

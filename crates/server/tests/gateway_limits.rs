@@ -186,7 +186,47 @@ async fn a_project_limit_below_the_organization_s_refuses_tokens(engine: Engine)
     );
 }
 
+/// Issue 12, item 6: the tokens-per-minute headers show the request's estimate (the gateway's
+/// count of the input + `max_tokens`) taken at admission, and the next answers show the
+/// correction (the unused estimate back, only the tokens used kept). The test app's clock stands
+/// still, so nothing refills in between.
+async fn token_headers_show_the_estimate_then_the_correction(engine: Engine) {
+    let nowhere = dead_url().await;
+    let g = Gateway::start(engine, &[&nowhere]).await;
+    let limit: u64 = 1_000_000;
+    let mut body = hello(LOCAL);
+    body["max_tokens"] = json!(40);
+    let mut used = 0u64;
+    let mut estimate = None;
+    for n in 0..3 {
+        let r = chat(&g, &body).await;
+        assert_eq!(r.status(), 200);
+        let remaining: u64 = header(&r, "x-ratelimit-remaining-tokens-minute")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            header(&r, "x-ratelimit-remaining-tokens"),
+            Some(remaining.to_string())
+        );
+        let answer: Value = r.json().await.unwrap();
+        let prompt = answer["usage"]["prompt_tokens"].as_u64().unwrap();
+        let total = answer["usage"]["total_tokens"].as_u64().unwrap();
+        // The estimate covers the most the request may use.
+        let e = *estimate.get_or_insert(limit - remaining);
+        assert!(e >= prompt + 40, "estimate {e} below input {prompt} + 40");
+        assert_eq!(
+            remaining,
+            limit - used - e,
+            "request {n}: {used} tokens used before, this one's estimate {e}"
+        );
+        used += total;
+        g.flush().await;
+    }
+}
+
 on_both_engines!(
+    token_headers_show_the_estimate_then_the_correction,
     answers_carry_rate_limit_headers_and_refusals_are_429s,
     a_project_limit_below_the_organization_s_refuses_tokens,
 );

@@ -64,13 +64,13 @@ async fn a_reservation_settles_at_the_recorded_cost(engine: Engine) {
     let r = t
         .app
         .metering
-        .reserve(&user.org_id, Money::from_micros(3 * USD))
+        .reserve(&user.org_id, Money::from_micros(3 * USD), &[])
         .await
         .unwrap();
     let refused = t
         .app
         .metering
-        .reserve(&user.org_id, Money::from_micros(8 * USD))
+        .reserve(&user.org_id, Money::from_micros(8 * USD), &[])
         .await;
     assert!(
         matches!(refused, Err(CreditRefusal::Insufficient { .. })),
@@ -108,7 +108,10 @@ async fn two_processes_never_admit_more_than_the_balance(engine: Engine) {
             };
             let org = user.org_id.clone();
             tokio::spawn(async move {
-                let r = app.metering.reserve(&org, Money::from_micros(USD)).await;
+                let r = app
+                    .metering
+                    .reserve(&org, Money::from_micros(USD), &[])
+                    .await;
                 (app, r)
             })
         })
@@ -162,7 +165,7 @@ async fn leases_go_back_on_shutdown_and_expire_after_a_crash(engine: Engine) {
     let r = a
         .app
         .metering
-        .reserve(&user.org_id, Money::from_micros(2 * USD))
+        .reserve(&user.org_id, Money::from_micros(2 * USD), &[])
         .await
         .unwrap();
     drop(r);
@@ -176,7 +179,7 @@ async fn leases_go_back_on_shutdown_and_expire_after_a_crash(engine: Engine) {
     let _running = b
         .app
         .metering
-        .reserve(&user.org_id, Money::from_micros(2 * USD))
+        .reserve(&user.org_id, Money::from_micros(2 * USD), &[])
         .await
         .unwrap();
     assert!(a.app.store.credit_account(&user.org_id).await.unwrap().held >= 2 * USD);
@@ -207,7 +210,7 @@ async fn one_bad_record_does_not_take_its_batch_down(engine: Engine) {
         let reservation = t
             .app
             .metering
-            .reserve(&user.org_id, Money::from_micros(2_000))
+            .reserve(&user.org_id, Money::from_micros(2_000), &[])
             .await
             .unwrap();
         t.app.metering.record(r.clone(), Some(reservation));

@@ -46,10 +46,19 @@ enum Action {
     ViewProjectUsage,
     ViewRequestLog,
     ViewProjectRequests,
+    ViewOrgSpendLimit,
+    SetOrgSpendLimit,
+    ViewProjectSpendLimit,
+    SetProjectSpendLimit,
+    SetKeySpendLimit,
+    DeleteKeySpendLimit,
+    ViewOrgLimits,
+    ViewProjectLimits,
+    SetProjectLimits,
 }
 
 /// Expected status per caller, in `CALLERS` order.
-const TABLE: [(Action, [u16; 6]); 21] = {
+const TABLE: [(Action, [u16; 6]); 30] = {
     use Action::*;
     [
         // view organization settings: everyone in it
@@ -85,6 +94,19 @@ const TABLE: [(Action, [u16; 6]); 21] = {
         (ViewProjectUsage, [200, 200, 200, 404, 404, 401]),
         (ViewRequestLog, [200, 200, 200, 200, 404, 401]),
         (ViewProjectRequests, [200, 200, 200, 404, 404, 401]),
+        // monthly spend limits: seen by whoever sees their target; the organization's and a
+        // project's set by org admins, a key's by the project's admins too
+        (ViewOrgSpendLimit, [200, 200, 200, 200, 404, 401]),
+        (SetOrgSpendLimit, [200, 403, 403, 403, 404, 401]),
+        (ViewProjectSpendLimit, [200, 200, 200, 404, 404, 401]),
+        (SetProjectSpendLimit, [200, 403, 403, 403, 404, 401]),
+        (SetKeySpendLimit, [200, 200, 403, 404, 404, 401]),
+        (DeleteKeySpendLimit, [204, 204, 403, 404, 404, 401]),
+        // rate limits: the organization's seen by everyone in it, a project's by whoever sees
+        // the project; a project's set by org admins
+        (ViewOrgLimits, [200, 200, 200, 200, 404, 401]),
+        (ViewProjectLimits, [200, 200, 200, 404, 404, 401]),
+        (SetProjectLimits, [200, 403, 403, 403, 404, 401]),
     ]
 };
 
@@ -100,6 +122,18 @@ struct Fixture {
 impl Fixture {
     fn url(&self, path: &str) -> String {
         self.t.url(&format!("/api/v1/orgs/{}{path}", self.org))
+    }
+
+    /// Sets a spend limit as the org admin.
+    async fn set_limit(&self, path: &str) {
+        let (s, body) = send(
+            self.admin
+                .client
+                .put(self.url(path))
+                .json(&json!({"monthly_limit": "10"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
     }
 
     /// Prepares what the action acts on (with the admin's client, so it always works) and
@@ -163,6 +197,40 @@ impl Fixture {
             ViewProjectUsage => client.get(self.url(&format!("/usage?project_id={p}"))),
             ViewRequestLog => client.get(self.url("/requests")),
             ViewProjectRequests => client.get(self.url(&format!("/requests?project_id={p}"))),
+            ViewOrgLimits => client.get(self.url("/limits")),
+            ViewProjectLimits => client.get(self.url(&format!("/projects/{p}/limits"))),
+            SetProjectLimits => {
+                let model = self.t.app.catalog.current().models()[0].id.clone();
+                client
+                    .put(self.url(&format!("/projects/{p}/limits/{model}")))
+                    .json(&json!({"rpm": 1}))
+            }
+            ViewOrgSpendLimit => {
+                self.set_limit("/spend-limit").await;
+                client.get(self.url("/spend-limit"))
+            }
+            SetOrgSpendLimit => client
+                .put(self.url("/spend-limit"))
+                .json(&json!({"monthly_limit": "100"})),
+            ViewProjectSpendLimit => {
+                self.set_limit(&format!("/projects/{p}/spend-limit")).await;
+                client.get(self.url(&format!("/projects/{p}/spend-limit")))
+            }
+            SetProjectSpendLimit => client
+                .put(self.url(&format!("/projects/{p}/spend-limit")))
+                .json(&json!({"monthly_limit": "100", "alert_thresholds": [90]})),
+            SetKeySpendLimit => {
+                let (key, _) = create_key(&self.t, &self.admin, &self.org, p).await;
+                client
+                    .put(self.url(&format!("/projects/{p}/api-keys/{key}/spend-limit")))
+                    .json(&json!({"monthly_limit": "5.50"}))
+            }
+            DeleteKeySpendLimit => {
+                let (key, _) = create_key(&self.t, &self.admin, &self.org, p).await;
+                let path = format!("/projects/{p}/api-keys/{key}/spend-limit");
+                self.set_limit(&path).await;
+                client.delete(self.url(&path))
+            }
         };
         send(request).await.0
     }

@@ -24,6 +24,8 @@ mod project_models;
 mod projects;
 mod rate_limits;
 mod sessions;
+mod spend;
+mod spend_leases;
 mod subscriptions;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -51,6 +53,8 @@ pub use project_members::{assign_projects_in, ProjectMember};
 pub use project_models::AllowedModels;
 pub use projects::{ArchiveRefusal, Project, ProjectWithRole};
 pub use sessions::SessionUser;
+pub use spend::{SpendLimit, SpendUse};
+pub use spend_leases::{SpendHolds, SpendPeriod};
 pub use subscriptions::{
     ChargeOutcome, NewSubscription, PendingCharge, RenewalOutcome, Subscription,
     SubscriptionRefusal, TierState,

@@ -13,6 +13,7 @@ use tollgate_domain::Timestamp;
 use crate::error::corrupt;
 use crate::leases::shrink_hold_in;
 use crate::ledger::debit_usage_batch_in;
+use crate::spend_leases::{settle_spend_in, SpendHolds};
 use crate::usage_rollups::add_to_rollups_in;
 use crate::{max_bind_params, placeholders, Result, Store};
 
@@ -74,10 +75,27 @@ impl Store {
         holds: &[Option<&str>],
         now: Timestamp,
     ) -> Result<RecordedUsage> {
-        if !holds.is_empty() && holds.len() != records.len() {
+        self.record_usage_on_leases(records, holds, &[], now).await
+    }
+
+    /// `record_usage_on_holds` for records admitted against spend-limit leases too:
+    /// `spend_holds[i]` names the spend holds record `i` was reserved from (empty when none
+    /// was). Every stored record adds its cost to its organization's, project's and key's month
+    /// (`spend_periods`), and its spend holds shrink by as much, in the same transaction.
+    pub async fn record_usage_on_leases(
+        &self,
+        records: &[UsageRecord],
+        holds: &[Option<&str>],
+        spend_holds: &[SpendHolds],
+        now: Timestamp,
+    ) -> Result<RecordedUsage> {
+        if (!holds.is_empty() && holds.len() != records.len())
+            || (!spend_holds.is_empty() && spend_holds.len() != records.len())
+        {
             return Err(corrupt(format!(
-                "{} holds for {} usage records",
+                "{} holds and {} spend holds for {} usage records",
                 holds.len(),
+                spend_holds.len(),
                 records.len()
             )));
         }
@@ -201,6 +219,7 @@ impl Store {
         for id in &refused {
             new_ids.remove(id);
         }
+        settle_spend_in(&mut tx, records, &new_ids, spend_holds, now).await?;
         add_to_rollups_in(&mut tx, self.engine(), records, &new_ids).await?;
         outcome.accepted = outcome.accepted.saturating_sub(refused.len());
         outcome.rejected = refused

@@ -1,6 +1,7 @@
 //! The official `openai` Python SDK (installed by scripts/test-deps) against `tollgate serve`
 //! with the built-in catalog: models.list, chat, streaming with usage, text completions, and
-//! the exception classes of a bad key, an unknown model, a bad body and no credit. The script
+//! the exception classes of a bad key, an unknown model, a bad body and no credit, and a 429
+//! whose `Retry-After` the SDK waits for before retrying (issue 12). The script
 //! is `tests/sdk/openai_sdk.py`; this test fails when it does.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -51,6 +52,7 @@ async fn the_official_python_sdk_works_unchanged() {
     let server = Server::start(&["--database-url", &db_url], &[]);
     let (org, key) = user_with_key(&server, "ada@example.com").await;
     let (_, poor_key) = user_with_key(&server, "bob@example.com").await;
+    let (limited_org, limited_key) = user_with_key(&server, "cy@example.com").await;
     let (ok, _, err) = run(&[
         "--database-url",
         &db_url,
@@ -61,6 +63,22 @@ async fn the_official_python_sdk_works_unchanged() {
         "10",
     ]);
     assert!(ok, "{err}");
+    for args in [
+        vec!["admin", "credits", "grant", &limited_org, "10"],
+        vec![
+            "admin",
+            "limits",
+            "set",
+            &limited_org,
+            "llama-3.1-8b-instruct",
+            "rpm=60",
+        ],
+    ] {
+        let mut all = vec!["--database-url", db_url.as_str()];
+        all.extend(args);
+        let (ok, _, err) = run(&all);
+        assert!(ok, "{err}");
+    }
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/openai_sdk.py");
     let out = Command::new("python3")
@@ -68,6 +86,7 @@ async fn the_official_python_sdk_works_unchanged() {
         .env("TOLLGATE_BASE_URL", &server.base)
         .env("TOLLGATE_KEY", &key)
         .env("TOLLGATE_POOR_KEY", &poor_key)
+        .env("TOLLGATE_LIMITED_KEY", &limited_key)
         .output()
         .expect("python3 runs (scripts/test-deps installs the openai package)");
     let stdout = String::from_utf8_lossy(&out.stdout);

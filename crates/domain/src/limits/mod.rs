@@ -5,6 +5,7 @@
 
 pub mod bucket;
 pub mod resolve;
+pub mod spend;
 
 use std::fmt;
 

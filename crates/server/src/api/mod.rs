@@ -9,6 +9,7 @@ pub mod billing;
 pub mod error;
 pub mod extract;
 pub mod invites;
+pub mod limits;
 pub mod me;
 pub mod members;
 pub mod models;
@@ -18,6 +19,7 @@ pub mod pagination;
 pub mod project_members;
 pub mod project_models;
 pub mod projects;
+pub mod spend_limits;
 pub mod subscriptions;
 pub mod usage;
 pub mod views;
@@ -54,6 +56,7 @@ use error::ApiError;
         (name = "subscriptions", description = "Monthly plans per model (org admins only)"),
         (name = "audit", description = "The audit log (org admins only)"),
         (name = "billing", description = "Credits, payments, auto-recharge, card and address (org admins only)"),
+        (name = "limits", description = "Monthly spend limits of the organization, its projects and its keys, and rate limits"),
         (name = "usage", description = "Usage by time, model, project and key, the request log, and usage reported by inference servers (operator token)"),
     )
 )]
@@ -85,6 +88,24 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(project_members::set, project_members::remove))
         .routes(routes!(api_keys::list, api_keys::create))
         .routes(routes!(api_keys::revoke))
+        .routes(routes!(limits::org))
+        .routes(routes!(limits::project))
+        .routes(routes!(limits::set_project))
+        .routes(routes!(
+            spend_limits::get_org,
+            spend_limits::put_org,
+            spend_limits::delete_org
+        ))
+        .routes(routes!(
+            spend_limits::get_project,
+            spend_limits::put_project,
+            spend_limits::delete_project
+        ))
+        .routes(routes!(
+            spend_limits::get_key,
+            spend_limits::put_key,
+            spend_limits::delete_key
+        ))
         .routes(routes!(models::list))
         .routes(routes!(billing::get))
         .routes(routes!(billing::credit_grants))

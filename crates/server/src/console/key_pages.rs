@@ -48,6 +48,8 @@ pub struct KeysQuery {
 fn notice_text(key: Option<&str>) -> Option<&'static str> {
     match key? {
         "revoked" => Some("Key revoked: requests with it fail from now on."),
+        "spend_saved" => Some("Spend limit saved: requests that could exceed it are refused."),
+        "spend_removed" => Some("Spend limit removed."),
         _ => None,
     }
 }
@@ -127,6 +129,32 @@ fn choose_view(
     }
 }
 
+/// The key list again, with a key's spend limit form open and its error (422).
+pub(crate) async fn render_with_spend_error(
+    app: &App,
+    session: &CurrentSession,
+    org_id: &str,
+    view: &str,
+    spend_error: Value,
+) -> Response {
+    let extra = PageExtra {
+        notice: None,
+        created: None,
+        values: json!({}),
+        errors: json!({"spend": spend_error}),
+    };
+    render(
+        app,
+        session,
+        org_id,
+        Some(view),
+        None,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        extra,
+    )
+    .await
+}
+
 async fn render(
     app: &App,
     session: &CurrentSession,
@@ -202,6 +230,7 @@ async fn page_context(
             )
         }
     };
+    let spend_limits = crate::console::spend_pages::key_limits(app, org_id).await?;
     let name_of = |project_id: &str| {
         projects
             .iter()
@@ -222,6 +251,7 @@ async fn page_context(
                 "created": day(k.created_at),
                 "last_used": k.last_used_at.map(minute),
                 "can_revoke": can_manage,
+                "spend_limit": spend_limits.get(&k.id),
             })
         })
         .collect();

@@ -13,6 +13,7 @@ mod member_pages;
 mod org_pages;
 pub mod page;
 mod project_pages;
+mod spend_pages;
 mod subscription_pages;
 pub mod templates;
 pub mod usage_pages;
@@ -76,6 +77,22 @@ pub fn router() -> Router<Arc<App>> {
         .route(
             "/o/{org}/projects/{project}/rename",
             post(project_pages::rename),
+        )
+        .route(
+            "/o/{org}/projects/{project}/spend-limit",
+            post(spend_pages::set_project),
+        )
+        .route(
+            "/o/{org}/projects/{project}/spend-limit/remove",
+            post(spend_pages::remove_project),
+        )
+        .route(
+            "/o/{org}/api-keys/{key}/spend-limit",
+            post(spend_pages::set_key),
+        )
+        .route(
+            "/o/{org}/api-keys/{key}/spend-limit/remove",
+            post(spend_pages::remove_key),
         )
         .route(
             "/o/{org}/projects/{project}/archive",

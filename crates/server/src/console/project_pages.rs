@@ -38,6 +38,8 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "archived" => Some("Project archived: its API keys no longer work."),
         "member_saved" => Some("Project member saved."),
         "member_removed" => Some("Member removed from the project."),
+        "spend_saved" => Some("Spend limit saved: requests that could exceed it are refused."),
+        "spend_removed" => Some("Spend limit removed."),
         _ => None,
     }
 }
@@ -167,7 +169,7 @@ pub async fn show(
     render_project(&app, &session, &org_id, &project_id, StatusCode::OK, page).await
 }
 
-async fn render_project(
+pub(crate) async fn render_project(
     app: &App,
     session: &CurrentSession,
     org_id: &str,
@@ -191,8 +193,22 @@ async fn render_project(
     } else {
         Vec::new()
     };
+    let can_manage = allows(access.membership.role, OrgAction::ManageProjects);
+    let spend = match crate::console::spend_pages::project_card(
+        app,
+        &session.user,
+        org_id,
+        project_id,
+        can_manage,
+    )
+    .await
+    {
+        Ok(card) => card,
+        Err(e) => return app.service_error_page(e),
+    };
     let p = &access.project;
     if let Value::Object(map) = &mut page {
+        map.insert("spend".into(), spend);
         map.insert(
             "project".into(),
             json!({"id": p.id, "name": p.name, "is_default": p.is_default,

@@ -24,6 +24,7 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "new_org.html",
     "projects.html",
     "project.html",
+    "spend_limit_card.html",
     "api_keys.html",
     "error.html",
     "members.html",

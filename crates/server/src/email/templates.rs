@@ -97,6 +97,24 @@ impl EmailTemplate for RenewalFailed<'_> {
     const KIND: &'static str = "renewal_failed";
 }
 
+/// A monthly spend limit reached one of its alert thresholds.
+#[derive(Debug, Serialize)]
+pub struct SpendAlert<'a> {
+    pub org_name: &'a str,
+    /// What the limit applies to: "the organization", "the project \"Web\"", …
+    pub target: &'a str,
+    pub percent: u8,
+    pub spent: &'a str,
+    pub monthly_limit: &'a str,
+    /// `YYYY-MM`.
+    pub month: &'a str,
+    pub limits_url: &'a str,
+}
+
+impl EmailTemplate for SpendAlert<'_> {
+    const KIND: &'static str = "spend_alert";
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error("'{0}' is not an email address a message can be sent to")]
@@ -135,6 +153,9 @@ const TEMPLATES: &[(&str, &str)] = email_templates!(
     "renewal_failed.subject.txt",
     "renewal_failed.txt",
     "renewal_failed.html",
+    "spend_alert.subject.txt",
+    "spend_alert.txt",
+    "spend_alert.html",
 );
 
 pub struct EmailTemplates {

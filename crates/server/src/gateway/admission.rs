@@ -6,7 +6,9 @@
 //! 3. the model: in the catalog (404) and enabled for the key's project (403),
 //! 4. the context length: input and `max_tokens` fit the model (400),
 //! 5. the plan: an active subscription covers the model (no credit), else pay-as-you-go,
-//! 6. credit: pay-as-you-go reserves the most the request can cost (402),
+//! 6. credit: pay-as-you-go reserves the most the request can cost, first under each monthly
+//!    spend limit of the key, the project and the organization (402 `spend_limit_reached`),
+//!    then in the organization's credit (402 `insufficient_quota`),
 //! 7. rate limits: the organization's and the project's buckets for the model (429),
 //!
 //! and only then the request is forwarded. Everything here answers from memory; the database
@@ -18,7 +20,9 @@ use std::time::Instant;
 use axum::http::HeaderMap;
 use tollgate_domain::catalog::Upstream;
 use tollgate_domain::ledger::TokenPrices;
+use tollgate_domain::limits::spend::{period_of, SpendScope};
 use tollgate_domain::Money;
+use tollgate_store::SpendPeriod;
 
 use crate::app::App;
 use crate::gateway::request::{Endpoint, InferenceRequest};
@@ -95,19 +99,26 @@ pub async fn admit(
         )
     })?;
 
-    // 6. Credit, for pay-as-you-go only.
+    // 6. Spend limits and credit, for pay-as-you-go only.
     let reservation = match entitlement {
         Entitlement::Subscription { .. } => None,
         Entitlement::PayAsYouGo { .. } => {
-            Some(app.metering.reserve(&key.org_id, max_cost).await.map_err(
-                |refusal| match refusal {
-                    CreditRefusal::Insufficient { .. } => GatewayError::insufficient_quota(),
-                    CreditRefusal::Unavailable => GatewayError::unavailable(
-                        "service_unavailable",
-                        "Credit cannot be checked right now; try again shortly.",
-                    ),
-                },
-            )?)
+            let limited = spend_limited(app, &key, arrived_at).await?;
+            Some(
+                app.metering
+                    .reserve(&key.org_id, max_cost, &limited)
+                    .await
+                    .map_err(|refusal| match refusal {
+                        CreditRefusal::Insufficient { .. } => GatewayError::insufficient_quota(),
+                        CreditRefusal::SpendLimit {
+                            scope, available, ..
+                        } => GatewayError::spend_limit_reached(scope, available),
+                        CreditRefusal::Unavailable => GatewayError::unavailable(
+                            "service_unavailable",
+                            "Credit cannot be checked right now; try again shortly.",
+                        ),
+                    })?,
+            )
         }
     };
 
@@ -149,4 +160,39 @@ pub async fn admit(
         started,
         arrived_at,
     })
+}
+
+/// The months of the spend limits a request of `key` falls under: its key's, its project's and
+/// its organization's, those that have one (from memory; read once per organization).
+async fn spend_limited(
+    app: &Arc<App>,
+    key: &KeyIdentity,
+    arrived_at: i64,
+) -> Result<Vec<SpendPeriod>, GatewayError> {
+    let settings = app
+        .limits
+        .settings
+        .get(&app.store, &key.org_id)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "spend limits cannot be read");
+            GatewayError::unavailable(
+                "service_unavailable",
+                "Spend limits cannot be checked right now; try again shortly.",
+            )
+        })?;
+    let period = period_of(arrived_at);
+    Ok([
+        (SpendScope::ApiKey, &key.key_id),
+        (SpendScope::Project, &key.project_id),
+        (SpendScope::Organization, &key.org_id),
+    ]
+    .into_iter()
+    .filter(|(scope, target)| settings.spend.contains_key(&(*scope, (*target).clone())))
+    .map(|(scope, target)| SpendPeriod {
+        scope,
+        target_id: target.clone(),
+        period: period.clone(),
+    })
+    .collect())
 }

@@ -5,6 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
+use tollgate_domain::limits::spend::SpendScope;
+use tollgate_domain::Money;
 
 use crate::keys::KeyAuthError;
 use crate::limits::RateLimited;
@@ -103,6 +105,27 @@ impl GatewayError {
             "Your organization does not have enough credit for this request: add credits \
              under Billing, or lower max_tokens."
                 .to_owned(),
+        )
+    }
+
+    /// 402 `spend_limit_reached`: the request could cost more than what is left of a monthly
+    /// spend limit (the organization's, the project's or the key's). Not a 429: waiting does
+    /// not help before the next month or a higher limit, so clients must not retry.
+    pub fn spend_limit_reached(scope: SpendScope, available: Money) -> Self {
+        let whose = match scope {
+            SpendScope::Organization => "your organization's",
+            SpendScope::Project => "this project's",
+            SpendScope::ApiKey => "this API key's",
+        };
+        Self::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "insufficient_quota",
+            Some("spend_limit_reached"),
+            format!(
+                "This request could exceed {whose} monthly spend limit (${} left this month): \
+                 an admin can raise the limit, or lower max_tokens.",
+                available.to_usd_string()
+            ),
         )
     }
 

@@ -1,4 +1,5 @@
-//! The limits an organization's operator and admins set (overrides per model, project limits),
+//! The limits an organization's operator and admins set (overrides per model, project limits,
+//! monthly spend limits),
 //! read from the database once and kept in memory. A change made here is forgotten at once; one
 //! made by another process arrives through the change log (`ChangeKind::Limits`) within a
 //! second. Entries also expire after `TTL`, should the log ever be out of reach.
@@ -8,8 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use tollgate_domain::limits::spend::SpendScope;
 use tollgate_domain::limits::RateLimits;
-use tollgate_store::{Store, StoreError};
+use tollgate_store::{SpendLimit, Store, StoreError};
 
 const TTL: Duration = Duration::from_secs(60);
 /// Organizations kept at most; the map is emptied when it grows past this.
@@ -22,6 +24,8 @@ pub struct OrgSettings {
     pub overrides: HashMap<String, RateLimits>,
     /// Project limits, by (project, model).
     pub projects: HashMap<(String, String), RateLimits>,
+    /// Monthly spend limits, by scope and target (the organization, a project, a key).
+    pub spend: HashMap<(SpendScope, String), SpendLimit>,
 }
 
 #[derive(Default)]
@@ -46,9 +50,16 @@ impl SettingsCache {
             .into_iter()
             .map(|p| ((p.project_id, p.model), p.limits))
             .collect();
+        let spend = store
+            .spend_limits(org_id)
+            .await?
+            .into_iter()
+            .map(|l| ((l.scope, l.target_id.clone()), l))
+            .collect();
         let settings = Arc::new(OrgSettings {
             overrides,
             projects,
+            spend,
         });
         let mut orgs = self.lock();
         if self.generation.load(Ordering::Acquire) == generation {

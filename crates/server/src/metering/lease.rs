@@ -1,29 +1,156 @@
-//! This process's credit leases, one per organization: a ledger hold taken in advance, against
-//! which requests are admitted in memory (decision 0013).
+//! This process's leases: credit leases, one per organization (a ledger hold taken in
+//! advance, decision 0013), and spend-limit leases, one per limited scope and month (a spend
+//! hold, decision 0018). Requests are admitted against them in memory; both kinds share this
+//! machinery and differ only in the store calls of their [`Pool`].
 //!
-//! Memory never believes in more credit than the hold reserves in the database: credit leaves
-//! the in-memory lease before the database is told (a shrink), and joins it only after the
+//! Memory never believes in more than the hold reserves in the database: an amount leaves the
+//! in-memory lease before the database is told (a shrink), and joins it only after the
 //! database said yes (a growth). So whatever this process admits is covered by its holds, and
-//! the holds of all processes together never exceed the balance (`grow_lease` checks under the
-//! account lock): no overspend, on any number of processes.
+//! the holds of all processes together never exceed what the pool has (the store checks under
+//! a lock at every growth): no overspend, on any number of processes.
 
 use std::collections::HashMap;
+use std::fmt::Debug;
+use std::future::Future;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tollgate_domain::Money;
-use tollgate_store::{LeaseGrowth, LeaseSizing};
+use tollgate_domain::{Money, Timestamp};
+use tollgate_store::{LeaseGrowth, LeaseSizing, SpendPeriod, Store, StoreError};
 
 use super::{CreditRefusal, Inner};
 use crate::config::millis;
 
-/// Never lease more than a quarter of what the organization has available (unless one request
-/// needs more): the other processes find three quarters, and as the credit runs low leases
-/// shrink to single requests.
+/// Never lease more than a quarter of what the pool has available (unless one request needs
+/// more): the other processes find three quarters, and as the pool runs low leases shrink to
+/// single requests.
 const SHARE_DIVISOR: i64 = 4;
 
-/// One organization's lease in this process.
-pub(super) struct Lease {
-    org_id: String,
+/// What a lease reserves from, and the store calls that change its hold.
+pub(super) trait Pool: Clone + Eq + Hash + Debug + Send + Sync + 'static {
+    fn grow(
+        &self,
+        store: &Store,
+        hold_id: Option<&str>,
+        sizing: LeaseSizing,
+        ttl_ms: i64,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<LeaseGrowth, StoreError>> + Send;
+    fn shrink(
+        &self,
+        store: &Store,
+        hold_id: &str,
+        by: i64,
+        ttl_ms: i64,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    fn renew(
+        &self,
+        store: &Store,
+        hold_id: &str,
+        ttl_ms: i64,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn release(
+        &self,
+        store: &Store,
+        hold_id: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// An organization's credit (its balance less every hold).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct Credit(pub String);
+
+impl Pool for Credit {
+    async fn grow(
+        &self,
+        store: &Store,
+        hold_id: Option<&str>,
+        sizing: LeaseSizing,
+        ttl_ms: i64,
+        now: Timestamp,
+    ) -> Result<LeaseGrowth, StoreError> {
+        store
+            .grow_lease(&self.0, hold_id, sizing, ttl_ms, now)
+            .await
+    }
+    async fn shrink(
+        &self,
+        store: &Store,
+        hold_id: &str,
+        by: i64,
+        ttl_ms: i64,
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        store.shrink_lease(&self.0, hold_id, by, ttl_ms, now).await
+    }
+    async fn renew(
+        &self,
+        store: &Store,
+        hold_id: &str,
+        ttl_ms: i64,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        store.renew_lease(hold_id, ttl_ms, now).await
+    }
+    async fn release(
+        &self,
+        store: &Store,
+        hold_id: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        store.release_hold(hold_id, now).await.map(|_| ())
+    }
+}
+
+/// A spend limit's month (its limit less what was spent and every hold).
+impl Pool for SpendPeriod {
+    async fn grow(
+        &self,
+        store: &Store,
+        hold_id: Option<&str>,
+        sizing: LeaseSizing,
+        ttl_ms: i64,
+        now: Timestamp,
+    ) -> Result<LeaseGrowth, StoreError> {
+        store
+            .grow_spend_lease(self, hold_id, sizing, ttl_ms, now)
+            .await
+    }
+    async fn shrink(
+        &self,
+        store: &Store,
+        hold_id: &str,
+        by: i64,
+        ttl_ms: i64,
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        store.shrink_spend_lease(hold_id, by, ttl_ms, now).await
+    }
+    async fn renew(
+        &self,
+        store: &Store,
+        hold_id: &str,
+        ttl_ms: i64,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        store.renew_spend_lease(hold_id, ttl_ms, now).await
+    }
+    async fn release(
+        &self,
+        store: &Store,
+        hold_id: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        store.release_spend_hold(hold_id, now).await
+    }
+}
+
+/// One lease in this process.
+pub(super) struct Lease<P> {
+    pool: P,
     state: Mutex<LeaseState>,
     /// Serialises the database calls that change the hold (grow, shrink, renew), so that a
     /// burst of requests that find the lease short waits for one growth instead of each taking
@@ -71,7 +198,7 @@ impl LeaseState {
     }
 }
 
-impl Lease {
+impl<P> Lease<P> {
     fn lock(&self) -> std::sync::MutexGuard<'_, LeaseState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -103,19 +230,26 @@ impl Lease {
     }
 }
 
-/// Every lease of this process.
-#[derive(Default)]
-pub(super) struct Leases {
-    by_org: Mutex<HashMap<String, Arc<Lease>>>,
+/// Every lease of one kind in this process.
+pub(super) struct Leases<P> {
+    by_pool: Mutex<HashMap<P, Arc<Lease<P>>>>,
 }
 
-impl Leases {
-    fn get(&self, org_id: &str) -> Arc<Lease> {
-        let mut map = self.by_org.lock().unwrap_or_else(PoisonError::into_inner);
-        map.entry(org_id.to_owned())
+impl<P> Default for Leases<P> {
+    fn default() -> Self {
+        Self {
+            by_pool: Mutex::default(),
+        }
+    }
+}
+
+impl<P: Pool> Leases<P> {
+    fn get(&self, pool: &P) -> Arc<Lease<P>> {
+        let mut map = self.by_pool.lock().unwrap_or_else(PoisonError::into_inner);
+        map.entry(pool.clone())
             .or_insert_with(|| {
                 Arc::new(Lease {
-                    org_id: org_id.to_owned(),
+                    pool: pool.clone(),
                     state: Mutex::default(),
                     resizing: tokio::sync::Mutex::new(()),
                 })
@@ -123,19 +257,36 @@ impl Leases {
             .clone()
     }
 
-    fn all(&self) -> Vec<Arc<Lease>> {
-        let map = self.by_org.lock().unwrap_or_else(PoisonError::into_inner);
+    fn all(&self) -> Vec<Arc<Lease<P>>> {
+        let map = self.by_pool.lock().unwrap_or_else(PoisonError::into_inner);
         map.values().cloned().collect()
     }
 
-    /// Reserves `amount` against the organization's lease, growing it when short.
+    /// Forgets leases that hold nothing, had no demand for two ticks and that no request
+    /// refers to (a past month's spend leases, organizations gone quiet).
+    fn forget_unused(&self) {
+        let mut map = self.by_pool.lock().unwrap_or_else(PoisonError::into_inner);
+        map.retain(|_, lease| {
+            if Arc::strong_count(lease) > 1 {
+                return true;
+            }
+            let s = lease.lock();
+            s.hold_id.is_some()
+                || s.in_flight != 0
+                || s.pending != 0
+                || s.demand != 0
+                || s.last_demand != 0
+        });
+    }
+
+    /// Reserves `amount` against the pool's lease, growing it when short.
     pub async fn reserve(
         &self,
         inner: &Inner,
-        org_id: &str,
+        pool: &P,
         amount: i64,
-    ) -> Result<Arc<Lease>, CreditRefusal> {
-        let lease = self.get(org_id);
+    ) -> Result<Arc<Lease<P>>, CreditRefusal> {
+        let lease = self.get(pool);
         if lease.lock().take(amount) {
             return Ok(lease);
         }
@@ -150,7 +301,7 @@ impl Leases {
     async fn grow_and_take(
         &self,
         inner: &Inner,
-        lease: &Lease,
+        lease: &Lease<P>,
         amount: i64,
     ) -> Result<(), CreditRefusal> {
         let (hold_id, sizing) = {
@@ -175,12 +326,12 @@ impl Leases {
         };
         let now = inner.clock.now_ms();
         let ttl = millis(inner.config.hold_ttl);
-        let grown = inner
-            .store
-            .grow_lease(&lease.org_id, hold_id.as_deref(), sizing, ttl, now)
+        let grown = lease
+            .pool
+            .grow(&inner.store, hold_id.as_deref(), sizing, ttl, now)
             .await
             .map_err(|e| {
-                tracing::warn!(org = %lease.org_id, error = %e, "cannot lease credit");
+                tracing::warn!(pool = ?lease.pool, error = %e, "cannot grow a lease");
                 CreditRefusal::Unavailable
             })?;
         let mut s = lease.lock();
@@ -236,12 +387,12 @@ impl Leases {
             if idle {
                 // Nothing runs on it and nothing waits to be stored: the whole hold goes back,
                 // whatever the database has in it.
-                inner.store.release_hold(&hold_id, now).await?;
+                lease.pool.release(&inner.store, &hold_id, now).await?;
                 lease.lock().lost();
             } else if surplus > 0 {
-                let given = inner
-                    .store
-                    .shrink_lease(&lease.org_id, &hold_id, surplus, ttl, now)
+                let given = lease
+                    .pool
+                    .shrink(&inner.store, &hold_id, surplus, ttl, now)
                     .await?;
                 let mut s = lease.lock();
                 if given == 0 {
@@ -249,17 +400,17 @@ impl Leases {
                 } else {
                     s.expires_at = now.saturating_add(ttl);
                 }
-            } else if renew && !inner.store.renew_lease(&hold_id, ttl, now).await? {
+            } else if renew && !lease.pool.renew(&inner.store, &hold_id, ttl, now).await? {
                 lease.lock().lost();
             } else if renew {
                 lease.lock().expires_at = now.saturating_add(ttl);
             }
         }
+        self.forget_unused();
         Ok(())
     }
 
-    /// Returns every lease to the organizations' available credit (shutdown, after the last
-    /// records are stored).
+    /// Returns every lease to its pool (shutdown, after the last records are stored).
     pub async fn release_all(&self, inner: &Inner) {
         for lease in self.all() {
             let _resizing = lease.resizing.lock().await;
@@ -270,8 +421,12 @@ impl Leases {
                 id
             };
             if let Some(id) = hold_id {
-                if let Err(e) = inner.store.release_hold(&id, inner.clock.now_ms()).await {
-                    tracing::warn!(hold = %id, error = %e, "returning a credit lease failed; it expires by itself");
+                if let Err(e) = lease
+                    .pool
+                    .release(&inner.store, &id, inner.clock.now_ms())
+                    .await
+                {
+                    tracing::warn!(hold = %id, error = %e, "returning a lease failed; it expires by itself");
                 }
             }
         }

@@ -1,10 +1,13 @@
-//! Credit admission and usage metering for the gateway (DESIGN §2, decision 0013).
+//! Credit and spend-limit admission and usage metering for the gateway (DESIGN §2, decisions
+//! 0013 and 0018).
 //!
 //! `reserve` admits a request against this process's lease of the organization's credit
-//! ([`lease`]: a ledger hold taken in advance, sized by recent demand); `record` hands the
+//! ([`lease`]: a ledger hold taken in advance, sized by recent demand) and against its leases
+//! of each monthly spend limit the request falls under (spend holds, the same machinery);
+//! `record` hands the
 //! usage record to a batched background writer ([`writer`]), which stores it exactly once (by
-//! record id) and, in the same transaction, debits its cost and shrinks the lease's hold by
-//! it. The database is written per lease growth and per batch, never per request.
+//! record id) and, in the same transaction, debits its cost, adds it to the month's spend and
+//! shrinks the leases' holds by it. The database is written per lease growth and per batch, never per request.
 
 mod lease;
 mod writer;
@@ -14,8 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tollgate_domain::limits::spend::SpendScope;
 use tollgate_domain::{Clock, Money};
-use tollgate_store::{Store, UsageRecord};
+use tollgate_store::{SpendPeriod, Store, UsageRecord};
 
 use crate::app::App;
 
@@ -58,13 +62,19 @@ struct Inner {
     store: Store,
     clock: Arc<dyn Clock>,
     config: MeteringConfig,
-    leases: lease::Leases,
+    leases: lease::Leases<lease::Credit>,
+    spend_leases: lease::Leases<SpendPeriod>,
 }
 
-/// Credit reserved for one request. Dropping it unsettled returns it (to the lease).
+type SpendLease = Arc<lease::Lease<SpendPeriod>>;
+
+/// Credit (and spend-limit headroom) reserved for one request. Dropping it unsettled returns
+/// it (to the leases).
 pub struct CreditReservation {
     /// The lease it was taken from; `None` once settled (or for a free request).
-    lease: Option<Arc<lease::Lease>>,
+    lease: Option<Arc<lease::Lease<lease::Credit>>>,
+    /// The spend leases it was taken from, by scope; emptied once settled.
+    spend: Vec<(SpendScope, SpendLease)>,
     amount: Money,
 }
 
@@ -80,6 +90,9 @@ impl Drop for CreditReservation {
         if let Some(lease) = self.lease.take() {
             lease.give_back(self.amount.micros());
         }
+        for (_, lease) in self.spend.drain(..) {
+            lease.give_back(self.amount.micros());
+        }
     }
 }
 
@@ -88,6 +101,14 @@ pub enum CreditRefusal {
     /// Not enough available credit (balance − holds − other reservations) for `needed`.
     #[error("insufficient credit")]
     Insufficient { needed: Money, available: Money },
+    /// The month's spend limit of `scope` leaves less than `needed` (limit − spent − what
+    /// running requests reserve).
+    #[error("spend limit reached")]
+    SpendLimit {
+        scope: SpendScope,
+        needed: Money,
+        available: Money,
+    },
     /// The store could not be reached to take a lease: the gateway answers 503.
     #[error("credit cannot be checked right now")]
     Unavailable,
@@ -101,6 +122,7 @@ impl Metering {
             clock,
             config,
             leases: lease::Leases::default(),
+            spend_leases: lease::Leases::default(),
         });
         Self {
             writer: writer::WriterHandle::spawn(inner.clone(), spent_tx),
@@ -109,29 +131,54 @@ impl Metering {
         }
     }
 
-    /// Reserves the most this request can cost for `org_id` (pay-as-you-go only). Against this
-    /// process's in-memory lease of the organization's credit; touches the database only to take
-    /// or top up a lease, never once per request.
+    /// Reserves the most this request can cost for `org_id` (pay-as-you-go only), first in
+    /// each spend limit's month it falls under (`spend_limited`), then in the organization's
+    /// credit. Against this process's in-memory leases; touches the database only to take or
+    /// top up a lease, never once per request.
     pub async fn reserve(
         &self,
         org_id: &str,
         max_cost: Money,
+        spend_limited: &[SpendPeriod],
     ) -> Result<CreditReservation, CreditRefusal> {
+        let mut reservation = CreditReservation {
+            lease: None,
+            spend: Vec::new(),
+            amount: Money::ZERO,
+        };
         if max_cost.micros() <= 0 {
-            return Ok(CreditReservation {
-                lease: None,
-                amount: Money::ZERO,
-            });
+            return Ok(reservation);
+        }
+        reservation.amount = max_cost;
+        for period in spend_limited {
+            let lease = self
+                .inner
+                .spend_leases
+                .reserve(&self.inner, period, max_cost.micros())
+                .await
+                .map_err(|refusal| match refusal {
+                    CreditRefusal::Insufficient { needed, available } => {
+                        CreditRefusal::SpendLimit {
+                            scope: period.scope,
+                            needed,
+                            available,
+                        }
+                    }
+                    other => other,
+                })?;
+            reservation.spend.push((period.scope, lease));
         }
         let lease = self
             .inner
             .leases
-            .reserve(&self.inner, org_id, max_cost.micros())
+            .reserve(
+                &self.inner,
+                &lease::Credit(org_id.to_owned()),
+                max_cost.micros(),
+            )
             .await?;
-        Ok(CreditReservation {
-            lease: Some(lease),
-            amount: max_cost,
-        })
+        reservation.lease = Some(lease);
+        Ok(reservation)
     }
 
     /// One finished request, whatever its outcome (success, upstream error, timeout, client
@@ -139,12 +186,22 @@ impl Metering {
     /// settles `reservation` (if any) at `record.cost`, the rest going back. Never blocks, never
     /// fails the request.
     pub fn record(&self, record: UsageRecord, reservation: Option<CreditReservation>) {
-        let lease = reservation.and_then(|mut r| {
-            let lease = r.lease.take()?;
-            lease.finish(r.amount.micros(), record.cost.ceil().micros());
-            Some(lease)
-        });
-        self.writer.push(record, lease);
+        let cost = record.cost.ceil().micros();
+        let (lease, spend) = match reservation {
+            Some(mut r) => {
+                let lease = r.lease.take();
+                if let Some(lease) = &lease {
+                    lease.finish(r.amount.micros(), cost);
+                }
+                let spend = std::mem::take(&mut r.spend);
+                for (_, lease) in &spend {
+                    lease.finish(r.amount.micros(), cost);
+                }
+                (lease, spend)
+            }
+            None => (None, Vec::new()),
+        };
+        self.writer.push(record, lease, spend);
     }
 
     /// Returns once everything recorded so far is in the database (tests; SIGTERM shutdown).
@@ -157,15 +214,16 @@ impl Metering {
     pub async fn shutdown(&self) {
         self.flush().await;
         self.inner.leases.release_all(&self.inner).await;
+        self.inner.spend_leases.release_all(&self.inner).await;
     }
 
     /// One round of lease upkeep (the periodic job runs it; tests call it to not wait).
     pub async fn tick(&self) -> anyhow::Result<()> {
         self.inner.leases.tick(&self.inner).await?;
-        self.inner
-            .store
-            .expire_holds(self.inner.clock.now_ms())
-            .await?;
+        self.inner.spend_leases.tick(&self.inner).await?;
+        let now = self.inner.clock.now_ms();
+        self.inner.store.expire_holds(now).await?;
+        self.inner.store.expire_spend_holds(now).await?;
         Ok(())
     }
 }

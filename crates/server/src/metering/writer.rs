@@ -9,16 +9,18 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
+use tollgate_domain::limits::spend::SpendScope;
 use tollgate_domain::usage::UsageCost;
-use tollgate_store::{StoreError, UsageRecord};
+use tollgate_store::{SpendHolds, StoreError, UsageRecord};
 
-use super::lease::Lease;
-use super::Inner;
+use super::lease::{Credit, Lease};
+use super::{Inner, SpendLease};
 
-/// A record waiting to be stored, with the lease its reservation was taken from.
+/// A record waiting to be stored, with the leases its reservation was taken from.
 pub(super) struct Queued {
     pub record: UsageRecord,
-    pub lease: Option<Arc<Lease>>,
+    pub lease: Option<Arc<Lease<Credit>>>,
+    pub spend: Vec<(SpendScope, SpendLease)>,
 }
 
 enum Msg {
@@ -38,10 +40,19 @@ impl WriterHandle {
         Self { tx }
     }
 
-    pub fn push(&self, record: UsageRecord, lease: Option<Arc<Lease>>) {
+    pub fn push(
+        &self,
+        record: UsageRecord,
+        lease: Option<Arc<Lease<Credit>>>,
+        spend: Vec<(SpendScope, SpendLease)>,
+    ) {
         if self
             .tx
-            .send(Msg::Record(Box::new(Queued { record, lease })))
+            .send(Msg::Record(Box::new(Queued {
+                record,
+                lease,
+                spend,
+            })))
             .is_err()
         {
             tracing::error!("the usage writer has stopped; a usage record is lost");
@@ -161,25 +172,41 @@ async fn store(inner: &Inner, part: &[Queued]) -> Result<(), StoreError> {
         .map(|q| q.lease.as_ref().and_then(|l| l.hold_id()))
         .collect();
     let holds: Vec<Option<&str>> = hold_ids.iter().map(Option::as_deref).collect();
+    let spend_holds: Vec<SpendHolds> = part
+        .iter()
+        .map(|q| {
+            q.spend
+                .iter()
+                .filter_map(|(scope, l)| Some((*scope, l.hold_id()?)))
+                .collect()
+        })
+        .collect();
     let recorded = inner
         .store
-        .record_usage_on_holds(&records, &holds, inner.clock.now_ms())
+        .record_usage_on_leases(&records, &holds, &spend_holds, inner.clock.now_ms())
         .await?;
     for (id, reason) in &recorded.rejected {
         tracing::error!(%id, %reason, "usage record refused by the ledger; dropped");
     }
     for q in part {
-        if let Some(lease) = &q.lease {
-            let stored = !recorded.rejected.iter().any(|(id, _)| *id == q.record.id);
-            lease.settled(q.record.cost.ceil().micros(), stored);
-        }
+        let stored = !recorded.rejected.iter().any(|(id, _)| *id == q.record.id);
+        settled(q, stored);
     }
     Ok(())
 }
 
-/// A record the database refused: its cost no longer waits on the lease.
-fn dropped(q: &Queued) {
+/// The leases learn that a record was stored (their holds shrank by its cost) or not.
+fn settled(q: &Queued, stored: bool) {
+    let cost = q.record.cost.ceil().micros();
     if let Some(lease) = &q.lease {
-        lease.settled(q.record.cost.ceil().micros(), false);
+        lease.settled(cost, stored);
     }
+    for (_, lease) in &q.spend {
+        lease.settled(cost, stored);
+    }
+}
+
+/// A record the database refused: its cost no longer waits on the leases.
+fn dropped(q: &Queued) {
+    settled(q, false);
 }

@@ -296,7 +296,7 @@ impl App {
 
     /// Renders one email per org admin; a rendering failure is logged and skips that email
     /// rather than leave money unaccounted.
-    async fn admin_emails(
+    pub(crate) async fn admin_emails(
         &self,
         org_id: &str,
         render: impl Fn(&str, &str) -> Result<OutgoingEmail, crate::email::templates::RenderError>,

@@ -15,6 +15,8 @@ pub mod previews;
 pub mod project_members;
 pub mod project_models;
 pub mod projects;
+pub mod rate_limits;
+pub mod spend_limits;
 pub mod stripe_events;
 pub mod subscriptions;
 pub mod usage;

@@ -248,6 +248,14 @@ impl App {
     pub fn after_usage(self: &Arc<Self>, orgs: BTreeSet<String>) {
         for org_id in orgs {
             let app = self.clone();
+            let alerting = org_id.clone();
+            self.background
+                .spawn("spend alerts after usage", async move {
+                    app.send_spend_alerts(&alerting)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("org {alerting}: {e}"))
+                });
+            let app = self.clone();
             self.background
                 .spawn("auto-recharge after usage", async move {
                     app.maybe_auto_recharge(&org_id)

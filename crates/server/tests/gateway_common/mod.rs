@@ -72,7 +72,7 @@ limits = {{ rpm = 1000, tpm = 1000000, rpd = 100000, tpd = 100000000 }}
 id = "basic"
 name = "Basic"
 monthly_price = "10.00"
-limits = {{ rpm = 1000, tpm = 1000000, rpd = 100000, tpd = 100000000 }}
+limits = {{ rpm = 500, tpm = 500000, rpd = 50000, tpd = 50000000 }}
 
 [[models]]
 id = "local"

@@ -1,11 +1,13 @@
 """The official `openai` Python SDK, unmodified, against a running `tollgate serve`.
 
 Run by crates/tollgate/tests/openai_sdk.rs with TOLLGATE_BASE_URL (the server), TOLLGATE_KEY (a
-key of an organization with credit) and TOLLGATE_POOR_KEY (a key of one without). Exits non-zero
-on the first failed check.
+key of an organization with credit), TOLLGATE_POOR_KEY (a key of one without) and
+TOLLGATE_LIMITED_KEY (a key of an organization an operator limited to 60 requests a minute).
+Exits non-zero on the first failed check.
 """
 
 import os
+import time
 
 import openai
 from openai import OpenAI
@@ -81,7 +83,38 @@ def main():
         402,
     )
     assert e.code == "insufficient_quota", e.code
+    check_retry_after()
     print("openai SDK: all checks passed")
+
+
+def check_retry_after():
+    """A 429 carries Retry-After; the SDK (with retries on, its default) waits for it and
+    retries, and the retry goes through once the bucket has refilled."""
+    limited = client(os.environ["TOLLGATE_LIMITED_KEY"])
+    call = lambda c: c.chat.completions.with_raw_response.create(  # noqa: E731
+        model=MODEL, messages=HELLO, max_tokens=1
+    )
+    # The operator's override reaches the running server within a second.
+    deadline = time.monotonic() + 5
+    while call(limited).headers.get("x-ratelimit-limit-requests") != "60":
+        assert time.monotonic() < deadline, "the override of 60 RPM was not in force"
+        time.sleep(0.05)
+    # Spend the bucket (60 at most, plus what refills meanwhile) until a 429.
+    for _ in range(200):
+        try:
+            call(limited)
+        except openai.RateLimitError as e:
+            assert e.status_code == 429 and e.code == "rate_limit_exceeded", e
+            retry_after = float(e.response.headers["retry-after"])
+            assert 0 < retry_after <= 2, retry_after
+            break
+    else:
+        raise AssertionError("no 429 within 200 requests at 60 RPM")
+    # The same request with the SDK's retries on: refused first, then admitted after waiting
+    # what `retry-after-ms` / `Retry-After` said.
+    raw = call(OpenAI(base_url=BASE_URL, api_key=os.environ["TOLLGATE_LIMITED_KEY"], max_retries=3))
+    assert raw.retries_taken >= 1, raw.retries_taken
+    assert raw.parse().choices, raw
 
 
 if __name__ == "__main__":

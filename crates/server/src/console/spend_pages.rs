@@ -1,0 +1,251 @@
+//! Spend limit forms of the console (docs/limits.md "Spend limits"): the project page's card
+//! (the project's monthly limit and alert thresholds) and the API key row's limit. Each form
+//! posts, then redirects back (POST/redirect/GET); an invalid value re-renders the page with
+//! the error next to the field (and the key's form open). Setting a limit moves no money, so
+//! there is no preview.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tollgate_domain::limits::spend::{SpendScope, Thresholds};
+use tollgate_domain::{Money, ValidationError};
+
+use crate::app::App;
+use crate::auth::ClientInfo;
+use crate::console::{key_pages, project_pages, urlencode, PageForm, PageSession};
+use crate::service::spend_limits::SpendTarget;
+use crate::service::ServiceError;
+
+#[derive(Deserialize)]
+pub struct SpendForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    monthly_limit: String,
+    /// Absent from the key row's form: the defaults apply.
+    alert_thresholds: Option<String>,
+    /// The key's project and the key list to come back to (key forms only).
+    #[serde(default)]
+    project: String,
+    view: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct RemoveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    project: String,
+    view: Option<String>,
+}
+
+/// The amount as typed (`250`, `$250.00`) and the thresholds (`50, 80, 100`).
+fn parse(form: &SpendForm) -> Result<(Money, Option<Thresholds>), ValidationError> {
+    let raw = form.monthly_limit.trim().trim_start_matches('$').trim();
+    let amount = Money::parse_usd("monthly_limit", &raw.replace(',', ""))?;
+    let thresholds = form
+        .alert_thresholds
+        .as_deref()
+        .map(Thresholds::parse)
+        .transpose()?;
+    Ok((amount, thresholds))
+}
+
+/// The project page's spend card: the limit, this month's spend, and whether the viewer may
+/// change it (org admins).
+pub(crate) async fn project_card(
+    app: &App,
+    user: &tollgate_store::User,
+    org_id: &str,
+    project_id: &str,
+    can_manage: bool,
+) -> Result<Value, ServiceError> {
+    let view = app
+        .spend_limit(user, org_id, SpendTarget::Project(project_id))
+        .await?;
+    Ok(match view {
+        Some(v) => json!({
+            "limit": v.limit.monthly_limit.to_usd_string(),
+            "thresholds": v.limit.thresholds.percents().iter().map(u8::to_string).collect::<Vec<_>>().join(", "),
+            "spent": Money::from_micros(v.used.spent).to_usd_string(),
+            "period": v.period,
+            "can_manage": can_manage,
+        }),
+        None => json!({"limit": null, "thresholds": "50, 80, 100", "can_manage": can_manage}),
+    })
+}
+
+/// Each key's monthly limit (USD) in the organization, for the key rows.
+pub(crate) async fn key_limits(
+    app: &App,
+    org_id: &str,
+) -> Result<HashMap<String, String>, ServiceError> {
+    Ok(app
+        .store
+        .spend_limits(org_id)
+        .await?
+        .into_iter()
+        .filter(|l| l.scope == SpendScope::ApiKey)
+        .map(|l| (l.target_id, l.monthly_limit.to_usd_string()))
+        .collect())
+}
+
+fn to_project(org_id: &str, project_id: &str, notice: &str) -> Response {
+    Redirect::to(&format!(
+        "/o/{}/projects/{}?notice={notice}",
+        urlencode(org_id),
+        urlencode(project_id)
+    ))
+    .into_response()
+}
+
+fn to_keys(org_id: &str, view: &str, notice: &str) -> Response {
+    Redirect::to(&format!(
+        "/o/{}/api-keys?project={}&notice={notice}",
+        urlencode(org_id),
+        urlencode(view)
+    ))
+    .into_response()
+}
+
+pub async fn set_project(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path((org_id, project_id)): Path<(String, String)>,
+    PageForm(form): PageForm<SpendForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let outcome = match parse(&form) {
+        Ok((amount, thresholds)) => {
+            app.set_spend_limit(
+                &session.user,
+                &org_id,
+                SpendTarget::Project(&project_id),
+                amount,
+                thresholds,
+                &client,
+            )
+            .await
+        }
+        Err(v) => Err(v.into()),
+    };
+    match outcome {
+        Ok(_) => to_project(&org_id, &project_id, "spend_saved"),
+        Err(ServiceError::Invalid(v)) => {
+            let page = json!({
+                "values": {},
+                "errors": {},
+                "spend_values": {"monthly_limit": form.monthly_limit, "alert_thresholds": form.alert_thresholds},
+                "spend_errors": { v.field: v.message },
+            });
+            project_pages::render_project(
+                &app,
+                &session,
+                &org_id,
+                &project_id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                page,
+            )
+            .await
+        }
+        Err(e) => app.service_error_page(e),
+    }
+}
+
+pub async fn remove_project(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path((org_id, project_id)): Path<(String, String)>,
+    PageForm(form): PageForm<RemoveForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let target = SpendTarget::Project(&project_id);
+    match app
+        .delete_spend_limit(&session.user, &org_id, target, &client)
+        .await
+    {
+        Ok(()) | Err(ServiceError::NotFound("spend limit")) => {
+            to_project(&org_id, &project_id, "spend_removed")
+        }
+        Err(e) => app.service_error_page(e),
+    }
+}
+
+pub async fn set_key(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path((org_id, key_id)): Path<(String, String)>,
+    PageForm(form): PageForm<SpendForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let target = SpendTarget::ApiKey {
+        project_id: &form.project,
+        key_id: &key_id,
+    };
+    let outcome = match parse(&form) {
+        Ok((amount, thresholds)) => {
+            app.set_spend_limit(&session.user, &org_id, target, amount, thresholds, &client)
+                .await
+        }
+        Err(v) => Err(v.into()),
+    };
+    let view = form.view.clone().unwrap_or_else(|| form.project.clone());
+    match outcome {
+        Ok(_) => to_keys(&org_id, &view, "spend_saved"),
+        Err(ServiceError::Invalid(v)) => {
+            key_pages::render_with_spend_error(
+                &app,
+                &session,
+                &org_id,
+                &view,
+                json!({"key": key_id, "monthly_limit": form.monthly_limit, "message": v.message}),
+            )
+            .await
+        }
+        Err(e) => app.service_error_page(e),
+    }
+}
+
+pub async fn remove_key(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path((org_id, key_id)): Path<(String, String)>,
+    PageForm(form): PageForm<RemoveForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let target = SpendTarget::ApiKey {
+        project_id: &form.project,
+        key_id: &key_id,
+    };
+    let view = form.view.clone().unwrap_or_else(|| form.project.clone());
+    match app
+        .delete_spend_limit(&session.user, &org_id, target, &client)
+        .await
+    {
+        Ok(()) | Err(ServiceError::NotFound("spend limit")) => {
+            to_keys(&org_id, &view, "spend_removed")
+        }
+        Err(e) => app.service_error_page(e),
+    }
+}

@@ -1,0 +1,337 @@
+//! Spend-limit leases (docs/decisions/0018-spend-limit-leases.md): holds on a spend limit's
+//! monthly headroom that a gateway process grows, shrinks and renews, exactly as credit leases
+//! do with ledger holds (`leases`). Every change to a hold first locks its month's
+//! `spend_periods` row, so `spent + reserved ≤ limit` holds across any number of processes
+//! (`reserved` being the sum of the month's holds).
+
+use sqlx::{Any, Row, Transaction};
+use tollgate_domain::limits::spend::SpendScope;
+use tollgate_domain::{new_id, IdPrefix, Timestamp};
+
+use crate::error::corrupt;
+use crate::leases::{LeaseGrowth, LeaseSizing};
+use crate::spend::add_spent_in;
+use crate::{Result, Store};
+
+/// One scope's month: what a spend lease reserves from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpendPeriod {
+    pub scope: SpendScope,
+    pub target_id: String,
+    /// `YYYY-MM` (UTC).
+    pub period: String,
+}
+
+impl SpendPeriod {
+    fn key(&self) -> (SpendScope, &str, &str) {
+        (self.scope, &self.target_id, &self.period)
+    }
+}
+
+/// Shrinks hold `hold_id` of `of` by up to `by` (removing it when nothing is left) and moves
+/// its expiry to `renew_until` when given. The caller has locked the period's row. Returns how
+/// much it shrank: 0 when the hold is gone or belongs to another period.
+pub(crate) async fn shrink_spend_hold_in(
+    tx: &mut Transaction<'static, Any>,
+    of: &SpendPeriod,
+    hold_id: &str,
+    by: i64,
+    renew_until: Option<Timestamp>,
+) -> Result<i64> {
+    let Some(row) = sqlx::query(
+        "SELECT amount FROM spend_holds WHERE id = $1 AND scope = $2 AND target_id = $3 AND period = $4",
+    )
+    .bind(hold_id)
+    .bind(of.scope.as_str())
+    .bind(&of.target_id)
+    .bind(&of.period)
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(0);
+    };
+    let amount: i64 = row.try_get("amount")?;
+    let taken = by.clamp(0, amount);
+    if taken == amount {
+        sqlx::query("DELETE FROM spend_holds WHERE id = $1")
+            .bind(hold_id)
+            .execute(&mut **tx)
+            .await?;
+    } else {
+        sqlx::query(
+            "UPDATE spend_holds SET amount = amount - $1, expires_at = COALESCE($2, expires_at) WHERE id = $3",
+        )
+        .bind(taken)
+        .bind(renew_until)
+        .bind(hold_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if taken > 0 {
+        sqlx::query(
+            "UPDATE spend_periods SET reserved = reserved - $1 WHERE scope = $2 AND target_id = $3 AND period = $4",
+        )
+        .bind(taken)
+        .bind(of.scope.as_str())
+        .bind(&of.target_id)
+        .bind(&of.period)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(taken)
+}
+
+/// The period a hold reserves from (it never changes), without locking anything.
+async fn period_of_hold(
+    tx: &mut Transaction<'static, Any>,
+    hold_id: &str,
+) -> Result<Option<SpendPeriod>> {
+    let Some(row) = sqlx::query("SELECT scope, target_id, period FROM spend_holds WHERE id = $1")
+        .bind(hold_id)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let scope: String = row.try_get("scope")?;
+    Ok(Some(SpendPeriod {
+        scope: scope
+            .parse()
+            .map_err(|_| corrupt(format!("spend hold scope '{scope}'")))?,
+        target_id: row.try_get("target_id")?,
+        period: row.try_get("period")?,
+    }))
+}
+
+impl Store {
+    /// Grows a spend lease on `of` by between `sizing.need` and `sizing.want` (see
+    /// [`LeaseSizing`]; "available" is the limit − spent − reserved) and renews it for
+    /// `ttl_ms`; places a new hold when `hold_id` is `None` or gone. A scope whose limit was
+    /// removed meanwhile grants what is wanted: nothing limits it any more.
+    pub async fn grow_spend_lease(
+        &self,
+        of: &SpendPeriod,
+        hold_id: Option<&str>,
+        sizing: LeaseSizing,
+        ttl_ms: i64,
+        now: Timestamp,
+    ) -> Result<LeaseGrowth> {
+        if sizing.need <= 0 || sizing.share_divisor <= 0 {
+            return Err(corrupt(format!(
+                "a lease must grow by a positive amount: {sizing:?}"
+            )));
+        }
+        let mut tx = self.begin_write().await?;
+        let used = add_spent_in(&mut tx, of.key(), 0, now).await?;
+        let limit: Option<i64> = sqlx::query(
+            "SELECT monthly_limit FROM spend_limits WHERE scope = $1 AND target_id = $2",
+        )
+        .bind(of.scope.as_str())
+        .bind(&of.target_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get("monthly_limit"))
+        .transpose()?;
+        let added = match limit {
+            Some(limit) => {
+                let available = limit
+                    .saturating_sub(used.spent)
+                    .saturating_sub(used.reserved);
+                if available < sizing.need {
+                    return Ok(LeaseGrowth::Refused { available });
+                }
+                let cap = sizing.need.max(available / sizing.share_divisor);
+                sizing.want.max(sizing.need).min(cap)
+            }
+            None => sizing.want.max(sizing.need),
+        };
+        let expires_at = now.saturating_add(ttl_ms);
+        let mut grown = None;
+        if let Some(id) = hold_id {
+            let updated = sqlx::query(
+                "UPDATE spend_holds SET amount = amount + $1, expires_at = $2 WHERE id = $3 \
+                 AND scope = $4 AND target_id = $5 AND period = $6 AND expires_at > $7",
+            )
+            .bind(added)
+            .bind(expires_at)
+            .bind(id)
+            .bind(of.scope.as_str())
+            .bind(&of.target_id)
+            .bind(&of.period)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() == 1 {
+                grown = Some(id.to_owned());
+            }
+        }
+        let hold_id = match grown {
+            Some(id) => id,
+            None => {
+                let id = new_id(IdPrefix::Hold);
+                sqlx::query(
+                    "INSERT INTO spend_holds (id, scope, target_id, period, amount, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&id)
+                .bind(of.scope.as_str())
+                .bind(&of.target_id)
+                .bind(&of.period)
+                .bind(added)
+                .bind(now)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+        };
+        sqlx::query(
+            "UPDATE spend_periods SET reserved = reserved + $1 WHERE scope = $2 AND target_id = $3 AND period = $4",
+        )
+        .bind(added)
+        .bind(of.scope.as_str())
+        .bind(&of.target_id)
+        .bind(&of.period)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(LeaseGrowth::Granted { hold_id, added })
+    }
+
+    /// Gives `by` of a spend lease back (all of it removes the hold) and renews what is left
+    /// for `ttl_ms`. Returns how much was given back: 0 when the hold is gone.
+    pub async fn shrink_spend_lease(
+        &self,
+        hold_id: &str,
+        by: i64,
+        ttl_ms: i64,
+        now: Timestamp,
+    ) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let Some(of) = period_of_hold(&mut tx, hold_id).await? else {
+            return Ok(0);
+        };
+        add_spent_in(&mut tx, of.key(), 0, now).await?;
+        let taken =
+            shrink_spend_hold_in(&mut tx, &of, hold_id, by, Some(now.saturating_add(ttl_ms)))
+                .await?;
+        tx.commit().await?;
+        Ok(taken)
+    }
+
+    /// Moves a spend lease's expiry to `now + ttl_ms`; false when the hold is gone.
+    pub async fn renew_spend_lease(
+        &self,
+        hold_id: &str,
+        ttl_ms: i64,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let renewed =
+            sqlx::query("UPDATE spend_holds SET expires_at = $1 WHERE id = $2 AND expires_at > $3")
+                .bind(now.saturating_add(ttl_ms))
+                .bind(hold_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+        Ok(renewed.rows_affected() == 1)
+    }
+
+    /// Gives a whole spend hold back.
+    pub async fn release_spend_hold(&self, hold_id: &str, now: Timestamp) -> Result<()> {
+        self.shrink_spend_lease(hold_id, i64::MAX, 0, now).await?;
+        Ok(())
+    }
+
+    /// Releases the spend holds past their expiry (of processes that died); returns how many.
+    pub async fn expire_spend_holds(&self, now: Timestamp) -> Result<u64> {
+        let due = sqlx::query("SELECT id FROM spend_holds WHERE expires_at <= $1")
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut released = 0;
+        for row in due {
+            let id: String = row.try_get("id")?;
+            let mut tx = self.begin_write().await?;
+            let Some(of) = period_of_hold(&mut tx, &id).await? else {
+                continue;
+            };
+            add_spent_in(&mut tx, of.key(), 0, now).await?;
+            // Renewed meanwhile (its owner is alive after all): keep it.
+            let still_due =
+                sqlx::query("SELECT 1 FROM spend_holds WHERE id = $1 AND expires_at <= $2")
+                    .bind(&id)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some();
+            if still_due && shrink_spend_hold_in(&mut tx, &of, &id, i64::MAX, None).await? > 0 {
+                released += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(released)
+    }
+
+    /// The amount a spend hold reserves now; `None` when it is gone.
+    pub async fn spend_hold_amount(&self, hold_id: &str) -> Result<Option<i64>> {
+        sqlx::query("SELECT amount FROM spend_holds WHERE id = $1")
+            .bind(hold_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| Ok(r.try_get("amount")?))
+            .transpose()
+    }
+}
+
+/// The spend holds one usage record was reserved from, by scope.
+pub type SpendHolds = Vec<(SpendScope, String)>;
+
+/// Adds each stored record's cost (rounded up to the micro-dollar, as reserved) to its
+/// organization's, project's and key's month, and shrinks the spend holds it was reserved from
+/// by as much, row by row in key order (so concurrent batches lock in one order). `stored`
+/// names the records stored by this batch; a repeated id counts once.
+pub(crate) async fn settle_spend_in(
+    tx: &mut Transaction<'static, Any>,
+    records: &[crate::UsageRecord],
+    stored: &std::collections::HashSet<String>,
+    spend_holds: &[SpendHolds],
+    now: Timestamp,
+) -> Result<()> {
+    use std::collections::{BTreeMap, HashSet};
+    let mut by_period: BTreeMap<SpendPeriod, (i64, BTreeMap<&str, i64>)> = BTreeMap::new();
+    let mut counted: HashSet<&str> = HashSet::new();
+    for (i, r) in records.iter().enumerate() {
+        let cost = r.cost.ceil().micros();
+        if cost <= 0 || !stored.contains(&r.id) || !counted.insert(&r.id) {
+            continue;
+        }
+        let period = tollgate_domain::limits::spend::period_of(r.occurred_at);
+        for (scope, target_id) in [
+            (SpendScope::Organization, &r.org_id),
+            (SpendScope::Project, &r.project_id),
+            (SpendScope::ApiKey, &r.key_id),
+        ] {
+            let of = SpendPeriod {
+                scope,
+                target_id: target_id.clone(),
+                period: period.clone(),
+            };
+            let entry = by_period.entry(of).or_default();
+            entry.0 = entry.0.saturating_add(cost);
+            let hold = spend_holds
+                .get(i)
+                .and_then(|h| h.iter().find(|(s, _)| *s == scope));
+            if let Some((_, hold_id)) = hold {
+                let by = entry.1.entry(hold_id.as_str()).or_default();
+                *by = by.saturating_add(cost);
+            }
+        }
+    }
+    for (of, (spent, holds)) in by_period {
+        add_spent_in(tx, of.key(), spent, now).await?;
+        for (hold_id, by) in holds {
+            shrink_spend_hold_in(tx, &of, hold_id, by, None).await?;
+        }
+    }
+    Ok(())
+}
