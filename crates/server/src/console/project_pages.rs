@@ -38,6 +38,8 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "archived" => Some("Project archived: its API keys no longer work."),
         "member_saved" => Some("Project member saved."),
         "member_removed" => Some("Member removed from the project."),
+        "models" => Some("Models saved: keys of this project can call them within a second."),
+        "limits" => Some("Project rate limits saved."),
         _ => None,
     }
 }
@@ -167,7 +169,7 @@ pub async fn show(
     render_project(&app, &session, &org_id, &project_id, StatusCode::OK, page).await
 }
 
-async fn render_project(
+pub(super) async fn render_project(
     app: &App,
     session: &CurrentSession,
     org_id: &str,
@@ -226,6 +228,11 @@ async fn render_project(
             "gateway_model".into(),
             json!(catalog.models().first().map(|m| m.id.as_str())),
         );
+        if let Err(e) =
+            crate::console::project_gateway_pages::add_context(app, session, &access, map).await
+        {
+            return app.service_error_page(e);
+        }
     }
     app.org_page(
         session,

@@ -11,6 +11,8 @@ pub mod entitlement;
 pub mod invites;
 pub mod members;
 pub mod orgs;
+pub mod playground;
+pub mod limits_view;
 pub mod previews;
 pub mod project_members;
 pub mod project_models;
