@@ -19,7 +19,10 @@ const OTHER: &str = "qwen2.5-coder-32b-instruct";
 
 /// The page's CSRF token (the Playground's `data-csrf`).
 fn page_csrf(html: &str) -> String {
-    let at = html.find("data-csrf=\"").expect("the playground's CSRF token") + 11;
+    let at = html
+        .find("data-csrf=\"")
+        .expect("the playground's CSRF token")
+        + 11;
     html[at..at + 64].to_owned()
 }
 
@@ -110,7 +113,10 @@ async fn a_chat_streams_is_metered_and_shows_its_cost(engine: Engine) {
 
     let (s, html) = playground(&t, &ada).await;
     assert_eq!(s, 200);
-    assert!(html.contains("<span>Playground</span>"), "in the navigation");
+    assert!(
+        html.contains("<span>Playground</span>"),
+        "in the navigation"
+    );
     assert!(html.contains(&format!("<option value=\"{project}\" selected>")));
     assert!(html.contains(&format!("<option value=\"{MODEL}\"")));
     assert!(!html.contains("tg-"), "no key in the page");
@@ -133,7 +139,10 @@ async fn a_chat_streams_is_metered_and_shows_its_cost(engine: Engine) {
     assert_eq!(record.plan, "payg");
     assert_eq!(record.output_tokens, 5);
     assert!(record.key_id.starts_with("pgp_"), "{}", record.key_id);
-    assert!(record.cost.picos() > 0, "priced at the model's pay-as-you-go rates");
+    assert!(
+        record.cost.picos() > 0,
+        "priced at the model's pay-as-you-go rates"
+    );
     // A fraction of a micro-dollar: the ledger carries it until it makes a whole one.
     let after = t.app.store.credit_account(org).await.unwrap().balance;
     assert!(after <= before, "{before} → {after}");
@@ -219,7 +228,10 @@ async fn refusals_are_readable_and_change_nothing(engine: Engine) {
 
     // Bad bodies: each a 400 that reaches no model.
     for (body, what) in [
-        (json!({"project": project, "model": MODEL, "messages": []}), "no messages"),
+        (
+            json!({"project": project, "model": MODEL, "messages": []}),
+            "no messages",
+        ),
         (
             json!({"project": project, "model": MODEL, "messages": [{"role": "robot", "content": "x"}]}),
             "bad role",
@@ -257,7 +269,14 @@ async fn refusals_are_readable_and_change_nothing(engine: Engine) {
     assert_eq!(a.status, 400);
 
     // Unknown model, unknown project, a project of another organization.
-    let a = chat_with(&t, &ada.client, org, &csrf, &hello(&project, "no-such-model")).await;
+    let a = chat_with(
+        &t,
+        &ada.client,
+        org,
+        &csrf,
+        &hello(&project, "no-such-model"),
+    )
+    .await;
     assert_eq!(a.status, 404);
     assert_eq!(a.json()["error"]["code"], "model_not_found");
     let a = chat_with(&t, &ada.client, org, &csrf, &hello("prj_nope", MODEL)).await;
@@ -286,7 +305,10 @@ async fn refusals_are_readable_and_change_nothing(engine: Engine) {
     assert_eq!(a.status, 403, "{}", a.body);
     assert_eq!(a.json()["error"]["code"], "model_not_allowed");
     let (_, html) = playground(&t, &ada).await;
-    assert!(!html.contains(&format!("<option value=\"{MODEL}\"")), "only allowed models offered");
+    assert!(
+        !html.contains(&format!("<option value=\"{MODEL}\"")),
+        "only allowed models offered"
+    );
     assert!(html.contains(&format!("<option value=\"{OTHER}\"")));
 
     // Rate limits apply: one request a minute, the second gets 429 with its reason.
@@ -358,8 +380,14 @@ async fn only_those_who_may_use_keys_chat(engine: Engine) {
         .unwrap();
     assert_eq!(s, 200);
     let html = html.text().await.unwrap();
-    assert!(html.contains(&format!("<option value=\"{lab}\"")), "Lab offered");
-    assert!(!html.contains(&format!("<option value=\"{project}\"")), "Default not offered");
+    assert!(
+        html.contains(&format!("<option value=\"{lab}\"")),
+        "Lab offered"
+    );
+    assert!(
+        !html.contains(&format!("<option value=\"{project}\"")),
+        "Default not offered"
+    );
     let csrf = page_csrf(&html);
 
     let a = chat_with(&t, &bob.client, org, &csrf, &hello(&project, MODEL)).await;

@@ -128,8 +128,10 @@ struct ChatForm {
 fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
-        Json(json!({"error": {"message": message, "type": "invalid_request_error",
-                              "code": code, "param": null}})),
+        Json(
+            json!({"error": {"message": message, "type": "invalid_request_error",
+                              "code": code, "param": null}}),
+        ),
     )
         .into_response()
 }
@@ -209,7 +211,10 @@ pub async fn chat(
         return refusal(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            &format!("'{}' is not a role of a chat message.", bad.role.chars().take(40).collect::<String>()),
+            &format!(
+                "'{}' is not a role of a chat message.",
+                bad.role.chars().take(40).collect::<String>()
+            ),
         );
     }
     if form

@@ -105,7 +105,8 @@ pub async fn set_models(
                 .map(|(_, v)| v.clone())
                 .collect();
             if picked.is_empty() {
-                let page = json!({"errors": {"models": "Pick at least one model, or allow every model."}});
+                let page =
+                    json!({"errors": {"models": "Pick at least one model, or allow every model."}});
                 return render_project(
                     &app,
                     &session,

@@ -60,10 +60,7 @@ impl App {
         let mut out = Vec::new();
         for model in catalog.models() {
             let entitlement = self.entitlement(org_id, &model.id).await?;
-            let resolved = self
-                .limits
-                .resolve(org_id, &model.id, &entitlement)
-                .await?;
+            let resolved = self.limits.resolve(org_id, &model.id, &entitlement).await?;
             let mut limits = Vec::new();
             for (dimension, limit) in resolved.limits.iter() {
                 let remaining = self
@@ -98,8 +95,13 @@ impl App {
         org_id: &str,
         project_id: &str,
     ) -> ServiceResult<Vec<ProjectModelLimits>> {
-        self.project_access(user, org_id, project_id, tollgate_domain::ProjectAction::View)
-            .await?;
+        self.project_access(
+            user,
+            org_id,
+            project_id,
+            tollgate_domain::ProjectAction::View,
+        )
+        .await?;
         let set = self.store.project_model_limits(org_id).await?;
         let catalog = self.catalog.current();
         let mut out = Vec::new();
@@ -160,7 +162,14 @@ impl App {
                 model,
                 &limits,
                 self.now(),
-                audit(user, client, "project.limits.set", "project", project_id, details),
+                audit(
+                    user,
+                    client,
+                    "project.limits.set",
+                    "project",
+                    project_id,
+                    details,
+                ),
             )
             .await?;
         self.limits.settings.forget_org(org_id);

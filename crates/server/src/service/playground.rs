@@ -105,9 +105,14 @@ impl App {
         if record.org_id != org_id {
             return Err(ServiceError::NotFound("request"));
         }
-        self.project_access(&session.user, org_id, &record.project_id, ProjectAction::View)
-            .await
-            .map_err(|_| ServiceError::NotFound("request"))?;
+        self.project_access(
+            &session.user,
+            org_id,
+            &record.project_id,
+            ProjectAction::View,
+        )
+        .await
+        .map_err(|_| ServiceError::NotFound("request"))?;
         Ok(Some(record))
     }
 }
@@ -121,9 +126,20 @@ mod tests {
         let passes = PlaygroundPasses::default();
         let a = passes.pass_id("s1".into(), "prj_a", 1_000);
         assert!(a.starts_with("pgp_"));
-        assert_eq!(passes.pass_id("s1".into(), "prj_a", 1_000 + PASS_TTL_MS - 1), a);
-        assert_ne!(passes.pass_id("s2".into(), "prj_a", 1_000), a, "another session");
-        assert_ne!(passes.pass_id("s1".into(), "prj_b", 1_000), a, "another project");
+        assert_eq!(
+            passes.pass_id("s1".into(), "prj_a", 1_000 + PASS_TTL_MS - 1),
+            a
+        );
+        assert_ne!(
+            passes.pass_id("s2".into(), "prj_a", 1_000),
+            a,
+            "another session"
+        );
+        assert_ne!(
+            passes.pass_id("s1".into(), "prj_b", 1_000),
+            a,
+            "another project"
+        );
         assert_ne!(
             passes.pass_id("s1".into(), "prj_a", 1_000 + PASS_TTL_MS),
             a,
