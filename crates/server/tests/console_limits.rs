@@ -6,39 +6,17 @@
 //! Both engines.
 
 mod common;
+
+use common::{form_csrf, get_page, override_org_limits, post_form};
 mod gateway_common;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tollgate_domain::limits::RateLimits;
 use tollgate_domain::ProjectRole;
-use tollgate_server::testing::{TestApp, TestUser};
-use tollgate_store::{on_both_engines, AuditEntry, Engine};
+use tollgate_server::testing::TestApp;
+use tollgate_store::{on_both_engines, Engine};
 
 const MODEL: &str = "llama-3.1-8b-instruct";
-
-async fn get(t: &TestApp, user: &TestUser, path: &str) -> (u16, String) {
-    let r = user.client.get(t.url(path)).send().await.unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
-fn csrf(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF token")
-        + 19;
-    html[at..at + 64].to_owned()
-}
-
-async fn post(t: &TestApp, user: &TestUser, path: &str, form: &[(&str, &str)]) -> (u16, String) {
-    let r = user
-        .client
-        .post(t.url(path))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
 
 /// The row of one limit of one model on the Limits page.
 fn limit_row<'a>(html: &'a str, model: &str, abbr: &str) -> &'a str {
@@ -50,29 +28,6 @@ fn limit_row<'a>(html: &'a str, model: &str, abbr: &str) -> &'a str {
         .find(&format!("data-limit=\"{abbr}\""))
         .unwrap_or_else(|| panic!("{abbr} of {model}"))..];
     &row[..row.find("</tr>").unwrap()]
-}
-
-async fn override_limits(t: &TestApp, org: &str, limits: RateLimits) {
-    t.app
-        .store
-        .set_org_model_limits(
-            org,
-            MODEL,
-            &limits,
-            t.app.now(),
-            AuditEntry {
-                actor_id: None,
-                actor_email: None,
-                action: "limits.override.set",
-                target_type: "model",
-                target_id: MODEL,
-                details: json!({}),
-                ip: None,
-            },
-        )
-        .await
-        .unwrap();
-    t.app.limits.settings.forget_org(org);
 }
 
 async fn chat(t: &TestApp, key: &str) -> u16 {
@@ -91,7 +46,7 @@ async fn the_limits_page_shows_sources_use_and_meanings(engine: Engine) {
     let t = TestApp::spawn(engine).await;
     let ada = t.sign_up("ada@example.com").await;
     let org = &ada.org_id;
-    let (s, html) = get(&t, &ada, &format!("/o/{org}/limits")).await;
+    let (s, html) = get_page(&t, &ada, &format!("/o/{org}/limits")).await;
     assert_eq!(s, 200);
     assert!(html.contains("<span>Limits</span>"), "in the navigation");
     for (abbr, meaning) in [
@@ -114,9 +69,10 @@ async fn the_limits_page_shows_sources_use_and_meanings(engine: Engine) {
     assert!(!html.contains("data-limit=\"RPH\""), "not limited per hour");
 
     // An operator's override shows as custom, the other dimensions keep their source.
-    override_limits(
+    override_org_limits(
         &t,
         org,
+        MODEL,
         RateLimits {
             tpm: Some(90_000),
             rph: Some(1_000),
@@ -132,7 +88,7 @@ async fn the_limits_page_shows_sources_use_and_meanings(engine: Engine) {
     assert_eq!(chat(&t, &key).await, 200);
     assert_eq!(chat(&t, &key).await, 200);
 
-    let (_, html) = get(&t, &ada, &format!("/o/{org}/limits")).await;
+    let (_, html) = get_page(&t, &ada, &format!("/o/{org}/limits")).await;
     let tpm = limit_row(&html, MODEL, "TPM");
     assert!(tpm.contains("90000") && tpm.contains("Custom"), "{tpm}");
     let rph = limit_row(&html, MODEL, "RPH");
@@ -145,12 +101,12 @@ async fn the_limits_page_shows_sources_use_and_meanings(engine: Engine) {
     let bob = t.sign_up("bob@example.com").await;
     t.add_member(org, &bob.id, &[(&project, ProjectRole::ProjectMember)])
         .await;
-    let (s, html) = get(&t, &bob, &format!("/o/{org}/limits")).await;
+    let (s, html) = get_page(&t, &bob, &format!("/o/{org}/limits")).await;
     assert_eq!(s, 200);
     assert!(html.contains("data-limit=\"RPM\""));
     // Not someone else's.
     let eve = t.sign_up("eve@example.com").await;
-    let (s, _) = get(&t, &eve, &format!("/o/{org}/limits")).await;
+    let (s, _) = get_page(&t, &eve, &format!("/o/{org}/limits")).await;
     assert_eq!(s, 404);
 }
 
@@ -173,7 +129,7 @@ async fn project_limits_form_is_bounded_by_the_organization(engine: Engine) {
     let org = &ada.org_id;
     let project = t.default_project(org).await;
     let path = format!("/o/{org}/projects/{project}");
-    let (s, html) = get(&t, &ada, &path).await;
+    let (s, html) = get_page(&t, &ada, &path).await;
     assert_eq!(s, 200);
     assert!(html.contains("id=\"card-limits\""));
     assert!(html.contains(&format!("data-model=\"{MODEL}\"")));
@@ -181,15 +137,16 @@ async fn project_limits_form_is_bounded_by_the_organization(engine: Engine) {
         html.contains("Organization: 600"),
         "the org's RPM beside the field"
     );
-    let token = csrf(&html);
+    let token = form_csrf(&html);
+    let token = token.as_str();
     let limits = format!("{path}/limits");
 
-    let (s, _) = post(
+    let (s, _) = post_form(
         &t,
         &ada,
         &limits,
         &[
-            ("csrf", &token),
+            ("csrf", token),
             ("model", MODEL),
             ("rpm", "10"),
             ("tpm", "5000"),
@@ -205,10 +162,10 @@ async fn project_limits_form_is_bounded_by_the_organization(engine: Engine) {
             ..RateLimits::default()
         })
     );
-    let (_, html) = get(&t, &ada, &format!("{path}?notice=limits")).await;
+    let (_, html) = get_page(&t, &ada, &format!("{path}?notice=limits")).await;
     assert!(html.contains("Project rate limits saved."));
     assert!(html.contains("value=\"10\""), "the form shows what is set");
-    let (_, audit) = get(&t, &ada, &format!("/o/{org}/audit-log")).await;
+    let (_, audit) = get_page(&t, &ada, &format!("/o/{org}/audit-log")).await;
     assert!(audit.contains("project.limits.set"), "audited");
 
     // Bad input: 422 (or 400, 403) and nothing changes.
@@ -223,11 +180,11 @@ async fn project_limits_form_is_bounded_by_the_organization(engine: Engine) {
         ("tpd", "99999999999999999999999", "from 1 to"),
         ("rph", "100000000001", "from 1 to"),
     ] {
-        let (s, html) = post(
+        let (s, html) = post_form(
             &t,
             &ada,
             &limits,
-            &[("csrf", &token), ("model", MODEL), (field, value)],
+            &[("csrf", token), ("model", MODEL), (field, value)],
         )
         .await;
         assert_eq!(s, 422, "{field}={value}");
@@ -246,15 +203,15 @@ async fn project_limits_form_is_bounded_by_the_organization(engine: Engine) {
             "{field}={value}"
         );
     }
-    let (s, _) = post(
+    let (s, _) = post_form(
         &t,
         &ada,
         &limits,
-        &[("csrf", &token), ("model", "no-such-model"), ("rpm", "1")],
+        &[("csrf", token), ("model", "no-such-model"), ("rpm", "1")],
     )
     .await;
     assert_eq!(s, 400);
-    let (s, _) = post(
+    let (s, _) = post_form(
         &t,
         &ada,
         &limits,
@@ -268,26 +225,26 @@ async fn project_limits_form_is_bounded_by_the_organization(engine: Engine) {
     let bob = t.sign_up("bob@example.com").await;
     t.add_member(org, &bob.id, &[(&project, ProjectRole::ProjectAdmin)])
         .await;
-    let (s, html) = get(&t, &bob, &path).await;
+    let (s, html) = get_page(&t, &bob, &path).await;
     assert_eq!(s, 200);
     assert!(html.contains("id=\"card-limits\"") && html.contains(" disabled"));
     assert!(!html.contains("Save Llama"), "no save button");
-    let (s, _) = post(
+    let (s, _) = post_form(
         &t,
         &bob,
         &limits,
-        &[("csrf", &csrf(&html)), ("model", MODEL), ("rpm", "1")],
+        &[("csrf", &form_csrf(&html)), ("model", MODEL), ("rpm", "1")],
     )
     .await;
     assert_eq!(s, 403);
     assert_eq!(stored_limits(&t, org, &project).await, before);
 
     // Enforced at /v1: one request a minute for this project.
-    let (s, _) = post(
+    let (s, _) = post_form(
         &t,
         &ada,
         &limits,
-        &[("csrf", &token), ("model", MODEL), ("rpm", "1")],
+        &[("csrf", token), ("model", MODEL), ("rpm", "1")],
     )
     .await;
     assert_eq!(s, 303);
@@ -309,7 +266,7 @@ async fn project_limits_form_is_bounded_by_the_organization(engine: Engine) {
         .contains("project"));
 
     // Empty fields remove the project's limits.
-    let (s, _) = post(&t, &ada, &limits, &[("csrf", &token), ("model", MODEL)]).await;
+    let (s, _) = post_form(&t, &ada, &limits, &[("csrf", token), ("model", MODEL)]).await;
     assert_eq!(s, 303);
     assert_eq!(stored_limits(&t, org, &project).await, None);
 }

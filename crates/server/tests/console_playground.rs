@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tollgate_domain::limits::RateLimits;
 use tollgate_domain::ProjectRole;
 use tollgate_server::testing::{TestApp, TestUser};
-use tollgate_store::{on_both_engines, AuditEntry, Engine};
+use tollgate_store::{on_both_engines, Engine};
 
 const MODEL: &str = "llama-3.1-8b-instruct";
 const OTHER: &str = "qwen2.5-coder-32b-instruct";
@@ -312,29 +312,16 @@ async fn refusals_are_readable_and_change_nothing(engine: Engine) {
     assert!(html.contains(&format!("<option value=\"{OTHER}\"")));
 
     // Rate limits apply: one request a minute, the second gets 429 with its reason.
-    t.app
-        .store
-        .set_org_model_limits(
-            org,
-            OTHER,
-            &RateLimits {
-                rpm: Some(1),
-                ..RateLimits::default()
-            },
-            t.app.now(),
-            AuditEntry {
-                actor_id: None,
-                actor_email: None,
-                action: "limits.override.set",
-                target_type: "model",
-                target_id: OTHER,
-                details: json!({}),
-                ip: None,
-            },
-        )
-        .await
-        .unwrap();
-    t.app.limits.settings.forget_org(org);
+    common::override_org_limits(
+        &t,
+        org,
+        OTHER,
+        RateLimits {
+            rpm: Some(1),
+            ..RateLimits::default()
+        },
+    )
+    .await;
     let a = chat_with(&t, &ada.client, org, &csrf, &hello(&project, OTHER)).await;
     assert_eq!(a.status, 200, "{}", a.body);
     let a = chat_with(&t, &ada.client, org, &csrf, &hello(&project, OTHER)).await;

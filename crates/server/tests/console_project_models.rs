@@ -5,38 +5,16 @@
 //! project admins see the list but may not change it. Both engines.
 
 mod common;
+
+use common::{form_csrf, get_page, post_form};
 mod gateway_common;
 
 use tollgate_domain::ProjectRole;
-use tollgate_server::testing::{TestApp, TestUser};
+use tollgate_server::testing::TestApp;
 use tollgate_store::{on_both_engines, Engine};
 
 const MODEL: &str = "llama-3.1-8b-instruct";
 const OTHER: &str = "qwen2.5-coder-32b-instruct";
-
-async fn get(t: &TestApp, user: &TestUser, path: &str) -> (u16, String) {
-    let r = user.client.get(t.url(path)).send().await.unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
-fn csrf(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF token")
-        + 19;
-    html[at..at + 64].to_owned()
-}
-
-async fn post(t: &TestApp, user: &TestUser, path: &str, form: &[(&str, &str)]) -> (u16, String) {
-    let r = user
-        .client
-        .post(t.url(path))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
 
 async fn chat(t: &TestApp, key: &str, model: &str) -> (u16, serde_json::Value) {
     let r = reqwest::Client::new()
@@ -59,17 +37,17 @@ async fn the_allow_list_form_takes_effect_on_the_gateway(engine: Engine) {
     gateway_common::grant(&t, org, 5_000_000).await;
     assert_eq!(chat(&t, &key, MODEL).await.0, 200);
 
-    let (s, html) = get(&t, &ada, &path).await;
+    let (s, html) = get_page(&t, &ada, &path).await;
     assert_eq!(s, 200);
     assert!(html.contains("id=\"models-form\""));
     assert!(
         html.contains("id=\"models-all\" checked"),
         "every model by default"
     );
-    let token = csrf(&html);
+    let token = form_csrf(&html);
     let models = format!("{path}/models");
 
-    let (s, _) = post(
+    let (s, _) = post_form(
         &t,
         &ada,
         &models,
@@ -83,10 +61,10 @@ async fn the_allow_list_form_takes_effect_on_the_gateway(engine: Engine) {
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["code"], "model_not_allowed");
     assert_eq!(chat(&t, &key, OTHER).await.0, 200);
-    let (_, html) = get(&t, &ada, &format!("{path}?notice=models")).await;
+    let (_, html) = get_page(&t, &ada, &format!("{path}?notice=models")).await;
     assert!(html.contains("Models saved"));
     assert!(html.contains("id=\"models-selected\" checked"));
-    let (_, audit) = get(&t, &ada, &format!("/o/{org}/audit-log")).await;
+    let (_, audit) = get_page(&t, &ada, &format!("/o/{org}/audit-log")).await;
     assert!(audit.contains("project.models.set"), "audited");
 
     // Bad input changes nothing.
@@ -102,7 +80,7 @@ async fn the_allow_list_form_takes_effect_on_the_gateway(engine: Engine) {
     ] {
         let mut full = vec![("csrf", token.as_str())];
         full.extend(form);
-        let (s, html) = post(&t, &ada, &models, &full).await;
+        let (s, html) = post_form(&t, &ada, &models, &full).await;
         assert_eq!(s, status, "{what}");
         if status == 422 {
             assert!(
@@ -116,22 +94,22 @@ async fn the_allow_list_form_takes_effect_on_the_gateway(engine: Engine) {
             "{what}"
         );
     }
-    let (s, _) = post(&t, &ada, &models, &[("csrf", "forged"), ("scope", "all")]).await;
+    let (s, _) = post_form(&t, &ada, &models, &[("csrf", "forged"), ("scope", "all")]).await;
     assert_eq!(s, 403);
 
     // A project admin sees the list, may not change it.
     let bob = t.sign_up("bob@example.com").await;
     t.add_member(org, &bob.id, &[(&project, ProjectRole::ProjectAdmin)])
         .await;
-    let (s, html) = get(&t, &bob, &path).await;
+    let (s, html) = get_page(&t, &bob, &path).await;
     assert_eq!(s, 200);
     assert!(html.contains("id=\"models-readonly\"") && !html.contains("id=\"models-form\""));
     assert!(html.contains(OTHER));
-    let (s, _) = post(
+    let (s, _) = post_form(
         &t,
         &bob,
         &models,
-        &[("csrf", &csrf(&html)), ("scope", "all")],
+        &[("csrf", &form_csrf(&html)), ("scope", "all")],
     )
     .await;
     assert_eq!(s, 403);
@@ -141,7 +119,7 @@ async fn the_allow_list_form_takes_effect_on_the_gateway(engine: Engine) {
     );
 
     // Every model again.
-    let (s, _) = post(&t, &ada, &models, &[("csrf", &token), ("scope", "all")]).await;
+    let (s, _) = post_form(&t, &ada, &models, &[("csrf", &token), ("scope", "all")]).await;
     assert_eq!(s, 303);
     assert_eq!(
         t.app.store.project_models(org, &project).await.unwrap(),

@@ -6,15 +6,15 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use serde_json::{json, Map, Value};
 use tollgate_domain::limits::{Dimension, RateLimits, MAX_LIMIT};
 use tollgate_domain::{allows, OrgAction, ValidationError};
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
-use crate::console::project_pages::render_project;
-use crate::console::{urlencode, PageForm, PageSession};
+use crate::console::project_pages::{back_to, render_project};
+use crate::console::{PageForm, PageSession};
 use crate::service::projects::ProjectAccess;
 use crate::service::ServiceError;
 
@@ -65,15 +65,6 @@ pub(super) async fn add_context(
         json!(allows(access.membership.role, OrgAction::ManageProjects)),
     );
     Ok(())
-}
-
-fn back_to(org_id: &str, project_id: &str, notice: &str) -> Response {
-    Redirect::to(&format!(
-        "/o/{}/projects/{}?notice={notice}",
-        urlencode(org_id),
-        urlencode(project_id)
-    ))
-    .into_response()
 }
 
 /// The form's value of `name` (the last one given).

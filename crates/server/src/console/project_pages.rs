@@ -261,7 +261,7 @@ async fn candidates(
         .collect())
 }
 
-fn back_to(org_id: &str, project_id: &str, notice: &str) -> Response {
+pub(super) fn back_to(org_id: &str, project_id: &str, notice: &str) -> Response {
     Redirect::to(&format!(
         "/o/{}/projects/{}?notice={notice}",
         urlencode(org_id),
