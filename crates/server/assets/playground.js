@@ -72,9 +72,7 @@
     var message = body && body.error && body.error.message
       ? body.error.message
       : "The request failed (HTTP " + status + ").";
-    if (status === 402) {
-      return "Not enough credit for this request. " + message + " Add credit on the Billing page.";
-    }
+    if (status === 402) return "Not enough credit. " + message;
     if (status === 429) {
       return "Rate limit reached. " + message + (retryAfter ? " Try again in " + retryAfter + " s." : "");
     }
@@ -151,7 +149,7 @@
     }
     hideError();
     messages.push({ role: "user", content: text });
-    bubble("user", "You", text);
+    var asked = bubble("user", "You", text);
     input.value = "";
     send.disabled = true;
     var modelName = model.options[model.selectedIndex].text;
@@ -172,7 +170,10 @@
       if (!res.ok) {
         var body = null;
         try { body = await res.json(); } catch (e) { body = null; }
+        // Not sent to the model: the message goes back to the box, to send again later.
         messages.pop();
+        log.removeChild(asked);
+        input.value = text;
         showError(explain(res.status, body, res.headers.get("retry-after")));
         return;
       }

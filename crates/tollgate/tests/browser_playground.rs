@@ -65,7 +65,17 @@ async fn the_playground_streams_a_metered_answer_and_the_settings_apply() {
     b.find("#pg-max-tokens").await.type_text("12").await;
     send_chat(&b, "Hello there").await;
     b.wait_for_text("Not enough credit").await;
-    assert_eq!(b.count(".chat-assistant").await, 0);
+    assert_eq!(
+        b.count(".chat-msg").await,
+        0,
+        "nothing was sent to the model"
+    );
+    assert_eq!(
+        b.find("#chat-input").await.attr("value").await.as_deref(),
+        Some("Hello there"),
+        "the message is kept, to send again"
+    );
+    b.find("#chat-input").await.clear().await;
     b.snapshot("playground-402").await;
 
     let (ok, _, err) = run(&[
@@ -113,6 +123,7 @@ async fn the_playground_streams_a_metered_answer_and_the_settings_apply() {
         !b.page_text().await.contains("Not enough credit"),
         "the old error is gone"
     );
+    assert_eq!(b.count("#chat-error:not([hidden])").await, 0);
     b.snapshot("playground-answer").await;
     phone_width_fits(&b, "the Playground").await;
 

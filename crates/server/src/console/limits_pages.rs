@@ -54,15 +54,8 @@ pub async fn page(
                 .iter()
                 .map(|l| {
                     let used = l.limit.saturating_sub(l.remaining);
-                    // Whole percent, for the bar; exact figures are printed beside it.
-                    let percent = used
-                        .saturating_mul(100)
-                        .checked_div(l.limit)
-                        .unwrap_or(0)
-                        .min(100);
                     json!({"abbr": l.dimension.to_string(), "meaning": l.dimension.describe(),
                            "limit": l.limit, "used": used, "remaining": l.remaining,
-                           "percent": percent,
                            "source": l.source.as_str(),
                            "source_label": source_label(&l.source, tier_name)})
                 })
