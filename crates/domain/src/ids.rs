@@ -16,6 +16,8 @@ pub enum IdPrefix {
     OperatorToken,
     /// A gateway request, and its usage record.
     Request,
+    /// The console Playground's short-lived credential (the `key_id` of its usage records).
+    PlaygroundPass,
 }
 
 impl IdPrefix {
@@ -32,6 +34,7 @@ impl IdPrefix {
             Self::Payment => "pay",
             Self::OperatorToken => "opt",
             Self::Request => "req",
+            Self::PlaygroundPass => "pgp",
         }
     }
 }

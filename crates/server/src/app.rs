@@ -42,6 +42,8 @@ pub struct App {
     pub upstreams: Upstreams,
     /// Rate limits of the gateway, admitted from memory against leased slices.
     pub limits: Limiter,
+    /// The console Playground's passes (`service/playground.rs`).
+    pub playground: crate::service::playground::PlaygroundPasses,
     /// Faults tests inject into the charge flow.
     #[cfg(feature = "testing")]
     pub charge_faults: crate::service::charges::ChargeFaults,
@@ -71,6 +73,7 @@ impl App {
             background: Default::default(),
             upstreams: Upstreams::default(),
             limits: Limiter::new(store.clone(), clock.clone()),
+            playground: Default::default(),
             #[cfg(feature = "testing")]
             charge_faults: Default::default(),
             store,

@@ -9,9 +9,12 @@ mod charts;
 mod flash;
 mod invite_pages;
 mod key_pages;
+mod limits_pages;
 mod member_pages;
 mod org_pages;
 pub mod page;
+mod playground_pages;
+mod project_gateway_pages;
 mod project_pages;
 mod spend_pages;
 mod subscription_pages;
@@ -105,6 +108,21 @@ pub fn router() -> Router<Arc<App>> {
         .route(
             "/o/{org}/projects/{project}/members/{user}/remove",
             post(project_pages::remove_member),
+        )
+        .route(
+            "/o/{org}/projects/{project}/models",
+            post(project_gateway_pages::set_models),
+        )
+        .route(
+            "/o/{org}/projects/{project}/limits",
+            post(project_gateway_pages::set_limits),
+        )
+        .route("/o/{org}/limits", get(limits_pages::page))
+        .route("/o/{org}/playground", get(playground_pages::page))
+        .route("/o/{org}/playground/chat", post(playground_pages::chat))
+        .route(
+            "/o/{org}/playground/requests/{request}",
+            get(playground_pages::usage),
         )
         .route(
             "/o/{org}/api-keys",

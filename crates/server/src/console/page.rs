@@ -26,7 +26,9 @@ pub enum Section {
     Overview,
     Projects,
     ApiKeys,
+    Playground,
     Usage,
+    Limits,
     Members,
     Billing,
     Settings,
@@ -38,7 +40,7 @@ fn nav(org: &Membership, active: Section) -> Vec<NavItem> {
     let id = &org.org.id;
     // Projects and API Keys need no org-level permission: everyone with access to the
     // organization has at least one project, and sees its keys (masked).
-    let entries: [(Section, &'static str, String, Option<OrgAction>); 8] = [
+    let entries: [(Section, &'static str, String, Option<OrgAction>); 10] = [
         (Section::Overview, "Overview", format!("/o/{id}"), None),
         (
             Section::Projects,
@@ -52,8 +54,17 @@ fn nav(org: &Membership, active: Section) -> Vec<NavItem> {
             format!("/o/{id}/api-keys"),
             None,
         ),
+        // Playground: everyone; it offers the projects where one may use keys.
+        (
+            Section::Playground,
+            "Playground",
+            format!("/o/{id}/playground"),
+            None,
+        ),
         // Usage: everyone, for the projects they see.
         (Section::Usage, "Usage", format!("/o/{id}/usage"), None),
+        // Limits: everyone; they are the organization's.
+        (Section::Limits, "Limits", format!("/o/{id}/limits"), None),
         (
             Section::Members,
             "Members",

@@ -40,6 +40,8 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "member_removed" => Some("Member removed from the project."),
         "spend_saved" => Some("Spend limit saved: requests that could exceed it are refused."),
         "spend_removed" => Some("Spend limit removed."),
+        "models" => Some("Models saved: keys of this project can call them within a second."),
+        "limits" => Some("Project rate limits saved."),
         _ => None,
     }
 }
@@ -242,6 +244,11 @@ pub(crate) async fn render_project(
             "gateway_model".into(),
             json!(catalog.models().first().map(|m| m.id.as_str())),
         );
+        if let Err(e) =
+            crate::console::project_gateway_pages::add_context(app, session, &access, map).await
+        {
+            return app.service_error_page(e);
+        }
     }
     app.org_page(
         session,
@@ -270,7 +277,7 @@ async fn candidates(
         .collect())
 }
 
-fn back_to(org_id: &str, project_id: &str, notice: &str) -> Response {
+pub(super) fn back_to(org_id: &str, project_id: &str, notice: &str) -> Response {
     Redirect::to(&format!(
         "/o/{}/projects/{}?notice={notice}",
         urlencode(org_id),

@@ -35,6 +35,9 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "usage.html",
     "requests.html",
     "confirm_charge.html",
+    "project_gateway.html",
+    "limits.html",
+    "playground.html",
 );
 
 /// Static assets: (path under `/assets/`, content type, bytes).
@@ -48,6 +51,11 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         "app.js",
         "text/javascript; charset=utf-8",
         include_str!("../../assets/app.js"),
+    ),
+    (
+        "playground.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/playground.js"),
     ),
     (
         "favicon.svg",

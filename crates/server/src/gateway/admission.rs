@@ -67,7 +67,20 @@ pub async fn admit(
 
     // 1. Who is calling.
     let key = authenticate(app, headers).await?;
+    admit_as(app, request_id, key, endpoint, body, started, arrived_at).await
+}
 
+/// Steps 2 to 7 for a caller already known: an API key's, or the console Playground's pass
+/// (`service/playground.rs`), so that both go through the same admission.
+pub async fn admit_as(
+    app: &Arc<App>,
+    request_id: String,
+    key: Arc<KeyIdentity>,
+    endpoint: Endpoint,
+    body: &[u8],
+    started: Instant,
+    arrived_at: i64,
+) -> Result<Admitted, GatewayError> {
     // 2. What they ask for.
     let request = InferenceRequest::parse(endpoint, body)?;
 

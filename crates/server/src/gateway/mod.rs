@@ -82,10 +82,24 @@ async fn complete(
     endpoint: Endpoint,
     body: &[u8],
 ) -> Response {
-    let admitted = match admission::admit(&app, id, &headers, endpoint, body).await {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
-    };
+    match admission::admit(&app, id, &headers, endpoint, body).await {
+        Ok(admitted) => forward_admitted(app, admitted).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A chat completion for a caller already known (the console Playground's pass): the same
+/// admission, forwarding and metering as `/v1/chat/completions`.
+pub async fn chat_as(app: Arc<App>, id: String, key: Arc<KeyIdentity>, body: &[u8]) -> Response {
+    let started = std::time::Instant::now();
+    let arrived_at = app.now();
+    match admission::admit_as(&app, id, key, Endpoint::Chat, body, started, arrived_at).await {
+        Ok(admitted) => forward_admitted(app, admitted).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn forward_admitted(app: Arc<App>, admitted: admission::Admitted) -> Response {
     let limits = admitted.rate.as_ref().map(|r| r.headers);
     // In its own task: a client that hangs up does not cancel the forwarding half-way, so the
     // usage of what the upstream did is recorded whatever happens to this connection.

@@ -542,7 +542,9 @@ impl Limiter {
         }
     }
 
-    /// The shared level of an organization's or project's bucket now (the Limits page).
+    /// What is left of an organization's or project's bucket now (the Limits page): the shared
+    /// level plus the unspent slice this process holds (exact on one process; other processes'
+    /// unspent slices count as in use until they go back, within a second idle).
     pub async fn shared_remaining(
         &self,
         scope: Scope,
@@ -564,7 +566,14 @@ impl Limiter {
             ),
             None => shape.full(now),
         };
-        Ok(shape.units(state))
+        let unspent = self
+            .inner
+            .buckets()
+            .get(&key)
+            .filter(|l| l.shape == shape)
+            .map_or(0, |l| l.allowance.max(0));
+        let level = state.level.saturating_add(unspent).min(shape.capacity());
+        Ok(shape.units(BucketState { level, at: now }))
     }
 }
 

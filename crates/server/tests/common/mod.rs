@@ -81,3 +81,65 @@ pub fn assert_openai_401(status: u16, body: &Value, context: &str) {
         "{context}: {body}"
     );
 }
+
+/// A console page as `user` sees it: status and HTML.
+pub async fn get_page(t: &TestApp, user: &TestUser, path: &str) -> (u16, String) {
+    let r = user.client.get(t.url(path)).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// The CSRF token of the first form on a page.
+pub fn form_csrf(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    html[at..at + 64].to_owned()
+}
+
+/// Posts a console form as `user`: status and body (redirects are not followed).
+pub async fn post_form(
+    t: &TestApp,
+    user: &TestUser,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, String) {
+    let r = user
+        .client
+        .post(t.url(path))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Sets an operator's override of `org`'s limits for `model`, as `tollgate admin limits set`
+/// does, and makes this server read it at once.
+pub async fn override_org_limits(
+    t: &TestApp,
+    org: &str,
+    model: &str,
+    limits: tollgate_domain::limits::RateLimits,
+) {
+    t.app
+        .store
+        .set_org_model_limits(
+            org,
+            model,
+            &limits,
+            t.app.now(),
+            tollgate_store::AuditEntry {
+                actor_id: None,
+                actor_email: None,
+                action: "limits.override.set",
+                target_type: "model",
+                target_id: model,
+                details: json!({}),
+                ip: None,
+            },
+        )
+        .await
+        .unwrap();
+    t.app.limits.settings.forget_org(org);
+}

@@ -225,6 +225,26 @@ impl Browser {
             .await;
     }
 
+    /// Resizes the window; 390 × 844 is a phone held upright.
+    pub async fn set_window_size(&self, width: u32, height: u32) {
+        self.command(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
+    }
+
+    /// Whether the page is wider than the window (it would scroll sideways).
+    pub async fn overflows_horizontally(&self) -> bool {
+        self.execute(
+            "return document.documentElement.scrollWidth > window.innerWidth;",
+            vec![],
+        )
+        .await
+            == json!(true)
+    }
+
     /// Reloads the page, as F5 does (a page that answered a POST would be posted again).
     pub async fn refresh(&self) {
         self.command(reqwest::Method::POST, "/refresh", Some(json!({})))

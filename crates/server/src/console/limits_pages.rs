@@ -1,0 +1,77 @@
+//! The Limits page: per model, the organization's rate limits in each dimension, where each
+//! comes from (pay-as-you-go, the subscribed tier, or a custom override) and how much of its
+//! bucket is in use now.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{json, Value};
+use tollgate_domain::limits::{Dimension, LimitSource};
+
+use crate::app::App;
+use crate::console::page::Section;
+use crate::console::PageSession;
+
+/// What each abbreviation means, in the order the page explains them.
+pub fn glossary() -> Vec<Value> {
+    Dimension::ALL
+        .iter()
+        .map(|d| json!({"abbr": d.to_string(), "meaning": d.describe()}))
+        .collect()
+}
+
+fn source_label(source: &LimitSource, tier_name: Option<&str>) -> String {
+    match source {
+        LimitSource::PayAsYouGo => "Pay-as-you-go".to_owned(),
+        LimitSource::Tier(id) => format!("{} tier", tier_name.unwrap_or(id)),
+        LimitSource::Custom => "Custom".to_owned(),
+    }
+}
+
+pub async fn page(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    Path(org_id): Path<String>,
+) -> Response {
+    let (membership, models) = match app.org_limits(&session.user, &org_id).await {
+        Ok(found) => found,
+        Err(e) => return app.service_error_page(e),
+    };
+    let catalog = app.catalog.current();
+    let rows: Vec<Value> = models
+        .iter()
+        .map(|m| {
+            let tier_name = m.tier.as_deref().and_then(|t| {
+                catalog
+                    .model(&m.model)
+                    .and_then(|cm| cm.tiers.iter().find(|x| x.id == t))
+                    .map(|x| x.name.as_str())
+            });
+            let limits: Vec<Value> = m
+                .limits
+                .iter()
+                .map(|l| {
+                    let used = l.limit.saturating_sub(l.remaining);
+                    json!({"abbr": l.dimension.to_string(), "meaning": l.dimension.describe(),
+                           "limit": l.limit, "used": used, "remaining": l.remaining,
+                           "source": l.source.as_str(),
+                           "source_label": source_label(&l.source, tier_name)})
+                })
+                .collect();
+            json!({"id": m.model, "name": m.name,
+                   "plan": tier_name.map_or_else(|| "Pay-as-you-go".to_owned(), |t| format!("{t} tier")),
+                   "limits": limits})
+        })
+        .collect();
+    app.org_page(
+        &session,
+        &membership,
+        Section::Limits,
+        "limits.html",
+        StatusCode::OK,
+        json!({"models": rows, "glossary": glossary()}),
+    )
+    .await
+}

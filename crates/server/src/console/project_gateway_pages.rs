@@ -1,0 +1,211 @@
+//! The project page's gateway settings (template `project_gateway.html`): which models the
+//! project's keys may call, and the project's own rate limits per model (never above the
+//! organization's). Org admins change them; everyone who sees the project sees them.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+use tollgate_domain::limits::{Dimension, RateLimits, MAX_LIMIT};
+use tollgate_domain::{allows, OrgAction, ValidationError};
+
+use crate::app::App;
+use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::project_pages::{back_to, render_project};
+use crate::console::{PageForm, PageSession};
+use crate::service::projects::ProjectAccess;
+use crate::service::ServiceError;
+
+/// Adds the gateway settings to the project page's context.
+pub(super) async fn add_context(
+    app: &App,
+    session: &CurrentSession,
+    access: &ProjectAccess,
+    map: &mut Map<String, Value>,
+) -> Result<(), ServiceError> {
+    let org_id = &access.project.org_id;
+    let project_id = &access.project.id;
+    let allowed = app
+        .project_models(&session.user, org_id, project_id)
+        .await?;
+    let catalog = app.catalog.current();
+    let models: Vec<Value> = catalog
+        .models()
+        .iter()
+        .map(|m| {
+            json!({"id": m.id, "name": m.name,
+                   "allowed": allowed.as_ref().is_none_or(|list| list.contains(&m.id))})
+        })
+        .collect();
+    map.insert(
+        "model_access".into(),
+        json!({"all": allowed.is_none(), "models": models}),
+    );
+    let limits = app
+        .project_rate_limits(&session.user, org_id, project_id)
+        .await?;
+    let rows: Vec<Value> = limits
+        .iter()
+        .map(|l| {
+            let fields: Vec<Value> = Dimension::ALL
+                .iter()
+                .map(|d| {
+                    json!({"name": d.abbreviation(), "abbr": d.to_string(), "meaning": d.describe(),
+                           "org": l.org.get(*d), "value": l.project.get(*d)})
+                })
+                .collect();
+            json!({"id": l.model, "name": l.name, "fields": fields, "set": !l.project.is_empty()})
+        })
+        .collect();
+    map.insert("project_limits".into(), json!(rows));
+    map.insert(
+        "can_manage_gateway".into(),
+        json!(allows(access.membership.role, OrgAction::ManageProjects)),
+    );
+    Ok(())
+}
+
+/// The form's value of `name` (the last one given).
+fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// The model allow-list form: `scope=all`, or `scope=selected` with one `model=` per model.
+pub async fn set_models(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path((org_id, project_id)): Path<(String, String)>,
+    PageForm(form): PageForm<Vec<(String, String)>>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, field(&form, "csrf")) {
+        return refused;
+    }
+    let models = match field(&form, "scope") {
+        "all" => None,
+        "selected" => {
+            let picked: Vec<String> = form
+                .iter()
+                .filter(|(k, _)| k == "model")
+                .map(|(_, v)| v.clone())
+                .collect();
+            if picked.is_empty() {
+                let page =
+                    json!({"errors": {"models": "Pick at least one model, or allow every model."}});
+                return render_project(
+                    &app,
+                    &session,
+                    &org_id,
+                    &project_id,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    page,
+                )
+                .await;
+            }
+            Some(picked)
+        }
+        _ => {
+            return app.error_page(
+                StatusCode::BAD_REQUEST,
+                "Choose every model or the selected models.",
+            )
+        }
+    };
+    match app
+        .set_project_models(&session.user, &org_id, &project_id, models, &client)
+        .await
+    {
+        Ok(_) => back_to(&org_id, &project_id, "models"),
+        Err(e) => app.service_error_page(e),
+    }
+}
+
+/// One limit field: empty is "not set"; anything else a whole number from 1 to `MAX_LIMIT`.
+fn parse_limit(d: Dimension, raw: &str) -> Result<Option<u64>, ValidationError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse::<u64>()
+        .ok()
+        .filter(|v| (1..=MAX_LIMIT).contains(v))
+        .map(Some)
+        .ok_or_else(|| {
+            ValidationError::new(
+                d.abbreviation(),
+                format!("{d} must be a whole number from 1 to {MAX_LIMIT}, or empty."),
+            )
+        })
+}
+
+/// A project's limits for one model: `model` and `rpm`, `rph`, `rpd`, `tpm`, `tph`, `tpd`.
+pub async fn set_limits(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path((org_id, project_id)): Path<(String, String)>,
+    PageForm(form): PageForm<Vec<(String, String)>>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, field(&form, "csrf")) {
+        return refused;
+    }
+    let model = field(&form, "model").to_owned();
+    let mut limits = RateLimits::default();
+    let mut invalid = None;
+    for d in Dimension::ALL {
+        match parse_limit(d, field(&form, d.abbreviation())) {
+            Ok(v) => limits.set(d, v),
+            Err(e) => {
+                invalid = Some(e);
+                break;
+            }
+        }
+    }
+    let result = match invalid {
+        Some(e) => Err(ServiceError::Invalid(e)),
+        None => {
+            app.set_project_rate_limits(
+                &session.user,
+                &org_id,
+                &project_id,
+                &model,
+                limits,
+                &client,
+            )
+            .await
+        }
+    };
+    match result {
+        Ok(()) => back_to(&org_id, &project_id, "limits"),
+        Err(ServiceError::Invalid(v)) => {
+            let values: Map<String, Value> = Dimension::ALL
+                .iter()
+                .map(|d| {
+                    (
+                        d.abbreviation().to_owned(),
+                        json!(field(&form, d.abbreviation())),
+                    )
+                })
+                .collect();
+            let page = json!({"limits_form": {"model": model, "values": values,
+                                              "errors": { v.field: v.message }}});
+            render_project(
+                &app,
+                &session,
+                &org_id,
+                &project_id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                page,
+            )
+            .await
+        }
+        Err(e) => app.service_error_page(e),
+    }
+}
