@@ -17,6 +17,7 @@ use crate::auth::{ClientInfo, CurrentSession};
 use crate::console::flash::NewKeyFlash;
 use crate::console::page::Section;
 use crate::console::{urlencode, PageForm, PageSession};
+use crate::service::projects::ProjectAccess;
 use crate::service::{Page, ServiceError, ServiceResult};
 use crate::time::{day, minute};
 
@@ -182,12 +183,15 @@ async fn page_context(
     let view = choose_view(&membership, &projects, asked)?;
     let after = after.as_deref();
     let user = &session.user;
-    let (keys, current, can_manage): (Page<ApiKey>, Option<Value>, bool) = match &view {
+    // Org admins ("All projects") revoke every key; in a project, who may revoke which key
+    // is the project's rule (admins: all, members: their own).
+    let (keys, current, access): (Page<ApiKey>, Option<Value>, Option<ProjectAccess>) = match &view
+    {
         View::All => (
             app.list_org_api_keys(user, org_id, after, PAGE_SIZE)
                 .await?,
             None,
-            true,
+            None,
         ),
         View::Project(id) => {
             let (access, keys) = app
@@ -195,13 +199,13 @@ async fn page_context(
                 .await?;
             let p = &access.project;
             let current = json!({"id": p.id, "name": p.name, "archived": p.is_archived()});
-            (
-                keys,
-                Some(current),
-                access.allows(ProjectAction::ManageKeys),
-            )
+            (keys, Some(current), Some(access))
         }
     };
+    let can_create = access
+        .as_ref()
+        .is_none_or(|a| a.allows(ProjectAction::UseOwnKeys));
+    let can_revoke = |k: &ApiKey| access.as_ref().is_none_or(|a| a.may_revoke(k, user));
     let name_of = |project_id: &str| {
         projects
             .iter()
@@ -221,7 +225,7 @@ async fn page_context(
                 "creator": k.created_by.as_ref().map(|c| c.email.clone()),
                 "created": day(k.created_at),
                 "last_used": k.last_used_at.map(minute),
-                "can_revoke": can_manage,
+                "can_revoke": can_revoke(k),
             })
         })
         .collect();
@@ -241,7 +245,7 @@ async fn page_context(
         .map(|p| json!({"id": p.project.id, "name": p.project.name}))
         .collect();
     let archived = current.as_ref().is_some_and(|c| c["archived"] == true);
-    let can_create = can_manage && !archived && !create_projects.is_empty();
+    let can_create = can_create && !archived && !create_projects.is_empty();
     let sees_all = allows(membership.role, OrgAction::ViewAllProjects);
     let switcher = json!({
         "label": current.as_ref().map_or_else(|| json!("All projects"), |c| c["name"].clone()),
