@@ -61,7 +61,9 @@ pub fn allows(role: OrgRole, action: OrgAction) -> bool {
 pub enum ProjectAction {
     /// See the project, its members, its keys (masked) and its usage.
     View,
-    /// Create and revoke the project's API keys.
+    /// Create keys, and revoke the ones one created oneself ("own keys").
+    UseOwnKeys,
+    /// Create and revoke any of the project's API keys.
     ManageKeys,
     /// Add, change and remove the project's members.
     ManageMembers,
@@ -72,7 +74,8 @@ impl ProjectAction {
     pub fn denied_message(self) -> &'static str {
         match self {
             Self::View => "You are not allowed to view this project.",
-            Self::ManageKeys => "Only project admins can create or revoke this project's API keys.",
+            Self::UseOwnKeys => "You are not allowed to create API keys in this project.",
+            Self::ManageKeys => "Only project admins can revoke API keys created by someone else.",
             Self::ManageMembers => "Only project admins can manage this project's members.",
         }
     }
@@ -90,11 +93,18 @@ pub fn allows_in_project(
     }
     match (project_role, action) {
         (None, _) => false,
-        (Some(_), ProjectAction::View) => true,
+        (Some(_), ProjectAction::View | ProjectAction::UseOwnKeys) => true,
         (Some(role), ProjectAction::ManageKeys | ProjectAction::ManageMembers) => {
             role == ProjectRole::ProjectAdmin
         }
     }
+}
+
+/// Whether a member may revoke one key of the project: any key with `ManageKeys`, a key they
+/// created themselves (`own`) with `UseOwnKeys`.
+pub fn may_revoke_key(org_role: OrgRole, project_role: Option<ProjectRole>, own: bool) -> bool {
+    allows_in_project(org_role, project_role, ProjectAction::ManageKeys)
+        || (own && allows_in_project(org_role, project_role, ProjectAction::UseOwnKeys))
 }
 
 /// Whether a project is visible at all to this member: org admins see every project, others
@@ -142,6 +152,7 @@ mod tests {
         // action, org admin, project admin, project member, member not assigned to the project
         for (action, expected) in [
             (View, [true, true, true, false]),
+            (UseOwnKeys, [true, true, true, false]),
             (ManageKeys, [true, true, false, false]),
             (ManageMembers, [true, true, false, false]),
         ] {
@@ -155,6 +166,16 @@ mod tests {
                     "{action:?} for {org_role:?}/{project_role:?}"
                 );
             }
+        }
+        // Revoking a key: admins any, a project member only their own.
+        for ((org_role, project_role), own_key, others_key) in [
+            (admin, true, true),
+            (p_admin, true, true),
+            (p_member, true, false),
+            (unassigned, false, false),
+        ] {
+            assert_eq!(may_revoke_key(org_role, project_role, true), own_key);
+            assert_eq!(may_revoke_key(org_role, project_role, false), others_key);
         }
         assert!(sees_project(OrgRole::OrgAdmin, None));
         assert!(!sees_project(OrgRole::Member, None));

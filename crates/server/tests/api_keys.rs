@@ -409,11 +409,94 @@ async fn project_roles_decide_who_manages_keys(engine: Engine) {
         (s, list["data"][0]["created_by"]["email"].as_str()),
         (200, Some("bob@example.com"))
     );
-    let (s, e) = send(carol.client.post(&keys).json(&json!({"name": "mine"}))).await;
+    // A project member creates keys of their own and revokes those, not anyone else's.
+    let (carols_key_id, carols_key) = create_key(&t, &carol, &ada.org_id, &p).await;
+    assert_eq!(models_with_key(&t, &carols_key).await.0, 200);
+    let (s, e) = send(carol.client.delete(format!("{keys}/{bobs_key_id}"))).await;
     assert_eq!((s, e["error"]["code"].as_str()), (403, Some("forbidden")));
-    let (s, _) = send(carol.client.delete(format!("{keys}/{bobs_key_id}"))).await;
-    assert_eq!(s, 403);
     assert_eq!(models_with_key(&t, &bobs_key).await.0, 200);
+    let (s, list) = send(carol.client.get(&keys)).await;
+    assert_eq!((s, list["data"].as_array().map(Vec::len)), (200, Some(2)));
+    let (s, _) = send(carol.client.delete(format!("{keys}/{carols_key_id}"))).await;
+    assert_eq!(s, 204);
+    assert_eq!(models_with_key(&t, &carols_key).await.0, 401);
+    // The project's admin revokes a member's key.
+    let (carols_key_id, carols_key) = create_key(&t, &carol, &ada.org_id, &p).await;
+    let (s, _) = send(bob.client.delete(format!("{keys}/{carols_key_id}"))).await;
+    assert_eq!(s, 204);
+    assert_eq!(models_with_key(&t, &carols_key).await.0, 401);
+}
+
+/// DESIGN §2: a project member's own keys are revoked when they lose access to the project —
+/// removed from it, or from the organization — each revocation audit-logged.
+async fn a_members_own_keys_go_when_they_lose_access(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let ada = t.sign_up("ada@example.com").await;
+    let carol = t.sign_up("carol@example.com").await;
+    let org = &ada.org_id;
+    let p = create_project(&t, &ada, org, "P").await;
+    let q = create_project(&t, &ada, org, "Q").await;
+    t.add_member(
+        org,
+        &carol.id,
+        &[
+            (&p, ProjectRole::ProjectMember),
+            (&q, ProjectRole::ProjectAdmin),
+        ],
+    )
+    .await;
+    let (in_p_id, in_p) = create_key(&t, &carol, org, &p).await;
+    let (in_q_id, in_q) = create_key(&t, &carol, org, &q).await;
+    let (_, adas) = create_key(&t, &ada, org, &p).await;
+    for key in [&in_p, &in_q, &adas] {
+        assert_eq!(models_with_key(&t, key).await.0, 200);
+    }
+
+    // Removed from P: her key there stops at once; her key in Q and Ada's key in P keep working.
+    let (s, _) = send(ada.client.delete(t.url(&format!(
+        "/api/v1/orgs/{org}/projects/{p}/members/{}",
+        carol.id
+    ))))
+    .await;
+    assert_eq!(s, 204);
+    let (s, e) = models_with_key(&t, &in_p).await;
+    assert_openai_401(s, &e, "key of a member removed from the project");
+    assert_eq!(models_with_key(&t, &in_q).await.0, 200);
+    assert_eq!(models_with_key(&t, &adas).await.0, 200);
+    let log = t.app.store.audit_log(org, 2, None).await.unwrap();
+    assert_eq!(
+        (log[0].action.as_str(), log[0].target_id.as_str()),
+        ("api_key.revoke", in_p_id.as_str())
+    );
+    assert!(
+        log[0].details.contains("removed_from_project") && log[0].details.contains(&p),
+        "{}",
+        log[0].details
+    );
+    assert_eq!(log[0].actor_email.as_deref(), Some("ada@example.com"));
+    assert_eq!(log[1].action, "project.member.remove");
+
+    // Removed from the organization: her keys in every project go (a project admin's too).
+    let (s, _) = send(
+        ada.client
+            .delete(t.url(&format!("/api/v1/orgs/{org}/members/{}", carol.id))),
+    )
+    .await;
+    assert_eq!(s, 204);
+    assert_eq!(models_with_key(&t, &in_q).await.0, 401);
+    assert_eq!(models_with_key(&t, &adas).await.0, 200);
+    let log = t.app.store.audit_log(org, 1, None).await.unwrap();
+    assert_eq!(
+        (log[0].action.as_str(), log[0].target_id.as_str()),
+        ("api_key.revoke", in_q_id.as_str())
+    );
+    assert!(log[0].details.contains("removed_from_organization"));
+    let (_, list) = send(
+        ada.client
+            .get(t.url(&format!("/api/v1/orgs/{org}/projects/{q}/api-keys"))),
+    )
+    .await;
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(0), "{list}");
 }
 
 on_both_engines!(
@@ -424,4 +507,5 @@ on_both_engines!(
     last_used_is_written_at_most_once_a_minute,
     a_second_process_rejects_a_revoked_key_within_a_second,
     project_roles_decide_who_manages_keys,
+    a_members_own_keys_go_when_they_lose_access,
 );

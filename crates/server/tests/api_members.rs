@@ -246,7 +246,10 @@ async fn roles_change_members_leave_and_the_last_admin_stays(engine: Engine) {
         .iter()
         .map(|e| e["action"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(actions, ["member.remove", "member.role_change"]);
+    assert_eq!(
+        actions,
+        ["member.remove", "member.role_change", "organization.create"]
+    );
     assert_eq!(log["data"][0]["actor"]["email"], "ada@example.com");
     assert_eq!(log["data"][0]["target"]["id"], bob.id.as_str());
     assert_eq!(log["data"][0]["ip"], "127.0.0.1");
@@ -414,7 +417,14 @@ async fn the_invitee_accepts_once(engine: Engine) {
         .iter()
         .map(|e| e["action"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(actions, ["invitation.accept", "invitation.create"]);
+    assert_eq!(
+        actions,
+        [
+            "invitation.accept",
+            "invitation.create",
+            "organization.create"
+        ]
+    );
     assert_eq!(log["data"][0]["actor"]["email"], "grace@example.com");
 }
 

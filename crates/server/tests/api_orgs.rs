@@ -86,6 +86,15 @@ async fn admins_rename_and_the_rename_is_audited(engine: Engine) {
     assert_eq!(log[0].action, "organization.rename");
     assert_eq!(log[0].actor_id.as_deref(), Some(ada.id.as_str()));
     assert_eq!(log[0].ip.as_deref(), Some("127.0.0.1"));
+    // The personal organization's log starts with its creation, at sign-up (issue 14).
+    let created = log.last().unwrap();
+    assert_eq!(
+        (created.action.as_str(), created.target_id.as_str()),
+        ("organization.create", ada.org_id.as_str())
+    );
+    assert_eq!(created.actor_id.as_deref(), Some(ada.id.as_str()));
+    assert_eq!(created.ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(log.len(), 2);
 }
 
 async fn bad_renames_are_refused_and_change_nothing(engine: Engine) {
@@ -124,13 +133,9 @@ async fn bad_renames_are_refused_and_change_nothing(engine: Engine) {
     let (_, org) = send(ada.client.get(&url)).await;
     assert_eq!(org["name"], "Test User's organization");
     assert_eq!(org["type"], "personal");
-    assert!(t
-        .app
-        .store
-        .audit_log(&ada.org_id, 10, None)
-        .await
-        .unwrap()
-        .is_empty());
+    let log = t.app.store.audit_log(&ada.org_id, 10, None).await.unwrap();
+    let actions: Vec<_> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["organization.create"], "no rename logged");
 }
 
 async fn members_see_settings_but_cannot_rename(engine: Engine) {

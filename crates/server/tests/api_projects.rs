@@ -86,7 +86,11 @@ async fn projects_are_created_listed_renamed_and_archived(engine: Engine) {
     let (_, list) = send(ada.client.get(&base)).await;
     assert_eq!(list["data"][0]["status"], "active", "Default unchanged");
 
-    let log = t.app.store.audit_log(&ada.org_id, 10, None).await.unwrap();
+    let mut log = t.app.store.audit_log(&ada.org_id, 10, None).await.unwrap();
+    assert_eq!(
+        log.pop().map(|e| e.action),
+        Some("organization.create".into())
+    );
     assert_eq!(
         log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
         ["project.archive", "project.rename", "project.create"]

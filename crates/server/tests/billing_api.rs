@@ -174,6 +174,25 @@ async fn a_replayed_purchase_charges_once(engine: Engine) {
     assert_eq!(payment_rows(&t, &ada.org_id).await, (0, 2, 0));
     assert_eq!(overview(&t, &ada).await["balance"], "35.00");
     assert_eq!(grants(&t, &ada).await.len(), 2);
+
+    // The audit log has one purchase per payment, however often it was submitted (issue 14).
+    let purchases = purchases_logged(&t, &ada.org_id).await;
+    assert_eq!(purchases.len(), 2, "{purchases:?}");
+    let logged: std::collections::BTreeSet<_> = purchases.iter().cloned().collect();
+    assert!(logged.contains(p1["id"].as_str().unwrap()) && logged.len() == 2);
+}
+
+/// The payment ids of the organization's `billing.credits.purchase` audit entries.
+async fn purchases_logged(t: &TestApp, org: &str) -> Vec<String> {
+    t.app
+        .store
+        .audit_log(org, 100, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "billing.credits.purchase")
+        .map(|e| e.target_id)
+        .collect()
 }
 
 async fn a_refused_card_answers_402_and_changes_no_balance(engine: Engine) {
@@ -188,10 +207,17 @@ async fn a_refused_card_answers_402_and_changes_no_balance(engine: Engine) {
         let (s, e) = buy(&t, &ada, &format!("k-{card}"), json!("25")).await;
         assert_eq!((s, e["error"]["code"].as_str()), (402, Some(code)), "{e}");
         assert!(!e["error"]["message"].as_str().unwrap().is_empty());
-        // A replay answers the same refusal, without a second charge.
+        // A replay answers the same refusal, without a second charge or audit entry.
         let (s, again) = buy(&t, &ada, &format!("k-{card}"), json!("25")).await;
         assert_eq!((s, again["error"]["code"].as_str()), (402, Some(code)));
     }
+    let logged = purchases_logged(&t, &ada.org_id).await;
+    assert_eq!(
+        logged.len(),
+        2,
+        "one entry per declined payment: {logged:?}"
+    );
+    assert!(logged.iter().all(|id| id.starts_with("pay_")), "{logged:?}");
     let b = overview(&t, &ada).await;
     assert_eq!(
         (b["balance"].as_str(), b["available"].as_str()),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_openai_401, create_project, models_with_key};
+use common::{assert_openai_401, create_key, create_project, models_with_key};
 use tollgate_domain::ProjectRole;
 use tollgate_server::testing::{TestApp, TestUser};
 use tollgate_store::{on_both_engines, Engine};
@@ -276,9 +276,62 @@ async fn members_see_their_projects_only_and_no_admin_controls(engine: Engine) {
         !html.contains("All projects"),
         "no All projects for members"
     );
+    // A project member creates keys of their own (DESIGN §2) and revokes only those.
     assert!(
-        !html.contains("id=\"create-key\""),
-        "project members do not create keys"
+        html.contains("id=\"create-key\""),
+        "project members create their own keys"
+    );
+    let (adas_key, _) = create_key(&t, &ada, org, &p).await;
+    let (s, to, _) = post(
+        &t,
+        &bob,
+        &format!("/o/{org}/api-keys"),
+        &[
+            ("csrf", &csrf(&html)),
+            ("name", "Bob's laptop"),
+            ("project", &p),
+            ("view", &p),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (s, to.as_deref()),
+        (303, Some(format!("/o/{org}/api-keys?project={p}").as_str()))
+    );
+    let (_, html) = page(&t, &bob, &format!("/o/{org}/api-keys?project={p}")).await;
+    assert!(html.contains("Bob&#x27;s laptop"));
+    let bobs_key = t.app.store.api_keys(&p, 10, None).await.unwrap();
+    let bobs_key = &bobs_key
+        .iter()
+        .find(|k| k.name == "Bob's laptop")
+        .unwrap()
+        .id;
+    assert!(
+        html.contains(&format!("/api-keys/{bobs_key}/revoke")),
+        "his own key: Revoke"
+    );
+    assert!(
+        !html.contains(&format!("/api-keys/{adas_key}/revoke")),
+        "someone else's key: no Revoke"
+    );
+    let (s, _, _) = post(
+        &t,
+        &bob,
+        &format!("/o/{org}/api-keys/{adas_key}/revoke"),
+        &[("csrf", &csrf(&html)), ("project", &p)],
+    )
+    .await;
+    assert_eq!(s, 403);
+    let (s, to, _) = post(
+        &t,
+        &bob,
+        &format!("/o/{org}/api-keys/{bobs_key}/revoke"),
+        &[("csrf", &csrf(&html)), ("project", &p)],
+    )
+    .await;
+    assert_eq!(
+        (s, to.map(|to| to.ends_with("notice=revoked"))),
+        (303, Some(true))
     );
     let (s, _) = page(&t, &bob, &format!("/o/{org}/api-keys?project=all")).await;
     assert_eq!(s, 403);

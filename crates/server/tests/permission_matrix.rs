@@ -38,6 +38,7 @@ enum Action {
     ListKeys,
     CreateKey,
     RevokeKey,
+    RevokeKeyOfMemberOfP,
     ListProjectMembers,
     AddProjectMember,
     RemoveProjectMember,
@@ -58,7 +59,7 @@ enum Action {
 }
 
 /// Expected status per caller, in `CALLERS` order.
-const TABLE: [(Action, [u16; 6]); 30] = {
+const TABLE: [(Action, [u16; 6]); 31] = {
     use Action::*;
     [
         // view organization settings: everyone in it
@@ -80,9 +81,11 @@ const TABLE: [(Action, [u16; 6]); 30] = {
         (ViewProject, [200, 200, 200, 404, 404, 401]),
         (ListKeys, [200, 200, 200, 404, 404, 401]),
         (ListProjectMembers, [200, 200, 200, 404, 404, 401]),
-        // create / revoke API keys: all / assigned / no
-        (CreateKey, [201, 201, 403, 404, 404, 401]),
+        // create / revoke API keys: all / assigned / own keys, assigned projects (the key to
+        // revoke is the org admin's, then one the member of P created)
+        (CreateKey, [201, 201, 201, 404, 404, 401]),
         (RevokeKey, [204, 204, 403, 404, 404, 401]),
+        (RevokeKeyOfMemberOfP, [204, 204, 204, 404, 404, 401]),
         // add / remove project members: all / assigned / no
         (AddProjectMember, [200, 200, 403, 404, 404, 401]),
         (RemoveProjectMember, [204, 204, 403, 404, 404, 401]),
@@ -113,6 +116,7 @@ const TABLE: [(Action, [u16; 6]); 30] = {
 struct Fixture {
     t: TestApp,
     admin: TestUser,
+    member_of_p: TestUser,
     org: String,
     p: String,
     /// An organization member the project-member actions are done to.
@@ -168,6 +172,10 @@ impl Fixture {
                 .json(&json!({"name": "k"})),
             RevokeKey => {
                 let (key, _) = create_key(&self.t, &self.admin, &self.org, p).await;
+                client.delete(self.url(&format!("/projects/{p}/api-keys/{key}")))
+            }
+            RevokeKeyOfMemberOfP => {
+                let (key, _) = create_key(&self.t, &self.member_of_p, &self.org, p).await;
                 client.delete(self.url(&format!("/projects/{p}/api-keys/{key}")))
             }
             AddProjectMember => {
@@ -261,13 +269,14 @@ async fn the_permission_table_holds_on_the_api(engine: Engine) {
         spare: spare.id.clone(),
         t,
         admin,
+        member_of_p: pm_p,
         org,
         p,
     };
     let clients = [
         &fixture.admin.client,
         &pa_p.client,
-        &pm_p.client,
+        &fixture.member_of_p.client,
         &pa_q.client,
         &other.client,
         &anonymous,

@@ -1,6 +1,6 @@
 //! API keys: created and revoked in a project; looked up by public id for authentication.
 
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 use tollgate_domain::{new_id, IdPrefix, Name, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
@@ -283,4 +283,72 @@ impl Store {
         .await?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+/// Which of a person's keys lose their owner's access.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum KeysOf<'a> {
+    /// Those in one project (removed from the project).
+    Project(&'a str),
+    /// Those in every project of the organization (removed from the organization).
+    Organization,
+}
+
+/// Revokes, in the caller's transaction, the live keys `user_id` created in the organization
+/// (DESIGN §2: a member's own keys go when they lose access to the project). Each revocation
+/// is told to every process through the change log and audit-logged as `api_key.revoke` with
+/// `cause`'s actor, IP and details (plus the key's project). Returns the revoked keys' ids.
+pub(crate) async fn revoke_keys_of_in(
+    tx: &mut Transaction<'static, Any>,
+    org_id: &str,
+    user_id: &str,
+    which: KeysOf<'_>,
+    now: Timestamp,
+    cause: &AuditEntry<'_>,
+) -> Result<Vec<String>> {
+    let rows = match which {
+        KeysOf::Project(project_id) => {
+            sqlx::query(
+                "UPDATE api_keys SET revoked_at = $1 WHERE org_id = $2 AND created_by = $3 \
+                 AND project_id = $4 AND revoked_at IS NULL RETURNING id, project_id",
+            )
+            .bind(now)
+            .bind(org_id)
+            .bind(user_id)
+            .bind(project_id)
+            .fetch_all(&mut **tx)
+            .await?
+        }
+        KeysOf::Organization => {
+            sqlx::query(
+                "UPDATE api_keys SET revoked_at = $1 WHERE org_id = $2 AND created_by = $3 \
+                 AND revoked_at IS NULL RETURNING id, project_id",
+            )
+            .bind(now)
+            .bind(org_id)
+            .bind(user_id)
+            .fetch_all(&mut **tx)
+            .await?
+        }
+    };
+    let mut revoked = Vec::with_capacity(rows.len());
+    for row in rows {
+        let key_id: String = row.try_get("id")?;
+        let project_id: String = row.try_get("project_id")?;
+        record_change(tx, ChangeKind::ApiKey, &key_id, now).await?;
+        let mut details = cause.details.clone();
+        if let serde_json::Value::Object(map) = &mut details {
+            map.insert("project_id".into(), project_id.into());
+        }
+        let entry = AuditEntry {
+            action: "api_key.revoke",
+            target_type: "api_key",
+            target_id: &key_id,
+            details,
+            ..cause.clone()
+        };
+        insert_audit(tx, org_id, &entry, now).await?;
+        revoked.push(key_id);
+    }
+    Ok(revoked)
 }

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use sqlx::{Any, Row, Transaction};
 use tollgate_domain::{OrgRole, Timestamp};
 
+use crate::api_keys::{revoke_keys_of_in, KeysOf};
 use crate::audit::{insert_audit, AuditEntry};
 use crate::error::corrupt;
 use crate::{Result, Store, StoreError};
@@ -176,13 +177,16 @@ impl Store {
 
     /// Removes a member (and, through the schema, their project assignments in this
     /// organization). Removing the last Organization Admin answers `Conflict("last_admin")`.
+    /// A member (not an org admin) loses the keys they created, revoked in the same
+    /// transaction with `key_audit` as the cause; their ids are returned.
     pub async fn remove_member(
         &self,
         org_id: &str,
         user_id: &str,
         now: Timestamp,
         audit: AuditEntry<'_>,
-    ) -> Result<Member> {
+        key_audit: AuditEntry<'_>,
+    ) -> Result<(Member, Vec<String>)> {
         let mut tx = self.begin_write().await?;
         lock_org(&mut tx, org_id).await?;
         let current = member_in(&mut tx, org_id, user_id)
@@ -197,8 +201,21 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         insert_audit(&mut tx, org_id, &audit, now).await?;
+        let revoked = if current.role == OrgRole::Member {
+            revoke_keys_of_in(
+                &mut tx,
+                org_id,
+                user_id,
+                KeysOf::Organization,
+                now,
+                &key_audit,
+            )
+            .await?
+        } else {
+            Vec::new()
+        };
         tx.commit().await?;
-        Ok(current)
+        Ok((current, revoked))
     }
 }
 

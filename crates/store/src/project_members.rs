@@ -4,8 +4,9 @@
 use std::str::FromStr;
 
 use sqlx::{Any, Row, Transaction};
-use tollgate_domain::{ProjectRole, Timestamp};
+use tollgate_domain::{OrgRole, ProjectRole, Timestamp};
 
+use crate::api_keys::{revoke_keys_of_in, KeysOf};
 use crate::audit::{insert_audit, AuditEntry};
 use crate::error::corrupt;
 use crate::{Result, Store, StoreError};
@@ -106,7 +107,9 @@ impl Store {
         Ok(())
     }
 
-    /// Removes a project role. `NotFound` when the user holds none in that project.
+    /// Removes a project role. `NotFound` when the user holds none in that project. A member
+    /// (org admins keep every project) loses the keys they created in the project, revoked in
+    /// the same transaction with `key_audit` as the cause; their ids are returned.
     pub async fn remove_project_member(
         &self,
         org_id: &str,
@@ -114,7 +117,8 @@ impl Store {
         user_id: &str,
         now: Timestamp,
         audit: AuditEntry<'_>,
-    ) -> Result<()> {
+        key_audit: AuditEntry<'_>,
+    ) -> Result<Vec<String>> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "DELETE FROM project_members WHERE org_id = $1 AND project_id = $2 AND user_id = $3",
@@ -128,8 +132,22 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         insert_audit(&mut tx, org_id, &audit, now).await?;
+        let role: Option<String> =
+            sqlx::query("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
+                .bind(org_id)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| row.try_get("role"))
+                .transpose()?;
+        let revoked = if role.as_deref() == Some(OrgRole::Member.as_str()) {
+            let which = KeysOf::Project(project_id);
+            revoke_keys_of_in(&mut tx, org_id, user_id, which, now, &key_audit).await?
+        } else {
+            Vec::new()
+        };
         tx.commit().await?;
-        Ok(())
+        Ok(revoked)
     }
 
     /// The active projects each of `user_ids` is assigned to in the organization, as

@@ -1,6 +1,7 @@
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 use tollgate_domain::{new_id, Email, IdPrefix, Name, OrgRole, OrgType, Timestamp};
 
+use crate::audit::{insert_audit, AuditEntry};
 use crate::orgs::{insert_membership, insert_org, Org};
 use crate::{Result, Store, StoreError};
 
@@ -25,6 +26,32 @@ pub struct NewUser<'a> {
     pub password_hash: &'a str,
 }
 
+async fn insert_user_with_org(
+    tx: &mut Transaction<'static, Any>,
+    new: &NewUser<'_>,
+    org_name: &Name,
+    now: Timestamp,
+) -> Result<(User, Org)> {
+    let user = User {
+        id: new_id(IdPrefix::User),
+        email: new.email.as_str().to_owned(),
+        name: new.name.as_str().to_owned(),
+        created_at: now,
+    };
+    sqlx::query("INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&user.id)
+        .bind(&user.email)
+        .bind(&user.name)
+        .bind(new.password_hash)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| StoreError::unique(e, "email"))?;
+    let org = insert_org(tx, org_name, OrgType::Personal, now).await?;
+    insert_membership(tx, &org.id, &user.id, OrgRole::OrgAdmin, now).await?;
+    Ok((user, org))
+}
+
 impl Store {
     /// Creates a user with their personal organization, in which they are Organization Admin.
     /// A taken email answers `Conflict("email")` and writes nothing.
@@ -35,23 +62,32 @@ impl Store {
         now: Timestamp,
     ) -> Result<(User, Org)> {
         let mut tx = self.begin_write().await?;
-        let user = User {
-            id: new_id(IdPrefix::User),
-            email: new.email.as_str().to_owned(),
-            name: new.name.as_str().to_owned(),
-            created_at: now,
+        let created = insert_user_with_org(&mut tx, &new, org_name, now).await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// `create_user` for a person signing up from `ip`: the personal organization's audit log
+    /// starts with its `organization.create` entry, by the new user.
+    pub async fn sign_up_user(
+        &self,
+        new: NewUser<'_>,
+        org_name: &Name,
+        now: Timestamp,
+        ip: Option<&str>,
+    ) -> Result<(User, Org)> {
+        let mut tx = self.begin_write().await?;
+        let (user, org) = insert_user_with_org(&mut tx, &new, org_name, now).await?;
+        let entry = AuditEntry {
+            actor_id: Some(&user.id),
+            actor_email: Some(&user.email),
+            action: "organization.create",
+            target_type: "organization",
+            target_id: &org.id,
+            details: serde_json::json!({"name": org.name, "type": "personal"}),
+            ip,
         };
-        sqlx::query("INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&user.id)
-            .bind(&user.email)
-            .bind(&user.name)
-            .bind(new.password_hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::unique(e, "email"))?;
-        let org = insert_org(&mut tx, org_name, OrgType::Personal, now).await?;
-        insert_membership(&mut tx, &org.id, &user.id, OrgRole::OrgAdmin, now).await?;
+        insert_audit(&mut tx, &org.id, &entry, now).await?;
         tx.commit().await?;
         Ok((user, org))
     }

@@ -127,7 +127,13 @@ async fn the_last_admin_stays(engine: Engine) {
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict("last_admin")), "{err:?}");
     let err = store
-        .remove_member(&org, &owner.id, 3, audit("member.remove"))
+        .remove_member(
+            &org,
+            &owner.id,
+            3,
+            audit("member.remove"),
+            audit("api_key.revoke"),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict("last_admin")));
@@ -141,15 +147,28 @@ async fn the_last_admin_stays(engine: Engine) {
         .set_member_role(&org, &owner.id, OrgRole::Member, 4, audit("member.role"))
         .await
         .unwrap();
-    let removed = store
-        .remove_member(&org, &owner.id, 5, audit("member.remove"))
+    let (removed, revoked) = store
+        .remove_member(
+            &org,
+            &owner.id,
+            5,
+            audit("member.remove"),
+            audit("api_key.revoke"),
+        )
         .await
         .unwrap();
+    assert!(revoked.is_empty());
     assert_eq!(removed.email, "owner@example.com");
     assert!(store.membership(&org, &owner.id).await.unwrap().is_none());
     assert!(matches!(
         store
-            .remove_member(&org, &owner.id, 6, audit("member.remove"))
+            .remove_member(
+                &org,
+                &owner.id,
+                6,
+                audit("member.remove"),
+                audit("api_key.revoke")
+            )
             .await,
         Err(StoreError::NotFound)
     ));
@@ -189,7 +208,13 @@ async fn concurrent_demotions_keep_one_admin(engine: Engine) {
                         .map(|_| ())
                 } else {
                     store
-                        .remove_member(&org, &id, 3, audit("member.remove"))
+                        .remove_member(
+                            &org,
+                            &id,
+                            3,
+                            audit("member.remove"),
+                            audit("api_key.revoke"),
+                        )
                         .await
                         .map(|_| ())
                 }

@@ -5,59 +5,8 @@
 
 mod support;
 
-use std::path::Path;
-use std::time::{Duration, Instant};
-
 use support::webdriver::Browser;
-use support::{Server, TempDir};
-
-/// The invitation links in the `.eml` files written so far to `<data-dir>/outbox/` for `to`,
-/// oldest first. Quoted-printable soft line breaks are undone first.
-fn links_to(data_dir: &Path, to: &str) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(data_dir.join("outbox")) else {
-        return Vec::new();
-    };
-    let mut files: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-    files.sort();
-    let mut links = Vec::new();
-    for file in files {
-        let raw = std::fs::read_to_string(&file).unwrap_or_default();
-        let text = raw
-            .replace("=\r\n", "")
-            .replace("=\n", "")
-            .replace("=3D", "=");
-        if !text
-            .lines()
-            .any(|l| l.to_lowercase().starts_with("to:") && l.contains(to))
-        {
-            continue;
-        }
-        if let Some(at) = text.find("/invites/") {
-            let token: String = text[at + 9..]
-                .chars()
-                .take_while(char::is_ascii_hexdigit)
-                .collect();
-            links.push(format!("/invites/{token}"));
-        }
-    }
-    links.dedup();
-    links
-}
-
-async fn wait_for_links(data_dir: &Path, to: &str, count: usize) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let links = links_to(data_dir, to);
-        if links.len() >= count {
-            return links;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no invitation email to {to} in the outbox"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+use support::{wait_for_links, Server, TempDir};
 
 async fn sign_up(b: &Browser, server: &Server, name: &str, email: &str) {
     b.goto(&server.url("/signup")).await;

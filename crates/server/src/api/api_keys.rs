@@ -58,13 +58,13 @@ pub struct CreatedKeyView {
     pub key: String,
 }
 
-/// Create a key (org admins and the project's admins).
+/// Create a key (everyone assigned to the project, and org admins).
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/projects/{project}/api-keys", tag = "api keys",
     params(("org" = String, Path, description = "Organization ID"), ("project" = String, Path, description = "Project ID")),
     request_body = CreateKeyRequest,
     responses(
         (status = 201, body = CreatedKeyView),
-        (status = 403, description = "Not an admin of this project", body = ErrorBody),
+        (status = 403, description = "Refused (e.g. a cookie request without a same-origin `Origin`)", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "The project is archived", body = ErrorBody),
         (status = 422, body = ErrorBody),
@@ -94,13 +94,13 @@ pub async fn create(
     ))
 }
 
-/// Revoke a key (org admins and the project's admins): the next request with it gets 401, in
-/// every server process.
+/// Revoke a key (org admins and the project's admins: any key; project members: the keys they
+/// created): the next request with it gets 401, in every server process.
 #[utoipa::path(delete, path = "/api/v1/orgs/{org}/projects/{project}/api-keys/{key}", tag = "api keys",
     params(("org" = String, Path, description = "Organization ID"), ("project" = String, Path, description = "Project ID"), ("key" = String, Path, description = "Key ID")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 403, body = ErrorBody),
+        (status = 403, description = "A project member revoking a key someone else created", body = ErrorBody),
         (status = 404, description = "No such live key in this project", body = ErrorBody),
     ))]
 pub async fn revoke(

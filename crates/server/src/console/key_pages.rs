@@ -17,6 +17,7 @@ use crate::auth::{ClientInfo, CurrentSession};
 use crate::console::flash::NewKeyFlash;
 use crate::console::page::Section;
 use crate::console::{urlencode, PageForm, PageSession};
+use crate::service::projects::ProjectAccess;
 use crate::service::{Page, ServiceError, ServiceResult};
 use crate::time::{day, minute};
 
@@ -210,12 +211,15 @@ async fn page_context(
     let view = choose_view(&membership, &projects, asked)?;
     let after = after.as_deref();
     let user = &session.user;
-    let (keys, current, can_manage): (Page<ApiKey>, Option<Value>, bool) = match &view {
+    // Org admins ("All projects") revoke every key; in a project, who may revoke which key
+    // is the project's rule (admins: all, members: their own).
+    let (keys, current, access): (Page<ApiKey>, Option<Value>, Option<ProjectAccess>) = match &view
+    {
         View::All => (
             app.list_org_api_keys(user, org_id, after, PAGE_SIZE)
                 .await?,
             None,
-            true,
+            None,
         ),
         View::Project(id) => {
             let (access, keys) = app
@@ -223,14 +227,19 @@ async fn page_context(
                 .await?;
             let p = &access.project;
             let current = json!({"id": p.id, "name": p.name, "archived": p.is_archived()});
-            (
-                keys,
-                Some(current),
-                access.allows(ProjectAction::ManageKeys),
-            )
+            (keys, Some(current), Some(access))
         }
     };
     let spend_limits = crate::console::spend_pages::key_limits(app, org_id).await?;
+    let can_create = access
+        .as_ref()
+        .is_none_or(|a| a.allows(ProjectAction::UseOwnKeys));
+    let can_revoke = |k: &ApiKey| access.as_ref().is_none_or(|a| a.may_revoke(k, user));
+    // A key's spend limit is set by whoever manages all the project's keys (not a member
+    // revoking their own).
+    let can_limit = access
+        .as_ref()
+        .is_none_or(|a| a.allows(ProjectAction::ManageKeys));
     let name_of = |project_id: &str| {
         projects
             .iter()
@@ -250,7 +259,8 @@ async fn page_context(
                 "creator": k.created_by.as_ref().map(|c| c.email.clone()),
                 "created": day(k.created_at),
                 "last_used": k.last_used_at.map(minute),
-                "can_revoke": can_manage,
+                "can_revoke": can_revoke(k),
+                "can_limit": can_limit,
                 "spend_limit": spend_limits.get(&k.id),
             })
         })
@@ -271,7 +281,7 @@ async fn page_context(
         .map(|p| json!({"id": p.project.id, "name": p.project.name}))
         .collect();
     let archived = current.as_ref().is_some_and(|c| c["archived"] == true);
-    let can_create = can_manage && !archived && !create_projects.is_empty();
+    let can_create = can_create && !archived && !create_projects.is_empty();
     let sees_all = allows(membership.role, OrgAction::ViewAllProjects);
     let switcher = json!({
         "label": current.as_ref().map_or_else(|| json!("All projects"), |c| c["name"].clone()),

@@ -51,7 +51,7 @@ impl App {
             .await?;
         let (user, org) = self
             .store
-            .create_user(
+            .sign_up_user(
                 NewUser {
                     email: &email,
                     name: &name,
@@ -59,6 +59,7 @@ impl App {
                 },
                 &org_name,
                 self.now(),
+                client.ip.as_deref(),
             )
             .await
             .map_err(|e| match e {

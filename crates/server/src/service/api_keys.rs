@@ -1,5 +1,5 @@
-//! API keys in a project: listed (masked) by anyone who sees the project, created and revoked
-//! by org admins and the project's admins.
+//! API keys in a project: listed (masked) by anyone who sees the project, created by everyone
+//! assigned to it; revoked by org admins and the project's admins, and by their creator.
 
 use serde_json::json;
 use tollgate_domain::api_key::NewApiKey;
@@ -69,7 +69,7 @@ impl App {
         client: &ClientInfo,
     ) -> ServiceResult<CreatedKey> {
         let access = self
-            .project_access(user, org_id, project_id, ProjectAction::ManageKeys)
+            .project_access(user, org_id, project_id, ProjectAction::UseOwnKeys)
             .await?;
         let name = Name::parse("name", name)?;
         let archived = || ServiceError::Conflict {
@@ -135,10 +135,19 @@ impl App {
         key_id: &str,
         client: &ClientInfo,
     ) -> ServiceResult<ApiKey> {
-        self.project_access(user, org_id, project_id, ProjectAction::ManageKeys)
+        let access = self
+            .project_access(user, org_id, project_id, ProjectAction::UseOwnKeys)
             .await?;
         if !is_well_formed(IdPrefix::ApiKey, key_id) {
             return Err(ServiceError::NotFound("API key"));
+        }
+        let live = self
+            .store
+            .api_key(project_id, key_id)
+            .await?
+            .ok_or(ServiceError::NotFound("API key"))?;
+        if !access.may_revoke(&live, user) {
+            return Err(ServiceError::ProjectForbidden(ProjectAction::ManageKeys));
         }
         let key = self
             .store

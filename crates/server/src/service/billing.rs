@@ -126,8 +126,8 @@ impl App {
         )?;
         let key = format!("purchase:{idempotency_key}");
         let fingerprint = format!("credits:{}", amount.micros());
-        let result = self
-            .charge_saved_card(ChargeSpec {
+        let charge = self
+            .charge(ChargeSpec {
                 org_id,
                 kind: PaymentKind::Purchase,
                 amount: amount.micros(),
@@ -137,10 +137,14 @@ impl App {
                 grant: Some(GrantSource::Purchase),
             })
             .await;
-        let (outcome, payment_id) = match &result {
-            Ok(p) => (p.status.as_str(), p.id.as_str()),
-            Err(ServiceError::PaymentRequired { code, .. }) => (*code, ""),
-            Err(_) => return result,
+        // A retry with the same key is answered from the first purchase, which is in the log.
+        let Some(payment_id) = charge.made.as_deref() else {
+            return charge.result;
+        };
+        let outcome = match &charge.result {
+            Ok(p) => p.status.as_str(),
+            Err(ServiceError::PaymentRequired { code, .. }) => code,
+            Err(_) => return charge.result,
         };
         self.store
             .record_audit(
@@ -156,7 +160,7 @@ impl App {
                 self.now(),
             )
             .await?;
-        result
+        charge.result
     }
 
     /// Saves or replaces the card on file (a customer at the provider is created first).

@@ -47,6 +47,15 @@ pub struct ChargeSpec<'a> {
     pub grant: Option<GrantSource>,
 }
 
+/// What one call of the charge flow did.
+#[derive(Debug)]
+pub struct Charge {
+    /// The id of the payment this call wrote; `None` when the key's earlier payment answered
+    /// (or nothing was written).
+    pub made: Option<String>,
+    pub result: ServiceResult<Payment>,
+}
+
 /// Faults tests inject into the charge flow (feature `testing`).
 #[cfg(feature = "testing")]
 #[derive(Debug, Default)]
@@ -128,23 +137,48 @@ impl App {
     /// pending (the provider's answer is not final or did not arrive) is returned as it is:
     /// the reconciler or a webhook settles it.
     pub async fn charge_saved_card(&self, spec: ChargeSpec<'_>) -> ServiceResult<Payment> {
-        Cents::from_micros(spec.amount).map_err(|e| {
-            ValidationError::new("amount", format!("{}.", capitalize(&e.to_string())))
-        })?;
-        let began = self.begin_charge(&spec).await?;
+        self.charge(spec).await.result
+    }
+
+    /// `charge_saved_card`, also telling whether this call wrote the payment: a retry with the
+    /// key of an earlier payment is answered from it, and must not be recorded twice (audit).
+    pub async fn charge(&self, spec: ChargeSpec<'_>) -> Charge {
+        if let Err(e) = Cents::from_micros(spec.amount) {
+            let invalid =
+                ValidationError::new("amount", format!("{}.", capitalize(&e.to_string())));
+            return Charge {
+                made: None,
+                result: Err(invalid.into()),
+            };
+        }
+        let began = match self.begin_charge(&spec).await {
+            Ok(began) => began,
+            Err(e) => {
+                return Charge {
+                    made: None,
+                    result: Err(e),
+                }
+            }
+        };
         match began {
-            BeganPayment::Created(payment) => self.drive_charge(payment).await,
+            BeganPayment::Created(payment) => Charge {
+                made: Some(payment.id.clone()),
+                result: self.drive_charge(payment).await,
+            },
             BeganPayment::Existing(payment) => {
-                if payment.fingerprint != spec.fingerprint || payment.kind != spec.kind {
-                    return Err(key_reused());
-                }
-                match payment.status {
-                    PaymentStatus::Succeeded => Ok(payment),
-                    PaymentStatus::Failed => Err(failed_answer(&payment)),
-                    // Another request is charging it, or one died doing so: asking the provider
-                    // with the same key is safe either way.
-                    PaymentStatus::Pending => self.drive_charge(payment).await,
-                }
+                let result = if payment.fingerprint != spec.fingerprint || payment.kind != spec.kind
+                {
+                    Err(key_reused())
+                } else {
+                    match payment.status {
+                        PaymentStatus::Succeeded => Ok(payment),
+                        PaymentStatus::Failed => Err(failed_answer(&payment)),
+                        // Another request is charging it, or one died doing so: asking the
+                        // provider with the same key is safe either way.
+                        PaymentStatus::Pending => self.drive_charge(payment).await,
+                    }
+                };
+                Charge { made: None, result }
             }
         }
     }

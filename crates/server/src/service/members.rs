@@ -7,7 +7,7 @@ use tollgate_store::{Member, StoreError, User};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
-use crate::service::{audit, Page, ServiceError, ServiceResult};
+use crate::service::{audit, keys_lost_audit, Page, ServiceError, ServiceResult};
 
 fn last_admin() -> ServiceError {
     ServiceError::Conflict {
@@ -108,9 +108,13 @@ impl App {
             member_id,
             json!({"email": before.email, "role": before.role.as_str()}),
         );
-        self.store
-            .remove_member(org_id, member_id, self.now(), audit)
+        let keys_audit = keys_lost_audit(user, client, member_id, "removed_from_organization");
+        let (removed, revoked) = self
+            .store
+            .remove_member(org_id, member_id, self.now(), audit, keys_audit)
             .await
-            .map_err(member_error)
+            .map_err(member_error)?;
+        self.forget_keys(&revoked);
+        Ok(removed)
     }
 }

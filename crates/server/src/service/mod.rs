@@ -187,6 +187,24 @@ pub(crate) fn audit<'a>(
     }
 }
 
+/// The cause recorded on each key revoked because its creator `member_id` lost access
+/// (`reason`: `removed_from_project`, `removed_from_organization`).
+pub(crate) fn keys_lost_audit<'a>(
+    user: &'a tollgate_store::User,
+    client: &'a crate::auth::ClientInfo,
+    member_id: &str,
+    reason: &str,
+) -> tollgate_store::AuditEntry<'a> {
+    audit(
+        user,
+        client,
+        "api_key.revoke",
+        "api_key",
+        "",
+        serde_json::json!({"reason": reason, "creator_id": member_id}),
+    )
+}
+
 /// `StoreError::NotFound` as the service's `NotFound(what)`; other errors unchanged.
 pub(crate) fn not_found_as(what: &'static str) -> impl Fn(StoreError) -> ServiceError {
     move |e| match e {

@@ -12,7 +12,8 @@ use crate::app::App;
 use crate::auth::ClientInfo;
 use crate::service::projects::ProjectAccess;
 use crate::service::{
-    audit, check_cursor, cursor_error, not_found_as, Page, ServiceError, ServiceResult,
+    audit, check_cursor, cursor_error, keys_lost_audit, not_found_as, Page, ServiceError,
+    ServiceResult,
 };
 
 impl App {
@@ -108,7 +109,9 @@ impl App {
         if !is_well_formed(IdPrefix::User, member_id) {
             return Err(ServiceError::NotFound("member"));
         }
-        self.store
+        // A member's own keys in the project go with their access to it (DESIGN §2).
+        let revoked = self
+            .store
             .remove_project_member(
                 org_id,
                 project_id,
@@ -122,9 +125,20 @@ impl App {
                     project_id,
                     json!({"user_id": member_id}),
                 ),
+                keys_lost_audit(user, client, member_id, "removed_from_project"),
             )
             .await
-            .map_err(not_found_as("member"))
+            .map_err(not_found_as("member"))?;
+        self.forget_keys(&revoked);
+        Ok(())
+    }
+
+    /// Drops revoked keys from this process's memory at once (other processes follow the
+    /// change log written with the revocation).
+    pub(crate) fn forget_keys(&self, key_ids: &[String]) {
+        for key_id in key_ids {
+            self.keys.forget_key(key_id);
+        }
     }
 
     /// The org role of a member of the organization (whether or not they have access right now:

@@ -2,11 +2,13 @@
 
 use serde_json::json;
 use tollgate_domain::ids::is_well_formed;
-use tollgate_domain::permissions::sees_project;
+use tollgate_domain::permissions::{may_revoke_key, sees_project};
 use tollgate_domain::{
     allows, allows_in_project, IdPrefix, Name, OrgAction, ProjectAction, ProjectRole,
 };
-use tollgate_store::{ArchiveRefusal, Membership, Project, ProjectWithRole, StoreError, User};
+use tollgate_store::{
+    ApiKey, ArchiveRefusal, Membership, Project, ProjectWithRole, StoreError, User,
+};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
@@ -27,6 +29,12 @@ impl ProjectAccess {
     /// What the caller may do here, for pages that show or hide controls.
     pub fn allows(&self, action: ProjectAction) -> bool {
         allows_in_project(self.membership.role, self.role, action)
+    }
+
+    /// Whether `user` (the caller) may revoke `key`: any key as an admin, their own otherwise.
+    pub fn may_revoke(&self, key: &ApiKey, user: &User) -> bool {
+        let own = key.created_by.as_ref().is_some_and(|c| c.id == user.id);
+        may_revoke_key(self.membership.role, self.role, own)
     }
 }
 

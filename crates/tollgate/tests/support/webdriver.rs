@@ -329,6 +329,29 @@ impl Browser {
         .await
     }
 
+    /// Sizes the window so that the page's viewport (`innerWidth` × `innerHeight`) is
+    /// `width` × `height` CSS pixels, as on a phone or a desktop screen.
+    pub async fn set_viewport(&self, width: i64, height: i64) {
+        let (mut w, mut h) = (width, height);
+        for _ in 0..3 {
+            self.command(
+                reqwest::Method::POST,
+                "/window/rect",
+                Some(json!({"width": w, "height": h})),
+            )
+            .await;
+            let inner = self
+                .execute("return [window.innerWidth, window.innerHeight];", vec![])
+                .await;
+            let (iw, ih) = (inner[0].as_i64().unwrap(), inner[1].as_i64().unwrap());
+            if (iw, ih) == (width, height) {
+                return;
+            }
+            (w, h) = (w + width - iw, h + height - ih);
+        }
+        panic!("the viewport could not be made {width}×{height}");
+    }
+
     /// Waits until the page's text contains `needle`.
     pub async fn wait_for_text(&self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(5);
