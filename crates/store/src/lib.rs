@@ -57,7 +57,7 @@ pub use subscriptions::{
 };
 pub use usage::{RecordedUsage, UsageRecord};
 pub use usage_queries::{
-    RequestEntry, RequestQuery, StatusClass, UsageDim, UsageGroup, UsageQuery,
+    KeyUsage, RequestEntry, RequestQuery, StatusClass, UsageDim, UsageGroup, UsageQuery,
 };
 pub use usage_rollups::{
     aggregate as usage_rollups_of, is_error_status, Grain, RollupKey, UsageTotals, DAY_MS, HOUR_MS,

@@ -155,6 +155,15 @@ pub struct RequestEntry {
     pub latency_ms: Option<i64>,
 }
 
+/// A key's spend since a time and its last use, from the rollups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUsage {
+    pub key_id: String,
+    /// Micro-USD.
+    pub cost_since: i64,
+    pub last_at: Timestamp,
+}
+
 /// Appends `AND column IN (…)` for a project restriction, binding from `$next`.
 fn push_in(sql: &mut String, column: &str, values: &[String], next: &mut usize) {
     if values.is_empty() {
@@ -281,23 +290,26 @@ impl Store {
             .collect()
     }
 
-    /// Each key's cost since `since` (hourly rollups), for the API Keys table.
-    pub async fn key_costs_since(
+    /// Each key's cost since `since` and when it was last used, from the hourly rollups (for
+    /// the API Keys table; a key without usage is absent). Keys of other organizations are
+    /// ignored.
+    pub async fn key_usage_since(
         &self,
+        org_id: &str,
         key_ids: &[String],
         since: Timestamp,
-    ) -> Result<Vec<(String, i64)>> {
+    ) -> Result<Vec<KeyUsage>> {
         if key_ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut sql = String::from(
-            "SELECT key_id, CAST(SUM(cost) AS BIGINT) AS cost FROM usage_rollups \
-             WHERE grain = 'hour' AND bucket >= $1",
+            "SELECT key_id, CAST(SUM(CASE WHEN bucket >= $2 THEN cost ELSE 0 END) AS BIGINT) AS cost, \
+             MAX(last_at) AS last_at FROM usage_rollups WHERE org_id = $1 AND grain = 'hour'",
         );
-        let mut next = 2;
+        let mut next = 3;
         push_in(&mut sql, "key_id", key_ids, &mut next);
         sql.push_str(" GROUP BY key_id");
-        let mut query = sqlx::query(&sql).bind(since);
+        let mut query = sqlx::query(&sql).bind(org_id).bind(since);
         for id in key_ids {
             query = query.bind(id);
         }
@@ -305,7 +317,13 @@ impl Store {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|r| Ok((r.try_get("key_id")?, r.try_get("cost")?)))
+            .map(|r| {
+                Ok(KeyUsage {
+                    key_id: r.try_get("key_id")?,
+                    cost_since: r.try_get("cost")?,
+                    last_at: r.try_get("last_at")?,
+                })
+            })
             .collect()
     }
 

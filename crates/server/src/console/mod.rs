@@ -16,6 +16,7 @@ mod project_pages;
 mod subscription_pages;
 pub mod templates;
 pub mod usage_pages;
+mod usage_panels;
 
 use std::sync::Arc;
 

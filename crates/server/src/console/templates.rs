@@ -32,6 +32,9 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "billing.html",
     "billing_tabs.html",
     "usage.html",
+    "project_usage.html",
+    "api_key_usage_head.html",
+    "api_key_usage_cells.html",
     "requests.html",
     "confirm_charge.html",
 );

@@ -33,11 +33,11 @@ pub struct UsageQuery {
     project_id: Option<String>,
 }
 
-fn usd(micros: i64) -> String {
+pub(crate) fn usd(micros: i64) -> String {
     format!("${}", Money::from_micros(micros).to_usd_string())
 }
 
-fn date(ms: Timestamp) -> String {
+pub(crate) fn date(ms: Timestamp) -> String {
     to_datetime(ms).format("%Y-%m-%d").to_string()
 }
 
