@@ -10,6 +10,7 @@ mod billing;
 mod changes;
 mod db;
 mod error;
+mod getting_started;
 mod invitations;
 mod leases;
 mod ledger;
@@ -39,6 +40,7 @@ pub use billing::{AutoRechargeSettings, BillingProfile, PostalAddress, StoredCar
 pub use changes::{Change, ChangeKind};
 pub use db::{redact, Engine, PoolStats, Store, StoreOptions};
 pub use error::StoreError;
+pub use getting_started::FirstSteps;
 pub use invitations::{Invitation, InviteError, NewInvitation, Reissue};
 pub use leases::{LeaseGrowth, LeaseSizing};
 pub use ledger::{debit_usage_in, grant_credits_in, CreditAccount, Grant, Granted, NewGrant};

@@ -6,6 +6,7 @@ mod auth_pages;
 mod billing_pages;
 mod charge_pages;
 mod charts;
+mod dashboard;
 mod flash;
 mod invite_pages;
 mod key_pages;

@@ -33,6 +33,8 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "billing_tabs.html",
     "usage.html",
     "project_usage.html",
+    "overview_billing.html",
+    "overview_steps.html",
     "api_key_usage_head.html",
     "api_key_usage_cells.html",
     "requests.html",
