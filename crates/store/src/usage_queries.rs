@@ -159,9 +159,20 @@ pub struct RequestEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyUsage {
     pub key_id: String,
-    /// Micro-USD.
-    pub cost_since: i64,
+    /// Σ exact cost, pico-USD.
+    pub cost_since_picos: i64,
     pub last_at: Timestamp,
+}
+
+impl KeyUsage {
+    /// The spend rounded half up to the micro-dollar, for showing.
+    pub fn cost_since(&self) -> tollgate_domain::Money {
+        UsageTotals {
+            cost_picos: self.cost_since_picos,
+            ..UsageTotals::default()
+        }
+        .cost()
+    }
 }
 
 /// Appends `AND column IN (…)` for a project restriction, binding from `$next`.
@@ -206,7 +217,7 @@ impl Store {
             "CAST(SUM(requests) AS BIGINT) AS requests, CAST(SUM(errors) AS BIGINT) AS errors, \
              CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, \
              CAST(SUM(cached_input_tokens) AS BIGINT) AS cached_input_tokens, \
-             CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, CAST(SUM(cost) AS BIGINT) AS cost \
+             CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, CAST(SUM(cost_picos) AS BIGINT) AS cost_picos \
              FROM usage_rollups WHERE org_id = $1 AND grain = $2 AND bucket >= $3 AND bucket < $4",
         );
         let mut next = 5;
@@ -259,7 +270,7 @@ impl Store {
                     input_tokens: row.try_get("input_tokens")?,
                     cached_input_tokens: row.try_get("cached_input_tokens")?,
                     output_tokens: row.try_get("output_tokens")?,
-                    cost: row.try_get("cost")?,
+                    cost_picos: row.try_get("cost_picos")?,
                 },
             };
             for (i, dim) in q.group_by.iter().enumerate() {
@@ -303,7 +314,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut sql = String::from(
-            "SELECT key_id, CAST(SUM(CASE WHEN bucket >= $2 THEN cost ELSE 0 END) AS BIGINT) AS cost, \
+            "SELECT key_id, CAST(SUM(CASE WHEN bucket >= $2 THEN cost_picos ELSE 0 END) AS BIGINT) AS cost, \
              MAX(last_at) AS last_at FROM usage_rollups WHERE org_id = $1 AND grain = 'hour'",
         );
         let mut next = 3;
@@ -320,7 +331,7 @@ impl Store {
             .map(|r| {
                 Ok(KeyUsage {
                     key_id: r.try_get("key_id")?,
-                    cost_since: r.try_get("cost")?,
+                    cost_since_picos: r.try_get("cost")?,
                     last_at: r.try_get("last_at")?,
                 })
             })

@@ -63,7 +63,7 @@ impl From<&UsageTotals> for UsageSums {
             input_tokens: t.input_tokens,
             cached_input_tokens: t.cached_input_tokens,
             output_tokens: t.output_tokens,
-            cost: Money::from_micros(t.cost).to_usd_string(),
+            cost: t.cost().to_usd_string(),
         }
     }
 }
@@ -158,7 +158,7 @@ pub fn usage_csv(groups: &[UsageGroup], dims: &[UsageDim]) -> String {
             t.input_tokens.to_string(),
             t.cached_input_tokens.to_string(),
             t.output_tokens.to_string(),
-            Money::from_micros(t.cost).to_usd_string(),
+            t.cost().to_usd_string(),
         ]);
         out.push_str(&fields.join(","));
         out.push_str("\r\n");

@@ -61,8 +61,8 @@ pub async fn overview_usage(
     let values = daily_costs(&daily.groups, start, 30);
     let labels: Vec<String> = (0..30).map(|i| date(start + i * DAY_MS)).collect();
     Ok(json!({
-        "spend_this_month": usd(spend.cost),
-        "spend_last_month": usd(last.cost),
+        "spend_this_month": usd(spend.cost().micros()),
+        "spend_last_month": usd(last.cost().micros()),
         "requests_today": today_totals.requests,
         "sparkline": sparkline("Cost per day, last 30 days", &labels, &values, &usd),
     }))

@@ -153,7 +153,7 @@ pub async fn usage_context(
         let values = cost_by_model
             .entry(model)
             .or_insert_with(|| vec![0; days.len()]);
-        values[i] = values[i].saturating_add(g.totals.cost);
+        values[i] = values[i].saturating_add(g.totals.cost().micros());
         input[i] = input[i].saturating_add(g.totals.input_tokens);
         output[i] = output[i].saturating_add(g.totals.output_tokens);
     }
@@ -187,7 +187,7 @@ pub async fn usage_context(
             };
             json!({"label": label, "id": id, "requests": g.totals.requests, "errors": g.totals.errors,
                    "input": g.totals.input_tokens, "cached": g.totals.cached_input_tokens,
-                   "output": g.totals.output_tokens, "cost": usd(g.totals.cost)})
+                   "output": g.totals.output_tokens, "cost": usd(g.totals.cost().micros())})
         })
         .collect();
     let t = &by_day_model.totals;
@@ -211,7 +211,7 @@ pub async fn usage_context(
         "project_id": q.project_id,
         "has_usage": has_usage,
         "totals": {"requests": t.requests, "errors": t.errors, "input": t.input_tokens,
-                   "cached": t.cached_input_tokens, "output": t.output_tokens, "cost": usd(t.cost)},
+                   "cached": t.cached_input_tokens, "output": t.output_tokens, "cost": usd(t.cost().micros())},
         "cost_chart": stacked_bars("Cost per day by model", &labels, &cost_series, &usd),
         "cost_legend": legend(&cost_series),
         "token_chart": stacked_bars("Tokens per day, input and output", &labels, &token_series, &tokens),

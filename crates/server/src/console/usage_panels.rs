@@ -28,7 +28,7 @@ pub fn daily_costs(
             .and_then(|t| usize::try_from((t - start) / DAY_MS).ok())
             .and_then(|i| values.get_mut(i));
         if let Some(v) = slot {
-            *v = v.saturating_add(g.totals.cost);
+            *v = v.saturating_add(g.totals.cost().micros());
         }
     }
     values
@@ -64,7 +64,7 @@ pub async fn project_usage(
         "requests": t.requests,
         "errors": t.errors,
         "tokens": t.input_tokens.saturating_add(t.output_tokens),
-        "cost": usd(t.cost),
+        "cost": usd(t.cost().micros()),
         "sparkline": sparkline("Cost per day of this project, last 30 days", &labels, &values, &usd),
     }))
 }
@@ -87,7 +87,7 @@ pub async fn key_usage(
         .iter()
         .map(|k| {
             let used = by_id.get(k.id.as_str());
-            let spend = used.map_or(0, |u| u.cost_since);
+            let spend = used.map_or(0, |u| u.cost_since().micros());
             // The gateway's own mark and the rollups (which also count reported usage).
             let last = match (k.last_used_at, used.map(|u| u.last_at)) {
                 (Some(a), Some(b)) => Some(a.max(b)),
