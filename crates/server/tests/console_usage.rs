@@ -47,7 +47,7 @@ async fn the_usage_pages_show_charts_tables_and_the_log(engine: Engine) {
                 "ok".to_owned()
             },
             latency_ms: Some(250),
-            ttft_ms: None,
+            ttft_ms: (id == "r1").then_some(42),
             estimated: false,
             occurred_at: at,
         };
@@ -140,6 +140,10 @@ async fn the_usage_pages_show_charts_tables_and_the_log(engine: Engine) {
     let (s, html) = page(&t, &admin, &format!("/o/{org}/usage/requests")).await;
     assert_eq!(s, 200);
     assert!(html.contains(">r1<") && html.contains(">r2<") && html.contains(">r3<"));
+    // Time to first token: r1 streamed (42 ms), the others did not.
+    assert!(html.contains("Time to first token"));
+    assert_eq!(html.matches("data-ttft>42 ms<").count(), 1);
+    assert_eq!(html.matches("data-ttft>—<").count(), 2);
     let (_, html) = page(
         &t,
         &admin,

@@ -32,6 +32,7 @@ mod usage;
 mod usage_lookup;
 mod usage_queries;
 mod usage_rollups;
+mod usage_stream;
 mod users;
 
 pub use api_keys::{ApiKey, KeyCreator, KeyCredentials, NewKey};

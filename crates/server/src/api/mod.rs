@@ -20,6 +20,7 @@ pub mod project_models;
 pub mod projects;
 pub mod subscriptions;
 pub mod usage;
+pub mod usage_csv;
 pub mod views;
 
 use std::sync::Arc;

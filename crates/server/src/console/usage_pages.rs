@@ -293,7 +293,7 @@ pub async fn requests(
                    "key_id": r.key_id, "model": r.model, "status": r.status,
                    "error": tollgate_store::is_error_status(&r.status),
                    "input": r.input_tokens, "output": r.output_tokens, "cost": usd(r.cost),
-                   "latency": r.latency_ms})
+                   "latency": r.latency_ms, "ttft": r.ttft_ms})
         })
         .collect();
     let keep = [
