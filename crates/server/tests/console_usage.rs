@@ -47,7 +47,7 @@ async fn the_usage_pages_show_charts_tables_and_the_log(engine: Engine) {
                 "ok".to_owned()
             },
             latency_ms: Some(250),
-            ttft_ms: None,
+            ttft_ms: (id == "r1").then_some(42),
             estimated: false,
             occurred_at: at,
         };
@@ -140,6 +140,10 @@ async fn the_usage_pages_show_charts_tables_and_the_log(engine: Engine) {
     let (s, html) = page(&t, &admin, &format!("/o/{org}/usage/requests")).await;
     assert_eq!(s, 200);
     assert!(html.contains(">r1<") && html.contains(">r2<") && html.contains(">r3<"));
+    // Time to first token: r1 streamed (42 ms), the others did not.
+    assert!(html.contains("Time to first token"));
+    assert_eq!(html.matches("data-ttft>42 ms<").count(), 1);
+    assert_eq!(html.matches("data-ttft>—<").count(), 2);
     let (_, html) = page(
         &t,
         &admin,
@@ -157,3 +161,75 @@ async fn the_usage_pages_show_charts_tables_and_the_log(engine: Engine) {
 }
 
 on_both_engines!(the_usage_pages_show_charts_tables_and_the_log);
+
+/// On 2026-03-15 12:00 UTC: key A spent $1.25 on March 10 and $2 on February 20, key B nothing.
+async fn a_project_page_and_the_key_table_show_usage(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    t.clock.set_ms(1_773_576_000_000);
+    let admin = t.sign_up("admin@example.com").await;
+    let org = admin.org_id.clone();
+    let p = create_project(&t, &admin, &org, "Payments").await;
+    let q = create_project(&t, &admin, &org, "Quokka").await;
+    let (key_a, _) = create_key(&t, &admin, &org, &p).await;
+    let (key_b, _) = create_key(&t, &admin, &org, &q).await;
+    let now = t.app.now();
+    let record = |id: &str, micros: i64, at: i64| UsageRecord {
+        id: id.to_owned(),
+        org_id: org.clone(),
+        project_id: p.clone(),
+        key_id: key_a.clone(),
+        model: "qwen".to_owned(),
+        input_tokens: 100,
+        cached_input_tokens: 0,
+        output_tokens: 50,
+        cost: tollgate_domain::usage::UsageCost::from_picos(micros * 1_000_000).unwrap(),
+        plan: "payg",
+        status: "ok".to_owned(),
+        latency_ms: Some(10),
+        ttft_ms: None,
+        estimated: false,
+        occurred_at: at,
+    };
+    let march_10 = now - 5 * DAY_MS + 3_600_000;
+    let february_20 = now - 23 * DAY_MS;
+    t.app
+        .store
+        .record_usage(
+            &[
+                record("m1", 1_250_000, march_10),
+                record("f1", 2_000_000, february_20),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+
+    // The key table: this month's spend only, and when the key was last used.
+    let (s, html) = page(&t, &admin, &format!("/o/{org}/api-keys?project=all")).await;
+    assert_eq!(s, 200);
+    let row = |key: &str| {
+        let at = html.find(&format!("data-key=\"{key}\"")).unwrap();
+        let end = at + html[at..].find("</tr>").unwrap();
+        html[at..end].to_owned()
+    };
+    let a = row(&key_a);
+    assert!(a.contains("data-spend>$1.25<"), "{a}");
+    assert!(a.contains("data-last-used>Mar 10, 2026 13:00"), "{a}");
+    let b = row(&key_b);
+    assert!(b.contains("data-spend>$0.00<"), "{b}");
+    assert!(b.contains("data-last-used>Never<"), "{b}");
+
+    // The project page: the last 30 days of this project only.
+    let (s, html) = page(&t, &admin, &format!("/o/{org}/projects/{p}")).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("id=\"project-cost\">$3.25<"), "{html}");
+    assert!(html.contains("id=\"project-requests\">2<"));
+    assert!(html.contains("id=\"project-sparkline\"><svg class=\"sparkline\""));
+    assert!(html.contains("2026-03-10: $1.25</title>"));
+    assert!(html.contains(&format!("/o/{org}/usage?project_id={p}")));
+    let (_, html) = page(&t, &admin, &format!("/o/{org}/projects/{q}")).await;
+    assert!(html.contains("id=\"project-cost\">$0.00<"));
+    assert!(html.contains("id=\"project-requests\">0<"));
+}
+
+on_both_engines!(a_project_page_and_the_key_table_show_usage);

@@ -53,7 +53,7 @@ fn record(w: &World, id: &str, key: &str, model: &str, status: &str, when: &str)
         plan: "payg",
         status: status.to_owned(),
         latency_ms: Some(120),
-        ttft_ms: None,
+        ttft_ms: (id == "r5").then_some(35),
         estimated: false,
         occurred_at: at(when),
     }
@@ -243,6 +243,44 @@ async fn empty_ranges_answer_zero(engine: Engine) {
     );
 }
 
+/// 50,001 keys in one day: JSON refuses that many groups, the CSV streams them all.
+async fn a_csv_streams_past_the_json_cap(engine: Engine) {
+    let w = world(engine).await;
+    let records: Vec<UsageRecord> = (0..50_001)
+        .map(|i| UsageRecord {
+            id: format!("bulk-{i}"),
+            key_id: format!("key_{i:05}"),
+            ttft_ms: None,
+            ..record(&w, "x", "p", "llama", "ok", "2025-06-01T10:00:00Z")
+        })
+        .collect();
+    w.t.app
+        .store
+        .record_usage(&records, at("2025-06-01T12:00:00Z"))
+        .await
+        .unwrap();
+    let path = "/usage?start=2025-06-01&end=2025-06-02&group_by=key";
+    let (s, v) = get(&w, &w.admin, path).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("too_many_groups"))
+    );
+    let r = w
+        .admin
+        .client
+        .get(w.t.url(&format!("/api/v1/orgs/{}{path}&format=csv", w.org)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("content-length").is_none());
+    let body = r.text().await.unwrap();
+    let lines: Vec<&str> = body.trim_end().split("\r\n").collect();
+    assert_eq!(lines.len(), 1 + 50_001);
+    assert_eq!(lines[1], "key_00000,1,0,100,10,50,0.0015");
+    assert_eq!(lines[50_001], "key_50000,1,0,100,10,50,0.0015");
+}
+
 async fn csv_has_a_header_and_escapes_fields(engine: Engine) {
     let w = world(engine).await;
     let r = w
@@ -257,6 +295,8 @@ async fn csv_has_a_header_and_escapes_fields(engine: Engine) {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    // Streamed: no length known up front.
+    assert!(r.headers().get("content-length").is_none());
     assert_eq!(
         r.headers()["content-disposition"],
         "attachment; filename=\"usage-2026-01-31-2026-02-02.csv\""
@@ -344,6 +384,8 @@ async fn the_request_log_pages_newest_first(engine: Engine) {
     assert_eq!(first["status"], "429");
     assert_eq!(first["cost"], "0.0015");
     assert_eq!(first["latency_ms"], 120);
+    assert_eq!(first["ttft_ms"], 35);
+    assert!(v["data"][1]["ttft_ms"].is_null());
     assert_eq!(v["data"][1]["id"], "r4");
     let (_, v) = get(&w, &w.admin, "/requests?limit=2&after=r4").await;
     let ids: Vec<&str> = v["data"]
@@ -401,6 +443,7 @@ on_both_engines!(
     sums_follow_utc_hours_days_and_months,
     empty_ranges_answer_zero,
     csv_has_a_header_and_escapes_fields,
+    a_csv_streams_past_the_json_cap,
     bad_questions_get_a_clear_400,
     members_see_their_projects_only,
     the_request_log_pages_newest_first,

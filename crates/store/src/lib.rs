@@ -10,6 +10,7 @@ mod billing;
 mod changes;
 mod db;
 mod error;
+mod getting_started;
 mod invitations;
 mod leases;
 mod ledger;
@@ -33,6 +34,7 @@ mod usage;
 mod usage_lookup;
 mod usage_queries;
 mod usage_rollups;
+mod usage_stream;
 mod users;
 
 pub use api_keys::{ApiKey, KeyCreator, KeyCredentials, NewKey};
@@ -41,6 +43,7 @@ pub use billing::{AutoRechargeSettings, BillingProfile, PostalAddress, StoredCar
 pub use changes::{Change, ChangeKind};
 pub use db::{redact, Engine, PoolStats, Store, StoreOptions};
 pub use error::StoreError;
+pub use getting_started::FirstSteps;
 pub use invitations::{Invitation, InviteError, NewInvitation, Reissue};
 pub use leases::{LeaseGrowth, LeaseSizing};
 pub use ledger::{debit_usage_in, grant_credits_in, CreditAccount, Grant, Granted, NewGrant};
@@ -61,7 +64,7 @@ pub use subscriptions::{
 };
 pub use usage::{RecordedUsage, UsageRecord};
 pub use usage_queries::{
-    RequestEntry, RequestQuery, StatusClass, UsageDim, UsageGroup, UsageQuery,
+    KeyUsage, RequestEntry, RequestQuery, StatusClass, UsageDim, UsageGroup, UsageQuery,
 };
 pub use usage_rollups::{
     aggregate as usage_rollups_of, is_error_status, Grain, RollupKey, UsageTotals, DAY_MS, HOUR_MS,

@@ -153,10 +153,32 @@ pub struct RequestEntry {
     pub cost: i64,
     pub plan: String,
     pub latency_ms: Option<i64>,
+    /// Time to the first token of a streamed answer.
+    pub ttft_ms: Option<i64>,
+}
+
+/// A key's spend since a time and its last use, from the rollups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUsage {
+    pub key_id: String,
+    /// Σ exact cost, pico-USD.
+    pub cost_since_picos: i64,
+    pub last_at: Timestamp,
+}
+
+impl KeyUsage {
+    /// The spend rounded half up to the micro-dollar, for showing.
+    pub fn cost_since(&self) -> tollgate_domain::Money {
+        UsageTotals {
+            cost_picos: self.cost_since_picos,
+            ..UsageTotals::default()
+        }
+        .cost()
+    }
 }
 
 /// Appends `AND column IN (…)` for a project restriction, binding from `$next`.
-fn push_in(sql: &mut String, column: &str, values: &[String], next: &mut usize) {
+pub(crate) fn push_in(sql: &mut String, column: &str, values: &[String], next: &mut usize) {
     if values.is_empty() {
         sql.push_str(" AND 1 = 0");
         return;
@@ -172,98 +194,128 @@ fn push_in(sql: &mut String, column: &str, values: &[String], next: &mut usize) 
     sql.push(')');
 }
 
+/// The SQL of a usage query and its text filters' values, in bind order after `$1`–`$4`
+/// (organization, grain, start, end); the project ids follow them.
+pub(crate) fn usage_sql<'a>(q: &UsageQuery<'a>) -> (String, Vec<&'a str>) {
+    let grain = q.grain();
+    let mut select = Vec::new();
+    for dim in q.group_by {
+        select.push(match dim {
+            UsageDim::Hour => "bucket".to_owned(),
+            UsageDim::Day if grain == Grain::Hour => format!("bucket - (bucket % {DAY_MS})"),
+            UsageDim::Day => "bucket".to_owned(),
+            UsageDim::Model => "model".to_owned(),
+            UsageDim::Project => "project_id".to_owned(),
+            UsageDim::Key => "key_id".to_owned(),
+            UsageDim::Plan => "plan".to_owned(),
+        });
+    }
+    let mut sql = String::from("SELECT ");
+    for (i, expr) in select.iter().enumerate() {
+        let _ = write!(sql, "{expr} AS g{i}, ");
+    }
+    sql.push_str(
+        "CAST(SUM(requests) AS BIGINT) AS requests, CAST(SUM(errors) AS BIGINT) AS errors, \
+         CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, \
+         CAST(SUM(cached_input_tokens) AS BIGINT) AS cached_input_tokens, \
+         CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, CAST(SUM(cost_picos) AS BIGINT) AS cost_picos \
+         FROM usage_rollups WHERE org_id = $1 AND grain = $2 AND bucket >= $3 AND bucket < $4",
+    );
+    let mut next = 5;
+    let mut texts: Vec<&str> = Vec::new();
+    for (column, value) in [("key_id", q.key_id), ("model", q.model), ("plan", q.plan)] {
+        if let Some(v) = value {
+            let _ = write!(sql, " AND {column} = ${next}");
+            next += 1;
+            texts.push(v);
+        }
+    }
+    if let Some(ids) = q.project_ids {
+        push_in(&mut sql, "project_id", ids, &mut next);
+    }
+    if !select.is_empty() {
+        let groups: Vec<String> = (0..select.len()).map(|i| format!("g{i}")).collect();
+        let _ = write!(
+            sql,
+            " GROUP BY {list} ORDER BY {list}",
+            list = groups.join(", ")
+        );
+    }
+    let _ = write!(sql, " LIMIT {}", q.max_rows.saturating_add(1));
+    (sql, texts)
+}
+
+/// Binds a usage query's values to its SQL (from [`usage_sql`]).
+pub(crate) fn bind_usage<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    q: &'q UsageQuery<'q>,
+    texts: &'q [&'q str],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let mut query = query
+        .bind(q.org_id)
+        .bind(q.grain().as_str())
+        .bind(q.start)
+        .bind(q.end);
+    for v in texts {
+        query = query.bind(*v);
+    }
+    for id in q.project_ids.unwrap_or_default() {
+        query = query.bind(id.as_str());
+    }
+    query
+}
+
+/// One group of a usage query's answer; `None` for the row of NULLs an ungrouped sum over
+/// nothing gives.
+pub(crate) fn group_of_row(
+    row: &sqlx::any::AnyRow,
+    group_by: &[UsageDim],
+) -> Result<Option<UsageGroup>> {
+    let requests: Option<i64> = row.try_get("requests")?;
+    let Some(requests) = requests else {
+        return Ok(None);
+    };
+    let mut g = UsageGroup {
+        time: None,
+        model: None,
+        project_id: None,
+        key_id: None,
+        plan: None,
+        totals: UsageTotals {
+            requests,
+            errors: row.try_get("errors")?,
+            input_tokens: row.try_get("input_tokens")?,
+            cached_input_tokens: row.try_get("cached_input_tokens")?,
+            output_tokens: row.try_get("output_tokens")?,
+            cost_picos: row.try_get("cost_picos")?,
+        },
+    };
+    for (i, dim) in group_by.iter().enumerate() {
+        let column = format!("g{i}");
+        match dim {
+            UsageDim::Hour | UsageDim::Day => g.time = Some(row.try_get(column.as_str())?),
+            UsageDim::Model => g.model = Some(row.try_get(column.as_str())?),
+            UsageDim::Project => g.project_id = Some(row.try_get(column.as_str())?),
+            UsageDim::Key => g.key_id = Some(row.try_get(column.as_str())?),
+            UsageDim::Plan => g.plan = Some(row.try_get(column.as_str())?),
+        }
+    }
+    Ok(Some(g))
+}
+
 impl Store {
     /// Usage sums from the rollups; see [`UsageQuery`]. Groups come ordered by the grouped
     /// dimensions; up to `max_rows + 1` of them (the extra one: too many to show).
     pub async fn usage_groups(&self, q: &UsageQuery<'_>) -> Result<Vec<UsageGroup>> {
-        let grain = q.grain();
-        let mut select = Vec::new();
-        for dim in q.group_by {
-            select.push(match dim {
-                UsageDim::Hour => "bucket".to_owned(),
-                UsageDim::Day if grain == Grain::Hour => format!("bucket - (bucket % {DAY_MS})"),
-                UsageDim::Day => "bucket".to_owned(),
-                UsageDim::Model => "model".to_owned(),
-                UsageDim::Project => "project_id".to_owned(),
-                UsageDim::Key => "key_id".to_owned(),
-                UsageDim::Plan => "plan".to_owned(),
-            });
-        }
-        let mut sql = String::from("SELECT ");
-        for (i, expr) in select.iter().enumerate() {
-            let _ = write!(sql, "{expr} AS g{i}, ");
-        }
-        sql.push_str(
-            "CAST(SUM(requests) AS BIGINT) AS requests, CAST(SUM(errors) AS BIGINT) AS errors, \
-             CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, \
-             CAST(SUM(cached_input_tokens) AS BIGINT) AS cached_input_tokens, \
-             CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, CAST(SUM(cost) AS BIGINT) AS cost \
-             FROM usage_rollups WHERE org_id = $1 AND grain = $2 AND bucket >= $3 AND bucket < $4",
-        );
-        let mut next = 5;
-        let mut texts: Vec<&str> = Vec::new();
-        for (column, value) in [("key_id", q.key_id), ("model", q.model), ("plan", q.plan)] {
-            if let Some(v) = value {
-                let _ = write!(sql, " AND {column} = ${next}");
-                next += 1;
-                texts.push(v);
-            }
-        }
-        if let Some(ids) = q.project_ids {
-            push_in(&mut sql, "project_id", ids, &mut next);
-        }
-        if !select.is_empty() {
-            let groups: Vec<String> = (0..select.len()).map(|i| format!("g{i}")).collect();
-            let _ = write!(
-                sql,
-                " GROUP BY {list} ORDER BY {list}",
-                list = groups.join(", ")
-            );
-        }
-        let _ = write!(sql, " LIMIT {}", q.max_rows.saturating_add(1));
-        let mut query = sqlx::query(&sql)
-            .bind(q.org_id)
-            .bind(grain.as_str())
-            .bind(q.start)
-            .bind(q.end);
-        for v in texts {
-            query = query.bind(v);
-        }
-        for id in q.project_ids.unwrap_or_default() {
-            query = query.bind(id);
-        }
-        let rows = query.fetch_all(&self.pool).await?;
+        let (sql, texts) = usage_sql(q);
+        let rows = bind_usage(sqlx::query(&sql), q, &texts)
+            .fetch_all(&self.pool)
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
-            // An ungrouped sum over nothing is one row of NULLs: no usage.
-            let requests: Option<i64> = row.try_get("requests")?;
-            let Some(requests) = requests else { continue };
-            let mut g = UsageGroup {
-                time: None,
-                model: None,
-                project_id: None,
-                key_id: None,
-                plan: None,
-                totals: UsageTotals {
-                    requests,
-                    errors: row.try_get("errors")?,
-                    input_tokens: row.try_get("input_tokens")?,
-                    cached_input_tokens: row.try_get("cached_input_tokens")?,
-                    output_tokens: row.try_get("output_tokens")?,
-                    cost: row.try_get("cost")?,
-                },
-            };
-            for (i, dim) in q.group_by.iter().enumerate() {
-                let column = format!("g{i}");
-                match dim {
-                    UsageDim::Hour | UsageDim::Day => g.time = Some(row.try_get(column.as_str())?),
-                    UsageDim::Model => g.model = Some(row.try_get(column.as_str())?),
-                    UsageDim::Project => g.project_id = Some(row.try_get(column.as_str())?),
-                    UsageDim::Key => g.key_id = Some(row.try_get(column.as_str())?),
-                    UsageDim::Plan => g.plan = Some(row.try_get(column.as_str())?),
-                }
+            if let Some(g) = group_of_row(row, q.group_by)? {
+                out.push(g);
             }
-            out.push(g);
         }
         Ok(out)
     }
@@ -281,23 +333,26 @@ impl Store {
             .collect()
     }
 
-    /// Each key's cost since `since` (hourly rollups), for the API Keys table.
-    pub async fn key_costs_since(
+    /// Each key's cost since `since` and when it was last used, from the hourly rollups (for
+    /// the API Keys table; a key without usage is absent). Keys of other organizations are
+    /// ignored.
+    pub async fn key_usage_since(
         &self,
+        org_id: &str,
         key_ids: &[String],
         since: Timestamp,
-    ) -> Result<Vec<(String, i64)>> {
+    ) -> Result<Vec<KeyUsage>> {
         if key_ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut sql = String::from(
-            "SELECT key_id, CAST(SUM(cost) AS BIGINT) AS cost FROM usage_rollups \
-             WHERE grain = 'hour' AND bucket >= $1",
+            "SELECT key_id, CAST(SUM(CASE WHEN bucket >= $2 THEN cost_picos ELSE 0 END) AS BIGINT) AS cost, \
+             MAX(last_at) AS last_at FROM usage_rollups WHERE org_id = $1 AND grain = 'hour'",
         );
-        let mut next = 2;
+        let mut next = 3;
         push_in(&mut sql, "key_id", key_ids, &mut next);
         sql.push_str(" GROUP BY key_id");
-        let mut query = sqlx::query(&sql).bind(since);
+        let mut query = sqlx::query(&sql).bind(org_id).bind(since);
         for id in key_ids {
             query = query.bind(id);
         }
@@ -305,7 +360,13 @@ impl Store {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|r| Ok((r.try_get("key_id")?, r.try_get("cost")?)))
+            .map(|r| {
+                Ok(KeyUsage {
+                    key_id: r.try_get("key_id")?,
+                    cost_since_picos: r.try_get("cost")?,
+                    last_at: r.try_get("last_at")?,
+                })
+            })
             .collect()
     }
 
@@ -328,7 +389,7 @@ impl Store {
         };
         let mut sql = String::from(
             "SELECT id, occurred_at, project_id, key_id, model, status, input_tokens, \
-             cached_input_tokens, output_tokens, cost, plan, latency_ms FROM usage_records \
+             cached_input_tokens, output_tokens, cost, plan, latency_ms, ttft_ms FROM usage_records \
              WHERE org_id = $1 AND (occurred_at < $2 OR (occurred_at = $2 AND $3 <> '' AND id < $3))",
         );
         let mut next = 4;
@@ -379,6 +440,7 @@ impl Store {
                     cost: r.try_get("cost")?,
                     plan: r.try_get("plan")?,
                     latency_ms: r.try_get("latency_ms")?,
+                    ttft_ms: r.try_get("ttft_ms")?,
                 })
             })
             .collect()

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
 use sqlx::{Any, Transaction};
-use tollgate_domain::Timestamp;
+use tollgate_domain::usage::UsageCost;
+use tollgate_domain::{Money, Timestamp};
 
 use crate::{max_bind_params, placeholders, Engine, Result, Store, StoreError, UsageRecord};
 
@@ -72,6 +73,10 @@ pub fn is_error_status(status: &str) -> bool {
 pub(crate) const ERROR_SQL: &str =
     "CASE WHEN status = 'ok' OR status = 'success' OR status LIKE '2__' THEN 0 ELSE 1 END";
 
+/// A raw record's exact cost in SQL: `cost_picos`, or for a record from before exact pricing
+/// its whole micro-USD.
+pub(crate) const COST_PICOS_SQL: &str = "COALESCE(cost_picos, cost * 1000000)";
+
 /// The sums of one rollup row.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UsageTotals {
@@ -80,8 +85,8 @@ pub struct UsageTotals {
     pub input_tokens: i64,
     pub cached_input_tokens: i64,
     pub output_tokens: i64,
-    /// Micro-USD.
-    pub cost: i64,
+    /// Σ exact cost, pico-USD (`usage_records.cost_picos`): what the ledger debited, exactly.
+    pub cost_picos: i64,
 }
 
 impl UsageTotals {
@@ -95,8 +100,15 @@ impl UsageTotals {
                 .cached_input_tokens
                 .checked_add(other.cached_input_tokens)?,
             output_tokens: self.output_tokens.checked_add(other.output_tokens)?,
-            cost: self.cost.checked_add(other.cost)?,
+            cost_picos: self.cost_picos.checked_add(other.cost_picos)?,
         })
+    }
+
+    /// The cost rounded half up to the micro-dollar, for showing.
+    pub fn cost(&self) -> Money {
+        UsageCost::from_picos(self.cost_picos.max(0))
+            .unwrap_or(UsageCost::ZERO)
+            .rounded()
     }
 
     fn of(record: &UsageRecord) -> Self {
@@ -106,8 +118,8 @@ impl UsageTotals {
             input_tokens: record.input_tokens,
             cached_input_tokens: record.cached_input_tokens,
             output_tokens: record.output_tokens,
-            // Rounded per record, as `cost` is stored: a rebuild from the raw records agrees.
-            cost: record.cost.rounded().micros(),
+            // Exact, as the ledger debits it (a rebuild sums `cost_picos` the same way).
+            cost_picos: record.cost.picos(),
         }
     }
 }
@@ -176,7 +188,7 @@ pub(crate) async fn add_to_rollups_in(
     for chunk in rows.chunks(max_bind_params(engine) / ROLLUP_PARAMS_PER_ROW) {
         let mut sql = String::from(
             "INSERT INTO usage_rollups (org_id, grain, bucket, project_id, key_id, model, plan, \
-             requests, errors, input_tokens, cached_input_tokens, output_tokens, cost, last_at) VALUES ",
+             requests, errors, input_tokens, cached_input_tokens, output_tokens, cost_picos, last_at) VALUES ",
         );
         for i in 0..chunk.len() {
             if i > 0 {
@@ -195,7 +207,7 @@ pub(crate) async fn add_to_rollups_in(
              input_tokens = usage_rollups.input_tokens + excluded.input_tokens, \
              cached_input_tokens = usage_rollups.cached_input_tokens + excluded.cached_input_tokens, \
              output_tokens = usage_rollups.output_tokens + excluded.output_tokens, \
-             cost = usage_rollups.cost + excluded.cost, \
+             cost_picos = usage_rollups.cost_picos + excluded.cost_picos, \
              last_at = CASE WHEN excluded.last_at > usage_rollups.last_at \
                        THEN excluded.last_at ELSE usage_rollups.last_at END",
         );
@@ -214,7 +226,7 @@ pub(crate) async fn add_to_rollups_in(
                 .bind(t.input_tokens)
                 .bind(t.cached_input_tokens)
                 .bind(t.output_tokens)
-                .bind(t.cost)
+                .bind(t.cost_picos)
                 .bind(*last_at);
         }
         query.execute(&mut **tx).await?;
@@ -242,7 +254,7 @@ fn rebuild_select(grain: Grain, by_org: bool) -> String {
         "SELECT org_id, '{grain}', occurred_at - (occurred_at % {size}) AS b, {project}, {key}, model, plan, \
          COUNT(*), CAST(SUM({ERROR_SQL}) AS BIGINT), CAST(SUM(input_tokens) AS BIGINT), \
          CAST(SUM(cached_input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT), \
-         CAST(SUM(cost) AS BIGINT), MAX(occurred_at) \
+         CAST(SUM({COST_PICOS_SQL}) AS BIGINT), MAX(occurred_at) \
          FROM usage_records WHERE occurred_at >= $1{org_filter} \
          GROUP BY {group}",
         grain = grain.as_str(),
@@ -275,7 +287,7 @@ impl Store {
         for grain in Grain::ALL {
             let sql = format!(
                 "INSERT INTO usage_rollups (org_id, grain, bucket, project_id, key_id, model, plan, \
-                 requests, errors, input_tokens, cached_input_tokens, output_tokens, cost, last_at) {}",
+                 requests, errors, input_tokens, cached_input_tokens, output_tokens, cost_picos, last_at) {}",
                 rebuild_select(grain, org_id.is_some())
             );
             let mut query = sqlx::query(&sql).bind(since);
@@ -316,7 +328,7 @@ impl Store {
     ) -> Result<BTreeMap<RollupKey, (UsageTotals, Timestamp)>> {
         let rows = sqlx::query(
             "SELECT org_id, grain, bucket, project_id, key_id, model, plan, requests, errors, \
-             input_tokens, cached_input_tokens, output_tokens, cost, last_at \
+             input_tokens, cached_input_tokens, output_tokens, cost_picos, last_at \
              FROM usage_rollups WHERE org_id = $1",
         )
         .bind(org_id)
@@ -329,7 +341,7 @@ impl Store {
     /// the rebuild.
     #[cfg(feature = "testing")]
     pub async fn corrupt_rollups_for_tests(&self, org_id: &str) -> Result<()> {
-        sqlx::query("UPDATE usage_rollups SET cost = cost + 1 WHERE org_id = $1 AND grain = 'day'")
+        sqlx::query("UPDATE usage_rollups SET cost_picos = cost_picos + 1 WHERE org_id = $1 AND grain = 'day'")
             .bind(org_id)
             .execute(&self.pool)
             .await?;
@@ -390,7 +402,7 @@ fn rows_to_map(
                     input_tokens: r.try_get(9)?,
                     cached_input_tokens: r.try_get(10)?,
                     output_tokens: r.try_get(11)?,
-                    cost: r.try_get(12)?,
+                    cost_picos: r.try_get(12)?,
                 },
                 r.try_get(13)?,
             ),

@@ -12,7 +12,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tollgate_domain::usage::{UsageCost, PICOS_PER_MICRO};
 use tollgate_store::testing::TestDb;
-use tollgate_store::{on_both_engines, Engine, Grain, Store, UsageRecord, DAY_MS, HOUR_MS};
+use tollgate_store::{
+    on_both_engines, Engine, Grain, Store, UsageQuery, UsageRecord, DAY_MS, HOUR_MS,
+};
 
 use common::{new_user, NOW};
 
@@ -39,7 +41,8 @@ fn record(org_id: &str, n: u64) -> UsageRecord {
         cached_input_tokens: rng.gen_range(0..100),
         output_tokens: rng.gen_range(0..2_000),
         cost: if plan == "payg" {
-            UsageCost::from_picos(rng.gen_range(0..50_000) * PICOS_PER_MICRO).unwrap()
+            // Exact prices: fractions of a micro-dollar, which rollups must not round away.
+            UsageCost::from_picos(rng.gen_range(0..50_000 * PICOS_PER_MICRO)).unwrap()
         } else {
             UsageCost::ZERO
         },
@@ -150,7 +153,63 @@ async fn pruning_raw_records_keeps_the_rollups(engine: Engine) {
     assert_eq!(store.rollup_rows(&org.id).await.unwrap(), rollups);
 }
 
+/// Records costing 1.234567 micro-USD each (rounded alone: 1 micro-USD): the rollups' cost,
+/// at every grain and through the usage query, is the exact Σ the ledger debited (its balance
+/// and carry), not a Σ of rounded costs.
+async fn rollup_cost_agrees_with_the_ledger_exactly(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let (_, org) = new_user(&store, "a@example.com").await;
+    for batch in 0..5 {
+        let records: Vec<UsageRecord> = (0..37)
+            .map(|i| UsageRecord {
+                plan: "payg",
+                cost: UsageCost::from_picos(1_234_567).unwrap(),
+                ..record(&org.id, batch * 1_000 + i)
+            })
+            .collect();
+        store.record_usage(&records, NOW).await.unwrap();
+    }
+    let exact = i64::try_from(store.usage_cost_picos(&org.id).await.unwrap()).unwrap();
+    assert_eq!(exact, 5 * 37 * 1_234_567);
+    let account = store.credit_account(&org.id).await.unwrap();
+    assert_eq!(
+        -account.balance * PICOS_PER_MICRO + account.usage_carry,
+        exact,
+        "the ledger debited the exact sum"
+    );
+    let rows = store.rollup_rows(&org.id).await.unwrap();
+    for grain in Grain::ALL {
+        let sum: i64 = rows
+            .iter()
+            .filter(|(k, _)| k.grain == grain)
+            .map(|(_, (t, _))| t.cost_picos)
+            .sum();
+        assert_eq!(sum, exact, "{grain:?}");
+    }
+    let groups = store
+        .usage_groups(&UsageQuery {
+            org_id: &org.id,
+            start: NOW - NOW.rem_euclid(DAY_MS) - DAY_MS,
+            end: NOW - NOW.rem_euclid(DAY_MS) + 5 * DAY_MS,
+            group_by: &[],
+            project_ids: None,
+            key_id: None,
+            model: None,
+            plan: None,
+            max_rows: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(groups[0].totals.cost_picos, exact);
+    assert_eq!(groups[0].totals.cost().micros(), exact / PICOS_PER_MICRO);
+    // A rebuild from the raw records sums the same exact costs.
+    store.rebuild_rollups(Some(&org.id), 0).await.unwrap();
+    assert_eq!(store.rollup_rows(&org.id).await.unwrap(), rows);
+}
+
 on_both_engines!(
+    rollup_cost_agrees_with_the_ledger_exactly,
     rollups_equal_the_raw_records,
     a_rebuild_repairs_drifted_rollups,
     pruning_raw_records_keeps_the_rollups,

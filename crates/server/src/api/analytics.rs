@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -15,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::{ApiQuery, ApiSession};
 use crate::api::pagination::List;
+use crate::api::usage_csv::csv_response;
 use crate::app::App;
 use crate::service::analytics::{parse_group_by, parse_range, RequestFilter, UsageFilter};
 use crate::service::{page_limit, ServiceError};
@@ -63,7 +63,7 @@ impl From<&UsageTotals> for UsageSums {
             input_tokens: t.input_tokens,
             cached_input_tokens: t.cached_input_tokens,
             output_tokens: t.output_tokens,
-            cost: Money::from_micros(t.cost).to_usd_string(),
+            cost: t.cost().to_usd_string(),
         }
     }
 }
@@ -108,62 +108,6 @@ fn group_view(g: &UsageGroup, dims: &[UsageDim]) -> UsageGroupView {
         plan: g.plan.clone(),
         sums: UsageSums::from(&g.totals),
     }
-}
-
-/// One CSV field: quoted when it holds a comma, quote or line break; a text that a spreadsheet
-/// would run as a formula (`=`, `+`, `-`, `@`) is prefixed with `'`.
-pub fn csv_field(value: &str, text: bool) -> String {
-    let value = if text && value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
-}
-
-/// The usage answer as CSV: a header naming the grouped dimensions then the sums, one line
-/// per group, CRLF line ends (RFC 4180).
-pub fn usage_csv(groups: &[UsageGroup], dims: &[UsageDim]) -> String {
-    let mut out = String::new();
-    let mut header: Vec<&str> = dims.iter().map(|d| d.as_str()).collect();
-    header.extend([
-        "requests",
-        "errors",
-        "input_tokens",
-        "cached_input_tokens",
-        "output_tokens",
-        "cost_usd",
-    ]);
-    out.push_str(&header.join(","));
-    out.push_str("\r\n");
-    for g in groups {
-        let mut fields: Vec<String> = Vec::with_capacity(header.len());
-        for dim in dims {
-            fields.push(match dim {
-                UsageDim::Hour | UsageDim::Day => g.time.map(rfc3339).unwrap_or_default(),
-                UsageDim::Model => csv_field(g.model.as_deref().unwrap_or_default(), true),
-                UsageDim::Project => csv_field(g.project_id.as_deref().unwrap_or_default(), true),
-                UsageDim::Key => csv_field(g.key_id.as_deref().unwrap_or_default(), true),
-                UsageDim::Plan => csv_field(g.plan.as_deref().unwrap_or_default(), true),
-            });
-        }
-        let t = &g.totals;
-        fields.extend([
-            t.requests.to_string(),
-            t.errors.to_string(),
-            t.input_tokens.to_string(),
-            t.cached_input_tokens.to_string(),
-            t.output_tokens.to_string(),
-            Money::from_micros(t.cost).to_usd_string(),
-        ]);
-        out.push_str(&fields.join(","));
-        out.push_str("\r\n");
-    }
-    out
 }
 
 /// The last value of a query parameter.
@@ -238,22 +182,19 @@ pub async fn usage(
         model: param(&pairs, "model").map(str::to_owned),
         plan: param(&pairs, "plan").map(str::to_owned),
     };
-    let report = app.usage_report(&session.user, &org_id, &filter).await?;
     if csv {
         let name = format!(
-            "attachment; filename=\"usage-{}-{}.csv\"",
+            "usage-{}-{}.csv",
             &rfc3339(start)[..10],
             &rfc3339(end)[..10]
         );
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-                (header::CONTENT_DISPOSITION, name),
-            ],
-            usage_csv(&report.groups, &filter.group_by),
-        )
-            .into_response());
+        let dims = filter.group_by.clone();
+        let groups = app
+            .usage_groups_stream(&session.user, &org_id, filter)
+            .await?;
+        return Ok(csv_response(&name, dims, groups));
     }
+    let report = app.usage_report(&session.user, &org_id, &filter).await?;
     Ok(Json(UsageView {
         start: rfc3339(start),
         end: rfc3339(end),
@@ -306,6 +247,8 @@ pub struct RequestView {
     /// `payg` or `subscription`.
     pub plan: String,
     pub latency_ms: Option<i64>,
+    /// Time to the first token of a streamed answer, in milliseconds (none when not streamed).
+    pub ttft_ms: Option<i64>,
 }
 
 impl From<RequestEntry> for RequestView {
@@ -323,6 +266,7 @@ impl From<RequestEntry> for RequestView {
             cost: Money::from_micros(r.cost).to_usd_string(),
             plan: r.plan,
             latency_ms: r.latency_ms,
+            ttft_ms: r.ttft_ms,
         }
     }
 }
@@ -359,19 +303,4 @@ pub async fn requests(
         )
         .await?;
     Ok(Json(List::from_page(page, RequestView::from)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_and_defused() {
-        assert_eq!(csv_field("llama", true), "llama");
-        assert_eq!(csv_field("a,b", true), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\"", true), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("two\nlines", true), "\"two\nlines\"");
-        assert_eq!(csv_field("=SUM(A1)", true), "'=SUM(A1)");
-        assert_eq!(csv_field("-1.00", false), "-1.00");
-    }
 }

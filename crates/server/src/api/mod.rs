@@ -22,6 +22,7 @@ pub mod projects;
 pub mod spend_limits;
 pub mod subscriptions;
 pub mod usage;
+pub mod usage_csv;
 pub mod views;
 
 use std::sync::Arc;

@@ -16,6 +16,7 @@ use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
 use crate::console::flash::NewKeyFlash;
 use crate::console::page::Section;
+use crate::console::usage_panels::key_usage;
 use crate::console::{urlencode, PageForm, PageSession};
 use crate::service::projects::ProjectAccess;
 use crate::service::{Page, ServiceError, ServiceResult};
@@ -246,10 +247,12 @@ async fn page_context(
             .find(|p| p.project.id == project_id)
             .map_or_else(|| project_id.to_owned(), |p| p.project.name.clone())
     };
+    let usage = key_usage(app, org_id, &keys.data).await?;
     let rows: Vec<Value> = keys
         .data
         .iter()
         .map(|k| {
+            let (spend, last_used) = usage.get(&k.id).cloned().unwrap_or_default();
             json!({
                 "id": k.id,
                 "name": k.name,
@@ -258,7 +261,8 @@ async fn page_context(
                 "project_name": name_of(&k.project_id),
                 "creator": k.created_by.as_ref().map(|c| c.email.clone()),
                 "created": day(k.created_at),
-                "last_used": k.last_used_at.map(minute),
+                "last_used": last_used.map(minute),
+                "spend_this_month": spend,
                 "can_revoke": can_revoke(k),
                 "can_limit": can_limit,
                 "spend_limit": spend_limits.get(&k.id),

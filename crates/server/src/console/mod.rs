@@ -6,6 +6,7 @@ mod auth_pages;
 mod billing_pages;
 mod charge_pages;
 mod charts;
+mod dashboard;
 mod flash;
 mod invite_pages;
 mod key_pages;
@@ -20,6 +21,7 @@ mod spend_pages;
 mod subscription_pages;
 pub mod templates;
 pub mod usage_pages;
+mod usage_panels;
 
 use std::sync::Arc;
 

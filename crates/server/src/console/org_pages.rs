@@ -11,6 +11,7 @@ use tollgate_domain::{allows, OrgAction};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
+use crate::console::dashboard;
 use crate::console::page::Section;
 use crate::console::{urlencode, PageForm, PageSession};
 use crate::service::ServiceError;
@@ -57,12 +58,18 @@ pub async fn overview(
         Ok(n) => n,
         Err(e) => return app.service_error_page(e.into()),
     };
-    let usage = match super::usage_pages::overview_usage(&app, &session.user, &org_id).await {
-        Ok(u) => u,
+    let dashboard = async {
+        let usage = dashboard::overview_usage(&app, &session.user, &org_id).await?;
+        let billing = dashboard::overview_billing(&app, &session.user, &org).await?;
+        let steps = dashboard::getting_started(&app, &session.user, &org, member_count).await?;
+        Ok::<_, ServiceError>((usage, billing, steps))
+    };
+    let (usage, billing, steps) = match dashboard.await {
+        Ok(d) => d,
         Err(e) => return app.service_error_page(e),
     };
-    let page = json!({"member_count": member_count, "usage": usage,
-                      "notice": notice_text(q.notice.as_deref())});
+    let page = json!({"member_count": member_count, "usage": usage, "billing": billing,
+                      "steps": steps, "notice": notice_text(q.notice.as_deref())});
     app.org_page(
         &session,
         &org,

@@ -13,6 +13,7 @@ use tollgate_store::User;
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
 use crate::console::page::Section;
+use crate::console::usage_panels::project_usage;
 use crate::console::{urlencode, PageForm, PageSession};
 use crate::service::projects::ProjectAccess;
 use crate::service::ServiceError;
@@ -208,9 +209,14 @@ pub(crate) async fn render_project(
         Ok(card) => card,
         Err(e) => return app.service_error_page(e),
     };
+    let usage = match project_usage(app, &session.user, org_id, project_id).await {
+        Ok(u) => u,
+        Err(e) => return app.service_error_page(e),
+    };
     let p = &access.project;
     if let Value::Object(map) = &mut page {
         map.insert("spend".into(), spend);
+        map.insert("project_usage".into(), usage);
         map.insert(
             "project".into(),
             json!({"id": p.id, "name": p.name, "is_default": p.is_default,

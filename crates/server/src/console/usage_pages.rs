@@ -33,11 +33,11 @@ pub struct UsageQuery {
     project_id: Option<String>,
 }
 
-fn usd(micros: i64) -> String {
+pub(crate) fn usd(micros: i64) -> String {
     format!("${}", Money::from_micros(micros).to_usd_string())
 }
 
-fn date(ms: Timestamp) -> String {
+pub(crate) fn date(ms: Timestamp) -> String {
     to_datetime(ms).format("%Y-%m-%d").to_string()
 }
 
@@ -153,7 +153,7 @@ pub async fn usage_context(
         let values = cost_by_model
             .entry(model)
             .or_insert_with(|| vec![0; days.len()]);
-        values[i] = values[i].saturating_add(g.totals.cost);
+        values[i] = values[i].saturating_add(g.totals.cost().micros());
         input[i] = input[i].saturating_add(g.totals.input_tokens);
         output[i] = output[i].saturating_add(g.totals.output_tokens);
     }
@@ -187,7 +187,7 @@ pub async fn usage_context(
             };
             json!({"label": label, "id": id, "requests": g.totals.requests, "errors": g.totals.errors,
                    "input": g.totals.input_tokens, "cached": g.totals.cached_input_tokens,
-                   "output": g.totals.output_tokens, "cost": usd(g.totals.cost)})
+                   "output": g.totals.output_tokens, "cost": usd(g.totals.cost().micros())})
         })
         .collect();
     let t = &by_day_model.totals;
@@ -211,7 +211,7 @@ pub async fn usage_context(
         "project_id": q.project_id,
         "has_usage": has_usage,
         "totals": {"requests": t.requests, "errors": t.errors, "input": t.input_tokens,
-                   "cached": t.cached_input_tokens, "output": t.output_tokens, "cost": usd(t.cost)},
+                   "cached": t.cached_input_tokens, "output": t.output_tokens, "cost": usd(t.cost().micros())},
         "cost_chart": stacked_bars("Cost per day by model", &labels, &cost_series, &usd),
         "cost_legend": legend(&cost_series),
         "token_chart": stacked_bars("Tokens per day, input and output", &labels, &token_series, &tokens),
@@ -293,7 +293,7 @@ pub async fn requests(
                    "key_id": r.key_id, "model": r.model, "status": r.status,
                    "error": tollgate_store::is_error_status(&r.status),
                    "input": r.input_tokens, "output": r.output_tokens, "cost": usd(r.cost),
-                   "latency": r.latency_ms})
+                   "latency": r.latency_ms, "ttft": r.ttft_ms})
         })
         .collect();
     let keep = [
@@ -330,74 +330,4 @@ pub async fn requests(
         ctx,
     )
     .await
-}
-
-/// The Overview's usage card: spend this month and last, requests today, a 30-day sparkline of
-/// cost (the caller's projects only, like the Usage page).
-pub async fn overview_usage(
-    app: &App,
-    user: &tollgate_store::User,
-    org_id: &str,
-) -> ServiceResult<Value> {
-    use chrono::{Datelike, Months};
-    let now = app.now();
-    let today = now - now.rem_euclid(DAY_MS);
-    let this_month = to_datetime(now)
-        .date_naive()
-        .with_day(1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc());
-    let Some(this_month) = this_month else {
-        return Ok(Value::Null);
-    };
-    let last_month = this_month
-        .checked_sub_months(Months::new(1))
-        .unwrap_or(this_month);
-    let total = |start: Timestamp, end: Timestamp| {
-        let filter = UsageFilter {
-            start,
-            end,
-            ..UsageFilter::default()
-        };
-        async move {
-            app.usage_report(user, org_id, &filter)
-                .await
-                .map(|r| r.totals)
-        }
-    };
-    let month_start = this_month.timestamp_millis();
-    let spend = total(month_start, today + DAY_MS).await?;
-    let last = total(last_month.timestamp_millis(), month_start).await?;
-    let today_totals = total(today, today + DAY_MS).await?;
-    let start = today - 29 * DAY_MS;
-    let daily = app
-        .usage_report(
-            user,
-            org_id,
-            &UsageFilter {
-                start,
-                end: today + DAY_MS,
-                group_by: vec![UsageDim::Day],
-                ..UsageFilter::default()
-            },
-        )
-        .await?;
-    let mut values = vec![0i64; 30];
-    for g in &daily.groups {
-        if let Some(i) = g
-            .time
-            .and_then(|t| usize::try_from((t - start) / DAY_MS).ok())
-        {
-            if let Some(v) = values.get_mut(i) {
-                *v = g.totals.cost;
-            }
-        }
-    }
-    let labels: Vec<String> = (0..30).map(|i| date(start + i * DAY_MS)).collect();
-    Ok(json!({
-        "spend_this_month": usd(spend.cost),
-        "spend_last_month": usd(last.cost),
-        "requests_today": today_totals.requests,
-        "sparkline": crate::console::charts::sparkline("Cost per day, last 30 days", &labels, &values, &usd),
-    }))
 }

@@ -10,6 +10,8 @@ use tollgate_store::{
     UsageTotals, User, DAY_MS, HOUR_MS,
 };
 
+use tokio::sync::mpsc;
+
 use crate::app::App;
 use crate::service::{invalid_cursor, Page, ServiceError, ServiceResult};
 
@@ -195,6 +197,59 @@ impl App {
         })
     }
 
+    /// Checks a usage question's filters and the caller's right to them.
+    async fn checked_usage_scope(
+        &self,
+        user: &User,
+        org_id: &str,
+        filter: &UsageFilter,
+    ) -> ServiceResult<UsageScope> {
+        check_text("model", filter.model.as_deref())?;
+        if let Some(plan) = filter.plan.as_deref() {
+            if plan != "payg" && plan != "subscription" {
+                return Err(bad("invalid_filter", "`plan` is payg or subscription."));
+            }
+        }
+        self.usage_scope(
+            user,
+            org_id,
+            filter.project_id.as_deref(),
+            filter.key_id.as_deref(),
+        )
+        .await
+    }
+
+    /// The groups of a usage question handed on as the database yields them (the CSV export),
+    /// after the same checks as [`App::usage_report`]; no cap on their number.
+    pub async fn usage_groups_stream(
+        &self,
+        user: &User,
+        org_id: &str,
+        filter: UsageFilter,
+    ) -> ServiceResult<mpsc::Receiver<tollgate_store::Result<UsageGroup>>> {
+        let scope = self.checked_usage_scope(user, org_id, &filter).await?;
+        let (tx, rx) = mpsc::channel(256);
+        let store = self.store.clone();
+        let org_id = org_id.to_owned();
+        tokio::spawn(async move {
+            let query = UsageQuery {
+                org_id: &org_id,
+                start: filter.start,
+                end: filter.end,
+                group_by: &filter.group_by,
+                project_ids: scope.project_ids.as_deref(),
+                key_id: filter.key_id.as_deref(),
+                model: filter.model.as_deref(),
+                plan: filter.plan.as_deref(),
+                max_rows: i64::MAX - 1,
+            };
+            if let Err(e) = store.send_usage_groups(&query, &tx).await {
+                tracing::warn!(error = %e, "usage CSV export ended early");
+            }
+        });
+        Ok(rx)
+    }
+
     /// Usage of an organization from the rollups, grouped and filtered as asked.
     pub async fn usage_report(
         &self,
@@ -202,20 +257,7 @@ impl App {
         org_id: &str,
         filter: &UsageFilter,
     ) -> ServiceResult<UsageReport> {
-        check_text("model", filter.model.as_deref())?;
-        if let Some(plan) = filter.plan.as_deref() {
-            if plan != "payg" && plan != "subscription" {
-                return Err(bad("invalid_filter", "`plan` is payg or subscription."));
-            }
-        }
-        let scope = self
-            .usage_scope(
-                user,
-                org_id,
-                filter.project_id.as_deref(),
-                filter.key_id.as_deref(),
-            )
-            .await?;
+        let scope = self.checked_usage_scope(user, org_id, filter).await?;
         let query = |group_by| UsageQuery {
             org_id,
             start: filter.start,
