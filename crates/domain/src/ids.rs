@@ -16,6 +16,8 @@ pub enum IdPrefix {
     OperatorToken,
     /// A gateway request, and its usage record.
     Request,
+    /// A signed-in session (its public id; the cookie holds a separate secret token).
+    Session,
 }
 
 impl IdPrefix {
@@ -32,6 +34,7 @@ impl IdPrefix {
             Self::Payment => "pay",
             Self::OperatorToken => "opt",
             Self::Request => "req",
+            Self::Session => "ses",
         }
     }
 }

@@ -18,6 +18,7 @@ mod members;
 mod operator_tokens;
 mod orgs;
 mod outbox;
+mod password_resets;
 mod payments;
 mod project_members;
 mod project_models;
@@ -50,7 +51,7 @@ pub use payments::{BeganPayment, NewPayment, Payment, SettleEffects, Settled, Se
 pub use project_members::{assign_projects_in, ProjectMember};
 pub use project_models::AllowedModels;
 pub use projects::{ArchiveRefusal, Project, ProjectWithRole};
-pub use sessions::SessionUser;
+pub use sessions::{SessionInfo, SessionUser, SESSION_LIST_MAX};
 pub use subscriptions::{
     ChargeOutcome, NewSubscription, PendingCharge, RenewalOutcome, Subscription,
     SubscriptionRefusal, TierState,

@@ -90,3 +90,58 @@ impl Store {
             .try_get("n")?)
     }
 }
+
+/// Account changes a user makes to themselves.
+impl Store {
+    /// The stored password hash of `user_id`, to check their current password.
+    pub async fn password_hash(&self, user_id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get("password_hash")?),
+            None => None,
+        })
+    }
+
+    /// Renames `user_id`; `NotFound` when there is no such user.
+    pub async fn rename_user(&self, user_id: &str, name: &Name) -> Result<User> {
+        let user = sqlx::query_as(
+            "UPDATE users SET name = $1 WHERE id = $2 RETURNING id, email, name, created_at",
+        )
+        .bind(name.as_str())
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        user.ok_or(StoreError::NotFound)
+    }
+
+    /// Replaces the password of `user_id` and, in the same transaction, ends every session of
+    /// theirs but `keep_session_id`: a stolen session does not outlive a password change.
+    /// Returns how many sessions were ended.
+    pub async fn change_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session_id: Option<&str>,
+    ) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let ended =
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND (id IS NULL OR id <> $2)")
+                .bind(user_id)
+                .bind(keep_session_id.unwrap_or(""))
+                .execute(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(ended.rows_affected())
+    }
+}

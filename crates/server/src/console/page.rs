@@ -32,6 +32,8 @@ pub enum Section {
     Settings,
     AuditLog,
     NewOrg,
+    /// The user's own account (no sidebar entry is active).
+    Account,
 }
 
 fn nav(org: &Membership, active: Section) -> Vec<NavItem> {

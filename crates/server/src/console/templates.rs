@@ -34,6 +34,9 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "usage.html",
     "requests.html",
     "confirm_charge.html",
+    "account.html",
+    "forgot_password.html",
+    "reset_password.html",
 );
 
 /// Static assets: (path under `/assets/`, content type, bytes).

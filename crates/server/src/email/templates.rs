@@ -97,6 +97,19 @@ impl EmailTemplate for RenewalFailed<'_> {
     const KIND: &'static str = "renewal_failed";
 }
 
+/// A forgot-password link (docs/account-security.md).
+#[derive(Debug, Serialize)]
+pub struct PasswordReset<'a> {
+    pub name: &'a str,
+    /// The absolute `/reset-password/{token}` link.
+    pub reset_url: &'a str,
+    pub expires_at: Timestamp,
+}
+
+impl EmailTemplate for PasswordReset<'_> {
+    const KIND: &'static str = "password_reset";
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error("'{0}' is not an email address a message can be sent to")]
@@ -135,6 +148,9 @@ const TEMPLATES: &[(&str, &str)] = email_templates!(
     "renewal_failed.subject.txt",
     "renewal_failed.txt",
     "renewal_failed.html",
+    "password_reset.subject.txt",
+    "password_reset.txt",
+    "password_reset.html",
 );
 
 pub struct EmailTemplates {

@@ -148,13 +148,13 @@ impl App {
     }
 
     /// A turn at password hashing, or 503 when none comes free soon (see `Passwords`).
-    async fn password_turn(&self) -> ServiceResult<password::Turn> {
+    pub(crate) async fn password_turn(&self) -> ServiceResult<password::Turn> {
         self.passwords.turn().await.ok_or(ServiceError::Busy {
             retry_after_secs: 1,
         })
     }
 
-    fn too_many(&self, window_ms: i64) -> ServiceError {
+    pub(crate) fn too_many(&self, window_ms: i64) -> ServiceError {
         let now = self.now();
         let left = window_ms - now.rem_euclid(window_ms);
         ServiceError::TooManyRequests {

@@ -1,6 +1,7 @@
 //! The product's operations, shared by the console and the JSON API: each rule is enforced
 //! here once, and each surface only renders the outcome its own way.
 
+pub mod account_security;
 pub mod accounts;
 pub mod analytics;
 pub mod api_keys;
@@ -11,6 +12,7 @@ pub mod entitlement;
 pub mod invites;
 pub mod members;
 pub mod orgs;
+pub mod password_reset;
 pub mod previews;
 pub mod project_members;
 pub mod project_models;
