@@ -412,6 +412,7 @@ async fn account_endpoints_need_a_session(engine: Engine) {
         anon.get(t.url("/api/v1/me/sessions")),
         anon.delete(t.url("/api/v1/me/sessions/ses_000000000000000000000000")),
         anon.post(t.url("/api/v1/me/sessions/sign-out-others")),
+        anon.post(t.url("/api/v1/me/verify-email/resend")),
     ];
     for r in requests {
         let (status, body) = send(r).await;
@@ -420,6 +421,170 @@ async fn account_endpoints_need_a_session(engine: Engine) {
             (401, Some("unauthenticated"))
         );
     }
+}
+
+/// Signs up without the test helper's verification: a new account as the person has it.
+async fn sign_up_unverified(t: &TestApp, email: &str) -> (reqwest::Client, Value) {
+    let c = t.client();
+    let (status, body) = send(
+        c.post(t.url("/api/v1/auth/signup"))
+            .json(&json!({"email": email, "password": PASSWORD, "name": "New"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    (c, body)
+}
+
+/// The token of the newest verification email to `to` (delivering what is due first).
+async fn verification_token(t: &TestApp, to: &str) -> String {
+    t.deliver_emails().await;
+    let mail = t
+        .sent_emails()
+        .into_iter()
+        .filter(|m| m.to == to && m.kind == "email_verification")
+        .last()
+        .expect("a verification email");
+    let link = mail.first_link().unwrap().to_owned();
+    assert!(
+        link.starts_with(&format!("{}/verify-email/", t.base)),
+        "{link}"
+    );
+    link.rsplit('/').next().unwrap().to_owned()
+}
+
+async fn verify(t: &TestApp, token: &str) -> (u16, Value) {
+    send(
+        t.client()
+            .post(t.url("/api/v1/auth/verify-email"))
+            .json(&json!({"token": token})),
+    )
+    .await
+}
+
+async fn new_accounts_verify_their_email_before_keys_or_credits(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let (c, body) = sign_up_unverified(&t, "new@example.com").await;
+    assert_eq!(body["user"]["email_verified"], false);
+    let org = body["organization"]["id"].as_str().unwrap().to_owned();
+    let project = t.default_project(&org).await;
+    let keys = t.url(&format!("/api/v1/orgs/{org}/projects/{project}/api-keys"));
+    let create_key = || c.post(&keys).json(&json!({"name": "first"}));
+    let buy = || {
+        c.post(t.url(&format!("/api/v1/orgs/{org}/billing/credits")))
+            .header("Idempotency-Key", "buy-1")
+            .json(&json!({"amount": "20.00"}))
+    };
+
+    for (what, request) in [("key", create_key()), ("credits", buy())] {
+        let (status, body) = send(request).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (403, Some("email_not_verified")),
+            "{what}: {body}"
+        );
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("new@example.com"));
+    }
+    let (_, listed) = send(c.get(&keys)).await;
+    assert_eq!(
+        listed["data"].as_array().unwrap().len(),
+        0,
+        "no key was made"
+    );
+
+    let token = verification_token(&t, "new@example.com").await;
+    assert_eq!(verify(&t, &"0".repeat(64)).await.0, 410);
+    let (status, body) = verify(&t, &token).await;
+    assert_eq!(
+        (status, body["user"]["email_verified"].as_bool()),
+        (200, Some(true))
+    );
+    let (_, me) = send(c.get(t.url("/api/v1/me"))).await;
+    assert_eq!(me["user"]["email_verified"], true);
+    assert_eq!(send(create_key()).await.0, 201);
+    let (status, body) = verify(&t, &token).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (410, Some("verification_link_invalid"))
+    );
+    let (status, body) = send(c.post(t.url("/api/v1/me/verify-email/resend"))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("email_already_verified"))
+    );
+}
+
+async fn the_verification_link_is_sent_again_a_few_times_an_hour(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let (c, _) = sign_up_unverified(&t, "new@example.com").await;
+    let first = verification_token(&t, "new@example.com").await;
+    for _ in 0..5 {
+        assert_eq!(
+            send(c.post(t.url("/api/v1/me/verify-email/resend")))
+                .await
+                .0,
+            202
+        );
+    }
+    let (status, body) = send(c.post(t.url("/api/v1/me/verify-email/resend"))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (429, Some("rate_limited"))
+    );
+    let last = verification_token(&t, "new@example.com").await;
+    let sent = t
+        .sent_emails()
+        .iter()
+        .filter(|m| m.kind == "email_verification")
+        .count();
+    assert_eq!(sent, 6, "the first and five more");
+    assert_ne!(first, last);
+    assert_eq!(verify(&t, &last).await.0, 200);
+    assert_eq!(
+        verify(&t, &first).await.0,
+        410,
+        "one link used spends them all"
+    );
+    assert_eq!(
+        send(t.client().post(t.url("/api/v1/me/verify-email/resend")))
+            .await
+            .0,
+        401
+    );
+}
+
+async fn accepting_an_invitation_verifies_the_address(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let admin = t.sign_up("admin@example.com").await;
+    let (status, _) = send(
+        admin
+            .client
+            .post(t.url(&format!("/api/v1/orgs/{}/invites", admin.org_id)))
+            .json(&json!({"emails": ["bob@example.com"], "role": "org_admin"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (bob, body) = sign_up_unverified(&t, "bob@example.com").await;
+    assert_eq!(body["user"]["email_verified"], false);
+    t.deliver_emails().await;
+    let invitation = t
+        .sent_emails()
+        .into_iter()
+        .find(|m| m.kind == "invitation")
+        .unwrap();
+    let token = invitation
+        .first_link()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, body) = send(bob.post(t.url(&format!("/api/v1/invites/{token}/accept")))).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, me) = send(bob.get(t.url("/api/v1/me"))).await;
+    assert_eq!(me["user"]["email_verified"], true);
 }
 
 on_both_engines!(
@@ -433,4 +598,7 @@ on_both_engines!(
     forgot_password_is_rate_limited_per_address,
     reset_tokens_cannot_be_guessed,
     account_endpoints_need_a_session,
+    new_accounts_verify_their_email_before_keys_or_credits,
+    the_verification_link_is_sent_again_a_few_times_an_hour,
+    accepting_an_invitation_verifies_the_address,
 );

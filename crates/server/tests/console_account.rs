@@ -358,8 +358,84 @@ async fn forgot_and_reset_password_through_the_pages(engine: Engine) {
     assert_eq!(status, 410);
 }
 
+async fn a_new_account_sees_the_verification_banner_until_it_follows_the_link(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let c = t.client();
+    let (_, html) = page(&c, t.url("/signup")).await;
+    let csrf = csrf_of(&html);
+    let r = post(
+        &c,
+        t.url("/signup"),
+        &[
+            ("csrf", &csrf),
+            ("name", "New"),
+            ("email", "new@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let overview = location(&r);
+    let org = overview.trim_start_matches("/o/").to_owned();
+    let (_, html) = page(&c, t.url(&overview)).await;
+    assert!(html.contains("id=\"verify-banner\""), "{html}");
+    assert!(html.contains("follow the link we sent to new@example.com"));
+    let csrf = csrf_of(&html);
+
+    // Creating a key is refused, with the reason.
+    let project = t.default_project(&org).await;
+    let r = post(
+        &c,
+        t.url(&format!("/o/{org}/api-keys")),
+        &[("csrf", &csrf), ("name", "first"), ("project", &project)],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Verify your email address first"));
+
+    let r = post(&c, t.url("/account/verify-email/resend"), &[]).await;
+    assert_eq!(r.status(), 403, "CSRF");
+    let r = post(
+        &c,
+        t.url("/account/verify-email/resend"),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(location(&r), "/account?notice=verification_sent");
+    t.deliver_emails().await;
+    let links: Vec<String> = t
+        .sent_emails()
+        .iter()
+        .filter(|m| m.kind == "email_verification" && m.to == "new@example.com")
+        .map(|m| m.first_link().unwrap().to_owned())
+        .collect();
+    assert_eq!(links.len(), 2, "the sign-up's and the resent one");
+
+    let path = links[1].strip_prefix(&t.base).unwrap().to_owned();
+    let r = t.bare_client().get(t.url(&path)).send().await.unwrap();
+    assert_eq!(location(&r), "/account?notice=email_verified");
+    let (_, html) = page(&c, t.url("/account?notice=email_verified")).await;
+    assert!(html.contains("Your email address is verified."));
+    assert!(!html.contains("id=\"verify-banner\""));
+    let r = post(
+        &c,
+        t.url(&format!("/o/{org}/api-keys")),
+        &[("csrf", &csrf), ("name", "first"), ("project", &project)],
+    )
+    .await;
+    assert_eq!(r.status(), 303, "now it may");
+    // The other link is spent with the first one used.
+    let old = links[0].strip_prefix(&t.base).unwrap().to_owned();
+    let r = t.bare_client().get(t.url(&old)).send().await.unwrap();
+    assert_eq!(r.status(), 410);
+}
+
 on_both_engines!(
     the_account_page_edits_the_name_and_changes_the_password,
     sessions_are_signed_out_from_the_account_page,
     forgot_and_reset_password_through_the_pages,
+    a_new_account_sees_the_verification_banner_until_it_follows_the_link,
 );

@@ -13,6 +13,7 @@ const PUBLIC: &[&str] = &[
     "post /api/v1/auth/logout",
     "post /api/v1/auth/forgot-password",
     "post /api/v1/auth/reset-password",
+    "post /api/v1/auth/verify-email",
     "get /api/v1/invites/{token}",
     "post /api/v1/usage",
 ];

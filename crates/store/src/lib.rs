@@ -9,6 +9,7 @@ mod audit;
 mod billing;
 mod changes;
 mod db;
+mod email_verifications;
 mod error;
 mod invitations;
 mod leases;

@@ -3,6 +3,7 @@
 use sqlx::Row;
 use tollgate_domain::Timestamp;
 
+use crate::users::USER_COLUMNS;
 use crate::{enqueue_email_in, OutgoingEmail, Result, Store, StoreError, User};
 
 impl Store {
@@ -75,9 +76,9 @@ impl Store {
         .bind(&user_id)
         .execute(&mut *tx)
         .await?;
-        let user: User = sqlx::query_as(
-            "UPDATE users SET password_hash = $1 WHERE id = $2 RETURNING id, email, name, created_at",
-        )
+        let user: User = sqlx::query_as(&format!(
+            "UPDATE users SET password_hash = $1 WHERE id = $2 RETURNING {USER_COLUMNS}"
+        ))
         .bind(password_hash)
         .bind(&user_id)
         .fetch_one(&mut *tx)

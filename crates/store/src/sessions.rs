@@ -68,7 +68,8 @@ impl Store {
         idle_ms: i64,
     ) -> Result<Option<SessionUser>> {
         let row = sqlx::query(
-            "SELECT u.id, u.email, u.name, u.created_at AS user_created_at, s.id AS session_id, \
+            "SELECT u.id, u.email, u.name, u.created_at AS user_created_at, u.email_verified_at, \
+                    s.id AS session_id, \
                     s.created_at, s.last_seen_at \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3",
@@ -93,6 +94,7 @@ impl Store {
                 email: row.try_get("email")?,
                 name: row.try_get("name")?,
                 created_at: row.try_get("user_created_at")?,
+                email_verified_at: row.try_get("email_verified_at")?,
             },
             session_id: row.try_get("session_id")?,
             created_at: row.try_get("created_at")?,

@@ -10,7 +10,19 @@ pub struct User {
     pub email: String,
     pub name: String,
     pub created_at: Timestamp,
+    /// When the email address was proven (the emailed link, or an accepted invitation);
+    /// `None` until then.
+    pub email_verified_at: Option<Timestamp>,
 }
+
+impl User {
+    pub fn email_verified(&self) -> bool {
+        self.email_verified_at.is_some()
+    }
+}
+
+/// The columns of `User`, for `SELECT` and `RETURNING`.
+pub(crate) const USER_COLUMNS: &str = "id, email, name, created_at, email_verified_at";
 
 /// A user with the stored password hash, for login only.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -40,6 +52,7 @@ impl Store {
             email: new.email.as_str().to_owned(),
             name: new.name.as_str().to_owned(),
             created_at: now,
+            email_verified_at: None,
         };
         sqlx::query("INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&user.id)
@@ -58,7 +71,7 @@ impl Store {
 
     pub async fn user(&self, user_id: &str) -> Result<Option<User>> {
         Ok(
-            sqlx::query_as("SELECT id, email, name, created_at FROM users WHERE id = $1")
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
                 .bind(user_id)
                 .fetch_optional(&self.pool)
                 .await?,
@@ -66,12 +79,12 @@ impl Store {
     }
 
     pub async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
-        Ok(
-            sqlx::query_as("SELECT id, email, name, created_at FROM users WHERE email = $1")
-                .bind(email.as_str())
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+        ))
+        .bind(email.as_str())
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     pub async fn credentials(&self, email: &Email) -> Result<Option<UserCredentials>> {
@@ -107,9 +120,9 @@ impl Store {
 
     /// Renames `user_id`; `NotFound` when there is no such user.
     pub async fn rename_user(&self, user_id: &str, name: &Name) -> Result<User> {
-        let user = sqlx::query_as(
-            "UPDATE users SET name = $1 WHERE id = $2 RETURNING id, email, name, created_at",
-        )
+        let user = sqlx::query_as(&format!(
+            "UPDATE users SET name = $1 WHERE id = $2 RETURNING {USER_COLUMNS}"
+        ))
         .bind(name.as_str())
         .bind(user_id)
         .fetch_optional(&self.pool)

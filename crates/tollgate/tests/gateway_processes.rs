@@ -107,6 +107,7 @@ limits = {{ rpm = 1000, tpm = 1000000, rpd = 100000, tpd = 100000000 }}
         .json()
         .await
         .unwrap();
+    server.verify_email("ada@example.com").await;
     let org = signed_up["organization"]["id"].as_str().unwrap().to_owned();
     let projects: Value = c
         .get(server.url(&format!("/api/v1/orgs/{org}/projects")))

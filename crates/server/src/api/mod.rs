@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod billing;
+pub mod email_verification;
 pub mod error;
 pub mod extract;
 pub mod invites;
@@ -74,6 +75,8 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(account::list_sessions))
         .routes(routes!(account::sign_out_session))
         .routes(routes!(account::sign_out_other_sessions))
+        .routes(routes!(email_verification::verify_email))
+        .routes(routes!(email_verification::resend))
         .routes(routes!(orgs::create))
         .routes(routes!(orgs::get, orgs::update))
         .routes(routes!(members::list))

@@ -28,6 +28,12 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "password_changed" => Some("Password changed. Your other sessions were signed out."),
         "session_ended" => Some("That session was signed out."),
         "others_ended" => Some("All your other sessions were signed out."),
+        "verification_sent" => {
+            Some("A new verification link is on its way. It works for 48 hours.")
+        }
+        "email_verified" => {
+            Some("Your email address is verified. You can create API keys and buy credits.")
+        }
         _ => None,
     }
 }
@@ -200,6 +206,38 @@ pub async fn sign_out_others(
     }
     match app.sign_out_other_sessions(&session).await {
         Ok(_) => Redirect::to("/account?notice=others_ended").into_response(),
+        Err(e) => app.service_error_page(e),
+    }
+}
+
+pub async fn resend_verification(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    match app.resend_verification_email(&session.user, &client).await {
+        Ok(()) => Redirect::to("/account?notice=verification_sent").into_response(),
+        Err(ServiceError::Conflict { .. }) => {
+            Redirect::to("/account?notice=email_verified").into_response()
+        }
+        Err(e) => app.service_error_page(e),
+    }
+}
+
+/// The emailed link. Following it verifies at once (the token is single use and proves only
+/// that its reader got the email), then shows the account page, through log-in if needed.
+pub async fn verify_email(
+    State(app): State<Arc<App>>,
+    client: ClientInfo,
+    Path(token): Path<String>,
+) -> Response {
+    match app.verify_email(&token, &client).await {
+        Ok(_) => Redirect::to("/account?notice=email_verified").into_response(),
         Err(e) => app.service_error_page(e),
     }
 }

@@ -152,6 +152,7 @@ pub async fn signup(
         email: &email,
         password: &form.password,
         name: &form.name,
+        send_verification: invite_email.is_none(),
     };
     match app.sign_up(input, &client).await {
         Ok((signed_in, org)) => {

@@ -57,6 +57,11 @@ pub fn router() -> Router<Arc<App>> {
             get(password_reset_pages::reset_form).post(password_reset_pages::reset),
         )
         .route("/account", get(account_pages::page))
+        .route(
+            "/account/verify-email/resend",
+            post(account_pages::resend_verification),
+        )
+        .route("/verify-email/{token}", get(account_pages::verify_email))
         .route("/account/profile", post(account_pages::save_profile))
         .route("/account/password", post(account_pages::change_password))
         .route(

@@ -114,7 +114,8 @@ impl App {
         let mut ctx = Map::new();
         ctx.insert(
             "user".into(),
-            json!({"id": session.user.id, "email": session.user.email, "name": session.user.name}),
+            json!({"id": session.user.id, "email": session.user.email, "name": session.user.name,
+                   "email_verified": session.user.email_verified()}),
         );
         ctx.insert("orgs".into(), json!(orgs));
         ctx.insert("org".into(), org_json(org));

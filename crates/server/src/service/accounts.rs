@@ -12,6 +12,9 @@ pub struct SignupInput<'a> {
     pub email: &'a str,
     pub password: &'a str,
     pub name: &'a str,
+    /// Email a link that verifies the address. Off when the sign-up accepts an invitation
+    /// sent to that address, which verifies it.
+    pub send_verification: bool,
 }
 
 pub struct SignedIn {
@@ -65,6 +68,9 @@ impl App {
                 StoreError::Conflict(_) => ServiceError::EmailTaken,
                 other => other.into(),
             })?;
+        if input.send_verification {
+            self.send_verification_email(&user, client).await?;
+        }
         let session_token = self.start_session(&user.id, client).await?;
         tracing::info!(user = %user.id, org = %org.id, "account created");
         Ok((

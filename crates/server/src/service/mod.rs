@@ -8,6 +8,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod billing;
 pub mod charges;
+pub mod email_verification;
 pub mod entitlement;
 pub mod invites;
 pub mod members;

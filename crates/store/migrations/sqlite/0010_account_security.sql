@@ -17,3 +17,18 @@ CREATE TABLE password_resets (
     used_at    BIGINT
 );
 CREATE INDEX password_resets_by_user ON password_resets (user_id);
+
+-- Email verification: NULL until the emailed link (or an accepted invitation) proves the
+-- address. Accounts from before this migration count as verified since their creation: they
+-- were made under the old rules and may already hold keys and credits.
+ALTER TABLE users ADD COLUMN email_verified_at BIGINT;
+UPDATE users SET email_verified_at = created_at;
+
+-- Verification links: stored hashed; deleted when used (any one verifies the address).
+CREATE TABLE email_verifications (
+    token_hash TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX email_verifications_by_user ON email_verifications (user_id);
