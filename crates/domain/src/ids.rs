@@ -18,6 +18,8 @@ pub enum IdPrefix {
     Request,
     /// The console Playground's short-lived credential (the `key_id` of its usage records).
     PlaygroundPass,
+    /// A signed-in session (its public id; the cookie holds a separate secret token).
+    Session,
 }
 
 impl IdPrefix {
@@ -35,6 +37,7 @@ impl IdPrefix {
             Self::OperatorToken => "opt",
             Self::Request => "req",
             Self::PlaygroundPass => "pgp",
+            Self::Session => "ses",
         }
     }
 }

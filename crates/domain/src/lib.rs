@@ -7,6 +7,7 @@ pub mod api_key;
 pub mod catalog;
 pub mod clock;
 pub mod country;
+pub mod device;
 pub mod ids;
 pub mod invite;
 pub mod ledger;

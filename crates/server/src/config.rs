@@ -41,6 +41,10 @@ pub struct ServerConfig {
     pub login_window: Duration,
     /// Accounts one address may create per hour.
     pub signups_per_ip_per_hour: i64,
+    /// Forgot-password emails one address may ask for per hour, and one client address may
+    /// ask for (for any emails) per hour.
+    pub password_resets_per_email_per_hour: i64,
+    pub password_resets_per_ip_per_hour: i64,
     pub email: EmailConfig,
     /// Days an invitation link stays valid (1–30).
     pub invite_ttl_days: u32,
@@ -139,6 +143,8 @@ impl Default for ServerConfig {
             login_failures_per_ip: 50,
             login_window: Duration::from_secs(15 * 60),
             signups_per_ip_per_hour: 20,
+            password_resets_per_email_per_hour: 3,
+            password_resets_per_ip_per_hour: 20,
             email: EmailConfig::default(),
             invite_ttl_days: 7,
             invite_emails_per_hour: 100,

@@ -27,6 +27,7 @@ async fn sign_up(t: &TestApp, email: &str) -> Raw {
     assert_eq!(r.status(), 201);
     let session = set_cookie(&r, "tg_session").unwrap();
     let body: serde_json::Value = r.json().await.unwrap();
+    t.verify_email_of(email).await;
     Raw {
         id: body["user"]["id"].as_str().unwrap().to_owned(),
         org_id: body["organization"]["id"].as_str().unwrap().to_owned(),

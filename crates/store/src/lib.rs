@@ -9,6 +9,7 @@ mod audit;
 mod billing;
 mod changes;
 mod db;
+mod email_verifications;
 mod error;
 mod getting_started;
 mod invitations;
@@ -19,6 +20,7 @@ mod members;
 mod operator_tokens;
 mod orgs;
 mod outbox;
+mod password_resets;
 mod payments;
 mod project_members;
 mod project_models;
@@ -55,7 +57,7 @@ pub use payments::{BeganPayment, NewPayment, Payment, SettleEffects, Settled, Se
 pub use project_members::{assign_projects_in, ProjectMember};
 pub use project_models::AllowedModels;
 pub use projects::{ArchiveRefusal, Project, ProjectWithRole};
-pub use sessions::SessionUser;
+pub use sessions::{SessionInfo, SessionUser, SESSION_LIST_MAX};
 pub use spend::{SpendLimit, SpendUse};
 pub use spend_leases::{SpendHolds, SpendPeriod};
 pub use subscriptions::{

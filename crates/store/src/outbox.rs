@@ -208,6 +208,17 @@ impl Store {
         .await?)
     }
 
+    /// Removes one message, sent or not: for test set-ups that consume an email themselves
+    /// (`TestApp::sign_up` follows the verification link) and leave the outbox as it was.
+    #[cfg(feature = "testing")]
+    pub async fn discard_email(&self, id: i64) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM email_outbox WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Messages neither sent nor given up: the worker's backlog.
     pub async fn pending_email_count(&self) -> Result<i64> {
         use sqlx::Row;

@@ -11,7 +11,19 @@ pub struct User {
     pub email: String,
     pub name: String,
     pub created_at: Timestamp,
+    /// When the email address was proven (the emailed link, or an accepted invitation);
+    /// `None` until then.
+    pub email_verified_at: Option<Timestamp>,
 }
+
+impl User {
+    pub fn email_verified(&self) -> bool {
+        self.email_verified_at.is_some()
+    }
+}
+
+/// The columns of `User`, for `SELECT` and `RETURNING`.
+pub(crate) const USER_COLUMNS: &str = "id, email, name, created_at, email_verified_at";
 
 /// A user with the stored password hash, for login only.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -37,6 +49,7 @@ async fn insert_user_with_org(
         email: new.email.as_str().to_owned(),
         name: new.name.as_str().to_owned(),
         created_at: now,
+        email_verified_at: None,
     };
     sqlx::query("INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&user.id)
@@ -94,7 +107,7 @@ impl Store {
 
     pub async fn user(&self, user_id: &str) -> Result<Option<User>> {
         Ok(
-            sqlx::query_as("SELECT id, email, name, created_at FROM users WHERE id = $1")
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
                 .bind(user_id)
                 .fetch_optional(&self.pool)
                 .await?,
@@ -102,12 +115,12 @@ impl Store {
     }
 
     pub async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
-        Ok(
-            sqlx::query_as("SELECT id, email, name, created_at FROM users WHERE email = $1")
-                .bind(email.as_str())
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+        ))
+        .bind(email.as_str())
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     pub async fn credentials(&self, email: &Email) -> Result<Option<UserCredentials>> {
@@ -124,5 +137,60 @@ impl Store {
             .fetch_one(&self.pool)
             .await?
             .try_get("n")?)
+    }
+}
+
+/// Account changes a user makes to themselves.
+impl Store {
+    /// The stored password hash of `user_id`, to check their current password.
+    pub async fn password_hash(&self, user_id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get("password_hash")?),
+            None => None,
+        })
+    }
+
+    /// Renames `user_id`; `NotFound` when there is no such user.
+    pub async fn rename_user(&self, user_id: &str, name: &Name) -> Result<User> {
+        let user = sqlx::query_as(&format!(
+            "UPDATE users SET name = $1 WHERE id = $2 RETURNING {USER_COLUMNS}"
+        ))
+        .bind(name.as_str())
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        user.ok_or(StoreError::NotFound)
+    }
+
+    /// Replaces the password of `user_id` and, in the same transaction, ends every session of
+    /// theirs but `keep_session_id`: a stolen session does not outlive a password change.
+    /// Returns how many sessions were ended.
+    pub async fn change_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session_id: Option<&str>,
+    ) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let ended =
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND (id IS NULL OR id <> $2)")
+                .bind(user_id)
+                .bind(keep_session_id.unwrap_or(""))
+                .execute(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(ended.rows_affected())
     }
 }

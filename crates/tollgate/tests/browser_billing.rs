@@ -47,6 +47,7 @@ async fn add_a_card_buy_credits_see_a_decline_turn_on_auto_recharge() {
         .await;
     b.find("#submit").await.click().await;
     b.wait_for_text("Overview").await;
+    server.verify_email("ada@example.com").await;
 
     b.find("nav a[href$='/billing']").await.click().await;
     b.wait_for_text("Credit balance").await;

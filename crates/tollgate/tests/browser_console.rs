@@ -19,6 +19,7 @@ async fn sign_up(b: &Browser, server: &Server) {
         .await;
     b.find("#submit").await.click().await;
     b.wait_for_text("Overview").await;
+    server.verify_email("ada@example.com").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

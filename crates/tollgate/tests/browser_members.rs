@@ -18,6 +18,7 @@ async fn sign_up(b: &Browser, server: &Server, name: &str, email: &str) {
         .await;
     b.find("#submit").await.click().await;
     b.wait_for_text("Overview").await;
+    server.verify_email(email).await;
 }
 
 async fn invite(b: &Browser, emails: &str) {

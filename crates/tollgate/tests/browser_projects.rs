@@ -35,6 +35,7 @@ async fn create_a_project_and_a_key_copy_it_once_use_it_and_revoke_it() {
         .await;
     b.find("#submit").await.click().await;
     b.wait_for_text("Overview").await;
+    server.verify_email("ada@example.com").await;
 
     // A project, through the New project dialog.
     b.find("nav a[href$='/projects']").await.click().await;

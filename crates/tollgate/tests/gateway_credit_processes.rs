@@ -124,7 +124,7 @@ async fn two_processes_admit_at_most_the_credit(engine: Engine) {
     let b = setup.serve();
     let store = setup.store().await;
     let credit = N * COST;
-    let customer = Customer::sign_up(&a, &setup.db.url, "0.40").await;
+    let customer = Customer::sign_up_on(&[&a, &b], &setup.db.url, "0.40").await;
     assert_eq!(
         store.credit_account(&customer.org).await.unwrap().balance,
         credit
@@ -271,7 +271,7 @@ async fn kill_nine_loses_at_most_a_flush_interval_and_the_lease_expires(engine: 
     let mut a = setup.serve();
     let b = setup.serve();
     let store = setup.store().await;
-    let customer = Customer::sign_up(&a, &setup.db.url, "100").await;
+    let customer = Customer::sign_up_on(&[&a, &b], &setup.db.url, "100").await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let on_a = load(&a.base, &customer.key, 8, &stop);

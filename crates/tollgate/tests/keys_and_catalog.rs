@@ -33,13 +33,16 @@ async fn json(request: reqwest::RequestBuilder) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn sign_up(server: &Server) -> (reqwest::Client, Value) {
+/// Signs Ada up on `server` and follows her verification link, which any of `servers` (sharing
+/// the database with it) may have sent.
+async fn sign_up(server: &Server, servers: &[&Server]) -> (reqwest::Client, Value) {
     let c = client(server);
     let (s, body) = json(c.post(server.url("/api/v1/auth/signup")).json(
         &json!({"email": "ada@example.com", "password": "correct horse battery", "name": "Ada"}),
     ))
     .await;
     assert_eq!(s, 201, "{body}");
+    support::verify_email(servers, "ada@example.com").await;
     (c, body)
 }
 
@@ -76,7 +79,7 @@ async fn a_key_revoked_on_one_server_is_refused_by_the_other_within_a_second() {
     let a = Server::start(&["--database-url", &db.url], &[]);
     let b = Server::start(&["--database-url", &db.url], &[]);
 
-    let (ada, signed_up) = sign_up(&a).await;
+    let (ada, signed_up) = sign_up(&a, &[&a, &b]).await;
     let org = signed_up["organization"]["id"].as_str().unwrap().to_owned();
     let (_, projects) = json(ada.get(a.url(&format!("/api/v1/orgs/{org}/projects")))).await;
     let project = projects["data"][0]["id"].as_str().unwrap().to_owned();
@@ -153,7 +156,7 @@ async fn the_catalog_is_reloaded_by_the_admin_command_and_by_sighup() {
     write(&catalog, &catalog_with(3));
     let catalog_arg = catalog.to_str().unwrap();
     let server = Server::start(&["--database-url", &db_url, "--catalog", catalog_arg], &[]);
-    let (ada, _) = sign_up(&server).await;
+    let (ada, _) = sign_up(&server, &[&server]).await;
     assert_eq!(model_count(&server, &ada).await, 3);
 
     // `admin catalog reload` checks the file, then signals the servers through the database.

@@ -33,6 +33,7 @@ async fn user_with_key(server: &Server, email: &str) -> (String, String) {
     )
     .await;
     assert_eq!(s, 201, "{signed_up}");
+    server.verify_email(email).await;
     let org = signed_up["organization"]["id"].as_str().unwrap().to_owned();
     let (_, projects) = json(c.get(server.url(&format!("/api/v1/orgs/{org}/projects")))).await;
     let project = projects["data"][0]["id"].as_str().unwrap();

@@ -38,6 +38,7 @@ async fn the_api_answers_as_its_openapi_document_says() {
         .unwrap()
         .to_owned();
     let signed_up: Value = r.json().await.unwrap();
+    server.verify_email("st@example.com").await;
     let org = signed_up["organization"]["id"].as_str().unwrap().to_owned();
     let r = client
         .post(server.url(&format!("/api/v1/orgs/{org}/projects")))

@@ -64,7 +64,7 @@ pub struct CreatedKeyView {
     request_body = CreateKeyRequest,
     responses(
         (status = 201, body = CreatedKeyView),
-        (status = 403, description = "Refused (e.g. a cookie request without a same-origin `Origin`)", body = ErrorBody),
+        (status = 403, description = "Refused: a cookie request without a same-origin `Origin`, not allowed in this project (`forbidden`), or the caller's email address is not verified yet (`email_not_verified`)", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "The project is archived", body = ErrorBody),
         (status = 422, body = ErrorBody),

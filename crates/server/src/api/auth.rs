@@ -59,6 +59,7 @@ pub async fn signup(
                 email: &body.email,
                 password: &body.password,
                 name: &body.name,
+                send_verification: true,
             },
             &client,
         )

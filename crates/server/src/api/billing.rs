@@ -249,7 +249,7 @@ pub struct BuyCreditsRequest {
         (status = 202, description = "Not settled yet; it will be", body = PaymentView),
         (status = 400, description = "Missing or bad Idempotency-Key", body = ErrorBody),
         (status = 402, description = "The card was refused", body = ErrorBody),
-        (status = 403, body = ErrorBody),
+        (status = 403, description = "Not an org admin (`forbidden`), or the caller's email address is not verified yet (`email_not_verified`)", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "Key reused with another body, or no payment method", body = ErrorBody),
         (status = 422, body = ErrorBody),

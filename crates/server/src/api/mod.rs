@@ -1,11 +1,13 @@
 //! The JSON API under `/api/v1`. Handlers live one file per resource; this module gathers
 //! the routes and generates the OpenAPI document from them.
 
+pub mod account;
 pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod billing;
+pub mod email_verification;
 pub mod error;
 pub mod extract;
 pub mod invites;
@@ -16,6 +18,7 @@ pub mod models;
 mod openapi;
 pub mod orgs;
 pub mod pagination;
+pub mod password_reset;
 pub mod project_members;
 pub mod project_models;
 pub mod projects;
@@ -69,7 +72,15 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::signup))
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
-        .routes(routes!(me::me))
+        .routes(routes!(password_reset::forgot_password))
+        .routes(routes!(password_reset::reset_password))
+        .routes(routes!(me::me, account::update_profile))
+        .routes(routes!(account::change_password))
+        .routes(routes!(account::list_sessions))
+        .routes(routes!(account::sign_out_session))
+        .routes(routes!(account::sign_out_other_sessions))
+        .routes(routes!(email_verification::verify_email))
+        .routes(routes!(email_verification::resend))
         .routes(routes!(orgs::create))
         .routes(routes!(orgs::get, orgs::update))
         .routes(routes!(members::list))

@@ -21,6 +21,9 @@ const PUBLIC: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/signup"),
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/auth/logout"),
+    ("post", "/api/v1/auth/forgot-password"),
+    ("post", "/api/v1/auth/reset-password"),
+    ("post", "/api/v1/auth/verify-email"),
     ("get", "/api/v1/invites/{token}"),
     // The operator token, not a session (its 401 is in its annotation).
     ("post", "/api/v1/usage"),

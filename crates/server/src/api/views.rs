@@ -14,6 +14,9 @@ pub struct UserView {
     pub name: String,
     /// RFC 3339, UTC.
     pub created_at: String,
+    /// False until the address is verified (the emailed link, or an accepted invitation);
+    /// creating API keys and buying credits need it (`email_not_verified`).
+    pub email_verified: bool,
 }
 
 impl From<&User> for UserView {
@@ -23,6 +26,7 @@ impl From<&User> for UserView {
             email: u.email.clone(),
             name: u.name.clone(),
             created_at: rfc3339(u.created_at),
+            email_verified: u.email_verified(),
         }
     }
 }

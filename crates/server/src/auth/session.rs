@@ -16,6 +16,8 @@ pub const SESSION_COOKIE: &str = "tg_session";
 pub struct CurrentSession {
     pub user: User,
     pub token: String,
+    /// The session's public id (`ses_…`), as the session list shows it.
+    pub session_id: String,
 }
 
 /// The value of cookie `name` in the request.
@@ -52,6 +54,7 @@ impl App {
         Ok(found.map(|s| CurrentSession {
             user: s.user,
             token: token.to_owned(),
+            session_id: s.session_id,
         }))
     }
 

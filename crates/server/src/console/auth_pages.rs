@@ -23,6 +23,9 @@ pub struct NextQuery {
 fn notice_text(key: Option<&str>) -> Option<&'static str> {
     match key? {
         "logged_out" => Some("You have been logged out."),
+        "password_reset" => Some(
+            "Your password was changed and every session signed out. Log in with the new password.",
+        ),
         _ => None,
     }
 }
@@ -149,6 +152,7 @@ pub async fn signup(
         email: &email,
         password: &form.password,
         name: &form.name,
+        send_verification: invite_email.is_none(),
     };
     match app.sign_up(input, &client).await {
         Ok((signed_in, org)) => {

@@ -1,6 +1,7 @@
 //! The console: server-rendered HTML pages. Every flow works without JavaScript; forms carry
 //! a CSRF token.
 
+mod account_pages;
 mod assets;
 mod auth_pages;
 mod billing_pages;
@@ -16,6 +17,7 @@ mod org_pages;
 pub mod page;
 mod playground_pages;
 mod project_gateway_pages;
+mod password_reset_pages;
 mod project_pages;
 mod spend_pages;
 mod subscription_pages;
@@ -52,6 +54,30 @@ pub fn router() -> Router<Arc<App>> {
             get(auth_pages::signup_form).post(auth_pages::signup),
         )
         .route("/logout", post(auth_pages::logout))
+        .route(
+            "/forgot-password",
+            get(password_reset_pages::forgot_form).post(password_reset_pages::forgot),
+        )
+        .route(
+            "/reset-password/{token}",
+            get(password_reset_pages::reset_form).post(password_reset_pages::reset),
+        )
+        .route("/account", get(account_pages::page))
+        .route(
+            "/account/verify-email/resend",
+            post(account_pages::resend_verification),
+        )
+        .route("/verify-email/{token}", get(account_pages::verify_email))
+        .route("/account/profile", post(account_pages::save_profile))
+        .route("/account/password", post(account_pages::change_password))
+        .route(
+            "/account/sessions/sign-out-others",
+            post(account_pages::sign_out_others),
+        )
+        .route(
+            "/account/sessions/{session}/sign-out",
+            post(account_pages::sign_out_session),
+        )
         .route("/orgs/new", get(org_pages::new_org_form))
         .route("/orgs", post(org_pages::create_org))
         .route("/o/{org}", get(org_pages::overview))

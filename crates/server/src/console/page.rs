@@ -34,6 +34,8 @@ pub enum Section {
     Settings,
     AuditLog,
     NewOrg,
+    /// The user's own account (no sidebar entry is active).
+    Account,
 }
 
 fn nav(org: &Membership, active: Section) -> Vec<NavItem> {
@@ -123,7 +125,8 @@ impl App {
         let mut ctx = Map::new();
         ctx.insert(
             "user".into(),
-            json!({"id": session.user.id, "email": session.user.email, "name": session.user.name}),
+            json!({"id": session.user.id, "email": session.user.email, "name": session.user.name,
+                   "email_verified": session.user.email_verified()}),
         );
         ctx.insert("orgs".into(), json!(orgs));
         ctx.insert("org".into(), org_json(org));

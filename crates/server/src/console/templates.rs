@@ -43,6 +43,9 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "project_gateway.html",
     "limits.html",
     "playground.html",
+    "account.html",
+    "forgot_password.html",
+    "reset_password.html",
 );
 
 /// Static assets: (path under `/assets/`, content type, bytes).

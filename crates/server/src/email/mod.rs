@@ -26,8 +26,8 @@ use tollgate_store::{OutgoingEmail, StoreError};
 
 pub use config::{EmailConfig, SmtpConfig, SmtpSecurity, TransportConfig};
 pub use templates::{
-    EmailTemplate, EmailTemplates, Invitation, Receipt, RechargeFailed, RechargeSucceeded,
-    RenderError, RenewalFailed,
+    EmailTemplate, EmailTemplates, EmailVerification, Invitation, PasswordReset, Receipt,
+    RechargeFailed, RechargeSucceeded, RenderError, RenewalFailed,
 };
 pub use transport::{MemoryOutbox, SendError, SentEmail, Transport};
 pub use worker::{deliver_due, DeliveryReport, EmailWorker};

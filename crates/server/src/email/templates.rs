@@ -115,6 +115,32 @@ impl EmailTemplate for SpendAlert<'_> {
     const KIND: &'static str = "spend_alert";
 }
 
+/// A forgot-password link (docs/account-security.md).
+#[derive(Debug, Serialize)]
+pub struct PasswordReset<'a> {
+    pub name: &'a str,
+    /// The absolute `/reset-password/{token}` link.
+    pub reset_url: &'a str,
+    pub expires_at: Timestamp,
+}
+
+impl EmailTemplate for PasswordReset<'_> {
+    const KIND: &'static str = "password_reset";
+}
+
+/// The link that verifies a new account's email address.
+#[derive(Debug, Serialize)]
+pub struct EmailVerification<'a> {
+    pub name: &'a str,
+    /// The absolute `/verify-email/{token}` link.
+    pub verify_url: &'a str,
+    pub expires_at: Timestamp,
+}
+
+impl EmailTemplate for EmailVerification<'_> {
+    const KIND: &'static str = "email_verification";
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error("'{0}' is not an email address a message can be sent to")]
@@ -156,6 +182,12 @@ const TEMPLATES: &[(&str, &str)] = email_templates!(
     "spend_alert.subject.txt",
     "spend_alert.txt",
     "spend_alert.html",
+    "password_reset.subject.txt",
+    "password_reset.txt",
+    "password_reset.html",
+    "email_verification.subject.txt",
+    "email_verification.txt",
+    "email_verification.html",
 );
 
 pub struct EmailTemplates {

@@ -1,6 +1,6 @@
-//! Periodic clean-up that keeps tables from growing without bound: expired sessions,
-//! finished rate-limit windows and raw usage records past their retention (rollups
-//! stay). Safe to run in every process at once (plain deletes).
+//! Periodic clean-up that keeps tables from growing without bound: expired sessions, password
+//! reset and email verification links, finished rate-limit windows and raw usage records past their
+//! retention (rollups stay). Safe to run in every process at once (plain deletes).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +23,8 @@ pub async fn run_once(app: &App) -> Result<(u64, u64), tollgate_store::StoreErro
         .store
         .prune_rate_limits(now - KEEP_RATE_WINDOWS_MS)
         .await?;
+    app.store.prune_password_resets(now).await?;
+    app.store.prune_email_verifications(now).await?;
     Ok((sessions, windows))
 }
 

@@ -12,6 +12,9 @@ pub struct SignupInput<'a> {
     pub email: &'a str,
     pub password: &'a str,
     pub name: &'a str,
+    /// Email a link that verifies the address. Off when the sign-up accepts an invitation
+    /// sent to that address, which verifies it.
+    pub send_verification: bool,
 }
 
 pub struct SignedIn {
@@ -66,6 +69,9 @@ impl App {
                 StoreError::Conflict(_) => ServiceError::EmailTaken,
                 other => other.into(),
             })?;
+        if input.send_verification {
+            self.send_verification_email(&user, client).await?;
+        }
         let session_token = self.start_session(&user.id, client).await?;
         tracing::info!(user = %user.id, org = %org.id, "account created");
         Ok((
@@ -149,13 +155,13 @@ impl App {
     }
 
     /// A turn at password hashing, or 503 when none comes free soon (see `Passwords`).
-    async fn password_turn(&self) -> ServiceResult<password::Turn> {
+    pub(crate) async fn password_turn(&self) -> ServiceResult<password::Turn> {
         self.passwords.turn().await.ok_or(ServiceError::Busy {
             retry_after_secs: 1,
         })
     }
 
-    fn too_many(&self, window_ms: i64) -> ServiceError {
+    pub(crate) fn too_many(&self, window_ms: i64) -> ServiceError {
         let now = self.now();
         let left = window_ms - now.rem_euclid(window_ms);
         ServiceError::TooManyRequests {

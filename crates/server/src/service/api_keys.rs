@@ -71,6 +71,7 @@ impl App {
         let access = self
             .project_access(user, org_id, project_id, ProjectAction::UseOwnKeys)
             .await?;
+        self.require_verified_email(user)?;
         let name = Name::parse("name", name)?;
         let archived = || ServiceError::Conflict {
             code: "project_archived",

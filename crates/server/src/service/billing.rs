@@ -116,6 +116,7 @@ impl App {
     ) -> ServiceResult<Payment> {
         self.org_access_for(user, org_id, OrgAction::ManageBilling)
             .await?;
+        self.require_verified_email(user)?;
         check_idempotency_key(idempotency_key)?;
         let limits = &self.config.billing;
         let amount = parse_payment_amount(

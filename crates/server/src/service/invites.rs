@@ -380,7 +380,8 @@ impl App {
         if !secret::is_well_formed_token(token) {
             return Err(ServiceError::NotFound("invitation"));
         }
-        self.store
+        let invitation = self
+            .store
             .accept_invitation(
                 &secret::digest(token),
                 user,
@@ -388,7 +389,11 @@ impl App {
                 client.ip.as_deref(),
             )
             .await
-            .map_err(invite_error)
+            .map_err(invite_error)?;
+        // The invitation was emailed to this address and accepted by its owner (the store
+        // refuses another address): that proves the address as the verification link would.
+        self.store.mark_email_verified(&user.id, self.now()).await?;
+        Ok(invitation)
     }
 
     pub async fn reject_invitation(

@@ -1,18 +1,21 @@
 //! The product's operations, shared by the console and the JSON API: each rule is enforced
 //! here once, and each surface only renders the outcome its own way.
 
+pub mod account_security;
 pub mod accounts;
 pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod billing;
 pub mod charges;
+pub mod email_verification;
 pub mod entitlement;
 pub mod invites;
 pub mod limits_view;
 pub mod members;
 pub mod orgs;
 pub mod playground;
+pub mod password_reset;
 pub mod previews;
 pub mod project_members;
 pub mod project_models;

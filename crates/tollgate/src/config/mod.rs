@@ -213,6 +213,8 @@ impl Config {
             signups_per_ip_per_hour: f
                 .signups_per_ip_per_hour
                 .unwrap_or(d.signups_per_ip_per_hour),
+            password_resets_per_email_per_hour: d.password_resets_per_email_per_hour,
+            password_resets_per_ip_per_hour: d.password_resets_per_ip_per_hour,
             email: self.email(|name| std::env::var(name).ok())?,
             invite_ttl_days,
             invite_emails_per_hour: f.invite_emails_per_hour.unwrap_or(d.invite_emails_per_hour),

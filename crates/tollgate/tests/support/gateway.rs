@@ -86,8 +86,9 @@ limits = {{ rpm = 1000000, tpm = 1000000000, rpd = 100000000, tpd = 100000000000
     .unwrap();
 }
 
-/// An organization signed up through `server`'s API, with one key and `credit_usd` of
-/// promotional credit granted by `tollgate admin credits grant`.
+/// An organization signed up through `server`'s API (its email verified through the link the
+/// product sent), with one key and `credit_usd` of promotional credit granted by
+/// `tollgate admin credits grant`.
 pub struct Customer {
     pub org: String,
     pub key: String,
@@ -95,6 +96,13 @@ pub struct Customer {
 
 impl Customer {
     pub async fn sign_up(server: &Server, db_url: &str, credit_usd: &str) -> Self {
+        Self::sign_up_on(&[server], db_url, credit_usd).await
+    }
+
+    /// `sign_up` through the first of `servers`, which share one database: any of them may
+    /// send the verification email.
+    pub async fn sign_up_on(servers: &[&Server], db_url: &str, credit_usd: &str) -> Self {
+        let server = servers[0];
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("origin", server.base.parse().unwrap());
         let c = reqwest::Client::builder()
@@ -113,6 +121,7 @@ impl Customer {
             .json()
             .await
             .unwrap();
+        super::verify_email(servers, "ada@example.com").await;
         let org = signed_up["organization"]["id"].as_str().unwrap().to_owned();
         let projects: Value = c
             .get(server.url(&format!("/api/v1/orgs/{org}/projects")))

@@ -7,13 +7,17 @@ pub mod webdriver;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A `tollgate serve` process on a free port; killed when dropped.
 pub struct Server {
     child: Child,
     pub base: String,
+    /// Every line the process logged so far.
+    log: Arc<Mutex<Vec<String>>>,
+    /// The data directory when the test gave none (emails are written there), removed last.
+    _data: Option<TempDir>,
 }
 
 impl Server {
@@ -27,16 +31,25 @@ impl Server {
             .env("TOLLGATE_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        // Without a data directory of its own the process would write its emails (the file
+        // transport) under the crate's `./data`.
+        let data = (!args.contains(&"--data-dir")).then(|| TempDir::new("data"));
+        if let Some(data) = &data {
+            cmd.env("TOLLGATE_DATA_DIR", data.path());
+        }
         for (k, v) in envs {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("start tollgate");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = log.clone();
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[tollgate] {line}");
+                kept.lock().unwrap().push(line.clone());
                 if !sent {
                     if let Some(rest) = line.split("open ").nth(1) {
                         let url = rest
@@ -54,7 +67,24 @@ impl Server {
         let base = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("tollgate did not log its URL within 60 s");
-        Self { child, base }
+        Self {
+            child,
+            base,
+            log,
+            _data: data,
+        }
+    }
+
+    /// The link of the newest email of `kind` to `to`, from the log line the file transport
+    /// writes for each email; waits up to 30 s for the email worker.
+    pub fn emailed_link(&self, kind: &str, to: &str) -> String {
+        emailed_link(&[self], kind, to)
+    }
+
+    /// Follows the email verification link sent to `to` at sign-up, as the new user would
+    /// (creating keys and buying credits need it).
+    pub async fn verify_email(&self, to: &str) {
+        verify_email(&[self], to).await;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -71,6 +101,52 @@ impl Server {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+}
+
+/// `Server::emailed_link` for processes sharing one database: any of them may send it.
+pub fn emailed_link(servers: &[&Server], kind: &str, to: &str) -> String {
+    let started = Instant::now();
+    loop {
+        for server in servers {
+            let found = server.log.lock().unwrap().iter().rev().find_map(|line| {
+                let fields = line.split_once("email written to the outbox directory")?.1;
+                let field = |name: &str| {
+                    fields
+                        .split_whitespace()
+                        .find_map(|f| f.strip_prefix(&format!("{name}=")[..]))
+                };
+                (field("kind") == Some(kind) && field("to") == Some(to))
+                    .then(|| field("link").map(str::to_owned))
+                    .flatten()
+            });
+            if let Some(link) = found {
+                return link;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no {kind} email to {to} within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `Server::verify_email` for processes sharing one database.
+pub async fn verify_email(servers: &[&Server], to: &str) {
+    let link = emailed_link(servers, "email_verification", to);
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(&link)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers().get("location").map(|l| l.to_str().unwrap()),
+        Some("/account?notice=email_verified"),
+        "following {link}"
+    );
 }
 
 impl Drop for Server {

@@ -1,0 +1,243 @@
+//! `/account`: the signed-in user's profile, password and sessions (docs/account-security.md).
+//! Every form posts, then redirects back with a notice (reload-safe); a refused form is drawn
+//! again with its error next to the field.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::app::App;
+use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::page::Section;
+use crate::console::{PageForm, PageSession};
+use crate::service::ServiceError;
+use crate::time::minute;
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+fn notice_text(key: Option<&str>) -> Option<&'static str> {
+    match key? {
+        "profile_saved" => Some("Your name was saved."),
+        "password_changed" => Some("Password changed. Your other sessions were signed out."),
+        "session_ended" => Some("That session was signed out."),
+        "others_ended" => Some("All your other sessions were signed out."),
+        "verification_sent" => {
+            Some("A new verification link is on its way. It works for 48 hours.")
+        }
+        "email_verified" => {
+            Some("Your email address is verified. You can create API keys and buy credits.")
+        }
+        _ => None,
+    }
+}
+
+pub async fn page(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    Query(q): Query<NoticeQuery>,
+) -> Response {
+    render(
+        &app,
+        &session,
+        StatusCode::OK,
+        json!({"notice": notice_text(q.notice.as_deref())}),
+    )
+    .await
+}
+
+/// The account page; `extra` holds a refused form's values and errors.
+async fn render(app: &App, session: &CurrentSession, status: StatusCode, extra: Value) -> Response {
+    let sessions = match app.list_sessions(session).await {
+        Ok(page) => page,
+        Err(e) => return app.service_error_page(e),
+    };
+    // The page sits in the frame of the user's first organization (for the switcher).
+    let first = match app.store.memberships(&session.user.id).await {
+        Ok(all) => all.into_iter().next(),
+        Err(e) => return app.service_error_page(e.into()),
+    };
+    let Some(org) = first else {
+        return app.error_page(StatusCode::NOT_FOUND, "You belong to no organization.");
+    };
+    let rows: Vec<Value> = sessions
+        .data
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "device": s.device,
+                "ip": s.ip,
+                "last_seen": minute(s.last_seen_at),
+                "started": minute(s.created_at),
+                "current": s.current,
+            })
+        })
+        .collect();
+    let mut page = json!({
+        "sessions": rows,
+        "more_sessions": sessions.has_more,
+        "others": sessions.data.iter().any(|s| !s.current),
+        "values": {},
+        "errors": {},
+    });
+    if let (Some(page), Value::Object(extra)) = (page.as_object_mut(), extra) {
+        page.extend(extra);
+    }
+    app.org_page(
+        session,
+        &org,
+        Section::Account,
+        "account.html",
+        status,
+        page,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct ProfileForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn save_profile(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    headers: HeaderMap,
+    PageForm(form): PageForm<ProfileForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    match app.update_profile(&session.user, &form.name).await {
+        Ok(_) => Redirect::to("/account?notice=profile_saved").into_response(),
+        Err(ServiceError::Invalid(v)) => {
+            let extra = json!({"values": {"name": form.name}, "errors": {"name": v.message}});
+            render(&app, &session, StatusCode::UNPROCESSABLE_ENTITY, extra).await
+        }
+        Err(e) => app.service_error_page(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+pub async fn change_password(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    headers: HeaderMap,
+    PageForm(form): PageForm<PasswordForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let refused = match app
+        .change_password(&session, &form.current_password, &form.new_password)
+        .await
+    {
+        Ok(_) => return Redirect::to("/account?notice=password_changed").into_response(),
+        Err(e @ ServiceError::Internal(_)) => return app.service_error_page(e),
+        Err(e) => e,
+    };
+    let extra = match &refused {
+        ServiceError::Invalid(v) => json!({"errors": {"new_password": v.message}}),
+        ServiceError::Denied { message, .. } => {
+            json!({"errors": {"current_password": message}})
+        }
+        other => json!({"error": other.public_message()}),
+    };
+    render(&app, &session, refused.status(), extra).await
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn sign_out_session(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path(session_id): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    if let Err(e) = app.sign_out_session(&session, &session_id).await {
+        return app.service_error_page(e);
+    }
+    if session_id == session.session_id {
+        return (
+            [(header::SET_COOKIE, app.clear_session_cookie(&client))],
+            Redirect::to("/login?notice=logged_out"),
+        )
+            .into_response();
+    }
+    Redirect::to("/account?notice=session_ended").into_response()
+}
+
+pub async fn sign_out_others(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    headers: HeaderMap,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    match app.sign_out_other_sessions(&session).await {
+        Ok(_) => Redirect::to("/account?notice=others_ended").into_response(),
+        Err(e) => app.service_error_page(e),
+    }
+}
+
+pub async fn resend_verification(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    match app.resend_verification_email(&session.user, &client).await {
+        Ok(()) => Redirect::to("/account?notice=verification_sent").into_response(),
+        Err(ServiceError::Conflict { .. }) => {
+            Redirect::to("/account?notice=email_verified").into_response()
+        }
+        Err(e) => app.service_error_page(e),
+    }
+}
+
+/// The emailed link. Following it verifies at once (the token is single use and proves only
+/// that its reader got the email), then shows the account page, through log-in if needed.
+pub async fn verify_email(
+    State(app): State<Arc<App>>,
+    client: ClientInfo,
+    Path(token): Path<String>,
+) -> Response {
+    match app.verify_email(&token, &client).await {
+        Ok(_) => Redirect::to("/account?notice=email_verified").into_response(),
+        Err(e) => app.service_error_page(e),
+    }
+}

@@ -1,0 +1,126 @@
+//! Forgot password (`/forgot-password`) and the emailed link's page (`/reset-password/{token}`),
+//! for signed-out visitors (docs/account-security.md).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::password_reset::RESET_SENT;
+use crate::app::App;
+use crate::auth::ClientInfo;
+use crate::console::{AnonCsrf, PageForm};
+use crate::service::ServiceError;
+
+#[derive(Deserialize)]
+pub struct SentQuery {
+    notice: Option<String>,
+}
+
+pub async fn forgot_form(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<SentQuery>,
+) -> Response {
+    let csrf = AnonCsrf::from_headers(&headers);
+    let notice = (q.notice.as_deref() == Some("sent")).then_some(RESET_SENT);
+    let page = json!({"values": {}, "errors": {}, "notice": notice});
+    csrf.attach(app.public_page("forgot_password.html", StatusCode::OK, &csrf.secret, page))
+}
+
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+pub async fn forgot(
+    State(app): State<Arc<App>>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    PageForm(form): PageForm<ForgotForm>,
+) -> Response {
+    let csrf = AnonCsrf::from_headers(&headers);
+    if let Err(refused) = app.check_form(&headers, &csrf.secret, &form.csrf) {
+        return csrf.attach(refused);
+    }
+    let e = match app.request_password_reset(&form.email, &client).await {
+        Ok(()) => return Redirect::to("/forgot-password?notice=sent").into_response(),
+        Err(e @ ServiceError::Internal(_)) => return app.service_error_page(e),
+        Err(e) => e,
+    };
+    let (errors, error) = match &e {
+        ServiceError::Invalid(v) => (json!({"email": v.message}), None),
+        other => (json!({}), Some(other.public_message())),
+    };
+    let page = json!({"values": {"email": form.email}, "errors": errors, "error": error});
+    csrf.attach(app.public_page("forgot_password.html", e.status(), &csrf.secret, page))
+}
+
+pub async fn reset_form(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    let csrf = AnonCsrf::from_headers(&headers);
+    let usable = match app.password_reset_usable(&token).await {
+        Ok(usable) => usable,
+        Err(e) => return app.service_error_page(e),
+    };
+    let (status, page) = if usable {
+        (
+            StatusCode::OK,
+            json!({"token": token, "usable": true, "errors": {}}),
+        )
+    } else {
+        (StatusCode::GONE, json!({"usable": false, "errors": {}}))
+    };
+    csrf.attach(app.public_page("reset_password.html", status, &csrf.secret, page))
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn reset(
+    State(app): State<Arc<App>>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    PageForm(form): PageForm<ResetForm>,
+) -> Response {
+    let csrf = AnonCsrf::from_headers(&headers);
+    if let Err(refused) = app.check_form(&headers, &csrf.secret, &form.csrf) {
+        return csrf.attach(refused);
+    }
+    let e = match app.reset_password(&token, &form.password, &client).await {
+        // Every session of the user was ended; this browser's cookie (if any) is dead too.
+        Ok(_) => {
+            return (
+                [(header::SET_COOKIE, app.clear_session_cookie(&client))],
+                Redirect::to("/login?notice=password_reset"),
+            )
+                .into_response()
+        }
+        Err(e @ ServiceError::Internal(_)) => return app.service_error_page(e),
+        Err(e) => e,
+    };
+    let page = match &e {
+        ServiceError::Invalid(v) => {
+            json!({"token": token, "usable": true, "errors": {"password": v.message}})
+        }
+        ServiceError::Gone { .. } => json!({"usable": false, "errors": {}}),
+        other => json!({"token": token, "usable": true, "errors": {},
+                        "error": other.public_message()}),
+    };
+    csrf.attach(app.public_page("reset_password.html", e.status(), &csrf.secret, page))
+}
