@@ -87,14 +87,19 @@ async fn project_limits_stay_below_the_organization_s(engine: Engine) {
             .put(g.t.url(&format!("{base}/{model}")))
             .json(&body)
     };
-    for (model, body, code) in [
-        (LOCAL, json!({"rpm": 1001}), "limit_above_organization"),
-        (LOCAL, json!({"rpm": 0}), "invalid_limits"),
-        (LOCAL, json!({"tpm": 100_000_000_001u64}), "invalid_limits"),
-        ("nope", json!({"rpm": 5}), "unknown_model"),
+    for (model, body, status, code) in [
+        (LOCAL, json!({"rpm": 1001}), 422, "validation_failed"),
+        (LOCAL, json!({"rpm": 0}), 422, "validation_failed"),
+        (
+            LOCAL,
+            json!({"tpm": 100_000_000_001u64}),
+            422,
+            "validation_failed",
+        ),
+        ("nope", json!({"rpm": 5}), 400, "unknown_model"),
     ] {
         let (s, e) = send(put(model, body.clone())).await;
-        assert_eq!(s, 400, "{body}: {e}");
+        assert_eq!(s, status, "{body}: {e}");
         assert_eq!(e["error"]["code"], code, "{body}: {e}");
     }
     let (s, e) = send(put(LOCAL, json!({"rpm": -1}))).await;

@@ -58,7 +58,7 @@ impl From<ModelLimits> for ModelLimitsBody {
                         LimitSource::Tier(t) => Some(t),
                         _ => None,
                     },
-                    in_use: l.in_use,
+                    in_use: l.limit.saturating_sub(l.remaining),
                 })
                 .collect(),
         }
@@ -128,7 +128,7 @@ pub async fn org(
     ApiSession(session): ApiSession,
     Path(org_id): Path<String>,
 ) -> ApiResult<Json<OrgLimits>> {
-    let models = app.org_rate_limits(&session.user, &org_id).await?;
+    let (_, models) = app.org_limits(&session.user, &org_id).await?;
     Ok(Json(OrgLimits {
         models: models.into_iter().map(Into::into).collect(),
     }))
@@ -152,22 +152,25 @@ pub async fn project(
     Ok(Json(ProjectLimits {
         models: limits
             .into_iter()
-            .map(|(model, l)| ProjectLimitsEntry {
-                model,
-                limits: l.into(),
+            .filter(|l| !l.project.is_empty())
+            .map(|l| ProjectLimitsEntry {
+                model: l.model,
+                limits: l.project.into(),
             })
             .collect(),
     }))
 }
 
-/// Set a project's rate limits for one model (org admins); none given removes them. Never
-/// above the organization's: 400 `limit_above_organization`.
+/// Set a project's rate limits for one model (org admins); none given removes them. A value of
+/// 0, above 100,000,000,000 or above the organization's is 422 `validation_failed` naming the
+/// dimension; an unknown model is 400 `unknown_model`.
 #[utoipa::path(put, path = "/api/v1/orgs/{org}/projects/{project}/limits/{model}", tag = "limits",
     params(("org" = String, Path, description = "Organization ID"), ("project" = String, Path, description = "Project ID"), ("model" = String, Path, description = "Catalog model ID")),
     request_body = ProjectModelLimits,
     responses(
         (status = 200, body = ProjectModelLimits),
-        (status = 400, description = "Unknown model, a value out of bounds or above the organization's", body = ErrorBody),
+        (status = 400, description = "Unknown model (`unknown_model`)", body = ErrorBody),
+        (status = 422, description = "A value out of bounds or above the organization's (`validation_failed`, `param` names the dimension)", body = ErrorBody),
         (status = 403, description = "Not an org admin", body = ErrorBody),
         (status = 404, body = ErrorBody),
     ))]

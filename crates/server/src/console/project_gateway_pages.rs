@@ -183,7 +183,7 @@ pub async fn set_limits(
         }
     };
     match result {
-        Ok(()) => back_to(&org_id, &project_id, "limits"),
+        Ok(_) => back_to(&org_id, &project_id, "limits"),
         Err(ServiceError::Invalid(v)) => {
             let values: Map<String, Value> = Dimension::ALL
                 .iter()
