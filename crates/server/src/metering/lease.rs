@@ -63,6 +63,16 @@ impl LeaseState {
         true
     }
 
+    /// Nothing held, running, waiting or recently asked for: the lease can be forgotten.
+    fn forgettable(&self) -> bool {
+        self.hold_id.is_none()
+            && self.in_flight == 0
+            && self.pending == 0
+            && self.waiting == 0
+            && self.demand == 0
+            && self.last_demand == 0
+    }
+
     /// The hold is gone (expired while this process stalled, or used up): what memory
     /// thought it held is no longer reserved.
     fn lost(&mut self) {
@@ -126,6 +136,21 @@ impl Leases {
     fn all(&self) -> Vec<Arc<Lease>> {
         let map = self.by_org.lock().unwrap_or_else(PoisonError::into_inner);
         map.values().cloned().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_org
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Drops the leases of organizations idle for two ticks (their hold already returned), so
+    /// that the map holds only organizations that spend. Only a lease nobody else holds goes:
+    /// `get` clones under the same lock, so no request can be admitted against a forgotten one.
+    fn forget_idle(&self) {
+        let mut map = self.by_org.lock().unwrap_or_else(PoisonError::into_inner);
+        map.retain(|_, lease| Arc::strong_count(lease) > 1 || !lease.lock().forgettable());
     }
 
     /// Reserves `amount` against the organization's lease, growing it when short.
@@ -255,6 +280,7 @@ impl Leases {
                 lease.lock().expires_at = now.saturating_add(ttl);
             }
         }
+        self.forget_idle();
         Ok(())
     }
 
