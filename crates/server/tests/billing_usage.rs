@@ -288,41 +288,40 @@ async fn concurrent_usage_crossing_the_threshold_recharges_once(engine: Engine) 
         );
     }
     settle(&t).await;
-    // The job's sweep racing too changes nothing more.
+    exactly_one_recharge(&t, &ada).await;
+}
+
+/// After spending crossed the $10 threshold: the job's sweep racing too changes nothing more,
+/// exactly one recharge succeeded and none is pending, the balance is topped up and matches
+/// the ledger. Returns the recharge's amount in µUSD.
+async fn exactly_one_recharge(t: &TestApp, ada: &TestUser) -> i64 {
     t.app.auto_recharge_sweep().await.unwrap();
+    settle(t).await;
     let store = &t.app.store;
-    assert_eq!(
-        store
-            .count_payments(&ada.org_id, PaymentStatus::Succeeded)
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        store
-            .count_payments(&ada.org_id, PaymentStatus::Pending)
-            .await
-            .unwrap(),
-        0
-    );
+    let count = |status| async move { store.count_payments(&ada.org_id, status).await.unwrap() };
+    assert_eq!(count(PaymentStatus::Succeeded).await, 1);
+    assert_eq!(count(PaymentStatus::Pending).await, 0);
     let (_, g) = send(
         ada.client
             .get(t.url(&billing(&ada.org_id, "/credit-grants"))),
     )
     .await;
-    let recharges = g["data"]
+    let recharges: Vec<&Value> = g["data"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|g| g["source"] == "auto_recharge")
-        .count();
-    assert_eq!(recharges, 1);
+        .collect();
+    assert_eq!(recharges.len(), 1, "{g}");
     let account = store.credit_account(&ada.org_id).await.unwrap();
     assert!(account.balance >= 10_000_000, "topped up: {account:?}");
     assert_eq!(
         store.ledger_total(&ada.org_id).await.unwrap(),
         account.balance
     );
+    tollgate_domain::Money::parse_usd("amount", recharges[0]["amount"].as_str().unwrap())
+        .unwrap()
+        .micros()
 }
 
 async fn declined_recharges_back_off_then_turn_auto_recharge_off(engine: Engine) {
@@ -856,40 +855,9 @@ limits = { rpm = 100000, tpm = 100000000, rpd = 1000000, tpd = 1000000000 }
     }
     t.app.metering.flush().await;
     settle(&t).await;
-    // The job's sweep racing too changes nothing more.
-    t.app.auto_recharge_sweep().await.unwrap();
-    settle(&t).await;
-    assert_eq!(succeeded().await, 1);
-    assert_eq!(
-        store
-            .count_payments(&ada.org_id, PaymentStatus::Pending)
-            .await
-            .unwrap(),
-        0
-    );
-    let (_, g) = send(
-        ada.client
-            .get(t.url(&billing(&ada.org_id, "/credit-grants"))),
-    )
-    .await;
-    let recharges: Vec<&Value> = g["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|g| g["source"] == "auto_recharge")
-        .collect();
-    assert_eq!(recharges.len(), 1, "{g}");
-    let recharged =
-        tollgate_domain::Money::parse_usd("amount", recharges[0]["amount"].as_str().unwrap())
-            .unwrap()
-            .micros();
-    let account = store.credit_account(&ada.org_id).await.unwrap();
+    let recharged = exactly_one_recharge(&t, &ada).await;
+    let account = t.app.store.credit_account(&ada.org_id).await.unwrap();
     assert_eq!(account.balance, 20_000_000 - 16_000_000 + recharged);
-    assert!(account.balance >= 10_000_000, "topped up: {account:?}");
-    assert_eq!(
-        store.ledger_total(&ada.org_id).await.unwrap(),
-        account.balance
-    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

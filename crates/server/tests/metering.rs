@@ -6,7 +6,7 @@
 use tollgate_domain::ledger::GrantSource;
 use tollgate_domain::usage::UsageCost;
 use tollgate_domain::{new_id, IdPrefix, Money};
-use tollgate_server::metering::CreditRefusal;
+use tollgate_server::metering::{CreditRefusal, CreditReservation};
 use tollgate_server::testing::TestApp;
 use tollgate_store::{on_both_engines, Engine, NewGrant, UsageRecord};
 
@@ -223,9 +223,78 @@ async fn one_bad_record_does_not_take_its_batch_down(engine: Engine) {
     assert_eq!(account.balance, 10 * USD - 5_000);
 }
 
+/// An app configured by `configure`, an organization with $10, and $1 reserved for it.
+async fn one_reservation(
+    engine: Engine,
+    configure: impl FnOnce(&mut tollgate_server::ServerConfig),
+) -> (TestApp, String, CreditReservation) {
+    let t = TestApp::spawn_with(engine, configure).await;
+    let org = t.sign_up("a@example.com").await.org_id;
+    grant(&t, &org, 10 * USD).await;
+    let r = t
+        .app
+        .metering
+        .reserve(&org, Money::from_micros(USD))
+        .await
+        .unwrap();
+    (t, org, r)
+}
+
+/// A lease idle for two ticks is returned and then forgotten: the map of leases holds only
+/// organizations that spend.
+async fn idle_leases_are_forgotten(engine: Engine) {
+    let (t, org, r) = one_reservation(engine, |c| {
+        c.metering.lease_tick = std::time::Duration::from_secs(3_600);
+    })
+    .await;
+    t.app.metering.record(usage(&t, &org, 1_000), Some(r));
+    t.app.metering.flush().await;
+    assert_eq!(t.app.metering.leases_kept(), 1);
+    t.app.metering.tick().await.unwrap();
+    assert_eq!(t.app.metering.leases_kept(), 1, "busy a tick ago: kept");
+    t.app.metering.tick().await.unwrap();
+    assert_eq!(
+        t.app.metering.leases_kept(),
+        0,
+        "idle: returned and forgotten"
+    );
+    let account = t.app.store.credit_account(&org).await.unwrap();
+    assert_eq!((account.balance, account.held), (10 * USD - 1_000, 0));
+    // Forgotten is not refused: the next request leases again.
+    let _again = t
+        .app
+        .metering
+        .reserve(&org, Money::from_micros(USD))
+        .await
+        .unwrap();
+    assert_eq!(t.app.metering.leases_kept(), 1);
+}
+
+/// SIGTERM's flush gives up after `shutdown_timeout` when the database cannot be reached,
+/// instead of keeping the process from stopping.
+async fn shutdown_does_not_wait_forever_for_a_database_that_is_down(engine: Engine) {
+    let (t, org, r) = one_reservation(engine, |c| {
+        c.metering.shutdown_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    // The database goes away with a record still to store.
+    t.app.store.close().await;
+    t.app.metering.record(usage(&t, &org, 1_000), Some(r));
+    let started = std::time::Instant::now();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        t.app.metering.shutdown(),
+    )
+    .await
+    .expect("shutdown returns although the database is down");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+}
+
 on_both_engines!(
     a_reservation_settles_at_the_recorded_cost,
     two_processes_never_admit_more_than_the_balance,
     leases_go_back_on_shutdown_and_expire_after_a_crash,
     one_bad_record_does_not_take_its_batch_down,
+    idle_leases_are_forgotten,
+    shutdown_does_not_wait_forever_for_a_database_that_is_down,
 );

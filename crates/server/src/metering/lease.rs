@@ -190,6 +190,16 @@ impl LeaseState {
         true
     }
 
+    /// Nothing held, running, waiting or recently asked for: the lease can be forgotten.
+    fn forgettable(&self) -> bool {
+        self.hold_id.is_none()
+            && self.in_flight == 0
+            && self.pending == 0
+            && self.waiting == 0
+            && self.demand == 0
+            && self.last_demand == 0
+    }
+
     /// The hold is gone (expired while this process stalled, or used up): what memory
     /// thought it held is no longer reserved.
     fn lost(&mut self) {
@@ -262,21 +272,20 @@ impl<P: Pool> Leases<P> {
         map.values().cloned().collect()
     }
 
+    pub fn len(&self) -> usize {
+        self.by_pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     /// Forgets leases that hold nothing, had no demand for two ticks and that no request
     /// refers to (a past month's spend leases, organizations gone quiet).
     fn forget_unused(&self) {
         let mut map = self.by_pool.lock().unwrap_or_else(PoisonError::into_inner);
-        map.retain(|_, lease| {
-            if Arc::strong_count(lease) > 1 {
-                return true;
-            }
-            let s = lease.lock();
-            s.hold_id.is_some()
-                || s.in_flight != 0
-                || s.pending != 0
-                || s.demand != 0
-                || s.last_demand != 0
-        });
+        // Only a lease nobody else holds goes: `get` clones under the same lock, so no request
+        // can be admitted against a forgotten one.
+        map.retain(|_, lease| Arc::strong_count(lease) > 1 || !lease.lock().forgettable());
     }
 
     /// Reserves `amount` against the pool's lease, growing it when short.

@@ -37,6 +37,10 @@ pub struct MeteringConfig {
     /// How often leases give back what recent demand does not use and are renewed, and
     /// expired holds (of dead processes) are released.
     pub lease_tick: Duration,
+    /// On shutdown, the longest storing the last records — and then returning the leases —
+    /// may take: with the database down, the records still queued are lost (and logged) and
+    /// the leases expire by themselves, rather than the process never stopping.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for MeteringConfig {
@@ -46,6 +50,7 @@ impl Default for MeteringConfig {
             flush_records: 1_000,
             hold_ttl: Duration::from_secs(60),
             lease_tick: Duration::from_secs(1),
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -210,11 +215,34 @@ impl Metering {
     }
 
     /// On shutdown (SIGTERM), once no request runs: stores everything recorded, then returns
-    /// the leases.
+    /// the leases — each within `shutdown_timeout`, so that a database that is down cannot
+    /// keep the process from stopping.
     pub async fn shutdown(&self) {
-        self.flush().await;
-        self.inner.leases.release_all(&self.inner).await;
-        self.inner.spend_leases.release_all(&self.inner).await;
+        let bound = self.inner.config.shutdown_timeout;
+        if tokio::time::timeout(bound, self.flush()).await.is_err() {
+            tracing::error!(
+                waited = ?bound,
+                "the database did not take the last usage records; they are lost (their credit leases expire by themselves)"
+            );
+            return;
+        }
+        if tokio::time::timeout(bound, self.inner.leases.release_all(&self.inner))
+            .await
+            .is_err()
+        {
+            tracing::warn!(waited = ?bound, "returning the credit leases did not finish; they expire by themselves");
+        }
+        if tokio::time::timeout(bound, self.inner.spend_leases.release_all(&self.inner))
+            .await
+            .is_err()
+        {
+            tracing::warn!(waited = ?bound, "returning the spend leases did not finish; they expire by themselves");
+        }
+    }
+
+    /// Organizations this process keeps a credit lease for (idle ones are forgotten).
+    pub fn leases_kept(&self) -> usize {
+        self.inner.leases.len()
     }
 
     /// One round of lease upkeep (the periodic job runs it; tests call it to not wait).

@@ -110,37 +110,24 @@ impl Customer {
             .default_headers(headers)
             .build()
             .unwrap();
-        let signed_up: Value = c
-            .post(server.url("/api/v1/auth/signup"))
-            .json(
-                &json!({"email": "ada@example.com", "password": "correct horse battery", "name": "Ada"}),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let json = |request: reqwest::RequestBuilder| async move {
+            let r = request.send().await.unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+            r.json::<Value>().await.unwrap()
+        };
+        let signed_up = json(c.post(server.url("/api/v1/auth/signup")).json(
+            &json!({"email": "ada@example.com", "password": "correct horse battery", "name": "Ada"}),
+        ))
+        .await;
         super::verify_email(servers, "ada@example.com").await;
         let org = signed_up["organization"]["id"].as_str().unwrap().to_owned();
-        let projects: Value = c
-            .get(server.url(&format!("/api/v1/orgs/{org}/projects")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let projects = json(c.get(server.url(&format!("/api/v1/orgs/{org}/projects")))).await;
         let project = projects["data"][0]["id"].as_str().unwrap();
-        let key: Value = c
-            .post(server.url(&format!("/api/v1/orgs/{org}/projects/{project}/api-keys")))
-            .json(&json!({"name": "k"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let key = json(
+            c.post(server.url(&format!("/api/v1/orgs/{org}/projects/{project}/api-keys")))
+                .json(&json!({"name": "k"})),
+        )
+        .await;
         let key = key["key"].as_str().unwrap().to_owned();
         let (ok, _, err) = run(&[
             "--database-url",
