@@ -33,7 +33,7 @@ pub struct UsageQuery {
     project_id: Option<String>,
 }
 
-fn usd(micros: i64) -> String {
+pub(crate) fn usd(micros: i64) -> String {
     format!("${}", Money::from_micros(micros).to_usd_string())
 }
 
