@@ -67,16 +67,20 @@
     errorText.textContent = "";
   }
 
-  // The refusal as a sentence: OpenAI's error body names what happened.
-  function explain(status, body, retryAfter) {
-    var message = body && body.error && body.error.message
+  // The refusal in words: OpenAI's error body names what happened and what to do (402: add
+  // credit; 429: which limit, and when to try again).
+  function explain(status, body) {
+    return body && body.error && body.error.message
       ? body.error.message
       : "The request failed (HTTP " + status + ").";
-    if (status === 402) return "Not enough credit. " + message;
-    if (status === 429) {
-      return "Rate limit reached. " + message + (retryAfter ? " Try again in " + retryAfter + " s." : "");
-    }
-    return message;
+  }
+
+  // A message the model never got goes back to the box, to send again later.
+  function refused(asked, text, why) {
+    messages.pop();
+    log.removeChild(asked);
+    input.value = text;
+    showError(why);
   }
 
   function sleep(ms) {
@@ -167,14 +171,20 @@
         })
       });
       var requestId = res.headers.get("x-request-id");
+      var type = res.headers.get("content-type") || "";
+      if (res.ok && type.indexOf("text/event-stream") !== 0) {
+        // Sent to the log-in page: the session ended.
+        refused(asked, text, "You are signed out. Reload the page to sign in again.");
+        return;
+      }
+      if (res.status === 413) {
+        refused(asked, text, "This conversation is too long for the Playground: start a new chat.");
+        return;
+      }
       if (!res.ok) {
         var body = null;
         try { body = await res.json(); } catch (e) { body = null; }
-        // Not sent to the model: the message goes back to the box, to send again later.
-        messages.pop();
-        log.removeChild(asked);
-        input.value = text;
-        showError(explain(res.status, body, res.headers.get("retry-after")));
+        refused(asked, text, explain(res.status, body));
         return;
       }
       answer = bubble("assistant", modelName, "");

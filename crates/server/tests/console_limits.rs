@@ -9,6 +9,7 @@ mod common;
 
 use common::{form_csrf, get_page, override_org_limits, post_form};
 mod gateway_common;
+mod subscriptions_common;
 
 use serde_json::Value;
 use tollgate_domain::limits::RateLimits;
@@ -96,6 +97,19 @@ async fn the_limits_page_shows_sources_use_and_meanings(engine: Engine) {
     let rpm = limit_row(&html, MODEL, "RPM");
     assert!(rpm.contains("2 of 600"), "two requests in use: {rpm}");
     assert!(rpm.contains("Pay-as-you-go"), "{rpm}");
+
+    // Subscribed to the Starter tier: its limits, named after it; the override stays custom.
+    subscriptions_common::save_card(&t, org, subscriptions_common::GOOD_CARD).await;
+    let (s, sub) = subscriptions_common::subscribe(&t, &ada, MODEL, "starter").await;
+    assert_eq!(s, 201, "{sub}");
+    let (_, html) = get_page(&t, &ada, &format!("/o/{org}/limits")).await;
+    let rpm = limit_row(&html, MODEL, "RPM");
+    assert!(
+        rpm.contains(">120<") && rpm.contains("Starter tier"),
+        "{rpm}"
+    );
+    assert!(limit_row(&html, MODEL, "TPM").contains("Custom"));
+    assert!(html.contains("llama-3.1-8b-instruct</code> · Starter tier"));
 
     // Every member sees the organization's limits.
     let bob = t.sign_up("bob@example.com").await;

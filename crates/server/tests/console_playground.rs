@@ -268,6 +268,12 @@ async fn refusals_are_readable_and_change_nothing(engine: Engine) {
     .await;
     assert_eq!(a.status, 400);
 
+    // Longer than the console takes (64 KiB): 413.
+    let long = json!({"project": project, "model": MODEL,
+                      "messages": [{"role": "user", "content": "word ".repeat(20_000)}]});
+    let a = chat_with(&t, &ada.client, org, &csrf, &long).await;
+    assert_eq!(a.status, 413);
+
     // Unknown model, unknown project, a project of another organization.
     let a = chat_with(
         &t,

@@ -64,7 +64,7 @@ async fn the_playground_streams_a_metered_answer_and_the_settings_apply() {
     b.find("#pg-max-tokens").await.clear().await;
     b.find("#pg-max-tokens").await.type_text("12").await;
     send_chat(&b, "Hello there").await;
-    b.wait_for_text("Not enough credit").await;
+    b.wait_for_text("does not have enough credit").await;
     assert_eq!(
         b.count(".chat-msg").await,
         0,
@@ -120,12 +120,48 @@ async fn the_playground_streams_a_metered_answer_and_the_settings_apply() {
         "the answer grew event by event: {updates}"
     );
     assert!(
-        !b.page_text().await.contains("Not enough credit"),
+        !b.page_text().await.contains("does not have enough credit"),
         "the old error is gone"
     );
     assert_eq!(b.count("#chat-error:not([hidden])").await, 0);
     b.snapshot("playground-answer").await;
     phone_width_fits(&b, "the Playground").await;
+
+    // One request a minute, set by the operator on the running server: the refusal is shown
+    // in words, with when to try again.
+    let (ok, _, err) = run(&[
+        "--data-dir",
+        &data_dir,
+        "admin",
+        "limits",
+        "set",
+        &org,
+        MODEL,
+        "rpm=1",
+    ]);
+    assert!(ok, "limits set: {err}");
+    let mut limited = false;
+    for _ in 0..20 {
+        b.find("#chat-input").await.clear().await;
+        send_chat(&b, "Once more").await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while b.count("#chat-send:not([disabled])").await == 0 {
+            assert!(std::time::Instant::now() < deadline, "the chat never ended");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        if b.page_text().await.contains("Rate limit reached") {
+            limited = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(limited, "a 429 within 20 chats at 1 RPM");
+    let text = b.page_text().await;
+    assert!(
+        text.contains("requests per minute (RPM)") && text.contains("try again in"),
+        "{text}"
+    );
+    b.snapshot("playground-429").await;
 
     // The request is in the usage log.
     b.goto(&server.url(&format!("/o/{org}/usage/requests")))

@@ -106,7 +106,7 @@ fn models_json(app: &App, allowed: Option<&[String]>) -> Vec<Value> {
 }
 
 fn usd(m: Money) -> String {
-    format!("${}", m.to_usd_string())
+    crate::console::usage_pages::usd(m.micros())
 }
 
 #[derive(Deserialize)]

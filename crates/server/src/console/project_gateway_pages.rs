@@ -39,6 +39,14 @@ pub(super) async fn add_context(
                    "allowed": allowed.as_ref().is_none_or(|list| list.contains(&m.id))})
         })
         .collect();
+    // The examples call a model the project may use.
+    if let Some(first) = catalog
+        .models()
+        .iter()
+        .find(|m| allowed.as_ref().is_none_or(|list| list.contains(&m.id)))
+    {
+        map.insert("gateway_model".into(), json!(first.id));
+    }
     map.insert(
         "model_access".into(),
         json!({"all": allowed.is_none(), "models": models}),

@@ -39,16 +39,15 @@ impl PlaygroundPasses {
         if passes.len() >= MAX_PASSES {
             passes.retain(|_, (_, expires)| *expires > now);
         }
-        let entry = passes
-            .entry((session_digest, project_id.to_owned()))
-            .or_insert_with(|| (new_id(IdPrefix::PlaygroundPass), 0));
-        if entry.1 <= now {
-            *entry = (
-                new_id(IdPrefix::PlaygroundPass),
-                now.saturating_add(PASS_TTL_MS),
-            );
+        let key = (session_digest, project_id.to_owned());
+        match passes.get(&key) {
+            Some((id, expires)) if *expires > now => id.clone(),
+            _ => {
+                let id = new_id(IdPrefix::PlaygroundPass);
+                passes.insert(key, (id.clone(), now.saturating_add(PASS_TTL_MS)));
+                id
+            }
         }
-        entry.0.clone()
     }
 }
 
