@@ -1,8 +1,8 @@
 //! In a real headless Chromium (issue 14, account security): a new account sees the
 //! verification banner until it follows the emailed link; the account page edits the name,
-//! changes the password (a wrong current one keeps the form with its error), lists sessions and
-//! signs another one out; forgot password through the emailed link. The account page fits a
-//! phone's width.
+//! changes the password (a wrong current one keeps the form with its error; the right one ends
+//! the other session in the list); forgot password through the emailed link. The account page
+//! fits a phone's width.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -38,7 +38,7 @@ async fn sideways_overflow(b: &Browser) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn verify_edit_the_profile_change_the_password_and_sign_out_a_session() {
+async fn verify_edit_the_profile_change_the_password_and_reset_it() {
     let data = TempDir::new("browser-account");
     let server = Server::start(&["--data-dir", data.path().to_str().unwrap()], &[]);
     let b = Browser::start().await;
