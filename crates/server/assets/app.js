@@ -153,6 +153,13 @@
       return;
     }
 
+    // A print button ([data-print]): the browser's own dialog prints or saves as PDF.
+    if (el.closest("[data-print]")) {
+      event.preventDefault();
+      window.print();
+      return;
+    }
+
     var closer = el.closest("[data-dialog-close]");
     if (closer) {
       var enclosing = closer.closest("dialog");

@@ -2,7 +2,7 @@
 //! at phone width (390×844) no console page of an organization with data (keys, members,
 //! invites, payments, a subscription, usage) scrolls sideways, the top bar's switchers and
 //! avatar stay on screen and every table's action column can be reached; at 1400×900 the audit
-//! log's table fits its card.
+//! log's table fits its card; a receipt prints without the console around it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -258,4 +258,30 @@ async fn every_console_page_fits_a_phone_and_the_audit_log_fits_a_desktop() {
     );
     let problems = b.execute(LAYOUT_PROBLEMS, vec![]).await;
     assert_eq!(problems, json!([]), "at 1400×900");
+
+    // Bug 10: a receipt printed (or saved as PDF) shows the receipt and none of the console.
+    b.goto(&server.url(&format!("/o/{org}/billing/receipts/{}", seeded.payment)))
+        .await;
+    b.find("#print-receipt").await;
+    b.emulate_media("print").await;
+    let shown = b
+        .execute(
+            "const shown = (sel) => [...document.querySelectorAll(sel)]                .some((el) => el.getClientRects().length > 0);              return ['.topbar', '.sidebar', '.tabs', '#print-receipt', '#all-receipts', '#receipt', '#bill-to']                .map((sel) => [sel, shown(sel)]);",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        shown,
+        json!([
+            [".topbar", false],
+            [".sidebar", false],
+            [".tabs", false],
+            ["#print-receipt", false],
+            ["#all-receipts", false],
+            ["#receipt", true],
+            ["#bill-to", true]
+        ]),
+        "printed"
+    );
+    b.emulate_media("").await;
 }

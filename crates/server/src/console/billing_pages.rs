@@ -22,14 +22,10 @@ use crate::payments::{CardDetails, CardForm, CardInput};
 use crate::service::billing::AddressInput;
 use crate::service::charges::card_label;
 use crate::service::ServiceError;
-use crate::time::rfc3339;
+use crate::time::{day, minute};
 
 fn usd(m: i64) -> String {
     Money::from_micros(m).to_usd_string()
-}
-
-fn date(ms: i64) -> String {
-    rfc3339(ms).chars().take(10).collect()
 }
 
 #[derive(Deserialize)]
@@ -106,8 +102,8 @@ async fn render(
                 .unwrap_or_default();
             page["grants"] = json!(grants
                 .iter()
-                .map(|g| json!({"date": date(g.created_at), "source": g.source.as_str(), "category": g.category.as_str(),
-                    "amount": usd(g.amount), "remaining": usd(g.remaining), "expires": g.expires_at.map(date),
+                .map(|g| json!({"date": day(g.created_at), "source": g.source.as_str(), "category": g.category.as_str(),
+                    "amount": usd(g.amount), "remaining": usd(g.remaining), "expires": g.expires_at.map(day),
                     "description": g.description}))
                 .collect::<Vec<_>>());
         }
@@ -119,7 +115,7 @@ async fn render(
                 .unwrap_or_default();
             page["payments"] = json!(payments
                 .iter()
-                .map(|p| json!({"id": p.id, "date": date(p.created_at), "kind": p.kind.as_str(), "amount": usd(p.amount),
+                .map(|p| json!({"id": p.id, "date": day(p.created_at), "kind": p.kind.as_str(), "amount": usd(p.amount),
                     "status": p.status.as_str(), "description": p.description, "failure": p.failure_message}))
                 .collect::<Vec<_>>());
         }
@@ -504,14 +500,15 @@ pub async fn receipt(
     PageSession(session): PageSession,
     Path((org_id, payment_id)): Path<(String, String)>,
 ) -> Response {
-    let (profile, p) = match app
+    let p = match app
         .payment_receipt(&session.user, &org_id, &payment_id)
         .await
     {
         Ok(found) => found,
         Err(e) => return app.service_error_page(e),
     };
-    let address = profile.address.map(|a| {
+    // The address in force when the payment was made, kept on it: never today's.
+    let address = p.bill_to.as_ref().map(|a| {
         json!({"name": a.name, "line1": a.line1, "line2": a.line2, "city": a.city, "state": a.state,
                "postal_code": a.postal_code, "country": a.country})
     });
@@ -521,9 +518,9 @@ pub async fn receipt(
         &org_id,
         "receipt",
         StatusCode::OK,
-        json!({"receipt": {"id": p.id, "date": rfc3339(p.created_at), "kind": p.kind.as_str(), "amount": usd(p.amount),
+        json!({"receipt": {"id": p.id, "date": minute(p.created_at), "kind": p.kind.as_str(), "amount": usd(p.amount),
             "status": p.status.as_str(), "description": p.description, "payment_method": p.payment_method,
-            "failure": p.failure_message, "settled": p.settled_at.map(rfc3339)}, "bill_to": address}),
+            "failure": p.failure_message, "settled": p.settled_at.map(minute)}, "bill_to": address}),
     )
     .await
 }
