@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tollgate_domain::country::COUNTRIES;
-use tollgate_domain::{new_id, IdPrefix, Money, OrgAction};
+use tollgate_domain::{new_id, IdPrefix, OrgAction};
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
@@ -24,9 +24,7 @@ use crate::service::charges::card_label;
 use crate::service::ServiceError;
 use crate::time::{day, minute};
 
-fn usd(m: i64) -> String {
-    Money::from_micros(m).to_usd_string()
-}
+use crate::console::numbers::usd;
 
 #[derive(Deserialize)]
 pub struct Notice {
@@ -346,7 +344,7 @@ pub async fn auto_recharge(
             enabled,
             &plain_amount(&form.threshold),
             &plain_amount(&form.recharge_to),
-            form.monthly_cap.as_deref(),
+            form.monthly_cap.as_deref().map(plain_amount).as_deref(),
             &client,
         )
         .await

@@ -10,6 +10,7 @@ mod flash;
 mod invite_pages;
 mod key_pages;
 mod member_pages;
+mod numbers;
 mod org_pages;
 pub mod page;
 mod project_pages;
