@@ -24,6 +24,7 @@ use crate::service::charges::card_label;
 use crate::service::ServiceError;
 use crate::time::{day, minute};
 
+use crate::api::billing::AddressView;
 use crate::console::numbers::usd;
 
 #[derive(Deserialize)]
@@ -506,10 +507,7 @@ pub async fn receipt(
         Err(e) => return app.service_error_page(e),
     };
     // The address in force when the payment was made, kept on it: never today's.
-    let address = p.bill_to.as_ref().map(|a| {
-        json!({"name": a.name, "line1": a.line1, "line2": a.line2, "city": a.city, "state": a.state,
-               "postal_code": a.postal_code, "country": a.country})
-    });
+    let address = p.bill_to.as_ref().map(AddressView::from);
     render(
         &app,
         &session,
