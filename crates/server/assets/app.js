@@ -153,6 +153,13 @@
       return;
     }
 
+    // A print button ([data-print]): the browser's own dialog prints or saves as PDF.
+    if (el.closest("[data-print]")) {
+      event.preventDefault();
+      window.print();
+      return;
+    }
+
     var closer = el.closest("[data-dialog-close]");
     if (closer) {
       var enclosing = closer.closest("dialog");
@@ -196,13 +203,51 @@
   });
 
   // ---- (3) Confirmation: <form data-confirm="…"> (or a submit button with data-confirm) ----
+  // Asked in the console's own <dialog> (never the browser's confirm()): Cancel, or the
+  // action's button, which submits the form as it was.
+  var confirmDialog = null;
+  var pending = null;
+  function confirmationDialog() {
+    if (confirmDialog) return confirmDialog;
+    confirmDialog = document.createElement("dialog");
+    confirmDialog.id = "confirm-dialog";
+    confirmDialog.setAttribute("aria-labelledby", "confirm-dialog-title");
+    confirmDialog.innerHTML =
+      '<div class="dialog-body"><h2 id="confirm-dialog-title">Are you sure?</h2>' +
+      '<p id="confirm-dialog-message"></p></div>' +
+      '<div class="dialog-footer">' +
+      '<button type="button" class="btn btn-secondary" data-dialog-close autofocus>Cancel</button>' +
+      '<button type="button" class="btn btn-danger" id="confirm-dialog-ok">Confirm</button></div>';
+    document.body.appendChild(confirmDialog);
+    confirmDialog.querySelector("#confirm-dialog-ok").addEventListener("click", function () {
+      var go = pending;
+      pending = null;
+      closeDialog(confirmDialog);
+      if (go) {
+        go.form.setAttribute("data-confirmed", "");
+        if (typeof go.form.requestSubmit === "function") go.form.requestSubmit(go.submitter || undefined);
+        else go.form.submit();
+      }
+    });
+    return confirmDialog;
+  }
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!(form instanceof HTMLFormElement)) return;
+    if (form.hasAttribute("data-confirmed")) {
+      form.removeAttribute("data-confirmed");
+      return;
+    }
     var submitter = event.submitter;
     var message = (submitter && submitter.getAttribute("data-confirm")) || form.getAttribute("data-confirm");
-    if (message && !window.confirm(message)) {
-      event.preventDefault();
-    }
+    if (!message) return;
+    event.preventDefault();
+    var dialog = confirmationDialog();
+    dialog.querySelector("#confirm-dialog-message").textContent = message;
+    var label = submitter && submitter.textContent.trim();
+    dialog.querySelector("#confirm-dialog-ok").textContent = label || "Confirm";
+    pending = { form: form, submitter: submitter || null };
+    openDialog(dialog);
   });
 })();

@@ -16,3 +16,8 @@ pub fn day(ms: Timestamp) -> String {
 pub fn minute(ms: Timestamp) -> String {
     to_datetime(ms).format("%b %-d, %Y %H:%M").to_string()
 }
+
+/// A moment to the second, for the request log: `May 1, 2026 14:03:09` (UTC).
+pub fn second(ms: Timestamp) -> String {
+    to_datetime(ms).format("%b %-d, %Y %H:%M:%S").to_string()
+}

@@ -533,7 +533,113 @@ async fn the_openapi_document_lists_billing(engine: Engine) {
     }
 }
 
+/// Issue 14, bug 10: a receipt keeps the billing address and card of the moment it was paid
+/// (a payment made before any address shows none, ever); a declined attempt is a failed
+/// payment, not a receipt; dates read as people write them.
+async fn a_receipt_keeps_the_address_and_card_of_its_payment(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let ada = t.sign_up("ada@example.com").await;
+    let org = &ada.org_id;
+    save_card(&t, &ada, "4242424242424242").await;
+    let (s, before) = buy(&t, &ada, "r-1", json!("25")).await;
+    assert_eq!(s, 201, "{before}");
+    assert!(before["bill_to"].is_null(), "{before}");
+    let address = json!({"name": "Analytical Engines Ltd", "line1": "12 St James's Square",
+        "line2": "", "city": "London", "state": "", "postal_code": "SW1Y 4JH", "country": "GB"});
+    let (s, r) = send(
+        ada.client
+            .put(t.url(&billing(org, "/address")))
+            .json(&address),
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    let (s, after) = buy(&t, &ada, "r-2", json!("30")).await;
+    assert_eq!((s, &after["bill_to"]["city"]), (201, &json!("London")));
+    // A new card and address later change neither receipt.
+    save_card(&t, &ada, "5555555555554444").await;
+    let moved = json!({"name": "Analytical Engines GmbH", "line1": "Unter den Linden 1",
+        "line2": "", "city": "Berlin", "state": "", "postal_code": "10117", "country": "DE"});
+    let (s, _) = send(
+        ada.client
+            .put(t.url(&billing(org, "/address")))
+            .json(&moved),
+    )
+    .await;
+    assert_eq!(s, 200);
+    save_card(&t, &ada, "4000000000000002").await;
+    let (s, declined) = buy(&t, &ada, "r-3", json!("40")).await;
+    assert_eq!(s, 402, "{declined}");
+
+    let receipt = |id: &str| t.url(&format!("/o/{org}/billing/receipts/{id}"));
+    let html = |id: String| {
+        let client = ada.client.clone();
+        let url = receipt(&id);
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let first = html(before["id"].as_str().unwrap().to_owned()).await;
+    assert!(
+        first.contains("Receipt pay_"),
+        "a paid purchase has a receipt"
+    );
+    assert!(first.contains("No billing address was on file at the time of payment."));
+    assert!(!first.contains("London") && !first.contains("Berlin"));
+    assert!(
+        first.contains("Visa ending in 4242"),
+        "the card it was paid with"
+    );
+    let second = html(after["id"].as_str().unwrap().to_owned()).await;
+    assert!(second.contains("SW1Y 4JH London") && !second.contains("Berlin"));
+    assert!(second.contains("Visa ending in 4242") && !second.contains("4444"));
+    assert!(second.contains("id=\"print-receipt\""));
+    let (_, api) = send(ada.client.get(t.url(&billing(
+        org,
+        &format!("/payments/{}", after["id"].as_str().unwrap()),
+    ))))
+    .await;
+    assert_eq!(api["bill_to"]["postal_code"], "SW1Y 4JH");
+
+    // The declined attempt: a failed payment, with its reason, and no receipt to print.
+    let (_, payments) = send(ada.client.get(t.url(&billing(org, "/payments")))).await;
+    let failed = payments["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["status"] == "failed")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let failed = html(failed).await;
+    assert!(failed.contains("Failed payment pay_"), "not a receipt");
+    assert!(!failed.contains("Receipt pay_") && !failed.contains("print-receipt"));
+    assert!(failed.contains("Failed: Your card was declined"));
+    // Dates as people write them (`Dec 3, 2026 14:05`), not RFC 3339.
+    for page in [&first, &second, &failed] {
+        assert!(
+            !page.contains("T00:") && !page.contains(":00Z"),
+            "ISO date on a receipt"
+        );
+    }
+    let list = ada
+        .client
+        .get(t.url(&format!("/o/{org}/billing/receipts")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let year = tollgate_domain::clock::to_datetime(t.app.now())
+        .format("%Y")
+        .to_string();
+    assert!(
+        !list.contains(&format!(">{year}-")),
+        "ISO dates in the list"
+    );
+}
+
 on_both_engines!(
+    a_receipt_keeps_the_address_and_card_of_its_payment,
     bought_credits_are_spendable_at_once,
     a_replayed_purchase_charges_once,
     a_refused_card_answers_402_and_changes_no_balance,

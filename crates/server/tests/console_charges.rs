@@ -182,7 +182,7 @@ async fn auto_recharge_below_its_threshold_is_confirmed_first(engine: Engine) {
     assert_eq!(s, 200);
     assert!(
         html.contains(
-            "<strong>$1000.00</strong> will be charged now to <strong>Visa ending in 4242</strong>"
+            "<strong>$1,000.00</strong> will be charged now to <strong>Visa ending in 4242</strong>"
         ),
         "{html}"
     );
@@ -204,7 +204,7 @@ async fn auto_recharge_below_its_threshold_is_confirmed_first(engine: Engine) {
     let html = get(&ada, t.url(&to)).await;
     assert_eq!(
         notices(&html),
-        ["Auto-recharge is on. $1000.00 was charged to Visa ending in 4242."]
+        ["Auto-recharge is on. $1,000.00 was charged to Visa ending in 4242."]
     );
     assert_eq!(payments(&t, &org).await, 1);
 }
@@ -217,7 +217,7 @@ async fn billing_notices_are_one_sentence_and_amounts_read_as_typed(engine: Engi
     let payg = t.url(&format!("/o/{org}/billing/payg"));
     let html = get(&ada, payg.clone()).await;
     let token = csrf(&html);
-    for (typed, paid) in [("$20", "$20.00"), ("1,000", "$1000.00")] {
+    for (typed, paid) in [("$20", "$20.00"), ("1,000", "$1,000.00")] {
         let key = format!("web_{}", typed.len());
         let (s, to) = post(
             &ada,

@@ -68,6 +68,16 @@ pub(crate) async fn lock_org(tx: &mut Transaction<'static, Any>, org_id: &str) -
     Ok(done.rows_affected() == 1)
 }
 
+impl Store {
+    /// How many Organization Admins the organization has (one: that admin cannot leave).
+    pub async fn org_admin_count(&self, org_id: &str) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let n = admin_count(&mut tx, org_id).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}
+
 async fn admin_count(tx: &mut Transaction<'static, Any>, org_id: &str) -> Result<i64> {
     Ok(sqlx::query(
         "SELECT COUNT(*) AS n FROM memberships WHERE org_id = $1 AND role = 'org_admin'",

@@ -10,7 +10,7 @@ use tollgate_domain::ledger::GrantSource;
 use tollgate_domain::payment::{recharge_backoff_ms, PaymentKind, PaymentStatus};
 use tollgate_domain::Timestamp;
 
-use crate::billing::ensure_profile_in;
+use crate::billing::{ensure_profile_in, PostalAddress};
 use crate::error::corrupt;
 use crate::ledger::{grant_credits_in, lock_account, Granted, NewGrant};
 use crate::outbox::{enqueue_email_in, OutgoingEmail};
@@ -29,6 +29,8 @@ pub struct Payment {
     pub card_ref: String,
     /// The card as shown when it was charged ("Visa ending in 4242").
     pub payment_method: String,
+    /// The billing address when the payment was made (`None`: there was none).
+    pub bill_to: Option<PostalAddress>,
     pub provider_payment_id: Option<String>,
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
@@ -43,7 +45,7 @@ pub struct Payment {
 
 const COLUMNS: &str = "id, org_id, kind, amount, status, idempotency_key, fingerprint, customer_ref, card_ref, \
      payment_method, provider_payment_id, failure_code, failure_message, grant_source, grant_id, description, \
-     created_at, updated_at, settled_at";
+     created_at, updated_at, settled_at, bill_to";
 
 fn payment_from_row(r: &sqlx::any::AnyRow) -> Result<Payment> {
     let parse_err = |e: tollgate_domain::ValidationError| corrupt(e.to_string());
@@ -61,6 +63,11 @@ fn payment_from_row(r: &sqlx::any::AnyRow) -> Result<Payment> {
         customer_ref: r.try_get("customer_ref")?,
         card_ref: r.try_get("card_ref")?,
         payment_method: r.try_get("payment_method")?,
+        bill_to: r
+            .try_get::<Option<String>, _>("bill_to")?
+            .as_deref()
+            .map(decode_address)
+            .transpose()?,
         provider_payment_id: r.try_get("provider_payment_id")?,
         failure_code: r.try_get("failure_code")?,
         failure_message: r.try_get("failure_message")?,
@@ -77,6 +84,27 @@ fn payment_from_row(r: &sqlx::any::AnyRow) -> Result<Payment> {
     })
 }
 
+fn encode_address(a: &PostalAddress) -> String {
+    serde_json::json!({"name": a.name, "line1": a.line1, "line2": a.line2, "city": a.city,
+        "state": a.state, "postal_code": a.postal_code, "country": a.country})
+    .to_string()
+}
+
+fn decode_address(raw: &str) -> Result<PostalAddress> {
+    let v: serde_json::Value =
+        serde_json::from_str(raw).map_err(|e| corrupt(format!("payments.bill_to: {e}")))?;
+    let field = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    Ok(PostalAddress {
+        name: field("name"),
+        line1: field("line1"),
+        line2: field("line2"),
+        city: field("city"),
+        state: field("state"),
+        postal_code: field("postal_code"),
+        country: field("country"),
+    })
+}
+
 /// A payment about to be charged.
 #[derive(Debug, Clone)]
 pub struct NewPayment<'a> {
@@ -90,6 +118,8 @@ pub struct NewPayment<'a> {
     pub customer_ref: &'a str,
     pub card_ref: &'a str,
     pub payment_method: &'a str,
+    /// The billing address now, kept on the payment for its receipt.
+    pub bill_to: Option<&'a PostalAddress>,
     pub grant_source: Option<GrantSource>,
     pub description: &'a str,
 }
@@ -159,8 +189,8 @@ impl Store {
     ) -> Result<BeganPayment> {
         let inserted = sqlx::query(&format!(
             "INSERT INTO payments (id, org_id, kind, amount, status, idempotency_key, fingerprint, customer_ref, card_ref, \
-             payment_method, grant_source, description, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+             payment_method, grant_source, description, created_at, updated_at, bill_to) \
+             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) \
              ON CONFLICT (org_id, idempotency_key) DO NOTHING RETURNING {COLUMNS}"
         ))
         .bind(new.id)
@@ -175,6 +205,7 @@ impl Store {
         .bind(new.grant_source.map(GrantSource::as_str))
         .bind(new.description)
         .bind(now)
+        .bind(new.bill_to.map(encode_address))
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| StoreError::unique(e, "recharge in flight"))?;

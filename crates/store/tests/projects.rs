@@ -215,12 +215,26 @@ async fn members_see_assigned_projects_and_lose_access_with_the_last_one(engine:
     assert_eq!(members[0].role, ProjectRole::ProjectAdmin);
     assert_eq!(members[0].email, "bob@example.com");
     store
-        .remove_project_member(&org.id, &q.id, &bob.id, NOW, audit("x"), audit("x"))
+        .remove_project_member(
+            &org.id,
+            &q.id,
+            &bob.id,
+            NOW,
+            audit("x"),
+            audit("api_key.revoke"),
+        )
         .await
         .unwrap();
     assert!(matches!(
         store
-            .remove_project_member(&org.id, &q.id, &bob.id, NOW, audit("x"), audit("x"))
+            .remove_project_member(
+                &org.id,
+                &q.id,
+                &bob.id,
+                NOW,
+                audit("x"),
+                audit("api_key.revoke")
+            )
             .await,
         Err(StoreError::NotFound)
     ));

@@ -13,6 +13,10 @@ async fn save_card(b: &Browser, number: &str) {
         .click()
         .await;
     b.wait_for_text("Payment method").await;
+    // With a card on file the form is folded behind "Replace card".
+    if b.count("#replace-card:not([open])").await == 1 {
+        b.find("#replace-card > summary").await.click().await;
+    }
     b.find("#card-number").await.type_text(number).await;
     b.find("#exp-month").await.type_text("12").await;
     b.find("#exp-year").await.type_text("2034").await;

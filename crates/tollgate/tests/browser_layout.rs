@@ -2,7 +2,8 @@
 //! at phone width (390×844) no console page of an organization with data (keys, members,
 //! invites, payments, a subscription, usage) scrolls sideways, the top bar's switchers and
 //! avatar stay on screen and every table's action column can be reached; at 1400×900 the audit
-//! log's table fits its card.
+//! log's table fits its card; a receipt prints without the console around it; bug 13's
+//! details (separators, pagers, no native confirm(), the sole admin, the card form).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -258,4 +259,100 @@ async fn every_console_page_fits_a_phone_and_the_audit_log_fits_a_desktop() {
     );
     let problems = b.execute(LAYOUT_PROBLEMS, vec![]).await;
     assert_eq!(problems, json!([]), "at 1400×900");
+
+    // Bug 13: thousands separators; one-page tables without a dead pager; the sole admin has
+    // no Remove on herself; the card form folded while a card is on file, compact when open.
+    b.goto(&server.url(&format!("/o/{org}/billing/receipts")))
+        .await;
+    b.wait_for_text("$10,000.00").await;
+    assert!(!b.page_text().await.contains("10000.00"));
+    for page in ["members", "audit-log"] {
+        b.goto(&server.url(&format!("/o/{org}/{page}"))).await;
+        b.find("main#main").await;
+        assert_eq!(
+            b.count("[aria-disabled='true']").await,
+            0,
+            "{page}: a dead pager"
+        );
+    }
+    b.goto(&server.url(&format!("/o/{org}/members"))).await;
+    let ada_row = "tr[data-member='ada.lovelace@analytical-engines.example.com']";
+    assert_eq!(
+        b.count(&format!("{ada_row} form[action$='/remove']")).await,
+        0
+    );
+    assert_eq!(
+        b.count("tr[data-member='grace@example.com'] form[action$='/remove']")
+            .await,
+        1
+    );
+    b.goto(&server.url(&format!("/o/{org}/billing/payment")))
+        .await;
+    let visible = "return document.getElementById('card-number').checkVisibility();";
+    assert_eq!(b.execute(visible, vec![]).await, json!(false), "folded");
+    b.find("#replace-card > summary").await.click().await;
+    assert_eq!(b.execute(visible, vec![]).await, json!(true), "unfolded");
+    let tops = b
+        .execute(
+            "return ['exp-month', 'exp-year', 'cvc'].map((id) =>                Math.round(document.getElementById(id).getBoundingClientRect().top));",
+            vec![],
+        )
+        .await;
+    assert!(
+        tops[0] == tops[1] && tops[1] == tops[2],
+        "expiry and CVC on one row: {tops}"
+    );
+
+    // Bug 13: no native confirm(): the console's dialog asks, Cancel keeps the key.
+    b.goto(&server.url(&format!("/o/{org}/api-keys?project={project}")))
+        .await;
+    b.execute(
+        "window.confirm = () => { throw new Error('native confirm() used'); };",
+        vec![],
+    )
+    .await;
+    let revoke = "tr:last-child form[action$='/revoke'] button";
+    b.find(revoke).await.click().await;
+    let open = "const d = document.getElementById('confirm-dialog');                 return !!d && d.open && d.matches(':modal');";
+    assert_eq!(b.execute(open, vec![]).await, json!(true));
+    b.find("#confirm-dialog [data-dialog-close]")
+        .await
+        .click()
+        .await;
+    assert_eq!(b.execute(open, vec![]).await, json!(false));
+    assert_eq!(
+        b.count("td.actions form").await,
+        2,
+        "Cancel revokes nothing"
+    );
+    b.find(revoke).await.click().await;
+    b.find("#confirm-dialog-ok").await.click().await;
+    b.wait_for_text("Key revoked").await;
+    assert_eq!(b.count("td.actions form").await, 1);
+
+    // Bug 10: a receipt printed (or saved as PDF) shows the receipt and none of the console.
+    b.goto(&server.url(&format!("/o/{org}/billing/receipts/{}", seeded.payment)))
+        .await;
+    b.find("#print-receipt").await;
+    b.emulate_media("print").await;
+    let shown = b
+        .execute(
+            "const shown = (sel) => [...document.querySelectorAll(sel)]                .some((el) => el.getClientRects().length > 0);              return ['.topbar', '.sidebar', '.tabs', '#print-receipt', '#all-receipts', '#receipt', '#bill-to']                .map((sel) => [sel, shown(sel)]);",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        shown,
+        json!([
+            [".topbar", false],
+            [".sidebar", false],
+            [".tabs", false],
+            ["#print-receipt", false],
+            ["#all-receipts", false],
+            ["#receipt", true],
+            ["#bill-to", true]
+        ]),
+        "printed"
+    );
+    b.emulate_media("").await;
 }

@@ -86,27 +86,23 @@ async fn create_a_project_and_a_key_copy_it_once_use_it_and_revoke_it() {
     b.snapshot("keys-list").await;
     assert!(!b.page_text().await.contains(&key[20..]));
 
-    // Revoke asks first: declining changes nothing, accepting revokes.
+    // Revoke asks first, in the console's dialog: Cancel changes nothing, confirming revokes.
     let revoke = "tr[data-key] form[action$='/revoke'] button";
-    b.execute(
-        "window.__asked = []; window.confirm = (m) => { window.__asked.push(m); return false; };",
-        vec![],
-    )
-    .await;
     b.find(revoke).await.click().await;
-    let asked = b.execute("return window.__asked", vec![]).await;
-    assert!(
-        asked[0].as_str().unwrap().starts_with("Revoke Laptop?"),
-        "{asked}"
-    );
+    let asked = b.find("#confirm-dialog-message").await.text().await;
+    assert!(asked.starts_with("Revoke Laptop?"), "{asked}");
+    b.find("#confirm-dialog [data-dialog-close]")
+        .await
+        .click()
+        .await;
     assert_eq!(b.count("tr[data-key]").await, 1);
     assert_eq!(
         models_with_key(&server, &key).await,
         200,
         "declined: still valid"
     );
-    b.execute("window.confirm = () => true;", vec![]).await;
     b.find(revoke).await.click().await;
+    b.find("#confirm-dialog-ok").await.click().await;
     b.wait_for_text("Key revoked").await;
     assert_eq!(b.count("tr[data-key]").await, 0);
     b.snapshot("key-revoked").await;

@@ -9,7 +9,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use tollgate_domain::payment::PaymentStatus;
 use tollgate_domain::Money;
-use tollgate_store::{Grant, Payment};
+use tollgate_store::{Grant, Payment, PostalAddress};
 use utoipa::ToSchema;
 
 use crate::api::error::{ApiError, ApiResult, ErrorBody};
@@ -65,6 +65,20 @@ pub struct AddressView {
     pub country: String,
 }
 
+impl From<&PostalAddress> for AddressView {
+    fn from(a: &PostalAddress) -> Self {
+        Self {
+            name: a.name.clone(),
+            line1: a.line1.clone(),
+            line2: a.line2.clone(),
+            city: a.city.clone(),
+            state: a.state.clone(),
+            postal_code: a.postal_code.clone(),
+            country: a.country.clone(),
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct BillingView {
     /// Σ ledger entries; negative when usage outran credit.
@@ -103,15 +117,7 @@ impl BillingView {
                 exp_year: c.exp_year,
                 label: card_label(&c.brand, &c.last4),
             }),
-            address: o.profile.address.as_ref().map(|a| AddressView {
-                name: a.name.clone(),
-                line1: a.line1.clone(),
-                line2: a.line2.clone(),
-                city: a.city.clone(),
-                state: a.state.clone(),
-                postal_code: a.postal_code.clone(),
-                country: a.country.clone(),
-            }),
+            address: o.profile.address.as_ref().map(AddressView::from),
             min_purchase: usd(app.config.billing.min_purchase),
             max_purchase: usd(app.config.billing.max_purchase),
         }
@@ -161,6 +167,9 @@ pub struct PaymentView {
     pub status: &'static str,
     pub description: String,
     pub payment_method: String,
+    /// The billing address when the payment was made (the receipt's); `null` when there was
+    /// none.
+    pub bill_to: Option<AddressView>,
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
     /// The grant the payment bought, once it succeeded.
@@ -180,6 +189,7 @@ impl From<&Payment> for PaymentView {
             status: p.status.as_str(),
             description: p.description.clone(),
             payment_method: p.payment_method.clone(),
+            bill_to: p.bill_to.as_ref().map(AddressView::from),
             failure_code: p.failure_code.clone(),
             failure_message: p.failure_message.clone(),
             grant_id: p.grant_id.clone(),
@@ -467,7 +477,7 @@ pub async fn payment(
     ApiSession(session): ApiSession,
     Path((org_id, payment_id)): Path<(String, String)>,
 ) -> ApiResult<Json<PaymentView>> {
-    let (_, payment) = app
+    let payment = app
         .payment_receipt(&session.user, &org_id, &payment_id)
         .await?;
     Ok(Json(PaymentView::from(&payment)))

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tollgate_domain::country::COUNTRIES;
-use tollgate_domain::{new_id, IdPrefix, Money, OrgAction};
+use tollgate_domain::{new_id, IdPrefix, OrgAction};
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
@@ -22,15 +22,10 @@ use crate::payments::{CardDetails, CardForm, CardInput};
 use crate::service::billing::AddressInput;
 use crate::service::charges::card_label;
 use crate::service::ServiceError;
-use crate::time::rfc3339;
+use crate::time::{day, minute};
 
-fn usd(m: i64) -> String {
-    Money::from_micros(m).to_usd_string()
-}
-
-fn date(ms: i64) -> String {
-    rfc3339(ms).chars().take(10).collect()
-}
+use crate::api::billing::AddressView;
+use crate::console::numbers::usd;
 
 #[derive(Deserialize)]
 pub struct Notice {
@@ -106,8 +101,8 @@ async fn render(
                 .unwrap_or_default();
             page["grants"] = json!(grants
                 .iter()
-                .map(|g| json!({"date": date(g.created_at), "source": g.source.as_str(), "category": g.category.as_str(),
-                    "amount": usd(g.amount), "remaining": usd(g.remaining), "expires": g.expires_at.map(date),
+                .map(|g| json!({"date": day(g.created_at), "source": g.source.as_str(), "category": g.category.as_str(),
+                    "amount": usd(g.amount), "remaining": usd(g.remaining), "expires": g.expires_at.map(day),
                     "description": g.description}))
                 .collect::<Vec<_>>());
         }
@@ -119,7 +114,7 @@ async fn render(
                 .unwrap_or_default();
             page["payments"] = json!(payments
                 .iter()
-                .map(|p| json!({"id": p.id, "date": date(p.created_at), "kind": p.kind.as_str(), "amount": usd(p.amount),
+                .map(|p| json!({"id": p.id, "date": day(p.created_at), "kind": p.kind.as_str(), "amount": usd(p.amount),
                     "status": p.status.as_str(), "description": p.description, "failure": p.failure_message}))
                 .collect::<Vec<_>>());
         }
@@ -350,7 +345,7 @@ pub async fn auto_recharge(
             enabled,
             &plain_amount(&form.threshold),
             &plain_amount(&form.recharge_to),
-            form.monthly_cap.as_deref(),
+            form.monthly_cap.as_deref().map(plain_amount).as_deref(),
             &client,
         )
         .await
@@ -504,26 +499,24 @@ pub async fn receipt(
     PageSession(session): PageSession,
     Path((org_id, payment_id)): Path<(String, String)>,
 ) -> Response {
-    let (profile, p) = match app
+    let p = match app
         .payment_receipt(&session.user, &org_id, &payment_id)
         .await
     {
         Ok(found) => found,
         Err(e) => return app.service_error_page(e),
     };
-    let address = profile.address.map(|a| {
-        json!({"name": a.name, "line1": a.line1, "line2": a.line2, "city": a.city, "state": a.state,
-               "postal_code": a.postal_code, "country": a.country})
-    });
+    // The address in force when the payment was made, kept on it: never today's.
+    let address = p.bill_to.as_ref().map(AddressView::from);
     render(
         &app,
         &session,
         &org_id,
         "receipt",
         StatusCode::OK,
-        json!({"receipt": {"id": p.id, "date": rfc3339(p.created_at), "kind": p.kind.as_str(), "amount": usd(p.amount),
+        json!({"receipt": {"id": p.id, "date": minute(p.created_at), "kind": p.kind.as_str(), "amount": usd(p.amount),
             "status": p.status.as_str(), "description": p.description, "payment_method": p.payment_method,
-            "failure": p.failure_message, "settled": p.settled_at.map(rfc3339)}, "bill_to": address}),
+            "failure": p.failure_message, "settled": p.settled_at.map(minute)}, "bill_to": address}),
     )
     .await
 }

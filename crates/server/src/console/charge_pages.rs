@@ -4,15 +4,12 @@
 
 use serde_json::{json, Value};
 use tollgate_domain::payment::{PaymentKind, PaymentStatus};
-use tollgate_domain::Money;
 use tollgate_store::Payment;
 
 use crate::app::App;
 use crate::service::previews::ChargePreview;
 
-fn usd(micros: i64) -> String {
-    Money::from_micros(micros).to_usd_string()
-}
+use crate::console::numbers::usd;
 
 /// True when the form confirms exactly the amount about to be charged. A form without
 /// `confirm=yes`, or confirming another amount (the price or the balance moved), is shown the

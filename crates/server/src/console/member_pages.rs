@@ -7,9 +7,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tollgate_domain::clock::to_datetime;
 use tollgate_domain::invite::InviteRole;
-use tollgate_domain::{OrgAction, Timestamp};
+use tollgate_domain::OrgAction;
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
@@ -18,9 +17,7 @@ use crate::console::{urlencode, PageForm, PageSession};
 use crate::service::ServiceError;
 pub(crate) use crate::time::day;
 
-fn minute(ms: Timestamp) -> String {
-    to_datetime(ms).format("%Y-%m-%d %H:%M UTC").to_string()
-}
+use crate::time::minute;
 
 #[derive(Deserialize)]
 pub struct MembersQuery {
@@ -90,6 +87,11 @@ pub(crate) async fn render_members(
             .collect(),
         Err(e) => return app.service_error_page(e),
     };
+    // The sole Organization Admin cannot be removed: no Remove button on them.
+    let sole_admin = match app.store.org_admin_count(org_id).await {
+        Ok(n) => n <= 1,
+        Err(e) => return app.service_error_page(e.into()),
+    };
     let now = app.now();
     let next_after = page.data.last().map(|m| m.user_id.clone());
     let members: Vec<Value> = page
@@ -101,7 +103,8 @@ pub(crate) async fn render_members(
                 .filter(|(user, _)| *user == m.user_id)
                 .map(|(_, name)| name.as_str())
                 .collect();
-            json!({"id": m.user_id, "name": m.name, "email": m.email, "role": m.role.as_str(), "joined": day(m.joined_at), "projects": projects})
+            json!({"id": m.user_id, "name": m.name, "email": m.email, "role": m.role.as_str(), "joined": day(m.joined_at), "projects": projects,
+                "removable": !(sole_admin && m.role.is_admin())})
         })
         .collect();
     let invites: Vec<Value> = invites

@@ -13,6 +13,7 @@ mod invite_pages;
 mod key_pages;
 mod limits_pages;
 mod member_pages;
+mod numbers;
 mod org_pages;
 pub mod page;
 mod password_reset_pages;

@@ -106,7 +106,7 @@ fn models_json(app: &App, allowed: Option<&[String]>) -> Vec<Value> {
 }
 
 fn usd(m: Money) -> String {
-    crate::console::usage_pages::usd(m.micros())
+    crate::console::numbers::dollars(m.micros())
 }
 
 #[derive(Deserialize)]

@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tollgate_domain::clock::to_datetime;
-use tollgate_domain::{Money, Timestamp};
+use tollgate_domain::Timestamp;
 use tollgate_store::{UsageDim, DAY_MS};
 
 use crate::app::App;
@@ -33,9 +33,8 @@ pub struct UsageQuery {
     project_id: Option<String>,
 }
 
-pub(crate) fn usd(micros: i64) -> String {
-    format!("${}", Money::from_micros(micros).to_usd_string())
-}
+use crate::console::numbers::{count, dollars as usd};
+use crate::time::{day, second};
 
 pub(crate) fn date(ms: Timestamp) -> String {
     to_datetime(ms).format("%Y-%m-%d").to_string()
@@ -171,7 +170,7 @@ pub async fn usage_context(
             values: output,
         },
     ];
-    let tokens = |v: i64| v.to_string();
+    let tokens = |v: i64| count(v);
     let names = project_names(app, user, org_id).await?;
     let rows: Vec<Value> = by_table
         .groups
@@ -185,9 +184,9 @@ pub async fn usage_context(
                 }
                 _ => (g.key_id.clone().unwrap_or_default(), None),
             };
-            json!({"label": label, "id": id, "requests": g.totals.requests, "errors": g.totals.errors,
-                   "input": g.totals.input_tokens, "cached": g.totals.cached_input_tokens,
-                   "output": g.totals.output_tokens, "cost": usd(g.totals.cost().micros())})
+            json!({"label": label, "id": id, "requests": count(g.totals.requests), "errors": count(g.totals.errors),
+                   "input": count(g.totals.input_tokens), "cached": count(g.totals.cached_input_tokens),
+                   "output": count(g.totals.output_tokens), "cost": usd(g.totals.cost().micros())})
         })
         .collect();
     let t = &by_day_model.totals;
@@ -207,11 +206,14 @@ pub async fn usage_context(
         "range": range,
         "from": date(start),
         "to": date(end - DAY_MS),
+        "from_shown": day(start),
+        "to_shown": day(end - DAY_MS),
         "table": table.as_str(),
         "project_id": q.project_id,
         "has_usage": has_usage,
-        "totals": {"requests": t.requests, "errors": t.errors, "input": t.input_tokens,
-                   "cached": t.cached_input_tokens, "output": t.output_tokens, "cost": usd(t.cost().micros())},
+        "totals": {"requests": count(t.requests), "errors": count(t.errors), "input": count(t.input_tokens),
+                   "cached": count(t.cached_input_tokens), "output": count(t.output_tokens),
+                   "tokens": count(t.input_tokens.saturating_add(t.output_tokens)), "cost": usd(t.cost().micros())},
         "cost_chart": stacked_bars("Cost per day by model", &labels, &cost_series, &usd),
         "cost_legend": legend(&cost_series),
         "token_chart": stacked_bars("Tokens per day, input and output", &labels, &token_series, &tokens),
@@ -288,11 +290,11 @@ pub async fn requests(
         .data
         .iter()
         .map(|r| {
-            json!({"id": r.id, "time": to_datetime(r.occurred_at).format("%Y-%m-%d %H:%M:%S").to_string(),
+            json!({"id": r.id, "time": second(r.occurred_at),
                    "project": names.get(&r.project_id).cloned().unwrap_or_else(|| r.project_id.clone()),
                    "key_id": r.key_id, "model": r.model, "status": r.status,
                    "error": tollgate_store::is_error_status(&r.status),
-                   "input": r.input_tokens, "output": r.output_tokens, "cost": usd(r.cost),
+                   "input": count(r.input_tokens), "output": count(r.output_tokens), "cost": usd(r.cost),
                    "latency": r.latency_ms, "ttft": r.ttft_ms})
         })
         .collect();

@@ -517,7 +517,7 @@ impl App {
         user: &User,
         org_id: &str,
         payment_id: &str,
-    ) -> ServiceResult<(BillingProfile, Payment)> {
+    ) -> ServiceResult<Payment> {
         self.org_access_for(user, org_id, OrgAction::ManageBilling)
             .await?;
         if !is_well_formed(IdPrefix::Payment, payment_id) {
@@ -528,7 +528,7 @@ impl App {
             .payment(org_id, payment_id)
             .await?
             .ok_or(ServiceError::NotFound("payment"))?;
-        Ok((self.store.billing_profile(org_id).await?, payment))
+        Ok(payment)
     }
 }
 

@@ -204,6 +204,7 @@ impl App {
                     customer_ref: &customer,
                     card_ref: &card.card_ref,
                     payment_method: &label,
+                    bill_to: profile.address.as_ref(),
                     grant_source: spec.grant,
                     description: spec.description,
                 },

@@ -362,6 +362,17 @@ impl Browser {
         panic!("the viewport could not be made {width}×{height}");
     }
 
+    /// Lays pages out for `media` (`"print"`, or `""` for the screen again), as printing or
+    /// saving as PDF does.
+    pub async fn emulate_media(&self, media: &str) {
+        self.command(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({"cmd": "Emulation.setEmulatedMedia", "params": {"media": media}})),
+        )
+        .await;
+    }
+
     /// Waits until the page's text contains `needle`.
     pub async fn wait_for_text(&self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(5);
