@@ -70,7 +70,11 @@ fn main() -> anyhow::Result<()> {
 /// A generated series `n` in `[lo, hi)` as a subquery, per engine.
 fn series(engine: Engine, lo: i64, hi: i64) -> String {
     match engine {
-        Engine::Postgres => format!("(SELECT n FROM generate_series({lo}, {}) AS g(n))", hi - 1),
+        // BIGINT: the seeding's hashes of n overflow a 32-bit integer.
+        Engine::Postgres => format!(
+            "(SELECT n FROM generate_series(CAST({lo} AS BIGINT), CAST({} AS BIGINT)) AS g(n))",
+            hi - 1
+        ),
         Engine::Sqlite => format!(
             "(WITH RECURSIVE r(n) AS (SELECT {lo} UNION ALL SELECT n + 1 FROM r WHERE n < {}) SELECT n FROM r)",
             hi - 1
