@@ -72,11 +72,11 @@ fn series(engine: Engine, lo: i64, hi: i64) -> String {
     match engine {
         // BIGINT: the seeding's hashes of n overflow a 32-bit integer.
         Engine::Postgres => format!(
-            "(SELECT n FROM generate_series(CAST({lo} AS BIGINT), CAST({} AS BIGINT)) AS g(n))",
+            "(SELECT n FROM generate_series(CAST({lo} AS BIGINT), CAST({} AS BIGINT)) AS g(n)) AS s",
             hi - 1
         ),
         Engine::Sqlite => format!(
-            "(WITH RECURSIVE r(n) AS (SELECT {lo} UNION ALL SELECT n + 1 FROM r WHERE n < {}) SELECT n FROM r)",
+            "(WITH RECURSIVE r(n) AS (SELECT {lo} UNION ALL SELECT n + 1 FROM r WHERE n < {}) SELECT n FROM r) AS s",
             hi - 1
         ),
     }
