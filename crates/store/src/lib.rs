@@ -6,6 +6,8 @@
 
 mod api_keys;
 mod audit;
+#[cfg(feature = "testing")]
+mod bench_support;
 mod billing;
 mod changes;
 mod db;

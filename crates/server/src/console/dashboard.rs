@@ -12,8 +12,9 @@ use tollgate_store::{Membership, UsageDim, DAY_MS};
 
 use crate::app::App;
 use crate::console::charts::sparkline;
+use crate::console::numbers::dollars as usd;
 use crate::console::urlencode;
-use crate::console::usage_pages::{date, usd};
+use crate::console::usage_pages::date;
 use crate::console::usage_panels::daily_costs;
 use crate::service::analytics::UsageFilter;
 use crate::service::ServiceResult;

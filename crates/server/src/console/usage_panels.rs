@@ -11,7 +11,8 @@ use tollgate_store::{ApiKey, UsageDim, DAY_MS};
 
 use crate::app::App;
 use crate::console::charts::sparkline;
-use crate::console::usage_pages::{date, usd};
+use crate::console::numbers::dollars as usd;
+use crate::console::usage_pages::date;
 use crate::service::analytics::UsageFilter;
 use crate::service::ServiceResult;
 

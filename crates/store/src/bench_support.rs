@@ -1,0 +1,59 @@
+//! What the `usage_queries` benchmark needs of the store beyond its API: set-based seeding
+//! statements, fresh planner statistics, a deep key cursor, and the usage question asked of
+//! the raw records (for comparison with the rollups). Only with the `testing` feature.
+
+use sqlx::Row;
+use tollgate_domain::Timestamp;
+
+use crate::usage_rollups::{COST_PICOS_SQL, DAY_MS, ERROR_SQL};
+use crate::{Result, Store};
+
+impl Store {
+    /// Runs one SQL statement as it is (seeding: the benchmark's own generated SQL).
+    pub async fn execute_for_bench(&self, sql: &str) -> Result<u64> {
+        Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
+    }
+
+    /// Refreshes the query planner's statistics after bulk seeding.
+    pub async fn analyze_for_bench(&self) -> Result<()> {
+        sqlx::query("ANALYZE").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The id of the organization's `n`-th API key in list order (created, then id).
+    pub async fn nth_key_for_bench(&self, org_id: &str, n: i64) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT id FROM api_keys WHERE org_id = $1 ORDER BY created_at, id LIMIT 1 OFFSET $2",
+        )
+        .bind(org_id)
+        .bind(n)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok(r.try_get("id")?)).transpose()
+    }
+
+    /// Usage by UTC day and model over `[start, end)` summed from the raw records: the
+    /// question the rollups answer, asked the slow way. Returns the number of groups.
+    pub async fn raw_usage_by_day_and_model_for_bench(
+        &self,
+        org_id: &str,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<usize> {
+        let sql = format!(
+            "SELECT occurred_at - (occurred_at % {DAY_MS}) AS d, model, COUNT(*) AS requests, \
+             CAST(SUM({ERROR_SQL}) AS BIGINT) AS errors, CAST(SUM(input_tokens) AS BIGINT) AS i, \
+             CAST(SUM(cached_input_tokens) AS BIGINT) AS c, CAST(SUM(output_tokens) AS BIGINT) AS o, \
+             CAST(SUM({COST_PICOS_SQL}) AS BIGINT) AS cost FROM usage_records \
+             WHERE org_id = $1 AND occurred_at >= $2 AND occurred_at < $3 \
+             GROUP BY occurred_at - (occurred_at % {DAY_MS}), model ORDER BY d, model"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(org_id)
+            .bind(start)
+            .bind(end)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.len())
+    }
+}
