@@ -234,7 +234,7 @@ async fn one_reservation(
     let r = t
         .app
         .metering
-        .reserve(&org, Money::from_micros(USD))
+        .reserve(&org, Money::from_micros(USD), &[])
         .await
         .unwrap();
     (t, org, r)
@@ -264,7 +264,7 @@ async fn idle_leases_are_forgotten(engine: Engine) {
     let _again = t
         .app
         .metering
-        .reserve(&org, Money::from_micros(USD))
+        .reserve(&org, Money::from_micros(USD), &[])
         .await
         .unwrap();
     assert_eq!(t.app.metering.leases_kept(), 1);

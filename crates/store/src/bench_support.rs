@@ -5,7 +5,7 @@
 use sqlx::Row;
 use tollgate_domain::Timestamp;
 
-use crate::usage_rollups::{COST_PICOS_SQL, DAY_MS, ERROR_SQL};
+use crate::usage_rollups::{COST_MICROS_SQL, COST_REM_SQL, DAY_MS, ERROR_SQL};
 use crate::{Result, Store};
 
 impl Store {
@@ -44,7 +44,8 @@ impl Store {
             "SELECT occurred_at - (occurred_at % {DAY_MS}) AS d, model, COUNT(*) AS requests, \
              CAST(SUM({ERROR_SQL}) AS BIGINT) AS errors, CAST(SUM(input_tokens) AS BIGINT) AS i, \
              CAST(SUM(cached_input_tokens) AS BIGINT) AS c, CAST(SUM(output_tokens) AS BIGINT) AS o, \
-             CAST(SUM({COST_PICOS_SQL}) AS BIGINT) AS cost FROM usage_records \
+             CAST(SUM({COST_MICROS_SQL}) AS BIGINT) AS cost, \
+             CAST(SUM({COST_REM_SQL}) AS BIGINT) AS cost_rem FROM usage_records \
              WHERE org_id = $1 AND occurred_at >= $2 AND occurred_at < $3 \
              GROUP BY occurred_at - (occurred_at % {DAY_MS}), model ORDER BY d, model"
         );

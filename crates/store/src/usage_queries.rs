@@ -162,7 +162,7 @@ pub struct RequestEntry {
 pub struct KeyUsage {
     pub key_id: String,
     /// Σ exact cost, pico-USD.
-    pub cost_since_picos: i64,
+    pub cost_since_picos: i128,
     pub last_at: Timestamp,
 }
 
@@ -218,7 +218,8 @@ pub(crate) fn usage_sql<'a>(q: &UsageQuery<'a>) -> (String, Vec<&'a str>) {
         "CAST(SUM(requests) AS BIGINT) AS requests, CAST(SUM(errors) AS BIGINT) AS errors, \
          CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, \
          CAST(SUM(cached_input_tokens) AS BIGINT) AS cached_input_tokens, \
-         CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, CAST(SUM(cost_picos) AS BIGINT) AS cost_picos \
+         CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, CAST(SUM(cost) AS BIGINT) AS cost, \
+         CAST(SUM(cost_pico_rem) AS BIGINT) AS cost_pico_rem \
          FROM usage_rollups WHERE org_id = $1 AND grain = $2 AND bucket >= $3 AND bucket < $4",
     );
     let mut next = 5;
@@ -287,7 +288,7 @@ pub(crate) fn group_of_row(
             input_tokens: row.try_get("input_tokens")?,
             cached_input_tokens: row.try_get("cached_input_tokens")?,
             output_tokens: row.try_get("output_tokens")?,
-            cost_picos: row.try_get("cost_picos")?,
+            cost_picos: UsageTotals::picos_of(row.try_get("cost")?, row.try_get("cost_pico_rem")?),
         },
     };
     for (i, dim) in group_by.iter().enumerate() {
@@ -346,7 +347,8 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut sql = String::from(
-            "SELECT key_id, CAST(SUM(CASE WHEN bucket >= $2 THEN cost_picos ELSE 0 END) AS BIGINT) AS cost, \
+            "SELECT key_id, CAST(SUM(CASE WHEN bucket >= $2 THEN cost ELSE 0 END) AS BIGINT) AS cost, \
+             CAST(SUM(CASE WHEN bucket >= $2 THEN cost_pico_rem ELSE 0 END) AS BIGINT) AS cost_pico_rem, \
              MAX(last_at) AS last_at FROM usage_rollups WHERE org_id = $1 AND grain = 'hour'",
         );
         let mut next = 3;
@@ -363,7 +365,10 @@ impl Store {
             .map(|r| {
                 Ok(KeyUsage {
                     key_id: r.try_get("key_id")?,
-                    cost_since_picos: r.try_get("cost")?,
+                    cost_since_picos: UsageTotals::picos_of(
+                        r.try_get("cost")?,
+                        r.try_get("cost_pico_rem")?,
+                    ),
                     last_at: r.try_get("last_at")?,
                 })
             })

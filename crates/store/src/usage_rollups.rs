@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
 use sqlx::{Any, Transaction};
-use tollgate_domain::usage::UsageCost;
 use tollgate_domain::{Money, Timestamp};
 
 use crate::{max_bind_params, placeholders, Engine, Result, Store, StoreError, UsageRecord};
@@ -73,9 +72,12 @@ pub fn is_error_status(status: &str) -> bool {
 pub(crate) const ERROR_SQL: &str =
     "CASE WHEN status = 'ok' OR status = 'success' OR status LIKE '2__' THEN 0 ELSE 1 END";
 
-/// A raw record's exact cost in SQL: `cost_picos`, or for a record from before exact pricing
-/// its whole micro-USD.
-pub(crate) const COST_PICOS_SQL: &str = "COALESCE(cost_picos, cost * 1000000)";
+/// A raw record's exact cost in SQL, as whole micro-USD and the pico-USD below (a record from
+/// before exact pricing has only whole micro-USD): summed apart, so that no sum of pico-USD
+/// overflows 64 bits (migration 0018).
+pub(crate) const COST_MICROS_SQL: &str = "COALESCE(cost_picos / 1000000, cost)";
+pub(crate) const COST_REM_SQL: &str = "COALESCE(cost_picos % 1000000, 0)";
+const PICOS_PER_MICRO: i128 = 1_000_000;
 
 /// The sums of one rollup row.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -85,8 +87,9 @@ pub struct UsageTotals {
     pub input_tokens: i64,
     pub cached_input_tokens: i64,
     pub output_tokens: i64,
-    /// Σ exact cost, pico-USD (`usage_records.cost_picos`): what the ledger debited, exactly.
-    pub cost_picos: i64,
+    /// Σ exact cost, pico-USD (`usage_records.cost_picos`): what the ledger debited, exactly
+    /// (stored as `cost` micro-USD and `cost_pico_rem`; 128 bits, as sums pass $9.2M).
+    pub cost_picos: i128,
 }
 
 impl UsageTotals {
@@ -106,9 +109,24 @@ impl UsageTotals {
 
     /// The cost rounded half up to the micro-dollar, for showing.
     pub fn cost(&self) -> Money {
-        UsageCost::from_picos(self.cost_picos.max(0))
-            .unwrap_or(UsageCost::ZERO)
-            .rounded()
+        let micros = (self.cost_picos.max(0) + PICOS_PER_MICRO / 2) / PICOS_PER_MICRO;
+        // Rollups hold at most what the ledger can (±$1T): beyond 64 bits of micro-USD only
+        // a corrupt row goes, shown as the most there is rather than failing the page.
+        Money::from_micros(i64::try_from(micros).unwrap_or(i64::MAX))
+    }
+
+    /// The stored pair (`cost`, `cost_pico_rem`) of the exact cost.
+    fn cost_columns(&self) -> Result<(i64, i64)> {
+        let micros =
+            i64::try_from(self.cost_picos.div_euclid(PICOS_PER_MICRO)).map_err(|_| overflow())?;
+        let rem =
+            i64::try_from(self.cost_picos.rem_euclid(PICOS_PER_MICRO)).map_err(|_| overflow())?;
+        Ok((micros, rem))
+    }
+
+    /// The exact cost from its stored pair.
+    pub(crate) fn picos_of(micros: i64, rem: i64) -> i128 {
+        i128::from(micros) * PICOS_PER_MICRO + i128::from(rem)
     }
 
     fn of(record: &UsageRecord) -> Self {
@@ -119,7 +137,7 @@ impl UsageTotals {
             cached_input_tokens: record.cached_input_tokens,
             output_tokens: record.output_tokens,
             // Exact, as the ledger debits it (a rebuild sums `cost_picos` the same way).
-            cost_picos: record.cost.picos(),
+            cost_picos: i128::from(record.cost.picos()),
         }
     }
 }
@@ -169,7 +187,7 @@ pub fn aggregate<'a>(
     Ok(rows)
 }
 
-const ROLLUP_PARAMS_PER_ROW: usize = 14;
+const ROLLUP_PARAMS_PER_ROW: usize = 15;
 
 /// Adds to the rollups the records of `records` whose id is in `new_ids` (the ones the
 /// transaction just stored; a repeat of an id within the batch counts once, like the insert).
@@ -188,7 +206,7 @@ pub(crate) async fn add_to_rollups_in(
     for chunk in rows.chunks(max_bind_params(engine) / ROLLUP_PARAMS_PER_ROW) {
         let mut sql = String::from(
             "INSERT INTO usage_rollups (org_id, grain, bucket, project_id, key_id, model, plan, \
-             requests, errors, input_tokens, cached_input_tokens, output_tokens, cost_picos, last_at) VALUES ",
+             requests, errors, input_tokens, cached_input_tokens, output_tokens, cost, cost_pico_rem, last_at) VALUES ",
         );
         for i in 0..chunk.len() {
             if i > 0 {
@@ -207,12 +225,14 @@ pub(crate) async fn add_to_rollups_in(
              input_tokens = usage_rollups.input_tokens + excluded.input_tokens, \
              cached_input_tokens = usage_rollups.cached_input_tokens + excluded.cached_input_tokens, \
              output_tokens = usage_rollups.output_tokens + excluded.output_tokens, \
-             cost_picos = usage_rollups.cost_picos + excluded.cost_picos, \
+             cost = usage_rollups.cost + excluded.cost, \
+             cost_pico_rem = usage_rollups.cost_pico_rem + excluded.cost_pico_rem, \
              last_at = CASE WHEN excluded.last_at > usage_rollups.last_at \
                        THEN excluded.last_at ELSE usage_rollups.last_at END",
         );
         let mut query = sqlx::query(&sql);
         for (k, (t, last_at)) in chunk {
+            let (cost, cost_rem) = t.cost_columns()?;
             query = query
                 .bind(&k.org_id)
                 .bind(k.grain.as_str())
@@ -226,7 +246,8 @@ pub(crate) async fn add_to_rollups_in(
                 .bind(t.input_tokens)
                 .bind(t.cached_input_tokens)
                 .bind(t.output_tokens)
-                .bind(t.cost_picos)
+                .bind(cost)
+                .bind(cost_rem)
                 .bind(*last_at);
         }
         query.execute(&mut **tx).await?;
@@ -254,7 +275,7 @@ fn rebuild_select(grain: Grain, by_org: bool) -> String {
         "SELECT org_id, '{grain}', occurred_at - (occurred_at % {size}) AS b, {project}, {key}, model, plan, \
          COUNT(*), CAST(SUM({ERROR_SQL}) AS BIGINT), CAST(SUM(input_tokens) AS BIGINT), \
          CAST(SUM(cached_input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT), \
-         CAST(SUM({COST_PICOS_SQL}) AS BIGINT), MAX(occurred_at) \
+         CAST(SUM({COST_MICROS_SQL}) AS BIGINT), CAST(SUM({COST_REM_SQL}) AS BIGINT), MAX(occurred_at) \
          FROM usage_records WHERE occurred_at >= $1{org_filter} \
          GROUP BY {group}",
         grain = grain.as_str(),
@@ -287,7 +308,7 @@ impl Store {
         for grain in Grain::ALL {
             let sql = format!(
                 "INSERT INTO usage_rollups (org_id, grain, bucket, project_id, key_id, model, plan, \
-                 requests, errors, input_tokens, cached_input_tokens, output_tokens, cost_picos, last_at) {}",
+                 requests, errors, input_tokens, cached_input_tokens, output_tokens, cost, cost_pico_rem, last_at) {}",
                 rebuild_select(grain, org_id.is_some())
             );
             let mut query = sqlx::query(&sql).bind(since);
@@ -328,7 +349,7 @@ impl Store {
     ) -> Result<BTreeMap<RollupKey, (UsageTotals, Timestamp)>> {
         let rows = sqlx::query(
             "SELECT org_id, grain, bucket, project_id, key_id, model, plan, requests, errors, \
-             input_tokens, cached_input_tokens, output_tokens, cost_picos, last_at \
+             input_tokens, cached_input_tokens, output_tokens, cost, cost_pico_rem, last_at \
              FROM usage_rollups WHERE org_id = $1",
         )
         .bind(org_id)
@@ -341,7 +362,7 @@ impl Store {
     /// the rebuild.
     #[cfg(feature = "testing")]
     pub async fn corrupt_rollups_for_tests(&self, org_id: &str) -> Result<()> {
-        sqlx::query("UPDATE usage_rollups SET cost_picos = cost_picos + 1 WHERE org_id = $1 AND grain = 'day'")
+        sqlx::query("UPDATE usage_rollups SET cost_pico_rem = cost_pico_rem + 1 WHERE org_id = $1 AND grain = 'day'")
             .bind(org_id)
             .execute(&self.pool)
             .await?;
@@ -402,9 +423,9 @@ fn rows_to_map(
                     input_tokens: r.try_get(9)?,
                     cached_input_tokens: r.try_get(10)?,
                     output_tokens: r.try_get(11)?,
-                    cost_picos: r.try_get(12)?,
+                    cost_picos: UsageTotals::picos_of(r.try_get(12)?, r.try_get(13)?),
                 },
-                r.try_get(13)?,
+                r.try_get(14)?,
             ),
         );
     }

@@ -180,12 +180,12 @@ async fn rollup_cost_agrees_with_the_ledger_exactly(engine: Engine) {
     );
     let rows = store.rollup_rows(&org.id).await.unwrap();
     for grain in Grain::ALL {
-        let sum: i64 = rows
+        let sum: i128 = rows
             .iter()
             .filter(|(k, _)| k.grain == grain)
             .map(|(_, (t, _))| t.cost_picos)
             .sum();
-        assert_eq!(sum, exact, "{grain:?}");
+        assert_eq!(sum, i128::from(exact), "{grain:?}");
     }
     let groups = store
         .usage_groups(&UsageQuery {
@@ -201,7 +201,7 @@ async fn rollup_cost_agrees_with_the_ledger_exactly(engine: Engine) {
         })
         .await
         .unwrap();
-    assert_eq!(groups[0].totals.cost_picos, exact);
+    assert_eq!(groups[0].totals.cost_picos, i128::from(exact));
     assert_eq!(groups[0].totals.cost().micros(), exact / PICOS_PER_MICRO);
     // A rebuild from the raw records sums the same exact costs.
     store.rebuild_rollups(Some(&org.id), 0).await.unwrap();
