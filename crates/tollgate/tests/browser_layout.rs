@@ -32,6 +32,7 @@ async fn api_user(server: &Server, email: &str, name: &str) -> reqwest::Client {
     )
     .await;
     assert_eq!(s, 201, "{body}");
+    server.verify_email(email).await;
     client
 }
 

@@ -23,6 +23,7 @@ async fn sign_up(b: &Browser, server: &Server) -> String {
         .await;
     b.find("#submit").await.click().await;
     b.wait_for_text("Overview").await;
+    server.verify_email("ada@example.com").await;
     let url = b.current_url().await;
     let at = url.find("/o/").expect("an organization's page") + 3;
     url[at..].split(['/', '?']).next().unwrap().to_owned()
