@@ -20,6 +20,7 @@ pub mod project;
 pub mod secret;
 pub mod subscription;
 mod text_enum;
+pub mod totp;
 pub mod usage;
 pub mod validate;
 

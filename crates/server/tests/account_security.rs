@@ -236,8 +236,7 @@ async fn last_reset_token(t: &TestApp, to: &str) -> String {
     let mail = t
         .sent_emails()
         .into_iter()
-        .filter(|m| m.to == to && m.kind == "password_reset")
-        .last()
+        .rfind(|m| m.to == to && m.kind == "password_reset")
         .expect("a reset email");
     let link = mail.first_link().unwrap().to_owned();
     assert!(
@@ -441,8 +440,7 @@ async fn verification_token(t: &TestApp, to: &str) -> String {
     let mail = t
         .sent_emails()
         .into_iter()
-        .filter(|m| m.to == to && m.kind == "email_verification")
-        .last()
+        .rfind(|m| m.to == to && m.kind == "email_verification")
         .expect("a verification email");
     let link = mail.first_link().unwrap().to_owned();
     assert!(

@@ -300,4 +300,76 @@ async fn the_permission_table_holds_on_the_api(engine: Engine) {
     );
 }
 
-on_both_engines!(the_permission_table_holds_on_the_api);
+/// DESIGN §2 "Accounts' security": creating keys and buying credits also need a verified email
+/// address. Where the table says yes, an unverified caller gets 403 `email_not_verified`; where
+/// it says no, the table's own answer comes first (403 `forbidden`, or 404 for another
+/// organization).
+async fn an_unverified_address_may_not_create_keys_or_buy_credits(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let admin = t.sign_up("admin@example.com").await;
+    let default = t.default_project(&admin.org_id).await;
+    let outsider = t.sign_up("outsider@example.com").await;
+    let c = t.client();
+    let (status, body) = send(c.post(t.url("/api/v1/auth/signup")).json(
+        &json!({"email": "new@example.com", "password": "correct horse battery", "name": "New"}),
+    ))
+    .await;
+    assert_eq!(status, 201);
+    let (id, own_org) = (
+        body["user"]["id"].as_str().unwrap().to_owned(),
+        body["organization"]["id"].as_str().unwrap().to_owned(),
+    );
+    let own_default = t.default_project(&own_org).await;
+    t.add_member(&admin.org_id, &id, &[(&default, ProjectRole::ProjectAdmin)])
+        .await;
+    let key = |org: &str, project: &str| {
+        c.post(t.url(&format!("/api/v1/orgs/{org}/projects/{project}/api-keys")))
+            .json(&json!({"name": "k"}))
+    };
+    let buy = |org: &str| {
+        c.post(t.url(&format!("/api/v1/orgs/{org}/billing/credits")))
+            .header("Idempotency-Key", "k-1")
+            .json(&json!({"amount": "20.00"}))
+    };
+    let outsider_default = t.default_project(&outsider.org_id).await;
+    let cases = [
+        (
+            "key in own org",
+            key(&own_org, &own_default),
+            403,
+            "email_not_verified",
+        ),
+        (
+            "key as project admin",
+            key(&admin.org_id, &default),
+            403,
+            "email_not_verified",
+        ),
+        (
+            "credits in own org",
+            buy(&own_org),
+            403,
+            "email_not_verified",
+        ),
+        ("credits as a member", buy(&admin.org_id), 403, "forbidden"),
+        (
+            "key in another org",
+            key(&outsider.org_id, &outsider_default),
+            404,
+            "not_found",
+        ),
+    ];
+    for (what, request, status, code) in cases {
+        let (got, body) = send(request).await;
+        assert_eq!(
+            (got, body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{what}"
+        );
+    }
+}
+
+on_both_engines!(
+    the_permission_table_holds_on_the_api,
+    an_unverified_address_may_not_create_keys_or_buy_credits,
+);

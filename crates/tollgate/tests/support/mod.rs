@@ -110,10 +110,12 @@ pub fn emailed_link(servers: &[&Server], kind: &str, to: &str) -> String {
         for server in servers {
             let found = server.log.lock().unwrap().iter().rev().find_map(|line| {
                 let fields = line.split_once("email written to the outbox directory")?.1;
+                // `link` is logged with Debug formatting, in quotes.
                 let field = |name: &str| {
                     fields
                         .split_whitespace()
                         .find_map(|f| f.strip_prefix(&format!("{name}=")[..]))
+                        .map(|v| v.trim_matches('"'))
                 };
                 (field("kind") == Some(kind) && field("to") == Some(to))
                     .then(|| field("link").map(str::to_owned))
