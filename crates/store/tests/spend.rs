@@ -289,18 +289,18 @@ async fn alerts_are_recorded_once_per_month_and_threshold(engine: Engine) {
     let key = (SpendScope::Project, "prj_p", "2026-09");
     let before = store.outbox_messages(100).await.unwrap().len();
     assert!(store
-        .send_spend_alert(key, 50, &[email.clone()], NOW)
+        .send_spend_alert(key, 50, std::slice::from_ref(&email), NOW)
         .await
         .unwrap());
     assert!(!store
-        .send_spend_alert(key, 50, &[email.clone()], NOW)
+        .send_spend_alert(key, 50, std::slice::from_ref(&email), NOW)
         .await
         .unwrap());
     assert!(store
         .send_spend_alert(
             (SpendScope::Project, "prj_p", "2026-10"),
             50,
-            &[email.clone()],
+            std::slice::from_ref(&email),
             NOW
         )
         .await
