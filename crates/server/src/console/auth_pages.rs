@@ -66,7 +66,7 @@ pub async fn login(
         return csrf.attach(refused);
     }
     let next = safe_next(form.next.as_deref());
-    match app.log_in(&form.email, &form.password, &client).await {
+    match app.log_in(&form.email, &form.password, None, &client).await {
         Ok(signed_in) => (
             [(
                 header::SET_COOKIE,
