@@ -240,7 +240,90 @@ async fn turning_it_off_needs_the_password_and_a_code(engine: Engine) {
     assert_ne!(started["secret"].as_str().unwrap(), secret);
 }
 
+fn csrf_of(html: &str) -> String {
+    let start =
+        html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+    html[start..start + 64].to_owned()
+}
+
+async fn console_login_asks_for_the_code_on_a_second_page(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let ada = t.sign_up("ada@example.com").await;
+    let (secret, _) = enrol(&t, &ada).await;
+    t.clock.advance_ms(STEP_MS);
+    let anon = t.client();
+    let html = anon
+        .get(t.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let first = [
+        ("csrf", csrf_of(&html)),
+        ("email", "ada@example.com".to_owned()),
+        ("password", PASSWORD.to_owned()),
+    ];
+    let r = anon
+        .post(t.url("/login"))
+        .form(&first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"two-factor-form\""), "{html}");
+    assert!(html.contains("name=\"totp_code\""));
+    assert_eq!(
+        anon.get(t.url("/account")).send().await.unwrap().status(),
+        303,
+        "not signed in yet"
+    );
+
+    let right = code(&secret, &t);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let with_code = |c: &str, csrf: String| {
+        [
+            ("csrf", csrf),
+            ("email", "ada@example.com".to_owned()),
+            ("password", PASSWORD.to_owned()),
+            ("totp_code", c.to_owned()),
+        ]
+    };
+    let r = anon
+        .post(t.url("/login"))
+        .form(&with_code(wrong, csrf_of(&html)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"totp-code-error\""), "{html}");
+    assert!(
+        html.contains("id=\"two-factor-form\""),
+        "the second page again"
+    );
+    let r = anon
+        .post(t.url("/login"))
+        .form(&with_code(&right, csrf_of(&html)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        anon.get(t.url("/account")).send().await.unwrap().status(),
+        200
+    );
+}
+
 on_both_engines!(
+    console_login_asks_for_the_code_on_a_second_page,
     enrolment_needs_a_right_code_and_shows_recovery_codes_once,
     login_asks_for_the_code_and_each_code_works_once,
     wrong_codes_count_like_failed_logins,
