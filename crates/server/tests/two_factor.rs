@@ -322,7 +322,79 @@ async fn console_login_asks_for_the_code_on_a_second_page(engine: Engine) {
     );
 }
 
+fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let from = html.find(start).expect(start) + start.len();
+    let len = html[from..].find(end).expect(end);
+    &html[from..from + len]
+}
+
+async fn the_account_page_enrols_with_a_qr_code_and_shows_recovery_codes_once(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let ada = t.sign_up("ada@example.com").await;
+    let get = || async {
+        ada.client
+            .get(t.url("/account"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let html = get().await;
+    assert!(html.contains("id=\"totp-start\""), "{html}");
+    let r = ada
+        .client
+        .post(t.url("/account/totp"))
+        .form(&[("csrf", csrf_of(&html))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let html = get().await;
+    assert!(
+        between(&html, "id=\"totp-qr\"", "</div>").contains("<svg"),
+        "QR code drawn as SVG"
+    );
+    let secret = between(&html, "id=\"totp-secret\">", "<").to_owned();
+    let right = code(&secret, &t);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let r = ada
+        .client
+        .post(t.url("/account/totp/confirm"))
+        .form(&[("csrf", csrf_of(&html)), ("code", wrong.to_owned())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"totp-code-error\""), "{html}");
+    let r = ada
+        .client
+        .post(t.url("/account/totp/confirm"))
+        .form(&[("csrf", csrf_of(&html)), ("code", right)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let html = get().await;
+    assert!(html.contains("On. Signing in asks for a code"), "{html}");
+    let shown = between(&html, "id=\"recovery-codes\"", "</ul>")
+        .matches("<code>")
+        .count();
+    assert_eq!(shown, 10);
+    assert!(!html.contains(&secret), "the secret is not shown once on");
+    let again = get().await;
+    assert!(!again.contains("id=\"recovery-codes\""), "shown once");
+    assert_eq!(login(&t, "ada@example.com", None).await.0, 401);
+}
+
 on_both_engines!(
+    the_account_page_enrols_with_a_qr_code_and_shows_recovery_codes_once,
     console_login_asks_for_the_code_on_a_second_page,
     enrolment_needs_a_right_code_and_shows_recovery_codes_once,
     login_asks_for_the_code_and_each_code_works_once,
