@@ -391,6 +391,37 @@ async fn the_account_page_enrols_with_a_qr_code_and_shows_recovery_codes_once(en
     let again = get().await;
     assert!(!again.contains("id=\"recovery-codes\""), "shown once");
     assert_eq!(login(&t, "ada@example.com", None).await.0, 401);
+
+    // Turning it off: a wrong code keeps it on and says so, a right one turns it off.
+    t.clock.advance_ms(STEP_MS);
+    let r = ada
+        .client
+        .post(t.url("/account/totp/disable"))
+        .form(&[
+            ("csrf", csrf_of(&again)),
+            ("password", PASSWORD.to_owned()),
+            ("code", "nope".to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"totp-off-code-error\""), "{html}");
+    let r = ada
+        .client
+        .post(t.url("/account/totp/disable"))
+        .form(&[
+            ("csrf", csrf_of(&html)),
+            ("password", PASSWORD.to_owned()),
+            ("code", code(&secret, &t)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(get().await.contains("id=\"totp-start\""));
+    assert_eq!(login(&t, "ada@example.com", None).await.0, 200);
 }
 
 on_both_engines!(

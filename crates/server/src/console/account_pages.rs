@@ -32,6 +32,7 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
             Some("A new verification link is on its way. It works for 48 hours.")
         }
         "totp_enabled" => Some("Two-factor authentication is on."),
+        "totp_disabled" => Some("Two-factor authentication is off."),
         "email_verified" => {
             Some("Your email address is verified. You can create API keys and buy credits.")
         }

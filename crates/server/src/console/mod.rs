@@ -73,6 +73,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/account/password", post(account_pages::change_password))
         .route("/account/totp", post(two_factor_pages::start))
         .route("/account/totp/confirm", post(two_factor_pages::confirm))
+        .route("/account/totp/disable", post(two_factor_pages::disable))
         .route(
             "/account/sessions/sign-out-others",
             post(account_pages::sign_out_others),

@@ -135,3 +135,34 @@ pub async fn confirm(
         }
     }
 }
+
+#[derive(Deserialize)]
+pub struct DisableForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    code: String,
+}
+
+pub async fn disable(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    headers: HeaderMap,
+    PageForm(form): PageForm<DisableForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let refused = match app.disable_totp(&session, &form.password, &form.code).await {
+        Ok(()) => return Redirect::to("/account?notice=totp_disabled#two-factor").into_response(),
+        Err(e @ ServiceError::Internal(_)) => return app.service_error_page(e),
+        Err(e) => e,
+    };
+    let extra = match &refused {
+        ServiceError::Denied { message, .. } => json!({"errors": {"totp_password": message}}),
+        other => json!({"errors": {"totp_off_code": other.public_message()}}),
+    };
+    crate::console::account_pages::render(&app, &session, &headers, refused.status(), extra).await
+}
