@@ -320,16 +320,6 @@ impl Browser {
         }
     }
 
-    /// Resizes the window (a phone is 390 × 844).
-    pub async fn set_window_size(&self, width: u32, height: u32) {
-        self.command(
-            reqwest::Method::POST,
-            "/window/rect",
-            Some(json!({"width": width, "height": height})),
-        )
-        .await;
-    }
-
     pub async fn execute(&self, script: &str, args: Vec<Value>) -> Value {
         self.command(
             reqwest::Method::POST,
