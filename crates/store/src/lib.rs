@@ -34,6 +34,7 @@ mod spend_leases;
 mod subscriptions;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod two_factor;
 mod usage;
 mod usage_lookup;
 mod usage_queries;
@@ -66,6 +67,7 @@ pub use subscriptions::{
     ChargeOutcome, NewSubscription, PendingCharge, RenewalOutcome, Subscription,
     SubscriptionRefusal, TierState,
 };
+pub use two_factor::TotpState;
 pub use usage::{RecordedUsage, UsageRecord};
 pub use usage_queries::{
     KeyUsage, RequestEntry, RequestQuery, StatusClass, UsageDim, UsageGroup, UsageQuery,

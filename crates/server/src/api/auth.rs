@@ -84,6 +84,10 @@ pub async fn signup(
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+    /// For accounts with two-factor sign-in: the 6-digit code from the authenticator app, or
+    /// one of the recovery codes. Without it such an account answers 401 `totp_required`.
+    #[schema(max_length = 64)]
+    pub totp_code: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -96,7 +100,7 @@ pub struct LoginResponse {
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in; the session cookie is set", body = LoginResponse),
-        (status = 401, description = "Incorrect email or password (the same answer for both)", body = ErrorBody),
+        (status = 401, description = "Incorrect email or password (`invalid_credentials`, the same answer for both); the account needs its second factor (`totp_required`); the code is wrong or used (`totp_invalid`)", body = ErrorBody),
         (status = 429, description = "Too many failed attempts for this email or from this address", body = ErrorBody),
         (status = 503, description = "Too many passwords being checked; try again (`busy`)", body = ErrorBody),
     ))]
@@ -105,7 +109,14 @@ pub async fn login(
     client: ClientInfo,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let signed_in = app.log_in(&body.email, &body.password, &client).await?;
+    let signed_in = app
+        .log_in(
+            &body.email,
+            &body.password,
+            body.totp_code.as_deref(),
+            &client,
+        )
+        .await?;
     Ok((
         [(
             header::SET_COOKIE,

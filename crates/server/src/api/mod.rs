@@ -24,6 +24,7 @@ pub mod project_models;
 pub mod projects;
 pub mod spend_limits;
 pub mod subscriptions;
+pub mod two_factor;
 pub mod usage;
 pub mod usage_csv;
 pub mod views;
@@ -79,6 +80,8 @@ pub fn router(app: &Arc<App>) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(account::list_sessions))
         .routes(routes!(account::sign_out_session))
         .routes(routes!(account::sign_out_other_sessions))
+        .routes(routes!(two_factor::start, two_factor::disable))
+        .routes(routes!(two_factor::confirm))
         .routes(routes!(email_verification::verify_email))
         .routes(routes!(email_verification::resend))
         .routes(routes!(orgs::create))

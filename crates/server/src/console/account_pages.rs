@@ -31,6 +31,8 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "verification_sent" => {
             Some("A new verification link is on its way. It works for 48 hours.")
         }
+        "totp_enabled" => Some("Two-factor authentication is on."),
+        "totp_disabled" => Some("Two-factor authentication is off."),
         "email_verified" => {
             Some("Your email address is verified. You can create API keys and buy credits.")
         }
@@ -41,19 +43,38 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
 pub async fn page(
     State(app): State<Arc<App>>,
     PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
-    render(
+    let page = render(
         &app,
         &session,
+        &headers,
         StatusCode::OK,
         json!({"notice": notice_text(q.notice.as_deref())}),
     )
-    .await
+    .await;
+    // Recovery codes are shown once: the cookie that brought them goes.
+    (
+        [(header::SET_COOKIE, app.clear_recovery_cookie(&client))],
+        page,
+    )
+        .into_response()
 }
 
 /// The account page; `extra` holds a refused form's values and errors.
-async fn render(app: &App, session: &CurrentSession, status: StatusCode, extra: Value) -> Response {
+pub(crate) async fn render(
+    app: &App,
+    session: &CurrentSession,
+    headers: &HeaderMap,
+    status: StatusCode,
+    extra: Value,
+) -> Response {
+    let two_factor = match app.two_factor_card(&session.user, headers).await {
+        Ok(card) => card,
+        Err(e) => return app.service_error_page(e),
+    };
     let sessions = match app.list_sessions(session).await {
         Ok(page) => page,
         Err(e) => return app.service_error_page(e),
@@ -84,6 +105,7 @@ async fn render(app: &App, session: &CurrentSession, status: StatusCode, extra: 
         "sessions": rows,
         "more_sessions": sessions.has_more,
         "others": sessions.data.iter().any(|s| !s.current),
+        "two_factor": two_factor,
         "values": {},
         "errors": {},
     });
@@ -122,7 +144,14 @@ pub async fn save_profile(
         Ok(_) => Redirect::to("/account?notice=profile_saved").into_response(),
         Err(ServiceError::Invalid(v)) => {
             let extra = json!({"values": {"name": form.name}, "errors": {"name": v.message}});
-            render(&app, &session, StatusCode::UNPROCESSABLE_ENTITY, extra).await
+            render(
+                &app,
+                &session,
+                &headers,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                extra,
+            )
+            .await
         }
         Err(e) => app.service_error_page(e),
     }
@@ -162,7 +191,7 @@ pub async fn change_password(
         }
         other => json!({"error": other.public_message()}),
     };
-    render(&app, &session, refused.status(), extra).await
+    render(&app, &session, &headers, refused.status(), extra).await
 }
 
 #[derive(Deserialize)]

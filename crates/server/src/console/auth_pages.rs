@@ -52,6 +52,8 @@ pub struct LoginForm {
     email: String,
     #[serde(default)]
     password: String,
+    /// The second step's code (decision 0023); absent on the first step.
+    totp_code: Option<String>,
     next: Option<String>,
 }
 
@@ -66,7 +68,15 @@ pub async fn login(
         return csrf.attach(refused);
     }
     let next = safe_next(form.next.as_deref());
-    match app.log_in(&form.email, &form.password, &client).await {
+    match app
+        .log_in(
+            &form.email,
+            &form.password,
+            form.totp_code.as_deref(),
+            &client,
+        )
+        .await
+    {
         Ok(signed_in) => (
             [(
                 header::SET_COOKIE,
@@ -76,6 +86,21 @@ pub async fn login(
         )
             .into_response(),
         Err(ServiceError::Internal(e)) => app.service_error_page(ServiceError::Internal(e)),
+        // The password was right: the second page asks for the code.
+        Err(e @ ServiceError::SecondFactor { code, .. }) => {
+            let error = (code == "totp_invalid").then(|| e.public_message());
+            let page = json!({
+                "values": {"email": form.email, "password": form.password},
+                "next": next,
+                "error": error,
+            });
+            let status = if error.is_some() {
+                e.status()
+            } else {
+                StatusCode::OK
+            };
+            csrf.attach(app.public_page("login_two_factor.html", status, &csrf.secret, page))
+        }
         Err(e) => {
             let page =
                 json!({"values": {"email": form.email}, "next": next, "error": e.public_message()});

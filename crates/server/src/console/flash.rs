@@ -27,8 +27,9 @@ fn new_key_path(org_id: &str) -> String {
 }
 
 impl App {
-    fn flash_cookie(
+    pub(crate) fn flash_cookie(
         &self,
+        name: &str,
         value: &str,
         path: &str,
         max_age: u64,
@@ -41,7 +42,7 @@ impl App {
         };
         // Every byte comes from ids, hex keys and fixed ASCII text.
         HeaderValue::from_str(&format!(
-            "{NEW_KEY_COOKIE}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+            "{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
         ))
         .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
@@ -55,6 +56,7 @@ impl App {
         client: &ClientInfo,
     ) -> HeaderValue {
         self.flash_cookie(
+            NEW_KEY_COOKIE,
             &format!("{key_id}.{secret}"),
             &new_key_path(org_id),
             NEW_KEY_MAX_AGE_SECS,
@@ -64,7 +66,7 @@ impl App {
 
     /// `Set-Cookie` that removes the new-key cookie once its page has shown it.
     pub fn clear_new_key_flash_cookie(&self, org_id: &str, client: &ClientInfo) -> HeaderValue {
-        self.flash_cookie("", &new_key_path(org_id), 0, client)
+        self.flash_cookie(NEW_KEY_COOKIE, "", &new_key_path(org_id), 0, client)
     }
 
     /// The key the cookie names, when the cookie is genuine: the secret matches the stored

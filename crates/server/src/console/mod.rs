@@ -23,6 +23,7 @@ mod project_pages;
 mod spend_pages;
 mod subscription_pages;
 pub mod templates;
+pub mod two_factor_pages;
 pub mod usage_pages;
 mod usage_panels;
 
@@ -71,6 +72,9 @@ pub fn router() -> Router<Arc<App>> {
         .route("/verify-email/{token}", get(account_pages::verify_email))
         .route("/account/profile", post(account_pages::save_profile))
         .route("/account/password", post(account_pages::change_password))
+        .route("/account/totp", post(two_factor_pages::start))
+        .route("/account/totp/confirm", post(two_factor_pages::confirm))
+        .route("/account/totp/disable", post(two_factor_pages::disable))
         .route(
             "/account/sessions/sign-out-others",
             post(account_pages::sign_out_others),

@@ -17,6 +17,7 @@ const TEMPLATES: &[(&str, &str)] = embedded_templates!(
     "layout.html",
     "auth_layout.html",
     "login.html",
+    "login_two_factor.html",
     "signup.html",
     "overview.html",
     "settings.html",

@@ -41,15 +41,37 @@ impl App {
     ) -> ServiceResult<u64> {
         let new =
             Password::parse(new).map_err(|e| ValidationError::new("new_password", e.message))?;
+        self.verify_own_password(&session.user.id, current).await?;
+        let hash = self
+            .password_turn()
+            .await?
+            .hash(new.expose().to_owned())
+            .await?;
+        let ended = self
+            .store
+            .change_password(&session.user.id, &hash, Some(&session.session_id))
+            .await?;
+        tracing::info!(user = %session.user.id, ended, "password changed");
+        Ok(ended)
+    }
+
+    /// Checks a signed-in user's own password (to change it, or to turn two-factor sign-in
+    /// off). Wrong ones count against the user like failed logins (the same limit and window),
+    /// so a stolen session cannot be used to guess the password.
+    pub(crate) async fn verify_own_password(
+        &self,
+        user_id: &str,
+        current: &str,
+    ) -> ServiceResult<()> {
         let window = millis(self.config.login_window);
         let now = self.now();
-        let bucket = format!("password_change:user:{}", session.user.id);
+        let bucket = format!("password_change:user:{user_id}");
         let tries = self.store.rate_hit(&bucket, window, now).await?;
         if tries > self.config.login_failures_per_email {
             self.store.rate_release(&bucket, window, now).await?;
             return Err(self.too_many(window));
         }
-        let stored = self.store.password_hash(&session.user.id).await?;
+        let stored = self.store.password_hash(user_id).await?;
         let turn = match self.password_turn().await {
             Ok(turn) => turn,
             Err(busy) => {
@@ -67,17 +89,7 @@ impl App {
             });
         }
         self.store.rate_reset(&bucket).await?;
-        let hash = self
-            .password_turn()
-            .await?
-            .hash(new.expose().to_owned())
-            .await?;
-        let ended = self
-            .store
-            .change_password(&session.user.id, &hash, Some(&session.session_id))
-            .await?;
-        tracing::info!(user = %session.user.id, ended, "password changed");
-        Ok(ended)
+        Ok(())
     }
 
     /// The user's live sessions, the current one marked.

@@ -83,12 +83,15 @@ impl App {
         ))
     }
 
-    /// Checks an email and password. A wrong email and a wrong password get the same answer;
-    /// repeated failures for one email or from one address are refused for a while.
+    /// Checks an email and password, and for users with two-factor sign-in the code (a TOTP
+    /// code or a recovery code): without one the answer is 401 `totp_required`, a wrong one 401
+    /// `totp_invalid`. A wrong email and a wrong password get the same answer; repeated
+    /// failures (wrong codes too) for one email or from one address are refused for a while.
     pub async fn log_in(
         &self,
         email: &str,
         pw: &str,
+        second_factor: Option<&str>,
         client: &ClientInfo,
     ) -> ServiceResult<SignedIn> {
         let window = millis(self.config.login_window);
@@ -136,6 +139,19 @@ impl App {
         let Some(user) = user else {
             return Err(ServiceError::InvalidCredentials);
         };
+        if self.totp_enabled(&user.id).await? {
+            match second_factor.filter(|c| !c.trim().is_empty()) {
+                None => {
+                    give_back().await?;
+                    return Err(ServiceError::SecondFactor {
+                        code: "totp_required",
+                        message: "Enter the code from your authenticator app.".to_owned(),
+                    });
+                }
+                // A wrong code keeps its place in both counters, like a wrong password.
+                Some(code) => self.use_second_factor(&user.id, code).await?,
+            }
+        }
         // Success forgets this email's failures; the address keeps its other ones.
         self.store.rate_release(&ip_bucket, window, now).await?;
         self.store.rate_reset(&email_bucket).await?;

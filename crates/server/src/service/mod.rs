@@ -23,6 +23,7 @@ pub mod rate_limits;
 pub mod spend_limits;
 pub mod stripe_events;
 pub mod subscriptions;
+pub mod two_factor;
 pub mod usage;
 
 use tollgate_domain::{OrgAction, ProjectAction, ValidationError};
@@ -41,6 +42,10 @@ pub enum ServiceError {
     InvalidCredentials,
     #[error("not signed in")]
     Unauthenticated,
+    /// The password was right but sign-in needs the second factor (`totp_required`), or the
+    /// code given is wrong or used (`totp_invalid`).
+    #[error("{message}")]
+    SecondFactor { code: &'static str, message: String },
     #[error("{}", .0.denied_message())]
     Forbidden(OrgAction),
     #[error("{}", .0.denied_message())]
@@ -83,7 +88,9 @@ impl ServiceError {
             Self::Invalid(_) => S::UNPROCESSABLE_ENTITY,
             Self::BadRequest { .. } => S::BAD_REQUEST,
             Self::EmailTaken | Self::Conflict { .. } => S::CONFLICT,
-            Self::InvalidCredentials | Self::Unauthenticated => S::UNAUTHORIZED,
+            Self::InvalidCredentials | Self::Unauthenticated | Self::SecondFactor { .. } => {
+                S::UNAUTHORIZED
+            }
             Self::Forbidden(_) | Self::ProjectForbidden(_) | Self::Denied { .. } => S::FORBIDDEN,
             Self::Gone { .. } => S::GONE,
             Self::NotFound(_) => S::NOT_FOUND,
@@ -102,6 +109,7 @@ impl ServiceError {
             | Self::Conflict { code, .. }
             | Self::Gone { code, .. }
             | Self::Denied { code, .. }
+            | Self::SecondFactor { code, .. }
             | Self::PaymentRequired { code, .. } => code,
             Self::EmailTaken => "email_taken",
             Self::InvalidCredentials => "invalid_credentials",

@@ -1,0 +1,168 @@
+//! The Account page's two-factor card (docs/account-security.md, decision 0023): start
+//! (`POST /account/totp`), the QR code drawn here as inline SVG, confirm with a first code
+//! (`POST /account/totp/confirm`), whose recovery codes travel once to the page in a
+//! short-lived cookie (like a new key's secret, decision 0016), never in a URL.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tollgate_store::User;
+
+use crate::app::App;
+use crate::auth::session::cookie;
+use crate::auth::ClientInfo;
+use crate::console::{PageForm, PageSession};
+use crate::service::ServiceError;
+
+const RECOVERY_COOKIE: &str = "tg_recovery_codes";
+const RECOVERY_MAX_AGE_SECS: u64 = 120;
+
+/// The otpauth URI as an SVG QR code.
+fn qr_svg(uri: &str) -> String {
+    match qrcode::QrCode::new(uri.as_bytes()) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .build(),
+        Err(_) => String::new(),
+    }
+}
+
+/// A recovery code as `new_recovery_code` makes it; anything else in the cookie is dropped.
+fn is_recovery_code(code: &str) -> bool {
+    code.len() == 9
+        && code.char_indices().all(|(i, c)| {
+            if i == 4 {
+                c == '-'
+            } else {
+                c.is_ascii_lowercase() || ('2'..='7').contains(&c)
+            }
+        })
+}
+
+impl App {
+    /// The card's context: on or off, an enrolment waiting for its code, and recovery codes
+    /// just made (from the cookie).
+    pub(crate) async fn two_factor_card(
+        &self,
+        user: &User,
+        headers: &HeaderMap,
+    ) -> Result<Value, ServiceError> {
+        let enabled = self.totp_enabled(&user.id).await?;
+        let pending = match self.pending_totp(user).await? {
+            Some(p) => json!({"secret": p.secret, "qr": qr_svg(&p.otpauth_uri)}),
+            None => Value::Null,
+        };
+        let recovery: Vec<&str> = match cookie(headers, RECOVERY_COOKIE) {
+            Some(v) if enabled => v.split('.').filter(|c| is_recovery_code(c)).collect(),
+            _ => Vec::new(),
+        };
+        Ok(json!({"enabled": enabled, "pending": pending, "recovery_codes": recovery}))
+    }
+
+    /// Removes the recovery-codes cookie once the page showed them.
+    pub(crate) fn clear_recovery_cookie(&self, client: &ClientInfo) -> HeaderValue {
+        self.flash_cookie(RECOVERY_COOKIE, "", "/account", 0, client)
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+
+#[derive(Deserialize)]
+pub struct StartForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn start(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    headers: HeaderMap,
+    PageForm(form): PageForm<StartForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    match app.start_totp(&session.user).await {
+        Ok(_) => Redirect::to("/account#two-factor").into_response(),
+        Err(ServiceError::Conflict { .. }) => {
+            Redirect::to("/account?notice=totp_enabled#two-factor").into_response()
+        }
+        Err(e) => app.service_error_page(e),
+    }
+}
+
+pub async fn confirm(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    PageForm(form): PageForm<CodeForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    match app.confirm_totp(&session.user, &form.code).await {
+        Ok(codes) => (
+            [(
+                header::SET_COOKIE,
+                app.flash_cookie(
+                    RECOVERY_COOKIE,
+                    &codes.join("."),
+                    "/account",
+                    RECOVERY_MAX_AGE_SECS,
+                    &client,
+                ),
+            )],
+            Redirect::to("/account?notice=totp_enabled#two-factor"),
+        )
+            .into_response(),
+        Err(e @ ServiceError::Internal(_)) => app.service_error_page(e),
+        Err(e) => {
+            let extra = json!({"errors": {"totp_code": e.public_message()}});
+            crate::console::account_pages::render(&app, &session, &headers, e.status(), extra).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DisableForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    code: String,
+}
+
+pub async fn disable(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    headers: HeaderMap,
+    PageForm(form): PageForm<DisableForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let refused = match app.disable_totp(&session, &form.password, &form.code).await {
+        Ok(()) => return Redirect::to("/account?notice=totp_disabled#two-factor").into_response(),
+        Err(e @ ServiceError::Internal(_)) => return app.service_error_page(e),
+        Err(e) => e,
+    };
+    let extra = match &refused {
+        ServiceError::Denied { message, .. } => json!({"errors": {"totp_password": message}}),
+        other => json!({"errors": {"totp_off_code": other.public_message()}}),
+    };
+    crate::console::account_pages::render(&app, &session, &headers, refused.status(), extra).await
+}
