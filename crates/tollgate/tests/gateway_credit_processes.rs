@@ -297,9 +297,21 @@ async fn kill_nine_loses_at_most_a_flush_interval_and_the_lease_expires(engine: 
     // Restarted, the process serves again; the other one never stopped.
     let a2 = setup.serve();
     let on_a2 = load(&a2.base, &customer.key, 4, &stop);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Until the restarted process has answered (a request of our own, counted with its load).
+    let probe = reqwest::Client::new();
+    let first = loop {
+        match chat(&probe, &a2.base, &customer.key, MAX_TOKENS).await {
+            Some((200, _, id)) => break (id, Instant::now()),
+            Some((status, body, _)) => panic!("the restarted process answered {status}: {body}"),
+            None if killed_at.elapsed() < Duration::from_secs(60) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            None => panic!("the restarted process did not answer within 60 s of the kill"),
+        }
+    };
     stop.store(true, Ordering::Relaxed);
-    let on_a2 = answers(on_a2).await;
+    let mut on_a2 = answers(on_a2).await;
+    on_a2.push(first);
     let on_b = answers(on_b).await;
     assert!(!on_a.is_empty() && !on_b.is_empty() && !on_a2.is_empty());
 

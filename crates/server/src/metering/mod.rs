@@ -13,10 +13,9 @@ mod lease;
 mod writer;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tollgate_domain::limits::spend::SpendScope;
 use tollgate_domain::{Clock, Money};
 use tollgate_store::{SpendPeriod, Store, UsageRecord};
@@ -59,9 +58,12 @@ impl Default for MeteringConfig {
 pub struct Metering {
     inner: Arc<Inner>,
     writer: writer::WriterHandle,
-    /// Organizations whose credit went down, for auto-recharge (`spawn` takes it).
-    spent: std::sync::Mutex<Option<mpsc::UnboundedReceiver<BTreeSet<String>>>>,
 }
+
+/// Told, by the writer, of the organizations whose credit went down in a batch it stored,
+/// before anyone waiting on `flush` is answered (set once by `spawn`: spend alerts and
+/// auto-recharge, `App::after_usage`).
+type SpentHook = Box<dyn Fn(BTreeSet<String>) + Send + Sync>;
 
 struct Inner {
     store: Store,
@@ -69,6 +71,7 @@ struct Inner {
     config: MeteringConfig,
     leases: lease::Leases<lease::Credit>,
     spend_leases: lease::Leases<SpendPeriod>,
+    after_spent: OnceLock<SpentHook>,
 }
 
 type SpendLease = Arc<lease::Lease<SpendPeriod>>;
@@ -121,18 +124,17 @@ pub enum CreditRefusal {
 
 impl Metering {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: MeteringConfig) -> Self {
-        let (spent_tx, spent_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             store,
             clock,
             config,
             leases: lease::Leases::default(),
             spend_leases: lease::Leases::default(),
+            after_spent: OnceLock::new(),
         });
         Self {
-            writer: writer::WriterHandle::spawn(inner.clone(), spent_tx),
+            writer: writer::WriterHandle::spawn(inner.clone()),
             inner,
-            spent: std::sync::Mutex::new(Some(spent_rx)),
         }
     }
 
@@ -270,20 +272,15 @@ pub fn spawn(app: Arc<App>) -> Vec<tokio::task::JoinHandle<()>> {
             }
         })
     };
-    let spent = app
-        .metering
-        .spent
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take();
-    let recharge = tokio::spawn(async move {
-        let Some(mut spent) = spent else {
-            tracing::warn!("metering jobs started twice; the second does nothing");
-            return;
-        };
-        while let Some(orgs) = spent.recv().await {
+    // Weak: the hook lives inside the app it calls.
+    let weak = Arc::downgrade(&app);
+    let hook: SpentHook = Box::new(move |orgs| {
+        if let Some(app) = weak.upgrade() {
             app.after_usage(orgs);
         }
     });
-    vec![upkeep, recharge]
+    if app.metering.inner.after_spent.set(hook).is_err() {
+        tracing::warn!("metering jobs started twice; the second does nothing");
+    }
+    vec![upkeep]
 }

@@ -34,9 +34,9 @@ pub(super) struct WriterHandle {
 }
 
 impl WriterHandle {
-    pub fn spawn(inner: Arc<Inner>, spent: mpsc::UnboundedSender<BTreeSet<String>>) -> Self {
+    pub fn spawn(inner: Arc<Inner>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(inner, rx, spent));
+        tokio::spawn(run(inner, rx));
         Self { tx }
     }
 
@@ -68,11 +68,7 @@ impl WriterHandle {
     }
 }
 
-async fn run(
-    inner: Arc<Inner>,
-    mut rx: mpsc::UnboundedReceiver<Msg>,
-    spent: mpsc::UnboundedSender<BTreeSet<String>>,
-) {
+async fn run(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Msg>) {
     let mut batch: Vec<Queued> = Vec::new();
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
     let mut tick = tokio::time::interval(inner.config.flush_interval);
@@ -94,8 +90,9 @@ async fn run(
         }
         if !batch.is_empty() {
             let (orgs, outcome) = write(&inner, &mut batch).await;
-            if !orgs.is_empty() {
-                let _ = spent.send(orgs);
+            // Before any `flush` waiter is answered: what the hook starts is already running.
+            if let (false, Some(hook)) = (orgs.is_empty(), inner.after_spent.get()) {
+                hook(orgs);
             }
             match outcome {
                 Ok(()) => {}
