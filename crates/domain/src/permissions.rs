@@ -13,6 +13,8 @@ pub enum OrgAction {
     ViewSettings,
     /// Rename the organization.
     RenameOrg,
+    /// Require two-factor sign-in of every member (decision 0024).
+    RequireTwoFactor,
     /// See the Members page, invite, change roles, remove members.
     ManageMembers,
     /// Read the audit log.
@@ -33,6 +35,9 @@ impl OrgAction {
         match self {
             Self::ViewSettings => "You are not allowed to view this organization.",
             Self::RenameOrg => "Only organization admins can rename the organization.",
+            Self::RequireTwoFactor => {
+                "Only organization admins can require two-factor sign-in of the members."
+            }
             Self::ManageMembers => "Only organization admins can manage members and invitations.",
             Self::ViewAuditLog => "Only organization admins can read the audit log.",
             Self::ManageProjects => {
@@ -48,6 +53,7 @@ pub fn allows(role: OrgRole, action: OrgAction) -> bool {
     match action {
         OrgAction::ViewSettings => true,
         OrgAction::RenameOrg
+        | OrgAction::RequireTwoFactor
         | OrgAction::ManageMembers
         | OrgAction::ViewAuditLog
         | OrgAction::ManageProjects
@@ -123,6 +129,7 @@ mod tests {
         for (action, admin, member) in [
             (ViewSettings, true, true),
             (RenameOrg, true, false),
+            (RequireTwoFactor, true, false),
             (ManageMembers, true, false),
             (ViewAuditLog, true, false),
             (ManageProjects, true, false),

@@ -27,6 +27,7 @@ const CALLERS: [&str; 6] = [
 enum Action {
     ViewOrgSettings,
     RenameOrg,
+    SetRequire2fa,
     ListMembers,
     Invite,
     ViewAuditLog,
@@ -59,13 +60,16 @@ enum Action {
 }
 
 /// Expected status per caller, in `CALLERS` order.
-const TABLE: [(Action, [u16; 6]); 31] = {
+const TABLE: [(Action, [u16; 6]); 32] = {
     use Action::*;
     [
         // view organization settings: everyone in it
         (ViewOrgSettings, [200, 200, 200, 200, 404, 401]),
         // settings: rename organization — org admins
         (RenameOrg, [200, 403, 403, 403, 404, 401]),
+        // settings: require two-factor sign-in of all members — org admins (turning it off:
+        // turning it on also needs the admin's own two-factor, see tests/org_two_factor.rs)
+        (SetRequire2fa, [200, 403, 403, 403, 404, 401]),
         // see Members page, invite, change roles, remove members — org admins
         (ListMembers, [200, 403, 403, 403, 404, 401]),
         (Invite, [201, 403, 403, 403, 404, 401]),
@@ -148,6 +152,9 @@ impl Fixture {
         let request = match action {
             ViewOrgSettings => client.get(self.url("")),
             RenameOrg => client.patch(self.url("")).json(&json!({"name": "Renamed"})),
+            SetRequire2fa => client
+                .patch(self.url(""))
+                .json(&json!({"require_2fa": false})),
             ListMembers => client.get(self.url("/members")),
             Invite => client
                 .post(self.url("/invites"))

@@ -18,6 +18,9 @@ pub struct Member {
     pub email: String,
     pub role: OrgRole,
     pub joined_at: Timestamp,
+    /// Whether the member signs in with a second factor (shown to admins before they require
+    /// it: decision 0024).
+    pub totp_enabled: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -27,6 +30,7 @@ struct MemberRow {
     email: String,
     role: String,
     joined_at: Timestamp,
+    totp_enabled: i64,
 }
 
 impl TryFrom<MemberRow> for Member {
@@ -39,12 +43,15 @@ impl TryFrom<MemberRow> for Member {
             name: r.name,
             email: r.email,
             joined_at: r.joined_at,
+            totp_enabled: r.totp_enabled > 0,
         })
     }
 }
 
 const MEMBER_SELECT: &str =
-    "SELECT u.id AS user_id, u.name, u.email, m.role, m.created_at AS joined_at \
+    "SELECT u.id AS user_id, u.name, u.email, m.role, m.created_at AS joined_at, \
+     (SELECT COUNT(*) FROM user_totp t WHERE t.user_id = u.id AND t.enabled_at IS NOT NULL) \
+     AS totp_enabled \
      FROM memberships m JOIN users u ON u.id = m.user_id";
 
 /// `LIKE` pattern matching `needle` anywhere, with the wildcards in it escaped.

@@ -15,6 +15,9 @@ pub struct Org {
     pub name: String,
     pub org_type: OrgType,
     pub created_at: Timestamp,
+    /// Members must have two-factor sign-in on to reach the organization with a session
+    /// (decision 0024).
+    pub require_2fa: bool,
 }
 
 /// An organization as seen by one of its members.
@@ -30,6 +33,7 @@ struct OrgRow {
     name: String,
     org_type: String,
     created_at: Timestamp,
+    require_2fa: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -48,6 +52,7 @@ impl TryFrom<OrgRow> for Org {
             id: row.id,
             name: row.name,
             created_at: row.created_at,
+            require_2fa: row.require_2fa == 1,
         })
     }
 }
@@ -75,6 +80,7 @@ pub(crate) async fn insert_org(
         name: name.as_str().to_owned(),
         org_type,
         created_at: now,
+        require_2fa: false,
     };
     sqlx::query(
         "INSERT INTO organizations (id, name, org_type, created_at) VALUES ($1, $2, $3, $4)",
@@ -109,7 +115,10 @@ pub(crate) async fn insert_membership(
     Ok(())
 }
 
-const MEMBERSHIP_SELECT: &str = "SELECT o.id, o.name, o.org_type, o.created_at, m.role \
+const ORG_COLUMNS: &str = "id, name, org_type, created_at, require_2fa";
+
+const MEMBERSHIP_SELECT: &str =
+    "SELECT o.id, o.name, o.org_type, o.created_at, o.require_2fa, m.role \
      FROM memberships m JOIN organizations o ON o.id = m.org_id";
 
 /// DESIGN §2: a member (not an org admin) has access to an organization only through at least
@@ -142,9 +151,9 @@ impl Store {
     }
 
     pub async fn org(&self, org_id: &str) -> Result<Option<Org>> {
-        sqlx::query_as::<_, OrgRow>(
-            "SELECT id, name, org_type, created_at FROM organizations WHERE id = $1",
-        )
+        sqlx::query_as::<_, OrgRow>(&format!(
+            "SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1"
+        ))
         .bind(org_id)
         .fetch_optional(&self.pool)
         .await?
@@ -189,9 +198,9 @@ impl Store {
         audit: AuditEntry<'_>,
     ) -> Result<Org> {
         let mut tx = self.begin_write().await?;
-        let row: Option<OrgRow> = sqlx::query_as(
-            "UPDATE organizations SET name = $1 WHERE id = $2 RETURNING id, name, org_type, created_at",
-        )
+        let row: Option<OrgRow> = sqlx::query_as(&format!(
+            "UPDATE organizations SET name = $1 WHERE id = $2 RETURNING {ORG_COLUMNS}"
+        ))
         .bind(name.as_str())
         .bind(org_id)
         .fetch_optional(&mut *tx)
@@ -202,11 +211,49 @@ impl Store {
         Ok(org)
     }
 
+    /// Turns the organization's two-factor requirement on or off and records who did it.
+    /// `NotFound` if it does not exist. Setting the value it already has changes nothing and
+    /// writes no audit entry.
+    pub async fn set_org_require_2fa(
+        &self,
+        org_id: &str,
+        require: bool,
+        now: Timestamp,
+        audit: AuditEntry<'_>,
+    ) -> Result<Org> {
+        let mut tx = self.begin_write().await?;
+        let row: Option<OrgRow> = sqlx::query_as(&format!(
+            "UPDATE organizations SET require_2fa = $1 WHERE id = $2 AND require_2fa <> $1 \
+             RETURNING {ORG_COLUMNS}"
+        ))
+        .bind(i64::from(require))
+        .bind(org_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let org = match row {
+            Some(row) => {
+                insert_audit(&mut tx, org_id, &audit, now).await?;
+                Org::try_from(row)?
+            }
+            None => {
+                let unchanged: Option<OrgRow> = sqlx::query_as(&format!(
+                    "SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1"
+                ))
+                .bind(org_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                Org::try_from(unchanged.ok_or(StoreError::NotFound)?)?
+            }
+        };
+        tx.commit().await?;
+        Ok(org)
+    }
+
     /// Changes an organization's type: an operator action (`tollgate admin org set-type`).
     pub async fn set_org_type(&self, org_id: &str, org_type: OrgType) -> Result<Org> {
-        let row: Option<OrgRow> = sqlx::query_as(
-            "UPDATE organizations SET org_type = $1 WHERE id = $2 RETURNING id, name, org_type, created_at",
-        )
+        let row: Option<OrgRow> = sqlx::query_as(&format!(
+            "UPDATE organizations SET org_type = $1 WHERE id = $2 RETURNING {ORG_COLUMNS}"
+        ))
         .bind(org_type.as_str())
         .bind(org_id)
         .fetch_optional(&self.pool)

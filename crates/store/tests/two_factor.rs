@@ -6,8 +6,10 @@
 mod common;
 
 use common::{new_user, NOW};
+use serde_json::json;
+use tollgate_domain::{Name, OrgRole};
 use tollgate_store::testing::TestDb;
-use tollgate_store::{on_both_engines, Engine};
+use tollgate_store::{on_both_engines, AuditEntry, Engine, StoreError};
 
 async fn enrolment_is_enabled_once_and_its_secret_is_kept(engine: Engine) {
     let db = TestDb::new(engine).await;
@@ -82,7 +84,116 @@ async fn each_code_and_recovery_code_works_once(engine: Engine) {
     assert_eq!(store.recovery_codes_left(&ada.id).await.unwrap(), 1);
 }
 
+/// Migration 0020 and decision 0024: an organization's `require_2fa` starts off, is read
+/// with the organization and its memberships, is audited once per change, and the members
+/// list says who has two-factor sign-in on.
+async fn organizations_require_two_factor_and_members_show_it(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let (ada, org) = new_user(&store, "ada@example.com").await;
+    let (bob, _) = new_user(&store, "bob@example.com").await;
+    store
+        .add_membership(&org.id, &bob.id, OrgRole::OrgAdmin, NOW)
+        .await
+        .unwrap();
+    assert!(!org.require_2fa, "off for a new organization");
+    assert!(!store.org(&org.id).await.unwrap().unwrap().require_2fa);
+
+    let on = store
+        .set_org_require_2fa(&org.id, true, NOW + 1, entry(&ada.id, "on"))
+        .await
+        .unwrap();
+    assert!(on.require_2fa);
+    assert!(store.org(&org.id).await.unwrap().unwrap().require_2fa);
+    let seen_by_bob = store.membership(&org.id, &bob.id).await.unwrap().unwrap();
+    assert!(seen_by_bob.org.require_2fa);
+    let listed = store.memberships(&ada.id).await.unwrap();
+    assert!(listed
+        .iter()
+        .any(|m| m.org.id == org.id && m.org.require_2fa));
+    // Renaming keeps it.
+    let renamed = store
+        .rename_org(
+            &org.id,
+            &Name::parse("name", "R").unwrap(),
+            NOW + 2,
+            entry(&ada.id, "rename"),
+        )
+        .await
+        .unwrap();
+    assert!(renamed.require_2fa);
+
+    // The same value again changes nothing and is not audited.
+    store
+        .set_org_require_2fa(&org.id, true, NOW + 3, entry(&ada.id, "again"))
+        .await
+        .unwrap();
+    let off = store
+        .set_org_require_2fa(&org.id, false, NOW + 4, entry(&ada.id, "off"))
+        .await
+        .unwrap();
+    assert!(!off.require_2fa);
+    let log = store.audit_log(&org.id, 10, None).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["off", "rename", "on"]
+    );
+    assert!(matches!(
+        store
+            .set_org_require_2fa("org_missing", true, NOW, entry(&ada.id, "x"))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Who has two-factor on: only a confirmed enrolment counts.
+    store.start_totp(&bob.id, "S", NOW).await.unwrap();
+    let totp = |members: Vec<tollgate_store::Member>| {
+        members
+            .into_iter()
+            .map(|m| (m.email, m.totp_enabled))
+            .collect::<Vec<_>>()
+    };
+    let members = store.list_members(&org.id, None, None, 10).await.unwrap();
+    assert_eq!(
+        totp(members),
+        [
+            ("ada@example.com".to_owned(), false),
+            ("bob@example.com".to_owned(), false)
+        ]
+    );
+    store.enable_totp(&bob.id, 1, &[], NOW).await.unwrap();
+    let members = store.list_members(&org.id, None, None, 10).await.unwrap();
+    assert_eq!(
+        totp(members),
+        [
+            ("ada@example.com".to_owned(), false),
+            ("bob@example.com".to_owned(), true)
+        ]
+    );
+    assert!(
+        store
+            .member(&org.id, &bob.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .totp_enabled
+    );
+}
+
+fn entry<'a>(actor: &'a str, action: &'a str) -> AuditEntry<'a> {
+    AuditEntry {
+        actor_id: Some(actor),
+        actor_email: None,
+        action,
+        target_type: "organization",
+        target_id: "",
+        details: json!({}),
+        ip: None,
+    }
+}
+
 on_both_engines!(
     enrolment_is_enabled_once_and_its_secret_is_kept,
     each_code_and_recovery_code_works_once,
+    organizations_require_two_factor_and_members_show_it,
 );

@@ -17,6 +17,9 @@ pub struct MeResponse {
     pub user: UserView,
     /// Every organization the user belongs to, with their role in it.
     pub organizations: Vec<OrgView>,
+    /// Whether the user signs in with a second factor (TOTP). Organizations with
+    /// `require_2fa` refuse members without it (`two_factor_required`).
+    pub totp_enabled: bool,
 }
 
 /// The signed-in user and their organizations.
@@ -30,8 +33,10 @@ pub async fn me(
     ApiSession(session): ApiSession,
 ) -> ApiResult<Json<MeResponse>> {
     let memberships = app.store.memberships(&session.user.id).await?;
+    let totp_enabled = app.store.totp_enabled(&session.user.id).await?;
     Ok(Json(MeResponse {
         user: UserView::from(&session.user),
         organizations: memberships.iter().map(OrgView::from).collect(),
+        totp_enabled,
     }))
 }

@@ -25,6 +25,9 @@ pub struct MemberView {
     /// `org_admin` or `member`.
     pub role: &'static str,
     pub joined_at: String,
+    /// Whether the member signs in with a second factor: those without it are locked out
+    /// while the organization requires it.
+    pub totp_enabled: bool,
 }
 
 impl From<Member> for MemberView {
@@ -35,6 +38,7 @@ impl From<Member> for MemberView {
             email: m.email,
             role: m.role.as_str(),
             joined_at: rfc3339(m.joined_at),
+            totp_enabled: m.totp_enabled,
         }
     }
 }

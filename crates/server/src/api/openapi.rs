@@ -7,7 +7,9 @@
 //!   schema says so and 422 is listed;
 //! - path parameters: 404 unknown or not the caller's, 400 not UTF-8 once decoded;
 //! - a session (every operation but the public ones): 401 signed out;
-//! - any write sent with a session cookie: 403 from another origin (`same_origin_writes`).
+//! - any write sent with a session cookie: 403 from another origin (`same_origin_writes`);
+//! - an organization's operations (`/api/v1/orgs/{org}…`): 403 `two_factor_required` while it
+//!   requires two-factor sign-in and the caller has none (`App::org_access`, decision 0024).
 //!
 //! Each handler's annotation lists what its own rules answer (403 by role, 409, 402, …); an
 //! entry already there is kept.
@@ -45,6 +47,14 @@ pub fn complete(doc: &mut OpenApi) {
             if let Some(operation) = operation.as_mut() {
                 let public = PUBLIC.contains(&(method, path.as_str()));
                 complete_operation(operation, method, public);
+                if path.starts_with("/api/v1/orgs/{org}") {
+                    add(
+                        operation,
+                        403,
+                        "The organization requires two-factor sign-in and the caller has none \
+                         (`two_factor_required`)",
+                    );
+                }
             }
         }
     }

@@ -68,6 +68,10 @@ pub struct UpdateOrgRequest {
     /// The new name, 1–100 characters.
     #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
+    /// Require two-factor sign-in of every member: while on, a member without it gets 403
+    /// `two_factor_required` on the organization's endpoints. Turning it on needs two-factor
+    /// sign-in on the caller's own account (409 `two_factor_not_enabled`).
+    pub require_2fa: Option<bool>,
     /// Not writable: an organization's type is changed by support. Present only so that a
     /// request carrying it gets a clear answer.
     #[serde(rename = "type")]
@@ -75,15 +79,17 @@ pub struct UpdateOrgRequest {
     pub org_type: Option<serde_json::Value>,
 }
 
-/// Rename an organization (org admins only). `type` is refused: contact support.
+/// Rename an organization or require two-factor sign-in of its members (org admins only).
+/// `type` is refused: contact support.
 #[utoipa::path(patch, path = "/api/v1/orgs/{org}", tag = "organizations",
     params(("org" = String, Path, description = "Organization ID")),
     request_body = UpdateOrgRequest,
     responses(
         (status = 200, body = OrgView),
         (status = 400, description = "`type` given, or nothing to change", body = ErrorBody),
-        (status = 403, description = "Not an org admin", body = ErrorBody),
+        (status = 403, description = "Not an org admin, or the organization requires two-factor sign-in (`two_factor_required`)", body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 409, description = "`require_2fa: true` while the caller has no two-factor sign-in (`two_factor_not_enabled`)", body = ErrorBody),
         (status = 422, body = ErrorBody),
     ))]
 pub async fn update(
@@ -93,10 +99,14 @@ pub async fn update(
     Path(org_id): Path<String>,
     ApiJson(body): ApiJson<UpdateOrgRequest>,
 ) -> ApiResult<Json<OrgView>> {
-    // Authorize before judging the body, so that non-members learn nothing.
-    let membership = app
-        .org_access_for(&session.user, &org_id, OrgAction::RenameOrg)
-        .await?;
+    // Authorize before judging the body, so that non-members learn nothing (`update_org` asks
+    // again for each change it makes).
+    let action = if body.name.is_none() && body.require_2fa.is_some() {
+        OrgAction::RequireTwoFactor
+    } else {
+        OrgAction::RenameOrg
+    };
+    let membership = app.org_access_for(&session.user, &org_id, action).await?;
     if body.org_type.is_some() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -104,15 +114,21 @@ pub async fn update(
             "The organization type cannot be changed here; contact support to change it.",
         ));
     }
-    let Some(name) = body.name else {
+    if body.name.is_none() && body.require_2fa.is_none() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "nothing_to_update",
-            "Give a `name` to rename the organization.",
+            "Give a `name` to rename the organization, or `require_2fa`.",
         ));
-    };
+    }
     let org = app
-        .rename_org(&session.user, &org_id, &name, &client)
+        .update_org(
+            &session.user,
+            &org_id,
+            body.name.as_deref(),
+            body.require_2fa,
+            &client,
+        )
         .await?;
     Ok(Json(OrgView::new(&org, membership.role)))
 }

@@ -45,6 +45,8 @@ pub struct OrgView {
     #[schema(example = "org_admin")]
     pub role: &'static str,
     pub created_at: String,
+    /// Whether members must have two-factor sign-in to use the organization with a session.
+    pub require_2fa: bool,
 }
 
 impl OrgView {
@@ -55,6 +57,7 @@ impl OrgView {
             org_type: org.org_type.as_str(),
             role: role.as_str(),
             created_at: rfc3339(org.created_at),
+            require_2fa: org.require_2fa,
         }
     }
 }

@@ -79,11 +79,33 @@ pub(crate) async fn render(
         Ok(page) => page,
         Err(e) => return app.service_error_page(e),
     };
-    // The page sits in the frame of the user's first organization (for the switcher).
-    let first = match app.store.memberships(&session.user.id).await {
-        Ok(all) => all.into_iter().next(),
+    let memberships = match app.store.memberships(&session.user.id).await {
+        Ok(all) => all,
         Err(e) => return app.service_error_page(e.into()),
     };
+    // The organizations that refuse this user until two-factor sign-in is on (decision 0024):
+    // the console sends them here, and the banner says why.
+    let totp_enabled = match app.store.totp_enabled(&session.user.id).await {
+        Ok(on) => on,
+        Err(e) => return app.service_error_page(e.into()),
+    };
+    let requiring: Vec<&str> = memberships
+        .iter()
+        .filter(|m| m.org.require_2fa && !totp_enabled)
+        .map(|m| m.org.name.as_str())
+        .collect();
+    let required_by = match requiring.as_slice() {
+        [] => None,
+        [one] => Some(format!(
+            "{one} requires two-factor sign-in; turn it on to continue."
+        )),
+        many => Some(format!(
+            "{} require two-factor sign-in; turn it on to continue.",
+            many.join(", ")
+        )),
+    };
+    // The page sits in the frame of the user's first organization (for the switcher).
+    let first = memberships.first().cloned();
     let Some(org) = first else {
         return app.error_page(StatusCode::NOT_FOUND, "You belong to no organization.");
     };
@@ -106,6 +128,7 @@ pub(crate) async fn render(
         "more_sessions": sessions.has_more,
         "others": sessions.data.iter().any(|s| !s.current),
         "two_factor": two_factor,
+        "two_factor_required_by": required_by,
         "values": {},
         "errors": {},
     });

@@ -104,6 +104,7 @@ pub(crate) async fn render_members(
                 .map(|(_, name)| name.as_str())
                 .collect();
             json!({"id": m.user_id, "name": m.name, "email": m.email, "role": m.role.as_str(), "joined": day(m.joined_at), "projects": projects,
+                "totp_enabled": m.totp_enabled,
                 "removable": !(sole_admin && m.role.is_admin())})
         })
         .collect();

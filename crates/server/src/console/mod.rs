@@ -90,6 +90,10 @@ pub fn router() -> Router<Arc<App>> {
             "/o/{org}/settings",
             get(org_pages::settings).post(org_pages::rename),
         )
+        .route(
+            "/o/{org}/settings/two-factor",
+            post(org_pages::require_two_factor),
+        )
         .route("/o/{org}/members", get(member_pages::members))
         .route(
             "/o/{org}/members/{user}/role",
@@ -330,10 +334,15 @@ impl App {
         Ok(())
     }
 
-    /// The page for a service error that a form cannot show inline.
+    /// The page for a service error that a form cannot show inline. A member of an
+    /// organization that requires two-factor sign-in, without it, is sent to the Two-factor
+    /// card of their account page, whose banner says why (decision 0024).
     pub fn service_error_page(&self, e: ServiceError) -> Response {
         match e {
             ServiceError::Unauthenticated => Redirect::to("/login").into_response(),
+            ServiceError::TwoFactorRequired { .. } => {
+                Redirect::to("/account#two-factor").into_response()
+            }
             ServiceError::Internal(inner) => {
                 self.error_page(StatusCode::INTERNAL_SERVER_ERROR, &format!("{inner:?}"))
             }

@@ -26,6 +26,8 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "renamed" => Some("Organization name saved."),
         "created" => Some("Organization created."),
         "joined" => Some("Welcome! You have joined the organization."),
+        "two_factor_on" => Some("Two-factor sign-in is now required for all members."),
+        "two_factor_off" => Some("Two-factor sign-in is no longer required."),
         _ => None,
     }
 }
@@ -96,6 +98,7 @@ pub async fn settings(
     };
     let page = json!({
         "can_rename": allows(org.role, OrgAction::RenameOrg),
+        "can_require_2fa": allows(org.role, OrgAction::RequireTwoFactor),
         "values": {},
         "errors": {},
         "notice": notice_text(q.notice.as_deref()),
@@ -109,6 +112,69 @@ pub async fn settings(
         page,
     )
     .await
+}
+
+#[derive(Deserialize)]
+pub struct RequireTwoFactorForm {
+    #[serde(default)]
+    csrf: String,
+    /// The checkbox: `on` when ticked, absent otherwise.
+    require_2fa: Option<String>,
+}
+
+/// The Settings page's "Require two-factor sign-in for all members" (org admins). The lockout
+/// refusal (`two_factor_not_enabled`) is drawn in the page next to the checkbox.
+pub async fn require_two_factor(
+    State(app): State<Arc<App>>,
+    PageSession(session): PageSession,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path(org_id): Path<String>,
+    PageForm(form): PageForm<RequireTwoFactorForm>,
+) -> Response {
+    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+        return refused;
+    }
+    let require = form.require_2fa.is_some();
+    match app
+        .set_org_require_2fa(&session.user, &org_id, require, &client)
+        .await
+    {
+        Ok(org) => {
+            let notice = if org.require_2fa {
+                "two_factor_on"
+            } else {
+                "two_factor_off"
+            };
+            Redirect::to(&format!(
+                "/o/{}/settings?notice={notice}",
+                urlencode(&org.id)
+            ))
+            .into_response()
+        }
+        Err(e @ ServiceError::Conflict { .. }) => {
+            let org = match app.org_access(&session.user, &org_id).await {
+                Ok(m) => m,
+                Err(e) => return app.service_error_page(e),
+            };
+            let page = json!({
+                "can_rename": allows(org.role, OrgAction::RenameOrg),
+                "can_require_2fa": true,
+                "values": {"require_2fa": require},
+                "errors": {"require_2fa": e.public_message()},
+            });
+            app.org_page(
+                &session,
+                &org,
+                Section::Settings,
+                "settings.html",
+                e.status(),
+                page,
+            )
+            .await
+        }
+        Err(e) => app.service_error_page(e),
+    }
 }
 
 #[derive(Deserialize)]
@@ -146,6 +212,7 @@ pub async fn rename(
             };
             let page = json!({
                 "can_rename": true,
+                "can_require_2fa": allows(org.role, OrgAction::RequireTwoFactor),
                 "values": {"name": form.name},
                 "errors": { v.field: v.message },
             });

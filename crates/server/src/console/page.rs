@@ -104,7 +104,8 @@ fn nav(org: &Membership, active: Section) -> Vec<NavItem> {
 }
 
 fn org_json(m: &Membership) -> serde_json::Value {
-    json!({"id": m.org.id, "name": m.org.name, "type": m.org.org_type.as_str(), "role": m.role.as_str()})
+    json!({"id": m.org.id, "name": m.org.name, "type": m.org.org_type.as_str(), "role": m.role.as_str(),
+           "require_2fa": m.org.require_2fa})
 }
 
 impl App {

@@ -48,6 +48,10 @@ pub enum ServiceError {
     SecondFactor { code: &'static str, message: String },
     #[error("{}", .0.denied_message())]
     Forbidden(OrgAction),
+    /// The organization requires two-factor sign-in and the caller's account has none
+    /// (decision 0024): the console sends them to their account page.
+    #[error("{org_name} requires two-factor sign-in; turn on two-factor sign-in in your account (Account → Two-factor authentication) to continue")]
+    TwoFactorRequired { org_id: String, org_name: String },
     #[error("{}", .0.denied_message())]
     ProjectForbidden(ProjectAction),
     /// Unknown, or belonging to another organization: both answer the same.
@@ -91,7 +95,10 @@ impl ServiceError {
             Self::InvalidCredentials | Self::Unauthenticated | Self::SecondFactor { .. } => {
                 S::UNAUTHORIZED
             }
-            Self::Forbidden(_) | Self::ProjectForbidden(_) | Self::Denied { .. } => S::FORBIDDEN,
+            Self::Forbidden(_)
+            | Self::ProjectForbidden(_)
+            | Self::Denied { .. }
+            | Self::TwoFactorRequired { .. } => S::FORBIDDEN,
             Self::Gone { .. } => S::GONE,
             Self::NotFound(_) => S::NOT_FOUND,
             Self::TooManyRequests { .. } => S::TOO_MANY_REQUESTS,
@@ -115,6 +122,7 @@ impl ServiceError {
             Self::InvalidCredentials => "invalid_credentials",
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden(_) | Self::ProjectForbidden(_) => "forbidden",
+            Self::TwoFactorRequired { .. } => "two_factor_required",
             Self::NotFound(_) => "not_found",
             Self::TooManyRequests { .. } => "rate_limited",
             Self::Busy { .. } => "busy",
