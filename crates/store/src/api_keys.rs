@@ -64,8 +64,9 @@ const KEY_SELECT: &str = "SELECT k.id, k.public_id, k.project_id, k.org_id, k.na
 /// cursor (docs/analytics.md, "The API keys list").
 pub(crate) fn org_keys_page_sql() -> String {
     format!(
-        "{KEY_SELECT} JOIN projects p ON p.id = k.project_id \
-         WHERE k.org_id = $1 AND k.revoked_at IS NULL AND p.archived_at IS NULL \
+        "{KEY_SELECT} WHERE k.org_id = $1 AND k.revoked_at IS NULL \
+           AND NOT EXISTS (SELECT 1 FROM projects p \
+                           WHERE p.id = k.project_id AND p.archived_at IS NOT NULL) \
            AND (k.created_at, k.id) > ($2, $3) \
          ORDER BY k.created_at, k.id LIMIT $4"
     )

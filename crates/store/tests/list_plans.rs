@@ -15,6 +15,9 @@ use tollgate_store::{on_both_engines, Engine, Store};
 
 /// Keys per organization.
 const KEYS: i64 = 24_000;
+/// Projects per organization (as many as the benchmark's: with a few, SQLite's planner never
+/// thinks of driving the list from the projects).
+const PROJECTS: i64 = 100;
 /// A prime above `KEYS`: `n * 7919 % ID_MOD` numbers the keys' ids in an order unlike `n`'s.
 const ID_MOD: i64 = 100_003;
 
@@ -44,14 +47,14 @@ fn key_id(n: i64, tag: i64) -> String {
 }
 
 /// Key `n` of an organization: created at `NOW + n / 3` (three keys share each millisecond),
-/// in project `n % 4` of four (project 3 is archived), revoked when `n % 10 == 3`.
-async fn seed_keys(store: &Store, engine: Engine, org_id: &str, tag: i64) {
+/// in project `n % PROJECTS` (project 3 is archived), revoked when `n % 10 == 3`.
+async fn seed_keys(store: &Store, engine: Engine, org_id: &str, tag: i64, keys: i64) {
     let exec = |sql: String| async move { store.execute_for_bench(&sql).await.unwrap() };
     exec(format!(
         "INSERT INTO projects (id, org_id, name, is_default, archived_at, created_at) \
          SELECT {}, '{org_id}', 'Project ' || n, 0, CASE WHEN n = 3 THEN {NOW} END, {NOW} FROM {}",
-        hex(engine, "prj", &format!("{tag} * 10 + n")),
-        series(engine, 4)
+        hex(engine, "prj", &format!("{tag} * 1000 + n")),
+        series(engine, PROJECTS)
     ))
     .await;
     exec(format!(
@@ -64,8 +67,8 @@ async fn seed_keys(store: &Store, engine: Engine, org_id: &str, tag: i64) {
             "key",
             &format!("{tag} * {ID_MOD} + n * 7919 % {ID_MOD}")
         ),
-        hex(engine, "prj", &format!("{tag} * 10 + n % 4")),
-        series(engine, KEYS)
+        hex(engine, "prj", &format!("{tag} * 1000 + n % {PROJECTS}")),
+        series(engine, keys)
     ))
     .await;
 }
@@ -73,7 +76,7 @@ async fn seed_keys(store: &Store, engine: Engine, org_id: &str, tag: i64) {
 /// The keys the list shows, in its order: live, in an active project, by (created, id).
 fn expected(tag: i64) -> Vec<String> {
     let mut keys: Vec<(i64, String)> = (0..KEYS)
-        .filter(|n| n % 10 != 3 && n % 4 != 3)
+        .filter(|n| n % 10 != 3 && n % PROJECTS != 3)
         .map(|n| (NOW + n / 3, key_id(n, tag)))
         .collect();
     keys.sort();
@@ -85,8 +88,9 @@ fn expected(tag: i64) -> Vec<String> {
 fn assert_paged_by_index(engine: Engine, plan: &str) {
     match engine {
         Engine::Sqlite => {
+            // The keys drive the page (not a loop over projects sorting their keys after).
             assert!(
-                plan.contains(
+                plan.starts_with(
                     "SEARCH k USING INDEX api_keys_live_by_org (org_id=? AND (created_at,id)>(?,?))"
                 ),
                 "the page is not an index range of api_keys_live_by_org:\n{plan}"
@@ -119,9 +123,7 @@ async fn org_key_list_pages_come_from_the_index(engine: Engine) {
     let db = TestDb::new(engine).await;
     let store = db.store().await;
     let (_, org) = new_user(&store, "ada@example.com").await;
-    let (_, other) = new_user(&store, "bob@example.com").await;
-    seed_keys(&store, engine, &org.id, 1).await;
-    seed_keys(&store, engine, &other.id, 2).await;
+    seed_keys(&store, engine, &org.id, 1, KEYS).await;
     store.analyze_for_bench().await.unwrap();
     let want = expected(1);
 
