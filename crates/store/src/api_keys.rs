@@ -56,6 +56,22 @@ const KEY_SELECT: &str = "SELECT k.id, k.public_id, k.project_id, k.org_id, k.na
      k.last_used_at, u.id AS creator_id, u.email AS creator_email, u.name AS creator_name \
      FROM api_keys k LEFT JOIN users u ON u.id = k.created_by";
 
+/// One page of an organization's live keys in active projects, in list order (created, then
+/// id) after the cursor `($2, $3)`; binds: org id, cursor time, cursor id, row limit. The row
+/// comparison is what lets both engines start the page inside `api_keys_live_by_org`
+/// (migration 0021) and stop after `$4` rows: the equivalent `created_at > $2 OR (created_at =
+/// $2 AND id > $3)` is no index range on PostgreSQL, which then filters every key before the
+/// cursor (docs/analytics.md, "The API keys list").
+pub(crate) fn org_keys_page_sql() -> String {
+    format!(
+        "{KEY_SELECT} WHERE k.org_id = $1 AND k.revoked_at IS NULL \
+           AND NOT EXISTS (SELECT 1 FROM projects p \
+                           WHERE p.id = k.project_id AND p.archived_at IS NOT NULL) \
+           AND (k.created_at, k.id) > ($2, $3) \
+         ORDER BY k.created_at, k.id LIMIT $4"
+    )
+}
+
 fn key_from_row(row: &sqlx::any::AnyRow) -> Result<ApiKey> {
     let creator_id: Option<String> = row.try_get("creator_id")?;
     Ok(ApiKey {
@@ -156,7 +172,7 @@ impl Store {
         };
         let rows = sqlx::query(&format!(
             "{KEY_SELECT} WHERE k.project_id = $1 AND k.revoked_at IS NULL \
-               AND (k.created_at > $2 OR (k.created_at = $2 AND k.id > $3)) \
+               AND (k.created_at, k.id) > ($2, $3) \
              ORDER BY k.created_at, k.id LIMIT $4"
         ))
         .bind(project_id)
@@ -191,18 +207,13 @@ impl Store {
             }
             None => (i64::MIN, String::new()),
         };
-        let rows = sqlx::query(&format!(
-            "{KEY_SELECT} JOIN projects p ON p.id = k.project_id \
-             WHERE k.org_id = $1 AND k.revoked_at IS NULL AND p.archived_at IS NULL \
-               AND (k.created_at > $2 OR (k.created_at = $2 AND k.id > $3)) \
-             ORDER BY k.created_at, k.id LIMIT $4"
-        ))
-        .bind(org_id)
-        .bind(after_time)
-        .bind(after_id)
-        .bind(limit + 1)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(&org_keys_page_sql())
+            .bind(org_id)
+            .bind(after_time)
+            .bind(after_id)
+            .bind(limit + 1)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(key_from_row).collect()
     }
 

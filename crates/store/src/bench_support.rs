@@ -1,11 +1,15 @@
 //! What the `usage_queries` benchmark needs of the store beyond its API: set-based seeding
 //! statements, fresh planner statistics, a deep key cursor, and the usage question asked of
-//! the raw records (for comparison with the rollups). Only with the `testing` feature.
+//! the raw records (for comparison with the rollups); and, for the tests that hold the
+//! benchmark's lists to their indexes, the engine's plan of those lists' queries. Only with
+//! the `testing` feature.
 
 use sqlx::Row;
 use tollgate_domain::Timestamp;
 
+use crate::api_keys::org_keys_page_sql;
 use crate::usage_rollups::{COST_MICROS_SQL, COST_REM_SQL, DAY_MS, ERROR_SQL};
+use crate::Engine;
 use crate::{Result, Store};
 
 impl Store {
@@ -30,6 +34,38 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| Ok(r.try_get("id")?)).transpose()
+    }
+
+    /// The engine's plan for one page of [`Store::org_api_keys`] (the statement itself, with
+    /// the same parameters): SQLite's `EXPLAIN QUERY PLAN` details or PostgreSQL's `EXPLAIN`
+    /// text, one line each. `after` is the cursor key's creation time and id.
+    pub async fn org_api_keys_plan_for_test(
+        &self,
+        org_id: &str,
+        after: Option<(Timestamp, &str)>,
+        limit: i64,
+    ) -> Result<String> {
+        let (after_time, after_id) = after.unwrap_or((i64::MIN, ""));
+        let explain = match self.engine() {
+            Engine::Sqlite => "EXPLAIN QUERY PLAN",
+            Engine::Postgres => "EXPLAIN",
+        };
+        let rows = sqlx::query(&format!("{explain} {}", org_keys_page_sql()))
+            .bind(org_id)
+            .bind(after_time)
+            .bind(after_id)
+            .bind(limit + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let column = match self.engine() {
+            Engine::Sqlite => "detail",
+            Engine::Postgres => "QUERY PLAN",
+        };
+        let lines = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>(column))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(lines.join("\n"))
     }
 
     /// Usage by UTC day and model over `[start, end)` summed from the raw records: the
