@@ -142,7 +142,11 @@ async fn members_are_listed_paged_and_searched(engine: Engine) {
     );
     let (_, found) = send(ada.client.get(format!("{url}?q=DEE"))).await;
     assert_eq!(found["data"].as_array().unwrap().len(), 1);
-    for bad in ["limit=0", "limit=101", "limit=abc"] {
+    // The search term is bounded: 200 characters are searched, 201 refused.
+    let (s, none) = send(ada.client.get(format!("{url}?q={}", "é".repeat(200)))).await;
+    assert_eq!((s, none["data"].as_array().unwrap().len()), (200, 0));
+    let long = format!("q={}", "é".repeat(201));
+    for bad in ["limit=0", "limit=101", "limit=abc", long.as_str()] {
         let (s, err) = send(ada.client.get(format!("{url}?{bad}"))).await;
         assert!(s == 400 || s == 422, "{bad}: {s}");
         assert!(err["error"]["code"].is_string(), "{bad}");

@@ -8,6 +8,7 @@ use sqlx::Row;
 use tollgate_domain::Timestamp;
 
 use crate::api_keys::org_keys_page_sql;
+use crate::members::{members_page_sql, search_pattern};
 use crate::usage_rollups::{COST_MICROS_SQL, COST_REM_SQL, DAY_MS, ERROR_SQL};
 use crate::Engine;
 use crate::{Result, Store};
@@ -46,17 +47,44 @@ impl Store {
         limit: i64,
     ) -> Result<String> {
         let (after_time, after_id) = after.unwrap_or((i64::MIN, ""));
-        let explain = match self.engine() {
-            Engine::Sqlite => "EXPLAIN QUERY PLAN",
-            Engine::Postgres => "EXPLAIN",
-        };
-        let rows = sqlx::query(&format!("{explain} {}", org_keys_page_sql()))
+        let rows = sqlx::query(&format!("{} {}", self.explain(), org_keys_page_sql()))
             .bind(org_id)
             .bind(after_time)
             .bind(after_id)
             .bind(limit + 1)
             .fetch_all(&self.pool)
             .await?;
+        self.plan_text(&rows)
+    }
+
+    /// The engine's plan for one page of [`Store::list_members`] (the statement itself, with
+    /// the same parameters), as [`Store::org_api_keys_plan_for_test`] gives it.
+    pub async fn list_members_plan_for_test(
+        &self,
+        org_id: &str,
+        search: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<String> {
+        let rows = sqlx::query(&format!("{} {}", self.explain(), members_page_sql()))
+            .bind(org_id)
+            .bind(search_pattern(search))
+            .bind(after.unwrap_or_default())
+            .bind(limit + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        self.plan_text(&rows)
+    }
+
+    fn explain(&self) -> &'static str {
+        match self.engine() {
+            Engine::Sqlite => "EXPLAIN QUERY PLAN",
+            Engine::Postgres => "EXPLAIN",
+        }
+    }
+
+    /// SQLite's `EXPLAIN QUERY PLAN` details or PostgreSQL's `EXPLAIN` text, one line each.
+    fn plan_text(&self, rows: &[sqlx::any::AnyRow]) -> Result<String> {
         let column = match self.engine() {
             Engine::Sqlite => "detail",
             Engine::Postgres => "QUERY PLAN",

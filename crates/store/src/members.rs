@@ -64,6 +64,34 @@ fn contains_pattern(needle: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// The `LIKE` pattern of a search (`''`: none), as [`members_page_sql`] takes it in `$2`.
+pub(crate) fn search_pattern(search: Option<&str>) -> String {
+    search
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(contains_pattern)
+        .unwrap_or_default()
+}
+
+/// One page of [`Store::list_members`]: `$1` organization, `$2` search pattern (`''`: none),
+/// `$3` the user id ending the previous page (`''`: the first page), `$4` rows wanted.
+///
+/// The organization's memberships drive it, in email order, as a range of
+/// `memberships_by_org_email (org_id, user_email, user_name_lower, user_id)` (migration 0022)
+/// that starts after the cursor's email; the search tests the columns copied into the
+/// membership (email, lower-cased name) so the walk stops once the page is full, and a
+/// member's user row is read only for the rows of the page.
+pub(crate) fn members_page_sql() -> String {
+    format!(
+        "{MEMBER_SELECT} WHERE m.org_id = $1 \
+         AND m.user_email > CASE WHEN $3 = '' THEN '' \
+             ELSE (SELECT c.email FROM users c WHERE c.id = $3) END \
+         AND ($2 = '' OR m.user_name_lower LIKE $2 ESCAPE '\\' \
+             OR m.user_email LIKE $2 ESCAPE '\\') \
+         ORDER BY m.user_email LIMIT $4"
+    )
+}
+
 /// Serialises changes to one organization's memberships: on PostgreSQL the no-op update takes
 /// the organization row's lock until commit; on SQLite `BEGIN IMMEDIATE` already serialises.
 /// Without it, two admins demoting each other at once could both see "another admin remains".
@@ -122,19 +150,9 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Member>> {
-        let pattern = search
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(contains_pattern);
-        let sql = format!(
-            "{MEMBER_SELECT} WHERE m.org_id = $1 \
-             AND ($2 = '' OR LOWER(u.name) LIKE $2 ESCAPE '\\' OR u.email LIKE $2 ESCAPE '\\') \
-             AND ($3 = '' OR u.email > (SELECT email FROM users WHERE id = $3)) \
-             ORDER BY u.email LIMIT $4"
-        );
-        sqlx::query_as::<_, MemberRow>(&sql)
+        sqlx::query_as::<_, MemberRow>(&members_page_sql())
             .bind(org_id)
-            .bind(pattern.unwrap_or_default())
+            .bind(search_pattern(search))
             .bind(after.unwrap_or_default())
             .bind(limit + 1)
             .fetch_all(&self.pool)

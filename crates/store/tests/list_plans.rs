@@ -6,7 +6,9 @@
 //! it page by page gives every live key of an active project once, in order, ties included.
 //! The plans are the engines' own (`EXPLAIN QUERY PLAN`, `EXPLAIN`) for the statement the
 //! store runs, on planner statistics of 24,000 keys in 100 projects of one organization (and a
-//! few in another's).
+//! few in another's). The Members page and member search likewise come from an organization's
+//! memberships (`memberships_by_org_email`, migration 0022), not from the users of all
+//! organizations.
 
 mod common;
 
@@ -165,3 +167,209 @@ async fn org_key_list_pages_come_from_the_index(engine: Engine) {
 }
 
 on_both_engines!(org_key_list_pages_come_from_the_index);
+
+/// Members of the listed organization (besides its founder), and users of another one.
+const MEMBERS: i64 = 3_000;
+const OTHER_USERS: i64 = 20_000;
+
+/// `n` zero-padded to five digits, in SQL.
+fn pad5(engine: Engine, n: &str) -> String {
+    match engine {
+        Engine::Postgres => format!("lpad(CAST({n} AS TEXT), 5, '0')"),
+        Engine::Sqlite => format!("printf('%05d', {n})"),
+    }
+}
+
+/// `users` user `n` of group `tag`: email `<letter><n, five digits>@example.com`, name
+/// `Grace Hopper <n, five digits>`, member of `org_id` (the membership inserted by SQL alone:
+/// the columns the list reads are the triggers' to fill).
+async fn seed_members(store: &Store, engine: Engine, org_id: &str, tag: i64, letter: char, n: i64) {
+    let exec = |sql: String| async move { store.execute_for_bench(&sql).await.unwrap() };
+    exec(format!(
+        "INSERT INTO users (id, email, name, password_hash, created_at) \
+         SELECT {}, '{letter}' || {} || '@example.com', 'Grace Hopper ' || {}, 'x', {NOW} FROM {}",
+        hex(engine, "usr", &format!("{tag} * 1000000 + n")),
+        pad5(engine, "n"),
+        pad5(engine, "n"),
+        series(engine, n)
+    ))
+    .await;
+    exec(format!(
+        "INSERT INTO memberships (org_id, user_id, role, created_at) \
+         SELECT '{org_id}', {}, 'member', {NOW} FROM {}",
+        hex(engine, "usr", &format!("{tag} * 1000000 + n")),
+        series(engine, n)
+    ))
+    .await;
+}
+
+fn member_id(n: i64) -> String {
+    format!("usr_{:024x}", 1_000_000 + n)
+}
+
+/// Asserts that `plan` reads the page from the organization's memberships in email order —
+/// a range of `memberships_by_org_email` starting after the cursor — with a user looked up by
+/// id per row, and sorts nothing and scans no table.
+fn assert_members_from_memberships(engine: Engine, plan: &str) {
+    match engine {
+        Engine::Sqlite => {
+            assert!(
+                plan.starts_with(
+                    "SEARCH m USING INDEX memberships_by_org_email (org_id=? AND user_email>?)"
+                ),
+                "the page is not an index range of the organization's memberships:\n{plan}"
+            );
+            assert!(
+                plan.contains("SEARCH u USING INDEX sqlite_autoindex_users_1 (id=?)"),
+                "users are not looked up by id:\n{plan}"
+            );
+            assert!(
+                !plan.contains("TEMP B-TREE") && !plan.contains("SCAN "),
+                "the page scans or sorts:\n{plan}"
+            );
+        }
+        Engine::Postgres => {
+            let scan = plan
+                .lines()
+                .position(|l| {
+                    l.contains("Index Scan using memberships_by_org_email on memberships m")
+                })
+                .unwrap_or_else(|| panic!("no scan of memberships_by_org_email:\n{plan}"));
+            let cond = plan.lines().nth(scan + 1).unwrap_or_default();
+            assert!(
+                cond.contains("Index Cond:")
+                    && cond.contains("org_id = ")
+                    && cond.contains("user_email > "),
+                "the organization and the cursor are not index conditions:\n{plan}"
+            );
+            assert!(
+                plan.contains("Index Scan using users_pkey on users u"),
+                "users are not looked up by id:\n{plan}"
+            );
+            // (`user_totp`, empty here, may be scanned: it is read per row of the page.)
+            assert!(
+                !plan.contains("Sort")
+                    && !plan.contains("Seq Scan on memberships")
+                    && !plan.contains("Seq Scan on users"),
+                "the page scans or sorts:\n{plan}"
+            );
+        }
+    }
+}
+
+/// Asserts that a search reads only the organization's memberships, testing the copied
+/// columns there (nothing lower-cased at query time), and users by id. SQLite walks the same
+/// range as the list; PostgreSQL, for a term it expects to be rare, may instead read the
+/// organization's memberships through the primary key's `org_id` prefix and sort the matches.
+fn assert_search_within_memberships(engine: Engine, plan: &str) {
+    match engine {
+        Engine::Sqlite => assert_members_from_memberships(engine, plan),
+        Engine::Postgres => {
+            let lines: Vec<&str> = plan.lines().collect();
+            let scan = lines
+                .iter()
+                .position(|l| {
+                    l.contains("Index Scan using memberships_by_org_email on memberships m")
+                        || l.contains("Bitmap Heap Scan on memberships m")
+                })
+                .unwrap_or_else(|| panic!("memberships are not read by index:\n{plan}"));
+            let conds = lines[scan + 1..]
+                .iter()
+                .take(4)
+                .copied()
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert!(
+                conds.contains("org_id = ") && conds.contains("user_name_lower ~~"),
+                "the organization or the search is not tested on its memberships:\n{plan}"
+            );
+            assert!(
+                plan.contains("Index Scan using users_pkey on users u"),
+                "users are not looked up by id:\n{plan}"
+            );
+            assert!(
+                !plan.contains("lower(")
+                    && !plan.contains("Seq Scan on memberships")
+                    && !plan.contains("Seq Scan on users"),
+                "the search scans a table or lower-cases at query time:\n{plan}"
+            );
+        }
+    }
+}
+
+/// Every page of the list (or of a search), walked with the cursor.
+async fn walk_members(
+    store: &Store,
+    org_id: &str,
+    search: Option<&str>,
+    limit: i64,
+) -> Vec<String> {
+    let mut got = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list_members(org_id, search, after.as_deref(), limit)
+            .await
+            .unwrap();
+        let more = page.len() as i64 > limit;
+        let page: Vec<_> = page.into_iter().take(limit as usize).collect();
+        after = page.last().map(|m| m.user_id.clone());
+        got.extend(page.into_iter().map(|m| m.email));
+        if !more {
+            return got;
+        }
+    }
+}
+
+async fn members_pages_come_from_the_organizations_memberships(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let (_, org) = new_user(&store, "ada@example.com").await;
+    let (_, other) = new_user(&store, "bob@example.com").await;
+    // The other organization's users sort before this one's members by email.
+    seed_members(&store, engine, &org.id, 1, 'm', MEMBERS).await;
+    seed_members(&store, engine, &other.id, 2, 'a', OTHER_USERS).await;
+    store.analyze_for_bench().await.unwrap();
+
+    let deep = member_id(MEMBERS * 9 / 10);
+    for after in [None, Some(deep.as_str())] {
+        let plan = store
+            .list_members_plan_for_test(&org.id, None, after, 50)
+            .await
+            .unwrap();
+        assert_members_from_memberships(engine, &plan);
+    }
+    for (search, after) in [
+        ("hopper", None),
+        ("HOPPER 0004", None),
+        ("m0012", Some(deep.as_str())),
+    ] {
+        let plan = store
+            .list_members_plan_for_test(&org.id, Some(search), after, 50)
+            .await
+            .unwrap();
+        assert_search_within_memberships(engine, &plan);
+    }
+
+    let email = |n: i64| format!("m{n:05}@example.com");
+    let mut all = vec!["ada@example.com".to_owned()];
+    all.extend((0..MEMBERS).map(email));
+    assert!(
+        walk_members(&store, &org.id, None, 500).await == all,
+        "the walked list differs"
+    );
+    assert!(
+        walk_members(&store, &org.id, Some("hopper"), 100).await == all[1..],
+        "the walked search differs"
+    );
+    assert_eq!(
+        walk_members(&store, &org.id, Some("HOPPER 0004"), 50).await,
+        (40..50).map(email).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        walk_members(&store, &org.id, Some("m0012"), 3).await,
+        (120..130).map(email).collect::<Vec<_>>()
+    );
+}
+
+on_both_engines!(members_pages_come_from_the_organizations_memberships);

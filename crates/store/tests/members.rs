@@ -240,8 +240,89 @@ async fn concurrent_demotions_keep_one_admin(engine: Engine) {
     assert_eq!(admins_left, 1);
 }
 
+/// The search reads the email and lower-cased name copied into each membership (migration
+/// 0022): a rename reaches every organization of the user at once.
+async fn a_rename_reaches_the_search_in_every_organization(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let (_, first) = user(&store, "owner@example.com", "Owner").await;
+    let (ada, second) = user(&store, "ada@example.com", "Ada Lovelace").await;
+    store
+        .add_membership(&first, &ada.id, OrgRole::Member, 2)
+        .await
+        .unwrap();
+    store
+        .rename_user(&ada.id, &Name::parse("name", "Grace HOPPER").unwrap())
+        .await
+        .unwrap();
+    for org in [&first, &second] {
+        let found = store
+            .list_members(org, Some("hopper"), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].name, "Grace HOPPER");
+        assert!(store
+            .list_members(org, Some("lovelace"), None, 10)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+}
+
+/// Memberships made before migration 0022 are searched and listed after it like new ones.
+async fn the_migration_fills_existing_memberships(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.unmigrated_store().await;
+    store.migrate_up_to(21).await.unwrap();
+    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    for sql in [
+        "INSERT INTO users (id, email, name, password_hash, created_at) VALUES \
+         ('usr_000000000000000000000001', 'zed@example.com', 'Zed Admin', 'h', 1), \
+         ('usr_000000000000000000000002', 'ada@example.com', 'Ada LOVELACE', 'h', 1)",
+        "INSERT INTO organizations (id, name, org_type, created_at) VALUES \
+         ('org_000000000000000000000001', 'Old', 'team', 5)",
+        "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES \
+         ('org_000000000000000000000001', 'usr_000000000000000000000001', 'org_admin', 5), \
+         ('org_000000000000000000000001', 'usr_000000000000000000000002', 'member', 6)",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    store.migrate().await.unwrap();
+
+    let org = "org_000000000000000000000001";
+    let emails = |members: Vec<tollgate_store::Member>| {
+        members.into_iter().map(|m| m.email).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        emails(store.list_members(org, None, None, 10).await.unwrap()),
+        ["ada@example.com", "zed@example.com"]
+    );
+    assert_eq!(
+        emails(
+            store
+                .list_members(org, Some("lovelace"), None, 10)
+                .await
+                .unwrap()
+        ),
+        ["ada@example.com"]
+    );
+    assert_eq!(
+        emails(
+            store
+                .list_members(org, Some("ZED@"), None, 10)
+                .await
+                .unwrap()
+        ),
+        ["zed@example.com"]
+    );
+}
+
 on_both_engines!(
     members_are_listed_searched_and_paged,
+    a_rename_reaches_the_search_in_every_organization,
+    the_migration_fills_existing_memberships,
     the_last_admin_stays,
     concurrent_demotions_keep_one_admin
 );
