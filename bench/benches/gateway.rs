@@ -46,8 +46,11 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         let bin = binary()?;
         println!("binary: {}", bin.display());
-        for engine in [Engine::Sqlite, Engine::Postgres] {
-            run(&bin, engine).await?;
+        let engines = std::env::var("TOLLGATE_BENCH_ENGINES").unwrap_or_default();
+        for (engine, name) in [(Engine::Sqlite, "sqlite"), (Engine::Postgres, "postgres")] {
+            if engines.is_empty() || engines.contains(name) {
+                run(&bin, engine).await?;
+            }
         }
         Ok(())
     })
@@ -163,6 +166,8 @@ async fn send(client: &reqwest::Client, target: &Target, due: Instant) -> Option
 
 struct FixedRate {
     latencies: Vec<Duration>,
+    /// p99 of each second of the run: where a slow tail is (a warm-up, a periodic stall).
+    per_second_p99: Vec<Duration>,
     failed: usize,
 }
 
@@ -181,15 +186,33 @@ async fn fixed_rate(client: &reqwest::Client, target: &Target) -> anyhow::Result
         ));
     }
     let mut latencies = Vec::with_capacity(tasks.len());
+    let mut seconds: Vec<Vec<Duration>> = vec![Vec::new(); usize::try_from(FIXED_FOR.as_secs())?];
+    let per_second = usize::try_from(RATE)?;
     let mut failed = 0;
-    for t in tasks {
+    for (i, t) in tasks.into_iter().enumerate() {
         match t.await? {
-            Some(l) => latencies.push(l),
+            Some(l) => {
+                latencies.push(l);
+                if let Some(second) = seconds.get_mut(i / per_second) {
+                    second.push(l);
+                }
+            }
             None => failed += 1,
         }
     }
     latencies.sort();
-    Ok(FixedRate { latencies, failed })
+    let per_second_p99 = seconds
+        .into_iter()
+        .map(|mut s| {
+            s.sort();
+            percentile(&s, 99)
+        })
+        .collect();
+    Ok(FixedRate {
+        latencies,
+        per_second_p99,
+        failed,
+    })
 }
 
 /// Requests per second answered by `CONNECTIONS` clients each sending the next request as soon
@@ -323,6 +346,12 @@ limits = {{ rpm = 100000000, tpm = 1000000000, rpd = 1000000000, tpd = 100000000
             r.latencies.len(),
             r.failed
         );
+        let seconds: Vec<String> = r
+            .per_second_p99
+            .iter()
+            .map(|d| format!("{:.1}", d.as_secs_f64() * 1_000.0))
+            .collect();
+        println!("  {:<24} p99 of each second, ms: {}", "", seconds.join(" "));
     }
     let added = percentile(&g.latencies, 99).saturating_sub(percentile(&d.latencies, 99));
     println!(

@@ -112,6 +112,8 @@ struct Local {
     /// Spent in the current second and the one before: the demand a lease is sized by.
     demand: (Timestamp, i64, i64),
     last_used: Timestamp,
+    /// A lease ahead of need is on its way (`lease_ahead`): no second one is started.
+    leasing_ahead: bool,
 }
 
 impl Local {
@@ -124,7 +126,25 @@ impl Local {
             waiting: 0,
             demand: (now / 1000, 0, 0),
             last_used: now,
+            leasing_ahead: false,
         }
+    }
+
+    /// What is left of the slice is under half its recent demand, the shared bucket is not
+    /// known dry and no lease is under way: time to lease ahead of need, so that under steady
+    /// demand no request waits for the database. Marks the lease as started when it answers.
+    fn claim_lease_ahead(&mut self, now: Timestamp) -> bool {
+        let low = self.recent_demand(now) / 2;
+        if self.leasing_ahead
+            || self.waiting > 0
+            || self.dry_until > now
+            || low <= 0
+            || self.allowance >= low
+        {
+            return false;
+        }
+        self.leasing_ahead = true;
+        true
     }
 
     fn spend(&mut self, cost: i64, now: Timestamp) {
@@ -203,6 +223,88 @@ impl Inner {
     fn buckets(&self) -> MutexGuard<'_, HashMap<String, Local>> {
         self.buckets.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn gate(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.gates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Leases a slice of `need`'s bucket (the caller holds its gate): sized by what waits for
+    /// it and recent demand, and only if still lacking — `ahead`, lacking means under `low`
+    /// rather than under one request's cost.
+    async fn lease(
+        &self,
+        need: &Need,
+        now: Timestamp,
+        ahead: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let (deficit, want) = {
+            let buckets = self.buckets();
+            let Some(local) = buckets.get(&need.key) else {
+                return Ok(());
+            };
+            let enough = ahead.unwrap_or(need.cost);
+            if local.allowance >= enough || local.dry_until > now {
+                // Another request leased (or found the bucket dry) while this one waited.
+                return Ok(());
+            }
+            let deficit = need
+                .cost
+                .saturating_sub(local.allowance)
+                .max(need.cost.min(1).max(0));
+            let deficit = if ahead.is_some() {
+                need.cost.max(1)
+            } else {
+                deficit
+            };
+            let others = local.waiting.saturating_sub(need.cost).max(0);
+            // Within the eighth of the bucket a slice may be (decision 0014).
+            let demand = local.recent_demand(now).saturating_add(others);
+            (deficit, need.shape.lease_want(deficit, demand))
+        };
+        let leased = lease::take(&self.store, &need.key, &need.shape, deficit, want, now).await?;
+        let mut buckets = self.buckets();
+        let local = buckets
+            .entry(need.key.clone())
+            .or_insert_with(|| Local::new(need.shape, now));
+        match leased {
+            Leased::Granted { amount, after } => {
+                local.allowance = local.allowance.saturating_add(amount);
+                local.seen = Some(after);
+                local.dry_until = 0;
+            }
+            Leased::Dry { state } => {
+                local.seen = Some(state);
+                let wait = need.shape.wait_ms(state, deficit).unwrap_or(i64::MAX / 4);
+                local.dry_until = now.saturating_add(wait.max(1));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Leases a slice of `need`'s bucket ahead of need (see `Local::claim_lease_ahead`). Nothing
+/// waits on it: on an error the bucket stays as it was and the next request short of it
+/// leases (or answers 503) as usual.
+async fn lease_ahead(inner: Arc<Inner>, need: Need) {
+    let gate = inner.gate(&need.key);
+    let one_at_a_time = gate.lock().await;
+    let now = inner.clock.now_ms();
+    let low = inner
+        .buckets()
+        .get(&need.key)
+        .map_or(0, |l| l.recent_demand(now) / 2);
+    if let Err(e) = inner.lease(&need, now, Some(low)).await {
+        tracing::warn!(error = %e, bucket = need.key, "could not lease a rate-limit slice ahead of need");
+    }
+    if let Some(local) = inner.buckets().get_mut(&need.key) {
+        local.leasing_ahead = false;
+    }
+    drop(one_at_a_time);
 }
 
 /// The rate limiter of one process (`app.limits`).
@@ -290,6 +392,7 @@ impl Limiter {
             let now = self.inner.clock.now_ms();
             let lacking = match self.claim(&needs, &mut claimed, now) {
                 Ok(headers) => {
+                    self.lease_ahead_where_low(&needs, now);
                     let token_buckets = needs
                         .iter()
                         .filter(|n| n.dimension.unit == Unit::Tokens)
@@ -408,56 +511,27 @@ impl Limiter {
     /// Leases a slice of `need`'s bucket sized by what waits for it and recent demand (one lease
     /// at a time per bucket).
     async fn lease(&self, need: &Need, now: Timestamp) -> Result<(), StoreError> {
-        let gate = self
-            .inner
-            .gates
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(need.key.clone())
-            .or_default()
-            .clone();
+        let gate = self.inner.gate(&need.key);
         let _one_at_a_time = gate.lock().await;
-        let (deficit, want) = {
-            let buckets = self.inner.buckets();
-            let Some(local) = buckets.get(&need.key) else {
-                return Ok(());
-            };
-            if local.allowance >= need.cost || local.dry_until > now {
-                // Another request leased (or found the bucket dry) while this one waited.
-                return Ok(());
-            }
-            let deficit = need.cost.saturating_sub(local.allowance);
-            let others = local.waiting.saturating_sub(need.cost).max(0);
-            // Within the eighth of the bucket a slice may be (decision 0014).
-            let demand = local.recent_demand(now).saturating_add(others);
-            (deficit, need.shape.lease_want(deficit, demand))
+        self.inner.lease(need, now, None).await
+    }
+
+    /// Starts a lease ahead of need for each bucket of an admitted request running low.
+    fn lease_ahead_where_low(&self, needs: &[Need], now: Timestamp) {
+        let low: Vec<&Need> = {
+            let mut buckets = self.inner.buckets();
+            needs
+                .iter()
+                .filter(|n| {
+                    buckets
+                        .get_mut(&n.key)
+                        .is_some_and(|l| l.shape == n.shape && l.claim_lease_ahead(now))
+                })
+                .collect()
         };
-        let leased = lease::take(
-            &self.inner.store,
-            &need.key,
-            &need.shape,
-            deficit,
-            want,
-            now,
-        )
-        .await?;
-        let mut buckets = self.inner.buckets();
-        let local = buckets
-            .entry(need.key.clone())
-            .or_insert_with(|| Local::new(need.shape, now));
-        match leased {
-            Leased::Granted { amount, after } => {
-                local.allowance = local.allowance.saturating_add(amount);
-                local.seen = Some(after);
-                local.dry_until = 0;
-            }
-            Leased::Dry { state } => {
-                local.seen = Some(state);
-                let wait = need.shape.wait_ms(state, deficit).unwrap_or(i64::MAX / 4);
-                local.dry_until = now.saturating_add(wait.max(1));
-            }
+        for need in low {
+            tokio::spawn(lease_ahead(self.inner.clone(), need.clone()));
         }
-        Ok(())
     }
 
     fn refusal(&self, needs: &[Need], need: &Need, model: &str, now: Timestamp) -> RateLimited {

@@ -174,6 +174,8 @@ struct LeaseState {
     last_demand: i64,
     /// When the hold expires unless renewed (the app clock's milliseconds).
     expires_at: i64,
+    /// A growth ahead of need is on its way (`grow_ahead`): no second one is started.
+    growing_ahead: bool,
 }
 
 impl LeaseState {
@@ -188,6 +190,34 @@ impl LeaseState {
         self.in_flight += amount;
         self.demand = self.demand.saturating_add(amount);
         true
+    }
+
+    /// A tick of recent demand: what the lease is sized to hold free.
+    fn tick_demand(&self) -> i64 {
+        self.last_demand.max(self.demand)
+    }
+
+    /// Less than half a tick of demand is left free and no growth is under way: time to grow
+    /// before a request finds the lease short and has to wait for the database. Marks the
+    /// growth as started when it answers yes.
+    fn claim_growth_ahead(&mut self) -> bool {
+        let low = self.tick_demand() / 2;
+        if self.growing_ahead || self.waiting > 0 || low <= 0 || self.free() >= low {
+            return false;
+        }
+        self.growing_ahead = true;
+        true
+    }
+
+    /// What the database granted: a new hold replaces what memory thought the old one held.
+    fn grown(&mut self, hold_id: String, added: i64, expires_at: i64) {
+        if self.hold_id.as_deref() != Some(hold_id.as_str()) {
+            // A new hold: the old one is gone, and what memory thought it held with it.
+            self.lost();
+            self.hold_id = Some(hold_id);
+        }
+        self.granted += added;
+        self.expires_at = expires_at;
     }
 
     /// Nothing held, running, waiting or recently asked for: the lease can be forgotten.
@@ -288,15 +318,25 @@ impl<P: Pool> Leases<P> {
         map.retain(|_, lease| Arc::strong_count(lease) > 1 || !lease.lock().forgettable());
     }
 
-    /// Reserves `amount` against the pool's lease, growing it when short.
+    /// Reserves `amount` against the pool's lease, growing it when short — and, when it runs
+    /// low, in the background before it is short, so that under steady demand no request
+    /// waits for the database.
     pub async fn reserve(
         &self,
-        inner: &Inner,
+        inner: &Arc<Inner>,
         pool: &P,
         amount: i64,
     ) -> Result<Arc<Lease<P>>, CreditRefusal> {
         let lease = self.get(pool);
-        if lease.lock().take(amount) {
+        let (taken, ahead) = {
+            let mut s = lease.lock();
+            let taken = s.take(amount);
+            (taken, taken && s.claim_growth_ahead())
+        };
+        if ahead {
+            tokio::spawn(grow_ahead(inner.clone(), lease.clone()));
+        }
+        if taken {
             return Ok(lease);
         }
         lease.lock().waiting += amount;
@@ -346,13 +386,7 @@ impl<P: Pool> Leases<P> {
         let mut s = lease.lock();
         match grown {
             LeaseGrowth::Granted { hold_id: id, added } => {
-                if s.hold_id.as_deref() != Some(id.as_str()) {
-                    // A new hold: the old one is gone, and what memory thought it held with it.
-                    s.lost();
-                    s.hold_id = Some(id);
-                }
-                s.granted += added;
-                s.expires_at = now.saturating_add(ttl);
+                s.grown(id, added, now.saturating_add(ttl));
                 if s.take(amount) {
                     Ok(())
                 } else {
@@ -440,4 +474,49 @@ impl<P: Pool> Leases<P> {
             }
         }
     }
+}
+
+/// Grows `lease` to a tick of recent demand ahead of need (see `claim_growth_ahead`). Nothing
+/// waits on it: a refusal or an error leaves the lease as it was, and the next request short
+/// of credit grows it (and is refused) as usual.
+async fn grow_ahead<P: Pool>(inner: Arc<Inner>, lease: Arc<Lease<P>>) {
+    let resizing = lease.resizing.lock().await;
+    let closing = inner.closing.load(std::sync::atomic::Ordering::Acquire);
+    let plan = {
+        let s = lease.lock();
+        if closing {
+            None
+        } else {
+            let want = s.tick_demand().saturating_sub(s.free().max(0));
+            (want > 0).then(|| {
+                (
+                    s.hold_id.clone(),
+                    LeaseSizing {
+                        need: 1,
+                        want,
+                        share_divisor: SHARE_DIVISOR,
+                    },
+                )
+            })
+        }
+    };
+    if let Some((hold_id, sizing)) = plan {
+        let now = inner.clock.now_ms();
+        let ttl = millis(inner.config.hold_ttl);
+        match lease
+            .pool
+            .grow(&inner.store, hold_id.as_deref(), sizing, ttl, now)
+            .await
+        {
+            Ok(LeaseGrowth::Granted { hold_id: id, added }) => {
+                lease.lock().grown(id, added, now.saturating_add(ttl));
+            }
+            Ok(LeaseGrowth::Refused { .. }) => {}
+            Err(e) => {
+                tracing::warn!(pool = ?lease.pool, error = %e, "cannot grow a lease ahead of need")
+            }
+        }
+    }
+    lease.lock().growing_ahead = false;
+    drop(resizing);
 }

@@ -13,6 +13,7 @@ mod lease;
 mod writer;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -72,6 +73,8 @@ struct Inner {
     leases: lease::Leases<lease::Credit>,
     spend_leases: lease::Leases<SpendPeriod>,
     after_spent: OnceLock<SpentHook>,
+    /// Shutting down: leases are being returned and must not grow again.
+    closing: AtomicBool,
 }
 
 type SpendLease = Arc<lease::Lease<SpendPeriod>>;
@@ -131,6 +134,7 @@ impl Metering {
             leases: lease::Leases::default(),
             spend_leases: lease::Leases::default(),
             after_spent: OnceLock::new(),
+            closing: AtomicBool::new(false),
         });
         Self {
             writer: writer::WriterHandle::spawn(inner.clone()),
@@ -228,6 +232,8 @@ impl Metering {
             );
             return;
         }
+        // A growth ahead of need started by the last requests must not take a hold back.
+        self.inner.closing.store(true, Ordering::Release);
         if tokio::time::timeout(bound, self.inner.leases.release_all(&self.inner))
             .await
             .is_err()

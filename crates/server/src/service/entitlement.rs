@@ -44,8 +44,20 @@ impl Entitlement {
 
 /// (org, model).
 type Key = (String, String);
-/// When it was read, and the entitled tier (`None`: pay-as-you-go).
-type Entry = (Timestamp, Option<String>);
+/// When it was read, the entitled tier (`None`: pay-as-you-go), and whether a request is
+/// already reading it again ahead of its expiry.
+type Entry = (Timestamp, Option<String>, bool);
+
+/// What the cache knows of (org, model) now.
+enum Cached {
+    /// Fresh: use it.
+    Fresh(Option<String>),
+    /// Past half its life: use it, and this caller (alone) reads it again, so that under
+    /// steady traffic the entry never expires and requests do not all wait for the database
+    /// at once when it would have.
+    Renew(Option<String>),
+    Missing,
+}
 
 #[derive(Default)]
 pub struct EntitlementCache {
@@ -53,15 +65,22 @@ pub struct EntitlementCache {
 }
 
 impl EntitlementCache {
-    fn get(&self, org_id: &str, model: &str, now: Timestamp) -> Option<Option<String>> {
-        let entries = self
+    fn get(&self, org_id: &str, model: &str, now: Timestamp) -> Cached {
+        let mut entries = self
             .entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        entries
-            .get(&(org_id.to_owned(), model.to_owned()))
-            .filter(|(at, _)| (*at..at.saturating_add(TTL_MS)).contains(&now))
-            .map(|(_, tier)| tier.clone())
+        match entries.get_mut(&(org_id.to_owned(), model.to_owned())) {
+            Some((at, tier, renewing)) if (*at..at.saturating_add(TTL_MS)).contains(&now) => {
+                if !*renewing && now >= at.saturating_add(TTL_MS / 2) {
+                    *renewing = true;
+                    Cached::Renew(tier.clone())
+                } else {
+                    Cached::Fresh(tier.clone())
+                }
+            }
+            _ => Cached::Missing,
+        }
     }
 
     fn put(&self, org_id: &str, model: &str, tier: Option<String>, now: Timestamp) {
@@ -72,7 +91,7 @@ impl EntitlementCache {
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert((org_id.to_owned(), model.to_owned()), (now, tier));
+        entries.insert((org_id.to_owned(), model.to_owned()), (now, tier, false));
     }
 
     /// Drops what is known of (org, model): called by this process after it changed a
@@ -86,6 +105,23 @@ impl EntitlementCache {
 }
 
 impl App {
+    /// Reads (org, model)'s entitled tier and keeps it, as of `read` (when the read began).
+    async fn read_entitlement(
+        &self,
+        org_id: &str,
+        model: &str,
+        read: Timestamp,
+    ) -> ServiceResult<Option<String>> {
+        let tier = self
+            .store
+            .live_subscription(org_id, model)
+            .await?
+            .filter(|s| s.status.entitles())
+            .map(|s| s.tier);
+        self.entitlements.put(org_id, model, tier.clone(), read);
+        Ok(tier)
+    }
+
     /// Whether a subscription of `org_id` covers `model`, and the limits that apply. Unknown
     /// models answer `NotFound`. Past-due subscriptions still cover (their renewal is being
     /// retried); a tier that left the catalog falls back to pay-as-you-go.
@@ -94,19 +130,18 @@ impl App {
         let m = catalog
             .model(model)
             .ok_or(ServiceError::NotFound("model"))?;
-        let tier = match self.entitlements.get(org_id, model, self.now()) {
-            Some(tier) => tier,
-            None => {
-                let tier = self
-                    .store
-                    .live_subscription(org_id, model)
-                    .await?
-                    .filter(|s| s.status.entitles())
-                    .map(|s| s.tier);
-                self.entitlements
-                    .put(org_id, model, tier.clone(), self.now());
-                tier
-            }
+        let read = self.now();
+        let tier = match self.entitlements.get(org_id, model, read) {
+            Cached::Fresh(tier) => tier,
+            Cached::Renew(cached) => match self.read_entitlement(org_id, model, read).await {
+                Ok(tier) => tier,
+                Err(e) => {
+                    // The entry stays, to be read again by the next request once it expires.
+                    tracing::warn!(error = %e, "could not renew an entitlement ahead of its expiry");
+                    cached
+                }
+            },
+            Cached::Missing => self.read_entitlement(org_id, model, read).await?,
         };
         Ok(
             match tier.and_then(|id| m.tiers.iter().find(|t| t.id == id)) {
