@@ -29,6 +29,7 @@ mod project_models;
 mod projects;
 mod rate_limits;
 mod sessions;
+mod single_use_tokens;
 mod spend;
 mod spend_leases;
 mod subscriptions;
