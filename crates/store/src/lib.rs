@@ -51,7 +51,7 @@ pub use db::{redact, Engine, PoolStats, Store, StoreOptions};
 pub use error::StoreError;
 pub use getting_started::FirstSteps;
 pub use invitations::{Invitation, InviteError, NewInvitation, Reissue};
-pub use leases::{LeaseGrowth, LeaseSizing};
+pub use leases::{HoldOf, LeaseGrowth, LeaseSizing};
 pub use ledger::{debit_usage_in, grant_credits_in, CreditAccount, Grant, Granted, NewGrant};
 pub use limits::{ProjectLimits, StoredBucket};
 pub use members::Member;
