@@ -209,6 +209,35 @@ async fn auto_recharge_below_its_threshold_is_confirmed_first(engine: Engine) {
     assert_eq!(payments(&t, &org).await, 1);
 }
 
+/// The preview asks what enabling would charge, monthly cap included: a top-up the cap refuses
+/// is not charged, so there is nothing to confirm.
+async fn auto_recharge_past_its_monthly_cap_asks_nothing(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let ada = t.sign_up("ada@example.com").await;
+    let org = ada.org_id.clone();
+    save_card(&t, &org, GOOD_CARD).await;
+    let payg = t.url(&format!("/o/{org}/billing/payg"));
+    let token = csrf(&get(&ada, payg.clone()).await);
+    let action = t.url(&format!("/o/{org}/billing/auto-recharge"));
+    let form = [
+        ("csrf", token.as_str()),
+        ("enabled", "true"),
+        ("threshold", "$10"),
+        ("recharge_to", "1,000"),
+        ("monthly_cap", "500"),
+    ];
+    let (s, to) = post(&ada, action, &form).await;
+    assert_eq!(s, 303, "no confirmation: {to}");
+    let profile = t.app.store.billing_profile(&org).await.unwrap();
+    assert!(profile.auto_recharge.enabled);
+    let made = t.app.store.payments(&org, None, 100).await.unwrap();
+    assert!(
+        made.iter()
+            .all(|p| p.status != tollgate_domain::payment::PaymentStatus::Succeeded),
+        "{made:?}"
+    );
+}
+
 async fn billing_notices_are_one_sentence_and_amounts_read_as_typed(engine: Engine) {
     let t = TestApp::spawn(engine).await;
     let ada = t.sign_up("ada@example.com").await;
@@ -249,5 +278,6 @@ async fn billing_notices_are_one_sentence_and_amounts_read_as_typed(engine: Engi
 on_both_engines!(
     subscribe_and_upgrade_are_confirmed_first,
     auto_recharge_below_its_threshold_is_confirmed_first,
+    auto_recharge_past_its_monthly_cap_asks_nothing,
     billing_notices_are_one_sentence_and_amounts_read_as_typed,
 );

@@ -4,45 +4,13 @@
 
 mod common;
 
-use common::{assert_openai_401, create_key, create_project, models_with_key};
+use common::{
+    assert_openai_401, create_key, create_project, form_csrf as csrf, get_page as page,
+    models_with_key, post_form_located as post,
+};
 use tollgate_domain::ProjectRole;
-use tollgate_server::testing::{TestApp, TestUser};
+use tollgate_server::testing::TestApp;
 use tollgate_store::{on_both_engines, Engine};
-
-async fn page(t: &TestApp, user: &TestUser, path: &str) -> (u16, String) {
-    let r = user.client.get(t.url(path)).send().await.unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
-/// The CSRF token of the first form on a page.
-fn csrf(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF token")
-        + 19;
-    html[at..at + 64].to_owned()
-}
-
-async fn post(
-    t: &TestApp,
-    user: &TestUser,
-    path: &str,
-    form: &[(&str, &str)],
-) -> (u16, Option<String>, String) {
-    let r = user
-        .client
-        .post(t.url(path))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let location = r
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_owned());
-    (status, location, r.text().await.unwrap())
-}
 
 /// The full key shown on the page after creating one.
 fn shown_key(html: &str) -> Option<String> {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::create_key;
+use common::{create_key, form_csrf as csrf, post_form_located as post};
 use tollgate_domain::limits::spend::SpendScope;
 use tollgate_domain::ProjectRole;
 use tollgate_server::testing::{TestApp, TestUser};
@@ -21,35 +21,6 @@ async fn page(t: &TestApp, user: &TestUser, path: &str) -> (u16, String) {
         "{path}"
     );
     (r.status().as_u16(), r.text().await.unwrap())
-}
-
-fn csrf(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF token")
-        + 19;
-    html[at..at + 64].to_owned()
-}
-
-async fn post(
-    t: &TestApp,
-    user: &TestUser,
-    path: &str,
-    form: &[(&str, &str)],
-) -> (u16, Option<String>, String) {
-    let r = user
-        .client
-        .post(t.url(path))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let location = r
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_owned());
-    (status, location, r.text().await.unwrap())
 }
 
 async fn limits(t: &TestApp, org: &str) -> Vec<(SpendScope, String, String)> {

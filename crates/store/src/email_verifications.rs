@@ -1,11 +1,11 @@
-//! Email verification links: a 256-bit token, stored hashed, good once and for a limited time.
-//! Any one of a user's links proves the address; using it deletes them all.
+//! Email verification links (`single_use_tokens`): any one of a user's links proves the
+//! address; using it deletes them all.
 
-use sqlx::Row;
 use tollgate_domain::Timestamp;
 
+use crate::single_use_tokens::EMAIL_VERIFICATIONS;
 use crate::users::USER_COLUMNS;
-use crate::{enqueue_email_in, OutgoingEmail, Result, Store, StoreError, User};
+use crate::{OutgoingEmail, Result, Store, StoreError, User};
 
 impl Store {
     /// Stores a verification link for `user_id` and its email in one transaction.
@@ -17,20 +17,9 @@ impl Store {
         expires_at: Timestamp,
         email: &OutgoingEmail,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO email_verifications (token_hash, user_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
-        enqueue_email_in(&mut tx, email, now).await?;
-        tx.commit().await?;
-        Ok(())
+        EMAIL_VERIFICATIONS
+            .create(self, token_hash, user_id, now, expires_at, email)
+            .await
     }
 
     /// Uses the link `token_hash`: the user's address is verified (the first time only; a
@@ -38,18 +27,7 @@ impl Store {
     /// for an unknown, used or expired link.
     pub async fn verify_email(&self, token_hash: &str, now: Timestamp) -> Result<User> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
-            "DELETE FROM email_verifications WHERE token_hash = $1 AND expires_at > $2 \
-             RETURNING user_id",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Err(StoreError::NotFound);
-        };
-        let user_id: String = row.try_get("user_id")?;
+        let user_id = EMAIL_VERIFICATIONS.take(&mut tx, token_hash, now).await?;
         let user = mark_verified(&mut tx, &user_id, now).await?;
         tx.commit().await?;
         Ok(user)
@@ -66,11 +44,7 @@ impl Store {
 
     /// Deletes links that expired before `before` (housekeeping).
     pub async fn prune_email_verifications(&self, before: Timestamp) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM email_verifications WHERE expires_at < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        EMAIL_VERIFICATIONS.prune(self, before).await
     }
 }
 
@@ -88,9 +62,6 @@ async fn mark_verified(
     .fetch_optional(&mut **tx)
     .await?;
     let user = user.ok_or(StoreError::NotFound)?;
-    sqlx::query("DELETE FROM email_verifications WHERE user_id = $1")
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?;
+    EMAIL_VERIFICATIONS.spend_all(tx, user_id, now).await?;
     Ok(user)
 }

@@ -8,7 +8,7 @@ use tollgate_domain::{new_id, IdPrefix, Timestamp};
 
 use crate::error::corrupt;
 use crate::ledger::open_account;
-use crate::{Result, Store};
+use crate::{Result, SpendPeriod, Store};
 
 /// How much a lease asks for, decided under the account lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +21,43 @@ pub struct LeaseSizing {
     /// credit runs low leases shrink to exactly one request, so that the last dollars are not
     /// parked in one process while another refuses requests.
     pub share_divisor: i64,
+}
+
+impl LeaseSizing {
+    /// A sizing that would not grow a lease is a caller's bug.
+    pub(crate) fn check(self) -> Result<()> {
+        if self.need <= 0 || self.share_divisor <= 0 {
+            return Err(corrupt(format!(
+                "a lease must grow by a positive amount: {self:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// How much a lease grows by when `available` is left in its pool (`None`: nothing limits
+    /// the pool, so what is wanted): at least `need`, at most `available / share_divisor`
+    /// unless `need` is more, `want` when that allows. `Err(available)` when less than `need`
+    /// is available. Both kinds of lease (credit, spend limit) size their growth here.
+    pub(crate) fn added(self, available: Option<i64>) -> std::result::Result<i64, i64> {
+        let wanted = self.want.max(self.need);
+        let Some(available) = available else {
+            return Ok(wanted);
+        };
+        if available < self.need {
+            return Err(available);
+        }
+        Ok(wanted.min(self.need.max(available / self.share_divisor)))
+    }
+}
+
+/// The hold a lease keeps: of an organization's credit or of a spend limit's month. The store
+/// calls of both kinds, in one place, so a gateway process's leases need no code per kind.
+#[derive(Debug, Clone, Copy)]
+pub enum HoldOf<'a> {
+    /// A ledger hold of this organization.
+    Credit(&'a str),
+    /// A spend hold of this scope's month.
+    Spend(&'a SpendPeriod),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,22 +87,7 @@ pub(crate) async fn shrink_hold_in(
         return Ok(0);
     };
     let amount: i64 = row.try_get("amount")?;
-    let taken = by.clamp(0, amount);
-    if taken == amount {
-        sqlx::query("DELETE FROM credit_holds WHERE id = $1")
-            .bind(hold_id)
-            .execute(&mut **tx)
-            .await?;
-    } else {
-        sqlx::query(
-            "UPDATE credit_holds SET amount = amount - $1, expires_at = COALESCE($2, expires_at) WHERE id = $3",
-        )
-        .bind(taken)
-        .bind(renew_until)
-        .bind(hold_id)
-        .execute(&mut **tx)
-        .await?;
-    }
+    let taken = shrink_row_in(tx, "credit_holds", hold_id, amount, by, renew_until).await?;
     if taken > 0 {
         sqlx::query("UPDATE credit_accounts SET held = held - $1 WHERE org_id = $2")
             .bind(taken)
@@ -76,7 +98,130 @@ pub(crate) async fn shrink_hold_in(
     Ok(taken)
 }
 
+/// Shrinks the row `hold_id` of `table` (`credit_holds` or `spend_holds`), which reserves
+/// `amount`, by up to `by`: deletes it when nothing is left, else takes `by` off and moves its
+/// expiry to `renew_until` when given. Returns how much it shrank; the caller, holding the
+/// lock of what the hold reserves from, takes as much off that.
+pub(crate) async fn shrink_row_in(
+    tx: &mut Transaction<'static, Any>,
+    table: &'static str,
+    hold_id: &str,
+    amount: i64,
+    by: i64,
+    renew_until: Option<Timestamp>,
+) -> Result<i64> {
+    let taken = by.clamp(0, amount);
+    if taken == amount {
+        sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
+            .bind(hold_id)
+            .execute(&mut **tx)
+            .await?;
+    } else {
+        sqlx::query(&format!(
+            "UPDATE {table} SET amount = amount - $1, expires_at = COALESCE($2, expires_at) WHERE id = $3"
+        ))
+        .bind(taken)
+        .bind(renew_until)
+        .bind(hold_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(taken)
+}
+
 impl Store {
+    /// Moves the expiry of hold `hold_id` of `table` to `now + ttl_ms`; false when it is gone
+    /// (used up, or past its expiry: such a hold is the expiry job's, even if not yet
+    /// released).
+    pub(crate) async fn renew_row(
+        &self,
+        table: &'static str,
+        hold_id: &str,
+        ttl_ms: i64,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let renewed = sqlx::query(&format!(
+            "UPDATE {table} SET expires_at = $1 WHERE id = $2 AND expires_at > $3"
+        ))
+        .bind(now.saturating_add(ttl_ms))
+        .bind(hold_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(renewed.rows_affected() == 1)
+    }
+
+    /// The amount hold `hold_id` of `table` reserves now; `None` when it is gone.
+    pub(crate) async fn row_amount(
+        &self,
+        table: &'static str,
+        hold_id: &str,
+    ) -> Result<Option<i64>> {
+        sqlx::query(&format!("SELECT amount FROM {table} WHERE id = $1"))
+            .bind(hold_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| Ok(r.try_get("amount")?))
+            .transpose()
+    }
+
+    /// Grows a lease's hold (`grow_lease`, `grow_spend_lease`).
+    pub async fn grow_hold(
+        &self,
+        of: HoldOf<'_>,
+        hold_id: Option<&str>,
+        sizing: LeaseSizing,
+        ttl_ms: i64,
+        now: Timestamp,
+    ) -> Result<LeaseGrowth> {
+        match of {
+            HoldOf::Credit(org_id) => self.grow_lease(org_id, hold_id, sizing, ttl_ms, now).await,
+            HoldOf::Spend(period) => {
+                self.grow_spend_lease(period, hold_id, sizing, ttl_ms, now)
+                    .await
+            }
+        }
+    }
+
+    /// Shrinks a lease's hold by up to `by` (`shrink_lease`, `shrink_spend_lease`).
+    pub async fn shrink_hold(
+        &self,
+        of: HoldOf<'_>,
+        hold_id: &str,
+        by: i64,
+        ttl_ms: i64,
+        now: Timestamp,
+    ) -> Result<i64> {
+        match of {
+            HoldOf::Credit(org_id) => self.shrink_lease(org_id, hold_id, by, ttl_ms, now).await,
+            HoldOf::Spend(_) => self.shrink_spend_lease(hold_id, by, ttl_ms, now).await,
+        }
+    }
+
+    /// Renews a lease's hold for `ttl_ms`; false when it is gone.
+    pub async fn renew_hold(
+        &self,
+        of: HoldOf<'_>,
+        hold_id: &str,
+        ttl_ms: i64,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.renew_row(of.table(), hold_id, ttl_ms, now).await
+    }
+
+    /// Gives a lease's whole hold back.
+    pub async fn release_lease_hold(
+        &self,
+        of: HoldOf<'_>,
+        hold_id: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        match of {
+            HoldOf::Credit(_) => self.release_hold(hold_id, now).await.map(|_| ()),
+            HoldOf::Spend(_) => self.release_spend_hold(hold_id, now).await,
+        }
+    }
+
     /// Grows a lease of `org_id` by between `sizing.need` and `sizing.want` (see
     /// [`LeaseSizing`]) and renews it for `ttl_ms`; places a new hold when `hold_id` is `None`
     /// or no longer exists (expired, or used up).
@@ -88,19 +233,14 @@ impl Store {
         ttl_ms: i64,
         now: Timestamp,
     ) -> Result<LeaseGrowth> {
-        if sizing.need <= 0 || sizing.share_divisor <= 0 {
-            return Err(corrupt(format!(
-                "a lease must grow by a positive amount: {sizing:?}"
-            )));
-        }
+        sizing.check()?;
         let mut tx = self.begin_write().await?;
         let account = open_account(&mut tx, org_id, now).await?;
         let available = account.balance.saturating_sub(account.held);
-        if available < sizing.need {
-            return Ok(LeaseGrowth::Refused { available });
-        }
-        let cap = sizing.need.max(available / sizing.share_divisor);
-        let added = sizing.want.max(sizing.need).min(cap);
+        let added = match sizing.added(Some(available)) {
+            Ok(added) => added,
+            Err(available) => return Ok(LeaseGrowth::Refused { available }),
+        };
         let expires_at = now.saturating_add(ttl_ms);
         let mut grown = None;
         if let Some(id) = hold_id {
@@ -173,25 +313,60 @@ impl Store {
     /// Moves a lease's expiry to `now + ttl_ms`; false when the hold is gone (used up, or past
     /// its expiry).
     pub async fn renew_lease(&self, hold_id: &str, ttl_ms: i64, now: Timestamp) -> Result<bool> {
-        // A hold past its expiry is the expiry job's, even if not yet released.
-        let renewed = sqlx::query(
-            "UPDATE credit_holds SET expires_at = $1 WHERE id = $2 AND expires_at > $3",
-        )
-        .bind(now.saturating_add(ttl_ms))
-        .bind(hold_id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(renewed.rows_affected() == 1)
+        self.renew_row("credit_holds", hold_id, ttl_ms, now).await
     }
 
     /// The amount a hold reserves now; `None` when it is gone.
     pub async fn hold_amount(&self, hold_id: &str) -> Result<Option<i64>> {
-        sqlx::query("SELECT amount FROM credit_holds WHERE id = $1")
-            .bind(hold_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| Ok(r.try_get("amount")?))
-            .transpose()
+        self.row_amount("credit_holds", hold_id).await
+    }
+}
+
+impl HoldOf<'_> {
+    fn table(self) -> &'static str {
+        match self {
+            HoldOf::Credit(_) => "credit_holds",
+            HoldOf::Spend(_) => "spend_holds",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizing(need: i64, want: i64) -> LeaseSizing {
+        LeaseSizing {
+            need,
+            want,
+            share_divisor: 4,
+        }
+    }
+
+    #[test]
+    fn a_lease_grows_by_what_is_wanted_within_a_share_of_what_is_left() {
+        // Plenty left: what is wanted.
+        assert_eq!(sizing(10, 100).added(Some(1_000)), Ok(100));
+        // A quarter of what is left caps what is wanted...
+        assert_eq!(sizing(10, 100).added(Some(200)), Ok(50));
+        // ...but never below what the request needs.
+        assert_eq!(sizing(80, 100).added(Some(200)), Ok(80));
+        // Wanting less than needed still grants the need.
+        assert_eq!(sizing(10, 0).added(Some(1_000)), Ok(10));
+        // Not enough left for the need: refused with what is available.
+        assert_eq!(sizing(10, 100).added(Some(9)), Err(9));
+        assert_eq!(sizing(10, 100).added(Some(-5)), Err(-5));
+        // Nothing limits the pool: what is wanted.
+        assert_eq!(sizing(10, 100).added(None), Ok(100));
+        assert_eq!(sizing(10, 0).added(None), Ok(10));
+    }
+
+    #[test]
+    fn a_sizing_that_would_not_grow_is_refused() {
+        assert!(sizing(1, 1).check().is_ok());
+        assert!(sizing(0, 1).check().is_err());
+        let mut s = sizing(1, 1);
+        s.share_divisor = 0;
+        assert!(s.check().is_err());
     }
 }

@@ -1,10 +1,10 @@
-//! Forgot-password links: a 256-bit token, stored hashed, good once and for a limited time.
+//! Forgot-password links (`single_use_tokens`): kept after use, marked used.
 
-use sqlx::Row;
 use tollgate_domain::Timestamp;
 
+use crate::single_use_tokens::PASSWORD_RESETS;
 use crate::users::USER_COLUMNS;
-use crate::{enqueue_email_in, OutgoingEmail, Result, Store, StoreError, User};
+use crate::{OutgoingEmail, Result, Store, User};
 
 impl Store {
     /// Stores a reset link for `user_id` and its email in one transaction (the email leaves
@@ -17,33 +17,14 @@ impl Store {
         expires_at: Timestamp,
         email: &OutgoingEmail,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
-        enqueue_email_in(&mut tx, email, now).await?;
-        tx.commit().await?;
-        Ok(())
+        PASSWORD_RESETS
+            .create(self, token_hash, user_id, now, expires_at, email)
+            .await
     }
 
     /// True when `token_hash` names a link that is unused and not expired at `now`.
     pub async fn password_reset_usable(&self, token_hash: &str, now: Timestamp) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT 1 AS one FROM password_resets \
-             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.is_some())
+        PASSWORD_RESETS.usable(self, token_hash, now).await
     }
 
     /// Uses the link `token_hash`: sets the new password, spends this link and every other
@@ -57,25 +38,8 @@ impl Store {
         now: Timestamp,
     ) -> Result<User> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
-            "UPDATE password_resets SET used_at = $1 \
-             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING user_id",
-        )
-        .bind(now)
-        .bind(token_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Err(StoreError::NotFound);
-        };
-        let user_id: String = row.try_get("user_id")?;
-        sqlx::query(
-            "UPDATE password_resets SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL",
-        )
-        .bind(now)
-        .bind(&user_id)
-        .execute(&mut *tx)
-        .await?;
+        let user_id = PASSWORD_RESETS.take(&mut tx, token_hash, now).await?;
+        PASSWORD_RESETS.spend_all(&mut tx, &user_id, now).await?;
         let user: User = sqlx::query_as(&format!(
             "UPDATE users SET password_hash = $1 WHERE id = $2 RETURNING {USER_COLUMNS}"
         ))
@@ -93,10 +57,6 @@ impl Store {
 
     /// Deletes links that expired before `before` (housekeeping).
     pub async fn prune_password_resets(&self, before: Timestamp) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM password_resets WHERE expires_at < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        PASSWORD_RESETS.prune(self, before).await
     }
 }

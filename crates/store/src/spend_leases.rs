@@ -9,7 +9,7 @@ use tollgate_domain::limits::spend::SpendScope;
 use tollgate_domain::{new_id, IdPrefix, Timestamp};
 
 use crate::error::corrupt;
-use crate::leases::{LeaseGrowth, LeaseSizing};
+use crate::leases::{shrink_row_in, LeaseGrowth, LeaseSizing};
 use crate::spend::add_spent_in;
 use crate::{Result, Store};
 
@@ -51,22 +51,7 @@ pub(crate) async fn shrink_spend_hold_in(
         return Ok(0);
     };
     let amount: i64 = row.try_get("amount")?;
-    let taken = by.clamp(0, amount);
-    if taken == amount {
-        sqlx::query("DELETE FROM spend_holds WHERE id = $1")
-            .bind(hold_id)
-            .execute(&mut **tx)
-            .await?;
-    } else {
-        sqlx::query(
-            "UPDATE spend_holds SET amount = amount - $1, expires_at = COALESCE($2, expires_at) WHERE id = $3",
-        )
-        .bind(taken)
-        .bind(renew_until)
-        .bind(hold_id)
-        .execute(&mut **tx)
-        .await?;
-    }
+    let taken = shrink_row_in(tx, "spend_holds", hold_id, amount, by, renew_until).await?;
     if taken > 0 {
         sqlx::query(
             "UPDATE spend_periods SET reserved = reserved - $1 WHERE scope = $2 AND target_id = $3 AND period = $4",
@@ -116,11 +101,7 @@ impl Store {
         ttl_ms: i64,
         now: Timestamp,
     ) -> Result<LeaseGrowth> {
-        if sizing.need <= 0 || sizing.share_divisor <= 0 {
-            return Err(corrupt(format!(
-                "a lease must grow by a positive amount: {sizing:?}"
-            )));
-        }
+        sizing.check()?;
         let mut tx = self.begin_write().await?;
         let used = add_spent_in(&mut tx, of.key(), 0, now).await?;
         let limit: Option<i64> = sqlx::query(
@@ -132,18 +113,14 @@ impl Store {
         .await?
         .map(|r| r.try_get("monthly_limit"))
         .transpose()?;
-        let added = match limit {
-            Some(limit) => {
-                let available = limit
-                    .saturating_sub(used.spent)
-                    .saturating_sub(used.reserved);
-                if available < sizing.need {
-                    return Ok(LeaseGrowth::Refused { available });
-                }
-                let cap = sizing.need.max(available / sizing.share_divisor);
-                sizing.want.max(sizing.need).min(cap)
-            }
-            None => sizing.want.max(sizing.need),
+        let available = limit.map(|limit| {
+            limit
+                .saturating_sub(used.spent)
+                .saturating_sub(used.reserved)
+        });
+        let added = match sizing.added(available) {
+            Ok(added) => added,
+            Err(available) => return Ok(LeaseGrowth::Refused { available }),
         };
         let expires_at = now.saturating_add(ttl_ms);
         let mut grown = None;
@@ -226,14 +203,7 @@ impl Store {
         ttl_ms: i64,
         now: Timestamp,
     ) -> Result<bool> {
-        let renewed =
-            sqlx::query("UPDATE spend_holds SET expires_at = $1 WHERE id = $2 AND expires_at > $3")
-                .bind(now.saturating_add(ttl_ms))
-                .bind(hold_id)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
-        Ok(renewed.rows_affected() == 1)
+        self.renew_row("spend_holds", hold_id, ttl_ms, now).await
     }
 
     /// Gives a whole spend hold back.
@@ -274,12 +244,7 @@ impl Store {
 
     /// The amount a spend hold reserves now; `None` when it is gone.
     pub async fn spend_hold_amount(&self, hold_id: &str) -> Result<Option<i64>> {
-        sqlx::query("SELECT amount FROM spend_holds WHERE id = $1")
-            .bind(hold_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| Ok(r.try_get("amount")?))
-            .transpose()
+        self.row_amount("spend_holds", hold_id).await
     }
 }
 

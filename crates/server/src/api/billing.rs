@@ -22,10 +22,6 @@ use crate::service::billing::{AddressInput, BillingOverview};
 use crate::service::charges::card_label;
 use crate::time::rfc3339;
 
-fn usd(micros: i64) -> String {
-    Money::from_micros(micros).to_usd_string()
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct AutoRechargeView {
     pub enabled: bool,
@@ -101,13 +97,15 @@ impl BillingView {
     fn new(app: &App, o: &BillingOverview) -> Self {
         let ar = &o.profile.auto_recharge;
         Self {
-            balance: usd(o.account.balance),
-            available: usd(o.account.available()),
+            balance: Money::from_micros(o.account.balance).to_usd_string(),
+            available: Money::from_micros(o.account.available()).to_usd_string(),
             auto_recharge: AutoRechargeView {
                 enabled: ar.enabled,
-                threshold: usd(ar.threshold),
-                recharge_to: usd(ar.recharge_to),
-                monthly_cap: ar.monthly_cap.map(usd),
+                threshold: Money::from_micros(ar.threshold).to_usd_string(),
+                recharge_to: Money::from_micros(ar.recharge_to).to_usd_string(),
+                monthly_cap: ar
+                    .monthly_cap
+                    .map(|c| Money::from_micros(c).to_usd_string()),
                 consecutive_failures: ar.failures,
             },
             payment_method: o.profile.card.as_ref().map(|c| PaymentMethodView {
@@ -118,8 +116,8 @@ impl BillingView {
                 label: card_label(&c.brand, &c.last4),
             }),
             address: o.profile.address.as_ref().map(AddressView::from),
-            min_purchase: usd(app.config.billing.min_purchase),
-            max_purchase: usd(app.config.billing.max_purchase),
+            min_purchase: Money::from_micros(app.config.billing.min_purchase).to_usd_string(),
+            max_purchase: Money::from_micros(app.config.billing.max_purchase).to_usd_string(),
         }
     }
 }
@@ -146,8 +144,8 @@ impl From<&Grant> for GrantView {
             id: g.id.clone(),
             category: g.category.as_str(),
             source: g.source.as_str(),
-            amount: usd(g.amount),
-            remaining: usd(g.remaining),
+            amount: Money::from_micros(g.amount).to_usd_string(),
+            remaining: Money::from_micros(g.remaining).to_usd_string(),
             description: g.description.clone(),
             created_at: rfc3339(g.created_at),
             expires_at: g.expires_at.map(rfc3339),
@@ -185,7 +183,7 @@ impl From<&Payment> for PaymentView {
         Self {
             id: p.id.clone(),
             kind: p.kind.as_str(),
-            amount: usd(p.amount),
+            amount: Money::from_micros(p.amount).to_usd_string(),
             status: p.status.as_str(),
             description: p.description.clone(),
             payment_method: p.payment_method.clone(),

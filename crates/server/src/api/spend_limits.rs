@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -79,214 +80,225 @@ fn parse_input(input: &SpendLimitInput) -> Result<(Money, Option<Thresholds>), S
     Ok((amount, thresholds))
 }
 
+/// Where a spend limit is, from the request path: `{org}`, then `{project}` and `{key}` when the
+/// route has them. The one thing the three scopes' handlers differ in.
+pub struct LimitAt {
+    org_id: String,
+    project_id: Option<String>,
+    key_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LimitPath {
+    org: String,
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    key: Option<String>,
+}
+
+impl LimitAt {
+    fn target(&self) -> SpendTarget<'_> {
+        match (&self.project_id, &self.key_id) {
+            (None, _) => SpendTarget::Organization,
+            (Some(project_id), None) => SpendTarget::Project(project_id),
+            (Some(project_id), Some(key_id)) => SpendTarget::ApiKey { project_id, key_id },
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for LimitAt {
+    type Rejection = axum::extract::rejection::PathRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(p) = Path::<LimitPath>::from_request_parts(parts, state).await?;
+        Ok(Self {
+            org_id: p.org,
+            project_id: p.project,
+            key_id: p.key,
+        })
+    }
+}
+
 async fn get_limit(
-    app: &App,
-    session: &CurrentSession,
-    org_id: &str,
-    target: SpendTarget<'_>,
+    app: Arc<App>,
+    session: CurrentSession,
+    at: LimitAt,
 ) -> ApiResult<Json<SpendLimitBody>> {
-    app.spend_limit(&session.user, org_id, target)
+    app.spend_limit(&session.user, &at.org_id, at.target())
         .await?
         .map(|v| Json(v.into()))
         .ok_or_else(|| ServiceError::NotFound("spend limit").into())
 }
 
 async fn put_limit(
-    app: &App,
-    session: &CurrentSession,
-    client: &ClientInfo,
-    org_id: &str,
-    target: SpendTarget<'_>,
-    input: &SpendLimitInput,
+    app: Arc<App>,
+    session: CurrentSession,
+    client: ClientInfo,
+    at: LimitAt,
+    input: SpendLimitInput,
 ) -> ApiResult<Json<SpendLimitBody>> {
-    let (amount, thresholds) = parse_input(input)?;
+    let (amount, thresholds) = parse_input(&input)?;
     let view = app
-        .set_spend_limit(&session.user, org_id, target, amount, thresholds, client)
+        .set_spend_limit(
+            &session.user,
+            &at.org_id,
+            at.target(),
+            amount,
+            thresholds,
+            &client,
+        )
         .await?;
     Ok(Json(view.into()))
 }
 
-/// The organization's monthly spend limit.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/spend-limit", tag = "limits",
-    params(("org" = String, Path, description = "Organization ID")),
-    responses(
-        (status = 200, body = SpendLimitBody),
-        (status = 404, description = "No such organization, or it has no spend limit", body = ErrorBody),
-    ))]
-pub async fn get_org(
-    State(app): State<Arc<App>>,
-    ApiSession(session): ApiSession,
-    Path(org_id): Path<String>,
-) -> ApiResult<Json<SpendLimitBody>> {
-    get_limit(&app, &session, &org_id, SpendTarget::Organization).await
-}
-
-/// Set the organization's monthly spend limit (org admins). Requests that could exceed it get
-/// 402 `spend_limit_reached`, in every process within a second.
-#[utoipa::path(put, path = "/api/v1/orgs/{org}/spend-limit", tag = "limits",
-    params(("org" = String, Path, description = "Organization ID")),
-    request_body = SpendLimitInput,
-    responses(
-        (status = 200, body = SpendLimitBody),
-        (status = 400, description = "An amount or a threshold out of bounds", body = ErrorBody),
-        (status = 403, description = "Not an org admin", body = ErrorBody),
-        (status = 404, body = ErrorBody),
-    ))]
-pub async fn put_org(
-    State(app): State<Arc<App>>,
-    ApiSession(session): ApiSession,
+async fn delete_limit(
+    app: Arc<App>,
+    session: CurrentSession,
     client: ClientInfo,
-    Path(org_id): Path<String>,
-    ApiJson(body): ApiJson<SpendLimitInput>,
-) -> ApiResult<Json<SpendLimitBody>> {
-    put_limit(
-        &app,
-        &session,
-        &client,
-        &org_id,
-        SpendTarget::Organization,
-        &body,
-    )
-    .await
-}
-
-/// Remove the organization's monthly spend limit (org admins).
-#[utoipa::path(delete, path = "/api/v1/orgs/{org}/spend-limit", tag = "limits",
-    params(("org" = String, Path, description = "Organization ID")),
-    responses(
-        (status = 204, description = "Removed"),
-        (status = 403, body = ErrorBody),
-        (status = 404, description = "No such organization, or it has no spend limit", body = ErrorBody),
-    ))]
-pub async fn delete_org(
-    State(app): State<Arc<App>>,
-    ApiSession(session): ApiSession,
-    client: ClientInfo,
-    Path(org_id): Path<String>,
+    at: LimitAt,
 ) -> ApiResult<StatusCode> {
-    app.delete_spend_limit(&session.user, &org_id, SpendTarget::Organization, &client)
+    app.delete_spend_limit(&session.user, &at.org_id, at.target(), &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A project's monthly spend limit.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/projects/{project}/spend-limit", tag = "limits",
-    params(("org" = String, Path, description = "Organization ID"), ("project" = String, Path, description = "Project ID")),
-    responses(
-        (status = 200, body = SpendLimitBody),
-        (status = 404, description = "No such project, or it has no spend limit", body = ErrorBody),
-    ))]
-pub async fn get_project(
-    State(app): State<Arc<App>>,
-    ApiSession(session): ApiSession,
-    Path((org_id, project_id)): Path<(String, String)>,
-) -> ApiResult<Json<SpendLimitBody>> {
-    get_limit(&app, &session, &org_id, SpendTarget::Project(&project_id)).await
-}
+/// The `GET`, `PUT` and `DELETE` handlers of one scope, with their OpenAPI attributes (the
+/// attributes differ per scope; the bodies are `get_limit`, `put_limit` and `delete_limit`).
+macro_rules! spend_limit_handlers {
+    (
+        $(#[$get_meta:meta])* get $get:ident;
+        $(#[$put_meta:meta])* put $put:ident;
+        $(#[$delete_meta:meta])* delete $delete:ident;
+    ) => {
+        $(#[$get_meta])*
+        pub async fn $get(
+            State(app): State<Arc<App>>,
+            ApiSession(session): ApiSession,
+            at: LimitAt,
+        ) -> ApiResult<Json<SpendLimitBody>> {
+            get_limit(app, session, at).await
+        }
 
-/// Set a project's monthly spend limit (org admins).
-#[utoipa::path(put, path = "/api/v1/orgs/{org}/projects/{project}/spend-limit", tag = "limits",
-    params(("org" = String, Path, description = "Organization ID"), ("project" = String, Path, description = "Project ID")),
-    request_body = SpendLimitInput,
-    responses(
-        (status = 200, body = SpendLimitBody),
-        (status = 400, description = "An amount or a threshold out of bounds", body = ErrorBody),
-        (status = 403, description = "Not an org admin", body = ErrorBody),
-        (status = 404, body = ErrorBody),
-    ))]
-pub async fn put_project(
-    State(app): State<Arc<App>>,
-    ApiSession(session): ApiSession,
-    client: ClientInfo,
-    Path((org_id, project_id)): Path<(String, String)>,
-    ApiJson(body): ApiJson<SpendLimitInput>,
-) -> ApiResult<Json<SpendLimitBody>> {
-    let target = SpendTarget::Project(&project_id);
-    put_limit(&app, &session, &client, &org_id, target, &body).await
-}
+        $(#[$put_meta])*
+        pub async fn $put(
+            State(app): State<Arc<App>>,
+            ApiSession(session): ApiSession,
+            client: ClientInfo,
+            at: LimitAt,
+            ApiJson(body): ApiJson<SpendLimitInput>,
+        ) -> ApiResult<Json<SpendLimitBody>> {
+            put_limit(app, session, client, at, body).await
+        }
 
-/// Remove a project's monthly spend limit (org admins).
-#[utoipa::path(delete, path = "/api/v1/orgs/{org}/projects/{project}/spend-limit", tag = "limits",
-    params(("org" = String, Path, description = "Organization ID"), ("project" = String, Path, description = "Project ID")),
-    responses(
-        (status = 204, description = "Removed"),
-        (status = 403, body = ErrorBody),
-        (status = 404, description = "No such project, or it has no spend limit", body = ErrorBody),
-    ))]
-pub async fn delete_project(
-    State(app): State<Arc<App>>,
-    ApiSession(session): ApiSession,
-    client: ClientInfo,
-    Path((org_id, project_id)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    let target = SpendTarget::Project(&project_id);
-    app.delete_spend_limit(&session.user, &org_id, target, &client)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// An API key's monthly spend limit.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/projects/{project}/api-keys/{key}/spend-limit", tag = "limits",
-    params(("org" = String, Path, description = "Organization ID"), ("project" = String, Path, description = "Project ID"), ("key" = String, Path, description = "Key ID")),
-    responses(
-        (status = 200, body = SpendLimitBody),
-        (status = 404, description = "No such live key, or it has no spend limit", body = ErrorBody),
-    ))]
-pub async fn get_key(
-    State(app): State<Arc<App>>,
-    ApiSession(session): ApiSession,
-    Path((org_id, project_id, key_id)): Path<(String, String, String)>,
-) -> ApiResult<Json<SpendLimitBody>> {
-    let target = SpendTarget::ApiKey {
-        project_id: &project_id,
-        key_id: &key_id,
+        $(#[$delete_meta])*
+        pub async fn $delete(
+            State(app): State<Arc<App>>,
+            ApiSession(session): ApiSession,
+            client: ClientInfo,
+            at: LimitAt,
+        ) -> ApiResult<StatusCode> {
+            delete_limit(app, session, client, at).await
+        }
     };
-    get_limit(&app, &session, &org_id, target).await
 }
 
-/// Set an API key's monthly spend limit (org admins and the project's admins).
-#[utoipa::path(put, path = "/api/v1/orgs/{org}/projects/{project}/api-keys/{key}/spend-limit", tag = "limits",
-    params(("org" = String, Path, description = "Organization ID"), ("project" = String, Path, description = "Project ID"), ("key" = String, Path, description = "Key ID")),
-    request_body = SpendLimitInput,
-    responses(
-        (status = 200, body = SpendLimitBody),
-        (status = 400, description = "An amount or a threshold out of bounds", body = ErrorBody),
-        (status = 403, description = "Not a project admin", body = ErrorBody),
-        (status = 404, body = ErrorBody),
-    ))]
-pub async fn put_key(
-    State(app): State<Arc<App>>,
-    ApiSession(session): ApiSession,
-    client: ClientInfo,
-    Path((org_id, project_id, key_id)): Path<(String, String, String)>,
-    ApiJson(body): ApiJson<SpendLimitInput>,
-) -> ApiResult<Json<SpendLimitBody>> {
-    let target = SpendTarget::ApiKey {
-        project_id: &project_id,
-        key_id: &key_id,
-    };
-    put_limit(&app, &session, &client, &org_id, target, &body).await
+spend_limit_handlers! {
+    /// The organization's monthly spend limit.
+    #[utoipa::path(get, path = "/api/v1/orgs/{org}/spend-limit", tag = "limits",
+        params(("org" = String, Path, description = "Organization ID")),
+        responses(
+            (status = 200, body = SpendLimitBody),
+            (status = 404, description = "No such organization, or it has no spend limit", body = ErrorBody),
+        ))]
+    get get_org;
+
+    /// Set the organization's monthly spend limit (org admins). Requests that could exceed it get
+    /// 402 `spend_limit_reached`, in every process within a second.
+    #[utoipa::path(put, path = "/api/v1/orgs/{org}/spend-limit", tag = "limits",
+        params(("org" = String, Path, description = "Organization ID")),
+        request_body = SpendLimitInput,
+        responses(
+            (status = 200, body = SpendLimitBody),
+            (status = 400, description = "An amount or a threshold out of bounds", body = ErrorBody),
+            (status = 403, description = "Not an org admin", body = ErrorBody),
+            (status = 404, body = ErrorBody),
+        ))]
+    put put_org;
+
+    /// Remove the organization's monthly spend limit (org admins).
+    #[utoipa::path(delete, path = "/api/v1/orgs/{org}/spend-limit", tag = "limits",
+        params(("org" = String, Path, description = "Organization ID")),
+        responses(
+            (status = 204, description = "Removed"),
+            (status = 403, body = ErrorBody),
+            (status = 404, description = "No such organization, or it has no spend limit", body = ErrorBody),
+        ))]
+    delete delete_org;
 }
 
-/// Remove an API key's monthly spend limit (org admins and the project's admins).
-#[utoipa::path(delete, path = "/api/v1/orgs/{org}/projects/{project}/api-keys/{key}/spend-limit", tag = "limits",
-    params(("org" = String, Path, description = "Organization ID"), ("project" = String, Path, description = "Project ID"), ("key" = String, Path, description = "Key ID")),
-    responses(
-        (status = 204, description = "Removed"),
-        (status = 403, body = ErrorBody),
-        (status = 404, description = "No such live key, or it has no spend limit", body = ErrorBody),
-    ))]
-pub async fn delete_key(
-    State(app): State<Arc<App>>,
-    ApiSession(session): ApiSession,
-    client: ClientInfo,
-    Path((org_id, project_id, key_id)): Path<(String, String, String)>,
-) -> ApiResult<StatusCode> {
-    let target = SpendTarget::ApiKey {
-        project_id: &project_id,
-        key_id: &key_id,
-    };
-    app.delete_spend_limit(&session.user, &org_id, target, &client)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+spend_limit_handlers! {
+    /// A project's monthly spend limit.
+    #[utoipa::path(get, path = "/api/v1/orgs/{org}/projects/{project}/spend-limit", tag = "limits",
+        params(("org" = String, Path, description = "Organization ID"), ("project" = String, Path, description = "Project ID")),
+        responses(
+            (status = 200, body = SpendLimitBody),
+            (status = 404, description = "No such project, or it has no spend limit", body = ErrorBody),
+        ))]
+    get get_project;
+
+    /// Set a project's monthly spend limit (org admins).
+    #[utoipa::path(put, path = "/api/v1/orgs/{org}/projects/{project}/spend-limit", tag = "limits",
+        params(("org" = String, Path, description = "Organization ID"), ("project" = String, Path, description = "Project ID")),
+        request_body = SpendLimitInput,
+        responses(
+            (status = 200, body = SpendLimitBody),
+            (status = 400, description = "An amount or a threshold out of bounds", body = ErrorBody),
+            (status = 403, description = "Not an org admin", body = ErrorBody),
+            (status = 404, body = ErrorBody),
+        ))]
+    put put_project;
+
+    /// Remove a project's monthly spend limit (org admins).
+    #[utoipa::path(delete, path = "/api/v1/orgs/{org}/projects/{project}/spend-limit", tag = "limits",
+        params(("org" = String, Path, description = "Organization ID"), ("project" = String, Path, description = "Project ID")),
+        responses(
+            (status = 204, description = "Removed"),
+            (status = 403, body = ErrorBody),
+            (status = 404, description = "No such project, or it has no spend limit", body = ErrorBody),
+        ))]
+    delete delete_project;
+}
+
+spend_limit_handlers! {
+    /// An API key's monthly spend limit.
+    #[utoipa::path(get, path = "/api/v1/orgs/{org}/projects/{project}/api-keys/{key}/spend-limit", tag = "limits",
+        params(("org" = String, Path, description = "Organization ID"), ("project" = String, Path, description = "Project ID"), ("key" = String, Path, description = "Key ID")),
+        responses(
+            (status = 200, body = SpendLimitBody),
+            (status = 404, description = "No such live key, or it has no spend limit", body = ErrorBody),
+        ))]
+    get get_key;
+
+    /// Set an API key's monthly spend limit (org admins and the project's admins).
+    #[utoipa::path(put, path = "/api/v1/orgs/{org}/projects/{project}/api-keys/{key}/spend-limit", tag = "limits",
+        params(("org" = String, Path, description = "Organization ID"), ("project" = String, Path, description = "Project ID"), ("key" = String, Path, description = "Key ID")),
+        request_body = SpendLimitInput,
+        responses(
+            (status = 200, body = SpendLimitBody),
+            (status = 400, description = "An amount or a threshold out of bounds", body = ErrorBody),
+            (status = 403, description = "Not a project admin", body = ErrorBody),
+            (status = 404, body = ErrorBody),
+        ))]
+    put put_key;
+
+    /// Remove an API key's monthly spend limit (org admins and the project's admins).
+    #[utoipa::path(delete, path = "/api/v1/orgs/{org}/projects/{project}/api-keys/{key}/spend-limit", tag = "limits",
+        params(("org" = String, Path, description = "Organization ID"), ("project" = String, Path, description = "Project ID"), ("key" = String, Path, description = "Key ID")),
+        responses(
+            (status = 204, description = "Removed"),
+            (status = 403, body = ErrorBody),
+            (status = 404, description = "No such live key, or it has no spend limit", body = ErrorBody),
+        ))]
+    delete delete_key;
 }

@@ -304,6 +304,7 @@ pub async fn auto_recharge(
                 &org_id,
                 &plain_amount(&form.threshold),
                 &plain_amount(&form.recharge_to),
+                form.monthly_cap.as_deref().map(plain_amount).as_deref(),
             )
             .await
         {

@@ -11,12 +11,11 @@
 
 use std::collections::HashMap;
 use std::fmt::Debug;
-use std::future::Future;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tollgate_domain::{Money, Timestamp};
-use tollgate_store::{LeaseGrowth, LeaseSizing, SpendPeriod, Store, StoreError};
+use tollgate_domain::Money;
+use tollgate_store::{HoldOf, LeaseGrowth, LeaseSizing, SpendPeriod};
 
 use super::{CreditRefusal, Inner};
 use crate::config::millis;
@@ -26,37 +25,10 @@ use crate::config::millis;
 /// single requests.
 const SHARE_DIVISOR: i64 = 4;
 
-/// What a lease reserves from, and the store calls that change its hold.
+/// What a lease reserves from: the store's name of its hold's pool, whose calls
+/// (`Store::grow_hold`, `shrink_hold`, `renew_hold`, `release_lease_hold`) change the hold.
 pub(super) trait Pool: Clone + Eq + Hash + Debug + Send + Sync + 'static {
-    fn grow(
-        &self,
-        store: &Store,
-        hold_id: Option<&str>,
-        sizing: LeaseSizing,
-        ttl_ms: i64,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<LeaseGrowth, StoreError>> + Send;
-    fn shrink(
-        &self,
-        store: &Store,
-        hold_id: &str,
-        by: i64,
-        ttl_ms: i64,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
-    fn renew(
-        &self,
-        store: &Store,
-        hold_id: &str,
-        ttl_ms: i64,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    fn release(
-        &self,
-        store: &Store,
-        hold_id: &str,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn hold_of(&self) -> HoldOf<'_>;
 }
 
 /// An organization's credit (its balance less every hold).
@@ -64,87 +36,15 @@ pub(super) trait Pool: Clone + Eq + Hash + Debug + Send + Sync + 'static {
 pub(super) struct Credit(pub String);
 
 impl Pool for Credit {
-    async fn grow(
-        &self,
-        store: &Store,
-        hold_id: Option<&str>,
-        sizing: LeaseSizing,
-        ttl_ms: i64,
-        now: Timestamp,
-    ) -> Result<LeaseGrowth, StoreError> {
-        store
-            .grow_lease(&self.0, hold_id, sizing, ttl_ms, now)
-            .await
-    }
-    async fn shrink(
-        &self,
-        store: &Store,
-        hold_id: &str,
-        by: i64,
-        ttl_ms: i64,
-        now: Timestamp,
-    ) -> Result<i64, StoreError> {
-        store.shrink_lease(&self.0, hold_id, by, ttl_ms, now).await
-    }
-    async fn renew(
-        &self,
-        store: &Store,
-        hold_id: &str,
-        ttl_ms: i64,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        store.renew_lease(hold_id, ttl_ms, now).await
-    }
-    async fn release(
-        &self,
-        store: &Store,
-        hold_id: &str,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        store.release_hold(hold_id, now).await.map(|_| ())
+    fn hold_of(&self) -> HoldOf<'_> {
+        HoldOf::Credit(&self.0)
     }
 }
 
 /// A spend limit's month (its limit less what was spent and every hold).
 impl Pool for SpendPeriod {
-    async fn grow(
-        &self,
-        store: &Store,
-        hold_id: Option<&str>,
-        sizing: LeaseSizing,
-        ttl_ms: i64,
-        now: Timestamp,
-    ) -> Result<LeaseGrowth, StoreError> {
-        store
-            .grow_spend_lease(self, hold_id, sizing, ttl_ms, now)
-            .await
-    }
-    async fn shrink(
-        &self,
-        store: &Store,
-        hold_id: &str,
-        by: i64,
-        ttl_ms: i64,
-        now: Timestamp,
-    ) -> Result<i64, StoreError> {
-        store.shrink_spend_lease(hold_id, by, ttl_ms, now).await
-    }
-    async fn renew(
-        &self,
-        store: &Store,
-        hold_id: &str,
-        ttl_ms: i64,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        store.renew_spend_lease(hold_id, ttl_ms, now).await
-    }
-    async fn release(
-        &self,
-        store: &Store,
-        hold_id: &str,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        store.release_spend_hold(hold_id, now).await
+    fn hold_of(&self) -> HoldOf<'_> {
+        HoldOf::Spend(self)
     }
 }
 
@@ -375,9 +275,9 @@ impl<P: Pool> Leases<P> {
         };
         let now = inner.clock.now_ms();
         let ttl = millis(inner.config.hold_ttl);
-        let grown = lease
-            .pool
-            .grow(&inner.store, hold_id.as_deref(), sizing, ttl, now)
+        let grown = inner
+            .store
+            .grow_hold(lease.pool.hold_of(), hold_id.as_deref(), sizing, ttl, now)
             .await
             .map_err(|e| {
                 tracing::warn!(pool = ?lease.pool, error = %e, "cannot grow a lease");
@@ -430,12 +330,15 @@ impl<P: Pool> Leases<P> {
             if idle {
                 // Nothing runs on it and nothing waits to be stored: the whole hold goes back,
                 // whatever the database has in it.
-                lease.pool.release(&inner.store, &hold_id, now).await?;
+                inner
+                    .store
+                    .release_lease_hold(lease.pool.hold_of(), &hold_id, now)
+                    .await?;
                 lease.lock().lost();
             } else if surplus > 0 {
-                let given = lease
-                    .pool
-                    .shrink(&inner.store, &hold_id, surplus, ttl, now)
+                let given = inner
+                    .store
+                    .shrink_hold(lease.pool.hold_of(), &hold_id, surplus, ttl, now)
                     .await?;
                 let mut s = lease.lock();
                 if given == 0 {
@@ -443,7 +346,12 @@ impl<P: Pool> Leases<P> {
                 } else {
                     s.expires_at = now.saturating_add(ttl);
                 }
-            } else if renew && !lease.pool.renew(&inner.store, &hold_id, ttl, now).await? {
+            } else if renew
+                && !inner
+                    .store
+                    .renew_hold(lease.pool.hold_of(), &hold_id, ttl, now)
+                    .await?
+            {
                 lease.lock().lost();
             } else if renew {
                 lease.lock().expires_at = now.saturating_add(ttl);
@@ -464,9 +372,9 @@ impl<P: Pool> Leases<P> {
                 id
             };
             if let Some(id) = hold_id {
-                if let Err(e) = lease
-                    .pool
-                    .release(&inner.store, &id, inner.clock.now_ms())
+                if let Err(e) = inner
+                    .store
+                    .release_lease_hold(lease.pool.hold_of(), &id, inner.clock.now_ms())
                     .await
                 {
                     tracing::warn!(hold = %id, error = %e, "returning a lease failed; it expires by itself");

@@ -301,10 +301,7 @@ impl App {
             .await?;
         let settings = self.auto_recharge_settings(threshold, recharge_to)?;
         let profile = self.store.billing_profile(org_id).await?;
-        let monthly_cap = match monthly_cap {
-            Some(raw) => parse_monthly_cap(raw)?.map(Money::micros),
-            None => profile.auto_recharge.monthly_cap,
-        };
+        let monthly_cap = cap_in_force(monthly_cap, &profile)?;
         if enabled && profile.card.is_none() {
             return Err(ServiceError::Conflict {
                 code: "no_payment_method",
@@ -386,29 +383,13 @@ impl App {
         // Read the count before the balance: a racer that saw the balance before a recharge
         // settled also saw the count before it, and so names the same payment.
         let generation = self.store.settled_recharge_count(org_id).await?;
-        let account = self.store.credit_account(org_id).await?;
-        if account.available() >= ar.threshold {
-            return Ok(None);
-        }
         let settings = AutoRecharge {
             threshold: Money::from_micros(ar.threshold),
             recharge_to: Money::from_micros(ar.recharge_to),
         };
-        let charged = match ar.monthly_cap {
-            Some(_) => {
-                self.store
-                    .auto_recharged_since(org_id, month_start(now))
-                    .await?
-            }
-            None => 0,
-        };
-        let planned = settings.plan_charge(
-            account.balance,
-            MIN_CHARGE_MICROS,
-            Money::from_micros(self.config.billing.max_purchase),
-            ar.monthly_cap.map(Money::from_micros),
-            Money::from_micros(charged),
-        );
+        let planned = self
+            .plan_auto_recharge(org_id, settings, ar.monthly_cap, now)
+            .await?;
         let key = format!("auto_recharge:{generation}");
         let spec = |amount: Money| ChargeSpec {
             org_id,
@@ -456,6 +437,38 @@ impl App {
             }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// What auto-recharge with `settings` and `monthly_cap` charges at `now`: nothing while
+    /// available credit is at or above the threshold; otherwise the domain's plan (a top-up to
+    /// `recharge_to`, or a refusal past the purchase maximum or the monthly cap). The recharge
+    /// and its preview both ask this, so the amount confirmed is the amount charged.
+    pub(crate) async fn plan_auto_recharge(
+        &self,
+        org_id: &str,
+        settings: AutoRecharge,
+        monthly_cap: Option<i64>,
+        now: i64,
+    ) -> ServiceResult<Result<Option<Money>, RechargeRefusal>> {
+        let account = self.store.credit_account(org_id).await?;
+        if account.available() >= settings.threshold.micros() {
+            return Ok(Ok(None));
+        }
+        let charged = match monthly_cap {
+            Some(_) => {
+                self.store
+                    .auto_recharged_since(org_id, month_start(now))
+                    .await?
+            }
+            None => 0,
+        };
+        Ok(settings.plan_charge(
+            account.balance,
+            MIN_CHARGE_MICROS,
+            Money::from_micros(self.config.billing.max_purchase),
+            monthly_cap.map(Money::from_micros),
+            Money::from_micros(charged),
+        ))
     }
 
     /// One pass of auto-recharge over every organization that is due (the periodic job).
@@ -533,6 +546,18 @@ impl App {
 }
 
 /// A card the provider would not save, as the person should see it.
+/// The monthly cap once a form is saved: `None` keeps the one in force, `Some("")` removes it,
+/// `Some(amount)` sets it.
+pub(crate) fn cap_in_force(
+    raw: Option<&str>,
+    profile: &BillingProfile,
+) -> Result<Option<i64>, ValidationError> {
+    Ok(match raw {
+        Some(raw) => parse_monthly_cap(raw)?.map(Money::micros),
+        None => profile.auto_recharge.monthly_cap,
+    })
+}
+
 fn card_failure(e: PaymentError) -> ServiceError {
     match e {
         PaymentError::InvalidCard(c) => ValidationError::new(c.field(), {

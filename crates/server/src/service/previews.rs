@@ -2,17 +2,14 @@
 //! the console can show the amount and the card and ask before money moves (issue 14, bug 7).
 //! Nothing here writes.
 
-use tollgate_domain::ledger::prorated_difference;
-use tollgate_domain::subscription::{classify_change, day_label, TierChange};
+use tollgate_domain::subscription::day_label;
 use tollgate_domain::OrgAction;
 use tollgate_store::User;
 
 use crate::app::App;
-use crate::payments::MIN_CHARGE_MICROS;
+use crate::service::billing::cap_in_force;
 use crate::service::charges::card_label;
-use crate::service::subscriptions::{
-    already_subscribed, find_tier, sold_out_error, upgrade_charge,
-};
+use crate::service::subscriptions::{current_tier_price, find_tier, tier_change_charge};
 use crate::service::{ServiceError, ServiceResult};
 
 /// A charge about to be made: `amount` micro-USD to the card `card` ("Visa ending in 4242").
@@ -47,20 +44,11 @@ impl App {
         self.org_access_for(user, org_id, OrgAction::ManageBilling)
             .await?;
         let catalog = self.catalog.current();
-        let (model, tier) = find_tier(&catalog, model_id, tier_id)?;
-        if self
-            .store
-            .live_subscription(org_id, &model.id)
-            .await?
-            .is_some()
-        {
-            return Err(already_subscribed(model));
-        }
-        if self.tier_availability().await?.sold_out(model, tier) {
-            return Err(sold_out_error(model, tier));
-        }
+        let (model, tier, amount) = self
+            .plan_subscribe(&catalog, org_id, model_id, tier_id)
+            .await?;
         Ok(ChargePreview {
-            amount: tier.monthly_price.micros(),
+            amount,
             card: self.card_on_file(org_id).await?,
             what: format!(
                 "{} {}: the first month, then {} every month until you cancel",
@@ -83,24 +71,14 @@ impl App {
         let sub = self.own_subscription(user, org_id, sub_id).await?;
         let catalog = self.catalog.current();
         let (model, new_tier) = find_tier(&catalog, &sub.model, tier_id)?;
-        let current_price = model
-            .tiers
-            .iter()
-            .find(|t| t.id == sub.tier)
-            .map_or(0, |t| t.monthly_price.micros());
-        let new_price = new_tier.monthly_price.micros();
-        if new_tier.id == sub.tier
-            || classify_change(current_price, new_price) != TierChange::Upgrade
-        {
-            return Ok(None);
-        }
-        let amount = upgrade_charge(prorated_difference(
-            current_price,
-            new_price,
+        // The same tier has the same price, so it charges nothing either.
+        let amount = tier_change_charge(
+            current_tier_price(model, &sub),
+            new_tier.monthly_price.micros(),
             sub.current_period_start,
             sub.current_period_end,
             self.now(),
-        ));
+        );
         if amount == 0 {
             return Ok(None);
         }
@@ -118,28 +96,31 @@ impl App {
     }
 
     /// What turning auto-recharge on with these settings charges at once: a top-up to
-    /// `recharge_to` when available credit is already below `threshold`; `None` otherwise.
+    /// `recharge_to` when available credit is already below `threshold` and the charge is within
+    /// the purchase maximum and the monthly cap (`monthly_cap` as the form sets it: `None` keeps
+    /// the one in force); `None` otherwise. The amount is `plan_auto_recharge`'s, as enabling's.
     pub async fn preview_auto_recharge(
         &self,
         user: &User,
         org_id: &str,
         threshold: &str,
         recharge_to: &str,
+        monthly_cap: Option<&str>,
     ) -> ServiceResult<Option<ChargePreview>> {
         self.org_access_for(user, org_id, OrgAction::ManageBilling)
             .await?;
         let settings = self.auto_recharge_settings(threshold, recharge_to)?;
-        let account = self.store.credit_account(org_id).await?;
-        if account.available() >= settings.threshold.micros() {
-            return Ok(None);
-        }
-        let Some(amount) = settings.charge_for(account.balance, MIN_CHARGE_MICROS) else {
-            return Ok(None);
+        let profile = self.store.billing_profile(org_id).await?;
+        let monthly_cap = cap_in_force(monthly_cap, &profile)?;
+        let amount = match self
+            .plan_auto_recharge(org_id, settings, monthly_cap, self.now())
+            .await?
+        {
+            Ok(Some(amount)) => amount.micros(),
+            // Nothing due, or not charged: recorded as a refused recharge (above the purchase
+            // maximum or past the monthly cap, `maybe_auto_recharge`).
+            Ok(None) | Err(_) => return Ok(None),
         };
-        if amount > self.config.billing.max_purchase {
-            // Not charged: recorded as a refused recharge (`maybe_auto_recharge`).
-            return Ok(None);
-        }
         let card = match self.card_on_file(org_id).await {
             Ok(card) => card,
             // Enabling refuses this with its own message.

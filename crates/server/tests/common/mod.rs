@@ -114,6 +114,29 @@ pub async fn post_form(
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+/// Posts a console form as `user`: status, the `Location` it redirects to (not followed) and
+/// the body.
+pub async fn post_form_located(
+    t: &TestApp,
+    user: &TestUser,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, Option<String>, String) {
+    let r = user
+        .client
+        .post(t.url(path))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    (status, location, r.text().await.unwrap())
+}
+
 /// Sets an operator's override of `org`'s limits for `model`, as `tollgate admin limits set`
 /// does, and makes this server read it at once.
 pub async fn override_org_limits(

@@ -9,16 +9,15 @@ use tollgate_domain::catalog::{Model, Tier};
 use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::ledger::prorated_difference;
 use tollgate_domain::subscription::{
-    day_label, period, plan_change, sold_out, ChangePlan, ChangeRequest, ChangeState,
-    SubscriptionStatus,
+    classify_change, day_label, period, plan_change, sold_out, ChangePlan, ChangeRequest,
+    ChangeState, SubscriptionStatus, TierChange,
 };
 use tollgate_domain::{new_id, IdPrefix, OrgAction, ValidationError};
 use tollgate_store::{ChargeOutcome, NewSubscription, Subscription, TierState, User};
 
 mod refusals;
 
-pub(crate) use refusals::{already_subscribed, sold_out_error};
-use refusals::{busy, change_refused, refusal};
+use refusals::{already_subscribed, busy, change_refused, refusal, sold_out_error};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
@@ -124,6 +123,31 @@ impl App {
             .ok_or(ServiceError::NotFound("subscription"))
     }
 
+    /// What subscribing the organization to `tier_id` of `model_id` would charge now (the
+    /// monthly price), with the model and tier; refused when the model is already subscribed
+    /// or the tier is sold out. `subscribe` and its preview both ask this.
+    pub(crate) async fn plan_subscribe<'c>(
+        &self,
+        catalog: &'c tollgate_domain::Catalog,
+        org_id: &str,
+        model_id: &str,
+        tier_id: &str,
+    ) -> ServiceResult<(&'c Model, &'c Tier, i64)> {
+        let (model, tier) = find_tier(catalog, model_id, tier_id)?;
+        if self
+            .store
+            .live_subscription(org_id, &model.id)
+            .await?
+            .is_some()
+        {
+            return Err(already_subscribed(model));
+        }
+        if self.tier_availability().await?.sold_out(model, tier) {
+            return Err(sold_out_error(model, tier));
+        }
+        Ok((model, tier, tier.monthly_price.micros()))
+    }
+
     /// Subscribes the organization to `tier` of `model`: takes a seat (refused when sold out),
     /// charges the monthly price to the saved card at once, and starts a one-month period.
     pub async fn subscribe(
@@ -137,24 +161,14 @@ impl App {
         self.org_access_for(user, org_id, OrgAction::ManageBilling)
             .await?;
         let catalog = self.catalog.current();
-        let (model, tier) = find_tier(&catalog, model_id, tier_id)?;
-        if self
-            .store
-            .live_subscription(org_id, &model.id)
-            .await?
-            .is_some()
-        {
-            return Err(already_subscribed(model));
-        }
-        if self.tier_availability().await?.sold_out(model, tier) {
-            return Err(sold_out_error(model, tier));
-        }
+        let (model, tier, amount) = self
+            .plan_subscribe(&catalog, org_id, model_id, tier_id)
+            .await?;
         self.require_payment_method(org_id).await?;
         let now = self.now();
         let (start, end) = period(now, 0);
         let id = new_id(IdPrefix::Subscription);
         let key = format!("sub:{id}:{start}");
-        let amount = tier.monthly_price.micros();
         let sub = self
             .store
             .start_subscription(
@@ -250,11 +264,7 @@ impl App {
         let sub = self.own_subscription(user, org_id, sub_id).await?;
         let catalog = self.catalog.current();
         let (model, new_tier) = find_tier(&catalog, &sub.model, tier_id)?;
-        let current_price = model
-            .tiers
-            .iter()
-            .find(|t| t.id == sub.tier)
-            .map_or(0, |t| t.monthly_price.micros());
+        let current_price = current_tier_price(model, &sub);
         let state = ChangeState {
             status: sub.status,
             cancel_at_period_end: sub.cancel_at_period_end,
@@ -309,13 +319,13 @@ impl App {
             }
             ChangePlan::Upgrade => {
                 self.require_payment_method(org_id).await?;
-                let amount = upgrade_charge(prorated_difference(
+                let amount = tier_change_charge(
                     current_price,
                     new_tier.monthly_price.micros(),
                     sub.current_period_start,
                     sub.current_period_end,
                     now,
-                ));
+                );
                 let key = format!("sub:{}:upgrade:{}:{now}", sub.id, new_tier.id);
                 let started = self
                     .store
@@ -472,6 +482,38 @@ impl App {
     }
 }
 
+/// The monthly price of the subscription's current tier; 0 when the catalog no longer lists it.
+pub fn current_tier_price(model: &Model, sub: &Subscription) -> i64 {
+    model
+        .tiers
+        .iter()
+        .find(|t| t.id == sub.tier)
+        .map_or(0, |t| t.monthly_price.micros())
+}
+
+/// What moving a subscription from a tier priced `current_price` to one priced `new_price`
+/// charges at `now`, within the period `period_start..period_end`: an upgrade, the prorated
+/// difference (`upgrade_charge`); anything else (a downgrade, the same price) nothing now.
+/// The change and its preview both ask this.
+pub fn tier_change_charge(
+    current_price: i64,
+    new_price: i64,
+    period_start: i64,
+    period_end: i64,
+    now: i64,
+) -> i64 {
+    if classify_change(current_price, new_price) != TierChange::Upgrade {
+        return 0;
+    }
+    upgrade_charge(prorated_difference(
+        current_price,
+        new_price,
+        period_start,
+        period_end,
+        now,
+    ))
+}
+
 /// What an upgrade charges: the prorated difference in whole cents (half up); amounts below
 /// the smallest charge the provider takes are not charged at all.
 pub fn upgrade_charge(prorated_micros: i64) -> i64 {
@@ -499,5 +541,38 @@ mod tests {
         assert_eq!(upgrade_charge(494_999), 0, "below $0.50");
         assert_eq!(upgrade_charge(495_000), 500_000);
         assert_eq!(upgrade_charge(0), 0);
+    }
+
+    #[test]
+    fn only_upgrades_charge_now_and_the_charge_is_prorated() {
+        let (start, end) = (1_000, 31_000);
+        // Half the period left: half the difference, in whole cents.
+        assert_eq!(
+            tier_change_charge(10_000_000, 30_000_000, start, end, 16_000),
+            10_000_000
+        );
+        // At the very start the whole difference; at the end nothing.
+        assert_eq!(
+            tier_change_charge(10_000_000, 30_000_000, start, end, start),
+            20_000_000
+        );
+        assert_eq!(
+            tier_change_charge(10_000_000, 30_000_000, start, end, end),
+            0
+        );
+        // A downgrade or the same price charges nothing now.
+        assert_eq!(
+            tier_change_charge(30_000_000, 10_000_000, start, end, start),
+            0
+        );
+        assert_eq!(
+            tier_change_charge(30_000_000, 30_000_000, start, end, start),
+            0
+        );
+        // A tiny difference is waived, as `upgrade_charge` waives it.
+        assert_eq!(
+            tier_change_charge(10_000_000, 10_400_000, start, end, start),
+            0
+        );
     }
 }
