@@ -290,7 +290,65 @@ async fn shutdown_does_not_wait_forever_for_a_database_that_is_down(engine: Engi
     assert!(started.elapsed() >= std::time::Duration::from_millis(300));
 }
 
+/// Under steady demand a lease grows before it runs short, in the background: the request
+/// that finds it low is admitted from memory, and the hold grows without any request waiting.
+async fn a_lease_grows_ahead_of_need(engine: Engine) {
+    let t = TestApp::spawn_with(engine, |c| {
+        c.metering.lease_tick = std::time::Duration::from_secs(3_600);
+    })
+    .await;
+    let user = t.sign_up("a@example.com").await;
+    grant(&t, &user.org_id, 100 * USD).await;
+    let held = || async { t.app.store.credit_account(&user.org_id).await.unwrap().held };
+
+    // Three $1 requests: the first two find the lease short and grow it ($1, then $1), the
+    // third grows it by the demand seen so far ($2): $4 held, $1 of it free.
+    let mut running = Vec::new();
+    for _ in 0..3 {
+        running.push(
+            t.app
+                .metering
+                .reserve(&user.org_id, Money::from_micros(USD), &[])
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(held().await, 4 * USD);
+    // The fourth fits: admitted from memory, it leaves nothing free — under half the demand
+    // of this tick ($4), so the lease grows by that demand, ahead of need.
+    running.push(
+        t.app
+            .metering
+            .reserve(&user.org_id, Money::from_micros(USD), &[])
+            .await
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while held().await == 4 * USD {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lease did not grow ahead of need within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(held().await, 8 * USD);
+    // The next four are admitted from what it grew by.
+    for _ in 0..4 {
+        running.push(
+            t.app
+                .metering
+                .reserve(&user.org_id, Money::from_micros(USD), &[])
+                .await
+                .unwrap(),
+        );
+    }
+    let account = t.app.store.credit_account(&user.org_id).await.unwrap();
+    assert!(account.held <= account.balance, "{account:?}");
+    drop(running);
+}
+
 on_both_engines!(
+    a_lease_grows_ahead_of_need,
     a_reservation_settles_at_the_recorded_cost,
     two_processes_never_admit_more_than_the_balance,
     leases_go_back_on_shutdown_and_expire_after_a_crash,

@@ -411,9 +411,9 @@ async fn grow_ahead<P: Pool>(inner: Arc<Inner>, lease: Arc<Lease<P>>) {
     if let Some((hold_id, sizing)) = plan {
         let now = inner.clock.now_ms();
         let ttl = millis(inner.config.hold_ttl);
-        match lease
-            .pool
-            .grow(&inner.store, hold_id.as_deref(), sizing, ttl, now)
+        match inner
+            .store
+            .grow_hold(lease.pool.hold_of(), hold_id.as_deref(), sizing, ttl, now)
             .await
         {
             Ok(LeaseGrowth::Granted { hold_id: id, added }) => {
