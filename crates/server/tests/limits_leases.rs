@@ -281,7 +281,49 @@ async fn an_override_reaches_another_process_within_a_second(engine: Engine) {
     }
 }
 
+/// Under steady demand a slice is leased before it runs out, in the background: the shared
+/// bucket lends more than was admitted with no request short of it (decision 0014's bound
+/// still holds: the slice stays within an eighth of the bucket).
+async fn a_slice_is_leased_ahead_of_need(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let plan = payg(6_000, 100_000_000);
+    let shape =
+        tollgate_domain::limits::Bucket::new(6_000, tollgate_domain::limits::Window::Minute);
+    let key = "org:org_ahead:llama-3.1-8b-instruct:rpm";
+    let lent = || async {
+        let level = t
+            .app
+            .store
+            .rate_bucket(key)
+            .await
+            .unwrap()
+            .map_or(shape.capacity(), |b| b.level);
+        (shape.capacity() - level) / shape.cost(1)
+    };
+    // Three requests at one instant: the first two find the slice empty and lease one, then
+    // two (the demand seen); the third is admitted from memory and leaves it empty — under
+    // half the recent demand, so a slice is leased ahead of need.
+    for _ in 0..3 {
+        admit(&t, "org_ahead", "prj_ahead", &plan, 10)
+            .await
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lent().await <= 3 {
+        assert!(
+            Instant::now() < deadline,
+            "no slice was leased ahead of need within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        lent().await <= 3 + 6_000 / 8,
+        "within an eighth of the bucket"
+    );
+}
+
 on_both_engines!(
+    a_slice_is_leased_ahead_of_need,
     two_processes_share_sixty_rpm_for_two_minutes,
     unused_estimates_go_back_to_the_bucket,
     a_project_limit_below_the_organization_s_refuses_first,

@@ -252,19 +252,23 @@ impl Inner {
                 // Another request leased (or found the bucket dry) while this one waited.
                 return Ok(());
             }
-            let deficit = need
-                .cost
-                .saturating_sub(local.allowance)
-                .max(need.cost.min(1).max(0));
-            let deficit = if ahead.is_some() {
-                need.cost.max(1)
-            } else {
-                deficit
-            };
             let others = local.waiting.saturating_sub(need.cost).max(0);
-            // Within the eighth of the bucket a slice may be (decision 0014).
             let demand = local.recent_demand(now).saturating_add(others);
-            (deficit, need.shape.lease_want(deficit, demand))
+            if ahead.is_some() {
+                // Ahead of need, the slice held stays within the eighth of the bucket a slice
+                // may be (decision 0014), as when leased for a request that lacks it.
+                let eighth = need.shape.lease_want(0, i64::MAX);
+                let room = eighth.saturating_sub(local.allowance.max(0));
+                let deficit = need.cost.max(1);
+                if room < deficit {
+                    return Ok(());
+                }
+                (deficit, need.shape.lease_want(deficit, demand).min(room))
+            } else {
+                let deficit = need.cost.saturating_sub(local.allowance);
+                // Within the eighth of the bucket a slice may be (decision 0014).
+                (deficit, need.shape.lease_want(deficit, demand))
+            }
         };
         let leased = lease::take(&self.store, &need.key, &need.shape, deficit, want, now).await?;
         let mut buckets = self.buckets();
