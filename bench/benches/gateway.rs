@@ -1,6 +1,7 @@
 //! The gateway's added latency (DESIGN §5: p99 added ≤ 1 ms at 2,000 requests/s): an open-loop
 //! load generator — requests leave at a constant 2,000 per second whatever the answers do, and
-//! each latency counts from when its request was due, so a stall is not hidden — for 10 s
+//! each latency counts from when its request was due, so a stall is not hidden — for 10 s (after
+//! 2 s at the same rate, unmeasured, so that leases and pools are sized for the load)
 //! against `tollgate mock-upstream` directly, then through `tollgate serve` (key auth, plan,
 //! credit admission from a lease, rate limits far above the load, metering through the batched
 //! writer), on SQLite and on PostgreSQL, in one run. Then the highest rate each sustains
@@ -31,6 +32,9 @@ use tollgate_store::{Engine, NewGrant, Store, StoreOptions};
 
 const RATE: u32 = 2_000;
 const FIXED_FOR: Duration = Duration::from_secs(10);
+/// Each path first runs this long at `RATE`, unmeasured: leases, slices and connection pools
+/// sized for the load (a cold process's first second is in the warm-up's own p99, printed).
+const WARM_FOR: Duration = Duration::from_secs(2);
 const SATURATE_FOR: Duration = Duration::from_secs(3);
 const CONNECTIONS: usize = 32;
 /// The mock writes exactly `max_tokens` tokens; at $1 per million output tokens (input free)
@@ -171,9 +175,13 @@ struct FixedRate {
     failed: usize,
 }
 
-/// `RATE` requests a second for `FIXED_FOR`, each sent when due whatever the others do.
-async fn fixed_rate(client: &reqwest::Client, target: &Target) -> anyhow::Result<FixedRate> {
-    let total = RATE * u32::try_from(FIXED_FOR.as_secs())?;
+/// `RATE` requests a second for `duration`, each sent when due whatever the others do.
+async fn fixed_rate(
+    client: &reqwest::Client,
+    target: &Target,
+    duration: Duration,
+) -> anyhow::Result<FixedRate> {
+    let total = RATE * u32::try_from(duration.as_secs())?;
     let period = Duration::from_secs(1) / RATE;
     let start = Instant::now() + Duration::from_millis(50);
     let mut tasks = Vec::new();
@@ -186,7 +194,7 @@ async fn fixed_rate(client: &reqwest::Client, target: &Target) -> anyhow::Result
         ));
     }
     let mut latencies = Vec::with_capacity(tasks.len());
-    let mut seconds: Vec<Vec<Duration>> = vec![Vec::new(); usize::try_from(FIXED_FOR.as_secs())?];
+    let mut seconds: Vec<Vec<Duration>> = vec![Vec::new(); usize::try_from(duration.as_secs())?];
     let per_second = usize::try_from(RATE)?;
     let mut failed = 0;
     for (i, t) in tasks.into_iter().enumerate() {
@@ -325,8 +333,22 @@ limits = {{ rpm = 100000000, tpm = 1000000000, rpd = 1000000000, tpd = 100000000
         }
     }
 
-    let d = fixed_rate(&client, &direct).await?;
-    let g = fixed_rate(&client, &gateway).await?;
+    let d_warm = fixed_rate(&client, &direct, WARM_FOR).await?;
+    let d = fixed_rate(&client, &direct, FIXED_FOR).await?;
+    let g_warm = fixed_rate(&client, &gateway, WARM_FOR).await?;
+    let g = fixed_rate(&client, &gateway, FIXED_FOR).await?;
+    println!(
+        "  warm-up, {RATE} req/s for {} s each (not counted): p99 directly {}, through serve {} (per second: {})",
+        WARM_FOR.as_secs(),
+        ms(percentile(&d_warm.latencies, 99)),
+        ms(percentile(&g_warm.latencies, 99)),
+        g_warm
+            .per_second_p99
+            .iter()
+            .map(|d| format!("{:.1}", d.as_secs_f64() * 1_000.0))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let during = load_average();
     let (d_max, _) = saturate(&client, &direct).await?;
     let (g_max, g_saturated) = saturate(&client, &gateway).await?;
@@ -368,7 +390,7 @@ limits = {{ rpm = 100000000, tpm = 1000000000, rpd = 1000000000, tpd = 100000000
     );
 
     // Every answered request through serve wrote one usage record (the warm-up's too).
-    let answered = 200 + g.latencies.len() + g_saturated;
+    let answered = 200 + g_warm.latencies.len() + g.latencies.len() + g_saturated;
     let expected = i128::try_from(answered)? * i128::from(MAX_TOKENS) * PICOS_PER_MICRO;
     let waited = Instant::now();
     let mut recorded = store.usage_cost_picos(&org).await?;

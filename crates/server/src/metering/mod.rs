@@ -46,7 +46,7 @@ pub struct MeteringConfig {
 impl Default for MeteringConfig {
     fn default() -> Self {
         Self {
-            flush_interval: Duration::from_millis(200),
+            flush_interval: Duration::from_millis(50),
             flush_records: 1_000,
             hold_ttl: Duration::from_secs(60),
             lease_tick: Duration::from_secs(1),
