@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
-use crate::console::page::Section;
 use crate::console::form_guard::{csrf_field, CheckedForm, CsrfForm};
+use crate::console::page::Section;
 use crate::console::PageSession;
 use crate::service::ServiceError;
 use crate::time::minute;

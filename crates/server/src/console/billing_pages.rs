@@ -16,8 +16,8 @@ use crate::auth::{ClientInfo, CurrentSession};
 use crate::console::charge_pages::{
     charged_sentence, confirm_dialog, confirmed, is_auto_recharge, payment_since, plain_amount,
 };
-use crate::console::page::Section;
 use crate::console::form_guard::{csrf_field, CheckedForm};
+use crate::console::page::Section;
 use crate::console::{urlencode, PageSession};
 use crate::payments::{CardDetails, CardForm, CardInput};
 use crate::service::billing::AddressInput;

@@ -12,8 +12,8 @@ use tollgate_domain::OrgAction;
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
-use crate::console::page::Section;
 use crate::console::form_guard::{csrf_field, CheckedForm, CsrfForm};
+use crate::console::page::Section;
 use crate::console::{urlencode, PageSession};
 use crate::service::ServiceError;
 pub(crate) use crate::time::day;

@@ -12,8 +12,8 @@ use tollgate_domain::{allows, OrgAction};
 use crate::app::App;
 use crate::auth::ClientInfo;
 use crate::console::dashboard;
-use crate::console::page::Section;
 use crate::console::form_guard::{csrf_field, CheckedForm, NameForm};
+use crate::console::page::Section;
 use crate::console::{urlencode, PageSession};
 use crate::service::ServiceError;
 

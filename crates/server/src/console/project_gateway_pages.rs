@@ -13,8 +13,8 @@ use tollgate_domain::{allows, OrgAction, ValidationError};
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
-use crate::console::project_pages::{back_to, render_project};
 use crate::console::form_guard::CheckedForm;
+use crate::console::project_pages::{back_to, render_project};
 use crate::service::projects::ProjectAccess;
 use crate::service::ServiceError;
 

@@ -12,9 +12,9 @@ use tollgate_store::User;
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::form_guard::{csrf_field, CheckedForm, CsrfForm, NameForm};
 use crate::console::page::Section;
 use crate::console::usage_panels::project_usage;
-use crate::console::form_guard::{csrf_field, CheckedForm, CsrfForm, NameForm};
 use crate::console::{urlencode, PageSession};
 use crate::service::projects::ProjectAccess;
 use crate::service::ServiceError;
