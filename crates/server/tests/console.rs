@@ -289,6 +289,80 @@ async fn oversized_and_malformed_forms_get_pages(engine: Engine) {
     assert_eq!(r.status(), 415);
 }
 
+/// A signed-in form post passes the form guard in order: signed in (else log-in, whatever the
+/// body), a readable form (else an error page, whatever the token), then the CSRF token and
+/// `Origin` (else 403). Each refusal changes nothing.
+async fn signed_in_forms_are_guarded_in_order(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    let ada = t.sign_up("ada@example.com").await;
+    let settings = format!("/o/{}/settings", ada.org_id);
+    let url = t.url(&settings);
+    let (_, html) = page(&ada.client, url.clone()).await;
+    let token = csrf_of(&html);
+
+    let r = t
+        .client()
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), location(&r)),
+        (303, format!("/login?next={settings}"))
+    );
+
+    let r = ada
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    assert!(r.text().await.unwrap().contains("could not be read"));
+
+    let r = ada
+        .client
+        .post(&url)
+        .form(&[("name", "Renamed")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("did not come from this site"));
+
+    let r = ada
+        .client
+        .post(&url)
+        .header("origin", "https://evil.example")
+        .form(&[("csrf", token.as_str()), ("name", "Renamed")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let (_, html) = page(&ada.client, url.clone()).await;
+    assert!(!html.contains("Renamed"), "a refused form changed nothing");
+
+    // The same form with its token and no foreign Origin goes through.
+    let r = ada
+        .client
+        .post(&url)
+        .form(&[("csrf", token.as_str()), ("name", "Renamed")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (_, html) = page(&ada.client, url).await;
+    assert!(html.contains("Renamed"));
+}
+
 async fn assets_are_served_by_the_binary(engine: Engine) {
     let t = TestApp::spawn(engine).await;
     for (path, kind) in [
@@ -318,5 +392,6 @@ on_both_engines!(
     settings_for_admins_and_members,
     create_an_organization_and_switch,
     oversized_and_malformed_forms_get_pages,
+    signed_in_forms_are_guarded_in_order,
     assets_are_served_by_the_binary,
 );

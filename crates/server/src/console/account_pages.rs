@@ -12,8 +12,9 @@ use serde_json::{json, Value};
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::form_guard::{csrf_field, CheckedForm, CsrfForm};
 use crate::console::page::Section;
-use crate::console::{PageForm, PageSession};
+use crate::console::PageSession;
 use crate::service::ServiceError;
 use crate::time::minute;
 
@@ -156,13 +157,9 @@ pub struct ProfileForm {
 
 pub async fn save_profile(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     headers: HeaderMap,
-    PageForm(form): PageForm<ProfileForm>,
+    CheckedForm { session, form }: CheckedForm<ProfileForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     match app.update_profile(&session.user, &form.name).await {
         Ok(_) => Redirect::to("/account?notice=profile_saved").into_response(),
         Err(ServiceError::Invalid(v)) => {
@@ -192,13 +189,9 @@ pub struct PasswordForm {
 
 pub async fn change_password(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     headers: HeaderMap,
-    PageForm(form): PageForm<PasswordForm>,
+    CheckedForm { session, form }: CheckedForm<PasswordForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let refused = match app
         .change_password(&session, &form.current_password, &form.new_password)
         .await
@@ -217,23 +210,14 @@ pub async fn change_password(
     render(&app, &session, &headers, refused.status(), extra).await
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
+csrf_field!(ProfileForm, PasswordForm);
 
 pub async fn sign_out_session(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path(session_id): Path<String>,
-    PageForm(form): PageForm<CsrfForm>,
+    CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     if let Err(e) = app.sign_out_session(&session, &session_id).await {
         return app.service_error_page(e);
     }
@@ -249,13 +233,8 @@ pub async fn sign_out_session(
 
 pub async fn sign_out_others(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
-    headers: HeaderMap,
-    PageForm(form): PageForm<CsrfForm>,
+    CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     match app.sign_out_other_sessions(&session).await {
         Ok(_) => Redirect::to("/account?notice=others_ended").into_response(),
         Err(e) => app.service_error_page(e),
@@ -264,14 +243,9 @@ pub async fn sign_out_others(
 
 pub async fn resend_verification(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
-    PageForm(form): PageForm<CsrfForm>,
+    CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     match app.resend_verification_email(&session.user, &client).await {
         Ok(()) => Redirect::to("/account?notice=verification_sent").into_response(),
         Err(ServiceError::Conflict { .. }) => {

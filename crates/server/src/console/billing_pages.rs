@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -16,8 +16,9 @@ use crate::auth::{ClientInfo, CurrentSession};
 use crate::console::charge_pages::{
     charged_sentence, confirm_dialog, confirmed, is_auto_recharge, payment_since, plain_amount,
 };
+use crate::console::form_guard::{csrf_field, CheckedForm};
 use crate::console::page::Section;
-use crate::console::{urlencode, PageForm, PageSession};
+use crate::console::{urlencode, PageSession};
 use crate::payments::{CardDetails, CardForm, CardInput};
 use crate::service::billing::AddressInput;
 use crate::service::charges::card_label;
@@ -204,6 +205,8 @@ async fn form_error(
     .await
 }
 
+csrf_field!(BuyForm, AutoRechargeForm, CardFormInput, AddressForm);
+
 #[derive(Deserialize)]
 pub struct BuyForm {
     csrf: String,
@@ -219,15 +222,10 @@ pub struct BuyForm {
 
 pub async fn buy(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path(org_id): Path<String>,
-    PageForm(form): PageForm<BuyForm>,
+    CheckedForm { session, form }: CheckedForm<BuyForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let values = json!({"amount": form.amount, "threshold": form.threshold, "recharge_to": form.recharge_to,
                         "enable_auto_recharge": form.enable_auto_recharge.is_some()});
     let payment = match app
@@ -284,15 +282,10 @@ pub struct AutoRechargeForm {
 
 pub async fn auto_recharge(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path(org_id): Path<String>,
-    PageForm(form): PageForm<AutoRechargeForm>,
+    CheckedForm { session, form }: CheckedForm<AutoRechargeForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let enabled = form.enabled == "true";
     let values = json!({"threshold": form.threshold, "recharge_to": form.recharge_to,
                         "monthly_cap": form.monthly_cap});
@@ -390,15 +383,10 @@ pub struct CardFormInput {
 
 pub async fn save_card(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path(org_id): Path<String>,
-    PageForm(form): PageForm<CardFormInput>,
+    CheckedForm { session, form }: CheckedForm<CardFormInput>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     // Only the expiry is echoed back: never the number or the CVC.
     let values = json!({"exp_month": form.exp_month, "exp_year": form.exp_year});
     let input = if !form.payment_method_id.trim().is_empty() {
@@ -466,15 +454,10 @@ pub struct AddressFormFields {
 
 pub async fn save_address(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path(org_id): Path<String>,
-    PageForm(form): PageForm<AddressForm>,
+    CheckedForm { session, form }: CheckedForm<AddressForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let a = &form.address;
     let input = AddressInput {
         name: a.name.clone(),

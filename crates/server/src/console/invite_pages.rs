@@ -11,19 +11,21 @@ use tollgate_store::Invitation;
 
 use crate::app::App;
 use crate::auth::ClientInfo;
-use crate::console::member_pages::{after_member_change, render_members, CsrfForm, MembersExtras};
-use crate::console::{urlencode, AnonCsrf, PageForm, PageSession};
+use crate::console::form_guard::{CheckedForm, CsrfForm};
+use crate::console::member_pages::{after_member_change, render_members, MembersExtras};
+use crate::console::{urlencode, AnonCsrf, PageSession};
 use crate::service::invites::InviteRequest;
 use crate::service::ServiceError;
 
 /// `POST /o/{org}/invites` from the New Invite dialog. The form repeats `project_ids`.
 pub async fn create(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path(org_id): Path<String>,
-    PageForm(fields): PageForm<Vec<(String, String)>>,
+    CheckedForm {
+        session,
+        form: fields,
+    }: CheckedForm<Vec<(String, String)>>,
 ) -> Response {
     let field = |name: &str| {
         fields
@@ -32,9 +34,6 @@ pub async fn create(
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
-    if let Err(refused) = app.check_form(&headers, &session.token, &field("csrf")) {
-        return refused;
-    }
     let emails = vec![field("emails")];
     let role = field("role");
     let project_ids: Vec<String> = fields
@@ -87,15 +86,10 @@ pub async fn create(
 
 pub async fn resend(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path((org_id, id)): Path<(String, String)>,
-    PageForm(form): PageForm<CsrfForm>,
+    CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let done = app
         .resend_invitation(&session.user, &org_id, &id, &client)
         .await;
@@ -104,15 +98,10 @@ pub async fn resend(
 
 pub async fn revoke(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path((org_id, id)): Path<(String, String)>,
-    PageForm(form): PageForm<CsrfForm>,
+    CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let done = app
         .revoke_invitation(&session.user, &org_id, &id, &client)
         .await;
@@ -187,15 +176,10 @@ pub async fn show(
 
 pub async fn accept(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path(token): Path<String>,
-    PageForm(form): PageForm<CsrfForm>,
+    CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     match app.accept_invitation(&session.user, &token, &client).await {
         Ok(invitation) => Redirect::to(&format!(
             "/o/{}?notice=joined",
@@ -210,15 +194,10 @@ pub async fn accept(
 
 pub async fn reject(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path(token): Path<String>,
-    PageForm(form): PageForm<CsrfForm>,
+    CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     match app.reject_invitation(&session.user, &token, &client).await {
         Err(ServiceError::Internal(e)) => app.service_error_page(ServiceError::Internal(e)),
         _ => Redirect::to(&format!("/invites/{token}")).into_response(),

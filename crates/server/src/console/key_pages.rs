@@ -15,9 +15,10 @@ use tollgate_store::{ApiKey, Membership, ProjectWithRole};
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
 use crate::console::flash::NewKeyFlash;
+use crate::console::form_guard::{csrf_field, CheckedForm};
 use crate::console::page::Section;
 use crate::console::usage_panels::key_usage;
-use crate::console::{urlencode, PageForm, PageSession};
+use crate::console::{urlencode, PageSession};
 use crate::service::projects::ProjectAccess;
 use crate::service::{Page, ServiceError, ServiceResult};
 use crate::time::{day, minute};
@@ -311,6 +312,8 @@ async fn page_context(
     ))
 }
 
+csrf_field!(CreateForm, RevokeForm);
+
 #[derive(Deserialize)]
 pub struct CreateForm {
     #[serde(default)]
@@ -324,15 +327,10 @@ pub struct CreateForm {
 
 pub async fn create(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path(org_id): Path<String>,
-    PageForm(form): PageForm<CreateForm>,
+    CheckedForm { session, form }: CheckedForm<CreateForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let view = form.view.clone().unwrap_or_else(|| form.project.clone());
     match app
         .create_api_key(&session.user, &org_id, &form.project, &form.name, &client)
@@ -385,15 +383,10 @@ pub struct RevokeForm {
 
 pub async fn revoke(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path((org_id, key_id)): Path<(String, String)>,
-    PageForm(form): PageForm<RevokeForm>,
+    CheckedForm { session, form }: CheckedForm<RevokeForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     match app
         .revoke_api_key(&session.user, &org_id, &form.project, &key_id, &client)
         .await

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -12,8 +12,9 @@ use tollgate_domain::OrgAction;
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::form_guard::{csrf_field, CheckedForm, CsrfForm};
 use crate::console::page::Section;
-use crate::console::{urlencode, PageForm, PageSession};
+use crate::console::{urlencode, PageSession};
 use crate::service::ServiceError;
 pub(crate) use crate::time::day;
 
@@ -173,38 +174,24 @@ pub struct RoleForm {
 
 pub async fn change_role(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path((org_id, user_id)): Path<(String, String)>,
-    PageForm(form): PageForm<RoleForm>,
+    CheckedForm { session, form }: CheckedForm<RoleForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let done = app
         .change_member_role(&session.user, &org_id, &user_id, &form.role, &client)
         .await;
     after_member_change(&app, &session, &org_id, done.map(|_| "role")).await
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    pub csrf: String,
-}
+csrf_field!(RoleForm);
 
 pub async fn remove(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path((org_id, user_id)): Path<(String, String)>,
-    PageForm(form): PageForm<CsrfForm>,
+    CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let done = app
         .remove_member(&session.user, &org_id, &user_id, &client)
         .await;

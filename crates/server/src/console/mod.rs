@@ -9,6 +9,7 @@ mod charge_pages;
 mod charts;
 mod dashboard;
 mod flash;
+mod form_guard;
 mod invite_pages;
 mod key_pages;
 mod limits_pages;

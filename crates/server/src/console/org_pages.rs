@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -12,8 +12,9 @@ use tollgate_domain::{allows, OrgAction};
 use crate::app::App;
 use crate::auth::ClientInfo;
 use crate::console::dashboard;
+use crate::console::form_guard::{csrf_field, CheckedForm, NameForm};
 use crate::console::page::Section;
-use crate::console::{urlencode, PageForm, PageSession};
+use crate::console::{urlencode, PageSession};
 use crate::service::ServiceError;
 
 #[derive(Deserialize)]
@@ -126,15 +127,10 @@ pub struct RequireTwoFactorForm {
 /// refusal (`two_factor_not_enabled`) is drawn in the page next to the checkbox.
 pub async fn require_two_factor(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path(org_id): Path<String>,
-    PageForm(form): PageForm<RequireTwoFactorForm>,
+    CheckedForm { session, form }: CheckedForm<RequireTwoFactorForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let require = form.require_2fa.is_some();
     match app
         .set_org_require_2fa(&session.user, &org_id, require, &client)
@@ -177,25 +173,14 @@ pub async fn require_two_factor(
     }
 }
 
-#[derive(Deserialize)]
-pub struct NameForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    name: String,
-}
+csrf_field!(RequireTwoFactorForm);
 
 pub async fn rename(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path(org_id): Path<String>,
-    PageForm(form): PageForm<NameForm>,
+    CheckedForm { session, form }: CheckedForm<NameForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     match app
         .rename_org(&session.user, &org_id, &form.name, &client)
         .await
@@ -265,14 +250,9 @@ async fn render_new_org(
 
 pub async fn create_org(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
-    PageForm(form): PageForm<NameForm>,
+    CheckedForm { session, form }: CheckedForm<NameForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     match app.create_org(&session.user, &form.name, &client).await {
         Ok(org) => {
             Redirect::to(&format!("/o/{}?notice=created", urlencode(&org.id))).into_response()

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 use tollgate_domain::limits::{Dimension, RateLimits, MAX_LIMIT};
@@ -13,8 +13,8 @@ use tollgate_domain::{allows, OrgAction, ValidationError};
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::form_guard::CheckedForm;
 use crate::console::project_pages::{back_to, render_project};
-use crate::console::{PageForm, PageSession};
 use crate::service::projects::ProjectAccess;
 use crate::service::ServiceError;
 
@@ -86,15 +86,10 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
 /// The model allow-list form: `scope=all`, or `scope=selected` with one `model=` per model.
 pub async fn set_models(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path((org_id, project_id)): Path<(String, String)>,
-    PageForm(form): PageForm<Vec<(String, String)>>,
+    CheckedForm { session, form }: CheckedForm<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, field(&form, "csrf")) {
-        return refused;
-    }
     let models = match field(&form, "scope") {
         "all" => None,
         "selected" => {
@@ -155,15 +150,10 @@ fn parse_limit(d: Dimension, raw: &str) -> Result<Option<u64>, ValidationError> 
 /// A project's limits for one model: `model` and `rpm`, `rph`, `rpd`, `tpm`, `tph`, `tpd`.
 pub async fn set_limits(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path((org_id, project_id)): Path<(String, String)>,
-    PageForm(form): PageForm<Vec<(String, String)>>,
+    CheckedForm { session, form }: CheckedForm<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, field(&form, "csrf")) {
-        return refused;
-    }
     let model = field(&form, "model").to_owned();
     let mut limits = RateLimits::default();
     let mut invalid = None;

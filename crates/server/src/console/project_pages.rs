@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -12,9 +12,10 @@ use tollgate_store::User;
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::form_guard::{csrf_field, CheckedForm, CsrfForm, NameForm};
 use crate::console::page::Section;
 use crate::console::usage_panels::project_usage;
-use crate::console::{urlencode, PageForm, PageSession};
+use crate::console::{urlencode, PageSession};
 use crate::service::projects::ProjectAccess;
 use crate::service::ServiceError;
 use crate::time::day;
@@ -113,25 +114,12 @@ async fn render_list(
     .await
 }
 
-#[derive(Deserialize)]
-pub struct NameForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    name: String,
-}
-
 pub async fn create(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path(org_id): Path<String>,
-    PageForm(form): PageForm<NameForm>,
+    CheckedForm { session, form }: CheckedForm<NameForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     match app
         .create_project(&session.user, &org_id, &form.name, &client)
         .await
@@ -294,15 +282,10 @@ pub(super) fn back_to(org_id: &str, project_id: &str, notice: &str) -> Response 
 
 pub async fn rename(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path((org_id, project_id)): Path<(String, String)>,
-    PageForm(form): PageForm<NameForm>,
+    CheckedForm { session, form }: CheckedForm<NameForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     match app
         .rename_project(&session.user, &org_id, &project_id, &form.name, &client)
         .await
@@ -324,23 +307,14 @@ pub async fn rename(
     }
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
+csrf_field!(MemberForm);
 
 pub async fn archive(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path((org_id, project_id)): Path<(String, String)>,
-    PageForm(form): PageForm<CsrfForm>,
+    CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     match app
         .archive_project(&session.user, &org_id, &project_id, &client)
         .await
@@ -362,15 +336,10 @@ pub struct MemberForm {
 
 pub async fn set_member(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path((org_id, project_id)): Path<(String, String)>,
-    PageForm(form): PageForm<MemberForm>,
+    CheckedForm { session, form }: CheckedForm<MemberForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let user: &User = &session.user;
     match app
         .set_project_member(
@@ -390,15 +359,10 @@ pub async fn set_member(
 
 pub async fn remove_member(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path((org_id, project_id, user_id)): Path<(String, String, String)>,
-    PageForm(form): PageForm<CsrfForm>,
+    CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     match app
         .remove_project_member(&session.user, &org_id, &project_id, &user_id, &client)
         .await

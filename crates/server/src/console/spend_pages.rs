@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -17,9 +17,12 @@ use tollgate_domain::{Money, ValidationError};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
-use crate::console::{key_pages, project_pages, urlencode, PageForm, PageSession};
+use crate::console::form_guard::{csrf_field, CheckedForm};
+use crate::console::{key_pages, project_pages, urlencode};
 use crate::service::spend_limits::SpendTarget;
 use crate::service::ServiceError;
+
+csrf_field!(SpendForm, RemoveForm);
 
 #[derive(Deserialize)]
 pub struct SpendForm {
@@ -115,15 +118,10 @@ fn to_keys(org_id: &str, view: &str, notice: &str) -> Response {
 
 pub async fn set_project(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path((org_id, project_id)): Path<(String, String)>,
-    PageForm(form): PageForm<SpendForm>,
+    CheckedForm { session, form }: CheckedForm<SpendForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let outcome = match parse(&form) {
         Ok((amount, thresholds)) => {
             app.set_spend_limit(
@@ -163,15 +161,10 @@ pub async fn set_project(
 
 pub async fn remove_project(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path((org_id, project_id)): Path<(String, String)>,
-    PageForm(form): PageForm<RemoveForm>,
+    CheckedForm { session, .. }: CheckedForm<RemoveForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let target = SpendTarget::Project(&project_id);
     match app
         .delete_spend_limit(&session.user, &org_id, target, &client)
@@ -186,15 +179,10 @@ pub async fn remove_project(
 
 pub async fn set_key(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path((org_id, key_id)): Path<(String, String)>,
-    PageForm(form): PageForm<SpendForm>,
+    CheckedForm { session, form }: CheckedForm<SpendForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let target = SpendTarget::ApiKey {
         project_id: &form.project,
         key_id: &key_id,
@@ -225,15 +213,10 @@ pub async fn set_key(
 
 pub async fn remove_key(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path((org_id, key_id)): Path<(String, String)>,
-    PageForm(form): PageForm<RemoveForm>,
+    CheckedForm { session, form }: CheckedForm<RemoveForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let target = SpendTarget::ApiKey {
         project_id: &form.project,
         key_id: &key_id,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -15,8 +15,9 @@ use tollgate_domain::OrgAction;
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
 use crate::console::charge_pages::{charged_sentence, confirm_dialog, confirmed, payment_since};
+use crate::console::form_guard::{csrf_field, CheckedForm, CsrfForm};
 use crate::console::page::Section;
-use crate::console::{urlencode, PageForm, PageSession};
+use crate::console::{urlencode, PageSession};
 use crate::service::subscriptions::SOLD_OUT_CONTACT;
 use crate::service::ServiceError;
 
@@ -194,15 +195,10 @@ async fn outcome(
 
 pub async fn subscribe(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path(org_id): Path<String>,
-    PageForm(form): PageForm<SubscribeForm>,
+    CheckedForm { session, form }: CheckedForm<SubscribeForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let preview = match app
         .preview_subscribe(&session.user, &org_id, &form.model, &form.tier)
         .await
@@ -258,15 +254,10 @@ pub struct ChangeForm {
 
 pub async fn change(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path((org_id, sub_id)): Path<(String, String)>,
-    PageForm(form): PageForm<ChangeForm>,
+    CheckedForm { session, form }: CheckedForm<ChangeForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let preview = match app
         .preview_tier_change(&session.user, &org_id, &sub_id, &form.tier)
         .await
@@ -321,23 +312,14 @@ pub async fn change(
     outcome(&app, &session, &org_id, result, notice).await
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
+csrf_field!(SubscribeForm, ChangeForm);
 
 pub async fn cancel(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path((org_id, sub_id)): Path<(String, String)>,
-    PageForm(form): PageForm<CsrfForm>,
+    CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let result = app
         .set_subscription_cancel(&session.user, &org_id, &sub_id, true, &client)
         .await
@@ -347,15 +329,10 @@ pub async fn cancel(
 
 pub async fn resume(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
-    headers: HeaderMap,
     Path((org_id, sub_id)): Path<(String, String)>,
-    PageForm(form): PageForm<CsrfForm>,
+    CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let result = app
         .set_subscription_cancel(&session.user, &org_id, &sub_id, false, &client)
         .await

@@ -15,7 +15,7 @@ use tollgate_store::User;
 use crate::app::App;
 use crate::auth::session::cookie;
 use crate::auth::ClientInfo;
-use crate::console::{PageForm, PageSession};
+use crate::console::form_guard::{csrf_field, CheckedForm, CsrfForm};
 use crate::service::ServiceError;
 
 const RECOVERY_COOKIE: &str = "tg_recovery_codes";
@@ -79,21 +79,12 @@ pub struct CodeForm {
     code: String,
 }
 
-#[derive(Deserialize)]
-pub struct StartForm {
-    #[serde(default)]
-    csrf: String,
-}
+csrf_field!(CodeForm, DisableForm);
 
 pub async fn start(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
-    headers: HeaderMap,
-    PageForm(form): PageForm<StartForm>,
+    CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     match app.start_totp(&session.user).await {
         Ok(_) => Redirect::to("/account#two-factor").into_response(),
         Err(ServiceError::Conflict { .. }) => {
@@ -105,14 +96,10 @@ pub async fn start(
 
 pub async fn confirm(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     client: ClientInfo,
     headers: HeaderMap,
-    PageForm(form): PageForm<CodeForm>,
+    CheckedForm { session, form }: CheckedForm<CodeForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     match app.confirm_totp(&session.user, &form.code).await {
         Ok(codes) => (
             [(
@@ -148,13 +135,9 @@ pub struct DisableForm {
 
 pub async fn disable(
     State(app): State<Arc<App>>,
-    PageSession(session): PageSession,
     headers: HeaderMap,
-    PageForm(form): PageForm<DisableForm>,
+    CheckedForm { session, form }: CheckedForm<DisableForm>,
 ) -> Response {
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
-        return refused;
-    }
     let refused = match app.disable_totp(&session, &form.password, &form.code).await {
         Ok(()) => return Redirect::to("/account?notice=totp_disabled#two-factor").into_response(),
         Err(e @ ServiceError::Internal(_)) => return app.service_error_page(e),
