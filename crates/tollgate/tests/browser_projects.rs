@@ -89,7 +89,7 @@ async fn create_a_project_and_a_key_copy_it_once_use_it_and_revoke_it() {
     // Revoke asks first, in the console's dialog: Cancel changes nothing, confirming revokes.
     let revoke = "tr[data-key] form[action$='/revoke'] button";
     b.find(revoke).await.click().await;
-    let asked = b.find("#confirm-dialog-message").await.text().await;
+    let asked = b.shown_text("#confirm-dialog-message").await;
     assert!(asked.starts_with("Revoke Laptop?"), "{asked}");
     b.find("#confirm-dialog [data-dialog-close]")
         .await

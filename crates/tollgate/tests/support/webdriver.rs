@@ -379,6 +379,20 @@ impl Browser {
         }
     }
 
+    /// The visible text of the element `css` once it shows some: a dialog fades in from
+    /// opacity 0, and WebDriver reports no text for an element that is not yet visible.
+    pub async fn shown_text(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = self.find(css).await.text().await;
+            if !text.is_empty() {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "{css} never showed any text");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Saves a screenshot named `name` when `TOLLGATE_TEST_SCREENSHOTS` names a directory
     /// (for people looking at the console; tests never depend on it).
     pub async fn snapshot(&self, name: &str) {
