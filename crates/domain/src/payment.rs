@@ -31,6 +31,13 @@ text_enum!(PaymentStatus, "status", Pending => "pending", Succeeded => "succeede
 /// Micro-USD in one cent: what card payments can move.
 pub const MICROS_PER_CENT: i64 = 10_000;
 
+/// The smallest charge Stripe accepts in USD: $0.50. The sandbox refuses below it too, so that a
+/// flow tested on the sandbox does not fail in production.
+pub const MIN_CHARGE_MICROS: i64 = 50 * MICROS_PER_CENT;
+
+/// The largest charge Stripe accepts in USD: $999,999.99 (eight digits of cents).
+pub const MAX_CHARGE_MICROS: i64 = 99_999_999 * MICROS_PER_CENT;
+
 /// Parses a USD amount typed by a person or sent in JSON, for a payment: a decimal string
 /// (`"25"`, `"25.50"`), whole cents, between `min` and `max` inclusive.
 pub fn parse_payment_amount(

@@ -2,10 +2,12 @@
 //! billing period, what a change of tier is, and the renewal retry schedule.
 
 mod change;
+mod pricing;
 
 use chrono::{DateTime, Datelike, Months, Utc};
 
 pub use change::{plan_change, sold_out, ChangePlan, ChangeRefusal, ChangeRequest, ChangeState};
+pub use pricing::{tier_change_charge, upgrade_charge};
 
 use crate::clock::to_datetime;
 use crate::text_enum::text_enum;

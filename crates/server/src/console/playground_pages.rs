@@ -13,11 +13,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tollgate_domain::{allows_in_project, new_id, IdPrefix, Money, ProjectAction};
+use tollgate_domain::{allows_in_project, new_id, IdPrefix, ProjectAction};
 
 use crate::app::App;
 use crate::auth::csrf;
 use crate::auth::CurrentSession;
+use crate::console::numbers::dollars;
 use crate::console::page::Section;
 use crate::console::PageSession;
 use crate::gateway;
@@ -100,13 +101,10 @@ fn models_json(app: &App, allowed: Option<&[String]>) -> Vec<Value> {
         .filter(|m| allowed.is_none_or(|list| list.contains(&m.id)))
         .map(|m| {
             json!({"id": m.id, "name": m.name,
-                   "input_price": usd(m.pricing.input), "output_price": usd(m.pricing.output)})
+                   "input_price": dollars(m.pricing.input.micros()),
+                   "output_price": dollars(m.pricing.output.micros())})
         })
         .collect()
-}
-
-fn usd(m: Money) -> String {
-    crate::console::numbers::dollars(m.micros())
 }
 
 #[derive(Deserialize)]
@@ -264,7 +262,7 @@ pub async fn usage(
             "status": r.status,
             "input_tokens": r.input_tokens,
             "output_tokens": r.output_tokens,
-            "cost": usd(r.cost.rounded()),
+            "cost": dollars(r.cost.rounded().micros()),
             "estimated": r.estimated,
         }))
         .into_response(),

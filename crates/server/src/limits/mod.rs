@@ -9,22 +9,25 @@
 pub mod headers;
 mod lease;
 pub mod settings;
+mod slice;
+mod upkeep;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tollgate_domain::limits::{
-    resolve, Bucket, BucketState, Dimension, LimitSource, RateLimits, ResolvedLimits, Unit,
+    resolve, Bucket, Dimension, LimitSource, RateLimits, ResolvedLimits, Unit,
 };
 use tollgate_domain::{Clock, Timestamp};
 use tollgate_store::{Store, StoreError};
 
-use crate::app::App;
 use crate::service::entitlement::Entitlement;
 pub use headers::{Gauge, RateHeaders, RateLimited, Scope};
 use lease::Leased;
 use settings::SettingsCache;
+use slice::Local;
+pub use upkeep::spawn;
 
 /// A slice unspent for this long goes back to the shared bucket, so that an idle process does
 /// not keep what a busy one could use.
@@ -92,104 +95,6 @@ impl RateAdmission {
                 // What came back may be enough: let the next request look again.
                 local.dry_until = 0;
             }
-        }
-    }
-}
-
-/// What this process holds of one shared bucket.
-#[derive(Debug)]
-struct Local {
-    shape: Bucket,
-    /// Leased and not yet spent (unit·ms); negative while a correction is owed.
-    allowance: i64,
-    /// The shared bucket as last seen, for headers and `Retry-After`.
-    seen: Option<BucketState>,
-    /// The shared bucket held too little until then: refuse without asking again.
-    dry_until: Timestamp,
-    /// What requests waiting for this bucket's next lease need (unit·ms): one lease covers
-    /// them all instead of each taking its own in turn.
-    waiting: i64,
-    /// Spent in the current second and the one before: the demand a lease is sized by.
-    demand: (Timestamp, i64, i64),
-    last_used: Timestamp,
-    /// A lease ahead of need is on its way (`lease_ahead`): no second one is started.
-    leasing_ahead: bool,
-}
-
-impl Local {
-    fn new(shape: Bucket, now: Timestamp) -> Self {
-        Self {
-            shape,
-            allowance: 0,
-            seen: None,
-            dry_until: 0,
-            waiting: 0,
-            demand: (now / 1000, 0, 0),
-            last_used: now,
-            leasing_ahead: false,
-        }
-    }
-
-    /// What is left of the slice is under half its recent demand, the shared bucket is not
-    /// known dry and no lease is under way: time to lease ahead of need, so that under steady
-    /// demand no request waits for the database. Marks the lease as started when it answers.
-    fn claim_lease_ahead(&mut self, now: Timestamp) -> bool {
-        let low = self.recent_demand(now) / 2;
-        if self.leasing_ahead
-            || self.waiting > 0
-            || self.dry_until > now
-            || low <= 0
-            || self.allowance >= low
-        {
-            return false;
-        }
-        self.leasing_ahead = true;
-        true
-    }
-
-    fn spend(&mut self, cost: i64, now: Timestamp) {
-        self.allowance = self.allowance.saturating_sub(cost);
-        self.last_used = now;
-        let second = now / 1000;
-        let (at, this, _) = self.demand;
-        self.demand = match second - at {
-            0 => (at, this.saturating_add(cost), self.demand.2),
-            1 => (second, cost, this),
-            _ => (second, cost, 0),
-        };
-    }
-
-    fn recent_demand(&self, now: Timestamp) -> i64 {
-        let (at, this, prev) = self.demand;
-        match now / 1000 - at {
-            0 => this.saturating_add(prev),
-            1 => this,
-            _ => 0,
-        }
-    }
-
-    /// What is left of the bucket for everyone, as far as this process can tell: the shared
-    /// level refilled to now plus this process's unspent slice.
-    fn remaining(&self, now: Timestamp) -> BucketState {
-        let shared = self
-            .seen
-            .map(|s| self.shape.refilled(s, now))
-            .unwrap_or_else(|| self.shape.full(now));
-        BucketState {
-            level: shared
-                .level
-                .saturating_add(self.allowance)
-                .min(self.shape.capacity()),
-            at: now,
-        }
-    }
-
-    fn gauge(&self, now: Timestamp) -> Gauge {
-        let r = self.remaining(now);
-        Gauge {
-            limit: self.shape.limit,
-            remaining: self.shape.units(r),
-            reset_ms: self.shape.ms_until_full(r),
         }
     }
 }
@@ -566,93 +471,6 @@ impl Limiter {
             headers: headers_of(&buckets, needs, now),
         }
     }
-
-    /// Gives idle slices back to the shared buckets and forgets long-idle buckets. Run every
-    /// `MAINTAIN_EVERY` by `run`; tests call it with a moved clock.
-    pub async fn maintain(&self) {
-        let now = self.inner.clock.now_ms();
-        self.give_back_where(|l| now.saturating_sub(l.last_used) >= IDLE_RETURN_MS)
-            .await;
-        let mut buckets = self.inner.buckets();
-        let mut gates = self
-            .inner
-            .gates
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        buckets.retain(|key, l| {
-            let keep = l.allowance != 0 || now.saturating_sub(l.last_used) < FORGET_MS;
-            if !keep {
-                gates.remove(key);
-            }
-            keep
-        });
-    }
-
-    /// Gives every slice back (shutdown).
-    pub async fn give_back_all(&self) {
-        self.give_back_where(|_| true).await;
-    }
-
-    async fn give_back_where(&self, pick: impl Fn(&Local) -> bool) {
-        let now = self.inner.clock.now_ms();
-        let returns: Vec<(String, Bucket, i64)> = {
-            let mut buckets = self.inner.buckets();
-            buckets
-                .iter_mut()
-                .filter(|(_, l)| l.allowance != 0 && pick(l))
-                .map(|(k, l)| (k.clone(), l.shape, std::mem::take(&mut l.allowance)))
-                .collect()
-        };
-        for (key, shape, amount) in returns {
-            match lease::give_back(&self.inner.store, &key, &shape, amount, now).await {
-                Ok(after) => {
-                    if let Some(l) = self.inner.buckets().get_mut(&key) {
-                        l.seen = Some(after);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, bucket = key, "could not give a rate-limit slice back; keeping it");
-                    if let Some(l) = self.inner.buckets().get_mut(&key) {
-                        l.allowance = l.allowance.saturating_add(amount);
-                    }
-                }
-            }
-        }
-    }
-
-    /// What is left of an organization's or project's bucket now (the Limits page): the shared
-    /// level plus the unspent slice this process holds (exact on one process; other processes'
-    /// unspent slices count as in use until they go back, within a second idle).
-    pub async fn shared_remaining(
-        &self,
-        scope: Scope,
-        id: &str,
-        model: &str,
-        dimension: Dimension,
-        limit: u64,
-    ) -> Result<u64, StoreError> {
-        let shape = Bucket::new(limit, dimension.window);
-        let now = self.inner.clock.now_ms();
-        let key = bucket_key(scope, id, model, dimension);
-        let state = match self.inner.store.rate_bucket(&key).await? {
-            Some(s) => shape.refilled(
-                BucketState {
-                    level: s.level,
-                    at: s.updated_at,
-                },
-                now,
-            ),
-            None => shape.full(now),
-        };
-        let unspent = self
-            .inner
-            .buckets()
-            .get(&key)
-            .filter(|l| l.shape == shape)
-            .map_or(0, |l| l.allowance.max(0));
-        let level = state.level.saturating_add(unspent).min(shape.capacity());
-        Ok(shape.units(BucketState { level, at: now }))
-    }
 }
 
 fn resolve_with(entitlement: &Entitlement, custom: Option<&RateLimits>) -> ResolvedLimits {
@@ -690,15 +508,4 @@ fn headers_of(buckets: &HashMap<String, Local>, needs: &[Need], now: Timestamp) 
         requests_day: gauge(Dimension::RPD),
         tokens_minute: gauge(Dimension::TPM),
     }
-}
-
-/// Returns idle rate-limit slices to the shared buckets every `MAINTAIN_EVERY`.
-pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
-    crate::jobs::spawn_periodic("rate-limit slices", MAINTAIN_EVERY, move || {
-        let app = app.clone();
-        async move {
-            app.limits.maintain().await;
-            Ok(None)
-        }
-    })
 }

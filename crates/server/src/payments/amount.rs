@@ -4,15 +4,7 @@
 
 use std::fmt;
 
-/// Micro-USD in one cent.
-pub const MICROS_PER_CENT: i64 = 10_000;
-
-/// The smallest charge Stripe accepts in USD: $0.50. The sandbox refuses below it too, so that a
-/// flow tested on the sandbox does not fail in production.
-pub const MIN_CHARGE_MICROS: i64 = 50 * MICROS_PER_CENT;
-
-/// The largest charge Stripe accepts in USD: $999,999.99 (eight digits of cents).
-pub const MAX_CHARGE_MICROS: i64 = 99_999_999 * MICROS_PER_CENT;
+pub use tollgate_domain::payment::{MAX_CHARGE_MICROS, MICROS_PER_CENT, MIN_CHARGE_MICROS};
 
 /// Why an amount cannot be charged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

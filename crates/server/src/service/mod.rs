@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod analytics;
 pub mod api_keys;
 pub mod audit;
+pub mod auto_recharge;
 pub mod billing;
 pub mod charges;
 pub mod email_verification;

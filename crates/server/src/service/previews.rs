@@ -2,14 +2,14 @@
 //! the console can show the amount and the card and ask before money moves (issue 14, bug 7).
 //! Nothing here writes.
 
-use tollgate_domain::subscription::day_label;
+use tollgate_domain::subscription::{day_label, tier_change_charge};
 use tollgate_domain::OrgAction;
 use tollgate_store::User;
 
 use crate::app::App;
-use crate::service::billing::cap_in_force;
+use crate::service::auto_recharge::cap_in_force;
 use crate::service::charges::card_label;
-use crate::service::subscriptions::{current_tier_price, find_tier, tier_change_charge};
+use crate::service::subscriptions::{current_tier_price, find_tier};
 use crate::service::{ServiceError, ServiceResult};
 
 /// A charge about to be made: `amount` micro-USD to the card `card` ("Visa ending in 4242").

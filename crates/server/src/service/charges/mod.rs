@@ -15,20 +15,18 @@
 
 use tollgate_domain::ledger::GrantSource;
 use tollgate_domain::payment::{PaymentKind, PaymentStatus};
-use tollgate_domain::{new_id, IdPrefix, Money, ValidationError};
-use tollgate_store::{
-    BeganPayment, NewPayment, OutgoingEmail, Payment, SettleEffects, Settled, Settlement,
-    StoreError,
-};
+use tollgate_domain::{new_id, IdPrefix, ValidationError};
+use tollgate_store::{BeganPayment, NewPayment, Payment, StoreError};
 
 use crate::app::App;
 use crate::config::millis;
-use crate::email::templates::{Receipt, RechargeFailed, RechargeSucceeded};
 use crate::payments::amount::Cents;
 use crate::payments::{
     CardRef, ChargeOutcome, ChargeRequest, CustomerRef, PaymentError, PaymentProvider,
 };
 use crate::service::{ServiceError, ServiceResult};
+
+mod settle;
 
 /// One charge of an organization's saved card.
 #[derive(Debug, Clone)]
@@ -313,180 +311,6 @@ impl App {
                 })
             }
         }
-    }
-
-    fn billing_url(&self, org_id: &str) -> String {
-        format!(
-            "{}/o/{org_id}/billing",
-            self.config.public_url.as_deref().unwrap_or("")
-        )
-    }
-
-    fn recharge_effects(&self) -> (i64, i64) {
-        (
-            self.config.billing.recharge_max_failures,
-            millis(self.config.billing.recharge_backoff),
-        )
-    }
-
-    /// Renders one email per org admin; a rendering failure is logged and skips that email
-    /// rather than leave money unaccounted.
-    pub(crate) async fn admin_emails(
-        &self,
-        org_id: &str,
-        render: impl Fn(&str, &str) -> Result<OutgoingEmail, crate::email::templates::RenderError>,
-    ) -> Vec<OutgoingEmail> {
-        let org_name = match self.store.org(org_id).await {
-            Ok(Some(org)) => org.name,
-            _ => String::new(),
-        };
-        let admins = self
-            .store
-            .org_admin_emails(org_id)
-            .await
-            .unwrap_or_default();
-        admins
-            .iter()
-            .filter_map(|to| match render(to, &org_name) {
-                Ok(m) => Some(m),
-                Err(e) => {
-                    tracing::error!(error = %e, "billing email not rendered");
-                    None
-                }
-            })
-            .collect()
-    }
-
-    async fn settle_succeeded(
-        &self,
-        payment: &Payment,
-        provider_payment_id: &str,
-    ) -> ServiceResult<Settled> {
-        let now = self.now();
-        let amount = Money::from_micros(payment.amount).to_usd_string();
-        let url = self.billing_url(&payment.org_id);
-        let emails = match payment.kind {
-            PaymentKind::Purchase => {
-                self.admin_emails(&payment.org_id, |to, org_name| {
-                    self.mailer.render(
-                        to,
-                        &Receipt {
-                            org_name,
-                            receipt_number: &payment.id,
-                            description: &payment.description,
-                            amount: &amount,
-                            paid_at: now,
-                            payment_method: &payment.payment_method,
-                            billing_url: &url,
-                        },
-                    )
-                })
-                .await
-            }
-            PaymentKind::AutoRecharge => {
-                let balance = self.store.credit_account(&payment.org_id).await?.balance;
-                let after = Money::from_micros(balance + payment.amount).to_usd_string();
-                self.admin_emails(&payment.org_id, |to, org_name| {
-                    self.mailer.render(
-                        to,
-                        &RechargeSucceeded {
-                            org_name,
-                            amount: &amount,
-                            balance: &after,
-                            payment_method: &payment.payment_method,
-                            billing_url: &url,
-                        },
-                    )
-                })
-                .await
-            }
-            PaymentKind::Subscription => Vec::new(),
-        };
-        let (max_failures, backoff) = self.recharge_effects();
-        let expires = self
-            .config
-            .billing
-            .credit_ttl
-            .map(|ttl| now.saturating_add(millis(ttl)));
-        let settled = self
-            .store
-            .settle_payment(
-                &payment.id,
-                &Settlement::Succeeded {
-                    provider_payment_id,
-                    grant_expires_at: expires,
-                },
-                &SettleEffects {
-                    emails: &emails,
-                    recharge_max_failures: max_failures,
-                    recharge_backoff_base_ms: backoff,
-                },
-                now,
-            )
-            .await?;
-        if settled.changed && !emails.is_empty() {
-            self.mailer.wake();
-        }
-        Ok(settled)
-    }
-
-    async fn settle_failed(
-        &self,
-        payment: &Payment,
-        code: &str,
-        message: &str,
-        provider_payment_id: Option<&str>,
-    ) -> ServiceResult<Settled> {
-        let (max_failures, backoff) = self.recharge_effects();
-        let emails = if payment.kind == PaymentKind::AutoRecharge {
-            let failures = self
-                .store
-                .billing_profile(&payment.org_id)
-                .await?
-                .auto_recharge
-                .failures
-                + 1;
-            let amount = Money::from_micros(payment.amount).to_usd_string();
-            let url = self.billing_url(&payment.org_id);
-            let attempts = u32::try_from(failures).unwrap_or(u32::MAX);
-            self.admin_emails(&payment.org_id, |to, org_name| {
-                self.mailer.render(
-                    to,
-                    &RechargeFailed {
-                        org_name,
-                        amount: &amount,
-                        reason: message,
-                        attempts,
-                        auto_recharge_disabled: failures >= max_failures,
-                        billing_url: &url,
-                    },
-                )
-            })
-            .await
-        } else {
-            Vec::new()
-        };
-        let settled = self
-            .store
-            .settle_payment(
-                &payment.id,
-                &Settlement::Failed {
-                    code,
-                    message,
-                    provider_payment_id,
-                },
-                &SettleEffects {
-                    emails: &emails,
-                    recharge_max_failures: max_failures,
-                    recharge_backoff_base_ms: backoff,
-                },
-                self.now(),
-            )
-            .await?;
-        if settled.changed && !emails.is_empty() {
-            self.mailer.wake();
-        }
-        Ok(settled)
     }
 
     /// Settles payments pending longer than `billing.reconcile_after`: asks the provider what
