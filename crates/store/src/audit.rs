@@ -1,6 +1,7 @@
 use sqlx::{Any, Transaction};
 use tollgate_domain::Timestamp;
 
+use crate::cursor::{self, Listed};
 use crate::{Result, Store};
 
 /// Who did what to which object, written in the same transaction as the change itself.
@@ -69,13 +70,16 @@ impl Store {
     }
 
     /// The organization's audit log, newest first; `before` is the id of the last entry of
-    /// the previous page. Returns one more entry than `limit` when there are more.
+    /// the previous page. Returns one more entry than `limit` when there are more. `NotFound`
+    /// when `before` is not an entry of the organization.
     pub async fn audit_log(
         &self,
         org_id: &str,
         limit: i64,
         before: Option<i64>,
     ) -> Result<Vec<AuditRecord>> {
+        let entries = Listed("SELECT 1 FROM audit_log WHERE org_id = $1 AND id = $2");
+        cursor::require(&self.pool, entries, org_id, before).await?;
         Ok(sqlx::query_as(
             "SELECT id, org_id, actor_id, actor_email, action, target_type, target_id, details, ip, created_at \
              FROM audit_log WHERE org_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",

@@ -9,6 +9,7 @@ use tollgate_domain::invite::{check_usable, InviteRole, InviteStatus, InviteUnus
 use tollgate_domain::{new_id, Email, IdPrefix, ProjectRole, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
+use crate::cursor::{self, Listed};
 use crate::error::corrupt;
 use crate::orgs::insert_membership;
 use crate::outbox::{enqueue_email_in, OutgoingEmail};
@@ -238,6 +239,7 @@ impl Store {
 
     /// The Invites list: pending invitations (expired ones included) sent since `since`, and
     /// invitations rejected since `since`; newest first, paged by id (`limit + 1` rows).
+    /// `NotFound` when `after` is not an invitation of the organization.
     pub async fn list_invitations(
         &self,
         org_id: &str,
@@ -245,10 +247,13 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Invitation>> {
+        let invitations = Listed("SELECT 1 FROM invitations WHERE org_id = $1 AND id = $2");
+        cursor::require(&self.pool, invitations, org_id, after).await?;
         let sql = format!(
             "{SELECT} WHERE i.org_id = $1 \
              AND ((i.status = 'pending' AND i.sent_at >= $2) OR (i.status = 'rejected' AND i.responded_at >= $2)) \
-             AND ($3 = '' OR (i.created_at, i.id) < (SELECT created_at, id FROM invitations WHERE id = $3)) \
+             AND ($3 = '' OR (i.created_at, i.id) < \
+                 (SELECT created_at, id FROM invitations WHERE org_id = $1 AND id = $3)) \
              ORDER BY i.created_at DESC, i.id DESC LIMIT $4"
         );
         sqlx::query_as::<_, InvitationRow>(&sql)

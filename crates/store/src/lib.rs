@@ -10,6 +10,7 @@ mod audit;
 mod bench_support;
 mod billing;
 mod changes;
+mod cursor;
 mod db;
 mod email_verifications;
 mod error;

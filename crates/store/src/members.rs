@@ -8,6 +8,7 @@ use tollgate_domain::{OrgRole, Timestamp};
 
 use crate::api_keys::{revoke_keys_of_in, KeysOf};
 use crate::audit::{insert_audit, AuditEntry};
+use crate::cursor::{self, Listed};
 use crate::error::corrupt;
 use crate::{Result, Store, StoreError};
 
@@ -85,7 +86,7 @@ pub(crate) fn members_page_sql() -> String {
     format!(
         "{MEMBER_SELECT} WHERE m.org_id = $1 \
          AND m.user_email > CASE WHEN $3 = '' THEN '' \
-             ELSE (SELECT c.email FROM users c WHERE c.id = $3) END \
+             ELSE (SELECT c.user_email FROM memberships c WHERE c.org_id = $1 AND c.user_id = $3) END \
          AND ($2 = '' OR m.user_name_lower LIKE $2 ESCAPE '\\' \
              OR m.user_email LIKE $2 ESCAPE '\\') \
          ORDER BY m.user_email LIMIT $4"
@@ -142,7 +143,8 @@ async fn member_in(
 impl Store {
     /// One page of members ordered by email, optionally filtered by a case-insensitive search
     /// of name and email. `after` is the user id ending the previous page. Returns up to
-    /// `limit + 1` rows: the extra one says there is more.
+    /// `limit + 1` rows: the extra one says there is more. `NotFound` when `after` is not a
+    /// member of the organization.
     pub async fn list_members(
         &self,
         org_id: &str,
@@ -150,6 +152,8 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Member>> {
+        let members = Listed("SELECT 1 FROM memberships WHERE org_id = $1 AND user_id = $2");
+        cursor::require(&self.pool, members, org_id, after).await?;
         sqlx::query_as::<_, MemberRow>(&members_page_sql())
             .bind(org_id)
             .bind(search_pattern(search))

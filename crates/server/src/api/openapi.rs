@@ -3,7 +3,8 @@
 //!
 //! - a JSON body (`ApiJson`): 400 not JSON, 413 too large, 415 not `application/json`, 422 not
 //!   the body's shape;
-//! - query parameters (`ApiQuery`): 400 unreadable; `limit` is 1–100 (`page_limit`), so its
+//! - query parameters (`ApiQuery`): 400 unreadable, or an `after` that names no item of the
+//!   list (`invalid_cursor`); `limit` is 1–100 (`page_limit`), so its
 //!   schema says so and 422 is listed;
 //! - path parameters: 404 unknown or not the caller's, 400 not UTF-8 once decoded;
 //! - a session (every operation but the public ones): 401 signed out;
@@ -88,7 +89,16 @@ fn complete_operation(op: &mut Operation, method: &str, public: bool) {
         }
     }
     let has_limit = params.iter().any(|p| p.name == "limit");
+    let has_cursor = params.iter().any(|p| p.name == "after");
     op.parameters = (!params.is_empty()).then_some(params);
+    if has_cursor {
+        add(
+            op,
+            400,
+            "A query parameter cannot be read (`invalid_query`), or `after` names no item of \
+             this list (`invalid_cursor`)",
+        );
+    }
     if has_query {
         add(
             op,

@@ -4,7 +4,7 @@ use tollgate_domain::OrgAction;
 use tollgate_store::{AuditRecord, User};
 
 use crate::app::App;
-use crate::service::{Page, ServiceError, ServiceResult};
+use crate::service::{cursor_error, invalid_cursor, Page, ServiceResult};
 
 impl App {
     /// Newest first; `after` is the id of the last entry of the previous page.
@@ -19,12 +19,13 @@ impl App {
             .await?;
         let before = match after {
             None => None,
-            Some(a) => Some(a.parse::<i64>().map_err(|_| ServiceError::BadRequest {
-                code: "invalid_cursor",
-                message: "`after` must be the id of an audit log entry.".to_owned(),
-            })?),
+            Some(a) => Some(a.parse::<i64>().map_err(|_| invalid_cursor())?),
         };
-        let rows = self.store.audit_log(org_id, limit, before).await?;
+        let rows = self
+            .store
+            .audit_log(org_id, limit, before)
+            .await
+            .map_err(cursor_error)?;
         Ok(Page::from_rows(rows, limit))
     }
 }

@@ -16,7 +16,7 @@ use crate::app::App;
 use crate::auth::ClientInfo;
 use crate::payments::{CardInput, PaymentError, PaymentProvider};
 use crate::service::charges::{declined, ChargeSpec};
-use crate::service::{audit, Page, ServiceError, ServiceResult};
+use crate::service::{audit, check_cursor, cursor_error, Page, ServiceError, ServiceResult};
 
 /// What the Billing overview shows.
 pub struct BillingOverview {
@@ -288,12 +288,12 @@ impl App {
     ) -> ServiceResult<Page<Grant>> {
         self.org_access_for(user, org_id, OrgAction::ManageBilling)
             .await?;
-        if let Some(after) = after {
-            if !is_well_formed(IdPrefix::Grant, after) {
-                return Err(crate::service::invalid_cursor());
-            }
-        }
-        let rows = self.store.credit_grants(org_id, after, limit).await?;
+        check_cursor(after, IdPrefix::Grant)?;
+        let rows = self
+            .store
+            .credit_grants(org_id, after, limit)
+            .await
+            .map_err(cursor_error)?;
         Ok(Page::from_rows(rows, limit))
     }
 
@@ -306,16 +306,12 @@ impl App {
     ) -> ServiceResult<Page<Payment>> {
         self.org_access_for(user, org_id, OrgAction::ManageBilling)
             .await?;
-        if let Some(after) = after {
-            if !is_well_formed(IdPrefix::Payment, after) {
-                return Err(crate::service::invalid_cursor());
-            }
-        }
+        check_cursor(after, IdPrefix::Payment)?;
         let rows = self
             .store
             .payments(org_id, after, limit)
             .await
-            .map_err(crate::service::cursor_error)?;
+            .map_err(cursor_error)?;
         Ok(Page::from_rows(rows, limit))
     }
 

@@ -10,7 +10,7 @@ use tollgate_store::{Invitation, InviteError, NewInvitation, OutgoingEmail, Reis
 use crate::app::App;
 use crate::auth::ClientInfo;
 use crate::email::templates::Invitation as InvitationEmail;
-use crate::service::{audit, Page, ServiceError, ServiceResult};
+use crate::service::{audit, check_cursor, cursor_error, Page, ServiceError, ServiceResult};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -253,12 +253,13 @@ impl App {
     ) -> ServiceResult<Page<Invitation>> {
         self.org_access_for(user, org_id, OrgAction::ManageMembers)
             .await?;
-        let after = after.filter(|a| is_well_formed(IdPrefix::Invite, a));
+        check_cursor(after, IdPrefix::Invite)?;
         let since = self.now() - LIST_REJECTED_FOR_MS;
         let rows = self
             .store
             .list_invitations(org_id, since, after, limit)
-            .await?;
+            .await
+            .map_err(cursor_error)?;
         Ok(Page::from_rows(rows, limit))
     }
 

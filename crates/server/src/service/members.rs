@@ -7,7 +7,9 @@ use tollgate_store::{Member, StoreError, User};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
-use crate::service::{audit, keys_lost_audit, Page, ServiceError, ServiceResult};
+use crate::service::{
+    audit, check_cursor, cursor_error, keys_lost_audit, Page, ServiceError, ServiceResult,
+};
 
 fn last_admin() -> ServiceError {
     ServiceError::Conflict {
@@ -41,12 +43,12 @@ impl App {
                 return Err(ValidationError::new("q", "The search is too long.").into());
             }
         }
-        // An unknown cursor simply starts nowhere: it must not reach the database as garbage.
-        let after = after.filter(|a| is_well_formed(IdPrefix::User, a));
+        check_cursor(after, IdPrefix::User)?;
         let rows = self
             .store
             .list_members(org_id, search, after, limit)
-            .await?;
+            .await
+            .map_err(cursor_error)?;
         Ok(Page::from_rows(rows, limit))
     }
 

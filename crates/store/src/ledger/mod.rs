@@ -16,6 +16,7 @@ use tollgate_domain::ledger::{
 };
 use tollgate_domain::{new_id, IdPrefix, Timestamp};
 
+use crate::cursor::{self, Listed};
 use crate::error::corrupt;
 use crate::{Result, Store, StoreError};
 
@@ -24,6 +25,9 @@ mod holds;
 
 pub(crate) use debits::debit_usage_batch_in;
 pub use debits::debit_usage_in;
+
+/// The grant history as a list (`cursor::require`).
+const GRANTS: Listed = Listed("SELECT 1 FROM credit_grants WHERE org_id = $1 AND id = $2");
 
 /// An organization's credit, read in O(1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -391,16 +395,19 @@ impl Store {
         Ok(granted)
     }
 
-    /// The grant history, newest first, paged by grant id (`limit + 1` rows).
+    /// The grant history, newest first, paged by grant id (`limit + 1` rows). `NotFound` when
+    /// `after` is not a grant of the organization.
     pub async fn credit_grants(
         &self,
         org_id: &str,
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Grant>> {
+        cursor::require(&self.pool, GRANTS, org_id, after).await?;
         sqlx::query_as::<_, GrantRow>(&format!(
             "SELECT {GRANT_COLUMNS} FROM credit_grants WHERE org_id = $1 \
-             AND ($2 = '' OR (created_at, id) < (SELECT created_at, id FROM credit_grants WHERE id = $2)) \
+             AND ($2 = '' OR (created_at, id) < \
+                 (SELECT created_at, id FROM credit_grants WHERE org_id = $1 AND id = $2)) \
              ORDER BY created_at DESC, id DESC LIMIT $3"
         ))
         .bind(org_id)
