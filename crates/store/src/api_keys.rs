@@ -5,7 +5,7 @@ use tollgate_domain::{new_id, IdPrefix, Name, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::changes::{record_change, ChangeKind};
-use crate::{Result, Store, StoreError};
+use crate::{Conflict, Result, Store, StoreError};
 
 /// A key as its project's key list shows it. The secret is not here: it was never stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +120,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(|e| StoreError::unique(e, "api key public id"))?;
+        .map_err(|e| StoreError::unique(e, Conflict::KeyPublicId))?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

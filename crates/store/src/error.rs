@@ -2,9 +2,9 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
-    /// A uniqueness rule refused the write; the string names what was duplicated.
-    #[error("{0} already exists")]
-    Conflict(&'static str),
+    /// A uniqueness rule or a guard refused the write; nothing was written.
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
     #[error("not found")]
     NotFound,
     #[error("database URL '{0}' is not supported: use sqlite:… or postgres://…")]
@@ -29,11 +29,79 @@ impl StoreError {
             || db.code().is_some_and(|code| code.starts_with("22"))
     }
 
-    /// Maps a unique violation to `Conflict(what)`, leaving other errors as they are.
-    pub(crate) fn unique(err: sqlx::Error, what: &'static str) -> Self {
+    /// Maps a violation of `conflict`'s own unique index to `Conflict(conflict)`; any other
+    /// error, another index's violation included, stays what it is.
+    pub(crate) fn unique(err: sqlx::Error, conflict: Conflict) -> Self {
         match &err {
-            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict(what),
+            sqlx::Error::Database(db)
+                if db.is_unique_violation() && conflict.is_violated_by(db.as_ref()) =>
+            {
+                Self::Conflict(conflict)
+            }
             _ => Self::Database(err),
+        }
+    }
+}
+
+/// Why the store refused a write that collided with what exists: one variant per rule, matched
+/// by callers as a type, never as a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum Conflict {
+    #[error("an account with this email exists")]
+    Email,
+    #[error("the organization's last admin cannot stop being one")]
+    LastAdmin,
+    #[error("an auto-recharge of this organization is in flight")]
+    RechargeInFlight,
+    #[error("an operator token with this name exists")]
+    OperatorTokenName,
+    #[error("an API key with this public id exists")]
+    KeyPublicId,
+    #[error("a pending invitation for this email exists")]
+    PendingInvitation,
+    #[error("the organization is subscribed to this model")]
+    Subscription,
+    #[error("the user is a member of the organization")]
+    Membership,
+    #[error("the rate bucket kept changing under concurrent writers")]
+    RateBucket,
+}
+
+impl Conflict {
+    /// The unique index that decides this conflict: its name on PostgreSQL, and its columns as
+    /// SQLite reports them (SQLite names no index in its error). `None` when a guard decides.
+    fn unique_index(self) -> Option<(&'static str, &'static str)> {
+        Some(match self {
+            Self::Email => ("users_email_key", "users.email"),
+            Self::RechargeInFlight => ("payments_one_recharge_in_flight", "payments.org_id"),
+            Self::OperatorTokenName => ("operator_tokens_name_key", "operator_tokens.name"),
+            Self::KeyPublicId => ("api_keys_public_id_key", "api_keys.public_id"),
+            Self::PendingInvitation => (
+                "invitations_one_pending_per_email",
+                "invitations.org_id, invitations.email",
+            ),
+            Self::Subscription => (
+                "subscriptions_one_per_model",
+                "subscriptions.org_id, subscriptions.model",
+            ),
+            Self::Membership => (
+                "memberships_pkey",
+                "memberships.org_id, memberships.user_id",
+            ),
+            Self::LastAdmin | Self::RateBucket => return None,
+        })
+    }
+
+    fn is_violated_by(self, db: &dyn sqlx::error::DatabaseError) -> bool {
+        let Some((postgres, sqlite)) = self.unique_index() else {
+            return false;
+        };
+        match db.constraint() {
+            Some(name) => name == postgres,
+            None => db
+                .message()
+                .strip_prefix("UNIQUE constraint failed: ")
+                .is_some_and(|columns| columns == sqlite),
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::error::corrupt;
 use crate::orgs::insert_membership;
 use crate::outbox::{enqueue_email_in, OutgoingEmail};
 use crate::project_members::assign_projects_in;
-use crate::{Result, Store, StoreError, User};
+use crate::{Conflict, Result, Store, StoreError, User};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invitation {
@@ -194,8 +194,8 @@ impl Store {
         .execute(&mut *tx)
         .await;
         if let Err(e) = inserted {
-            return Err(match StoreError::unique(e, "invitation") {
-                StoreError::Conflict(_) => InviteError::AlreadyInvited,
+            return Err(match StoreError::unique(e, Conflict::PendingInvitation) {
+                StoreError::Conflict(Conflict::PendingInvitation) => InviteError::AlreadyInvited,
                 other => other.into(),
             });
         }
@@ -424,7 +424,7 @@ impl Store {
             )
             .await
             .map_err(|e| match e {
-                StoreError::Conflict(_) => InviteError::AlreadyMember,
+                StoreError::Conflict(Conflict::Membership) => InviteError::AlreadyMember,
                 other => other.into(),
             })?;
             if let Some(role) = invitation.role.project_role() {

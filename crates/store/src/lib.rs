@@ -49,7 +49,7 @@ pub use audit::{AuditEntry, AuditRecord};
 pub use billing::{AutoRechargeSettings, BillingProfile, PostalAddress, StoredCard};
 pub use changes::{Change, ChangeKind};
 pub use db::{redact, Engine, PoolStats, Store, StoreOptions};
-pub use error::StoreError;
+pub use error::{Conflict, StoreError};
 pub use getting_started::FirstSteps;
 pub use invitations::{Invitation, InviteError, NewInvitation, Reissue};
 pub use leases::{HoldOf, LeaseGrowth, LeaseSizing};

@@ -10,7 +10,7 @@ use crate::api_keys::{revoke_keys_of_in, KeysOf};
 use crate::audit::{insert_audit, AuditEntry};
 use crate::cursor::{self, Listed};
 use crate::error::corrupt;
-use crate::{Result, Store, StoreError};
+use crate::{Conflict, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -179,7 +179,7 @@ impl Store {
     }
 
     /// Changes a member's organization role. Demoting the last Organization Admin answers
-    /// `Conflict("last_admin")`; an unknown member `NotFound`.
+    /// `Conflict::LastAdmin`; an unknown member `NotFound`.
     pub async fn set_member_role(
         &self,
         org_id: &str,
@@ -197,7 +197,7 @@ impl Store {
             return Ok(current);
         }
         if current.role == OrgRole::OrgAdmin && admin_count(&mut tx, org_id).await? <= 1 {
-            return Err(StoreError::Conflict("last_admin"));
+            return Err(StoreError::Conflict(Conflict::LastAdmin));
         }
         sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
             .bind(role.as_str())
@@ -215,7 +215,7 @@ impl Store {
     }
 
     /// Removes a member (and, through the schema, their project assignments in this
-    /// organization). Removing the last Organization Admin answers `Conflict("last_admin")`.
+    /// organization). Removing the last Organization Admin answers `Conflict::LastAdmin`.
     /// A member (not an org admin) loses the keys they created, revoked in the same
     /// transaction with `key_audit` as the cause; their ids are returned.
     pub async fn remove_member(
@@ -232,7 +232,7 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound)?;
         if current.role == OrgRole::OrgAdmin && admin_count(&mut tx, org_id).await? <= 1 {
-            return Err(StoreError::Conflict("last_admin"));
+            return Err(StoreError::Conflict(Conflict::LastAdmin));
         }
         sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
             .bind(org_id)

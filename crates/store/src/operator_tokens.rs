@@ -4,7 +4,7 @@
 use sqlx::Row;
 use tollgate_domain::Timestamp;
 
-use crate::{Result, Store, StoreError};
+use crate::{Conflict, Result, Store, StoreError};
 
 impl Store {
     /// Stores a new token's hash under a unique name.
@@ -24,7 +24,7 @@ impl Store {
         .bind(now)
         .execute(&self.pool)
         .await
-        .map_err(|e| StoreError::unique(e, "operator token"))?;
+        .map_err(|e| StoreError::unique(e, Conflict::OperatorTokenName))?;
         Ok(())
     }
 

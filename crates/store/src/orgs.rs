@@ -7,7 +7,7 @@ use crate::audit::{insert_audit, AuditEntry};
 use crate::changes::{record_change, ChangeKind};
 use crate::error::corrupt;
 use crate::projects::insert_default_project;
-use crate::{Result, Store, StoreError};
+use crate::{Conflict, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Org {
@@ -111,7 +111,7 @@ pub(crate) async fn insert_membership(
     .bind(now)
     .execute(&mut **tx)
     .await
-    .map_err(|e| StoreError::unique(e, "membership"))?;
+    .map_err(|e| StoreError::unique(e, Conflict::Membership))?;
     Ok(())
 }
 

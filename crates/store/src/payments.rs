@@ -14,7 +14,7 @@ use crate::billing::{ensure_profile_in, PostalAddress};
 use crate::error::corrupt;
 use crate::ledger::{grant_credits_in, lock_account, Granted, NewGrant};
 use crate::outbox::{enqueue_email_in, OutgoingEmail};
-use crate::{Result, Store, StoreError};
+use crate::{Conflict, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
@@ -180,7 +180,7 @@ async fn payment_in(tx: &mut Transaction<'static, Any>, id: &str) -> Result<Paym
 
 impl Store {
     /// Writes a pending payment, or finds the one with the same idempotency key. A second
-    /// pending auto-recharge of one organization is refused with `Conflict("recharge in flight")`
+    /// pending auto-recharge of one organization is refused with `Conflict::RechargeInFlight`
     /// by a unique index.
     pub async fn begin_payment(
         &self,
@@ -208,7 +208,7 @@ impl Store {
         .bind(new.bill_to.map(encode_address))
         .fetch_optional(&self.pool)
         .await
-        .map_err(|e| StoreError::unique(e, "recharge in flight"))?;
+        .map_err(|e| StoreError::unique(e, Conflict::RechargeInFlight))?;
         if let Some(row) = inserted {
             return Ok(BeganPayment::Created(payment_from_row(&row)?));
         }

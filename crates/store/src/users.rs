@@ -3,7 +3,7 @@ use tollgate_domain::{new_id, Email, IdPrefix, Name, OrgRole, OrgType, Timestamp
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::orgs::{insert_membership, insert_org, Org};
-use crate::{Result, Store, StoreError};
+use crate::{Conflict, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
@@ -59,7 +59,7 @@ async fn insert_user_with_org(
         .bind(now)
         .execute(&mut **tx)
         .await
-        .map_err(|e| StoreError::unique(e, "email"))?;
+        .map_err(|e| StoreError::unique(e, Conflict::Email))?;
     let org = insert_org(tx, org_name, OrgType::Personal, now).await?;
     insert_membership(tx, &org.id, &user.id, OrgRole::OrgAdmin, now).await?;
     Ok((user, org))
@@ -67,7 +67,7 @@ async fn insert_user_with_org(
 
 impl Store {
     /// Creates a user with their personal organization, in which they are Organization Admin.
-    /// A taken email answers `Conflict("email")` and writes nothing.
+    /// A taken email answers `Conflict::Email` and writes nothing.
     pub async fn create_user(
         &self,
         new: NewUser<'_>,

@@ -3,9 +3,14 @@
 //! The storage conformance suite: every test runs on SQLite and on PostgreSQL.
 
 use serde_json::json;
+use tollgate_domain::ledger::GrantSource;
+use tollgate_domain::payment::PaymentKind;
 use tollgate_domain::{Email, Name, OrgRole, OrgType};
 use tollgate_store::testing::TestDb;
-use tollgate_store::{on_both_engines, AuditEntry, Engine, NewUser, Store, StoreError};
+use tollgate_store::{
+    on_both_engines, AuditEntry, BeganPayment, Conflict, Engine, NewPayment, NewUser, Store,
+    StoreError,
+};
 
 const NOW: i64 = 1_790_000_000_000;
 
@@ -75,8 +80,63 @@ async fn duplicate_email_is_a_conflict_and_writes_nothing(engine: Engine) {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict("email")), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::Email)),
+        "{err:?}"
+    );
     assert_eq!(store.count_users().await.unwrap(), 1);
+}
+
+/// Each refusal names its own rule: a second pending auto-recharge and a second membership are
+/// conflicts of their own unique indexes (PostgreSQL names the index, SQLite its columns), and
+/// a payment that reuses an idempotency key is the same payment found again, not a conflict.
+async fn conflicts_are_named_by_their_own_index(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let (ada, org) = new_user(&store, "ada@example.com").await;
+
+    let recharge = |id: &'static str, key: &'static str| NewPayment {
+        id,
+        org_id: &org.id,
+        kind: PaymentKind::AutoRecharge,
+        amount: 10_000_000,
+        idempotency_key: key,
+        fingerprint: "f",
+        customer_ref: "cus_1",
+        card_ref: "card_1",
+        payment_method: "Visa ending 4242",
+        bill_to: None,
+        grant_source: Some(GrantSource::Purchase),
+        description: "Auto-recharge",
+    };
+    let first = store
+        .begin_payment(&recharge("pay_000000000000000000000001", "k1"), NOW)
+        .await
+        .unwrap();
+    assert!(matches!(first, BeganPayment::Created(_)), "{first:?}");
+    let again = store
+        .begin_payment(&recharge("pay_000000000000000000000002", "k1"), NOW)
+        .await
+        .unwrap();
+    assert!(!matches!(again, BeganPayment::Created(_)), "{again:?}");
+    let second = store
+        .begin_payment(&recharge("pay_000000000000000000000003", "k2"), NOW)
+        .await;
+    assert!(
+        matches!(
+            second,
+            Err(StoreError::Conflict(Conflict::RechargeInFlight))
+        ),
+        "{second:?}"
+    );
+
+    let twice = store
+        .add_membership(&org.id, &ada.id, OrgRole::Member, NOW)
+        .await;
+    assert!(
+        matches!(twice, Err(StoreError::Conflict(Conflict::Membership))),
+        "{twice:?}"
+    );
 }
 
 async fn orgs_are_created_renamed_and_retyped(engine: Engine) {
@@ -347,4 +407,5 @@ on_both_engines!(
     concurrent_rate_hits_are_all_counted,
     released_hits_are_taken_back_in_their_window_only,
     migrations_are_idempotent,
+    conflicts_are_named_by_their_own_index,
 );

@@ -7,7 +7,7 @@ mod common;
 use common::{audit, name, new_user, NOW};
 use sqlx::Row;
 use tollgate_store::testing::TestDb;
-use tollgate_store::{on_both_engines, ChangeKind, Engine, NewKey, StoreError};
+use tollgate_store::{on_both_engines, ChangeKind, Conflict, Engine, NewKey, StoreError};
 
 async fn keys_are_created_listed_revoked_and_looked_up(engine: Engine) {
     let db = TestDb::new(engine).await;
@@ -77,7 +77,10 @@ async fn keys_are_created_listed_revoked_and_looked_up(engine: Engine) {
             audit("api_key.create"),
         )
         .await;
-    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    assert!(
+        matches!(dup, Err(StoreError::Conflict(Conflict::KeyPublicId))),
+        "{dup:?}"
+    );
 
     // "Last used" is written at most once a minute.
     assert!(store.touch_api_key(&ids[0], NOW, 60_000).await.unwrap());

@@ -5,7 +5,9 @@
 use serde_json::json;
 use tollgate_domain::{Email, Name, OrgRole};
 use tollgate_store::testing::TestDb;
-use tollgate_store::{on_both_engines, AuditEntry, Engine, NewUser, Store, StoreError, User};
+use tollgate_store::{
+    on_both_engines, AuditEntry, Conflict, Engine, NewUser, Store, StoreError, User,
+};
 
 fn audit(action: &str) -> AuditEntry<'_> {
     AuditEntry {
@@ -125,7 +127,10 @@ async fn the_last_admin_stays(engine: Engine) {
         .set_member_role(&org, &owner.id, OrgRole::Member, 3, audit("member.role"))
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict("last_admin")), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::LastAdmin)),
+        "{err:?}"
+    );
     let err = store
         .remove_member(
             &org,
@@ -136,7 +141,7 @@ async fn the_last_admin_stays(engine: Engine) {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict("last_admin")));
+    assert!(matches!(err, StoreError::Conflict(Conflict::LastAdmin)));
 
     let promoted = store
         .set_member_role(&org, &ada.id, OrgRole::OrgAdmin, 3, audit("member.role"))
@@ -225,7 +230,7 @@ async fn concurrent_demotions_keep_one_admin(engine: Engine) {
     for t in tasks {
         match t.await.unwrap() {
             Ok(()) => {}
-            Err(StoreError::Conflict("last_admin")) => refused += 1,
+            Err(StoreError::Conflict(Conflict::LastAdmin)) => refused += 1,
             Err(e) => panic!("{e:?}"),
         }
     }

@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Context;
 use tollgate_domain::{Clock, OrgType, SystemClock};
 use tollgate_server::catalog::read_catalog;
-use tollgate_store::{ChangeKind, StoreError};
+use tollgate_store::{ChangeKind, Conflict, StoreError};
 
 use crate::cli::{
     AdminCommand, CatalogCommand, CreditsCommand, LimitsCommand, OrgCommand, SubscriptionsCommand,
@@ -49,7 +49,7 @@ async fn create_token(config: &Config, name: &str) -> anyhow::Result<()> {
         .create_operator_token(&id, name, &digest, SystemClock.now_ms())
         .await
         .map_err(|e| match e {
-            StoreError::Conflict(_) => {
+            StoreError::Conflict(Conflict::OperatorTokenName) => {
                 anyhow::anyhow!("an operator token named '{name}' exists already")
             }
             other => other.into(),

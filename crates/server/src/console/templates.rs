@@ -77,7 +77,7 @@ impl Templates {
     /// Parses every template; a syntax error fails start-up rather than a page.
     pub fn load() -> anyhow::Result<Self> {
         let mut env = Environment::new();
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
         for (name, source) in TEMPLATES {
             env.add_template(name, source)?;
         }

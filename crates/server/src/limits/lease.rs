@@ -8,7 +8,7 @@
 
 use tollgate_domain::limits::{Bucket, BucketState};
 use tollgate_domain::Timestamp;
-use tollgate_store::{Store, StoreError, StoredBucket};
+use tollgate_store::{Conflict, Store, StoreError, StoredBucket};
 
 /// Compare-and-swap attempts before giving up for this time (only under heavy contention
 /// from many processes; the caller refuses briefly rather than wait).
@@ -89,5 +89,5 @@ pub async fn give_back(
             return Ok(after);
         }
     }
-    Err(StoreError::Conflict("rate bucket update"))
+    Err(Conflict::RateBucket.into())
 }

@@ -1,7 +1,7 @@
 //! Sign-up, log-in and log-out.
 
 use tollgate_domain::{secret, Email, Name, Password};
-use tollgate_store::{NewUser, Org, StoreError, User};
+use tollgate_store::{Conflict, NewUser, Org, StoreError, User};
 
 use crate::app::App;
 use crate::auth::{password, ClientInfo};
@@ -66,7 +66,7 @@ impl App {
             )
             .await
             .map_err(|e| match e {
-                StoreError::Conflict(_) => ServiceError::EmailTaken,
+                StoreError::Conflict(Conflict::Email) => ServiceError::EmailTaken,
                 other => other.into(),
             })?;
         if input.send_verification {

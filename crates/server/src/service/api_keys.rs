@@ -5,7 +5,7 @@ use serde_json::json;
 use tollgate_domain::api_key::NewApiKey;
 use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::{IdPrefix, Name, OrgAction, ProjectAction};
-use tollgate_store::{ApiKey, NewKey, StoreError, User};
+use tollgate_store::{ApiKey, Conflict, NewKey, StoreError, User};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
@@ -115,7 +115,7 @@ impl App {
                         secret: new.full,
                     })
                 }
-                Err(StoreError::Conflict(_)) => continue,
+                Err(StoreError::Conflict(Conflict::KeyPublicId)) => continue,
                 // Archived between the check and the insert.
                 Err(StoreError::NotFound) => return Err(archived()),
                 Err(other) => return Err(other.into()),

@@ -3,7 +3,7 @@
 use serde_json::json;
 use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::{IdPrefix, OrgAction, OrgRole, ValidationError};
-use tollgate_store::{Member, StoreError, User};
+use tollgate_store::{Conflict, Member, StoreError, User};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
@@ -21,7 +21,7 @@ fn last_admin() -> ServiceError {
 
 fn member_error(e: StoreError) -> ServiceError {
     match e {
-        StoreError::Conflict("last_admin") => last_admin(),
+        StoreError::Conflict(Conflict::LastAdmin) => last_admin(),
         StoreError::NotFound => ServiceError::NotFound("member"),
         other => other.into(),
     }

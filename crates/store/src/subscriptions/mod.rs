@@ -25,7 +25,7 @@ use tollgate_domain::Timestamp;
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::error::corrupt;
-use crate::{Result, Store, StoreError};
+use crate::{Conflict, Result, Store, StoreError};
 use seats::{release_all_seats, release_seat, take_seat};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,9 +246,11 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await;
-        match inserted.map_err(|e| StoreError::unique(e, "subscription")) {
+        match inserted.map_err(|e| StoreError::unique(e, Conflict::Subscription)) {
             Ok(_) => {}
-            Err(StoreError::Conflict(_)) => return Ok(Err(SubscriptionRefusal::AlreadySubscribed)),
+            Err(StoreError::Conflict(Conflict::Subscription)) => {
+                return Ok(Err(SubscriptionRefusal::AlreadySubscribed))
+            }
             Err(e) => return Err(e),
         }
         let sub = fetch_in(&mut tx, new.id).await?;

@@ -16,7 +16,7 @@
 use tollgate_domain::ledger::GrantSource;
 use tollgate_domain::payment::{PaymentKind, PaymentStatus};
 use tollgate_domain::{new_id, IdPrefix, ValidationError};
-use tollgate_store::{BeganPayment, NewPayment, Payment, StoreError};
+use tollgate_store::{BeganPayment, Conflict, NewPayment, Payment, StoreError};
 
 use crate::app::App;
 use crate::config::millis;
@@ -99,7 +99,7 @@ fn no_payment_method() -> ServiceError {
 /// A second pending auto-recharge of one organization, refused by the store.
 fn in_flight(e: StoreError) -> ServiceError {
     match e {
-        StoreError::Conflict(_) => ServiceError::Conflict {
+        StoreError::Conflict(Conflict::RechargeInFlight) => ServiceError::Conflict {
             code: "recharge_in_flight",
             message: "An auto-recharge of this organization is already in progress.".to_owned(),
         },
