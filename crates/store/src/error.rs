@@ -65,6 +65,8 @@ pub enum Conflict {
     Membership,
     #[error("the rate bucket kept changing under concurrent writers")]
     RateBucket,
+    #[error("available credit does not cover the hold")]
+    InsufficientCredit,
 }
 
 impl Conflict {
@@ -88,7 +90,7 @@ impl Conflict {
                 "memberships_pkey",
                 "memberships.org_id, memberships.user_id",
             ),
-            Self::LastAdmin | Self::RateBucket => return None,
+            Self::LastAdmin | Self::RateBucket | Self::InsufficientCredit => return None,
         })
     }
 

@@ -66,7 +66,7 @@ pub use sessions::{SessionInfo, SessionUser, SESSION_LIST_MAX};
 pub use spend::{SpendLimit, SpendUse};
 pub use spend_leases::{SpendHolds, SpendPeriod};
 pub use subscriptions::{
-    ChargeOutcome, NewSubscription, PendingCharge, RenewalOutcome, Subscription,
+    ChargeOutcome, NewSubscription, PendingCharge, RenewalOutcome, Subscription, SubscriptionError,
     SubscriptionRefusal, TierState,
 };
 pub use two_factor::TotpState;

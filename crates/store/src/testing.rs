@@ -8,9 +8,20 @@ use std::path::PathBuf;
 
 use sqlx::{Connection, Executor, PgConnection};
 
-use crate::{Engine, Store, StoreOptions};
+use crate::{Conflict, Engine, Store, StoreError, StoreOptions};
 
 pub const POSTGRES_URL_VAR: &str = "TOLLGATE_TEST_POSTGRES_URL";
+
+/// A hold's id, or `None` when it was refused for lack of credit; any other error fails the
+/// test.
+#[allow(clippy::panic)]
+pub fn held(placed: Result<String, StoreError>) -> Option<String> {
+    match placed {
+        Ok(id) => Some(id),
+        Err(StoreError::Conflict(Conflict::InsufficientCredit)) => None,
+        Err(e) => panic!("placing a hold failed: {e}"),
+    }
+}
 
 /// Generates, for each named `async fn(Engine)`, a test on SQLite and a test on PostgreSQL.
 #[macro_export]

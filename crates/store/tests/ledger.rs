@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use tollgate_domain::ledger::{GrantSource, UsageCost};
 use tollgate_domain::usage::PICOS_PER_MICRO;
 use tollgate_domain::{Email, Name};
-use tollgate_store::testing::TestDb;
+use tollgate_store::testing::{held, TestDb};
 use tollgate_store::{on_both_engines, Engine, Granted, NewGrant, NewUser, Store, UsageRecord};
 
 const NOW: i64 = 1_790_000_000_000;
@@ -94,11 +94,11 @@ async fn random_operations_keep_the_invariant(engine: Engine) {
                     used_keys.push(key.clone());
                 }
                 4 => {
-                    if let Some(h) = store
-                        .place_hold(&org, rng.gen_range(1..10) * USD, 60_000, now)
-                        .await
-                        .unwrap()
-                    {
+                    if let Some(h) = held(
+                        store
+                            .place_hold(&org, rng.gen_range(1..10) * USD, 60_000, now)
+                            .await,
+                    ) {
                         let amount = store.credit_account(&org).await.unwrap().held
                             - holds.iter().map(|h| h.1).sum::<i64>();
                         holds.push((h, amount));
@@ -165,7 +165,7 @@ async fn fifty_concurrent_holds_against_ten_admit_ten(engine: Engine) {
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let (store, org) = (store.clone(), org.clone());
-            tokio::spawn(async move { store.place_hold(&org, USD, 60_000, NOW).await.unwrap() })
+            tokio::spawn(async move { held(store.place_hold(&org, USD, 60_000, NOW).await) })
         })
         .collect();
     let mut admitted = 0;
@@ -244,7 +244,7 @@ async fn usage_may_go_below_zero_and_the_next_grant_pays_the_debt(engine: Engine
     let account = store.credit_account(&org).await.unwrap();
     assert_eq!((account.balance, account.available()), (-3 * USD, -3 * USD));
     assert_eq!(
-        store.place_hold(&org, 1, 60_000, NOW).await.unwrap(),
+        held(store.place_hold(&org, 1, 60_000, NOW).await),
         None,
         "nothing is available"
     );
@@ -273,18 +273,10 @@ async fn holds_settle_release_and_expire(engine: Engine) {
         )
         .await
         .unwrap();
-    let h1 = store
-        .place_hold(&org, 4 * USD, 60_000, NOW)
-        .await
-        .unwrap()
-        .unwrap();
-    let h2 = store
-        .place_hold(&org, 4 * USD, 60_000, NOW)
-        .await
-        .unwrap()
-        .unwrap();
+    let h1 = store.place_hold(&org, 4 * USD, 60_000, NOW).await.unwrap();
+    let h2 = store.place_hold(&org, 4 * USD, 60_000, NOW).await.unwrap();
     assert_eq!(
-        store.place_hold(&org, 3 * USD, 60_000, NOW).await.unwrap(),
+        held(store.place_hold(&org, 3 * USD, 60_000, NOW).await),
         None
     );
     assert!(store

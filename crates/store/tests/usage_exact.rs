@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use tollgate_domain::ledger::{usage_cost, GrantSource, TokenCounts, TokenPrices, LEDGER_LIMIT};
 use tollgate_domain::usage::{UsageCost, PICOS_PER_MICRO};
 use tollgate_domain::{Email, Name};
-use tollgate_store::testing::TestDb;
+use tollgate_store::testing::{held, TestDb};
 use tollgate_store::{on_both_engines, Engine, NewGrant, NewUser, Store, StoreError, UsageRecord};
 
 const NOW: i64 = 1_790_000_000_000;
@@ -241,7 +241,7 @@ async fn extreme_amounts_keep_the_ledger_sound(engine: Engine) {
             }
             _ => {
                 let amount = amounts[rng.gen_range(0..amounts.len())];
-                if let Some(h) = store.place_hold(&org, amount, 60_000, NOW).await.unwrap() {
+                if let Some(h) = held(store.place_hold(&org, amount, 60_000, NOW).await) {
                     assert!(amount <= before.available());
                     assert_eq!(
                         store.credit_account(&org).await.unwrap().held,

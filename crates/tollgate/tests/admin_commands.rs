@@ -211,7 +211,6 @@ async fn subscriptions_list_shows_subscriptions_and_the_count(engine: Engine) {
             1_000,
         )
         .await
-        .unwrap()
         .unwrap();
 
     let (ok, out, err) = admin(&db, &["subscriptions", "list"]);

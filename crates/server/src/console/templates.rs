@@ -77,7 +77,15 @@ impl Templates {
     /// Parses every template; a syntax error fails start-up rather than a page.
     pub fn load() -> anyhow::Result<Self> {
         let mut env = Environment::new();
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
+        // A key the context does not have fails the page in debug builds, so that a misspelt
+        // key fails a test instead of rendering blank; release builds render it empty rather
+        // than answer 500 on a branch no test reached. `{% if x %}` on a missing key is allowed
+        // in both (SemiStrict). Decision 0010.
+        env.set_undefined_behavior(if cfg!(debug_assertions) {
+            minijinja::UndefinedBehavior::SemiStrict
+        } else {
+            minijinja::UndefinedBehavior::Lenient
+        });
         for (name, source) in TEMPLATES {
             env.add_template(name, source)?;
         }
@@ -99,5 +107,24 @@ mod tests {
         for (name, _) in TEMPLATES {
             assert!(t.env.get_template(name).is_ok(), "{name}");
         }
+    }
+
+    #[test]
+    fn a_missing_key_fails_the_page_and_a_test_of_it_does_not() {
+        let t = Templates::load().unwrap();
+        assert!(t.env.render_str("{{ misspelt }}", ()).is_err());
+        assert!(t
+            .env
+            .render_str(
+                "{{ user.misspelt }}",
+                minijinja::context! { user => minijinja::context! {} }
+            )
+            .is_err());
+        assert_eq!(
+            t.env
+                .render_str("{% if missing %}x{% endif %}{{ missing or 'y' }}", ())
+                .unwrap(),
+            "y"
+        );
     }
 }

@@ -6,11 +6,11 @@ use tollgate_domain::{new_id, IdPrefix, Timestamp};
 
 use super::{debits::debit_usage_in, lock_account, open_account};
 use crate::error::corrupt;
-use crate::{Result, Store};
+use crate::{Conflict, Result, Store};
 
 impl Store {
     /// Reserves `amount` of the organization's available credit for `ttl_ms`, atomically: the
-    /// hold is refused (`None`) when available credit does not cover it, however many requests
+    /// hold is refused (`Conflict::InsufficientCredit`) when available credit does not cover it, however many requests
     /// ask at once.
     pub async fn place_hold(
         &self,
@@ -18,7 +18,7 @@ impl Store {
         amount: i64,
         ttl_ms: i64,
         now: Timestamp,
-    ) -> Result<Option<String>> {
+    ) -> Result<String> {
         if amount <= 0 {
             return Err(corrupt(format!("a hold must be positive, not {amount}")));
         }
@@ -27,7 +27,7 @@ impl Store {
         // Decided under the account lock, so that concurrent holds cannot both fit.
         let available = ledger_sub(account.balance, account.held)?;
         if amount > available {
-            return Ok(None);
+            return Err(Conflict::InsufficientCredit.into());
         }
         sqlx::query("UPDATE credit_accounts SET held = $1 WHERE org_id = $2")
             .bind(ledger_add(account.held, amount)?)
@@ -44,7 +44,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Some(id))
+        Ok(id)
     }
 
     /// Removes a hold and returns its reservation; the organization and amount it held. With

@@ -82,6 +82,28 @@ pub enum SubscriptionRefusal {
     Busy,
 }
 
+/// Why creating or changing a subscription did not happen: a refusal of the operation, or the
+/// store failing.
+#[derive(Debug, thiserror::Error)]
+pub enum SubscriptionError {
+    #[error("refused: {0:?}")]
+    Refused(SubscriptionRefusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<SubscriptionRefusal> for SubscriptionError {
+    fn from(r: SubscriptionRefusal) -> Self {
+        Self::Refused(r)
+    }
+}
+
+impl From<sqlx::Error> for SubscriptionError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
 /// A new subscription, created `incomplete` with its first charge pending.
 pub struct NewSubscription<'a> {
     pub id: &'a str,
@@ -224,10 +246,10 @@ impl Store {
         &self,
         new: &NewSubscription<'_>,
         now: Timestamp,
-    ) -> Result<std::result::Result<Subscription, SubscriptionRefusal>> {
+    ) -> std::result::Result<Subscription, SubscriptionError> {
         let mut tx = self.begin_write().await?;
         if !take_seat(&mut tx, new.model, new.tier, new.capacity, now).await? {
-            return Ok(Err(SubscriptionRefusal::SoldOut));
+            return Err(SubscriptionRefusal::SoldOut.into());
         }
         let inserted = sqlx::query(
             "INSERT INTO subscriptions (id, org_id, model, tier, status, anchor_at, period_index, \
@@ -249,13 +271,13 @@ impl Store {
         match inserted.map_err(|e| StoreError::unique(e, Conflict::Subscription)) {
             Ok(_) => {}
             Err(StoreError::Conflict(Conflict::Subscription)) => {
-                return Ok(Err(SubscriptionRefusal::AlreadySubscribed))
+                return Err(SubscriptionRefusal::AlreadySubscribed.into())
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
         let sub = fetch_in(&mut tx, new.id).await?;
         tx.commit().await?;
-        Ok(Ok(sub))
+        Ok(sub)
     }
 
     /// Starts an upgrade of an active subscription from `from_tier` to `to_tier`: takes a seat
@@ -271,7 +293,7 @@ impl Store {
         charge_key: &str,
         amount: i64,
         now: Timestamp,
-    ) -> Result<std::result::Result<Subscription, SubscriptionRefusal>> {
+    ) -> std::result::Result<Subscription, SubscriptionError> {
         let mut tx = self.begin_write().await?;
         let marked = sqlx::query(
             "UPDATE subscriptions SET op_key = $4, op_tier = $5, op_amount = $6, op_started_at = $7, \
@@ -291,15 +313,15 @@ impl Store {
         .await?
         .rows_affected();
         if marked != 1 {
-            return Ok(Err(SubscriptionRefusal::Busy));
+            return Err(SubscriptionRefusal::Busy.into());
         }
         let model = fetch_in(&mut tx, id).await?.model;
         if !take_seat(&mut tx, &model, to_tier, capacity, now).await? {
-            return Ok(Err(SubscriptionRefusal::SoldOut));
+            return Err(SubscriptionRefusal::SoldOut.into());
         }
         let sub = fetch_in(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(Ok(sub))
+        Ok(sub)
     }
 
     /// Settles the pending charge `key`: a paid first charge makes the subscription active, a
@@ -390,7 +412,7 @@ impl Store {
         capacity: Option<u64>,
         now: Timestamp,
         audit: &AuditEntry<'_>,
-    ) -> Result<std::result::Result<Subscription, SubscriptionRefusal>> {
+    ) -> std::result::Result<Subscription, SubscriptionError> {
         let mut tx = self.begin_write().await?;
         let changed = sqlx::query(
             "UPDATE subscriptions SET pending_tier = $4, updated_at = $5 \
@@ -407,7 +429,7 @@ impl Store {
         .await?
         .rows_affected();
         if changed != 1 {
-            return Ok(Err(SubscriptionRefusal::Busy));
+            return Err(SubscriptionRefusal::Busy.into());
         }
         let sub = fetch_in(&mut tx, id).await?;
         if let Some(old) = current_pending {
@@ -415,12 +437,12 @@ impl Store {
         }
         if let Some(new) = pending {
             if !take_seat(&mut tx, &sub.model, new, capacity, now).await? {
-                return Ok(Err(SubscriptionRefusal::SoldOut));
+                return Err(SubscriptionRefusal::SoldOut.into());
             }
         }
         insert_audit(&mut tx, org_id, audit, now).await?;
         tx.commit().await?;
-        Ok(Ok(sub))
+        Ok(sub)
     }
 
     /// Asks for (or withdraws) cancellation at the period end.
@@ -431,7 +453,7 @@ impl Store {
         cancel: bool,
         now: Timestamp,
         audit: &AuditEntry<'_>,
-    ) -> Result<std::result::Result<Subscription, SubscriptionRefusal>> {
+    ) -> std::result::Result<Subscription, SubscriptionError> {
         let mut tx = self.begin_write().await?;
         let changed = sqlx::query(
             "UPDATE subscriptions SET cancel_at_period_end = $3, updated_at = $4 \
@@ -447,11 +469,11 @@ impl Store {
         .await?
         .rows_affected();
         if changed != 1 {
-            return Ok(Err(SubscriptionRefusal::Busy));
+            return Err(SubscriptionRefusal::Busy.into());
         }
         insert_audit(&mut tx, org_id, audit, now).await?;
         let sub = fetch_in(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(Ok(sub))
+        Ok(sub)
     }
 }

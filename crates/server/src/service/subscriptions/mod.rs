@@ -12,7 +12,9 @@ use tollgate_domain::subscription::{
     ChangeState, SubscriptionStatus,
 };
 use tollgate_domain::{new_id, IdPrefix, OrgAction, ValidationError};
-use tollgate_store::{ChargeOutcome, NewSubscription, Subscription, TierState, User};
+use tollgate_store::{
+    ChargeOutcome, NewSubscription, Subscription, SubscriptionError, TierState, User,
+};
 
 mod refusals;
 
@@ -183,8 +185,8 @@ impl App {
                 },
                 now,
             )
-            .await?
-            .map_err(|r| refusal(r, model, tier))?;
+            .await
+            .map_err(|e| refusal(e, model, tier))?;
         let description = charge_description(model, tier, &format!("from {}", day_label(start)));
         let entry = audit(
             user,
@@ -290,8 +292,8 @@ impl App {
                 );
                 self.store
                     .set_pending_tier(org_id, &sub.id, Some(pending), None, None, now, &entry)
-                    .await?
-                    .map_err(|r| refusal(r, model, new_tier))
+                    .await
+                    .map_err(|e| refusal(e, model, new_tier))
             }
             ChangePlan::Downgrade => {
                 let entry = audit(
@@ -312,8 +314,8 @@ impl App {
                         now,
                         &entry,
                     )
-                    .await?
-                    .map_err(|r| refusal(r, model, new_tier))
+                    .await
+                    .map_err(|e| refusal(e, model, new_tier))
             }
             ChangePlan::Upgrade => {
                 self.require_payment_method(org_id).await?;
@@ -337,8 +339,8 @@ impl App {
                         amount,
                         now,
                     )
-                    .await?
-                    .map_err(|r| refusal(r, model, new_tier))?;
+                    .await
+                    .map_err(|e| refusal(e, model, new_tier))?;
                 let description = charge_description(
                     model,
                     new_tier,
@@ -426,8 +428,11 @@ impl App {
         );
         self.store
             .set_cancel_at_period_end(org_id, &sub.id, cancel, self.now(), &entry)
-            .await?
-            .map_err(|_| busy())
+            .await
+            .map_err(|e| match e {
+                SubscriptionError::Refused(_) => busy(),
+                SubscriptionError::Store(e) => e.into(),
+            })
     }
 }
 

@@ -3,7 +3,7 @@
 
 use tollgate_domain::catalog::{Model, Tier};
 use tollgate_domain::subscription::{day_label, ChangeRefusal};
-use tollgate_store::{Subscription, SubscriptionRefusal};
+use tollgate_store::{Subscription, SubscriptionError, SubscriptionRefusal};
 
 use crate::service::ServiceError;
 
@@ -25,11 +25,15 @@ pub(super) fn busy() -> ServiceError {
     }
 }
 
-pub(super) fn refusal(r: SubscriptionRefusal, model: &Model, tier: &Tier) -> ServiceError {
-    match r {
-        SubscriptionRefusal::SoldOut => sold_out_error(model, tier),
-        SubscriptionRefusal::AlreadySubscribed => already_subscribed(model),
-        SubscriptionRefusal::Busy => busy(),
+/// The store's answer to creating or changing a subscription of `model` to `tier`.
+pub(super) fn refusal(e: SubscriptionError, model: &Model, tier: &Tier) -> ServiceError {
+    match e {
+        SubscriptionError::Refused(SubscriptionRefusal::SoldOut) => sold_out_error(model, tier),
+        SubscriptionError::Refused(SubscriptionRefusal::AlreadySubscribed) => {
+            already_subscribed(model)
+        }
+        SubscriptionError::Refused(SubscriptionRefusal::Busy) => busy(),
+        SubscriptionError::Store(e) => e.into(),
     }
 }
 
