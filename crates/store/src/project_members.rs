@@ -36,7 +36,7 @@ fn member_from_row(row: &sqlx::any::AnyRow) -> Result<ProjectMember> {
 /// transaction; an existing role in one of them is replaced. Every project must belong to the
 /// organization and not be archived: otherwise `NotFound` and the caller's transaction should
 /// be dropped. Invitation acceptance calls this in the transaction that creates the membership.
-pub async fn assign_projects_in(
+pub(crate) async fn assign_projects_in(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
     user_id: &str,

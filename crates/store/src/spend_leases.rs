@@ -196,18 +196,8 @@ impl Store {
         Ok(taken)
     }
 
-    /// Moves a spend lease's expiry to `now + ttl_ms`; false when the hold is gone.
-    pub async fn renew_spend_lease(
-        &self,
-        hold_id: &str,
-        ttl_ms: i64,
-        now: Timestamp,
-    ) -> Result<bool> {
-        self.renew_row("spend_holds", hold_id, ttl_ms, now).await
-    }
-
     /// Gives a whole spend hold back.
-    pub async fn release_spend_hold(&self, hold_id: &str, now: Timestamp) -> Result<()> {
+    pub(crate) async fn release_spend_hold(&self, hold_id: &str, now: Timestamp) -> Result<()> {
         self.shrink_spend_lease(hold_id, i64::MAX, 0, now).await?;
         Ok(())
     }

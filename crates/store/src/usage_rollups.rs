@@ -37,7 +37,7 @@ impl Grain {
     }
 
     /// The length of this grain's buckets.
-    pub fn bucket_ms(self) -> i64 {
+    pub(crate) fn bucket_ms(self) -> i64 {
         match self {
             Self::Hour => HOUR_MS,
             Self::DayProject | Self::Day => DAY_MS,

@@ -15,7 +15,7 @@ use crate::error::corrupt;
 use crate::{placeholders, Result, Store};
 
 /// Debits usage inside `tx`; false when the idempotency key was used before (nothing changed).
-pub async fn debit_usage_in(
+pub(super) async fn debit_usage_in(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
     amount: i64,

@@ -24,7 +24,6 @@ mod debits;
 mod holds;
 
 pub(crate) use debits::debit_usage_batch_in;
-pub use debits::debit_usage_in;
 
 /// The grant history as a list (`cursor::require`).
 const GRANTS: Listed = Listed("SELECT 1 FROM credit_grants WHERE org_id = $1 AND id = $2");
@@ -251,7 +250,7 @@ pub(crate) async fn open_account(
 
 /// Adds a grant inside `tx` (a payment's transaction, for instance). Outstanding debt is paid
 /// from it first.
-pub async fn grant_credits_in(
+pub(crate) async fn grant_credits_in(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
     grant: &NewGrant<'_>,
