@@ -421,7 +421,7 @@ async fn grant(store: &Store, org: &str) -> anyhow::Result<()> {
             org,
             &NewGrant {
                 source: GrantSource::Promotion,
-                amount: 1_000_000_000,
+                amount: tollgate_domain::Money::from_micros(1_000_000_000),
                 expires_at: None,
                 idempotency_key: &new_id(IdPrefix::Grant),
                 reference: None,

@@ -80,7 +80,7 @@ async fn run(engine: Engine) -> anyhow::Result<()> {
             &org.id,
             &NewGrant {
                 source: GrantSource::Promotion,
-                amount: 1_000_000_000_000,
+                amount: tollgate_domain::Money::from_micros(1_000_000_000_000),
                 expires_at: None,
                 idempotency_key: "bench",
                 reference: None,

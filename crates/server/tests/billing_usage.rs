@@ -86,7 +86,7 @@ async fn grant_expiring(t: &TestApp, org: &str, micros: i64, expires_at: Option<
             org,
             &tollgate_store::NewGrant {
                 source: tollgate_domain::ledger::GrantSource::Promotion,
-                amount: micros,
+                amount: tollgate_domain::Money::from_micros(micros),
                 expires_at,
                 idempotency_key: &new_id(IdPrefix::Grant),
                 reference: None,
@@ -617,7 +617,7 @@ async fn recharges(t: &TestApp, org: &str) -> Vec<(PaymentStatus, i64, Option<St
         .unwrap()
         .into_iter()
         .filter(|p| p.kind == tollgate_domain::payment::PaymentKind::AutoRecharge)
-        .map(|p| (p.status, p.amount, p.failure_code))
+        .map(|p| (p.status, p.amount.micros(), p.failure_code))
         .collect()
 }
 
@@ -746,7 +746,7 @@ async fn the_monthly_cap_bounds_automatic_charges(engine: Engine) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (first.status, first.amount),
+        (first.status, first.amount.micros()),
         (PaymentStatus::Succeeded, 45_000_000)
     );
     debit(&t, &ada.org_id, 45_000_000).await;

@@ -74,7 +74,7 @@ async fn the_overview_is_a_dashboard_with_self_ticking_steps(engine: Engine) {
             &org,
             &NewGrant {
                 source: GrantSource::Adjustment,
-                amount: 10_000_000,
+                amount: tollgate_domain::Money::from_micros(10_000_000),
                 expires_at: None,
                 idempotency_key: "dashboard-test",
                 reference: None,

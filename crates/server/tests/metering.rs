@@ -19,7 +19,7 @@ async fn grant(t: &TestApp, org: &str, micros: i64) {
             org,
             &NewGrant {
                 source: GrantSource::Promotion,
-                amount: micros,
+                amount: tollgate_domain::Money::from_micros(micros),
                 expires_at: None,
                 idempotency_key: &new_id(IdPrefix::Grant),
                 reference: None,

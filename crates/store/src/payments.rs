@@ -8,7 +8,7 @@ use std::str::FromStr;
 use sqlx::{Any, Row, Transaction};
 use tollgate_domain::ledger::GrantSource;
 use tollgate_domain::payment::{recharge_backoff_ms, PaymentKind, PaymentStatus};
-use tollgate_domain::Timestamp;
+use tollgate_domain::{Money, Timestamp};
 
 use crate::billing::{ensure_profile_in, PostalAddress};
 use crate::error::corrupt;
@@ -21,7 +21,7 @@ pub struct Payment {
     pub id: String,
     pub org_id: String,
     pub kind: PaymentKind,
-    pub amount: i64,
+    pub amount: Money,
     pub status: PaymentStatus,
     pub idempotency_key: String,
     pub fingerprint: String,
@@ -56,7 +56,7 @@ fn payment_from_row(r: &sqlx::any::AnyRow) -> Result<Payment> {
         id: r.try_get("id")?,
         org_id: r.try_get("org_id")?,
         kind: PaymentKind::from_str(&kind).map_err(parse_err)?,
-        amount: r.try_get("amount")?,
+        amount: Money::from_micros(r.try_get("amount")?),
         status: PaymentStatus::from_str(&status).map_err(parse_err)?,
         idempotency_key: r.try_get("idempotency_key")?,
         fingerprint: r.try_get("fingerprint")?,
@@ -112,7 +112,7 @@ pub struct NewPayment<'a> {
     pub id: &'a str,
     pub org_id: &'a str,
     pub kind: PaymentKind,
-    pub amount: i64,
+    pub amount: Money,
     pub idempotency_key: &'a str,
     pub fingerprint: &'a str,
     pub customer_ref: &'a str,
@@ -196,7 +196,7 @@ impl Store {
         .bind(new.id)
         .bind(new.org_id)
         .bind(new.kind.as_str())
-        .bind(new.amount)
+        .bind(new.amount.micros())
         .bind(new.idempotency_key)
         .bind(new.fingerprint)
         .bind(new.customer_ref)

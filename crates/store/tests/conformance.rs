@@ -5,7 +5,7 @@
 use serde_json::json;
 use tollgate_domain::ledger::GrantSource;
 use tollgate_domain::payment::PaymentKind;
-use tollgate_domain::{Email, Name, OrgRole, OrgType};
+use tollgate_domain::{Email, Money, Name, OrgRole, OrgType};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{
     on_both_engines, AuditEntry, BeganPayment, Conflict, Engine, NewPayment, NewUser, Store,
@@ -99,7 +99,7 @@ async fn conflicts_are_named_by_their_own_index(engine: Engine) {
         id,
         org_id: &org.id,
         kind: PaymentKind::AutoRecharge,
-        amount: 10_000_000,
+        amount: Money::from_micros(10_000_000),
         idempotency_key: key,
         fingerprint: "f",
         customer_ref: "cus_1",

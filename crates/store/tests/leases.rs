@@ -6,7 +6,7 @@
 
 use tollgate_domain::ledger::{GrantSource, UsageCost};
 use tollgate_domain::usage::PICOS_PER_MICRO;
-use tollgate_domain::{Email, Name};
+use tollgate_domain::{Email, Money, Name};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{
     on_both_engines, Engine, LeaseGrowth, LeaseSizing, NewGrant, NewUser, Store, UsageRecord,
@@ -34,7 +34,7 @@ async fn funded_org(store: &Store, amount: i64) -> String {
             &org.id,
             &NewGrant {
                 source: GrantSource::Promotion,
-                amount,
+                amount: Money::from_micros(amount),
                 expires_at: None,
                 idempotency_key: "g",
                 reference: None,

@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tollgate_domain::ledger::{GrantSource, UsageCost};
 use tollgate_domain::usage::PICOS_PER_MICRO;
-use tollgate_domain::{Email, Name};
+use tollgate_domain::{Email, Money, Name};
 use tollgate_store::testing::{held, TestDb};
 use tollgate_store::{on_both_engines, Engine, Granted, NewGrant, NewUser, Store, UsageRecord};
 
@@ -34,7 +34,7 @@ async fn org(store: &Store, email: &str) -> String {
 fn grant(source: GrantSource, amount: i64, expires_at: Option<i64>, key: &str) -> NewGrant<'_> {
     NewGrant {
         source,
-        amount,
+        amount: Money::from_micros(amount),
         expires_at,
         idempotency_key: key,
         reference: None,
@@ -212,7 +212,7 @@ async fn grants_are_drawn_in_order_and_expire(engine: Engine) {
         .find(|g| g.source == GrantSource::Promotion)
         .unwrap();
     assert_eq!(
-        promo.remaining,
+        promo.remaining.micros(),
         2 * USD,
         "the promotion expires first, so it is drawn first"
     );

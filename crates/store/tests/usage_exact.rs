@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tollgate_domain::ledger::{usage_cost, GrantSource, TokenCounts, TokenPrices, LEDGER_LIMIT};
 use tollgate_domain::usage::{UsageCost, PICOS_PER_MICRO};
-use tollgate_domain::{Email, Name};
+use tollgate_domain::{Email, Money, Name};
 use tollgate_store::testing::{held, TestDb};
 use tollgate_store::{on_both_engines, Engine, NewGrant, NewUser, Store, StoreError, UsageRecord};
 
@@ -38,7 +38,7 @@ async fn grant(store: &Store, org: &str, amount: i64, key: &str) -> Result<(), S
             org,
             &NewGrant {
                 source: GrantSource::Promotion,
-                amount,
+                amount: Money::from_micros(amount),
                 expires_at: None,
                 idempotency_key: key,
                 reference: None,

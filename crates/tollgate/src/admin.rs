@@ -112,7 +112,7 @@ async fn grant_credits(
             org_id,
             &tollgate_store::NewGrant {
                 source: tollgate_domain::ledger::GrantSource::Promotion,
-                amount: amount.micros(),
+                amount,
                 expires_at,
                 idempotency_key: &key,
                 reference: None,

@@ -106,7 +106,12 @@ async fn credits_grant_adds_a_promotional_grant(engine: Engine) {
     assert_eq!(grants.len(), 1);
     let g = &grants[0];
     assert_eq!(
-        (g.source, g.amount, g.remaining, g.description.as_str()),
+        (
+            g.source,
+            g.amount.micros(),
+            g.remaining.micros(),
+            g.description.as_str()
+        ),
         (GrantSource::Promotion, 25_000_000, 25_000_000, "Launch")
     );
     assert_eq!(

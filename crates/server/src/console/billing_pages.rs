@@ -103,7 +103,7 @@ async fn render(
             page["grants"] = json!(grants
                 .iter()
                 .map(|g| json!({"date": day(g.created_at), "source": g.source.as_str(), "category": g.category.as_str(),
-                    "amount": usd(g.amount), "remaining": usd(g.remaining), "expires": g.expires_at.map(day),
+                    "amount": usd(g.amount.micros()), "remaining": usd(g.remaining.micros()), "expires": g.expires_at.map(day),
                     "description": g.description}))
                 .collect::<Vec<_>>());
         }
@@ -115,7 +115,7 @@ async fn render(
                 .unwrap_or_default();
             page["payments"] = json!(payments
                 .iter()
-                .map(|p| json!({"id": p.id, "date": day(p.created_at), "kind": p.kind.as_str(), "amount": usd(p.amount),
+                .map(|p| json!({"id": p.id, "date": day(p.created_at), "kind": p.kind.as_str(), "amount": usd(p.amount.micros()),
                     "status": p.status.as_str(), "description": p.description, "failure": p.failure_message}))
                 .collect::<Vec<_>>());
         }
@@ -498,7 +498,7 @@ pub async fn receipt(
         &org_id,
         "receipt",
         StatusCode::OK,
-        json!({"receipt": {"id": p.id, "date": minute(p.created_at), "kind": p.kind.as_str(), "amount": usd(p.amount),
+        json!({"receipt": {"id": p.id, "date": minute(p.created_at), "kind": p.kind.as_str(), "amount": usd(p.amount.micros()),
             "status": p.status.as_str(), "description": p.description, "payment_method": p.payment_method,
             "failure": p.failure_message, "settled": p.settled_at.map(minute)}, "bill_to": address}),
     )

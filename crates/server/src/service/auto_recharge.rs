@@ -128,7 +128,7 @@ impl App {
         let spec = |amount: Money| ChargeSpec {
             org_id,
             kind: PaymentKind::AutoRecharge,
-            amount: amount.micros(),
+            amount,
             idempotency_key: &key,
             fingerprint: "auto_recharge",
             description: "Auto-recharge credits",

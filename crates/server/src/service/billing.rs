@@ -128,7 +128,7 @@ impl App {
             .charge(ChargeSpec {
                 org_id,
                 kind: PaymentKind::Purchase,
-                amount: amount.micros(),
+                amount,
                 idempotency_key: &key,
                 fingerprint: &fingerprint,
                 description: "Credits",

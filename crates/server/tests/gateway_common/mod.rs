@@ -200,7 +200,7 @@ pub async fn grant(t: &TestApp, org: &str, micros: i64) {
             org,
             &tollgate_store::NewGrant {
                 source: tollgate_domain::ledger::GrantSource::Promotion,
-                amount: micros,
+                amount: tollgate_domain::Money::from_micros(micros),
                 expires_at: None,
                 idempotency_key: &new_id(IdPrefix::Grant),
                 reference: None,

@@ -77,7 +77,13 @@ pub async fn subscription_payments(t: &TestApp, org_id: &str) -> Vec<(i64, Strin
         .unwrap()
         .into_iter()
         .filter(|p| p.kind.as_str() == "subscription")
-        .map(|p| (p.amount, p.status.as_str().to_owned(), p.idempotency_key))
+        .map(|p| {
+            (
+                p.amount.micros(),
+                p.status.as_str().to_owned(),
+                p.idempotency_key,
+            )
+        })
         .collect();
     out.sort_by(|a, b| a.2.cmp(&b.2));
     out

@@ -14,7 +14,7 @@ use sqlx::{Any, Row, Transaction};
 use tollgate_domain::ledger::{
     allocate, in_range, ledger_add, ledger_sub, GrantCategory, GrantLot, GrantSource,
 };
-use tollgate_domain::{new_id, IdPrefix, Timestamp};
+use tollgate_domain::{new_id, IdPrefix, Money, Timestamp};
 
 use crate::cursor::{self, Listed};
 use crate::error::corrupt;
@@ -54,8 +54,8 @@ pub struct Grant {
     pub org_id: String,
     pub category: GrantCategory,
     pub source: GrantSource,
-    pub amount: i64,
-    pub remaining: i64,
+    pub amount: Money,
+    pub remaining: Money,
     pub effective_at: Timestamp,
     pub expires_at: Option<Timestamp>,
     pub reference: Option<String>,
@@ -87,8 +87,8 @@ impl TryFrom<GrantRow> for Grant {
             source: GrantSource::from_str(&r.source).map_err(|e| corrupt(e.to_string()))?,
             id: r.id,
             org_id: r.org_id,
-            amount: r.amount,
-            remaining: r.remaining,
+            amount: Money::from_micros(r.amount),
+            remaining: Money::from_micros(r.remaining),
             effective_at: r.effective_at,
             expires_at: r.expires_at,
             reference: r.reference,
@@ -106,7 +106,7 @@ const GRANT_COLUMNS: &str =
 #[derive(Debug, Clone)]
 pub struct NewGrant<'a> {
     pub source: GrantSource,
-    pub amount: i64,
+    pub amount: Money,
     pub expires_at: Option<Timestamp>,
     pub idempotency_key: &'a str,
     /// What caused it, e.g. a payment id.
@@ -256,20 +256,18 @@ pub(crate) async fn grant_credits_in(
     grant: &NewGrant<'_>,
     now: Timestamp,
 ) -> Result<Granted> {
-    if grant.amount <= 0 {
-        return Err(corrupt(format!(
-            "a grant must be positive, not {}",
-            grant.amount
-        )));
+    let amount = grant.amount.micros();
+    if amount <= 0 {
+        return Err(corrupt(format!("a grant must be positive, not {amount}")));
     }
     let LockedAccount { balance, debt, .. } = open_account(tx, org_id, now).await?;
     let id = new_id(IdPrefix::Grant);
-    let balance_after = ledger_add(balance, in_range(grant.amount)?)?;
+    let balance_after = ledger_add(balance, in_range(amount)?)?;
     if !append_entry(
         tx,
         org_id,
         "grant",
-        grant.amount,
+        amount,
         balance_after,
         grant.idempotency_key,
         Some(&id),
@@ -280,7 +278,7 @@ pub(crate) async fn grant_credits_in(
     {
         return Ok(Granted::Duplicate);
     }
-    let repaid = debt.min(grant.amount);
+    let repaid = debt.min(amount);
     let row: GrantRow = sqlx::query_as(&format!(
         "INSERT INTO credit_grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $7) \
          RETURNING {GRANT_COLUMNS}"
@@ -289,8 +287,8 @@ pub(crate) async fn grant_credits_in(
     .bind(org_id)
     .bind(grant.source.category().as_str())
     .bind(grant.source.as_str())
-    .bind(grant.amount)
-    .bind(grant.amount - repaid)
+    .bind(amount)
+    .bind(amount - repaid)
     .bind(now)
     .bind(grant.expires_at)
     .bind(grant.reference)

@@ -15,7 +15,7 @@
 
 use tollgate_domain::ledger::GrantSource;
 use tollgate_domain::payment::{PaymentKind, PaymentStatus};
-use tollgate_domain::{new_id, IdPrefix, ValidationError};
+use tollgate_domain::{new_id, IdPrefix, Money, ValidationError};
 use tollgate_store::{BeganPayment, Conflict, NewPayment, Payment, StoreError};
 
 use crate::app::App;
@@ -33,8 +33,8 @@ mod settle;
 pub struct ChargeSpec<'a> {
     pub org_id: &'a str,
     pub kind: PaymentKind,
-    /// Micro-USD, whole cents.
-    pub amount: i64,
+    /// Whole cents.
+    pub amount: Money,
     /// The caller's key: the same key with the same fingerprint answers the first result and
     /// charges once; with another fingerprint it is refused (409).
     pub idempotency_key: &'a str,
@@ -118,7 +118,7 @@ fn request_of(p: &Payment) -> ChargeRequest {
     ChargeRequest {
         customer: CustomerRef::new(&p.customer_ref),
         card: CardRef::new(&p.card_ref),
-        amount_micros: p.amount,
+        amount_micros: p.amount.micros(),
         idempotency_key: p.id.clone(),
         description: p.description.clone(),
     }
@@ -141,7 +141,7 @@ impl App {
     /// `charge_saved_card`, also telling whether this call wrote the payment: a retry with the
     /// key of an earlier payment is answered from it, and must not be recorded twice (audit).
     pub async fn charge(&self, spec: ChargeSpec<'_>) -> Charge {
-        if let Err(e) = Cents::from_micros(spec.amount) {
+        if let Err(e) = Cents::from_micros(spec.amount.micros()) {
             let invalid =
                 ValidationError::new("amount", format!("{}.", capitalize(&e.to_string())));
             return Charge {

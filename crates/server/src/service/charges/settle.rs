@@ -60,7 +60,7 @@ impl App {
         provider_payment_id: &str,
     ) -> ServiceResult<Settled> {
         let now = self.now();
-        let amount = Money::from_micros(payment.amount).to_usd_string();
+        let amount = payment.amount.to_usd_string();
         let url = self.billing_url(&payment.org_id);
         let emails = match payment.kind {
             PaymentKind::Purchase => {
@@ -82,7 +82,8 @@ impl App {
             }
             PaymentKind::AutoRecharge => {
                 let balance = self.store.credit_account(&payment.org_id).await?.balance;
-                let after = Money::from_micros(balance + payment.amount).to_usd_string();
+                let after = Money::from_micros(balance.saturating_add(payment.amount.micros()))
+                    .to_usd_string();
                 self.admin_emails(&payment.org_id, |to, org_name| {
                     self.mailer.render(
                         to,
@@ -143,7 +144,7 @@ impl App {
                 .auto_recharge
                 .failures
                 + 1;
-            let amount = Money::from_micros(payment.amount).to_usd_string();
+            let amount = payment.amount.to_usd_string();
             let url = self.billing_url(&payment.org_id);
             let attempts = u32::try_from(failures).unwrap_or(u32::MAX);
             self.admin_emails(&payment.org_id, |to, org_name| {

@@ -11,7 +11,7 @@ use tollgate_domain::subscription::{
     day_label, period, plan_change, sold_out, tier_change_charge, ChangePlan, ChangeRequest,
     ChangeState, SubscriptionStatus,
 };
-use tollgate_domain::{new_id, IdPrefix, OrgAction, ValidationError};
+use tollgate_domain::{new_id, IdPrefix, Money, OrgAction, ValidationError};
 use tollgate_store::{
     ChargeOutcome, NewSubscription, Subscription, SubscriptionError, TierState, User,
 };
@@ -464,7 +464,7 @@ impl App {
             .charge_saved_card(ChargeSpec {
                 org_id,
                 kind: PaymentKind::Subscription,
-                amount,
+                amount: Money::from_micros(amount),
                 idempotency_key: key,
                 fingerprint,
                 description,
