@@ -78,8 +78,8 @@ impl Store {
         limit: i64,
         before: Option<i64>,
     ) -> Result<Vec<AuditRecord>> {
-        let entries = Listed("SELECT 1 FROM audit_log WHERE org_id = $1 AND id = $2");
-        cursor::require(&self.pool, entries, org_id, before).await?;
+        let entries = Listed("SELECT id FROM audit_log WHERE org_id = $1 AND id = $2");
+        cursor::position::<_, _, (i64,)>(&self.pool, entries, org_id, before).await?;
         Ok(sqlx::query_as(
             "SELECT id, org_id, actor_id, actor_email, action, target_type, target_id, details, ip, created_at \
              FROM audit_log WHERE org_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",

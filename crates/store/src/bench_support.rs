@@ -8,7 +8,7 @@ use sqlx::Row;
 use tollgate_domain::Timestamp;
 
 use crate::api_keys::org_keys_page_sql;
-use crate::members::{members_page_sql, search_pattern};
+use crate::members::{members_cursor, members_page_sql, search_pattern};
 use crate::usage_rollups::{COST_MICROS_SQL, COST_REM_SQL, DAY_MS, ERROR_SQL};
 use crate::Engine;
 use crate::{Result, Store};
@@ -66,10 +66,11 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<String> {
+        let after_email = members_cursor(&self.pool, org_id, after).await?;
         let rows = sqlx::query(&format!("{} {}", self.explain(), members_page_sql()))
             .bind(org_id)
             .bind(search_pattern(search))
-            .bind(after.unwrap_or_default())
+            .bind(after_email)
             .bind(limit + 1)
             .fetch_all(&self.pool)
             .await?;

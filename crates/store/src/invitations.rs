@@ -247,19 +247,23 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Invitation>> {
-        let invitations = Listed("SELECT 1 FROM invitations WHERE org_id = $1 AND id = $2");
-        cursor::require(&self.pool, invitations, org_id, after).await?;
+        let invitations =
+            Listed("SELECT created_at, id FROM invitations WHERE org_id = $1 AND id = $2");
+        let (after_time, after_id): (i64, String) =
+            cursor::position(&self.pool, invitations, org_id, after)
+                .await?
+                .unwrap_or((i64::MAX, String::new()));
         let sql = format!(
             "{SELECT} WHERE i.org_id = $1 \
              AND ((i.status = 'pending' AND i.sent_at >= $2) OR (i.status = 'rejected' AND i.responded_at >= $2)) \
-             AND ($3 = '' OR (i.created_at, i.id) < \
-                 (SELECT created_at, id FROM invitations WHERE org_id = $1 AND id = $3)) \
-             ORDER BY i.created_at DESC, i.id DESC LIMIT $4"
+             AND (i.created_at, i.id) < ($3, $4) \
+             ORDER BY i.created_at DESC, i.id DESC LIMIT $5"
         );
         sqlx::query_as::<_, InvitationRow>(&sql)
             .bind(org_id)
             .bind(since)
-            .bind(after.unwrap_or_default())
+            .bind(after_time)
+            .bind(after_id)
             .bind(limit + 1)
             .fetch_all(&self.pool)
             .await?

@@ -93,6 +93,21 @@ pub(crate) fn members_page_sql() -> String {
     )
 }
 
+/// The cursor of a page of members: `after` as the page query takes it (`""` for the first
+/// page); `NotFound` when it is not a member of the organization. The page query resolves the
+/// member's email itself, in a sub-query: with the email bound as a value PostgreSQL plans a
+/// sort of the organization's members instead of walking `memberships_by_org_email`
+/// (`list_plans.rs`), so that one primary-key read is done twice on purpose.
+pub(crate) async fn members_cursor<'a>(
+    pool: &sqlx::Pool<Any>,
+    org_id: &str,
+    after: Option<&'a str>,
+) -> Result<&'a str> {
+    let members = Listed("SELECT user_id FROM memberships WHERE org_id = $1 AND user_id = $2");
+    cursor::position::<_, _, (String,)>(pool, members, org_id, after).await?;
+    Ok(after.unwrap_or_default())
+}
+
 /// Serialises changes to one organization's memberships: on PostgreSQL the no-op update takes
 /// the organization row's lock until commit; on SQLite `BEGIN IMMEDIATE` already serialises.
 /// Without it, two admins demoting each other at once could both see "another admin remains".
@@ -152,12 +167,11 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Member>> {
-        let members = Listed("SELECT 1 FROM memberships WHERE org_id = $1 AND user_id = $2");
-        cursor::require(&self.pool, members, org_id, after).await?;
+        let after_email = members_cursor(&self.pool, org_id, after).await?;
         sqlx::query_as::<_, MemberRow>(&members_page_sql())
             .bind(org_id)
             .bind(search_pattern(search))
-            .bind(after.unwrap_or_default())
+            .bind(after_email)
             .bind(limit + 1)
             .fetch_all(&self.pool)
             .await?

@@ -25,8 +25,9 @@ mod holds;
 
 pub(crate) use debits::debit_usage_batch_in;
 
-/// The grant history as a list (`cursor::require`).
-const GRANTS: Listed = Listed("SELECT 1 FROM credit_grants WHERE org_id = $1 AND id = $2");
+/// The grant history as a list: a grant's place in it (`cursor::position`).
+const GRANTS: Listed =
+    Listed("SELECT created_at, id FROM credit_grants WHERE org_id = $1 AND id = $2");
 
 /// An organization's credit, read in O(1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -400,15 +401,18 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Grant>> {
-        cursor::require(&self.pool, GRANTS, org_id, after).await?;
+        let (after_time, after_id): (i64, String) =
+            cursor::position(&self.pool, GRANTS, org_id, after)
+                .await?
+                .unwrap_or((i64::MAX, String::new()));
         sqlx::query_as::<_, GrantRow>(&format!(
             "SELECT {GRANT_COLUMNS} FROM credit_grants WHERE org_id = $1 \
-             AND ($2 = '' OR (created_at, id) < \
-                 (SELECT created_at, id FROM credit_grants WHERE org_id = $1 AND id = $2)) \
-             ORDER BY created_at DESC, id DESC LIMIT $3"
+             AND (created_at, id) < ($2, $3) \
+             ORDER BY created_at DESC, id DESC LIMIT $4"
         ))
         .bind(org_id)
-        .bind(after.unwrap_or_default())
+        .bind(after_time)
+        .bind(after_id)
         .bind(limit + 1)
         .fetch_all(&self.pool)
         .await?
