@@ -244,7 +244,53 @@ async fn subscriptions_list_shows_subscriptions_and_the_count(engine: Engine) {
     );
 }
 
+/// `admin usage rebuild-rollups --org …` recomputes drifted rollups from the raw records, says
+/// how many rows it wrote, and refuses an unknown organization or a `--since` before the
+/// retention horizon.
+async fn usage_rebuild_rollups_repairs_drifted_rollups(engine: Engine) {
+    let (db, store) = migrated(engine).await;
+    let org_id = org(&store, "ada@example.com").await;
+    let now = tollgate_domain::Clock::now_ms(&tollgate_domain::SystemClock);
+    let records: Vec<tollgate_store::UsageRecord> = (0..20)
+        .map(|n: i64| tollgate_store::UsageRecord {
+            id: format!("req-{n}"),
+            org_id: org_id.clone(),
+            project_id: "prj_1".into(),
+            key_id: format!("key_{}", n % 3),
+            model: MODEL.into(),
+            input_tokens: 100 + n,
+            cached_input_tokens: 0,
+            output_tokens: 10 * n,
+            cost: tollgate_domain::usage::UsageCost::from_picos(1_234_567 * (n + 1)).unwrap(),
+            plan: "payg",
+            status: "ok".into(),
+            latency_ms: Some(40),
+            ttft_ms: None,
+            estimated: false,
+            occurred_at: now - n * 3_600_000,
+        })
+        .collect();
+    store.record_usage(&records, now).await.unwrap();
+    let right = store.rollup_rows(&org_id).await.unwrap();
+    store.corrupt_rollups_for_tests(&org_id).await.unwrap();
+    assert_ne!(store.rollup_rows(&org_id).await.unwrap(), right);
+
+    let (ok, out, err) = admin(&db, &["usage", "rebuild-rollups", "--org", &org_id]);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("rebuilt ") && out.contains(&org_id),
+        "{out}"
+    );
+    assert_eq!(store.rollup_rows(&org_id).await.unwrap(), right);
+
+    let (ok, _, err) = admin(&db, &["usage", "rebuild-rollups", "--org", "org_nope"]);
+    assert!(!ok && err.contains("no organization"), "{err}");
+    let (ok, _, err) = admin(&db, &["usage", "rebuild-rollups", "--since", "2001-01-01"]);
+    assert!(!ok && err.contains("oldest day"), "{err}");
+}
+
 on_both_engines!(
+    usage_rebuild_rollups_repairs_drifted_rollups,
     token_create_prints_a_token_the_store_accepts,
     credits_grant_adds_a_promotional_grant,
     tier_sold_out_flips_availability,
