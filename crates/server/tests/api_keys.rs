@@ -85,7 +85,12 @@ async fn a_key_is_shown_once_and_listed_masked(engine: Engine) {
     })
     .await;
 
-    let log = t.app.store.audit_log(&ada.org_id, 5, None).await.unwrap();
+    let log = t
+        .app
+        .store
+        .audit_log(&ada.org_id, tollgate_store::PageRequest::first(5))
+        .await
+        .unwrap();
     assert_eq!(log[0].action, "api_key.create");
     assert_eq!(log[0].target_id, created["id"].as_str().unwrap());
     assert!(!log[0].details.contains(presented.secret));
@@ -124,7 +129,12 @@ async fn a_revoked_key_is_rejected_on_the_next_request(engine: Engine) {
     .await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
     assert_eq!(list["data"][0]["id"], other_id.as_str());
-    let log = t.app.store.audit_log(&ada.org_id, 5, None).await.unwrap();
+    let log = t
+        .app
+        .store
+        .audit_log(&ada.org_id, tollgate_store::PageRequest::first(5))
+        .await
+        .unwrap();
     assert_eq!(
         (log[0].action.as_str(), log[0].target_id.as_str()),
         ("api_key.revoke", id.as_str())
@@ -463,7 +473,12 @@ async fn a_members_own_keys_go_when_they_lose_access(engine: Engine) {
     assert_openai_401(s, &e, "key of a member removed from the project");
     assert_eq!(models_with_key(&t, &in_q).await.0, 200);
     assert_eq!(models_with_key(&t, &adas).await.0, 200);
-    let log = t.app.store.audit_log(org, 2, None).await.unwrap();
+    let log = t
+        .app
+        .store
+        .audit_log(org, tollgate_store::PageRequest::first(2))
+        .await
+        .unwrap();
     assert_eq!(
         (log[0].action.as_str(), log[0].target_id.as_str()),
         ("api_key.revoke", in_p_id.as_str())
@@ -485,7 +500,12 @@ async fn a_members_own_keys_go_when_they_lose_access(engine: Engine) {
     assert_eq!(s, 204);
     assert_eq!(models_with_key(&t, &in_q).await.0, 401);
     assert_eq!(models_with_key(&t, &adas).await.0, 200);
-    let log = t.app.store.audit_log(org, 1, None).await.unwrap();
+    let log = t
+        .app
+        .store
+        .audit_log(org, tollgate_store::PageRequest::first(1))
+        .await
+        .unwrap();
     assert_eq!(
         (log[0].action.as_str(), log[0].target_id.as_str()),
         ("api_key.revoke", in_q_id.as_str())

@@ -82,7 +82,12 @@ async fn admins_rename_and_the_rename_is_audited(engine: Engine) {
     assert_eq!(s, 200);
     assert_eq!(org["name"], "Analytical Engines");
     assert_eq!(org["type"], "personal");
-    let log = t.app.store.audit_log(&ada.org_id, 10, None).await.unwrap();
+    let log = t
+        .app
+        .store
+        .audit_log(&ada.org_id, tollgate_store::PageRequest::first(10))
+        .await
+        .unwrap();
     assert_eq!(log[0].action, "organization.rename");
     assert_eq!(log[0].actor_id.as_deref(), Some(ada.id.as_str()));
     assert_eq!(log[0].ip.as_deref(), Some("127.0.0.1"));
@@ -133,7 +138,12 @@ async fn bad_renames_are_refused_and_change_nothing(engine: Engine) {
     let (_, org) = send(ada.client.get(&url)).await;
     assert_eq!(org["name"], "Test User's organization");
     assert_eq!(org["type"], "personal");
-    let log = t.app.store.audit_log(&ada.org_id, 10, None).await.unwrap();
+    let log = t
+        .app
+        .store
+        .audit_log(&ada.org_id, tollgate_store::PageRequest::first(10))
+        .await
+        .unwrap();
     let actions: Vec<_> = log.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["organization.create"], "no rename logged");
 }

@@ -86,7 +86,12 @@ async fn projects_are_created_listed_renamed_and_archived(engine: Engine) {
     let (_, list) = send(ada.client.get(&base)).await;
     assert_eq!(list["data"][0]["status"], "active", "Default unchanged");
 
-    let mut log = t.app.store.audit_log(&ada.org_id, 10, None).await.unwrap();
+    let mut log = t
+        .app
+        .store
+        .audit_log(&ada.org_id, tollgate_store::PageRequest::first(10))
+        .await
+        .unwrap();
     assert_eq!(
         log.pop().map(|e| e.action),
         Some("organization.create".into())
@@ -110,7 +115,7 @@ async fn bad_project_input_is_refused_and_changes_nothing(engine: Engine) {
     let audit_before = t
         .app
         .store
-        .audit_log(&ada.org_id, 50, None)
+        .audit_log(&ada.org_id, tollgate_store::PageRequest::first(50))
         .await
         .unwrap()
         .len();
@@ -191,7 +196,7 @@ async fn bad_project_input_is_refused_and_changes_nothing(engine: Engine) {
     assert_eq!(
         t.app
             .store
-            .audit_log(&ada.org_id, 50, None)
+            .audit_log(&ada.org_id, tollgate_store::PageRequest::first(50))
             .await
             .unwrap()
             .len(),
@@ -348,7 +353,7 @@ async fn project_members_are_added_changed_and_removed(engine: Engine) {
     let audit_before = t
         .app
         .store
-        .audit_log(&ada.org_id, 50, None)
+        .audit_log(&ada.org_id, tollgate_store::PageRequest::first(50))
         .await
         .unwrap()
         .len();
@@ -378,14 +383,19 @@ async fn project_members_are_added_changed_and_removed(engine: Engine) {
     assert_eq!(
         t.app
             .store
-            .audit_log(&ada.org_id, 50, None)
+            .audit_log(&ada.org_id, tollgate_store::PageRequest::first(50))
             .await
             .unwrap()
             .len(),
         audit_before
     );
 
-    let log = t.app.store.audit_log(&ada.org_id, 50, None).await.unwrap();
+    let log = t
+        .app
+        .store
+        .audit_log(&ada.org_id, tollgate_store::PageRequest::first(50))
+        .await
+        .unwrap();
     let actions: Vec<_> = log.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         &actions[..3],

@@ -185,7 +185,7 @@ async fn a_replayed_purchase_charges_once(engine: Engine) {
 async fn purchases_logged(t: &TestApp, org: &str) -> Vec<String> {
     t.app
         .store
-        .audit_log(org, 100, None)
+        .audit_log(org, tollgate_store::PageRequest::first(100))
         .await
         .unwrap()
         .into_iter()

@@ -612,7 +612,7 @@ async fn poisoned_records_are_rejected_alone(engine: Engine) {
 async fn recharges(t: &TestApp, org: &str) -> Vec<(PaymentStatus, i64, Option<String>)> {
     t.app
         .store
-        .payments(org, None, 100)
+        .payments(org, tollgate_store::PageRequest::first(100))
         .await
         .unwrap()
         .into_iter()

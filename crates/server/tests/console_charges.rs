@@ -48,7 +48,12 @@ fn notices(html: &str) -> Vec<String> {
 }
 
 async fn payments(t: &TestApp, org: &str) -> usize {
-    t.app.store.payments(org, None, 100).await.unwrap().len()
+    t.app
+        .store
+        .payments(org, tollgate_store::PageRequest::first(100))
+        .await
+        .unwrap()
+        .len()
 }
 
 async fn subscribe_and_upgrade_are_confirmed_first(engine: Engine) {
@@ -230,7 +235,12 @@ async fn auto_recharge_past_its_monthly_cap_asks_nothing(engine: Engine) {
     assert_eq!(s, 303, "no confirmation: {to}");
     let profile = t.app.store.billing_profile(&org).await.unwrap();
     assert!(profile.auto_recharge.enabled);
-    let made = t.app.store.payments(&org, None, 100).await.unwrap();
+    let made = t
+        .app
+        .store
+        .payments(&org, tollgate_store::PageRequest::first(100))
+        .await
+        .unwrap();
     assert!(
         made.iter()
             .all(|p| p.status != tollgate_domain::payment::PaymentStatus::Succeeded),

@@ -268,7 +268,12 @@ async fn members_see_their_projects_only_and_no_admin_controls(engine: Engine) {
     );
     let (_, html) = page(&t, &bob, &format!("/o/{org}/api-keys?project={p}")).await;
     assert!(html.contains("Bob&#x27;s laptop"));
-    let bobs_key = t.app.store.api_keys(&p, 10, None).await.unwrap();
+    let bobs_key = t
+        .app
+        .store
+        .api_keys(&p, tollgate_store::PageRequest::first(10))
+        .await
+        .unwrap();
     let bobs_key = &bobs_key
         .iter()
         .find(|k| k.name == "Bob's laptop")

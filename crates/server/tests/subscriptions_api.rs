@@ -171,7 +171,12 @@ async fn subscribe_upgrade_downgrade_and_cancel(engine: Engine) {
     assert_eq!(s, 200);
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
     assert_eq!(list["data"][0]["id"], id.as_str());
-    let audit = t.app.store.audit_log(&ada.org_id, 50, None).await.unwrap();
+    let audit = t
+        .app
+        .store
+        .audit_log(&ada.org_id, tollgate_store::PageRequest::first(50))
+        .await
+        .unwrap();
     for action in [
         "subscription.create",
         "subscription.upgrade",

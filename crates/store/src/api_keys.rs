@@ -5,6 +5,7 @@ use tollgate_domain::{new_id, IdPrefix, Name, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::changes::{record_change, ChangeKind};
+use crate::cursor::{Keyset, Order, PageRequest};
 use crate::{Conflict, Result, Store, StoreError};
 
 /// A key as its project's key list shows it. The secret is not here: it was never stored.
@@ -67,10 +68,24 @@ pub(crate) fn org_keys_page_sql() -> String {
         "{KEY_SELECT} WHERE k.org_id = $1 AND k.revoked_at IS NULL \
            AND NOT EXISTS (SELECT 1 FROM projects p \
                            WHERE p.id = k.project_id AND p.archived_at IS NOT NULL) \
-           AND (k.created_at, k.id) > ($2, $3) \
-         ORDER BY k.created_at, k.id LIMIT $4"
+           AND {} {} LIMIT $4",
+        ORG_KEYS.after_sql(KEY_ORDER, 2),
+        ORG_KEYS.order_sql(KEY_ORDER),
     )
 }
+
+/// The keys' order in both lists.
+const KEY_ORDER: &str = "k.created_at, k.id";
+/// A project's live keys, oldest first.
+const PROJECT_KEYS: Keyset = Keyset::by_time(
+    "SELECT created_at, id FROM api_keys WHERE project_id = $1 AND id = $2 AND revoked_at IS NULL",
+    Order::Ascending,
+);
+/// An organization's live keys, oldest first.
+const ORG_KEYS: Keyset = Keyset::by_time(
+    "SELECT created_at, id FROM api_keys WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL",
+    Order::Ascending,
+);
 
 fn key_from_row(row: &sqlx::any::AnyRow) -> Result<ApiKey> {
     let creator_id: Option<String> = row.try_get("creator_id")?;
@@ -152,66 +167,35 @@ impl Store {
         .transpose()
     }
 
-    /// A project's live keys, oldest first, after the key `after`; up to `limit + 1`.
-    /// `NotFound` when `after` is not one of them.
-    pub async fn api_keys(
-        &self,
-        project_id: &str,
-        limit: i64,
-        after: Option<&str>,
-    ) -> Result<Vec<ApiKey>> {
-        let (after_time, after_id) = match after {
-            Some(key_id) => {
-                let cursor = self
-                    .api_key(project_id, key_id)
-                    .await?
-                    .ok_or(StoreError::NotFound)?;
-                (cursor.created_at, cursor.id)
-            }
-            None => (i64::MIN, String::new()),
-        };
+    /// A project's live keys, oldest first, after the key `page.after`; up to
+    /// `page.limit + 1`. `NotFound` when `after` is not one of them.
+    pub async fn api_keys(&self, project_id: &str, page: PageRequest<'_>) -> Result<Vec<ApiKey>> {
+        let (after_time, after_id) = PROJECT_KEYS
+            .start(&self.pool, project_id, None, page)
+            .await?;
         let rows = sqlx::query(&format!(
-            "{KEY_SELECT} WHERE k.project_id = $1 AND k.revoked_at IS NULL \
-               AND (k.created_at, k.id) > ($2, $3) \
-             ORDER BY k.created_at, k.id LIMIT $4"
+            "{KEY_SELECT} WHERE k.project_id = $1 AND k.revoked_at IS NULL AND {} {} LIMIT $4",
+            PROJECT_KEYS.after_sql(KEY_ORDER, 2),
+            PROJECT_KEYS.order_sql(KEY_ORDER),
         ))
         .bind(project_id)
         .bind(after_time)
         .bind(after_id)
-        .bind(limit + 1)
+        .bind(page.rows())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(key_from_row).collect()
     }
 
     /// The live keys of every active project of an organization, oldest first, after the key
-    /// `after`; up to `limit + 1` ("All projects" for org admins).
-    pub async fn org_api_keys(
-        &self,
-        org_id: &str,
-        limit: i64,
-        after: Option<&str>,
-    ) -> Result<Vec<ApiKey>> {
-        let (after_time, after_id) = match after {
-            Some(key_id) => {
-                let cursor = sqlx::query(&format!(
-                    "{KEY_SELECT} WHERE k.org_id = $1 AND k.id = $2 AND k.revoked_at IS NULL"
-                ))
-                .bind(org_id)
-                .bind(key_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(StoreError::NotFound)?;
-                let cursor = key_from_row(&cursor)?;
-                (cursor.created_at, cursor.id)
-            }
-            None => (i64::MIN, String::new()),
-        };
+    /// `page.after`; up to `page.limit + 1` ("All projects" for org admins).
+    pub async fn org_api_keys(&self, org_id: &str, page: PageRequest<'_>) -> Result<Vec<ApiKey>> {
+        let (after_time, after_id) = ORG_KEYS.start(&self.pool, org_id, None, page).await?;
         let rows = sqlx::query(&org_keys_page_sql())
             .bind(org_id)
             .bind(after_time)
             .bind(after_id)
-            .bind(limit + 1)
+            .bind(page.rows())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(key_from_row).collect()

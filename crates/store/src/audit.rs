@@ -1,8 +1,8 @@
 use sqlx::{Any, Transaction};
 use tollgate_domain::Timestamp;
 
-use crate::cursor::{self, Listed};
-use crate::{Result, Store};
+use crate::cursor::{self, PageRequest};
+use crate::{Result, Store, StoreError};
 
 /// Who did what to which object, written in the same transaction as the change itself.
 #[derive(Debug, Clone)]
@@ -69,16 +69,15 @@ impl Store {
         Ok(())
     }
 
-    /// The organization's audit log, newest first; `before` is the id of the last entry of
-    /// the previous page. Returns one more entry than `limit` when there are more. `NotFound`
-    /// when `before` is not an entry of the organization.
-    pub async fn audit_log(
-        &self,
-        org_id: &str,
-        limit: i64,
-        before: Option<i64>,
-    ) -> Result<Vec<AuditRecord>> {
-        let entries = Listed("SELECT id FROM audit_log WHERE org_id = $1 AND id = $2");
+    /// The organization's audit log, newest first; `page.after` is the number of the last
+    /// entry of the previous page. Returns one more entry than `page.limit` when there are
+    /// more. `NotFound` when `after` is not the number of an entry of the organization.
+    pub async fn audit_log(&self, org_id: &str, page: PageRequest<'_>) -> Result<Vec<AuditRecord>> {
+        let entries = "SELECT id FROM audit_log WHERE org_id = $1 AND id = $2";
+        let before = page
+            .after
+            .map(|a| a.parse::<i64>().map_err(|_| StoreError::NotFound))
+            .transpose()?;
         cursor::position::<_, _, (i64,)>(&self.pool, entries, org_id, before).await?;
         Ok(sqlx::query_as(
             "SELECT id, org_id, actor_id, actor_email, action, target_type, target_id, details, ip, created_at \
@@ -86,7 +85,7 @@ impl Store {
         )
         .bind(org_id)
         .bind(before.unwrap_or(i64::MAX))
-        .bind(limit + 1)
+        .bind(page.rows())
         .fetch_all(&self.pool)
         .await?)
     }

@@ -9,7 +9,7 @@ use tollgate_domain::invite::{check_usable, InviteRole, InviteStatus, InviteUnus
 use tollgate_domain::{new_id, Email, IdPrefix, ProjectRole, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
-use crate::cursor::{self, Listed};
+use crate::cursor::{Keyset, Order, PageRequest};
 use crate::error::corrupt;
 use crate::orgs::insert_membership;
 use crate::outbox::{enqueue_email_in, OutgoingEmail};
@@ -244,27 +244,27 @@ impl Store {
         &self,
         org_id: &str,
         since: Timestamp,
-        after: Option<&str>,
-        limit: i64,
+        page: PageRequest<'_>,
     ) -> Result<Vec<Invitation>> {
-        let invitations =
-            Listed("SELECT created_at, id FROM invitations WHERE org_id = $1 AND id = $2");
-        let (after_time, after_id): (i64, String) =
-            cursor::position(&self.pool, invitations, org_id, after)
-                .await?
-                .unwrap_or((i64::MAX, String::new()));
+        const ORDER: &str = "i.created_at, i.id";
+        let invitations = Keyset::by_time(
+            "SELECT created_at, id FROM invitations WHERE org_id = $1 AND id = $2",
+            Order::Descending,
+        );
+        let (after_time, after_id) = invitations.start(&self.pool, org_id, None, page).await?;
         let sql = format!(
             "{SELECT} WHERE i.org_id = $1 \
              AND ((i.status = 'pending' AND i.sent_at >= $2) OR (i.status = 'rejected' AND i.responded_at >= $2)) \
-             AND (i.created_at, i.id) < ($3, $4) \
-             ORDER BY i.created_at DESC, i.id DESC LIMIT $5"
+             AND {} {} LIMIT $5",
+            invitations.after_sql(ORDER, 3),
+            invitations.order_sql(ORDER),
         );
         sqlx::query_as::<_, InvitationRow>(&sql)
             .bind(org_id)
             .bind(since)
             .bind(after_time)
             .bind(after_id)
-            .bind(limit + 1)
+            .bind(page.rows())
             .fetch_all(&self.pool)
             .await?
             .into_iter()

@@ -48,6 +48,7 @@ pub use api_keys::{ApiKey, KeyCreator, KeyCredentials, NewKey};
 pub use audit::{AuditEntry, AuditRecord};
 pub use billing::{AutoRechargeSettings, BillingProfile, PostalAddress, StoredCard};
 pub use changes::{Change, ChangeKind};
+pub use cursor::PageRequest;
 pub use db::{redact, Engine, PoolStats, Store, StoreOptions};
 pub use error::{Conflict, StoreError};
 pub use getting_started::FirstSteps;

@@ -8,7 +8,7 @@ use tollgate_domain::{OrgRole, Timestamp};
 
 use crate::api_keys::{revoke_keys_of_in, KeysOf};
 use crate::audit::{insert_audit, AuditEntry};
-use crate::cursor::{self, Listed};
+use crate::cursor::{self, PageRequest};
 use crate::error::corrupt;
 use crate::{Conflict, Result, Store, StoreError};
 
@@ -103,7 +103,7 @@ pub(crate) async fn members_cursor<'a>(
     org_id: &str,
     after: Option<&'a str>,
 ) -> Result<&'a str> {
-    let members = Listed("SELECT user_id FROM memberships WHERE org_id = $1 AND user_id = $2");
+    let members = "SELECT user_id FROM memberships WHERE org_id = $1 AND user_id = $2";
     cursor::position::<_, _, (String,)>(pool, members, org_id, after).await?;
     Ok(after.unwrap_or_default())
 }
@@ -164,15 +164,14 @@ impl Store {
         &self,
         org_id: &str,
         search: Option<&str>,
-        after: Option<&str>,
-        limit: i64,
+        page: PageRequest<'_>,
     ) -> Result<Vec<Member>> {
-        let after_email = members_cursor(&self.pool, org_id, after).await?;
+        let after_email = members_cursor(&self.pool, org_id, page.after).await?;
         sqlx::query_as::<_, MemberRow>(&members_page_sql())
             .bind(org_id)
             .bind(search_pattern(search))
             .bind(after_email)
-            .bind(limit + 1)
+            .bind(page.rows())
             .fetch_all(&self.pool)
             .await?
             .into_iter()

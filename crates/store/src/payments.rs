@@ -11,6 +11,7 @@ use tollgate_domain::payment::{recharge_backoff_ms, PaymentKind, PaymentStatus};
 use tollgate_domain::{Money, Timestamp};
 
 use crate::billing::{ensure_profile_in, PostalAddress};
+use crate::cursor::{Keyset, Order, PageRequest};
 use crate::error::corrupt;
 use crate::ledger::{grant_credits_in, lock_account, Granted, NewGrant};
 use crate::outbox::{enqueue_email_in, OutgoingEmail};
@@ -403,27 +404,24 @@ impl Store {
         row.as_ref().map(payment_from_row).transpose()
     }
 
-    /// An organization's payments, newest first, paged by payment id (`limit + 1` rows).
-    /// `after` naming no payment of the organization answers `NotFound`.
-    pub async fn payments(
-        &self,
-        org_id: &str,
-        after: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<Payment>> {
-        if let Some(after) = after {
-            if self.payment(org_id, after).await?.is_none() {
-                return Err(StoreError::NotFound);
-            }
-        }
+    /// An organization's payments, newest first, paged by payment id (`page.limit + 1`
+    /// rows). `after` naming no payment of the organization answers `NotFound`.
+    pub async fn payments(&self, org_id: &str, page: PageRequest<'_>) -> Result<Vec<Payment>> {
+        const ORDER: &str = "created_at, id";
+        let payments = Keyset::by_time(
+            "SELECT created_at, id FROM payments WHERE org_id = $1 AND id = $2",
+            Order::Descending,
+        );
+        let (after_time, after_id) = payments.start(&self.pool, org_id, None, page).await?;
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM payments WHERE org_id = $1 \
-             AND ($2 = '' OR (created_at, id) < (SELECT created_at, id FROM payments WHERE id = $2)) \
-             ORDER BY created_at DESC, id DESC LIMIT $3"
+            "SELECT {COLUMNS} FROM payments WHERE org_id = $1 AND {} {} LIMIT $4",
+            payments.after_sql(ORDER, 2),
+            payments.order_sql(ORDER),
         ))
         .bind(org_id)
-        .bind(after.unwrap_or_default())
-        .bind(limit + 1)
+        .bind(after_time)
+        .bind(after_id)
+        .bind(page.rows())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(payment_from_row).collect()

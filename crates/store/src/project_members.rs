@@ -8,6 +8,7 @@ use tollgate_domain::{OrgRole, ProjectRole, Timestamp};
 
 use crate::api_keys::{revoke_keys_of_in, KeysOf};
 use crate::audit::{insert_audit, AuditEntry};
+use crate::cursor::{Keyset, Order, PageRequest};
 use crate::error::corrupt;
 use crate::{Result, Store, StoreError};
 
@@ -88,6 +89,12 @@ pub(crate) async fn keep_access_in(
     .await?;
     Ok(())
 }
+
+/// A project's members in the order they were added.
+const MEMBERS: Keyset = Keyset::by_time(
+    "SELECT created_at, user_id FROM project_members WHERE project_id = $1 AND user_id = $2",
+    Order::Ascending,
+);
 
 impl Store {
     /// `assign_projects_in` in a transaction of its own, with an audit entry.
@@ -199,35 +206,26 @@ impl Store {
         .transpose()
     }
 
-    /// A project's members in the order they were added, after the member `after`; up to
-    /// `limit + 1`. `NotFound` when `after` is not a member of the project.
+    /// A project's members in the order they were added, after the member `page.after`; up
+    /// to `page.limit + 1`. `NotFound` when `after` is not a member of the project.
     pub async fn project_members(
         &self,
         project_id: &str,
-        limit: i64,
-        after: Option<&str>,
+        page: PageRequest<'_>,
     ) -> Result<Vec<ProjectMember>> {
-        let (after_time, after_id) = match after {
-            Some(user_id) => {
-                let cursor = self
-                    .project_member(project_id, user_id)
-                    .await?
-                    .ok_or(StoreError::NotFound)?;
-                (cursor.created_at, cursor.user_id)
-            }
-            None => (i64::MIN, String::new()),
-        };
-        let rows = sqlx::query(
+        const ORDER: &str = "pm.created_at, pm.user_id";
+        let (after_time, after_id) = MEMBERS.start(&self.pool, project_id, None, page).await?;
+        let rows = sqlx::query(&format!(
             "SELECT pm.user_id, u.email, u.name, pm.role, pm.created_at \
              FROM project_members pm JOIN users u ON u.id = pm.user_id \
-             WHERE pm.project_id = $1 \
-               AND (pm.created_at > $2 OR (pm.created_at = $2 AND pm.user_id > $3)) \
-             ORDER BY pm.created_at, pm.user_id LIMIT $4",
-        )
+             WHERE pm.project_id = $1 AND {} {} LIMIT $4",
+            MEMBERS.after_sql(ORDER, 2),
+            MEMBERS.order_sql(ORDER),
+        ))
         .bind(project_id)
         .bind(after_time)
         .bind(after_id)
-        .bind(limit + 1)
+        .bind(page.rows())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(member_from_row).collect()

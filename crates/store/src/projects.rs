@@ -8,6 +8,7 @@ use tollgate_domain::{new_id, IdPrefix, Name, ProjectRole, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::changes::{record_change, ChangeKind};
+use crate::cursor::{Keyset, Order, PageRequest};
 use crate::error::corrupt;
 use crate::{Result, Store, StoreError};
 
@@ -34,6 +35,21 @@ pub struct ProjectWithRole {
     pub project: Project,
     pub role: Option<ProjectRole>,
 }
+
+/// Projects are listed oldest first.
+const PROJECT_ORDER: &str = "p.created_at, p.id";
+/// Every project of an organization (what an org admin sees).
+const ALL_PROJECTS: Keyset = Keyset::by_time(
+    "SELECT created_at, id FROM projects WHERE org_id = $1 AND id = $2",
+    Order::Ascending,
+);
+/// The projects of an organization assigned to the user bound as `$3`.
+const ASSIGNED_PROJECTS: Keyset = Keyset::by_time(
+    "SELECT p.created_at, p.id FROM projects p \
+     JOIN project_members pm ON pm.project_id = p.id AND pm.user_id = $3 \
+     WHERE p.org_id = $1 AND p.id = $2",
+    Order::Ascending,
+);
 
 const PROJECT_COLUMNS: &str = "p.id, p.org_id, p.name, p.is_default, p.archived_at, p.created_at";
 
@@ -156,33 +172,31 @@ impl Store {
         org_id: &str,
         user_id: &str,
         all: bool,
-        limit: i64,
-        after: Option<&str>,
+        page: PageRequest<'_>,
     ) -> Result<Vec<ProjectWithRole>> {
-        let (after_time, after_id) = match after {
-            Some(id) => {
-                let cursor = self
-                    .project_with_role(org_id, id, user_id)
-                    .await?
-                    .filter(|p| all || p.role.is_some())
-                    .ok_or(StoreError::NotFound)?;
-                (cursor.project.created_at, cursor.project.id)
-            }
-            None => (i64::MIN, String::new()),
+        // The cursor must be a project this user sees: any of the organization's for an org
+        // admin, an assigned one otherwise.
+        let listed = if all {
+            &ALL_PROJECTS
+        } else {
+            &ASSIGNED_PROJECTS
         };
+        let seer = (!all).then_some(user_id);
+        let (after_time, after_id) = listed.start(&self.pool, org_id, seer, page).await?;
         let rows = sqlx::query(&format!(
             "SELECT {PROJECT_COLUMNS}, pm.role AS project_role FROM projects p \
              LEFT JOIN project_members pm ON pm.project_id = p.id AND pm.user_id = $2 \
              WHERE p.org_id = $1 AND ($3 = 1 OR pm.role IS NOT NULL) \
-               AND (p.created_at > $4 OR (p.created_at = $4 AND p.id > $5)) \
-             ORDER BY p.created_at, p.id LIMIT $6"
+               AND {} {} LIMIT $6",
+            listed.after_sql(PROJECT_ORDER, 4),
+            listed.order_sql(PROJECT_ORDER),
         ))
         .bind(org_id)
         .bind(user_id)
         .bind(i64::from(all))
         .bind(after_time)
         .bind(after_id)
-        .bind(limit + 1)
+        .bind(page.rows())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(with_role_from_row).collect()

@@ -172,7 +172,10 @@ async fn orgs_are_created_renamed_and_retyped(engine: Engine) {
     assert_eq!(renamed.name, "Renamed");
     assert_eq!(store.org(&team.id).await.unwrap().unwrap().name, "Renamed");
 
-    let log = store.audit_log(&team.id, 10, None).await.unwrap();
+    let log = store
+        .audit_log(&team.id, tollgate_store::PageRequest::first(10))
+        .await
+        .unwrap();
     assert_eq!(
         log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
         ["org.rename", "org.create"]

@@ -93,7 +93,10 @@ async fn inviting_writes_the_invitation_and_its_email_together(engine: Engine) {
     let outbox = store.outbox_messages(10).await.unwrap();
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].to, "new@example.com");
-    let log = store.audit_log(&org, 10, None).await.unwrap();
+    let log = store
+        .audit_log(&org, tollgate_store::PageRequest::first(10))
+        .await
+        .unwrap();
     assert_eq!(
         (log[0].action.as_str(), log[0].target_id.as_str()),
         ("invitation.create", inv.id.as_str())
@@ -261,7 +264,7 @@ async fn accept_reject_and_every_illegal_transition(engine: Engine) {
         Err(InviteError::Unusable(InviteUnusable::Expired))
     ));
     let actions: Vec<_> = store
-        .audit_log(&org, 20, None)
+        .audit_log(&org, tollgate_store::PageRequest::first(20))
         .await
         .unwrap()
         .into_iter()
@@ -396,7 +399,7 @@ async fn the_invites_list_shows_pending_and_recent_rejections(engine: Engine) {
         .unwrap();
 
     let listed = store
-        .list_invitations(&org, NOW - 30 * DAY, None, 10)
+        .list_invitations(&org, NOW - 30 * DAY, tollgate_store::PageRequest::first(10))
         .await
         .unwrap();
     let emails: Vec<_> = listed.iter().map(|i| i.email.as_str()).collect();
@@ -406,12 +409,16 @@ async fn the_invites_list_shows_pending_and_recent_rejections(engine: Engine) {
         "newest first; accepted and revoked are not listed"
     );
     let page = store
-        .list_invitations(&org, NOW - 30 * DAY, None, 1)
+        .list_invitations(&org, NOW - 30 * DAY, tollgate_store::PageRequest::first(1))
         .await
         .unwrap();
     assert_eq!(page.len(), 2);
     let rest = store
-        .list_invitations(&org, NOW - 30 * DAY, Some(&page[0].id), 1)
+        .list_invitations(
+            &org,
+            NOW - 30 * DAY,
+            tollgate_store::PageRequest::after(Some(&page[0].id), 1),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -420,7 +427,11 @@ async fn the_invites_list_shows_pending_and_recent_rejections(engine: Engine) {
     );
     // 31 days later the rejection is gone; the stale pending invitation too.
     assert!(store
-        .list_invitations(&org, NOW + 31 * DAY - 30 * DAY + 11, None, 10)
+        .list_invitations(
+            &org,
+            NOW + 31 * DAY - 30 * DAY + 11,
+            tollgate_store::PageRequest::first(10)
+        )
         .await
         .unwrap()
         .is_empty());

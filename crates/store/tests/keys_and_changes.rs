@@ -35,13 +35,19 @@ async fn keys_are_created_listed_revoked_and_looked_up(engine: Engine) {
         assert_eq!(key.created_by.as_ref().unwrap().email, "ada@example.com");
         ids.push(key.id);
     }
-    let listed = store.api_keys(&project.id, 10, None).await.unwrap();
+    let listed = store
+        .api_keys(&project.id, tollgate_store::PageRequest::first(10))
+        .await
+        .unwrap();
     assert_eq!(
         listed.iter().map(|k| &k.id).collect::<Vec<_>>(),
         [&ids[0], &ids[1]]
     );
     let after = store
-        .api_keys(&project.id, 10, Some(&ids[0]))
+        .api_keys(
+            &project.id,
+            tollgate_store::PageRequest::after(Some(&ids[0]), 10),
+        )
         .await
         .unwrap();
     assert_eq!(after.len(), 1);
@@ -112,7 +118,11 @@ async fn keys_are_created_listed_revoked_and_looked_up(engine: Engine) {
             .revoked
     );
     assert_eq!(
-        store.api_keys(&project.id, 10, None).await.unwrap().len(),
+        store
+            .api_keys(&project.id, tollgate_store::PageRequest::first(10))
+            .await
+            .unwrap()
+            .len(),
         1
     );
     store
@@ -153,12 +163,18 @@ async fn keys_are_created_listed_revoked_and_looked_up(engine: Engine) {
         )
         .await
         .unwrap();
-    let all = store.org_api_keys(&org.id, 10, None).await.unwrap();
+    let all = store
+        .org_api_keys(&org.id, tollgate_store::PageRequest::first(10))
+        .await
+        .unwrap();
     assert_eq!(all.len(), 2, "the revoked key is not listed");
     assert_eq!(all[1].name, "in other");
     assert_eq!(
         store
-            .org_api_keys(&org.id, 10, Some(&all[0].id))
+            .org_api_keys(
+                &org.id,
+                tollgate_store::PageRequest::after(Some(&all[0].id), 10)
+            )
             .await
             .unwrap()
             .len(),
@@ -170,7 +186,11 @@ async fn keys_are_created_listed_revoked_and_looked_up(engine: Engine) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        store.org_api_keys(&org.id, 10, None).await.unwrap().len(),
+        store
+            .org_api_keys(&org.id, tollgate_store::PageRequest::first(10))
+            .await
+            .unwrap()
+            .len(),
         1
     );
     assert!(
@@ -195,7 +215,10 @@ async fn keys_are_created_listed_revoked_and_looked_up(engine: Engine) {
             (ChangeKind::Project, other.id.as_str()),
         ]
     );
-    let log = store.audit_log(&org.id, 10, None).await.unwrap();
+    let log = store
+        .audit_log(&org.id, tollgate_store::PageRequest::first(10))
+        .await
+        .unwrap();
     assert_eq!(
         log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
         [

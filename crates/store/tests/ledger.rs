@@ -206,7 +206,10 @@ async fn grants_are_drawn_in_order_and_expire(engine: Engine) {
         .debit_usage(&org, 3 * USD, "u1", NOW + 1)
         .await
         .unwrap();
-    let grants = store.credit_grants(&org, None, 10).await.unwrap();
+    let grants = store
+        .credit_grants(&org, tollgate_store::PageRequest::first(10))
+        .await
+        .unwrap();
     let promo = grants
         .iter()
         .find(|g| g.source == GrantSource::Promotion)

@@ -70,7 +70,10 @@ async fn overrides_are_set_replaced_cleared_audited_and_signalled(engine: Engine
     assert!(changes
         .iter()
         .all(|c| c.kind == ChangeKind::Limits && c.target_id == org.id));
-    let log = store.audit_log(&org.id, 10, None).await.unwrap();
+    let log = store
+        .audit_log(&org.id, tollgate_store::PageRequest::first(10))
+        .await
+        .unwrap();
     assert_eq!(
         log.iter()
             .filter(|e| e.action.starts_with("limits."))

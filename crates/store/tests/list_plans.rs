@@ -149,7 +149,10 @@ async fn org_key_list_pages_come_from_the_index(engine: Engine) {
     let mut after: Option<String> = None;
     loop {
         let page = store
-            .org_api_keys(&org.id, 1_000, after.as_deref())
+            .org_api_keys(
+                &org.id,
+                tollgate_store::PageRequest::after(after.as_deref(), 1_000),
+            )
             .await
             .unwrap();
         let more = page.len() > 1_000;
@@ -308,7 +311,11 @@ async fn walk_members(
     let mut after: Option<String> = None;
     loop {
         let page = store
-            .list_members(org_id, search, after.as_deref(), limit)
+            .list_members(
+                org_id,
+                search,
+                tollgate_store::PageRequest::after(after.as_deref(), limit),
+            )
             .await
             .unwrap();
         let more = page.len() as i64 > limit;

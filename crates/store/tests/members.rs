@@ -52,7 +52,10 @@ async fn members_are_listed_searched_and_paged(engine: Engine) {
             .await
             .unwrap();
     }
-    let all = store.list_members(&org, None, None, 10).await.unwrap();
+    let all = store
+        .list_members(&org, None, tollgate_store::PageRequest::first(10))
+        .await
+        .unwrap();
     let emails: Vec<_> = all.iter().map(|m| m.email.as_str()).collect();
     assert_eq!(
         emails,
@@ -64,10 +67,17 @@ async fn members_are_listed_searched_and_paged(engine: Engine) {
         ]
     );
 
-    let page1 = store.list_members(&org, None, None, 2).await.unwrap();
+    let page1 = store
+        .list_members(&org, None, tollgate_store::PageRequest::first(2))
+        .await
+        .unwrap();
     assert_eq!(page1.len(), 3, "limit + 1 says there is more");
     let page2 = store
-        .list_members(&org, None, Some(&page1[1].user_id), 2)
+        .list_members(
+            &org,
+            None,
+            tollgate_store::PageRequest::after(Some(&page1[1].user_id), 2),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -76,18 +86,22 @@ async fn members_are_listed_searched_and_paged(engine: Engine) {
     );
 
     let by_name = store
-        .list_members(&org, Some("LOVELACE"), None, 10)
+        .list_members(
+            &org,
+            Some("LOVELACE"),
+            tollgate_store::PageRequest::first(10),
+        )
         .await
         .unwrap();
     assert_eq!(by_name.len(), 1);
     let by_email = store
-        .list_members(&org, Some("bob@"), None, 10)
+        .list_members(&org, Some("bob@"), tollgate_store::PageRequest::first(10))
         .await
         .unwrap();
     assert_eq!(by_email[0].name, "Bob 100%");
     assert_eq!(
         store
-            .list_members(&org, Some("100%"), None, 10)
+            .list_members(&org, Some("100%"), tollgate_store::PageRequest::first(10))
             .await
             .unwrap()
             .len(),
@@ -95,7 +109,7 @@ async fn members_are_listed_searched_and_paged(engine: Engine) {
     );
     assert_eq!(
         store
-            .list_members(&org, Some("%"), None, 10)
+            .list_members(&org, Some("%"), tollgate_store::PageRequest::first(10))
             .await
             .unwrap()
             .len(),
@@ -104,7 +118,7 @@ async fn members_are_listed_searched_and_paged(engine: Engine) {
     );
     assert_eq!(
         store
-            .list_members(&org, Some("_"), None, 10)
+            .list_members(&org, Some("_"), tollgate_store::PageRequest::first(10))
             .await
             .unwrap()
             .len(),
@@ -178,7 +192,7 @@ async fn the_last_admin_stays(engine: Engine) {
         Err(StoreError::NotFound)
     ));
     let actions: Vec<_> = store
-        .audit_log(&org, 10, None)
+        .audit_log(&org, tollgate_store::PageRequest::first(10))
         .await
         .unwrap()
         .into_iter()
@@ -236,7 +250,7 @@ async fn concurrent_demotions_keep_one_admin(engine: Engine) {
     }
     assert_eq!(refused, 1, "exactly the last change is refused");
     let admins_left = store
-        .list_members(&org, None, None, 100)
+        .list_members(&org, None, tollgate_store::PageRequest::first(100))
         .await
         .unwrap()
         .into_iter()
@@ -262,13 +276,17 @@ async fn a_rename_reaches_the_search_in_every_organization(engine: Engine) {
         .unwrap();
     for org in [&first, &second] {
         let found = store
-            .list_members(org, Some("hopper"), None, 10)
+            .list_members(org, Some("hopper"), tollgate_store::PageRequest::first(10))
             .await
             .unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].name, "Grace HOPPER");
         assert!(store
-            .list_members(org, Some("lovelace"), None, 10)
+            .list_members(
+                org,
+                Some("lovelace"),
+                tollgate_store::PageRequest::first(10)
+            )
             .await
             .unwrap()
             .is_empty());
@@ -301,13 +319,22 @@ async fn the_migration_fills_existing_memberships(engine: Engine) {
         members.into_iter().map(|m| m.email).collect::<Vec<_>>()
     };
     assert_eq!(
-        emails(store.list_members(org, None, None, 10).await.unwrap()),
+        emails(
+            store
+                .list_members(org, None, tollgate_store::PageRequest::first(10))
+                .await
+                .unwrap()
+        ),
         ["ada@example.com", "zed@example.com"]
     );
     assert_eq!(
         emails(
             store
-                .list_members(org, Some("lovelace"), None, 10)
+                .list_members(
+                    org,
+                    Some("lovelace"),
+                    tollgate_store::PageRequest::first(10)
+                )
                 .await
                 .unwrap()
         ),
@@ -316,7 +343,7 @@ async fn the_migration_fills_existing_memberships(engine: Engine) {
     assert_eq!(
         emails(
             store
-                .list_members(org, Some("ZED@"), None, 10)
+                .list_members(org, Some("ZED@"), tollgate_store::PageRequest::first(10))
                 .await
                 .unwrap()
         ),

@@ -118,14 +118,24 @@ async fn members_see_assigned_projects_and_lose_access_with_the_last_one(engine:
         .unwrap();
     assert!(store.membership(&org.id, &bob.id).await.unwrap().is_some());
     let seen = store
-        .visible_projects(&org.id, &bob.id, false, 10, None)
+        .visible_projects(
+            &org.id,
+            &bob.id,
+            false,
+            tollgate_store::PageRequest::first(10),
+        )
         .await
         .unwrap();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].project.id, p.id);
     assert_eq!(seen[0].role, Some(ProjectRole::ProjectAdmin));
     let all = store
-        .visible_projects(&org.id, &admin.id, true, 10, None)
+        .visible_projects(
+            &org.id,
+            &admin.id,
+            true,
+            tollgate_store::PageRequest::first(10),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -136,14 +146,24 @@ async fn members_see_assigned_projects_and_lose_access_with_the_last_one(engine:
     );
     // Pages: after the first, and a cursor the caller cannot see.
     let page = store
-        .visible_projects(&org.id, &admin.id, true, 1, Some(&all[0].project.id))
+        .visible_projects(
+            &org.id,
+            &admin.id,
+            true,
+            tollgate_store::PageRequest::after(Some(&all[0].project.id), 1),
+        )
         .await
         .unwrap();
     assert_eq!(page.len(), 2, "one more than the limit says there are more");
     assert_eq!(page[0].project.id, p.id);
     assert!(matches!(
         store
-            .visible_projects(&org.id, &bob.id, false, 10, Some(&q.id))
+            .visible_projects(
+                &org.id,
+                &bob.id,
+                false,
+                tollgate_store::PageRequest::after(Some(&q.id), 10)
+            )
             .await,
         Err(StoreError::NotFound)
     ));
@@ -210,7 +230,10 @@ async fn members_see_assigned_projects_and_lose_access_with_the_last_one(engine:
         )
         .await
         .unwrap();
-    let members = store.project_members(&q.id, 10, None).await.unwrap();
+    let members = store
+        .project_members(&q.id, tollgate_store::PageRequest::first(10))
+        .await
+        .unwrap();
     assert_eq!(members.len(), 1);
     assert_eq!(members[0].role, ProjectRole::ProjectAdmin);
     assert_eq!(members[0].email, "bob@example.com");

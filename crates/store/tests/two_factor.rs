@@ -133,7 +133,10 @@ async fn organizations_require_two_factor_and_members_show_it(engine: Engine) {
         .await
         .unwrap();
     assert!(!off.require_2fa);
-    let log = store.audit_log(&org.id, 10, None).await.unwrap();
+    let log = store
+        .audit_log(&org.id, tollgate_store::PageRequest::first(10))
+        .await
+        .unwrap();
     assert_eq!(
         log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
         ["off", "rename", "on"]
@@ -153,7 +156,10 @@ async fn organizations_require_two_factor_and_members_show_it(engine: Engine) {
             .map(|m| (m.email, m.totp_enabled))
             .collect::<Vec<_>>()
     };
-    let members = store.list_members(&org.id, None, None, 10).await.unwrap();
+    let members = store
+        .list_members(&org.id, None, tollgate_store::PageRequest::first(10))
+        .await
+        .unwrap();
     assert_eq!(
         totp(members),
         [
@@ -162,7 +168,10 @@ async fn organizations_require_two_factor_and_members_show_it(engine: Engine) {
         ]
     );
     store.enable_totp(&bob.id, 1, &[], NOW).await.unwrap();
-    let members = store.list_members(&org.id, None, None, 10).await.unwrap();
+    let members = store
+        .list_members(&org.id, None, tollgate_store::PageRequest::first(10))
+        .await
+        .unwrap();
     assert_eq!(
         totp(members),
         [

@@ -102,7 +102,10 @@ async fn credits_grant_adds_a_promotional_grant(engine: Engine) {
         store.credit_account(&org_id).await.unwrap().balance,
         25_000_000
     );
-    let grants = store.credit_grants(&org_id, None, 10).await.unwrap();
+    let grants = store
+        .credit_grants(&org_id, tollgate_store::PageRequest::first(10))
+        .await
+        .unwrap();
     assert_eq!(grants.len(), 1);
     let g = &grants[0];
     assert_eq!(
@@ -148,7 +151,11 @@ async fn credits_grant_adds_a_promotional_grant(engine: Engine) {
         25_000_000
     );
     assert_eq!(
-        store.credit_grants(&org_id, None, 10).await.unwrap().len(),
+        store
+            .credit_grants(&org_id, tollgate_store::PageRequest::first(10))
+            .await
+            .unwrap()
+            .len(),
         1
     );
 }
@@ -323,7 +330,10 @@ mod limits_commands {
             "{out}"
         );
         assert!(model_block[3].contains("50000  pay-as-you-go"), "{out}");
-        let log = store.audit_log(&org_id, 10, None).await.unwrap();
+        let log = store
+            .audit_log(&org_id, tollgate_store::PageRequest::first(10))
+            .await
+            .unwrap();
         assert_eq!(
             log.iter()
                 .filter(|e| e.action == "limits.override.set")

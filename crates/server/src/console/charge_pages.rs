@@ -67,7 +67,11 @@ pub async fn payment_since(
     since: i64,
     made_by: impl Fn(&Payment) -> bool,
 ) -> Option<String> {
-    let recent = app.store.payments(org_id, None, 10).await.ok()?;
+    let recent = app
+        .store
+        .payments(org_id, tollgate_store::PageRequest::first(10))
+        .await
+        .ok()?;
     recent
         .into_iter()
         .find(|p| p.created_at >= since && made_by(p))

@@ -263,7 +263,11 @@ async fn candidates(
 ) -> Result<Vec<Value>, ServiceError> {
     Ok(app
         .store
-        .list_members(&access.project.org_id, None, None, 500)
+        .list_members(
+            &access.project.org_id,
+            None,
+            tollgate_store::PageRequest::first(500),
+        )
         .await?
         .into_iter()
         .filter(|c| !c.role.is_admin() && members.iter().all(|m| m.user_id != c.user_id))

@@ -35,7 +35,7 @@ impl App {
         check_cursor(after, IdPrefix::ApiKey)?;
         let rows = self
             .store
-            .api_keys(project_id, limit, after)
+            .api_keys(project_id, tollgate_store::PageRequest::after(after, limit))
             .await
             .map_err(cursor_error)?;
         Ok((access, Page::from_rows(rows, limit)))
@@ -54,7 +54,7 @@ impl App {
         check_cursor(after, IdPrefix::ApiKey)?;
         let rows = self
             .store
-            .org_api_keys(org_id, limit, after)
+            .org_api_keys(org_id, tollgate_store::PageRequest::after(after, limit))
             .await
             .map_err(cursor_error)?;
         Ok(Page::from_rows(rows, limit))

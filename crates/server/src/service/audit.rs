@@ -1,10 +1,10 @@
 //! The organization's audit log, for org admins.
 
 use tollgate_domain::OrgAction;
-use tollgate_store::{AuditRecord, User};
+use tollgate_store::{AuditRecord, PageRequest, User};
 
 use crate::app::App;
-use crate::service::{cursor_error, invalid_cursor, Page, ServiceResult};
+use crate::service::{cursor_error, Page, ServiceResult};
 
 impl App {
     /// Newest first; `after` is the id of the last entry of the previous page.
@@ -17,13 +17,9 @@ impl App {
     ) -> ServiceResult<Page<AuditRecord>> {
         self.org_access_for(user, org_id, OrgAction::ViewAuditLog)
             .await?;
-        let before = match after {
-            None => None,
-            Some(a) => Some(a.parse::<i64>().map_err(|_| invalid_cursor())?),
-        };
         let rows = self
             .store
-            .audit_log(org_id, limit, before)
+            .audit_log(org_id, PageRequest::after(after, limit))
             .await
             .map_err(cursor_error)?;
         Ok(Page::from_rows(rows, limit))

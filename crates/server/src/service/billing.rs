@@ -291,7 +291,7 @@ impl App {
         check_cursor(after, IdPrefix::Grant)?;
         let rows = self
             .store
-            .credit_grants(org_id, after, limit)
+            .credit_grants(org_id, tollgate_store::PageRequest::after(after, limit))
             .await
             .map_err(cursor_error)?;
         Ok(Page::from_rows(rows, limit))
@@ -309,7 +309,7 @@ impl App {
         check_cursor(after, IdPrefix::Payment)?;
         let rows = self
             .store
-            .payments(org_id, after, limit)
+            .payments(org_id, tollgate_store::PageRequest::after(after, limit))
             .await
             .map_err(cursor_error)?;
         Ok(Page::from_rows(rows, limit))

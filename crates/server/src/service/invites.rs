@@ -257,7 +257,11 @@ impl App {
         let since = self.now() - LIST_REJECTED_FOR_MS;
         let rows = self
             .store
-            .list_invitations(org_id, since, after, limit)
+            .list_invitations(
+                org_id,
+                since,
+                tollgate_store::PageRequest::after(after, limit),
+            )
             .await
             .map_err(cursor_error)?;
         Ok(Page::from_rows(rows, limit))

@@ -46,7 +46,11 @@ impl App {
         check_cursor(after, IdPrefix::User)?;
         let rows = self
             .store
-            .list_members(org_id, search, after, limit)
+            .list_members(
+                org_id,
+                search,
+                tollgate_store::PageRequest::after(after, limit),
+            )
             .await
             .map_err(cursor_error)?;
         Ok(Page::from_rows(rows, limit))

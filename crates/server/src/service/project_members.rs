@@ -31,7 +31,7 @@ impl App {
         check_cursor(after, IdPrefix::User)?;
         let rows = self
             .store
-            .project_members(project_id, limit, after)
+            .project_members(project_id, tollgate_store::PageRequest::after(after, limit))
             .await
             .map_err(cursor_error)?;
         Ok((access, Page::from_rows(rows, limit)))

@@ -103,7 +103,12 @@ impl App {
         let all = allows(membership.role, OrgAction::ViewAllProjects);
         let rows = self
             .store
-            .visible_projects(org_id, &user.id, all, limit, after)
+            .visible_projects(
+                org_id,
+                &user.id,
+                all,
+                tollgate_store::PageRequest::after(after, limit),
+            )
             .await
             .map_err(cursor_error)?;
         let rows = rows

@@ -72,7 +72,7 @@ pub async fn subscription_payments(t: &TestApp, org_id: &str) -> Vec<(i64, Strin
     let mut out: Vec<(i64, String, String)> = t
         .app
         .store
-        .payments(org_id, None, 1000)
+        .payments(org_id, tollgate_store::PageRequest::first(1000))
         .await
         .unwrap()
         .into_iter()

@@ -16,7 +16,7 @@ use tollgate_domain::ledger::{
 };
 use tollgate_domain::{new_id, IdPrefix, Money, Timestamp};
 
-use crate::cursor::{self, Listed};
+use crate::cursor::{Keyset, Order, PageRequest};
 use crate::error::corrupt;
 use crate::{Result, Store, StoreError};
 
@@ -25,9 +25,11 @@ mod holds;
 
 pub(crate) use debits::debit_usage_batch_in;
 
-/// The grant history as a list: a grant's place in it (`cursor::position`).
-const GRANTS: Listed =
-    Listed("SELECT created_at, id FROM credit_grants WHERE org_id = $1 AND id = $2");
+/// The grant history as a list, newest first.
+const GRANTS: Keyset = Keyset::by_time(
+    "SELECT created_at, id FROM credit_grants WHERE org_id = $1 AND id = $2",
+    Order::Descending,
+);
 
 /// An organization's credit, read in O(1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -395,25 +397,18 @@ impl Store {
 
     /// The grant history, newest first, paged by grant id (`limit + 1` rows). `NotFound` when
     /// `after` is not a grant of the organization.
-    pub async fn credit_grants(
-        &self,
-        org_id: &str,
-        after: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<Grant>> {
-        let (after_time, after_id): (i64, String) =
-            cursor::position(&self.pool, GRANTS, org_id, after)
-                .await?
-                .unwrap_or((i64::MAX, String::new()));
+    pub async fn credit_grants(&self, org_id: &str, page: PageRequest<'_>) -> Result<Vec<Grant>> {
+        const ORDER: &str = "created_at, id";
+        let (after_time, after_id) = GRANTS.start(&self.pool, org_id, None, page).await?;
         sqlx::query_as::<_, GrantRow>(&format!(
-            "SELECT {GRANT_COLUMNS} FROM credit_grants WHERE org_id = $1 \
-             AND (created_at, id) < ($2, $3) \
-             ORDER BY created_at DESC, id DESC LIMIT $4"
+            "SELECT {GRANT_COLUMNS} FROM credit_grants WHERE org_id = $1 AND {} {} LIMIT $4",
+            GRANTS.after_sql(ORDER, 2),
+            GRANTS.order_sql(ORDER),
         ))
         .bind(org_id)
         .bind(after_time)
         .bind(after_id)
-        .bind(limit + 1)
+        .bind(page.rows())
         .fetch_all(&self.pool)
         .await?
         .into_iter()
