@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
+use tollgate_domain::payment::{MICROS_PER_CENT, MIN_CHARGE_MICROS};
 use tollgate_domain::Money;
 use tollgate_server::email::{SmtpConfig, SmtpSecurity, TransportConfig};
 use tollgate_server::metering::MeteringConfig;
@@ -303,11 +304,11 @@ impl Config {
         let min_purchase = usd("min_purchase", &f.min_purchase, d.min_purchase)?;
         let max_purchase = usd("max_purchase", &f.max_purchase, d.max_purchase)?;
         anyhow::ensure!(
-            min_purchase >= 500_000 && min_purchase <= max_purchase,
+            min_purchase >= MIN_CHARGE_MICROS && min_purchase <= max_purchase,
             "min_purchase must be at least 0.50 and at most max_purchase"
         );
         anyhow::ensure!(
-            min_purchase % 10_000 == 0 && max_purchase % 10_000 == 0,
+            min_purchase % MICROS_PER_CENT == 0 && max_purchase % MICROS_PER_CENT == 0,
             "min_purchase and max_purchase must be whole cents"
         );
         Ok(BillingConfig {
