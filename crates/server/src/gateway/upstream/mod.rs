@@ -139,11 +139,16 @@ impl Upstreams {
         let mut last_error = String::new();
         while let Some(in_flight) = pool.pick(&tried) {
             let replica = in_flight.replica();
-            let mut request = client
-                .post(format!("{}{}", replica.base_url, endpoint.path()))
+            let request = match replica.url(endpoint) {
+                Some(url) => client.post(url.clone()),
+                None => client.post(format!("{}{}", replica.base_url, endpoint.path())),
+            };
+            let mut request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
-            if let Some(key) = &config.api_key {
+            if let Some(authorization) = &pool.authorization {
+                request = request.header(reqwest::header::AUTHORIZATION, authorization.clone());
+            } else if let Some(key) = &config.api_key {
                 request = request.bearer_auth(key);
             }
             let sent = tokio::time::timeout(

@@ -8,8 +8,14 @@ use std::time::Instant;
 
 use tollgate_domain::catalog::HttpUpstream;
 
+use crate::gateway::request::Endpoint;
+
 pub struct Replica {
     pub base_url: String,
+    /// `base_url` + each endpoint's path, parsed once (`None`: not a URL; each request then
+    /// fails to send, as it would with the text).
+    chat_url: Option<reqwest::Url>,
+    completions_url: Option<reqwest::Url>,
     outstanding: AtomicUsize,
     failures: AtomicU32,
     /// Milliseconds since the pool's `epoch` until which the replica is set aside (0: never).
@@ -18,6 +24,8 @@ pub struct Replica {
 
 pub struct Pool {
     pub config: HttpUpstream,
+    /// `Authorization: Bearer <api_key>`, built once.
+    pub authorization: Option<reqwest::header::HeaderValue>,
     pub replicas: Vec<Replica>,
     /// Where the search for the least busy replica starts, moved on every pick, so that idle
     /// replicas share the load rather than the first taking it all.
@@ -35,6 +43,16 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         if let Some(r) = self.pool.replicas.get(self.index) {
             r.outstanding.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Replica {
+    /// Where `endpoint` is on this replica, parsed once.
+    pub fn url(&self, endpoint: Endpoint) -> Option<&reqwest::Url> {
+        match endpoint {
+            Endpoint::Chat => self.chat_url.as_ref(),
+            Endpoint::Completions => self.completions_url.as_ref(),
         }
     }
 }
@@ -79,14 +97,27 @@ impl Pool {
             .base_urls
             .iter()
             .map(|u| Replica {
+                chat_url: reqwest::Url::parse(&format!("{u}{}", Endpoint::Chat.path())).ok(),
+                completions_url: reqwest::Url::parse(&format!(
+                    "{u}{}",
+                    Endpoint::Completions.path()
+                ))
+                .ok(),
                 base_url: u.clone(),
                 outstanding: AtomicUsize::new(0),
                 failures: AtomicU32::new(0),
                 ejected_until: AtomicU64::new(0),
             })
             .collect();
+        let authorization = config.api_key.as_ref().and_then(|key| {
+            let mut value =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).ok()?;
+            value.set_sensitive(true);
+            Some(value)
+        });
         Arc::new(Self {
             config,
+            authorization,
             replicas,
             turn: AtomicUsize::new(0),
             epoch: Instant::now(),
