@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use tollgate_domain::{OrgId, ProjectId};
 
 use tollgate_domain::secret::digest;
 use tollgate_domain::{new_id, IdPrefix, ProjectAction, Timestamp};
@@ -56,8 +57,8 @@ impl App {
     pub async fn playground_pass(
         &self,
         session: &CurrentSession,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
     ) -> ServiceResult<Arc<KeyIdentity>> {
         let access = self
             .project_access(&session.user, org_id, project_id, ProjectAction::ManageKeys)
@@ -91,7 +92,7 @@ impl App {
     pub async fn playground_usage(
         &self,
         session: &CurrentSession,
-        org_id: &str,
+        org_id: &OrgId,
         request_id: &str,
     ) -> ServiceResult<Option<UsageRecord>> {
         self.org_access(&session.user, org_id).await?;
@@ -107,7 +108,7 @@ impl App {
         self.project_access(
             &session.user,
             org_id,
-            &record.project_id,
+            &ProjectId::from_stored(record.project_id.clone()),
             ProjectAction::View,
         )
         .await
