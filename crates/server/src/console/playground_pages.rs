@@ -260,7 +260,7 @@ pub async fn chat(
 pub async fn usage(
     State(app): State<Arc<App>>,
     PageSession(session): PageSession,
-    PagePath((org_id, request_id)): PagePath<(OrgId, String)>,
+    PagePath((org_id, request_id)): PagePath<(OrgId, tollgate_domain::RequestId)>,
 ) -> Response {
     match app.playground_usage(&session, &org_id, &request_id).await {
         Ok(Some(r)) => Json(json!({

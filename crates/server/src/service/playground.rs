@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use tollgate_domain::{OrgId, ProjectId};
+use tollgate_domain::{OrgId, ProjectId, RequestId};
 
 use tollgate_domain::secret::digest;
 use tollgate_domain::{new_id, IdPrefix, ProjectAction, Timestamp};
@@ -93,12 +93,9 @@ impl App {
         &self,
         session: &CurrentSession,
         org_id: &OrgId,
-        request_id: &str,
+        request_id: &RequestId,
     ) -> ServiceResult<Option<UsageRecord>> {
         self.org_access(&session.user, org_id).await?;
-        if !tollgate_domain::ids::is_well_formed(IdPrefix::Request, request_id) {
-            return Err(ServiceError::NotFound("request"));
-        }
         let Some(record) = self.store.find_usage_record(request_id).await? else {
             return Ok(None);
         };
