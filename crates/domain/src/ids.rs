@@ -62,6 +62,189 @@ pub fn is_well_formed(prefix: IdPrefix, id: &str) -> bool {
         })
 }
 
+/// Defines a typed id: a `String` newtype that is only ever built from an id of its own prefix,
+/// so that one kind of id cannot be passed where another is expected.
+///
+/// - `generate()`: a new id (`new_id(prefix)`).
+/// - `parse(&str)`: `Some` only for the shape `new_id` produces (`is_well_formed`); this is
+///   how an id from outside (a path, a form, a query string, a JSON body) comes in.
+/// - `from_stored(String)`: an id read back from the database. It is not checked again: the
+///   database only holds ids this code generated (or a value read from a row that names
+///   this kind of thing), and re-validating every row read would turn a harmless legacy value
+///   into an error far from where it came from.
+/// - `Deref<Target = str>`, `AsRef<str>`, `Display`, and comparisons with `str`, so a typed id
+///   goes wherever a `&str` is taken (the store's functions).
+/// - serde: serializes as the bare string; deserializing refuses a malformed id.
+macro_rules! typed_id {
+    ($(#[$meta:meta])* $name:ident, $prefix:expr) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The prefix every id of this kind starts with.
+            pub const PREFIX: IdPrefix = $prefix;
+
+            /// A new, random id.
+            pub fn generate() -> Self {
+                Self(new_id($prefix))
+            }
+
+            /// The id, if `s` has the shape `generate` produces.
+            pub fn parse(s: &str) -> Option<Self> {
+                is_well_formed($prefix, s).then(|| Self(s.to_owned()))
+            }
+
+            /// An id read back from the database, taken as it is (see `typed_id!`).
+            pub fn from_stored(s: String) -> Self {
+                Self(s)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+
+        impl PartialEq<&$name> for String {
+            fn eq(&self, other: &&$name) -> bool {
+                *self == other.0
+            }
+        }
+
+        impl PartialEq<$name> for str {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.0
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                if is_well_formed($prefix, &s) {
+                    Ok(Self(s))
+                } else {
+                    Err(serde::de::Error::custom(concat!(
+                        "not a well-formed ",
+                        stringify!($name)
+                    )))
+                }
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// An organization (`org_…`).
+    OrgId,
+    IdPrefix::Org
+);
+typed_id!(
+    /// A project (`prj_…`).
+    ProjectId,
+    IdPrefix::Project
+);
+typed_id!(
+    /// An API key (`key_…`), the public id of a key (not its secret).
+    ApiKeyId,
+    IdPrefix::ApiKey
+);
+typed_id!(
+    /// A user (`usr_…`).
+    UserId,
+    IdPrefix::User
+);
+typed_id!(
+    /// An invitation (`inv_…`).
+    InviteId,
+    IdPrefix::Invite
+);
+typed_id!(
+    /// A subscription (`sub_…`).
+    SubscriptionId,
+    IdPrefix::Subscription
+);
+typed_id!(
+    /// A payment (`pay_…`).
+    PaymentId,
+    IdPrefix::Payment
+);
+typed_id!(
+    /// A signed-in session's public id (`ses_…`).
+    SessionId,
+    IdPrefix::Session
+);
+typed_id!(
+    /// A gateway request and its usage record (`req_…`).
+    RequestId,
+    IdPrefix::Request
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +259,63 @@ mod tests {
         assert!(!is_well_formed(IdPrefix::User, &a));
         assert!(!is_well_formed(IdPrefix::Org, "org_xyz"));
         assert!(!is_well_formed(IdPrefix::Org, &a.to_uppercase()));
+    }
+
+    #[test]
+    fn typed_ids_parse_only_their_own_shape() {
+        let org = OrgId::generate();
+        assert!(org.starts_with("org_"));
+        assert_eq!(OrgId::parse(org.as_str()), Some(org.clone()));
+        assert_ne!(OrgId::generate(), org);
+        // Another kind's id, upper case, wrong length, wrong alphabet, empty.
+        let project = ProjectId::generate();
+        assert_eq!(OrgId::parse(&project), None);
+        assert_eq!(ProjectId::parse(&org), None);
+        assert_eq!(OrgId::parse(&org.to_uppercase()), None);
+        assert_eq!(OrgId::parse(&org[..org.len() - 1]), None);
+        assert_eq!(OrgId::parse(&format!("{org}0")), None);
+        assert_eq!(OrgId::parse("org_zzzzzzzzzzzzzzzzzzzzzzzz"), None);
+        assert_eq!(OrgId::parse(""), None);
+        assert_eq!(
+            ApiKeyId::parse(&ApiKeyId::generate()).map(|k| k.starts_with("key_")),
+            Some(true)
+        );
+        for id in [
+            UserId::generate().into_string(),
+            InviteId::generate().into_string(),
+            SubscriptionId::generate().into_string(),
+            PaymentId::generate().into_string(),
+            SessionId::generate().into_string(),
+            RequestId::generate().into_string(),
+        ] {
+            assert!(OrgId::parse(&id).is_none(), "{id}");
+        }
+    }
+
+    #[test]
+    fn typed_ids_read_like_strings() {
+        let org = OrgId::generate();
+        let s: &str = &org;
+        assert_eq!(org, s);
+        assert_eq!(org, *s);
+        assert_eq!(org.to_string(), s);
+        assert_eq!(org.as_ref(), s);
+        assert_eq!(OrgId::from_stored(s.to_owned()), org);
+    }
+
+    #[test]
+    fn typed_ids_serialize_as_strings_and_refuse_garbage() {
+        let org = OrgId::generate();
+        let json = serde_json::to_string(&org).unwrap();
+        assert_eq!(json, format!("\"{org}\""));
+        let back: OrgId = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, org);
+        assert!(serde_json::from_str::<OrgId>("\"org_xyz\"").is_err());
+        assert!(serde_json::from_str::<OrgId>(
+            &serde_json::to_string(&ProjectId::generate()).unwrap()
+        )
+        .is_err());
+        assert!(serde_json::from_str::<OrgId>(&json.to_uppercase()).is_err());
+        assert!(serde_json::from_str::<OrgId>("42").is_err());
     }
 }

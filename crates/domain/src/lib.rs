@@ -26,7 +26,10 @@ pub mod validate;
 
 pub use catalog::Catalog;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use ids::{new_id, IdPrefix};
+pub use ids::{
+    new_id, ApiKeyId, IdPrefix, InviteId, OrgId, PaymentId, ProjectId, RequestId, SessionId,
+    SubscriptionId, UserId,
+};
 pub use money::Money;
 pub use org::{OrgRole, OrgType};
 pub use permissions::{allows, allows_in_project, OrgAction, ProjectAction};

@@ -18,6 +18,7 @@ pub mod keys;
 pub mod limits;
 pub mod metering;
 pub mod metrics;
+pub mod path_ids;
 pub mod payments;
 mod router;
 pub mod service;

@@ -4,6 +4,7 @@
 //! as here, the browser's origin filled in by app.js) with a curl and a Python example. Both
 //! engines.
 
+use tollgate_domain::{OrgId, ProjectId};
 use tollgate_server::testing::TestApp;
 use tollgate_store::{on_both_engines, Engine};
 
@@ -72,8 +73,8 @@ async fn the_curl_example_works_as_pasted(engine: Engine) {
     t.app
         .set_project_models(
             &user,
-            org,
-            &project,
+            &OrgId::parse(org).unwrap(),
+            &ProjectId::parse(&project).unwrap(),
             Some(vec![other.to_owned()]),
             &tollgate_server::auth::ClientInfo::default(),
         )

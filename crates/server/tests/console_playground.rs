@@ -11,6 +11,7 @@ mod gateway_common;
 use serde_json::{json, Value};
 use tollgate_domain::limits::RateLimits;
 use tollgate_domain::ProjectRole;
+use tollgate_domain::{OrgId, ProjectId};
 use tollgate_server::testing::{TestApp, TestUser};
 use tollgate_store::{on_both_engines, Engine};
 
@@ -300,8 +301,8 @@ async fn refusals_are_readable_and_change_nothing(engine: Engine) {
     t.app
         .set_project_models(
             &t.app.store.user(&ada.id).await.unwrap().unwrap(),
-            org,
-            &project,
+            &OrgId::parse(org).unwrap(),
+            &ProjectId::parse(&project).unwrap(),
             Some(vec![OTHER.to_owned()]),
             &tollgate_server::auth::ClientInfo::default(),
         )
@@ -411,8 +412,8 @@ async fn only_those_who_may_use_keys_chat(engine: Engine) {
     t.app
         .archive_project(
             &t.app.store.user(&ada.id).await.unwrap().unwrap(),
-            org,
-            &lab,
+            &OrgId::parse(org).unwrap(),
+            &ProjectId::parse(&lab).unwrap(),
             &tollgate_server::auth::ClientInfo::default(),
         )
         .await

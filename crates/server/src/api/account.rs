@@ -1,9 +1,11 @@
 //! The signed-in user's own account: `PATCH /api/v1/me`, `POST /api/v1/me/password`, and
 //! their sessions under `/api/v1/me/sessions` (docs/account-security.md).
 
+use crate::api::extract::ApiPath;
 use std::sync::Arc;
+use tollgate_domain::SessionId;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -142,7 +144,7 @@ pub async fn list_sessions(
 pub async fn sign_out_session(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path(session_id): Path<String>,
+    ApiPath(session_id): ApiPath<SessionId>,
 ) -> ApiResult<StatusCode> {
     app.sign_out_session(&session, &session_id).await?;
     Ok(StatusCode::NO_CONTENT)

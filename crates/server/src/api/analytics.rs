@@ -1,9 +1,11 @@
 //! `GET /api/v1/orgs/{org}/usage` (sums by time, model, project, key, plan; JSON or CSV) and
 //! `GET /api/v1/orgs/{org}/requests` (the request log).
 
+use crate::api::extract::ApiPath;
 use std::sync::Arc;
+use tollgate_domain::OrgId;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -142,7 +144,7 @@ const USAGE_PARAMS: [&str; 8] = [
 pub async fn usage(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
     ApiQuery(pairs): ApiQuery<Vec<(String, String)>>,
 ) -> ApiResult<Response> {
     if let Some((unknown, _)) = pairs
@@ -283,7 +285,7 @@ impl From<RequestEntry> for RequestView {
 pub async fn requests(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
     ApiQuery(params): ApiQuery<RequestParams>,
 ) -> ApiResult<Json<List<RequestView>>> {
     let limit = page_limit(params.limit).map_err(ServiceError::from)?;

@@ -1,8 +1,10 @@
 //! `GET`/`POST …/projects/{project}/api-keys`, `DELETE …/api-keys/{key}`.
 
+use crate::api::extract::ApiPath;
 use std::sync::Arc;
+use tollgate_domain::{OrgId, ProjectId};
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -25,7 +27,7 @@ use crate::auth::ClientInfo;
 pub async fn list(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path((org_id, project_id)): Path<(String, String)>,
+    ApiPath((org_id, project_id)): ApiPath<(OrgId, ProjectId)>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<ApiKeyView>>> {
     let limit = params.limit()?;
@@ -73,7 +75,7 @@ pub async fn create(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path((org_id, project_id)): Path<(String, String)>,
+    ApiPath((org_id, project_id)): ApiPath<(OrgId, ProjectId)>,
     ApiJson(body): ApiJson<CreateKeyRequest>,
 ) -> ApiResult<(
     StatusCode,
@@ -107,7 +109,7 @@ pub async fn revoke(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path((org_id, project_id, key_id)): Path<(String, String, String)>,
+    ApiPath((org_id, project_id, key_id)): ApiPath<(OrgId, ProjectId, String)>,
 ) -> ApiResult<StatusCode> {
     app.revoke_api_key(&session.user, &org_id, &project_id, &key_id, &client)
         .await?;

@@ -1,8 +1,10 @@
 //! `GET /api/v1/orgs/{org}/audit-log` — org admins only.
 
+use crate::api::extract::ApiPath;
 use std::sync::Arc;
+use tollgate_domain::OrgId;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use tollgate_store::AuditRecord;
@@ -72,7 +74,7 @@ impl From<AuditRecord> for AuditEntryView {
 pub async fn list(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<AuditEntryView>>> {
     let page = app

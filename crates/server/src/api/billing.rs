@@ -1,9 +1,11 @@
 //! `…/orgs/{org}/billing`: credit, purchases, auto-recharge, card, address, grants and payments
 //! (org admins only). Money is a decimal string in USD ("25.00").
 
+use crate::api::extract::ApiPath;
 use std::sync::Arc;
+use tollgate_domain::OrgId;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -205,7 +207,7 @@ impl From<&Payment> for PaymentView {
 pub async fn get(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
 ) -> ApiResult<Json<BillingView>> {
     let overview = app.billing_overview(&session.user, &org_id).await?;
     Ok(Json(BillingView::new(&app, &overview)))
@@ -214,7 +216,7 @@ pub async fn get(
 async fn view(
     app: &App,
     user: &tollgate_store::User,
-    org_id: &str,
+    org_id: &OrgId,
 ) -> ApiResult<Json<BillingView>> {
     let overview = app.billing_overview(user, org_id).await?;
     Ok(Json(BillingView::new(app, &overview)))
@@ -227,7 +229,7 @@ async fn view(
 pub async fn credit_grants(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<GrantView>>> {
     let limit = params.limit()?;
@@ -267,7 +269,7 @@ pub async fn buy_credits(
     ApiSession(session): ApiSession,
     client: ClientInfo,
     headers: HeaderMap,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
     ApiJson(body): ApiJson<BuyCreditsRequest>,
 ) -> ApiResult<(StatusCode, Json<PaymentView>)> {
     let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) else {
@@ -322,7 +324,7 @@ pub async fn set_auto_recharge(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
     ApiJson(body): ApiJson<AutoRechargeRequest>,
 ) -> ApiResult<Json<BillingView>> {
     app.set_auto_recharge(
@@ -397,7 +399,7 @@ pub async fn set_payment_method(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
     ApiJson(body): ApiJson<PaymentMethodRequest>,
 ) -> ApiResult<Json<BillingView>> {
     app.billing_overview(&session.user, &org_id).await?;
@@ -423,7 +425,7 @@ pub struct SetupIntentView {
 pub async fn setup_intent(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
 ) -> ApiResult<Json<SetupIntentView>> {
     let intent = app.create_setup_intent(&session.user, &org_id).await?;
     Ok(Json(SetupIntentView {
@@ -441,7 +443,7 @@ pub async fn set_address(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
     ApiJson(body): ApiJson<AddressInput>,
 ) -> ApiResult<Json<BillingView>> {
     app.set_billing_address(&session.user, &org_id, &body, &client)
@@ -456,7 +458,7 @@ pub async fn set_address(
 pub async fn payments(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<PaymentView>>> {
     let limit = params.limit()?;
@@ -473,7 +475,7 @@ pub async fn payments(
 pub async fn payment(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path((org_id, payment_id)): Path<(String, String)>,
+    ApiPath((org_id, payment_id)): ApiPath<(OrgId, String)>,
 ) -> ApiResult<Json<PaymentView>> {
     let payment = app
         .payment_receipt(&session.user, &org_id, &payment_id)

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use crate::api::error::ApiError;
 use crate::app::App;
 use crate::auth::CurrentSession;
+use crate::path_ids::{PathIds, PathIdsError};
 use crate::service::ServiceError;
 
 /// A JSON body; malformed, mistyped, oversized or non-JSON bodies answer a clear 4xx.
@@ -61,6 +62,32 @@ impl FromRequestParts<Arc<App>> for ApiSession {
         match app.current_session(&parts.headers).await? {
             Some(session) => Ok(Self(session)),
             None => Err(ServiceError::Unauthenticated.into()),
+        }
+    }
+}
+
+/// The ids of a request's path, typed (`ApiPath((org_id, project_id)): ApiPath<(OrgId,
+/// ProjectId)>`). A malformed id answers what the service answered when it checked the shape
+/// itself: 401 without a session, the organization's 404 (or two-factor 403), then
+/// 404 `not_found` (`crate::path_ids`).
+pub struct ApiPath<T>(pub T);
+
+impl<T: PathIds + Send> FromRequestParts<Arc<App>> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(segments) =
+            axum::extract::Path::<Vec<String>>::from_request_parts(parts, app).await?;
+        match T::from_segments(segments) {
+            Ok(ids) => Ok(Self(ids)),
+            Err(PathIdsError::WrongCount) => Err(ApiError::not_found()),
+            Err(PathIdsError::Malformed(malformed)) => {
+                let ApiSession(session) = ApiSession::from_request_parts(parts, app).await?;
+                Err(app.malformed_path_id(&session, malformed).await.into())
+            }
         }
     }
 }

@@ -2,7 +2,9 @@
 //! `DELETE …/invites/{id}` (org admins); `GET /api/v1/invites/{token}`, `POST …/{token}/accept`,
 //! `POST …/{token}/reject` (the invitee).
 
+use crate::api::extract::ApiPath;
 use std::sync::Arc;
+use tollgate_domain::OrgId;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -112,7 +114,7 @@ pub async fn create(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
     ApiJson(body): ApiJson<CreateInvitesRequest>,
 ) -> ApiResult<(StatusCode, Json<CreateInvitesResponse>)> {
     let emails = match body.emails {
@@ -156,7 +158,7 @@ pub async fn create(
 pub async fn list(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<InviteView>>> {
     let page = app
@@ -185,7 +187,7 @@ pub async fn resend(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path((org_id, id)): Path<(String, String)>,
+    ApiPath((org_id, id)): ApiPath<(OrgId, String)>,
 ) -> ApiResult<Json<InviteView>> {
     let invitation = app
         .resend_invitation(&session.user, &org_id, &id, &client)
@@ -205,7 +207,7 @@ pub async fn revoke(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path((org_id, id)): Path<(String, String)>,
+    ApiPath((org_id, id)): ApiPath<(OrgId, String)>,
 ) -> ApiResult<Json<InviteView>> {
     let invitation = app
         .revoke_invitation(&session.user, &org_id, &id, &client)

@@ -2,9 +2,11 @@
 //! per model, where each comes from and how much of its bucket is in use now — and a project's
 //! own, lower limits: `GET …/projects/{project}/limits`, `PUT …/projects/{project}/limits/{model}`.
 
+use crate::api::extract::ApiPath;
 use std::sync::Arc;
+use tollgate_domain::{OrgId, ProjectId};
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tollgate_domain::limits::{LimitSource, RateLimits};
@@ -126,7 +128,7 @@ pub struct ProjectLimits {
 pub async fn org(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
 ) -> ApiResult<Json<OrgLimits>> {
     let (_, models) = app.org_limits(&session.user, &org_id).await?;
     Ok(Json(OrgLimits {
@@ -144,7 +146,7 @@ pub async fn org(
 pub async fn project(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path((org_id, project_id)): Path<(String, String)>,
+    ApiPath((org_id, project_id)): ApiPath<(OrgId, ProjectId)>,
 ) -> ApiResult<Json<ProjectLimits>> {
     let limits = app
         .project_rate_limits(&session.user, &org_id, &project_id)
@@ -178,7 +180,7 @@ pub async fn set_project(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path((org_id, project_id, model)): Path<(String, String, String)>,
+    ApiPath((org_id, project_id, model)): ApiPath<(OrgId, ProjectId, String)>,
     ApiJson(body): ApiJson<ProjectModelLimits>,
 ) -> ApiResult<Json<ProjectModelLimits>> {
     let limits = app

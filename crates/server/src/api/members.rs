@@ -1,8 +1,10 @@
 //! `GET /api/v1/orgs/{org}/members`, `PATCH`/`DELETE …/members/{user}` — org admins only.
 
+use crate::api::extract::ApiPath;
 use std::sync::Arc;
+use tollgate_domain::OrgId;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -65,7 +67,7 @@ pub struct MemberListParams {
 pub async fn list(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
     ApiQuery(params): ApiQuery<MemberListParams>,
 ) -> ApiResult<Json<List<MemberView>>> {
     let limit =
@@ -104,7 +106,7 @@ pub async fn update(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path((org_id, user_id)): Path<(String, String)>,
+    ApiPath((org_id, user_id)): ApiPath<(OrgId, String)>,
     ApiJson(body): ApiJson<UpdateMemberRequest>,
 ) -> ApiResult<Json<MemberView>> {
     let member = app
@@ -127,7 +129,7 @@ pub async fn remove(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path((org_id, user_id)): Path<(String, String)>,
+    ApiPath((org_id, user_id)): ApiPath<(OrgId, String)>,
 ) -> ApiResult<StatusCode> {
     app.remove_member(&session.user, &org_id, &user_id, &client)
         .await?;

@@ -1,8 +1,10 @@
 //! `POST /api/v1/orgs`, `GET`/`PATCH /api/v1/orgs/{org}`.
 
+use crate::api::extract::ApiPath;
 use std::sync::Arc;
+use tollgate_domain::OrgId;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -54,7 +56,7 @@ pub async fn create(
 pub async fn get(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
 ) -> ApiResult<Json<OrgView>> {
     let membership = app
         .org_access_for(&session.user, &org_id, OrgAction::ViewSettings)
@@ -96,7 +98,7 @@ pub async fn update(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
     ApiJson(body): ApiJson<UpdateOrgRequest>,
 ) -> ApiResult<Json<OrgView>> {
     // Authorize before judging the body, so that non-members learn nothing (`update_org` asks

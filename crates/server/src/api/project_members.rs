@@ -1,8 +1,10 @@
 //! `GET …/projects/{project}/members`, `PUT`/`DELETE …/members/{user}`.
 
+use crate::api::extract::ApiPath;
 use std::sync::Arc;
+use tollgate_domain::{OrgId, ProjectId};
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -25,7 +27,7 @@ use crate::auth::ClientInfo;
 pub async fn list(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path((org_id, project_id)): Path<(String, String)>,
+    ApiPath((org_id, project_id)): ApiPath<(OrgId, ProjectId)>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<ProjectMemberView>>> {
     let limit = params.limit()?;
@@ -68,7 +70,7 @@ pub async fn set(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path((org_id, project_id, user_id)): Path<(String, String, String)>,
+    ApiPath((org_id, project_id, user_id)): ApiPath<(OrgId, ProjectId, String)>,
     ApiJson(body): ApiJson<ProjectRoleRequest>,
 ) -> ApiResult<Json<ProjectMemberView>> {
     let member = app
@@ -97,7 +99,7 @@ pub async fn remove(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path((org_id, project_id, user_id)): Path<(String, String, String)>,
+    ApiPath((org_id, project_id, user_id)): ApiPath<(OrgId, ProjectId, String)>,
 ) -> ApiResult<StatusCode> {
     app.remove_project_member(&session.user, &org_id, &project_id, &user_id, &client)
         .await?;

@@ -1,9 +1,11 @@
 //! `GET`/`PUT /api/v1/orgs/{org}/projects/{project}/models`: the models a project's keys may
 //! call through the gateway (`null`: all of the catalog's).
 
+use crate::api::extract::ApiPath;
 use std::sync::Arc;
+use tollgate_domain::{OrgId, ProjectId};
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -30,7 +32,7 @@ pub struct ProjectModels {
 pub async fn get(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path((org_id, project_id)): Path<(String, String)>,
+    ApiPath((org_id, project_id)): ApiPath<(OrgId, ProjectId)>,
 ) -> ApiResult<Json<ProjectModels>> {
     let models = app
         .project_models(&session.user, &org_id, &project_id)
@@ -53,7 +55,7 @@ pub async fn set(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path((org_id, project_id)): Path<(String, String)>,
+    ApiPath((org_id, project_id)): ApiPath<(OrgId, ProjectId)>,
     ApiJson(body): ApiJson<ProjectModels>,
 ) -> ApiResult<Json<ProjectModels>> {
     let models = app

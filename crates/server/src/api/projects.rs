@@ -1,9 +1,11 @@
 //! `GET`/`POST /api/v1/orgs/{org}/projects`, `GET`/`PATCH …/projects/{project}`,
 //! `POST …/projects/{project}/archive`.
 
+use crate::api::extract::ApiPath;
 use std::sync::Arc;
+use tollgate_domain::{OrgId, ProjectId};
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -29,7 +31,7 @@ use crate::auth::ClientInfo;
 pub async fn list(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<ProjectView>>> {
     let limit = params.limit()?;
@@ -63,7 +65,7 @@ pub async fn create(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
     ApiJson(body): ApiJson<ProjectNameRequest>,
 ) -> ApiResult<(StatusCode, Json<ProjectView>)> {
     let project = app
@@ -82,7 +84,7 @@ pub async fn create(
 pub async fn get(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path((org_id, project_id)): Path<(String, String)>,
+    ApiPath((org_id, project_id)): ApiPath<(OrgId, ProjectId)>,
 ) -> ApiResult<Json<ProjectView>> {
     let access = app
         .project_access(&session.user, &org_id, &project_id, ProjectAction::View)
@@ -105,7 +107,7 @@ pub async fn rename(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path((org_id, project_id)): Path<(String, String)>,
+    ApiPath((org_id, project_id)): ApiPath<(OrgId, ProjectId)>,
     ApiJson(body): ApiJson<ProjectNameRequest>,
 ) -> ApiResult<Json<ProjectView>> {
     let project = app
@@ -128,7 +130,7 @@ pub async fn archive(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path((org_id, project_id)): Path<(String, String)>,
+    ApiPath((org_id, project_id)): ApiPath<(OrgId, ProjectId)>,
 ) -> ApiResult<Json<ProjectView>> {
     let project = app
         .archive_project(&session.user, &org_id, &project_id, &client)

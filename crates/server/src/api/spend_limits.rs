@@ -11,13 +11,14 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tollgate_domain::limits::spend::{Thresholds, MAX_THRESHOLDS};
-use tollgate_domain::Money;
+use tollgate_domain::{Money, OrgId, ProjectId};
 use utoipa::ToSchema;
 
-use crate::api::error::{ApiResult, ErrorBody};
+use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::{ApiJson, ApiSession};
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
+use crate::path_ids::MalformedId;
 use crate::service::spend_limits::{SpendLimitView, SpendTarget};
 use crate::service::ServiceError;
 
@@ -83,8 +84,8 @@ fn parse_input(input: &SpendLimitInput) -> Result<(Money, Option<Thresholds>), S
 /// Where a spend limit is, from the request path: `{org}`, then `{project}` and `{key}` when the
 /// route has them. The one thing the three scopes' handlers differ in.
 pub struct LimitAt {
-    org_id: String,
-    project_id: Option<String>,
+    org_id: OrgId,
+    project_id: Option<ProjectId>,
     key_id: Option<String>,
 }
 
@@ -107,16 +108,39 @@ impl LimitAt {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for LimitAt {
-    type Rejection = axum::extract::rejection::PathRejection;
+/// The ids typed as `ApiPath` types them, a malformed one answered as it answers.
+impl FromRequestParts<Arc<App>> for LimitAt {
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(p) = Path::<LimitPath>::from_request_parts(parts, state).await?;
-        Ok(Self {
-            org_id: p.org,
-            project_id: p.project,
-            key_id: p.key,
-        })
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        let Path(p) = Path::<LimitPath>::from_request_parts(parts, app).await?;
+        let org_id = OrgId::parse(&p.org);
+        let project_id = match &p.project {
+            None => Ok(None),
+            Some(project) => ProjectId::parse(project).map(Some).ok_or(()),
+        };
+        match (org_id, project_id) {
+            (Some(org_id), Ok(project_id)) => Ok(Self {
+                org_id,
+                project_id,
+                key_id: p.key,
+            }),
+            (org, _) => {
+                let what = if org.is_some() {
+                    "project"
+                } else {
+                    "organization"
+                };
+                let ApiSession(session) = ApiSession::from_request_parts(parts, app).await?;
+                Err(app
+                    .malformed_path_id(&session, MalformedId { what, org })
+                    .await
+                    .into())
+            }
+        }
     }
 }
 

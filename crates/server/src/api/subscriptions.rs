@@ -1,9 +1,11 @@
 //! `GET`/`POST /api/v1/orgs/{org}/subscriptions`, `PATCH`/`DELETE …/subscriptions/{sub}`
 //! (org admins only).
 
+use crate::api::extract::ApiPath;
 use std::sync::Arc;
+use tollgate_domain::OrgId;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -84,7 +86,7 @@ impl SubscriptionView {
 pub async fn list(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<SubscriptionView>>> {
     let limit = params.limit()?;
@@ -134,7 +136,7 @@ pub async fn create(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path(org_id): Path<String>,
+    ApiPath(org_id): ApiPath<OrgId>,
     ApiJson(body): ApiJson<SubscribeRequest>,
 ) -> ApiResult<(StatusCode, Json<SubscriptionView>)> {
     let sub = app
@@ -169,7 +171,7 @@ pub async fn update(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path((org_id, sub_id)): Path<(String, String)>,
+    ApiPath((org_id, sub_id)): ApiPath<(OrgId, String)>,
     ApiJson(body): ApiJson<ChangeRequest>,
 ) -> ApiResult<Json<SubscriptionView>> {
     let sub = match (body.tier, body.cancel_at_period_end) {
@@ -205,7 +207,7 @@ pub async fn cancel(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    Path((org_id, sub_id)): Path<(String, String)>,
+    ApiPath((org_id, sub_id)): ApiPath<(OrgId, String)>,
 ) -> ApiResult<Json<SubscriptionView>> {
     let sub = app
         .set_subscription_cancel(&session.user, &org_id, &sub_id, true, &client)

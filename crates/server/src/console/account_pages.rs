@@ -2,7 +2,9 @@
 //! Every form posts, then redirects back with a notice (reload-safe); a refused form is drawn
 //! again with its error next to the field.
 
+use crate::console::PagePath;
 use std::sync::Arc;
+use tollgate_domain::SessionId;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -215,7 +217,7 @@ csrf_field!(ProfileForm, PasswordForm);
 pub async fn sign_out_session(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path(session_id): Path<String>,
+    PagePath(session_id): PagePath<SessionId>,
     CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
     if let Err(e) = app.sign_out_session(&session, &session_id).await {

@@ -1,9 +1,11 @@
 //! Billing pages (org admins only): Overview, Pay as you go (Add Credits, auto-recharge, grant
 //! history), Payment (the card), Billing address, Receipts. One template, one tab at a time.
 
+use crate::console::PagePath;
 use std::sync::Arc;
+use tollgate_domain::OrgId;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -47,7 +49,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
 }
 
 /// The notice of a page: the code's sentence, then what the payment it names charged.
-async fn notice(app: &App, org_id: &str, q: &Notice) -> Option<String> {
+async fn notice(app: &App, org_id: &OrgId, q: &Notice) -> Option<String> {
     let text = q.notice.as_deref().and_then(notice_text);
     let charged = charged_sentence(app, org_id, q.payment.as_deref()).await;
     match (text, charged) {
@@ -60,7 +62,7 @@ async fn notice(app: &App, org_id: &str, q: &Notice) -> Option<String> {
 async fn render(
     app: &App,
     session: &CurrentSession,
-    org_id: &str,
+    org_id: &OrgId,
     tab: &str,
     status: StatusCode,
     extra: Value,
@@ -154,7 +156,7 @@ macro_rules! tab_page {
         pub async fn $name(
             State(app): State<Arc<App>>,
             PageSession(session): PageSession,
-            Path(org_id): Path<String>,
+            PagePath(org_id): PagePath<OrgId>,
             Query(q): Query<Notice>,
         ) -> Response {
             let notice = notice(&app, &org_id, &q).await;
@@ -181,7 +183,7 @@ tab_page!(receipts, "receipts");
 async fn form_error(
     app: &App,
     session: &CurrentSession,
-    org_id: &str,
+    org_id: &OrgId,
     tab: &str,
     values: Value,
     e: ServiceError,
@@ -223,7 +225,7 @@ pub struct BuyForm {
 pub async fn buy(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     CheckedForm { session, form }: CheckedForm<BuyForm>,
 ) -> Response {
     let values = json!({"amount": form.amount, "threshold": form.threshold, "recharge_to": form.recharge_to,
@@ -283,7 +285,7 @@ pub struct AutoRechargeForm {
 pub async fn auto_recharge(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     CheckedForm { session, form }: CheckedForm<AutoRechargeForm>,
 ) -> Response {
     let enabled = form.enabled == "true";
@@ -384,7 +386,7 @@ pub struct CardFormInput {
 pub async fn save_card(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     CheckedForm { session, form }: CheckedForm<CardFormInput>,
 ) -> Response {
     // Only the expiry is echoed back: never the number or the CVC.
@@ -455,7 +457,7 @@ pub struct AddressFormFields {
 pub async fn save_address(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     CheckedForm { session, form }: CheckedForm<AddressForm>,
 ) -> Response {
     let a = &form.address;
@@ -481,7 +483,7 @@ pub async fn save_address(
 pub async fn receipt(
     State(app): State<Arc<App>>,
     PageSession(session): PageSession,
-    Path((org_id, payment_id)): Path<(String, String)>,
+    PagePath((org_id, payment_id)): PagePath<(OrgId, String)>,
 ) -> Response {
     let p = match app
         .payment_receipt(&session.user, &org_id, &payment_id)

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 use tollgate_domain::payment::{PaymentKind, PaymentStatus};
+use tollgate_domain::OrgId;
 use tollgate_store::Payment;
 
 use crate::app::App;
@@ -42,7 +43,11 @@ pub fn confirm_dialog(
 }
 
 /// What a payment did, in one sentence: "$29.00 was charged to Visa ending in 4242."
-pub async fn charged_sentence(app: &App, org_id: &str, payment_id: Option<&str>) -> Option<String> {
+pub async fn charged_sentence(
+    app: &App,
+    org_id: &OrgId,
+    payment_id: Option<&str>,
+) -> Option<String> {
     let payment = app.store.payment(org_id, payment_id?).await.ok()??;
     let amount = usd(payment.amount.micros());
     let card = &payment.payment_method;
@@ -63,7 +68,7 @@ pub async fn charged_sentence(app: &App, org_id: &str, payment_id: Option<&str>)
 /// that `made_by` recognises (by its idempotency key or kind).
 pub async fn payment_since(
     app: &App,
-    org_id: &str,
+    org_id: &OrgId,
     since: i64,
     made_by: impl Fn(&Payment) -> bool,
 ) -> Option<String> {

@@ -7,6 +7,7 @@ use chrono::Months;
 use serde_json::{json, Value};
 use tollgate_domain::clock::to_datetime;
 use tollgate_domain::payment::month_start;
+use tollgate_domain::OrgId;
 use tollgate_domain::{allows, allows_in_project, OrgAction, ProjectAction, Timestamp};
 use tollgate_store::{Membership, UsageDim, DAY_MS};
 
@@ -23,7 +24,7 @@ use crate::service::ServiceResult;
 pub async fn overview_usage(
     app: &App,
     user: &tollgate_store::User,
-    org_id: &str,
+    org_id: &OrgId,
 ) -> ServiceResult<Value> {
     let now = app.now();
     let today = now - now.rem_euclid(DAY_MS);
@@ -79,7 +80,7 @@ pub async fn overview_billing(
     if !allows(membership.role, OrgAction::ManageBilling) {
         return Ok(Value::Null);
     }
-    let org_id = membership.org.id.as_str();
+    let org_id = &OrgId::from_stored(membership.org.id.clone());
     let account = app.billing_overview(user, org_id).await?.account;
     let subscriptions: Vec<Value> = app
         .list_subscriptions(user, org_id)
@@ -106,7 +107,7 @@ pub async fn getting_started(
     membership: &Membership,
     member_count: i64,
 ) -> ServiceResult<Vec<Value>> {
-    let org_id = membership.org.id.as_str();
+    let org_id = &OrgId::from_stored(membership.org.id.clone());
     let base = format!("/o/{}", urlencode(org_id));
     let done = app.store.first_steps(org_id).await?;
     let (_, projects) = app.list_projects(user, org_id, None, 100).await?;

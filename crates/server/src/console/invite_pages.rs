@@ -1,7 +1,9 @@
 //! Invitations in the console: New Invite, resend and revoke on the Members page, and the
 //! invitee's page behind the emailed link.
 
+use crate::console::PagePath;
 use std::sync::Arc;
+use tollgate_domain::OrgId;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -21,7 +23,7 @@ use crate::service::ServiceError;
 pub async fn create(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     CheckedForm {
         session,
         form: fields,
@@ -87,7 +89,7 @@ pub async fn create(
 pub async fn resend(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path((org_id, id)): Path<(String, String)>,
+    PagePath((org_id, id)): PagePath<(OrgId, String)>,
     CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
     let done = app
@@ -99,7 +101,7 @@ pub async fn resend(
 pub async fn revoke(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path((org_id, id)): Path<(String, String)>,
+    PagePath((org_id, id)): PagePath<(OrgId, String)>,
     CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
     let done = app

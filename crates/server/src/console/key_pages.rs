@@ -2,9 +2,11 @@
 //! create form — which redirects to the page that shows the full key, once, from a flash
 //! cookie — and revocation.
 
+use crate::console::PagePath;
 use std::sync::Arc;
+use tollgate_domain::{OrgId, ProjectId};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -29,7 +31,7 @@ const PAGE_SIZE: i64 = 50;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum View {
     All,
-    Project(String),
+    Project(ProjectId),
 }
 
 impl View {
@@ -62,7 +64,7 @@ pub async fn list(
     PageSession(session): PageSession,
     client: ClientInfo,
     headers: HeaderMap,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     Query(q): Query<KeysQuery>,
 ) -> Response {
     let created = app.take_new_key_flash(&headers, &session, &org_id).await;
@@ -104,7 +106,7 @@ struct PageExtra {
 async fn visible_projects(
     app: &App,
     session: &CurrentSession,
-    org_id: &str,
+    org_id: &OrgId,
 ) -> ServiceResult<(Membership, Vec<ProjectWithRole>)> {
     let (membership, page) = app.list_projects(&session.user, org_id, None, 100).await?;
     Ok((membership, page.data))
@@ -121,13 +123,17 @@ fn choose_view(
     match asked {
         Some("all") if sees_all => Ok(View::All),
         Some("all") => Err(ServiceError::Forbidden(OrgAction::ViewAllProjects)),
-        Some(id) => Ok(View::Project(id.to_owned())),
+        // From the query string; the organization was checked (`membership`), as
+        // `project_access` checks it before the project.
+        Some(id) => ProjectId::parse(id)
+            .map(View::Project)
+            .ok_or(ServiceError::NotFound("project")),
         None if sees_all => Ok(View::All),
         None => projects
             .iter()
             .find(|p| !p.project.is_archived())
             .or(projects.first())
-            .map(|p| View::Project(p.project.id.clone()))
+            .map(|p| View::Project(ProjectId::from_stored(p.project.id.clone())))
             .ok_or(ServiceError::NotFound("project")),
     }
 }
@@ -136,7 +142,7 @@ fn choose_view(
 pub(crate) async fn render_with_spend_error(
     app: &App,
     session: &CurrentSession,
-    org_id: &str,
+    org_id: &OrgId,
     view: &str,
     spend_error: Value,
 ) -> Response {
@@ -161,7 +167,7 @@ pub(crate) async fn render_with_spend_error(
 async fn render(
     app: &App,
     session: &CurrentSession,
-    org_id: &str,
+    org_id: &OrgId,
     asked: Option<&str>,
     after: Option<String>,
     status: StatusCode,
@@ -205,7 +211,7 @@ async fn render(
 async fn page_context(
     app: &App,
     session: &CurrentSession,
-    org_id: &str,
+    org_id: &OrgId,
     asked: Option<&str>,
     after: Option<String>,
 ) -> ServiceResult<(Membership, Value)> {
@@ -294,7 +300,7 @@ async fn page_context(
         "items": projects.iter().map(|p| json!({
             "name": p.project.name,
             "href": format!("{base}?project={}", urlencode(&p.project.id)),
-            "current": view == View::Project(p.project.id.clone()),
+            "current": matches!(&view, View::Project(id) if *id == p.project.id),
         })).collect::<Vec<_>>(),
     });
     Ok((
@@ -328,14 +334,18 @@ pub struct CreateForm {
 pub async fn create(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     CheckedForm { session, form }: CheckedForm<CreateForm>,
 ) -> Response {
     let view = form.view.clone().unwrap_or_else(|| form.project.clone());
-    match app
-        .create_api_key(&session.user, &org_id, &form.project, &form.name, &client)
-        .await
-    {
+    let created = async {
+        let project_id = app
+            .project_id_in(&session.user, &org_id, &form.project)
+            .await?;
+        app.create_api_key(&session.user, &org_id, &project_id, &form.name, &client)
+            .await
+    };
+    match created.await {
         // Redirected, so that a reload does not create a second key; the full key follows in
         // a flash cookie, never in the URL.
         Ok(created) => {
@@ -384,13 +394,17 @@ pub struct RevokeForm {
 pub async fn revoke(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path((org_id, key_id)): Path<(String, String)>,
+    PagePath((org_id, key_id)): PagePath<(OrgId, String)>,
     CheckedForm { session, form }: CheckedForm<RevokeForm>,
 ) -> Response {
-    match app
-        .revoke_api_key(&session.user, &org_id, &form.project, &key_id, &client)
-        .await
-    {
+    let revoked = async {
+        let project_id = app
+            .project_id_in(&session.user, &org_id, &form.project)
+            .await?;
+        app.revoke_api_key(&session.user, &org_id, &project_id, &key_id, &client)
+            .await
+    };
+    match revoked.await {
         Ok(_) => {
             let view = form.view.unwrap_or(form.project);
             Redirect::to(&format!(

@@ -2,9 +2,11 @@
 //! comes from (pay-as-you-go, the subscribed tier, or a custom override) and how much of its
 //! bucket is in use now.
 
+use crate::console::PagePath;
 use std::sync::Arc;
+use tollgate_domain::OrgId;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
@@ -33,7 +35,7 @@ fn source_label(source: &LimitSource, tier_name: Option<&str>) -> String {
 pub async fn page(
     State(app): State<Arc<App>>,
     PageSession(session): PageSession,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
 ) -> Response {
     let (membership, models) = match app.org_limits(&session.user, &org_id).await {
         Ok(found) => found,

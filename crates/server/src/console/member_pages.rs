@@ -1,8 +1,10 @@
 //! The Members page (members and invitations) and the Audit log page, for org admins.
 
+use crate::console::PagePath;
 use std::sync::Arc;
+use tollgate_domain::OrgId;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -52,7 +54,7 @@ pub(crate) struct MembersExtras {
 pub(crate) async fn render_members(
     app: &App,
     session: &CurrentSession,
-    org_id: &str,
+    org_id: &OrgId,
     q: Option<&str>,
     after: Option<&str>,
     status: StatusCode,
@@ -145,7 +147,7 @@ pub(crate) async fn render_members(
 pub async fn members(
     State(app): State<Arc<App>>,
     PageSession(session): PageSession,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     Query(q): Query<MembersQuery>,
 ) -> Response {
     let extras = MembersExtras {
@@ -175,7 +177,7 @@ pub struct RoleForm {
 pub async fn change_role(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path((org_id, user_id)): Path<(String, String)>,
+    PagePath((org_id, user_id)): PagePath<(OrgId, String)>,
     CheckedForm { session, form }: CheckedForm<RoleForm>,
 ) -> Response {
     let done = app
@@ -189,7 +191,7 @@ csrf_field!(RoleForm);
 pub async fn remove(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path((org_id, user_id)): Path<(String, String)>,
+    PagePath((org_id, user_id)): PagePath<(OrgId, String)>,
     CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
     let done = app
@@ -206,7 +208,7 @@ pub async fn remove(
 pub(crate) async fn after_member_change(
     app: &App,
     session: &CurrentSession,
-    org_id: &str,
+    org_id: &OrgId,
     outcome: Result<&'static str, ServiceError>,
 ) -> Response {
     match outcome {
@@ -236,7 +238,7 @@ pub struct AfterQuery {
 pub async fn audit_log(
     State(app): State<Arc<App>>,
     PageSession(session): PageSession,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     Query(q): Query<AfterQuery>,
 ) -> Response {
     let org = match app

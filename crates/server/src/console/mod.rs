@@ -237,6 +237,44 @@ impl FromRequestParts<Arc<App>> for PageSession {
     }
 }
 
+/// The ids of a page's path, typed (`PagePath((org_id, project_id)): PagePath<(OrgId,
+/// ProjectId)>`). A malformed id answers what the page answered when the service checked
+/// the shape itself: the login redirect without a session, the organization's 404 page (or
+/// the two-factor redirect), then the 404 page (`crate::path_ids`).
+pub struct PagePath<T>(pub T);
+
+impl<T: crate::path_ids::PathIds + Send> FromRequestParts<Arc<App>> for PagePath<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        use crate::path_ids::PathIdsError;
+        let segments =
+            match <axum::extract::Path<Vec<String>> as FromRequestParts<Arc<App>>>::from_request_parts(
+                parts, app,
+            )
+            .await
+            {
+                Ok(axum::extract::Path(segments)) => segments,
+                Err(_) => return Err(app.service_error_page(ServiceError::NotFound("page"))),
+            };
+        match T::from_segments(segments) {
+            Ok(ids) => Ok(Self(ids)),
+            Err(PathIdsError::WrongCount) => {
+                Err(app.service_error_page(ServiceError::NotFound("page")))
+            }
+            Err(PathIdsError::Malformed(malformed)) => {
+                let PageSession(session) =
+                    <PageSession as FromRequestParts<Arc<App>>>::from_request_parts(parts, app)
+                        .await?;
+                Err(app.service_error_page(app.malformed_path_id(&session, malformed).await))
+            }
+        }
+    }
+}
+
 impl OptionalFromRequestParts<Arc<App>> for PageSession {
     type Rejection = Response;
 

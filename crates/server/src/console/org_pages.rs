@@ -1,8 +1,10 @@
 //! The organization's pages: overview, settings, and creating an organization.
 
+use crate::console::PagePath;
 use std::sync::Arc;
+use tollgate_domain::OrgId;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -50,7 +52,7 @@ pub async fn home(State(app): State<Arc<App>>, session: Option<PageSession>) -> 
 pub async fn overview(
     State(app): State<Arc<App>>,
     PageSession(session): PageSession,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
     let org = match app.org_access(&session.user, &org_id).await {
@@ -87,7 +89,7 @@ pub async fn overview(
 pub async fn settings(
     State(app): State<Arc<App>>,
     PageSession(session): PageSession,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
     let org = match app
@@ -128,7 +130,7 @@ pub struct RequireTwoFactorForm {
 pub async fn require_two_factor(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     CheckedForm { session, form }: CheckedForm<RequireTwoFactorForm>,
 ) -> Response {
     let require = form.require_2fa.is_some();
@@ -178,7 +180,7 @@ csrf_field!(RequireTwoFactorForm);
 pub async fn rename(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     CheckedForm { session, form }: CheckedForm<NameForm>,
 ) -> Response {
     match app

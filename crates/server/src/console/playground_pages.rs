@@ -4,10 +4,12 @@
 //! the gateway's own admission and metering under a pass the browser never sees
 //! (`service/playground.rs`, docs/decisions/0019-playground-pass.md).
 
+use crate::console::PagePath;
 use std::sync::Arc;
+use tollgate_domain::OrgId;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -40,7 +42,7 @@ pub struct PageQuery {
 pub async fn page(
     State(app): State<Arc<App>>,
     PageSession(session): PageSession,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     Query(q): Query<PageQuery>,
 ) -> Response {
     let (membership, projects) = match app
@@ -178,7 +180,7 @@ pub async fn chat(
     State(app): State<Arc<App>>,
     PageSession(session): PageSession,
     headers: HeaderMap,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     body: Bytes,
 ) -> Response {
     if let Err(refused) = check_csrf(&app, &headers, &session) {
@@ -225,7 +227,13 @@ pub async fn chat(
             &format!("Maximum tokens must be from 1 to {MAX_OUTPUT_TOKENS}."),
         );
     }
-    let pass = match app.playground_pass(&session, &org_id, &form.project).await {
+    let pass = async {
+        let project_id = app
+            .project_id_in(&session.user, &org_id, &form.project)
+            .await?;
+        app.playground_pass(&session, &org_id, &project_id).await
+    };
+    let pass = match pass.await {
         Ok(p) => p,
         Err(e) => return service_refusal(e),
     };
@@ -252,7 +260,7 @@ pub async fn chat(
 pub async fn usage(
     State(app): State<Arc<App>>,
     PageSession(session): PageSession,
-    Path((org_id, request_id)): Path<(String, String)>,
+    PagePath((org_id, request_id)): PagePath<(OrgId, tollgate_domain::RequestId)>,
 ) -> Response {
     match app.playground_usage(&session, &org_id, &request_id).await {
         Ok(Some(r)) => Json(json!({

@@ -2,9 +2,11 @@
 //! project's keys may call, and the project's own rate limits per model (never above the
 //! organization's). Org admins change them; everyone who sees the project sees them.
 
+use crate::console::PagePath;
 use std::sync::Arc;
+use tollgate_domain::{OrgId, ProjectId};
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
@@ -25,8 +27,8 @@ pub(super) async fn add_context(
     access: &ProjectAccess,
     map: &mut Map<String, Value>,
 ) -> Result<(), ServiceError> {
-    let org_id = &access.project.org_id;
-    let project_id = &access.project.id;
+    let org_id = &OrgId::from_stored(access.project.org_id.clone());
+    let project_id = &ProjectId::from_stored(access.project.id.clone());
     let allowed = app
         .project_models(&session.user, org_id, project_id)
         .await?;
@@ -87,7 +89,7 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
 pub async fn set_models(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path((org_id, project_id)): Path<(String, String)>,
+    PagePath((org_id, project_id)): PagePath<(OrgId, ProjectId)>,
     CheckedForm { session, form }: CheckedForm<Vec<(String, String)>>,
 ) -> Response {
     let models = match field(&form, "scope") {
@@ -151,7 +153,7 @@ fn parse_limit(d: Dimension, raw: &str) -> Result<Option<u64>, ValidationError> 
 pub async fn set_limits(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path((org_id, project_id)): Path<(String, String)>,
+    PagePath((org_id, project_id)): PagePath<(OrgId, ProjectId)>,
     CheckedForm { session, form }: CheckedForm<Vec<(String, String)>>,
 ) -> Response {
     let model = field(&form, "model").to_owned();

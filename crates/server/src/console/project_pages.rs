@@ -1,8 +1,10 @@
 //! The Projects page, a project's page (rename, archive, members), and their forms.
 
+use crate::console::PagePath;
 use std::sync::Arc;
+use tollgate_domain::{OrgId, ProjectId};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -51,7 +53,7 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
 pub async fn list(
     State(app): State<Arc<App>>,
     PageSession(session): PageSession,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     Query(q): Query<ListQuery>,
 ) -> Response {
     let page = json!({"show_new": q.new.is_some(), "values": {}, "errors": {}});
@@ -61,7 +63,7 @@ pub async fn list(
 async fn render_list(
     app: &App,
     session: &CurrentSession,
-    org_id: &str,
+    org_id: &OrgId,
     after: Option<String>,
     status: StatusCode,
     mut page: Value,
@@ -117,7 +119,7 @@ async fn render_list(
 pub async fn create(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     CheckedForm { session, form }: CheckedForm<NameForm>,
 ) -> Response {
     match app
@@ -153,7 +155,7 @@ pub async fn create(
 pub async fn show(
     State(app): State<Arc<App>>,
     PageSession(session): PageSession,
-    Path((org_id, project_id)): Path<(String, String)>,
+    PagePath((org_id, project_id)): PagePath<(OrgId, ProjectId)>,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
     let page = json!({"notice": notice_text(q.notice.as_deref()), "values": {}, "errors": {}});
@@ -163,8 +165,8 @@ pub async fn show(
 pub(crate) async fn render_project(
     app: &App,
     session: &CurrentSession,
-    org_id: &str,
-    project_id: &str,
+    org_id: &OrgId,
+    project_id: &ProjectId,
     status: StatusCode,
     mut page: Value,
 ) -> Response {
@@ -275,7 +277,7 @@ async fn candidates(
         .collect())
 }
 
-pub(super) fn back_to(org_id: &str, project_id: &str, notice: &str) -> Response {
+pub(super) fn back_to(org_id: &OrgId, project_id: &ProjectId, notice: &str) -> Response {
     Redirect::to(&format!(
         "/o/{}/projects/{}?notice={notice}",
         urlencode(org_id),
@@ -287,7 +289,7 @@ pub(super) fn back_to(org_id: &str, project_id: &str, notice: &str) -> Response 
 pub async fn rename(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path((org_id, project_id)): Path<(String, String)>,
+    PagePath((org_id, project_id)): PagePath<(OrgId, ProjectId)>,
     CheckedForm { session, form }: CheckedForm<NameForm>,
 ) -> Response {
     match app
@@ -316,7 +318,7 @@ csrf_field!(MemberForm);
 pub async fn archive(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path((org_id, project_id)): Path<(String, String)>,
+    PagePath((org_id, project_id)): PagePath<(OrgId, ProjectId)>,
     CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
     match app
@@ -341,7 +343,7 @@ pub struct MemberForm {
 pub async fn set_member(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path((org_id, project_id)): Path<(String, String)>,
+    PagePath((org_id, project_id)): PagePath<(OrgId, ProjectId)>,
     CheckedForm { session, form }: CheckedForm<MemberForm>,
 ) -> Response {
     let user: &User = &session.user;
@@ -364,7 +366,7 @@ pub async fn set_member(
 pub async fn remove_member(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path((org_id, project_id, user_id)): Path<(String, String, String)>,
+    PagePath((org_id, project_id, user_id)): PagePath<(OrgId, ProjectId, String)>,
     CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
     match app

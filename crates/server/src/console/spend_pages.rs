@@ -4,10 +4,12 @@
 //! the error next to the field (and the key's form open). Setting a limit moves no money, so
 //! there is no preview.
 
+use crate::console::PagePath;
 use std::collections::HashMap;
 use std::sync::Arc;
+use tollgate_domain::{OrgId, ProjectId};
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -64,8 +66,8 @@ fn parse(form: &SpendForm) -> Result<(Money, Option<Thresholds>), ValidationErro
 pub(crate) async fn project_card(
     app: &App,
     user: &tollgate_store::User,
-    org_id: &str,
-    project_id: &str,
+    org_id: &OrgId,
+    project_id: &ProjectId,
     can_manage: bool,
 ) -> Result<Value, ServiceError> {
     let view = app
@@ -86,7 +88,7 @@ pub(crate) async fn project_card(
 /// Each key's monthly limit (USD) in the organization, for the key rows.
 pub(crate) async fn key_limits(
     app: &App,
-    org_id: &str,
+    org_id: &OrgId,
 ) -> Result<HashMap<String, String>, ServiceError> {
     Ok(app
         .store
@@ -98,7 +100,7 @@ pub(crate) async fn key_limits(
         .collect())
 }
 
-fn to_project(org_id: &str, project_id: &str, notice: &str) -> Response {
+fn to_project(org_id: &OrgId, project_id: &ProjectId, notice: &str) -> Response {
     Redirect::to(&format!(
         "/o/{}/projects/{}?notice={notice}",
         urlencode(org_id),
@@ -107,7 +109,7 @@ fn to_project(org_id: &str, project_id: &str, notice: &str) -> Response {
     .into_response()
 }
 
-fn to_keys(org_id: &str, view: &str, notice: &str) -> Response {
+fn to_keys(org_id: &OrgId, view: &str, notice: &str) -> Response {
     Redirect::to(&format!(
         "/o/{}/api-keys?project={}&notice={notice}",
         urlencode(org_id),
@@ -119,7 +121,7 @@ fn to_keys(org_id: &str, view: &str, notice: &str) -> Response {
 pub async fn set_project(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path((org_id, project_id)): Path<(String, String)>,
+    PagePath((org_id, project_id)): PagePath<(OrgId, ProjectId)>,
     CheckedForm { session, form }: CheckedForm<SpendForm>,
 ) -> Response {
     let outcome = match parse(&form) {
@@ -162,7 +164,7 @@ pub async fn set_project(
 pub async fn remove_project(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path((org_id, project_id)): Path<(String, String)>,
+    PagePath((org_id, project_id)): PagePath<(OrgId, ProjectId)>,
     CheckedForm { session, .. }: CheckedForm<RemoveForm>,
 ) -> Response {
     let target = SpendTarget::Project(&project_id);
@@ -180,17 +182,25 @@ pub async fn remove_project(
 pub async fn set_key(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path((org_id, key_id)): Path<(String, String)>,
+    PagePath((org_id, key_id)): PagePath<(OrgId, String)>,
     CheckedForm { session, form }: CheckedForm<SpendForm>,
 ) -> Response {
-    let target = SpendTarget::ApiKey {
-        project_id: &form.project,
-        key_id: &key_id,
-    };
     let outcome = match parse(&form) {
         Ok((amount, thresholds)) => {
-            app.set_spend_limit(&session.user, &org_id, target, amount, thresholds, &client)
+            match app
+                .project_id_in(&session.user, &org_id, &form.project)
                 .await
+            {
+                Ok(project_id) => {
+                    let target = SpendTarget::ApiKey {
+                        project_id: &project_id,
+                        key_id: &key_id,
+                    };
+                    app.set_spend_limit(&session.user, &org_id, target, amount, thresholds, &client)
+                        .await
+                }
+                Err(e) => Err(e),
+            }
         }
         Err(v) => Err(v.into()),
     };
@@ -214,18 +224,22 @@ pub async fn set_key(
 pub async fn remove_key(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path((org_id, key_id)): Path<(String, String)>,
+    PagePath((org_id, key_id)): PagePath<(OrgId, String)>,
     CheckedForm { session, form }: CheckedForm<RemoveForm>,
 ) -> Response {
-    let target = SpendTarget::ApiKey {
-        project_id: &form.project,
-        key_id: &key_id,
-    };
     let view = form.view.clone().unwrap_or_else(|| form.project.clone());
-    match app
-        .delete_spend_limit(&session.user, &org_id, target, &client)
-        .await
-    {
+    let removed = async {
+        let project_id = app
+            .project_id_in(&session.user, &org_id, &form.project)
+            .await?;
+        let target = SpendTarget::ApiKey {
+            project_id: &project_id,
+            key_id: &key_id,
+        };
+        app.delete_spend_limit(&session.user, &org_id, target, &client)
+            .await
+    };
+    match removed.await {
         Ok(()) | Err(ServiceError::NotFound("spend limit")) => {
             to_keys(&org_id, &view, "spend_removed")
         }

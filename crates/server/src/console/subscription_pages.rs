@@ -2,9 +2,11 @@
 //! and Subscribe / Change / Cancel. Subscribe and an upgrade first show what they charge and on
 //! which card, and charge only once that amount is confirmed.
 
+use crate::console::PagePath;
 use std::sync::Arc;
+use tollgate_domain::OrgId;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -41,7 +43,7 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
 async fn render(
     app: &App,
     session: &CurrentSession,
-    org_id: &str,
+    org_id: &OrgId,
     status: StatusCode,
     notice: Option<&str>,
     error: Option<String>,
@@ -123,7 +125,7 @@ async fn render(
 pub async fn page(
     State(app): State<Arc<App>>,
     PageSession(session): PageSession,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
     let charged = charged_sentence(&app, &org_id, q.payment.as_deref()).await;
@@ -162,7 +164,7 @@ pub struct SubscribeForm {
 async fn outcome(
     app: &App,
     session: &CurrentSession,
-    org_id: &str,
+    org_id: &OrgId,
     result: Result<Option<String>, ServiceError>,
     notice: &str,
 ) -> Response {
@@ -196,7 +198,7 @@ async fn outcome(
 pub async fn subscribe(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     CheckedForm { session, form }: CheckedForm<SubscribeForm>,
 ) -> Response {
     let preview = match app
@@ -255,7 +257,7 @@ pub struct ChangeForm {
 pub async fn change(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path((org_id, sub_id)): Path<(String, String)>,
+    PagePath((org_id, sub_id)): PagePath<(OrgId, String)>,
     CheckedForm { session, form }: CheckedForm<ChangeForm>,
 ) -> Response {
     let preview = match app
@@ -317,7 +319,7 @@ csrf_field!(SubscribeForm, ChangeForm);
 pub async fn cancel(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path((org_id, sub_id)): Path<(String, String)>,
+    PagePath((org_id, sub_id)): PagePath<(OrgId, String)>,
     CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
     let result = app
@@ -330,7 +332,7 @@ pub async fn cancel(
 pub async fn resume(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    Path((org_id, sub_id)): Path<(String, String)>,
+    PagePath((org_id, sub_id)): PagePath<(OrgId, String)>,
     CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
     let result = app

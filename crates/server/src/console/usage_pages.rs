@@ -2,10 +2,12 @@
 //! CSV of what is shown) and the request log page. Both read through the same service as the
 //! JSON API, so a project member sees their projects only.
 
+use crate::console::PagePath;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use tollgate_domain::OrgId;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -80,7 +82,7 @@ fn range_of(q: &UsageQuery, now: Timestamp) -> ServiceResult<(String, Timestamp,
 pub async fn usage(
     State(app): State<Arc<App>>,
     PageSession(session): PageSession,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     Query(q): Query<UsageQuery>,
 ) -> Response {
     let org = match app.org_access(&session.user, &org_id).await {
@@ -106,7 +108,7 @@ pub async fn usage(
 pub async fn usage_context(
     app: &App,
     user: &tollgate_store::User,
-    org_id: &str,
+    org_id: &OrgId,
     q: &UsageQuery,
 ) -> ServiceResult<Value> {
     let (range, start, end) = range_of(q, app.now())?;
@@ -227,7 +229,7 @@ pub async fn usage_context(
 async fn project_names(
     app: &App,
     user: &tollgate_store::User,
-    org_id: &str,
+    org_id: &OrgId,
 ) -> ServiceResult<HashMap<String, String>> {
     let (_, page) = app.list_projects(user, org_id, None, 100).await?;
     Ok(page
@@ -256,7 +258,7 @@ fn non_empty(v: &Option<String>) -> Option<String> {
 pub async fn requests(
     State(app): State<Arc<App>>,
     PageSession(session): PageSession,
-    Path(org_id): Path<String>,
+    PagePath(org_id): PagePath<OrgId>,
     Query(q): Query<RequestsQuery>,
 ) -> Response {
     let org = match app.org_access(&session.user, &org_id).await {

@@ -3,6 +3,8 @@
 //! API Keys table. Both read the rollups, never raw records.
 
 use std::collections::HashMap;
+use tollgate_domain::OrgId;
+use tollgate_domain::ProjectId;
 
 use serde_json::{json, Value};
 use tollgate_domain::payment::month_start;
@@ -39,8 +41,8 @@ pub fn daily_costs(
 pub async fn project_usage(
     app: &App,
     user: &tollgate_store::User,
-    org_id: &str,
-    project_id: &str,
+    org_id: &OrgId,
+    project_id: &ProjectId,
 ) -> ServiceResult<Value> {
     let now = app.now();
     let end = now - now.rem_euclid(DAY_MS) + DAY_MS;
@@ -53,7 +55,7 @@ pub async fn project_usage(
                 start,
                 end,
                 group_by: vec![UsageDim::Day],
-                project_id: Some(project_id.to_owned()),
+                project_id: Some(project_id.to_string()),
                 ..UsageFilter::default()
             },
         )
@@ -74,7 +76,7 @@ pub async fn project_usage(
 /// The caller has already checked that the keys are visible to the user.
 pub async fn key_usage(
     app: &App,
-    org_id: &str,
+    org_id: &OrgId,
     keys: &[ApiKey],
 ) -> ServiceResult<HashMap<String, (String, Option<Timestamp>)>> {
     let ids: Vec<String> = keys.iter().map(|k| k.id.clone()).collect();

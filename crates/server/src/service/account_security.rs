@@ -2,7 +2,8 @@
 //! their sessions (docs/account-security.md).
 
 use tollgate_domain::device::device_label;
-use tollgate_domain::{ids, IdPrefix, Name, Password, Timestamp, ValidationError};
+use tollgate_domain::SessionId;
+use tollgate_domain::{Name, Password, Timestamp, ValidationError};
 use tollgate_store::{User, SESSION_LIST_MAX};
 
 use crate::app::App;
@@ -122,13 +123,12 @@ impl App {
     pub async fn sign_out_session(
         &self,
         session: &CurrentSession,
-        session_id: &str,
+        session_id: &SessionId,
     ) -> ServiceResult<()> {
-        if !ids::is_well_formed(IdPrefix::Session, session_id)
-            || !self
-                .store
-                .delete_user_session(&session.user.id, session_id)
-                .await?
+        if !self
+            .store
+            .delete_user_session(&session.user.id, session_id)
+            .await?
         {
             return Err(ServiceError::NotFound("session"));
         }

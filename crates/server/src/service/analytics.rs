@@ -5,6 +5,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::{IdPrefix, OrgAction, ProjectAction, Timestamp};
+use tollgate_domain::{OrgId, ProjectId};
 use tollgate_store::{
     Membership, RequestEntry, RequestQuery, StatusClass, UsageDim, UsageGroup, UsageQuery,
     UsageTotals, User, DAY_MS, HOUR_MS,
@@ -161,7 +162,7 @@ impl App {
     pub async fn usage_scope(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         project_id: Option<&str>,
         key_id: Option<&str>,
     ) -> ServiceResult<UsageScope> {
@@ -173,9 +174,13 @@ impl App {
                 Some(self.store.assigned_project_ids(org_id, &user.id).await?)
             };
         if let Some(project_id) = project_id {
-            self.project_access(user, org_id, project_id, ProjectAction::View)
+            // The filter comes from a query string; the organization was checked above, as
+            // `project_access` would check it before the project.
+            let project_id =
+                ProjectId::parse(project_id).ok_or(ServiceError::NotFound("project"))?;
+            self.project_access(user, org_id, &project_id, ProjectAction::View)
                 .await?;
-            project_ids = Some(vec![project_id.to_owned()]);
+            project_ids = Some(vec![project_id.into_string()]);
         }
         if let Some(key_id) = key_id {
             let not_found = || ServiceError::NotFound("API key");
@@ -201,7 +206,7 @@ impl App {
     async fn checked_usage_scope(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         filter: &UsageFilter,
     ) -> ServiceResult<UsageScope> {
         check_text("model", filter.model.as_deref())?;
@@ -224,7 +229,7 @@ impl App {
     pub async fn usage_groups_stream(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         filter: UsageFilter,
     ) -> ServiceResult<mpsc::Receiver<tollgate_store::Result<UsageGroup>>> {
         let scope = self.checked_usage_scope(user, org_id, &filter).await?;
@@ -254,7 +259,7 @@ impl App {
     pub async fn usage_report(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         filter: &UsageFilter,
     ) -> ServiceResult<UsageReport> {
         let scope = self.checked_usage_scope(user, org_id, filter).await?;
@@ -295,7 +300,7 @@ impl App {
     pub async fn request_log(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         filter: &RequestFilter,
         after: Option<&str>,
         limit: i64,

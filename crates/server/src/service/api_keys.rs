@@ -5,6 +5,7 @@ use serde_json::json;
 use tollgate_domain::api_key::NewApiKey;
 use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::{IdPrefix, Name, OrgAction, ProjectAction};
+use tollgate_domain::{OrgId, ProjectId};
 use tollgate_store::{ApiKey, Conflict, NewKey, StoreError, User};
 
 use crate::app::App;
@@ -24,8 +25,8 @@ impl App {
     pub async fn list_api_keys(
         &self,
         user: &User,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
         after: Option<&str>,
         limit: i64,
     ) -> ServiceResult<(ProjectAccess, Page<ApiKey>)> {
@@ -45,7 +46,7 @@ impl App {
     pub async fn list_org_api_keys(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         after: Option<&str>,
         limit: i64,
     ) -> ServiceResult<Page<ApiKey>> {
@@ -63,8 +64,8 @@ impl App {
     pub async fn create_api_key(
         &self,
         user: &User,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
         name: &str,
         client: &ClientInfo,
     ) -> ServiceResult<CreatedKey> {
@@ -131,8 +132,8 @@ impl App {
     pub async fn revoke_api_key(
         &self,
         user: &User,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
         key_id: &str,
         client: &ClientInfo,
     ) -> ServiceResult<ApiKey> {

@@ -1,6 +1,7 @@
 //! The organization's audit log, for org admins.
 
 use tollgate_domain::OrgAction;
+use tollgate_domain::OrgId;
 use tollgate_store::{AuditRecord, PageRequest, User};
 
 use crate::app::App;
@@ -11,7 +12,7 @@ impl App {
     pub async fn audit_log(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         after: Option<&str>,
         limit: i64,
     ) -> ServiceResult<Page<AuditRecord>> {

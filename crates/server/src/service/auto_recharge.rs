@@ -6,6 +6,7 @@ use tollgate_domain::ledger::GrantSource;
 use tollgate_domain::payment::{
     month_start, parse_monthly_cap, AutoRecharge, PaymentKind, PaymentStatus, RechargeRefusal,
 };
+use tollgate_domain::OrgId;
 use tollgate_domain::{Money, OrgAction, ValidationError};
 use tollgate_store::{BillingProfile, Payment, User};
 
@@ -24,7 +25,7 @@ impl App {
     pub async fn set_auto_recharge(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         enabled: bool,
         threshold: &str,
         recharge_to: &str,
@@ -69,7 +70,7 @@ impl App {
         if enabled {
             // Enabled while already below the threshold: recharge now, not at the next usage.
             if let Err(e) = self.maybe_auto_recharge(org_id).await {
-                tracing::warn!(org = org_id, error = %e, "auto-recharge after enabling failed");
+                tracing::warn!(org = org_id.as_str(), error = %e, "auto-recharge after enabling failed");
             }
             return Ok(self.store.billing_profile(org_id).await?);
         }

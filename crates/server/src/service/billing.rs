@@ -7,6 +7,7 @@ use tollgate_domain::country::country_name;
 use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::ledger::GrantSource;
 use tollgate_domain::payment::{parse_payment_amount, PaymentKind};
+use tollgate_domain::OrgId;
 use tollgate_domain::{IdPrefix, Money, OrgAction, ValidationError};
 use tollgate_store::{
     BillingProfile, CreditAccount, Grant, Payment, PostalAddress, StoredCard, User,
@@ -91,7 +92,7 @@ impl App {
     pub async fn billing_overview(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
     ) -> ServiceResult<BillingOverview> {
         self.org_access_for(user, org_id, OrgAction::ManageBilling)
             .await?;
@@ -106,7 +107,7 @@ impl App {
     pub async fn buy_credits(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         amount: &str,
         idempotency_key: &str,
         client: &ClientInfo,
@@ -165,7 +166,7 @@ impl App {
     pub async fn save_payment_method(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         input: &CardInput,
         client: &ClientInfo,
     ) -> ServiceResult<BillingProfile> {
@@ -208,7 +209,7 @@ impl App {
     /// The provider's customer of an organization, created on first need.
     pub async fn billing_customer(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         email: &str,
         name: &str,
     ) -> ServiceResult<crate::payments::CustomerRef> {
@@ -231,7 +232,7 @@ impl App {
     pub async fn create_setup_intent(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
     ) -> ServiceResult<crate::payments::SetupIntent> {
         let membership = self
             .org_access_for(user, org_id, OrgAction::ManageBilling)
@@ -254,7 +255,7 @@ impl App {
     pub async fn set_billing_address(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         input: &AddressInput,
         client: &ClientInfo,
     ) -> ServiceResult<BillingProfile> {
@@ -282,7 +283,7 @@ impl App {
     pub async fn list_credit_grants(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         after: Option<&str>,
         limit: i64,
     ) -> ServiceResult<Page<Grant>> {
@@ -300,7 +301,7 @@ impl App {
     pub async fn list_payments(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         after: Option<&str>,
         limit: i64,
     ) -> ServiceResult<Page<Payment>> {
@@ -318,7 +319,7 @@ impl App {
     pub async fn payment_receipt(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         payment_id: &str,
     ) -> ServiceResult<Payment> {
         self.org_access_for(user, org_id, OrgAction::ManageBilling)

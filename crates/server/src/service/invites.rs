@@ -4,6 +4,7 @@
 use serde_json::json;
 use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::invite::{split_emails, InviteRole, InviteUnusable, LIST_REJECTED_FOR_MS};
+use tollgate_domain::OrgId;
 use tollgate_domain::{secret, Email, IdPrefix, OrgAction};
 use tollgate_store::{Invitation, InviteError, NewInvitation, OutgoingEmail, Reissue, User};
 
@@ -135,7 +136,7 @@ impl App {
     pub async fn invite(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         request: InviteRequest<'_>,
         client: &ClientInfo,
     ) -> ServiceResult<InviteOutcome> {
@@ -219,7 +220,7 @@ impl App {
     /// of the organization.
     async fn invite_project_names(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         project_ids: &[String],
     ) -> ServiceResult<Vec<String>> {
         let unknown = || {
@@ -247,7 +248,7 @@ impl App {
     pub async fn list_invitations(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         after: Option<&str>,
         limit: i64,
     ) -> ServiceResult<Page<Invitation>> {
@@ -270,7 +271,7 @@ impl App {
     pub async fn resend_invitation(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         invite_id: &str,
         client: &ClientInfo,
     ) -> ServiceResult<Invitation> {
@@ -329,7 +330,7 @@ impl App {
     pub async fn revoke_invitation(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         invite_id: &str,
         client: &ClientInfo,
     ) -> ServiceResult<Invitation> {

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 use tollgate_domain::ids::is_well_formed;
+use tollgate_domain::OrgId;
 use tollgate_domain::{IdPrefix, OrgAction, OrgRole, ValidationError};
 use tollgate_store::{Conflict, Member, StoreError, User};
 
@@ -31,7 +32,7 @@ impl App {
     pub async fn list_members(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         search: Option<&str>,
         after: Option<&str>,
         limit: i64,
@@ -59,7 +60,7 @@ impl App {
     pub async fn change_member_role(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         member_id: &str,
         role: &str,
         client: &ClientInfo,
@@ -92,7 +93,7 @@ impl App {
     pub async fn remove_member(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         member_id: &str,
         client: &ClientInfo,
     ) -> ServiceResult<Member> {

@@ -1,8 +1,8 @@
 //! Organizations: access checks, creation and renaming.
 
 use serde_json::json;
-use tollgate_domain::ids::is_well_formed;
-use tollgate_domain::{allows, IdPrefix, Name, OrgAction};
+use tollgate_domain::OrgId;
+use tollgate_domain::{allows, Name, OrgAction};
 use tollgate_store::{Membership, Org, User};
 
 use crate::app::App;
@@ -16,10 +16,7 @@ impl App {
     /// This is the guard of every org-scoped page and endpoint reached with a session: while
     /// the organization requires two-factor sign-in, a member without it is refused with
     /// `TwoFactorRequired` (decision 0024). Gateway keys never come through here.
-    pub async fn org_access(&self, user: &User, org_id: &str) -> ServiceResult<Membership> {
-        if !is_well_formed(IdPrefix::Org, org_id) {
-            return Err(ServiceError::NotFound("organization"));
-        }
+    pub async fn org_access(&self, user: &User, org_id: &OrgId) -> ServiceResult<Membership> {
         let membership = self
             .store
             .membership(org_id, &user.id)
@@ -38,7 +35,7 @@ impl App {
     pub async fn org_access_for(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         action: OrgAction,
     ) -> ServiceResult<Membership> {
         let membership = self.org_access(user, org_id).await?;
@@ -78,7 +75,7 @@ impl App {
     pub async fn rename_org(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         name: &str,
         client: &ClientInfo,
     ) -> ServiceResult<Org> {
@@ -92,7 +89,7 @@ impl App {
     pub async fn set_org_require_2fa(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         require: bool,
         client: &ClientInfo,
     ) -> ServiceResult<Org> {
@@ -106,7 +103,7 @@ impl App {
     pub async fn update_org(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         name: Option<&str>,
         require_2fa: Option<bool>,
         client: &ClientInfo,

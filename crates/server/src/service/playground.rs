@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use tollgate_domain::{OrgId, ProjectId, RequestId};
 
 use tollgate_domain::secret::digest;
 use tollgate_domain::{new_id, IdPrefix, ProjectAction, Timestamp};
@@ -56,8 +57,8 @@ impl App {
     pub async fn playground_pass(
         &self,
         session: &CurrentSession,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
     ) -> ServiceResult<Arc<KeyIdentity>> {
         let access = self
             .project_access(&session.user, org_id, project_id, ProjectAction::ManageKeys)
@@ -91,13 +92,10 @@ impl App {
     pub async fn playground_usage(
         &self,
         session: &CurrentSession,
-        org_id: &str,
-        request_id: &str,
+        org_id: &OrgId,
+        request_id: &RequestId,
     ) -> ServiceResult<Option<UsageRecord>> {
         self.org_access(&session.user, org_id).await?;
-        if !tollgate_domain::ids::is_well_formed(IdPrefix::Request, request_id) {
-            return Err(ServiceError::NotFound("request"));
-        }
         let Some(record) = self.store.find_usage_record(request_id).await? else {
             return Ok(None);
         };
@@ -107,7 +105,7 @@ impl App {
         self.project_access(
             &session.user,
             org_id,
-            &record.project_id,
+            &ProjectId::from_stored(record.project_id.clone()),
             ProjectAction::View,
         )
         .await

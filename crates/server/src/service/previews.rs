@@ -4,6 +4,7 @@
 
 use tollgate_domain::subscription::{day_label, tier_change_charge};
 use tollgate_domain::OrgAction;
+use tollgate_domain::OrgId;
 use tollgate_store::User;
 
 use crate::app::App;
@@ -37,7 +38,7 @@ impl App {
     pub async fn preview_subscribe(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         model_id: &str,
         tier_id: &str,
     ) -> ServiceResult<ChargePreview> {
@@ -64,7 +65,7 @@ impl App {
     pub async fn preview_tier_change(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         sub_id: &str,
         tier_id: &str,
     ) -> ServiceResult<Option<ChargePreview>> {
@@ -102,7 +103,7 @@ impl App {
     pub async fn preview_auto_recharge(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         threshold: &str,
         recharge_to: &str,
         monthly_cap: Option<&str>,

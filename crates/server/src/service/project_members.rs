@@ -2,6 +2,7 @@
 //! admins and the project's admins.
 
 use std::str::FromStr;
+use tollgate_domain::{OrgId, ProjectId};
 
 use serde_json::json;
 use tollgate_domain::ids::is_well_formed;
@@ -20,8 +21,8 @@ impl App {
     pub async fn list_project_members(
         &self,
         user: &User,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
         after: Option<&str>,
         limit: i64,
     ) -> ServiceResult<(ProjectAccess, Page<ProjectMember>)> {
@@ -41,8 +42,8 @@ impl App {
     pub async fn set_project_member(
         &self,
         user: &User,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
         member_id: &str,
         role: &str,
         client: &ClientInfo,
@@ -99,8 +100,8 @@ impl App {
     pub async fn remove_project_member(
         &self,
         user: &User,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
         member_id: &str,
         client: &ClientInfo,
     ) -> ServiceResult<()> {

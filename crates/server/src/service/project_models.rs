@@ -3,6 +3,7 @@
 //! key cache), and every process drops its cached keys of the project when it changes.
 
 use std::collections::BTreeSet;
+use tollgate_domain::{OrgId, ProjectId};
 
 use serde_json::json;
 use tollgate_domain::ProjectAction;
@@ -20,8 +21,8 @@ impl App {
     pub async fn project_models(
         &self,
         user: &User,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
     ) -> ServiceResult<Option<Vec<String>>> {
         self.project_access(user, org_id, project_id, ProjectAction::View)
             .await?;
@@ -33,8 +34,8 @@ impl App {
     pub async fn set_project_models(
         &self,
         user: &User,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
         models: Option<Vec<String>>,
         client: &ClientInfo,
     ) -> ServiceResult<Option<Vec<String>>> {

@@ -1,11 +1,11 @@
 //! Projects: who may see and change which, listing, creating, renaming and archiving.
 
 use serde_json::json;
-use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::permissions::{may_revoke_key, sees_project};
 use tollgate_domain::{
     allows, allows_in_project, IdPrefix, Name, OrgAction, ProjectAction, ProjectRole,
 };
+use tollgate_domain::{OrgId, ProjectId};
 use tollgate_store::{
     ApiKey, ArchiveRefusal, Membership, Project, ProjectWithRole, StoreError, User,
 };
@@ -66,14 +66,11 @@ impl App {
     pub async fn project_access(
         &self,
         user: &User,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
         action: ProjectAction,
     ) -> ServiceResult<ProjectAccess> {
         let membership = self.org_access(user, org_id).await?;
-        if !is_well_formed(IdPrefix::Project, project_id) {
-            return Err(ServiceError::NotFound("project"));
-        }
         let found = self
             .store
             .project_with_role(org_id, project_id, &user.id)
@@ -90,11 +87,28 @@ impl App {
         })
     }
 
+    /// A project id read from a form or a query string, in `org_id`: a malformed one answers
+    /// what `project_access` answers for it (the organization's checks, then 404).
+    pub async fn project_id_in(
+        &self,
+        user: &User,
+        org_id: &OrgId,
+        raw: &str,
+    ) -> ServiceResult<ProjectId> {
+        match ProjectId::parse(raw) {
+            Some(project_id) => Ok(project_id),
+            None => {
+                self.org_access(user, org_id).await?;
+                Err(ServiceError::NotFound("project"))
+            }
+        }
+    }
+
     /// The projects of an organization the caller can see, oldest first.
     pub async fn list_projects(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         after: Option<&str>,
         limit: i64,
     ) -> ServiceResult<(Membership, Page<ProjectWithRole>)> {
@@ -124,7 +138,7 @@ impl App {
     pub async fn create_project(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         name: &str,
         client: &ClientInfo,
     ) -> ServiceResult<Project> {
@@ -154,8 +168,8 @@ impl App {
     pub(crate) async fn managed_project(
         &self,
         user: &User,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
     ) -> ServiceResult<Project> {
         self.org_access_for(user, org_id, OrgAction::ManageProjects)
             .await?;
@@ -168,8 +182,8 @@ impl App {
     pub async fn rename_project(
         &self,
         user: &User,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
         name: &str,
         client: &ClientInfo,
     ) -> ServiceResult<Project> {
@@ -205,8 +219,8 @@ impl App {
     pub async fn archive_project(
         &self,
         user: &User,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
         client: &ClientInfo,
     ) -> ServiceResult<Project> {
         let project = self.managed_project(user, org_id, project_id).await?;

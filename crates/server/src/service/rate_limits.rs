@@ -7,6 +7,7 @@
 use serde_json::json;
 use tollgate_domain::limits::{Dimension, LimitError, LimitSource, RateLimits, ResolvedLimits};
 use tollgate_domain::ValidationError;
+use tollgate_domain::{OrgId, ProjectId};
 use tollgate_store::{Membership, User};
 
 use crate::app::App;
@@ -55,7 +56,7 @@ impl App {
     pub async fn org_limits(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
     ) -> ServiceResult<(Membership, Vec<ModelLimits>)> {
         let membership = self.org_access(user, org_id).await?;
         let catalog = self.catalog.current();
@@ -94,8 +95,8 @@ impl App {
     pub async fn project_rate_limits(
         &self,
         user: &User,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
     ) -> ServiceResult<Vec<ProjectModelLimits>> {
         self.project_access(
             user,
@@ -130,8 +131,8 @@ impl App {
     pub async fn set_project_rate_limits(
         &self,
         user: &User,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
         model: &str,
         limits: RateLimits,
         client: &ClientInfo,

@@ -7,6 +7,7 @@ use serde_json::json;
 use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::limits::spend::{check_limit, period_of, SpendScope, Thresholds};
 use tollgate_domain::{IdPrefix, Money, OrgAction, ProjectAction};
+use tollgate_domain::{OrgId, ProjectId};
 use tollgate_store::{SpendLimit, SpendUse, User};
 
 use crate::app::App;
@@ -18,9 +19,9 @@ use crate::service::{audit, ServiceError, ServiceResult};
 #[derive(Debug, Clone, Copy)]
 pub enum SpendTarget<'a> {
     Organization,
-    Project(&'a str),
+    Project(&'a ProjectId),
     ApiKey {
-        project_id: &'a str,
+        project_id: &'a ProjectId,
         key_id: &'a str,
     },
 }
@@ -40,7 +41,7 @@ impl App {
     async fn spend_target(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         target: SpendTarget<'_>,
         manage: bool,
     ) -> ServiceResult<(SpendScope, String)> {
@@ -52,7 +53,7 @@ impl App {
                     OrgAction::ViewSettings
                 };
                 self.org_access_for(user, org_id, action).await?;
-                Ok((SpendScope::Organization, org_id.to_owned()))
+                Ok((SpendScope::Organization, org_id.to_string()))
             }
             SpendTarget::Project(project_id) => {
                 if manage {
@@ -61,7 +62,7 @@ impl App {
                     self.project_access(user, org_id, project_id, ProjectAction::View)
                         .await?;
                 }
-                Ok((SpendScope::Project, project_id.to_owned()))
+                Ok((SpendScope::Project, project_id.to_string()))
             }
             SpendTarget::ApiKey { project_id, key_id } => {
                 let action = if manage {
@@ -85,7 +86,7 @@ impl App {
     pub async fn spend_limit(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         target: SpendTarget<'_>,
     ) -> ServiceResult<Option<SpendLimitView>> {
         let (scope, target_id) = self.spend_target(user, org_id, target, false).await?;
@@ -112,7 +113,7 @@ impl App {
     pub async fn set_spend_limit(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         target: SpendTarget<'_>,
         monthly_limit: Money,
         thresholds: Option<Thresholds>,
@@ -124,7 +125,7 @@ impl App {
         let limit = SpendLimit {
             scope,
             target_id: target_id.clone(),
-            org_id: org_id.to_owned(),
+            org_id: org_id.to_string(),
             monthly_limit,
             thresholds: thresholds.clone(),
             updated_at: self.now(),
@@ -160,7 +161,7 @@ impl App {
     pub async fn delete_spend_limit(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         target: SpendTarget<'_>,
         client: &ClientInfo,
     ) -> ServiceResult<()> {

@@ -3,6 +3,7 @@
 //! which tiers are Temporarily Sold Out. Org admins only. Renewals are in `crate::jobs::renewals`.
 
 use std::collections::HashMap;
+use tollgate_domain::OrgId;
 
 use serde_json::json;
 use tollgate_domain::catalog::{Model, Tier};
@@ -99,7 +100,7 @@ impl App {
     pub async fn list_subscriptions(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
     ) -> ServiceResult<Vec<Subscription>> {
         self.org_access_for(user, org_id, OrgAction::ManageBilling)
             .await?;
@@ -109,7 +110,7 @@ impl App {
     pub(crate) async fn own_subscription(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         sub_id: &str,
     ) -> ServiceResult<Subscription> {
         self.org_access_for(user, org_id, OrgAction::ManageBilling)
@@ -129,7 +130,7 @@ impl App {
     pub(crate) async fn plan_subscribe<'c>(
         &self,
         catalog: &'c tollgate_domain::Catalog,
-        org_id: &str,
+        org_id: &OrgId,
         model_id: &str,
         tier_id: &str,
     ) -> ServiceResult<(&'c Model, &'c Tier, i64)> {
@@ -153,7 +154,7 @@ impl App {
     pub async fn subscribe(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         model_id: &str,
         tier_id: &str,
         client: &ClientInfo,
@@ -256,7 +257,7 @@ impl App {
     pub async fn change_subscription_tier(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         sub_id: &str,
         tier_id: &str,
         client: &ClientInfo,
@@ -375,7 +376,7 @@ impl App {
     pub async fn set_subscription_cancel(
         &self,
         user: &User,
-        org_id: &str,
+        org_id: &OrgId,
         sub_id: &str,
         cancel: bool,
         client: &ClientInfo,
