@@ -99,7 +99,12 @@ async fn credits_grant_adds_a_promotional_grant(engine: Engine) {
         "{out}"
     );
     assert_eq!(
-        store.credit_account(&org_id).await.unwrap().balance,
+        store
+            .credit_account(&org_id)
+            .await
+            .unwrap()
+            .balance
+            .micros(),
         25_000_000
     );
     let grants = store.credit_grants(&org_id, None, 10).await.unwrap();
@@ -144,7 +149,12 @@ async fn credits_grant_adds_a_promotional_grant(engine: Engine) {
     let (ok, _, err) = admin(&db, &["credits", "grant", "org_nope", "5"]);
     assert!(!ok && err.contains("no organization org_nope"), "{err}");
     assert_eq!(
-        store.credit_account(&org_id).await.unwrap().balance,
+        store
+            .credit_account(&org_id)
+            .await
+            .unwrap()
+            .balance
+            .micros(),
         25_000_000
     );
     assert_eq!(

@@ -80,9 +80,9 @@ async fn render(
     let ar = &p.auto_recharge;
     let mut page = json!({
         "tab": tab,
-        "balance": usd(overview.account.balance),
-        "available": usd(overview.account.available()),
-        "negative": overview.account.available() < 0,
+        "balance": usd(overview.account.balance.micros()),
+        "available": usd(overview.account.available().micros()),
+        "negative": overview.account.available().is_negative(),
         "auto_recharge": {"enabled": ar.enabled, "threshold": usd(ar.threshold), "recharge_to": usd(ar.recharge_to),
                           "monthly_cap": ar.monthly_cap.map(usd), "failures": ar.failures, "configured": ar.recharge_to > 0},
         "card": p.card.as_ref().map(|c| json!({"label": card_label(&c.brand, &c.last4), "exp": format!("{:02}/{}", c.exp_month, c.exp_year)})),

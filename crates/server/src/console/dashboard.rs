@@ -92,9 +92,9 @@ pub async fn overview_billing(
         })
         .collect();
     Ok(json!({
-        "balance": usd(account.balance),
-        "available": usd(account.available()),
-        "negative": account.available() < 0,
+        "balance": usd(account.balance.micros()),
+        "available": usd(account.available().micros()),
+        "negative": account.available().is_negative(),
         "subscriptions": subscriptions,
     }))
 }

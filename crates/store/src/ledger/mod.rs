@@ -33,9 +33,9 @@ const GRANTS: Listed =
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CreditAccount {
     /// Σ ledger entries: what the organization has (negative when usage outran its credit).
-    pub balance: i64,
+    pub balance: Money,
     /// Σ live holds: reserved by requests in flight.
-    pub held: i64,
+    pub held: Money,
     /// Pico-USD of usage not yet debited because it is less than one micro-dollar, in
     /// `0..1_000_000` (decision 0007).
     pub usage_carry: i64,
@@ -44,7 +44,7 @@ pub struct CreditAccount {
 impl CreditAccount {
     /// What a new request may reserve: `balance − held` (exact: both lie within
     /// `±LEDGER_LIMIT`, so their difference fits an `i64`).
-    pub fn available(self) -> i64 {
+    pub fn available(self) -> Money {
         self.balance.saturating_sub(self.held)
     }
 }
@@ -125,9 +125,9 @@ pub enum Granted {
 /// An account row as locked by a writer.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LockedAccount {
-    pub balance: i64,
-    pub held: i64,
-    pub debt: i64,
+    pub balance: Money,
+    pub held: Money,
+    pub debt: Money,
     pub usage_carry: i64,
 }
 
@@ -147,9 +147,9 @@ pub(crate) async fn lock_account(
     .fetch_one(&mut **tx)
     .await?;
     Ok(LockedAccount {
-        balance: row.try_get("balance")?,
-        held: row.try_get("held")?,
-        debt: row.try_get("debt")?,
+        balance: Money::from_micros(row.try_get("balance")?),
+        held: Money::from_micros(row.try_get("held")?),
+        debt: Money::from_micros(row.try_get("debt")?),
         usage_carry: row.try_get("usage_carry")?,
     })
 }
@@ -160,8 +160,8 @@ async fn append_entry(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
     kind: &str,
-    amount: i64,
-    balance_after: i64,
+    amount: Money,
+    balance_after: Money,
     idempotency_key: &str,
     grant_id: Option<&str>,
     reference: Option<&str>,
@@ -173,8 +173,8 @@ async fn append_entry(
     )
     .bind(org_id)
     .bind(kind)
-    .bind(amount)
-    .bind(balance_after)
+    .bind(amount.micros())
+    .bind(balance_after.micros())
     .bind(idempotency_key)
     .bind(grant_id)
     .bind(reference)
@@ -190,9 +190,9 @@ async fn append_entry(
 async fn expire_due_in(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
-    balance: i64,
+    balance: Money,
     now: Timestamp,
-) -> Result<i64> {
+) -> Result<Money> {
     let due = sqlx::query(
         "SELECT id, remaining FROM credit_grants \
          WHERE org_id = $1 AND remaining > 0 AND expires_at IS NOT NULL AND expires_at <= $2 ORDER BY expires_at, id",
@@ -207,12 +207,13 @@ async fn expire_due_in(
     let mut running = balance;
     for row in due {
         let (id, remaining): (String, i64) = (row.try_get("id")?, row.try_get("remaining")?);
+        let remaining = Money::from_micros(remaining);
         let after = ledger_sub(running, remaining)?;
         if append_entry(
             tx,
             org_id,
             "expiry",
-            -remaining,
+            remaining.saturating_neg(),
             after,
             &format!("expiry:{id}"),
             Some(&id),
@@ -229,7 +230,7 @@ async fn expire_due_in(
             .await?;
     }
     sqlx::query("UPDATE credit_accounts SET balance = $1 WHERE org_id = $2")
-        .bind(running)
+        .bind(running.micros())
         .bind(org_id)
         .execute(&mut **tx)
         .await?;
@@ -257,8 +258,8 @@ pub(crate) async fn grant_credits_in(
     grant: &NewGrant<'_>,
     now: Timestamp,
 ) -> Result<Granted> {
-    let amount = grant.amount.micros();
-    if amount <= 0 {
+    let amount = grant.amount;
+    if !amount.is_positive() {
         return Err(corrupt(format!("a grant must be positive, not {amount}")));
     }
     let LockedAccount { balance, debt, .. } = open_account(tx, org_id, now).await?;
@@ -280,6 +281,8 @@ pub(crate) async fn grant_credits_in(
         return Ok(Granted::Duplicate);
     }
     let repaid = debt.min(amount);
+    // 0 ≤ repaid ≤ amount: cannot overflow.
+    let grant_remaining = amount.saturating_sub(repaid);
     let row: GrantRow = sqlx::query_as(&format!(
         "INSERT INTO credit_grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $7) \
          RETURNING {GRANT_COLUMNS}"
@@ -288,8 +291,8 @@ pub(crate) async fn grant_credits_in(
     .bind(org_id)
     .bind(grant.source.category().as_str())
     .bind(grant.source.as_str())
-    .bind(amount)
-    .bind(amount - repaid)
+    .bind(amount.micros())
+    .bind(grant_remaining.micros())
     .bind(now)
     .bind(grant.expires_at)
     .bind(grant.reference)
@@ -297,8 +300,8 @@ pub(crate) async fn grant_credits_in(
     .fetch_one(&mut **tx)
     .await?;
     sqlx::query("UPDATE credit_accounts SET balance = $1, debt = $2 WHERE org_id = $3")
-        .bind(balance_after)
-        .bind(ledger_sub(debt, repaid)?)
+        .bind(balance_after.micros())
+        .bind(ledger_sub(debt, repaid)?.micros())
         .bind(org_id)
         .execute(&mut **tx)
         .await?;
@@ -325,7 +328,7 @@ async fn open_lots(
             Ok(GrantLot {
                 id: r.try_get("id")?,
                 category: GrantCategory::from_str(&category).map_err(|e| corrupt(e.to_string()))?,
-                remaining: r.try_get("remaining")?,
+                remaining: Money::from_micros(r.try_get("remaining")?),
                 effective_at: r.try_get("effective_at")?,
                 expires_at: r.try_get("expires_at")?,
             })
@@ -340,9 +343,9 @@ async fn draw(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
     account: LockedAccount,
-    amount: i64,
+    amount: Money,
     now: Timestamp,
-) -> Result<i64> {
+) -> Result<Money> {
     // Both checked before anything is written.
     let balance_after = ledger_sub(account.balance, in_range(amount)?)?;
     let lots = open_lots(tx, org_id, now).await?;
@@ -350,14 +353,14 @@ async fn draw(
     let debt_after = ledger_add(account.debt, uncovered)?;
     for (grant_id, take) in takes {
         sqlx::query("UPDATE credit_grants SET remaining = remaining - $1 WHERE id = $2")
-            .bind(take)
+            .bind(take.micros())
             .bind(grant_id)
             .execute(&mut **tx)
             .await?;
     }
     sqlx::query("UPDATE credit_accounts SET balance = $1, debt = $2 WHERE org_id = $3")
-        .bind(balance_after)
-        .bind(debt_after)
+        .bind(balance_after.micros())
+        .bind(debt_after.micros())
         .bind(org_id)
         .execute(&mut **tx)
         .await?;
@@ -373,8 +376,8 @@ impl Store {
                 .await?;
         Ok(match row {
             Some(r) => CreditAccount {
-                balance: r.try_get("balance")?,
-                held: r.try_get("held")?,
+                balance: Money::from_micros(r.try_get("balance")?),
+                held: Money::from_micros(r.try_get("held")?),
                 usage_carry: r.try_get("usage_carry")?,
             },
             None => CreditAccount::default(),
@@ -443,12 +446,12 @@ impl Store {
 
     /// Σ ledger entries of an organization: for the invariant checks of tests and operators
     /// (the balance itself is read from the account row).
-    pub async fn ledger_total(&self, org_id: &str) -> Result<i64> {
-        Ok(sqlx::query("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM ledger_entries WHERE org_id = $1")
+    pub async fn ledger_total(&self, org_id: &str) -> Result<Money> {
+        Ok(Money::from_micros(sqlx::query("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM ledger_entries WHERE org_id = $1")
             .bind(org_id)
             .fetch_one(&self.pool)
             .await?
-            .try_get("total")?)
+            .try_get("total")?))
     }
 
     /// Σ remaining of unexpired grants, and the debt: balance = grants − debt.
@@ -456,7 +459,7 @@ impl Store {
         &self,
         org_id: &str,
         now: Timestamp,
-    ) -> Result<(i64, i64)> {
+    ) -> Result<(Money, Money)> {
         let grants: i64 = sqlx::query(
             "SELECT CAST(COALESCE(SUM(remaining), 0) AS BIGINT) AS total FROM credit_grants \
              WHERE org_id = $1 AND (expires_at IS NULL OR expires_at > $2)",
@@ -472,6 +475,9 @@ impl Store {
             .await?
             .map(|r| r.try_get("debt"))
             .transpose()?;
-        Ok((grants, debt.unwrap_or(0)))
+        Ok((
+            Money::from_micros(grants),
+            Money::from_micros(debt.unwrap_or(0)),
+        ))
     }
 }
