@@ -221,7 +221,7 @@ async fn subscriptions_list_shows_subscriptions_and_the_count(engine: Engine) {
                 period_start: 1_000,
                 period_end: 2_000,
                 charge_key: &key,
-                amount: 29_000_000,
+                amount: tollgate_domain::Money::from_micros(29_000_000),
             },
             1_000,
         )

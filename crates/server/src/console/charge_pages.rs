@@ -15,7 +15,7 @@ use crate::console::numbers::usd;
 /// `confirm=yes`, or confirming another amount (the price or the balance moved), is shown the
 /// dialog again.
 pub fn confirmed(confirm: &str, expected_amount: &str, preview: &ChargePreview) -> bool {
-    confirm == "yes" && expected_amount.trim().parse::<i64>() == Ok(preview.amount)
+    confirm == "yes" && expected_amount.trim().parse::<i64>() == Ok(preview.amount.micros())
 }
 
 /// The confirmation dialog's context (`confirm_charge.html`). `fields` are the form's own
@@ -31,8 +31,8 @@ pub fn confirm_dialog(
     json!({
         "title": title,
         "what": preview.what,
-        "amount": usd(preview.amount),
-        "amount_micros": preview.amount,
+        "amount": usd(preview.amount.micros()),
+        "amount_micros": preview.amount.micros(),
         "card": preview.card,
         "action": action,
         "fields": fields.iter().map(|(name, value)| json!({"name": name, "value": value})).collect::<Vec<_>>(),
