@@ -31,7 +31,7 @@ pub fn confirm_dialog(
     json!({
         "title": title,
         "what": preview.what,
-        "amount": usd(preview.amount.micros()),
+        "amount": usd(preview.amount),
         "amount_micros": preview.amount.micros(),
         "card": preview.card,
         "action": action,
@@ -44,7 +44,7 @@ pub fn confirm_dialog(
 /// What a payment did, in one sentence: "$29.00 was charged to Visa ending in 4242."
 pub async fn charged_sentence(app: &App, org_id: &str, payment_id: Option<&str>) -> Option<String> {
     let payment = app.store.payment(org_id, payment_id?).await.ok()??;
-    let amount = usd(payment.amount.micros());
+    let amount = usd(payment.amount);
     let card = &payment.payment_method;
     Some(match payment.status {
         PaymentStatus::Succeeded => format!("${amount} was charged to {card}."),
