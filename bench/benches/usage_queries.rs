@@ -256,7 +256,8 @@ async fn run(engine: Engine, records: i64) -> anyhow::Result<()> {
         group_by: vec![UsageDim::Day, UsageDim::Model],
         ..UsageFilter::default()
     };
-    let (admin, org) = (&s.admin, s.org_id.as_str());
+    let org_id = tollgate_domain::OrgId::from_stored(s.org_id.clone());
+    let (admin, org) = (&s.admin, &org_id);
     let mut all_ok = true;
 
     let api = measure(SAMPLES, || async {

@@ -129,7 +129,7 @@ async fn run(engine: Engine) -> anyhow::Result<()> {
     anyhow::ensure!(replay.accepted == 0 && replay.duplicates == BATCH);
     let total = store.ledger_total(&org.id).await?;
     // Each record costs $0.0012345 exactly; the ledger carries the half micro-dollars.
-    anyhow::ensure!(total == 1_000_000_000_000 - (BATCH * BATCHES) as i64 * 2_469 / 2);
+    anyhow::ensure!(total.micros() == 1_000_000_000_000 - (BATCH * BATCHES) as i64 * 2_469 / 2);
 
     println!(
         "{}: record_usage {:.0} records/s; plain inserts {:.0} rows/s; ratio {:.2} (target ≥ 20,000 records/s: {})",

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use crate::text_enum::text_enum;
-use crate::Timestamp;
+use crate::{Money, Timestamp};
 
 pub use crate::usage::{usage_cost, TokenCounts, TokenPrices, UsageCost};
 
@@ -29,8 +29,8 @@ impl fmt::Display for OutOfRange {
 impl std::error::Error for OutOfRange {}
 
 /// `amount` when it lies within `±LEDGER_LIMIT`.
-pub fn in_range(amount: i64) -> Result<i64, OutOfRange> {
-    if (-LEDGER_LIMIT..=LEDGER_LIMIT).contains(&amount) {
+pub fn in_range(amount: Money) -> Result<Money, OutOfRange> {
+    if (-LEDGER_LIMIT..=LEDGER_LIMIT).contains(&amount.micros()) {
         Ok(amount)
     } else {
         Err(OutOfRange)
@@ -38,12 +38,12 @@ pub fn in_range(amount: i64) -> Result<i64, OutOfRange> {
 }
 
 /// `a + b`, checked and within the ledger's range.
-pub fn ledger_add(a: i64, b: i64) -> Result<i64, OutOfRange> {
+pub fn ledger_add(a: Money, b: Money) -> Result<Money, OutOfRange> {
     a.checked_add(b).ok_or(OutOfRange).and_then(in_range)
 }
 
 /// `a − b`, checked and within the ledger's range.
-pub fn ledger_sub(a: i64, b: i64) -> Result<i64, OutOfRange> {
+pub fn ledger_sub(a: Money, b: Money) -> Result<Money, OutOfRange> {
     a.checked_sub(b).ok_or(OutOfRange).and_then(in_range)
 }
 
@@ -84,7 +84,7 @@ impl GrantSource {
 pub struct GrantLot {
     pub id: String,
     pub category: GrantCategory,
-    pub remaining: i64,
+    pub remaining: Money,
     pub effective_at: Timestamp,
     /// `None`: never expires.
     pub expires_at: Option<Timestamp>,
@@ -104,23 +104,30 @@ pub fn draw_order(a: &GrantLot, b: &GrantLot) -> Ordering {
 
 /// How a debit of `amount` is taken from the usable grants at `now`: `(grant id, amount)` in
 /// draw order, and what no grant covers (usage may take the balance below zero).
-pub fn allocate(grants: &[GrantLot], amount: i64, now: Timestamp) -> (Vec<(String, i64)>, i64) {
+pub fn allocate(
+    grants: &[GrantLot],
+    amount: Money,
+    now: Timestamp,
+) -> (Vec<(String, Money)>, Money) {
     let mut usable: Vec<&GrantLot> = grants
         .iter()
         .filter(|g| {
-            g.remaining > 0 && g.effective_at <= now && g.expires_at.is_none_or(|e| e > now)
+            g.remaining.is_positive()
+                && g.effective_at <= now
+                && g.expires_at.is_none_or(|e| e > now)
         })
         .collect();
     usable.sort_by(|a, b| draw_order(a, b));
-    let mut left = amount.max(0);
+    let mut left = amount.max(Money::ZERO);
     let mut takes = Vec::new();
     for g in usable {
-        if left == 0 {
+        if left == Money::ZERO {
             break;
         }
         let take = g.remaining.min(left);
         takes.push((g.id.clone(), take));
-        left -= take;
+        // 0 < take ≤ left: cannot overflow.
+        left = left.saturating_sub(take);
     }
     (takes, left)
 }
@@ -154,7 +161,7 @@ mod tests {
         GrantLot {
             id: id.into(),
             category,
-            remaining,
+            remaining: Money::from_micros(remaining),
             effective_at,
             expires_at,
         }
@@ -173,8 +180,11 @@ mod tests {
             lot("future", Promotional, 100, 50, None),
             lot("empty", Promotional, 0, 0, Some(20)),
         ];
-        let (takes, uncovered) = allocate(&grants, 450, 20);
-        let order: Vec<_> = takes.iter().map(|(id, n)| (id.as_str(), *n)).collect();
+        let (takes, uncovered) = allocate(&grants, Money::from_micros(450), 20);
+        let order: Vec<_> = takes
+            .iter()
+            .map(|(id, n)| (id.as_str(), n.micros()))
+            .collect();
         assert_eq!(
             order,
             [
@@ -185,9 +195,13 @@ mod tests {
                 ("paid-never", 50)
             ]
         );
-        assert_eq!(uncovered, 0);
-        let (_, uncovered) = allocate(&grants, 1_000, 20);
-        assert_eq!(uncovered, 500, "usage beyond the grants is not covered");
+        assert_eq!(uncovered, Money::ZERO);
+        let (_, uncovered) = allocate(&grants, Money::from_micros(1_000), 20);
+        assert_eq!(
+            uncovered,
+            Money::from_micros(500),
+            "usage beyond the grants is not covered"
+        );
     }
 
     #[test]
@@ -218,12 +232,17 @@ mod tests {
 
     #[test]
     fn ledger_arithmetic_stays_in_range() {
-        assert_eq!(ledger_add(LEDGER_LIMIT - 1, 1), Ok(LEDGER_LIMIT));
-        assert_eq!(ledger_add(LEDGER_LIMIT, 1), Err(OutOfRange));
-        assert_eq!(ledger_sub(-LEDGER_LIMIT, 1), Err(OutOfRange));
-        assert_eq!(ledger_sub(0, i64::MIN), Err(OutOfRange), "no wrapping");
-        assert_eq!(ledger_add(i64::MAX, 1), Err(OutOfRange));
-        assert_eq!(ledger_sub(5, 7), Ok(-2));
+        let m = Money::from_micros;
+        assert_eq!(ledger_add(m(LEDGER_LIMIT - 1), m(1)), Ok(m(LEDGER_LIMIT)));
+        assert_eq!(ledger_add(m(LEDGER_LIMIT), m(1)), Err(OutOfRange));
+        assert_eq!(ledger_sub(m(-LEDGER_LIMIT), m(1)), Err(OutOfRange));
+        assert_eq!(
+            ledger_sub(m(0), m(i64::MIN)),
+            Err(OutOfRange),
+            "no wrapping"
+        );
+        assert_eq!(ledger_add(m(i64::MAX), m(1)), Err(OutOfRange));
+        assert_eq!(ledger_sub(m(5), m(7)), Ok(m(-2)));
         // The difference of two amounts in range always fits an i64.
         assert!(LEDGER_LIMIT.checked_mul(2).is_some());
     }

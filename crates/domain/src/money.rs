@@ -23,6 +23,52 @@ impl Money {
         self.0
     }
 
+    /// `self + other`, `None` on overflow.
+    pub const fn checked_add(self, other: Money) -> Option<Money> {
+        match self.0.checked_add(other.0) {
+            Some(m) => Some(Self(m)),
+            None => None,
+        }
+    }
+
+    /// `self − other`, `None` on overflow.
+    pub const fn checked_sub(self, other: Money) -> Option<Money> {
+        match self.0.checked_sub(other.0) {
+            Some(m) => Some(Self(m)),
+            None => None,
+        }
+    }
+
+    /// `self + other`, held at the bounds of `i64` micro-USD.
+    pub const fn saturating_add(self, other: Money) -> Money {
+        Self(self.0.saturating_add(other.0))
+    }
+
+    /// `self − other`, held at the bounds of `i64` micro-USD.
+    pub const fn saturating_sub(self, other: Money) -> Money {
+        Self(self.0.saturating_sub(other.0))
+    }
+
+    /// `−self`, held at the bounds of `i64` micro-USD.
+    pub const fn saturating_neg(self) -> Money {
+        Self(self.0.saturating_neg())
+    }
+
+    /// The sum of `amounts`, `None` on overflow.
+    pub fn checked_sum(amounts: impl IntoIterator<Item = Money>) -> Option<Money> {
+        amounts
+            .into_iter()
+            .try_fold(Money::ZERO, |sum, m| sum.checked_add(m))
+    }
+
+    pub const fn is_positive(self) -> bool {
+        self.0 > 0
+    }
+
+    pub const fn is_negative(self) -> bool {
+        self.0 < 0
+    }
+
     /// Parses a non-negative USD amount written as a decimal string: `"25"`, `"0.85"`,
     /// `"0.000125"`. At most six decimals (one micro-USD); no sign, exponent or spaces.
     pub fn parse_usd(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
@@ -96,6 +142,26 @@ mod tests {
             assert_eq!(m.to_usd_string(), shown, "{raw}");
         }
         assert_eq!(Money::from_micros(-1_500_000).to_usd_string(), "-1.50");
+    }
+
+    #[test]
+    fn arithmetic_is_checked_or_saturating() {
+        let (one, two) = (Money::from_micros(1), Money::from_micros(2));
+        assert_eq!(one.checked_add(two), Some(Money::from_micros(3)));
+        assert_eq!(one.checked_sub(two), Some(Money::from_micros(-1)));
+        let max = Money::from_micros(i64::MAX);
+        assert_eq!(max.checked_add(one), None);
+        assert_eq!(Money::from_micros(i64::MIN).checked_sub(one), None);
+        assert_eq!(max.saturating_add(one), max);
+        assert_eq!(Money::from_micros(i64::MIN).saturating_neg(), max);
+        assert_eq!(
+            Money::checked_sum([one, two, one]),
+            Some(Money::from_micros(4))
+        );
+        assert_eq!(Money::checked_sum([max, one]), None);
+        assert!(
+            one.is_positive() && !Money::ZERO.is_positive() && one.saturating_neg().is_negative()
+        );
     }
 
     #[test]

@@ -83,7 +83,12 @@ async fn bought_credits_are_spendable_at_once(engine: Engine) {
     assert!(t
         .app
         .store
-        .place_hold(&ada.org_id, 25_000_000, 60_000, t.app.now())
+        .place_hold(
+            &ada.org_id,
+            tollgate_domain::Money::from_micros(25_000_000),
+            60_000,
+            t.app.now()
+        )
         .await
         .is_ok());
 
@@ -123,7 +128,12 @@ async fn bought_credits_are_spendable_at_once(engine: Engine) {
     );
     // The ledger agrees with the account row.
     assert_eq!(
-        t.app.store.ledger_total(&ada.org_id).await.unwrap(),
+        t.app
+            .store
+            .ledger_total(&ada.org_id)
+            .await
+            .unwrap()
+            .micros(),
         25_000_000
     );
 }
@@ -510,7 +520,12 @@ async fn a_crash_between_charge_and_commit_ends_in_one_grant(engine: Engine) {
     assert_eq!(grants(&t, &ada).await.len(), 2);
     assert_eq!(overview(&t, &ada).await["balance"], "35.00");
     assert_eq!(
-        t.app.store.ledger_total(&ada.org_id).await.unwrap(),
+        t.app
+            .store
+            .ledger_total(&ada.org_id)
+            .await
+            .unwrap()
+            .micros(),
         35_000_000
     );
 }

@@ -180,7 +180,10 @@ async fn the_stripe_provider_end_to_end(engine: Engine) {
             .unwrap(),
         0
     );
-    assert_eq!(store.ledger_total(&ada.org_id).await.unwrap(), 45_000_000);
+    assert_eq!(
+        store.ledger_total(&ada.org_id).await.unwrap().micros(),
+        45_000_000
+    );
 }
 
 async fn a_failed_payment_webhook_fails_a_pending_payment(engine: Engine) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::create_key;
 use serde_json::{json, Value};
 use tollgate_domain::payment::PaymentStatus;
-use tollgate_domain::{new_id, IdPrefix};
+use tollgate_domain::{new_id, IdPrefix, Money};
 use tollgate_server::service::usage::new_operator_token;
 use tollgate_server::testing::{send, TestApp, TestUser};
 use tollgate_store::{on_both_engines, Engine};
@@ -165,7 +165,8 @@ async fn usage_is_priced_debited_once_and_rejected_per_record(engine: Engine) {
             .credit_account(&ada.org_id)
             .await
             .unwrap()
-            .balance,
+            .balance
+            .micros(),
         -expected,
         "usage may take the balance below zero"
     );
@@ -181,11 +182,17 @@ async fn usage_is_priced_debited_once_and_rejected_per_record(engine: Engine) {
             .credit_account(&ada.org_id)
             .await
             .unwrap()
-            .balance,
+            .balance
+            .micros(),
         -expected
     );
     assert_eq!(
-        t.app.store.ledger_total(&ada.org_id).await.unwrap(),
+        t.app
+            .store
+            .ledger_total(&ada.org_id)
+            .await
+            .unwrap()
+            .micros(),
         -expected
     );
 
@@ -314,7 +321,10 @@ async fn exactly_one_recharge(t: &TestApp, ada: &TestUser) -> i64 {
         .collect();
     assert_eq!(recharges.len(), 1, "{g}");
     let account = store.credit_account(&ada.org_id).await.unwrap();
-    assert!(account.balance >= 10_000_000, "topped up: {account:?}");
+    assert!(
+        account.balance.micros() >= 10_000_000,
+        "topped up: {account:?}"
+    );
     assert_eq!(
         store.ledger_total(&ada.org_id).await.unwrap(),
         account.balance
@@ -486,7 +496,7 @@ async fn usage_of_a_subscribed_model_costs_nothing(engine: Engine) {
     let balance = |t: &TestApp| {
         let store = t.app.store.clone();
         let org = ada.org_id.clone();
-        async move { store.credit_account(&org).await.unwrap().balance }
+        async move { store.credit_account(&org).await.unwrap().balance.micros() }
     };
     let before = balance(&t).await;
 
@@ -601,7 +611,12 @@ async fn poisoned_records_are_rejected_alone(engine: Engine) {
     let ada_picos = ((context - 1) * pi + po) + (10 * pi + 10 * po);
     for (user, picos) in [(&ada, ada_picos), (&bob, bob_picos)] {
         let account = t.app.store.credit_account(&user.org_id).await.unwrap();
-        assert_eq!(account.balance, -(picos / 1_000_000), "{}", user.org_id);
+        assert_eq!(
+            account.balance.micros(),
+            -(picos / 1_000_000),
+            "{}",
+            user.org_id
+        );
         assert_eq!(account.usage_carry, picos % 1_000_000);
         let (s, b) = send(user.client.get(t.url(&billing(&user.org_id, "")))).await;
         assert_eq!(s, 200, "{b}");
@@ -624,7 +639,12 @@ async fn recharges(t: &TestApp, org: &str) -> Vec<(PaymentStatus, i64, Option<St
 async fn debit(t: &TestApp, org: &str, micros: i64) {
     t.app
         .store
-        .debit_usage(org, micros, &new_id(IdPrefix::Grant), t.app.now())
+        .debit_usage(
+            org,
+            Money::from_micros(micros),
+            &new_id(IdPrefix::Grant),
+            t.app.now(),
+        )
         .await
         .unwrap();
 }
@@ -857,7 +877,10 @@ limits = { rpm = 100000, tpm = 100000000, rpd = 1000000, tpd = 1000000000 }
     settle(&t).await;
     let recharged = exactly_one_recharge(&t, &ada).await;
     let account = t.app.store.credit_account(&ada.org_id).await.unwrap();
-    assert_eq!(account.balance, 20_000_000 - 16_000_000 + recharged);
+    assert_eq!(
+        account.balance.micros(),
+        20_000_000 - 16_000_000 + recharged
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -119,7 +119,8 @@ async fn card_and_purchase_through_the_forms(engine: Engine) {
             .credit_account(&ada.org_id)
             .await
             .unwrap()
-            .balance,
+            .balance
+            .micros(),
         0
     );
     let r = ada
@@ -145,7 +146,8 @@ async fn card_and_purchase_through_the_forms(engine: Engine) {
             .credit_account(&ada.org_id)
             .await
             .unwrap()
-            .balance,
+            .balance
+            .micros(),
         25_000_000
     );
     let (_, html) = page(&ada.client, payg).await;

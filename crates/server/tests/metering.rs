@@ -86,14 +86,14 @@ async fn a_reservation_settles_at_the_recorded_cost(engine: Engine) {
         .record(usage(&t, &user.org_id, 1_234_567), Some(r));
     t.app.metering.flush().await;
     let account = t.app.store.credit_account(&user.org_id).await.unwrap();
-    assert_eq!(account.balance, 10 * USD - 1_234_567);
+    assert_eq!(account.balance.micros(), 10 * USD - 1_234_567);
     // The rest of the reservation stays in this process's lease until it is idle.
-    assert_eq!(account.held, 3 * USD - 1_234_567);
+    assert_eq!(account.held.micros(), 3 * USD - 1_234_567);
     for _ in 0..2 {
         t.app.metering.tick().await.unwrap();
     }
     let account = t.app.store.credit_account(&user.org_id).await.unwrap();
-    assert_eq!(account.available(), 10 * USD - 1_234_567);
+    assert_eq!(account.available().micros(), 10 * USD - 1_234_567);
 }
 
 /// 64 requests of $1 at once on two processes sharing a $10 organization: at most ten are
@@ -145,9 +145,14 @@ async fn two_processes_never_admit_more_than_the_balance(engine: Engine) {
     a.app.metering.flush().await;
     b.app.metering.flush().await;
     let account = a.app.store.credit_account(&user.org_id).await.unwrap();
-    assert_eq!(account.balance, 10 * USD - spent);
+    assert_eq!(account.balance.micros(), 10 * USD - spent);
     assert_eq!(
-        a.app.store.ledger_total(&user.org_id).await.unwrap(),
+        a.app
+            .store
+            .ledger_total(&user.org_id)
+            .await
+            .unwrap()
+            .micros(),
         10 * USD - spent
     );
     // Idle leases go back: the first tick keeps one tick of demand, the second returns it.
@@ -156,7 +161,10 @@ async fn two_processes_never_admit_more_than_the_balance(engine: Engine) {
         b.app.metering.tick().await.unwrap();
     }
     let account = a.app.store.credit_account(&user.org_id).await.unwrap();
-    assert_eq!((account.balance, account.held), (10 * USD - spent, 0));
+    assert_eq!(
+        (account.balance.micros(), account.held.micros()),
+        (10 * USD - spent, 0)
+    );
 }
 
 /// Reservations dropped unsettled and leases of a stopped process go back; a process that
@@ -176,7 +184,13 @@ async fn leases_go_back_on_shutdown_and_expire_after_a_crash(engine: Engine) {
     drop(r);
     a.app.metering.shutdown().await;
     assert_eq!(
-        a.app.store.credit_account(&user.org_id).await.unwrap().held,
+        a.app
+            .store
+            .credit_account(&user.org_id)
+            .await
+            .unwrap()
+            .held
+            .micros(),
         0
     );
 
@@ -187,16 +201,40 @@ async fn leases_go_back_on_shutdown_and_expire_after_a_crash(engine: Engine) {
         .reserve(&user.org_id, Money::from_micros(2 * USD), &[])
         .await
         .unwrap();
-    assert!(a.app.store.credit_account(&user.org_id).await.unwrap().held >= 2 * USD);
+    assert!(
+        a.app
+            .store
+            .credit_account(&user.org_id)
+            .await
+            .unwrap()
+            .held
+            .micros()
+            >= 2 * USD
+    );
     let ttl = i64::try_from(a.app.config.metering.hold_ttl.as_millis()).unwrap();
     let leased_at = b.app.now();
     a.clock.set_ms(leased_at + ttl - 1);
     a.app.metering.tick().await.unwrap();
-    assert!(a.app.store.credit_account(&user.org_id).await.unwrap().held >= 2 * USD);
+    assert!(
+        a.app
+            .store
+            .credit_account(&user.org_id)
+            .await
+            .unwrap()
+            .held
+            .micros()
+            >= 2 * USD
+    );
     a.clock.set_ms(leased_at + ttl);
     a.app.metering.tick().await.unwrap();
     assert_eq!(
-        a.app.store.credit_account(&user.org_id).await.unwrap().held,
+        a.app
+            .store
+            .credit_account(&user.org_id)
+            .await
+            .unwrap()
+            .held
+            .micros(),
         0
     );
 }
@@ -225,7 +263,7 @@ async fn one_bad_record_does_not_take_its_batch_down(engine: Engine) {
         assert!(t.app.store.usage_record(&r.id).await.unwrap().is_some());
     }
     let account = t.app.store.credit_account(&user.org_id).await.unwrap();
-    assert_eq!(account.balance, 10 * USD - 5_000);
+    assert_eq!(account.balance.micros(), 10 * USD - 5_000);
 }
 
 /// An app configured by `configure`, an organization with $10, and $1 reserved for it.
@@ -264,7 +302,10 @@ async fn idle_leases_are_forgotten(engine: Engine) {
         "idle: returned and forgotten"
     );
     let account = t.app.store.credit_account(&org).await.unwrap();
-    assert_eq!((account.balance, account.held), (10 * USD - 1_000, 0));
+    assert_eq!(
+        (account.balance.micros(), account.held.micros()),
+        (10 * USD - 1_000, 0)
+    );
     // Forgotten is not refused: the next request leases again.
     let _again = t
         .app
@@ -306,7 +347,15 @@ async fn a_lease_grows_ahead_of_need(engine: Engine) {
     .await;
     let user = t.sign_up("a@example.com").await;
     grant(&t, &user.org_id, 100 * USD).await;
-    let held = || async { t.app.store.credit_account(&user.org_id).await.unwrap().held };
+    let held = || async {
+        t.app
+            .store
+            .credit_account(&user.org_id)
+            .await
+            .unwrap()
+            .held
+            .micros()
+    };
 
     // Three $1 requests: the first two find the lease short and grow it ($1, then $1), the
     // third grows it by the demand seen so far ($2): $4 held, $1 of it free.

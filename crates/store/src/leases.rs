@@ -236,7 +236,7 @@ impl Store {
         sizing.check()?;
         let mut tx = self.begin_write().await?;
         let account = open_account(&mut tx, org_id, now).await?;
-        let available = account.balance.saturating_sub(account.held);
+        let available = account.balance.saturating_sub(account.held).micros();
         let added = match sizing.added(Some(available)) {
             Ok(added) => added,
             Err(available) => return Ok(LeaseGrowth::Refused { available }),

@@ -111,9 +111,9 @@ async fn concurrent_lessees_never_over_reserve(engine: Engine) {
     }
     let account = store.credit_account(&org).await.unwrap();
     assert!(total <= 10 * USD, "leased {total} of 10 USD");
-    assert_eq!(account.held, total, "held = Σ leases");
+    assert_eq!(account.held.micros(), total, "held = Σ leases");
     assert!(
-        account.available() < USD,
+        account.available().micros() < USD,
         "leasing stops only when less than a request is left"
     );
 }
@@ -163,7 +163,12 @@ async fn leases_take_a_share_of_what_is_available(engine: Engine) {
         3 * USD
     );
     assert_eq!(
-        store.credit_account(&org).await.unwrap().available(),
+        store
+            .credit_account(&org)
+            .await
+            .unwrap()
+            .available()
+            .micros(),
         3 * USD
     );
     assert_eq!(
@@ -193,7 +198,10 @@ async fn usage_shrinks_its_hold_exactly_once(engine: Engine) {
         .unwrap();
     assert_eq!((first.accepted, first.duplicates), (2, 0));
     let after = store.credit_account(&org).await.unwrap();
-    assert_eq!((after.balance, after.held), (9_500_000, 1_500_000));
+    assert_eq!(
+        (after.balance.micros(), after.held.micros()),
+        (9_500_000, 1_500_000)
+    );
     assert_eq!(store.hold_amount(&hold).await.unwrap(), Some(1_500_000));
 
     // Replayed (a retry after a lost answer): nothing changes.
@@ -211,9 +219,12 @@ async fn usage_shrinks_its_hold_exactly_once(engine: Engine) {
         .await
         .unwrap();
     let account = store.credit_account(&org).await.unwrap();
-    assert_eq!((account.balance, account.held), (7_500_000, 0));
+    assert_eq!(
+        (account.balance.micros(), account.held.micros()),
+        (7_500_000, 0)
+    );
     assert_eq!(store.hold_amount(&hold).await.unwrap(), None);
-    assert_eq!(store.ledger_total(&org).await.unwrap(), 7_500_000);
+    assert_eq!(store.ledger_total(&org).await.unwrap().micros(), 7_500_000);
 
     // Mismatched lengths are refused before anything is written.
     assert!(store
@@ -238,7 +249,7 @@ async fn expired_leases_return_their_credit(engine: Engine) {
     assert_eq!(store.expire_holds(NOW + TTL).await.unwrap(), 0);
     // …and released once its process stopped renewing it.
     assert_eq!(store.expire_holds(NOW + 30_000 + TTL).await.unwrap(), 1);
-    assert_eq!(store.credit_account(&org).await.unwrap().held, 0);
+    assert_eq!(store.credit_account(&org).await.unwrap().held, Money::ZERO);
     assert!(!store.renew_lease(&hold, TTL, NOW + 100_000).await.unwrap());
     // A growth of the lost hold places a new one.
     let (new, added) = granted(
@@ -248,7 +259,10 @@ async fn expired_leases_return_their_credit(engine: Engine) {
             .unwrap(),
     );
     assert_ne!(new, hold);
-    assert_eq!(store.credit_account(&org).await.unwrap().held, added);
+    assert_eq!(
+        store.credit_account(&org).await.unwrap().held.micros(),
+        added
+    );
     // A hold past its expiry cannot be renewed, even before the expiry job released it.
     assert!(!store
         .renew_lease(&new, TTL, NOW + 100_000 + TTL)

@@ -49,12 +49,12 @@ async fn assert_invariant(store: &Store, org: &str, now: i64, holds: i64) {
     let (grants, debt) = store.grants_remaining_and_debt(org, now).await.unwrap();
     assert_eq!(account.balance, entries, "balance = Σ entries");
     assert_eq!(
-        account.balance,
-        grants - debt,
+        account.balance.micros(),
+        grants.micros() - debt.micros(),
         "balance = Σ unexpired remaining − debt"
     );
-    assert!(debt >= 0);
-    assert_eq!(account.held, holds, "held = Σ live holds");
+    assert!(debt >= Money::ZERO);
+    assert_eq!(account.held.micros(), holds, "held = Σ live holds");
 }
 
 async fn random_operations_keep_the_invariant(engine: Engine) {
@@ -88,7 +88,12 @@ async fn random_operations_keep_the_invariant(engine: Engine) {
                 }
                 2 | 3 => {
                     store
-                        .debit_usage(&org, rng.gen_range(0..20) * USD, &key, now)
+                        .debit_usage(
+                            &org,
+                            Money::from_micros(rng.gen_range(0..20) * USD),
+                            &key,
+                            now,
+                        )
                         .await
                         .unwrap();
                     used_keys.push(key.clone());
@@ -96,10 +101,15 @@ async fn random_operations_keep_the_invariant(engine: Engine) {
                 4 => {
                     if let Some(h) = held(
                         store
-                            .place_hold(&org, rng.gen_range(1..10) * USD, 60_000, now)
+                            .place_hold(
+                                &org,
+                                Money::from_micros(rng.gen_range(1..10) * USD),
+                                60_000,
+                                now,
+                            )
                             .await,
                     ) {
-                        let amount = store.credit_account(&org).await.unwrap().held
+                        let amount = store.credit_account(&org).await.unwrap().held.micros()
                             - holds.iter().map(|h| h.1).sum::<i64>();
                         holds.push((h, amount));
                     }
@@ -107,7 +117,13 @@ async fn random_operations_keep_the_invariant(engine: Engine) {
                 5 if !holds.is_empty() => {
                     let (h, amount) = holds.remove(rng.gen_range(0..holds.len()));
                     store
-                        .settle_hold(&org, &h, rng.gen_range(0..=amount), &key, now)
+                        .settle_hold(
+                            &org,
+                            &h,
+                            Money::from_micros(rng.gen_range(0..=amount)),
+                            &key,
+                            now,
+                        )
                         .await
                         .unwrap();
                     used_keys.push(key.clone());
@@ -127,7 +143,10 @@ async fn random_operations_keep_the_invariant(engine: Engine) {
                     // Replays of a used key, as usage or as a grant, change nothing.
                     let used = used_keys[rng.gen_range(0..used_keys.len())].clone();
                     let before = store.credit_account(&org).await.unwrap();
-                    assert!(!store.debit_usage(&org, 5 * USD, &used, now).await.unwrap());
+                    assert!(!store
+                        .debit_usage(&org, Money::from_micros(5 * USD), &used, now)
+                        .await
+                        .unwrap());
                     let replay = store
                         .grant_credits(&org, &grant(GrantSource::Purchase, USD, None, &used), now)
                         .await
@@ -165,7 +184,13 @@ async fn fifty_concurrent_holds_against_ten_admit_ten(engine: Engine) {
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let (store, org) = (store.clone(), org.clone());
-            tokio::spawn(async move { held(store.place_hold(&org, USD, 60_000, NOW).await) })
+            tokio::spawn(async move {
+                held(
+                    store
+                        .place_hold(&org, Money::from_micros(USD), 60_000, NOW)
+                        .await,
+                )
+            })
         })
         .collect();
     let mut admitted = 0;
@@ -174,7 +199,10 @@ async fn fifty_concurrent_holds_against_ten_admit_ten(engine: Engine) {
     }
     assert_eq!(admitted, 10);
     let account = store.credit_account(&org).await.unwrap();
-    assert_eq!((account.held, account.available()), (10 * USD, 0));
+    assert_eq!(
+        (account.held.micros(), account.available().micros()),
+        (10 * USD, 0)
+    );
 }
 
 async fn grants_are_drawn_in_order_and_expire(engine: Engine) {
@@ -200,10 +228,13 @@ async fn grants_are_drawn_in_order_and_expire(engine: Engine) {
         store.grant_credits(&org, &paid("paid"), NOW).await.unwrap(),
         Granted::Duplicate
     ));
-    assert_eq!(store.credit_account(&org).await.unwrap().balance, 15 * USD);
+    assert_eq!(
+        store.credit_account(&org).await.unwrap().balance.micros(),
+        15 * USD
+    );
 
     store
-        .debit_usage(&org, 3 * USD, "u1", NOW + 1)
+        .debit_usage(&org, Money::from_micros(3 * USD), "u1", NOW + 1)
         .await
         .unwrap();
     let grants = store
@@ -222,7 +253,10 @@ async fn grants_are_drawn_in_order_and_expire(engine: Engine) {
 
     // The promotion's remaining $2 is written off at its expiry.
     store.expire_grants(NOW + 30 * DAY).await.unwrap();
-    assert_eq!(store.credit_account(&org).await.unwrap().balance, 10 * USD);
+    assert_eq!(
+        store.credit_account(&org).await.unwrap().balance.micros(),
+        10 * USD
+    );
     assert_invariant(&store, &org, NOW + 30 * DAY, 0).await;
     assert_eq!(
         store.expire_grants(NOW + 31 * DAY).await.unwrap(),
@@ -243,11 +277,21 @@ async fn usage_may_go_below_zero_and_the_next_grant_pays_the_debt(engine: Engine
         )
         .await
         .unwrap();
-    store.debit_usage(&org, 5 * USD, "u1", NOW).await.unwrap();
+    store
+        .debit_usage(&org, Money::from_micros(5 * USD), "u1", NOW)
+        .await
+        .unwrap();
     let account = store.credit_account(&org).await.unwrap();
-    assert_eq!((account.balance, account.available()), (-3 * USD, -3 * USD));
     assert_eq!(
-        held(store.place_hold(&org, 1, 60_000, NOW).await),
+        (account.balance.micros(), account.available().micros()),
+        (-3 * USD, -3 * USD)
+    );
+    assert_eq!(
+        held(
+            store
+                .place_hold(&org, Money::from_micros(1), 60_000, NOW)
+                .await
+        ),
         None,
         "nothing is available"
     );
@@ -260,7 +304,10 @@ async fn usage_may_go_below_zero_and_the_next_grant_pays_the_debt(engine: Engine
         )
         .await
         .unwrap();
-    assert_eq!(store.credit_account(&org).await.unwrap().balance, 7 * USD);
+    assert_eq!(
+        store.credit_account(&org).await.unwrap().balance.micros(),
+        7 * USD
+    );
     assert_invariant(&store, &org, NOW, 0).await;
 }
 
@@ -276,25 +323,26 @@ async fn holds_settle_release_and_expire(engine: Engine) {
         )
         .await
         .unwrap();
-    let h1 = store.place_hold(&org, 4 * USD, 60_000, NOW).await.unwrap();
-    let h2 = store.place_hold(&org, 4 * USD, 60_000, NOW).await.unwrap();
-    assert_eq!(
-        held(store.place_hold(&org, 3 * USD, 60_000, NOW).await),
-        None
-    );
+    let hold = |n: i64| store.place_hold(&org, Money::from_micros(n * USD), 60_000, NOW);
+    let h1 = hold(4).await.unwrap();
+    let h2 = hold(4).await.unwrap();
+    assert_eq!(held(hold(3).await), None);
     assert!(store
-        .settle_hold(&org, &h1, USD, "req-1", NOW)
+        .settle_hold(&org, &h1, Money::from_micros(USD), "req-1", NOW)
         .await
         .unwrap());
     assert!(
         !store
-            .settle_hold(&org, &h1, USD, "req-1", NOW)
+            .settle_hold(&org, &h1, Money::from_micros(USD), "req-1", NOW)
             .await
             .unwrap(),
         "settled once"
     );
     let account = store.credit_account(&org).await.unwrap();
-    assert_eq!((account.balance, account.held), (9 * USD, 4 * USD));
+    assert_eq!(
+        (account.balance.micros(), account.held.micros()),
+        (9 * USD, 4 * USD)
+    );
     assert_eq!(store.expire_holds(NOW + 59_999).await.unwrap(), 0);
     assert_eq!(store.expire_holds(NOW + 60_000).await.unwrap(), 1);
     assert!(
@@ -302,7 +350,12 @@ async fn holds_settle_release_and_expire(engine: Engine) {
         "already expired"
     );
     assert_eq!(
-        store.credit_account(&org).await.unwrap().available(),
+        store
+            .credit_account(&org)
+            .await
+            .unwrap()
+            .available()
+            .micros(),
         9 * USD
     );
     assert_invariant(&store, &org, NOW, 0).await;
@@ -345,7 +398,10 @@ async fn usage_records_are_stored_once(engine: Engine) {
         .await
         .unwrap();
     assert_eq!((again.accepted, again.duplicates), (1, 1));
-    assert_eq!(store.credit_account(&org).await.unwrap().balance, 6 * USD);
+    assert_eq!(
+        store.credit_account(&org).await.unwrap().balance.micros(),
+        6 * USD
+    );
     assert_invariant(&store, &org, NOW, 0).await;
 }
 
@@ -368,7 +424,7 @@ async fn concurrent_usage_and_grants_keep_the_invariant(engine: Engine) {
                         .unwrap();
                 } else {
                     store
-                        .debit_usage(&org, USD, &format!("u{i}"), NOW)
+                        .debit_usage(&org, Money::from_micros(USD), &format!("u{i}"), NOW)
                         .await
                         .unwrap();
                 }
@@ -379,7 +435,10 @@ async fn concurrent_usage_and_grants_keep_the_invariant(engine: Engine) {
         t.await.unwrap();
     }
     // Ten grants of $3, thirty debits of $1.
-    assert_eq!(store.credit_account(&org).await.unwrap().balance, 0);
+    assert_eq!(
+        store.credit_account(&org).await.unwrap().balance,
+        Money::ZERO
+    );
     assert_invariant(&store, &org, NOW, 0).await;
 }
 

@@ -77,8 +77,12 @@ async fn assert_sound(store: &Store, org: &str) {
     let entries = store.ledger_total(org).await.unwrap();
     let (grants, debt) = store.grants_remaining_and_debt(org, NOW).await.unwrap();
     assert_eq!(account.balance, entries, "balance = Σ entries");
-    assert_eq!(account.balance, grants - debt, "balance = grants − debt");
-    for v in [account.balance, account.held, debt, grants] {
+    assert_eq!(
+        account.balance.micros(),
+        grants.micros() - debt.micros(),
+        "balance = grants − debt"
+    );
+    for v in [account.balance, account.held, debt, grants].map(Money::micros) {
         assert!(
             (-LEDGER_LIMIT..=LEDGER_LIMIT).contains(&v),
             "{v} out of range"
@@ -91,7 +95,7 @@ async fn assert_sound(store: &Store, org: &str) {
 /// debited plus the carry are exactly the pico-USD recorded.
 async fn assert_exact(store: &Store, org: &str, balance_before: i64, exact_picos: i128) {
     let account = store.credit_account(org).await.unwrap();
-    let charged = i128::from(balance_before - account.balance);
+    let charged = i128::from(balance_before - account.balance.micros());
     assert_eq!(
         charged * i128::from(PICOS_PER_MICRO) + i128::from(account.usage_carry),
         exact_picos,
@@ -225,7 +229,7 @@ async fn extreme_amounts_keep_the_ledger_sound(engine: Engine) {
             3 => {
                 let amount = amounts[rng.gen_range(0..amounts.len())];
                 match store
-                    .debit_usage(&org, amount, &format!("d{step}"), NOW)
+                    .debit_usage(&org, Money::from_micros(amount), &format!("d{step}"), NOW)
                     .await
                 {
                     Ok(applied) => {
@@ -241,11 +245,12 @@ async fn extreme_amounts_keep_the_ledger_sound(engine: Engine) {
             }
             _ => {
                 let amount = amounts[rng.gen_range(0..amounts.len())];
-                if let Some(h) = held(store.place_hold(&org, amount, 60_000, NOW).await) {
-                    assert!(amount <= before.available());
+                let hold = store.place_hold(&org, Money::from_micros(amount), 60_000, NOW);
+                if let Some(h) = held(hold.await) {
+                    assert!(amount <= before.available().micros());
                     assert_eq!(
-                        store.credit_account(&org).await.unwrap().held,
-                        before.held + amount
+                        store.credit_account(&org).await.unwrap().held.micros(),
+                        before.held.micros() + amount
                     );
                     assert!(store.release_hold(&h, NOW).await.unwrap());
                 }
@@ -253,7 +258,7 @@ async fn extreme_amounts_keep_the_ledger_sound(engine: Engine) {
         }
         assert_sound(&store, &org).await;
         let account = store.credit_account(&org).await.unwrap();
-        let usage_charged = granted - charged_elsewhere - i128::from(account.balance);
+        let usage_charged = granted - charged_elsewhere - i128::from(account.balance.micros());
         assert_eq!(
             usage_charged * i128::from(PICOS_PER_MICRO) + i128::from(account.usage_carry),
             exact,
@@ -274,7 +279,7 @@ async fn a_record_the_ledger_cannot_take_is_rejected_alone(engine: Engine) {
     );
     // Organization a is $1 short of the ledger's floor.
     store
-        .debit_usage(&a, LEDGER_LIMIT - USD, "deep", NOW)
+        .debit_usage(&a, Money::from_micros(LEDGER_LIMIT - USD), "deep", NOW)
         .await
         .unwrap();
     let usd = UsageCost::from_picos(USD * PICOS_PER_MICRO).unwrap();
@@ -303,10 +308,13 @@ async fn a_record_the_ledger_cannot_take_is_rejected_alone(engine: Engine) {
     assert!(store.usage_record("a-poisoned").await.unwrap().is_none());
     assert!(store.usage_record("a-fits").await.unwrap().is_some());
     assert_eq!(
-        store.credit_account(&a).await.unwrap().balance,
+        store.credit_account(&a).await.unwrap().balance.micros(),
         -LEDGER_LIMIT
     );
-    assert_eq!(store.credit_account(&b).await.unwrap().balance, -2 * USD);
+    assert_eq!(
+        store.credit_account(&b).await.unwrap().balance.micros(),
+        -2 * USD
+    );
     // Nothing more fits: a further record is rejected, a replay of a stored one is a duplicate.
     let again = store
         .record_usage(
@@ -325,7 +333,7 @@ async fn a_record_the_ledger_cannot_take_is_rejected_alone(engine: Engine) {
     // The columns stayed integers on both engines (a REAL fails to decode), the organization
     // can still be read, and its debt is exactly what no grant covered.
     let (_, debt) = store.grants_remaining_and_debt(&a, NOW).await.unwrap();
-    assert_eq!(debt, LEDGER_LIMIT);
+    assert_eq!(debt.micros(), LEDGER_LIMIT);
     // The rejected record is not in the usage rollups either.
     assert_eq!(
         store.rollup_rows(&a).await.unwrap(),

@@ -174,7 +174,7 @@ async fn rollup_cost_agrees_with_the_ledger_exactly(engine: Engine) {
     assert_eq!(exact, 5 * 37 * 1_234_567);
     let account = store.credit_account(&org.id).await.unwrap();
     assert_eq!(
-        -account.balance * PICOS_PER_MICRO + account.usage_carry,
+        -account.balance.micros() * PICOS_PER_MICRO + account.usage_carry,
         exact,
         "the ledger debited the exact sum"
     );

@@ -127,9 +127,7 @@ async fn grant_credits(
         writeln!(
             out,
             "granted {} USD of promotional credits to {org_id} ({}); balance {} USD",
-            amount,
-            grant.id,
-            tollgate_domain::Money::from_micros(balance)
+            amount, grant.id, balance
         )?;
     }
     Ok(())

@@ -99,7 +99,12 @@ async fn credits_grant_adds_a_promotional_grant(engine: Engine) {
         "{out}"
     );
     assert_eq!(
-        store.credit_account(&org_id).await.unwrap().balance,
+        store
+            .credit_account(&org_id)
+            .await
+            .unwrap()
+            .balance
+            .micros(),
         25_000_000
     );
     let grants = store
@@ -147,7 +152,12 @@ async fn credits_grant_adds_a_promotional_grant(engine: Engine) {
     let (ok, _, err) = admin(&db, &["credits", "grant", "org_nope", "5"]);
     assert!(!ok && err.contains("no organization org_nope"), "{err}");
     assert_eq!(
-        store.credit_account(&org_id).await.unwrap().balance,
+        store
+            .credit_account(&org_id)
+            .await
+            .unwrap()
+            .balance
+            .micros(),
         25_000_000
     );
     assert_eq!(
@@ -218,7 +228,7 @@ async fn subscriptions_list_shows_subscriptions_and_the_count(engine: Engine) {
                 period_start: 1_000,
                 period_end: 2_000,
                 charge_key: &key,
-                amount: 29_000_000,
+                amount: tollgate_domain::Money::from_micros(29_000_000),
             },
             1_000,
         )

@@ -88,8 +88,8 @@ fn watch_account(
         let (mut balance, mut available, mut looks) = (i64::MAX, i64::MAX, 0);
         while !stopped.load(Ordering::Relaxed) {
             let account = store.credit_account(&org).await.unwrap();
-            balance = balance.min(account.balance);
-            available = available.min(account.available());
+            balance = balance.min(account.balance.micros());
+            available = available.min(account.available().micros());
             looks += 1;
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -126,7 +126,12 @@ async fn two_processes_admit_at_most_the_credit(engine: Engine) {
     let credit = N * COST;
     let customer = Customer::sign_up_on(&[&a, &b], &setup.db.url, "0.40").await;
     assert_eq!(
-        store.credit_account(&customer.org).await.unwrap().balance,
+        store
+            .credit_account(&customer.org)
+            .await
+            .unwrap()
+            .balance
+            .micros(),
         credit
     );
     let (stop, watcher) = watch_account(store.clone(), customer.org.clone());
@@ -185,9 +190,9 @@ async fn two_processes_admit_at_most_the_credit(engine: Engine) {
         );
     }
     let account = store.credit_account(&customer.org).await.unwrap();
-    assert_eq!(account.balance, credit - count * COST);
+    assert_eq!(account.balance.micros(), credit - count * COST);
     assert_eq!(
-        i128::from(account.balance),
+        i128::from(account.balance.micros()),
         i128::from(credit) - recorded_picos(&store, &customer.org).await / PICOS_PER_MICRO
     );
     assert_eq!(
@@ -196,7 +201,13 @@ async fn two_processes_admit_at_most_the_credit(engine: Engine) {
     );
     // Idle leases go back to the organization.
     eventually(Duration::from_secs(10), "the leases returned", || async {
-        store.credit_account(&customer.org).await.unwrap().held == 0
+        store
+            .credit_account(&customer.org)
+            .await
+            .unwrap()
+            .held
+            .micros()
+            == 0
     })
     .await;
 
@@ -288,7 +299,12 @@ async fn kill_nine_loses_at_most_a_flush_interval_and_the_lease_expires(engine: 
     let killed_at = Instant::now();
     a.kill_hard();
     let on_a = answers(on_a).await;
-    let held_after_kill = store.credit_account(&customer.org).await.unwrap().held;
+    let held_after_kill = store
+        .credit_account(&customer.org)
+        .await
+        .unwrap()
+        .held
+        .micros();
     assert!(
         held_after_kill > 0,
         "the dead process's lease is still held"
@@ -321,7 +337,15 @@ async fn kill_nine_loses_at_most_a_flush_interval_and_the_lease_expires(engine: 
     eventually(
         ttl + Duration::from_secs(10),
         "every lease returned",
-        || async { store.credit_account(&customer.org).await.unwrap().held == 0 },
+        || async {
+            store
+                .credit_account(&customer.org)
+                .await
+                .unwrap()
+                .held
+                .micros()
+                == 0
+        },
     )
     .await;
     eprintln!(
@@ -369,7 +393,7 @@ async fn kill_nine_loses_at_most_a_flush_interval_and_the_lease_expires(engine: 
     );
     let account = store.credit_account(&customer.org).await.unwrap();
     assert_eq!(
-        i128::from(account.balance),
+        i128::from(account.balance.micros()),
         i128::from(100 * USD) - recorded / PICOS_PER_MICRO
     );
     assert_eq!(

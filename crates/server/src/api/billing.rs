@@ -99,8 +99,8 @@ impl BillingView {
     fn new(app: &App, o: &BillingOverview) -> Self {
         let ar = &o.profile.auto_recharge;
         Self {
-            balance: Money::from_micros(o.account.balance).to_usd_string(),
-            available: Money::from_micros(o.account.available()).to_usd_string(),
+            balance: o.account.balance.to_usd_string(),
+            available: o.account.available().to_usd_string(),
             auto_recharge: AutoRechargeView {
                 enabled: ar.enabled,
                 threshold: Money::from_micros(ar.threshold).to_usd_string(),

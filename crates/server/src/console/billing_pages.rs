@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tollgate_domain::country::COUNTRIES;
-use tollgate_domain::{new_id, IdPrefix, OrgAction};
+use tollgate_domain::{new_id, IdPrefix, Money, OrgAction};
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
@@ -84,14 +84,14 @@ async fn render(
         "tab": tab,
         "balance": usd(overview.account.balance),
         "available": usd(overview.account.available()),
-        "negative": overview.account.available() < 0,
-        "auto_recharge": {"enabled": ar.enabled, "threshold": usd(ar.threshold), "recharge_to": usd(ar.recharge_to),
-                          "monthly_cap": ar.monthly_cap.map(usd), "failures": ar.failures, "configured": ar.recharge_to > 0},
+        "negative": overview.account.available().is_negative(),
+        "auto_recharge": {"enabled": ar.enabled, "threshold": usd(Money::from_micros(ar.threshold)), "recharge_to": usd(Money::from_micros(ar.recharge_to)),
+                          "monthly_cap": ar.monthly_cap.map(|c| usd(Money::from_micros(c))), "failures": ar.failures, "configured": ar.recharge_to > 0},
         "card": p.card.as_ref().map(|c| json!({"label": card_label(&c.brand, &c.last4), "exp": format!("{:02}/{}", c.exp_month, c.exp_year)})),
         "address": p.address.as_ref().map(|a| json!({"name": a.name, "line1": a.line1, "line2": a.line2, "city": a.city,
                           "state": a.state, "postal_code": a.postal_code, "country": a.country})),
-        "min_purchase": usd(app.config.billing.min_purchase),
-        "max_purchase": usd(app.config.billing.max_purchase),
+        "min_purchase": usd(Money::from_micros(app.config.billing.min_purchase)),
+        "max_purchase": usd(Money::from_micros(app.config.billing.max_purchase)),
         "idempotency_key": new_id(IdPrefix::Payment).replacen("pay_", "web_", 1),
         "values": {}, "errors": {},
     });
@@ -105,7 +105,7 @@ async fn render(
             page["grants"] = json!(grants
                 .iter()
                 .map(|g| json!({"date": day(g.created_at), "source": g.source.as_str(), "category": g.category.as_str(),
-                    "amount": usd(g.amount.micros()), "remaining": usd(g.remaining.micros()), "expires": g.expires_at.map(day),
+                    "amount": usd(g.amount), "remaining": usd(g.remaining), "expires": g.expires_at.map(day),
                     "description": g.description}))
                 .collect::<Vec<_>>());
         }
@@ -117,7 +117,7 @@ async fn render(
                 .unwrap_or_default();
             page["payments"] = json!(payments
                 .iter()
-                .map(|p| json!({"id": p.id, "date": day(p.created_at), "kind": p.kind.as_str(), "amount": usd(p.amount.micros()),
+                .map(|p| json!({"id": p.id, "date": day(p.created_at), "kind": p.kind.as_str(), "amount": usd(p.amount),
                     "status": p.status.as_str(), "description": p.description, "failure": p.failure_message}))
                 .collect::<Vec<_>>());
         }
@@ -500,7 +500,7 @@ pub async fn receipt(
         &org_id,
         "receipt",
         StatusCode::OK,
-        json!({"receipt": {"id": p.id, "date": minute(p.created_at), "kind": p.kind.as_str(), "amount": usd(p.amount.micros()),
+        json!({"receipt": {"id": p.id, "date": minute(p.created_at), "kind": p.kind.as_str(), "amount": usd(p.amount),
             "status": p.status.as_str(), "description": p.description, "payment_method": p.payment_method,
             "failure": p.failure_message, "settled": p.settled_at.map(minute)}, "bill_to": address}),
     )

@@ -16,7 +16,7 @@ use crate::console::numbers::usd;
 /// `confirm=yes`, or confirming another amount (the price or the balance moved), is shown the
 /// dialog again.
 pub fn confirmed(confirm: &str, expected_amount: &str, preview: &ChargePreview) -> bool {
-    confirm == "yes" && expected_amount.trim().parse::<i64>() == Ok(preview.amount)
+    confirm == "yes" && expected_amount.trim().parse::<i64>() == Ok(preview.amount.micros())
 }
 
 /// The confirmation dialog's context (`confirm_charge.html`). `fields` are the form's own
@@ -33,7 +33,7 @@ pub fn confirm_dialog(
         "title": title,
         "what": preview.what,
         "amount": usd(preview.amount),
-        "amount_micros": preview.amount,
+        "amount_micros": preview.amount.micros(),
         "card": preview.card,
         "action": action,
         "fields": fields.iter().map(|(name, value)| json!({"name": name, "value": value})).collect::<Vec<_>>(),
@@ -49,7 +49,7 @@ pub async fn charged_sentence(
     payment_id: Option<&str>,
 ) -> Option<String> {
     let payment = app.store.payment(org_id, payment_id?).await.ok()??;
-    let amount = usd(payment.amount.micros());
+    let amount = usd(payment.amount);
     let card = &payment.payment_method;
     Some(match payment.status {
         PaymentStatus::Succeeded => format!("${amount} was charged to {card}."),

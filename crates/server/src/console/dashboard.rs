@@ -7,8 +7,9 @@ use chrono::Months;
 use serde_json::{json, Value};
 use tollgate_domain::clock::to_datetime;
 use tollgate_domain::payment::month_start;
-use tollgate_domain::OrgId;
-use tollgate_domain::{allows, allows_in_project, OrgAction, ProjectAction, Timestamp};
+use tollgate_domain::{
+    allows, allows_in_project, Money, OrgAction, OrgId, ProjectAction, Timestamp,
+};
 use tollgate_store::{Membership, UsageDim, DAY_MS};
 
 use crate::app::App;
@@ -63,10 +64,10 @@ pub async fn overview_usage(
     let values = daily_costs(&daily.groups, start, 30);
     let labels: Vec<String> = (0..30).map(|i| date(start + i * DAY_MS)).collect();
     Ok(json!({
-        "spend_this_month": usd(spend.cost().micros()),
-        "spend_last_month": usd(last.cost().micros()),
+        "spend_this_month": usd(spend.cost()),
+        "spend_last_month": usd(last.cost()),
         "requests_today": today_totals.requests,
-        "sparkline": sparkline("Cost per day, last 30 days", &labels, &values, &usd),
+        "sparkline": sparkline("Cost per day, last 30 days", &labels, &values, &|v| usd(Money::from_micros(v))),
     }))
 }
 
@@ -95,7 +96,7 @@ pub async fn overview_billing(
     Ok(json!({
         "balance": usd(account.balance),
         "available": usd(account.available()),
-        "negative": account.available() < 0,
+        "negative": account.available().is_negative(),
         "subscriptions": subscriptions,
     }))
 }

@@ -4,8 +4,8 @@
 use tollgate_domain::Money;
 
 /// An amount in USD without the sign: `10,000.00`, `0.000125`, `-1,500.00`.
-pub fn usd(micros: i64) -> String {
-    let plain = Money::from_micros(micros).to_usd_string();
+pub fn usd(amount: Money) -> String {
+    let plain = amount.to_usd_string();
     let (sign, unsigned) = plain
         .strip_prefix('-')
         .map_or(("", plain.as_str()), |rest| ("-", rest));
@@ -14,8 +14,8 @@ pub fn usd(micros: i64) -> String {
 }
 
 /// An amount with its sign: `$10,000.00`.
-pub fn dollars(micros: i64) -> String {
-    format!("${}", usd(micros))
+pub fn dollars(amount: Money) -> String {
+    format!("${}", usd(amount))
 }
 
 /// A count: `500,000,000`.
@@ -43,11 +43,12 @@ mod tests {
 
     #[test]
     fn thousands_are_separated() {
-        assert_eq!(usd(10_000_000_000), "10,000.00");
-        assert_eq!(usd(999_990_000), "999.99");
-        assert_eq!(usd(125), "0.000125");
-        assert_eq!(usd(-1_500_000_000), "-1,500.00");
-        assert_eq!(dollars(1_234_567_890_000), "$1,234,567.89");
+        let m = Money::from_micros;
+        assert_eq!(usd(m(10_000_000_000)), "10,000.00");
+        assert_eq!(usd(m(999_990_000)), "999.99");
+        assert_eq!(usd(m(125)), "0.000125");
+        assert_eq!(usd(m(-1_500_000_000)), "-1,500.00");
+        assert_eq!(dollars(m(1_234_567_890_000)), "$1,234,567.89");
         assert_eq!(count(500_000_000), "500,000,000");
         assert_eq!(count(999), "999");
         assert_eq!(count(0), "0");

@@ -103,8 +103,8 @@ fn models_json(app: &App, allowed: Option<&[String]>) -> Vec<Value> {
         .filter(|m| allowed.is_none_or(|list| list.contains(&m.id)))
         .map(|m| {
             json!({"id": m.id, "name": m.name,
-                   "input_price": dollars(m.pricing.input.micros()),
-                   "output_price": dollars(m.pricing.output.micros())})
+                   "input_price": dollars(m.pricing.input),
+                   "output_price": dollars(m.pricing.output)})
         })
         .collect()
 }
@@ -270,7 +270,7 @@ pub async fn usage(
             "status": r.status,
             "input_tokens": r.input_tokens,
             "output_tokens": r.output_tokens,
-            "cost": dollars(r.cost.rounded().micros()),
+            "cost": dollars(r.cost.rounded()),
             "estimated": r.estimated,
         }))
         .into_response(),

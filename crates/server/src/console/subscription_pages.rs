@@ -84,7 +84,7 @@ async fn render(
                 "tiers": m.tiers.iter().map(|t| json!({
                     "id": t.id,
                     "name": t.name,
-                    "monthly_price": crate::console::numbers::usd(t.monthly_price.micros()),
+                    "monthly_price": crate::console::numbers::usd(t.monthly_price),
                     "limits": {"rpm": t.limits.rpm, "tpm": t.limits.tpm, "rpd": t.limits.rpd, "tpd": t.limits.tpd},
                     "sold_out": availability.sold_out(m, t),
                     "current": sub.is_some_and(|s| s.tier == t.id),

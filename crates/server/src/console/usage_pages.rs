@@ -13,7 +13,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tollgate_domain::clock::to_datetime;
-use tollgate_domain::Timestamp;
+use tollgate_domain::{Money, Timestamp};
 use tollgate_store::{UsageDim, DAY_MS};
 
 use crate::app::App;
@@ -188,7 +188,7 @@ pub async fn usage_context(
             };
             json!({"label": label, "id": id, "requests": count(g.totals.requests), "errors": count(g.totals.errors),
                    "input": count(g.totals.input_tokens), "cached": count(g.totals.cached_input_tokens),
-                   "output": count(g.totals.output_tokens), "cost": usd(g.totals.cost().micros())})
+                   "output": count(g.totals.output_tokens), "cost": usd(g.totals.cost())})
         })
         .collect();
     let t = &by_day_model.totals;
@@ -215,8 +215,8 @@ pub async fn usage_context(
         "has_usage": has_usage,
         "totals": {"requests": count(t.requests), "errors": count(t.errors), "input": count(t.input_tokens),
                    "cached": count(t.cached_input_tokens), "output": count(t.output_tokens),
-                   "tokens": count(t.input_tokens.saturating_add(t.output_tokens)), "cost": usd(t.cost().micros())},
-        "cost_chart": stacked_bars("Cost per day by model", &labels, &cost_series, &usd),
+                   "tokens": count(t.input_tokens.saturating_add(t.output_tokens)), "cost": usd(t.cost())},
+        "cost_chart": stacked_bars("Cost per day by model", &labels, &cost_series, &|v| usd(Money::from_micros(v))),
         "cost_legend": legend(&cost_series),
         "token_chart": stacked_bars("Tokens per day, input and output", &labels, &token_series, &tokens),
         "token_legend": legend(&token_series),
@@ -296,7 +296,7 @@ pub async fn requests(
                    "project": names.get(&r.project_id).cloned().unwrap_or_else(|| r.project_id.clone()),
                    "key_id": r.key_id, "model": r.model, "status": r.status,
                    "error": tollgate_store::is_error_status(&r.status),
-                   "input": count(r.input_tokens), "output": count(r.output_tokens), "cost": usd(r.cost),
+                   "input": count(r.input_tokens), "output": count(r.output_tokens), "cost": usd(Money::from_micros(r.cost)),
                    "latency": r.latency_ms, "ttft": r.ttft_ms})
         })
         .collect();

@@ -8,7 +8,7 @@ use tollgate_domain::ProjectId;
 
 use serde_json::{json, Value};
 use tollgate_domain::payment::month_start;
-use tollgate_domain::Timestamp;
+use tollgate_domain::{Money, Timestamp};
 use tollgate_store::{ApiKey, UsageDim, DAY_MS};
 
 use crate::app::App;
@@ -67,8 +67,8 @@ pub async fn project_usage(
         "requests": t.requests,
         "errors": t.errors,
         "tokens": t.input_tokens.saturating_add(t.output_tokens),
-        "cost": usd(t.cost().micros()),
-        "sparkline": sparkline("Cost per day of this project, last 30 days", &labels, &values, &usd),
+        "cost": usd(t.cost()),
+        "sparkline": sparkline("Cost per day of this project, last 30 days", &labels, &values, &|v| usd(Money::from_micros(v))),
     }))
 }
 
@@ -90,7 +90,7 @@ pub async fn key_usage(
         .iter()
         .map(|k| {
             let used = by_id.get(k.id.as_str());
-            let spend = used.map_or(0, |u| u.cost_since().micros());
+            let spend = used.map_or(Money::ZERO, |u| u.cost_since());
             // The gateway's own mark and the rollups (which also count reported usage).
             let last = match (k.last_used_at, used.map(|u| u.last_at)) {
                 (Some(a), Some(b)) => Some(a.max(b)),

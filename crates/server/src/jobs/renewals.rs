@@ -113,7 +113,7 @@ async fn renew(
         app.entitlements.forget(&sub.org_id, &sub.model);
         return Ok(());
     };
-    let amount = tier.monthly_price.micros();
+    let amount = tier.monthly_price;
     let key = if sub.renewal_retries == 0 {
         format!("sub:{}:{}", sub.id, next.0)
     } else {
@@ -124,7 +124,7 @@ async fn renew(
         tier,
         &format!("{} to {}", day_label(next.0), day_label(next.1)),
     );
-    let charged = if amount > 0 {
+    let charged = if amount.is_positive() {
         app.charge_subscription(
             &sub.org_id,
             amount,
@@ -197,7 +197,7 @@ async fn failure_emails(
     sub: &Subscription,
     model_name: &str,
     tier_name: &str,
-    amount: i64,
+    amount: Money,
     reason: &str,
 ) -> anyhow::Result<Vec<tollgate_store::OutgoingEmail>> {
     let org_name = app
@@ -216,7 +216,7 @@ async fn failure_emails(
             .trim_end_matches('/'),
         sub.org_id
     );
-    let amount = Money::from_micros(amount).to_usd_string();
+    let amount = amount.to_usd_string();
     let mut emails = Vec::new();
     for to in app.store.org_admin_emails(&sub.org_id).await? {
         emails.push(app.mailer.render(
@@ -252,7 +252,7 @@ async fn resume_stale_charges(app: &App, report: &mut RenewalReport) -> anyhow::
             Some((m, t)) => charge_description(m, t, "resumed"),
             None => format!("{} {} subscription", sub.model, op.tier),
         };
-        let charged = if op.amount > 0 {
+        let charged = if op.amount.is_positive() {
             app.charge_subscription(
                 &sub.org_id,
                 op.amount,

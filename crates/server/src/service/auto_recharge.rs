@@ -186,7 +186,7 @@ impl App {
         now: i64,
     ) -> ServiceResult<Result<Option<Money>, RechargeRefusal>> {
         let account = self.store.credit_account(org_id).await?;
-        if account.available() >= settings.threshold.micros() {
+        if account.available() >= settings.threshold {
             return Ok(Ok(None));
         }
         let charged = match monthly_cap {
@@ -198,7 +198,7 @@ impl App {
             None => 0,
         };
         Ok(settings.plan_charge(
-            account.balance,
+            account.balance.micros(),
             MIN_CHARGE_MICROS,
             Money::from_micros(self.config.billing.max_purchase),
             monthly_cap.map(Money::from_micros),

@@ -3,8 +3,7 @@
 //! Nothing here writes.
 
 use tollgate_domain::subscription::{day_label, tier_change_charge};
-use tollgate_domain::OrgAction;
-use tollgate_domain::OrgId;
+use tollgate_domain::{Money, OrgAction, OrgId};
 use tollgate_store::User;
 
 use crate::app::App;
@@ -13,10 +12,10 @@ use crate::service::charges::card_label;
 use crate::service::subscriptions::{current_tier_price, find_tier};
 use crate::service::{ServiceError, ServiceResult};
 
-/// A charge about to be made: `amount` micro-USD to the card `card` ("Visa ending in 4242").
+/// A charge about to be made: `amount` to the card `card` ("Visa ending in 4242").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChargePreview {
-    pub amount: i64,
+    pub amount: Money,
     pub card: String,
     /// What it is for, in the customer's words.
     pub what: String,
@@ -73,14 +72,14 @@ impl App {
         let catalog = self.catalog.current();
         let (model, new_tier) = find_tier(&catalog, &sub.model, tier_id)?;
         // The same tier has the same price, so it charges nothing either.
-        let amount = tier_change_charge(
-            current_tier_price(model, &sub),
+        let amount = Money::from_micros(tier_change_charge(
+            current_tier_price(model, &sub).micros(),
             new_tier.monthly_price.micros(),
             sub.current_period_start,
             sub.current_period_end,
             self.now(),
-        );
-        if amount == 0 {
+        ));
+        if amount == Money::ZERO {
             return Ok(None);
         }
         Ok(Some(ChargePreview {
@@ -117,7 +116,7 @@ impl App {
             .plan_auto_recharge(org_id, settings, monthly_cap, self.now())
             .await?
         {
-            Ok(Some(amount)) => amount.micros(),
+            Ok(Some(amount)) => amount,
             // Nothing due, or not charged: recorded as a refused recharge (above the purchase
             // maximum or past the monthly cap, `maybe_auto_recharge`).
             Ok(None) | Err(_) => return Ok(None),

@@ -162,6 +162,7 @@ impl Gateway {
             .await
             .unwrap()
             .balance
+            .micros()
     }
 
     /// Waits until metering has stored everything recorded so far.

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use sqlx::{Any, Row, Transaction};
 use tollgate_domain::ledger::{in_range, ledger_sub, UsageCost};
 use tollgate_domain::usage::carry_whole_micros;
-use tollgate_domain::Timestamp;
+use tollgate_domain::{Money, Timestamp};
 
 use super::{append_entry, draw, open_account, LockedAccount};
 use crate::error::corrupt;
@@ -18,12 +18,12 @@ use crate::{placeholders, Result, Store};
 pub(super) async fn debit_usage_in(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
-    amount: i64,
+    amount: Money,
     idempotency_key: &str,
     reference: Option<&str>,
     now: Timestamp,
 ) -> Result<bool> {
-    if amount < 0 {
+    if amount.is_negative() {
         return Err(corrupt(format!("a debit cannot be negative, not {amount}")));
     }
     let account = open_account(tx, org_id, now).await?;
@@ -32,7 +32,7 @@ pub(super) async fn debit_usage_in(
         tx,
         org_id,
         "usage",
-        -amount,
+        amount.saturating_neg(),
         balance_after,
         idempotency_key,
         None,
@@ -43,7 +43,7 @@ pub(super) async fn debit_usage_in(
     {
         return Ok(false);
     }
-    if amount > 0 {
+    if amount.is_positive() {
         draw(tx, org_id, account, amount, now).await?;
     }
     Ok(true)
@@ -60,8 +60,8 @@ pub(crate) struct BatchDebit {
 /// balance after it.
 struct Planned<'a> {
     key: &'a str,
-    amount: i64,
-    balance_after: i64,
+    amount: Money,
+    balance_after: Money,
 }
 
 /// Walks `debits` in order from `account`: each debit's whole micro-dollars with the carry
@@ -72,15 +72,17 @@ fn plan_debits<'a>(
     debits: &[(&'a str, UsageCost)],
     skip: &HashSet<&str>,
     account: LockedAccount,
-) -> (Vec<Planned<'a>>, Vec<&'a str>, i64, i64) {
+) -> (Vec<Planned<'a>>, Vec<&'a str>, Money, i64) {
     let (mut balance, mut carry) = (account.balance, account.usage_carry);
     let (mut planned, mut refused) = (Vec::new(), Vec::new());
     for &(key, cost) in debits {
         if skip.contains(key) {
             continue;
         }
-        let step = carry_whole_micros(carry, cost)
-            .and_then(|(whole, rest)| Some((whole, rest, ledger_sub(balance, whole).ok()?)));
+        let step = carry_whole_micros(carry, cost).and_then(|(whole, rest)| {
+            let whole = Money::from_micros(whole);
+            Some((whole, rest, ledger_sub(balance, whole).ok()?))
+        });
         match step {
             Some((amount, rest, after)) => {
                 (balance, carry) = (after, rest);
@@ -124,7 +126,7 @@ pub(crate) async fn debit_usage_batch_in(
     // insert. RETURNING names the keys that were. A debit below one micro-dollar only moves the
     // carry and has no entry.
     let mut inserted: HashSet<String> = HashSet::new();
-    let written: Vec<&Planned> = planned.iter().filter(|p| p.amount > 0).collect();
+    let written: Vec<&Planned> = planned.iter().filter(|p| p.amount.is_positive()).collect();
     // Entry rows per statement: three bound per row, organization and time once.
     for chunk in written.chunks((max_params - 2) / 3) {
         let mut sql = String::from(
@@ -140,7 +142,10 @@ pub(crate) async fn debit_usage_batch_in(
         sql.push_str(" ON CONFLICT (org_id, idempotency_key) DO NOTHING RETURNING idempotency_key");
         let mut query = sqlx::query(&sql).bind(org_id).bind(now);
         for p in chunk {
-            query = query.bind(-p.amount).bind(p.balance_after).bind(p.key);
+            query = query
+                .bind(p.amount.saturating_neg().micros())
+                .bind(p.balance_after.micros())
+                .bind(p.key);
         }
         for row in query.fetch_all(&mut **tx).await? {
             inserted.insert(row.try_get("idempotency_key")?);
@@ -159,7 +164,7 @@ pub(crate) async fn debit_usage_batch_in(
             .map(|p| p.key)
             .collect();
         skip.extend(refused.iter().copied());
-        let first: HashMap<&str, (i64, i64)> = planned
+        let first: HashMap<&str, (Money, Money)> = planned
             .iter()
             .map(|p| (p.key, (p.amount, p.balance_after)))
             .collect();
@@ -170,8 +175,8 @@ pub(crate) async fn debit_usage_batch_in(
                 sqlx::query(
                     "UPDATE ledger_entries SET amount = $1, balance_after = $2 WHERE org_id = $3 AND idempotency_key = $4",
                 )
-                .bind(-p.amount)
-                .bind(p.balance_after)
+                .bind(p.amount.saturating_neg().micros())
+                .bind(p.balance_after.micros())
                 .bind(org_id)
                 .bind(p.key)
                 .execute(&mut **tx)
@@ -181,12 +186,12 @@ pub(crate) async fn debit_usage_batch_in(
         // A debit the first plan moved nothing for has no entry even when the new plan moves a
         // micro-dollar for it: write those now.
         for p in &replanned.0 {
-            if p.amount > 0 && first.get(p.key).is_some_and(|(a, _)| *a == 0) {
+            if p.amount.is_positive() && first.get(p.key).is_some_and(|(a, _)| *a == Money::ZERO) {
                 append_entry(
                     tx,
                     org_id,
                     "usage",
-                    -p.amount,
+                    p.amount.saturating_neg(),
                     p.balance_after,
                     p.key,
                     None,
@@ -214,7 +219,7 @@ pub(crate) async fn debit_usage_batch_in(
     }
 
     let total = ledger_sub(account.balance, balance)?;
-    if total > 0 {
+    if total.is_positive() {
         draw(tx, org_id, account, total, now).await?;
     }
     if carry != account.usage_carry {
@@ -233,7 +238,7 @@ impl Store {
     pub async fn debit_usage(
         &self,
         org_id: &str,
-        amount: i64,
+        amount: Money,
         idempotency_key: &str,
         now: Timestamp,
     ) -> Result<bool> {

@@ -2,7 +2,7 @@
 
 use sqlx::{Any, Row, Transaction};
 use tollgate_domain::ledger::{ledger_add, ledger_sub};
-use tollgate_domain::{new_id, IdPrefix, Timestamp};
+use tollgate_domain::{new_id, IdPrefix, Money, Timestamp};
 
 use super::{debits::debit_usage_in, lock_account, open_account};
 use crate::error::corrupt;
@@ -15,11 +15,11 @@ impl Store {
     pub async fn place_hold(
         &self,
         org_id: &str,
-        amount: i64,
+        amount: Money,
         ttl_ms: i64,
         now: Timestamp,
     ) -> Result<String> {
-        if amount <= 0 {
+        if !amount.is_positive() {
             return Err(corrupt(format!("a hold must be positive, not {amount}")));
         }
         let mut tx = self.begin_write().await?;
@@ -30,7 +30,7 @@ impl Store {
             return Err(Conflict::InsufficientCredit.into());
         }
         sqlx::query("UPDATE credit_accounts SET held = $1 WHERE org_id = $2")
-            .bind(ledger_add(account.held, amount)?)
+            .bind(ledger_add(account.held, amount)?.micros())
             .bind(org_id)
             .execute(&mut *tx)
             .await?;
@@ -38,7 +38,7 @@ impl Store {
         sqlx::query("INSERT INTO credit_holds (id, org_id, amount, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&id)
             .bind(org_id)
-            .bind(amount)
+            .bind(amount.micros())
             .bind(now)
             .bind(now + ttl_ms)
             .execute(&mut *tx)
@@ -55,7 +55,7 @@ impl Store {
         hold_id: &str,
         now: Timestamp,
         only_expired: bool,
-    ) -> Result<Option<(String, i64)>> {
+    ) -> Result<Option<(String, Money)>> {
         let row = sqlx::query("SELECT org_id FROM credit_holds WHERE id = $1")
             .bind(hold_id)
             .fetch_optional(&mut **tx)
@@ -72,9 +72,9 @@ impl Store {
         .fetch_optional(&mut **tx)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let amount: i64 = row.try_get("amount")?;
+        let amount = Money::from_micros(row.try_get("amount")?);
         sqlx::query("UPDATE credit_accounts SET held = $1 WHERE org_id = $2")
-            .bind(ledger_sub(account.held, amount)?)
+            .bind(ledger_sub(account.held, amount)?.micros())
             .bind(&org_id)
             .execute(&mut **tx)
             .await?;
@@ -88,7 +88,7 @@ impl Store {
         &self,
         org_id: &str,
         hold_id: &str,
-        actual: i64,
+        actual: Money,
         idempotency_key: &str,
         now: Timestamp,
     ) -> Result<bool> {

@@ -35,9 +35,9 @@ const GRANTS: Keyset = Keyset::by_time(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CreditAccount {
     /// Σ ledger entries: what the organization has (negative when usage outran its credit).
-    pub balance: i64,
+    pub balance: Money,
     /// Σ live holds: reserved by requests in flight.
-    pub held: i64,
+    pub held: Money,
     /// Pico-USD of usage not yet debited because it is less than one micro-dollar, in
     /// `0..1_000_000` (decision 0007).
     pub usage_carry: i64,
@@ -46,7 +46,7 @@ pub struct CreditAccount {
 impl CreditAccount {
     /// What a new request may reserve: `balance − held` (exact: both lie within
     /// `±LEDGER_LIMIT`, so their difference fits an `i64`).
-    pub fn available(self) -> i64 {
+    pub fn available(self) -> Money {
         self.balance.saturating_sub(self.held)
     }
 }
@@ -127,9 +127,9 @@ pub enum Granted {
 /// An account row as locked by a writer.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LockedAccount {
-    pub balance: i64,
-    pub held: i64,
-    pub debt: i64,
+    pub balance: Money,
+    pub held: Money,
+    pub debt: Money,
     pub usage_carry: i64,
 }
 
@@ -149,9 +149,9 @@ pub(crate) async fn lock_account(
     .fetch_one(&mut **tx)
     .await?;
     Ok(LockedAccount {
-        balance: row.try_get("balance")?,
-        held: row.try_get("held")?,
-        debt: row.try_get("debt")?,
+        balance: Money::from_micros(row.try_get("balance")?),
+        held: Money::from_micros(row.try_get("held")?),
+        debt: Money::from_micros(row.try_get("debt")?),
         usage_carry: row.try_get("usage_carry")?,
     })
 }
@@ -162,8 +162,8 @@ async fn append_entry(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
     kind: &str,
-    amount: i64,
-    balance_after: i64,
+    amount: Money,
+    balance_after: Money,
     idempotency_key: &str,
     grant_id: Option<&str>,
     reference: Option<&str>,
@@ -175,8 +175,8 @@ async fn append_entry(
     )
     .bind(org_id)
     .bind(kind)
-    .bind(amount)
-    .bind(balance_after)
+    .bind(amount.micros())
+    .bind(balance_after.micros())
     .bind(idempotency_key)
     .bind(grant_id)
     .bind(reference)
@@ -192,9 +192,9 @@ async fn append_entry(
 async fn expire_due_in(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
-    balance: i64,
+    balance: Money,
     now: Timestamp,
-) -> Result<i64> {
+) -> Result<Money> {
     let due = sqlx::query(
         "SELECT id, remaining FROM credit_grants \
          WHERE org_id = $1 AND remaining > 0 AND expires_at IS NOT NULL AND expires_at <= $2 ORDER BY expires_at, id",
@@ -209,12 +209,13 @@ async fn expire_due_in(
     let mut running = balance;
     for row in due {
         let (id, remaining): (String, i64) = (row.try_get("id")?, row.try_get("remaining")?);
+        let remaining = Money::from_micros(remaining);
         let after = ledger_sub(running, remaining)?;
         if append_entry(
             tx,
             org_id,
             "expiry",
-            -remaining,
+            remaining.saturating_neg(),
             after,
             &format!("expiry:{id}"),
             Some(&id),
@@ -231,7 +232,7 @@ async fn expire_due_in(
             .await?;
     }
     sqlx::query("UPDATE credit_accounts SET balance = $1 WHERE org_id = $2")
-        .bind(running)
+        .bind(running.micros())
         .bind(org_id)
         .execute(&mut **tx)
         .await?;
@@ -259,8 +260,8 @@ pub(crate) async fn grant_credits_in(
     grant: &NewGrant<'_>,
     now: Timestamp,
 ) -> Result<Granted> {
-    let amount = grant.amount.micros();
-    if amount <= 0 {
+    let amount = grant.amount;
+    if !amount.is_positive() {
         return Err(corrupt(format!("a grant must be positive, not {amount}")));
     }
     let LockedAccount { balance, debt, .. } = open_account(tx, org_id, now).await?;
@@ -282,6 +283,8 @@ pub(crate) async fn grant_credits_in(
         return Ok(Granted::Duplicate);
     }
     let repaid = debt.min(amount);
+    // 0 ≤ repaid ≤ amount: cannot overflow.
+    let grant_remaining = amount.saturating_sub(repaid);
     let row: GrantRow = sqlx::query_as(&format!(
         "INSERT INTO credit_grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $7) \
          RETURNING {GRANT_COLUMNS}"
@@ -290,8 +293,8 @@ pub(crate) async fn grant_credits_in(
     .bind(org_id)
     .bind(grant.source.category().as_str())
     .bind(grant.source.as_str())
-    .bind(amount)
-    .bind(amount - repaid)
+    .bind(amount.micros())
+    .bind(grant_remaining.micros())
     .bind(now)
     .bind(grant.expires_at)
     .bind(grant.reference)
@@ -299,8 +302,8 @@ pub(crate) async fn grant_credits_in(
     .fetch_one(&mut **tx)
     .await?;
     sqlx::query("UPDATE credit_accounts SET balance = $1, debt = $2 WHERE org_id = $3")
-        .bind(balance_after)
-        .bind(ledger_sub(debt, repaid)?)
+        .bind(balance_after.micros())
+        .bind(ledger_sub(debt, repaid)?.micros())
         .bind(org_id)
         .execute(&mut **tx)
         .await?;
@@ -327,7 +330,7 @@ async fn open_lots(
             Ok(GrantLot {
                 id: r.try_get("id")?,
                 category: GrantCategory::from_str(&category).map_err(|e| corrupt(e.to_string()))?,
-                remaining: r.try_get("remaining")?,
+                remaining: Money::from_micros(r.try_get("remaining")?),
                 effective_at: r.try_get("effective_at")?,
                 expires_at: r.try_get("expires_at")?,
             })
@@ -342,9 +345,9 @@ async fn draw(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
     account: LockedAccount,
-    amount: i64,
+    amount: Money,
     now: Timestamp,
-) -> Result<i64> {
+) -> Result<Money> {
     // Both checked before anything is written.
     let balance_after = ledger_sub(account.balance, in_range(amount)?)?;
     let lots = open_lots(tx, org_id, now).await?;
@@ -352,14 +355,14 @@ async fn draw(
     let debt_after = ledger_add(account.debt, uncovered)?;
     for (grant_id, take) in takes {
         sqlx::query("UPDATE credit_grants SET remaining = remaining - $1 WHERE id = $2")
-            .bind(take)
+            .bind(take.micros())
             .bind(grant_id)
             .execute(&mut **tx)
             .await?;
     }
     sqlx::query("UPDATE credit_accounts SET balance = $1, debt = $2 WHERE org_id = $3")
-        .bind(balance_after)
-        .bind(debt_after)
+        .bind(balance_after.micros())
+        .bind(debt_after.micros())
         .bind(org_id)
         .execute(&mut **tx)
         .await?;
@@ -375,8 +378,8 @@ impl Store {
                 .await?;
         Ok(match row {
             Some(r) => CreditAccount {
-                balance: r.try_get("balance")?,
-                held: r.try_get("held")?,
+                balance: Money::from_micros(r.try_get("balance")?),
+                held: Money::from_micros(r.try_get("held")?),
                 usage_carry: r.try_get("usage_carry")?,
             },
             None => CreditAccount::default(),
@@ -438,12 +441,12 @@ impl Store {
 
     /// Σ ledger entries of an organization: for the invariant checks of tests and operators
     /// (the balance itself is read from the account row).
-    pub async fn ledger_total(&self, org_id: &str) -> Result<i64> {
-        Ok(sqlx::query("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM ledger_entries WHERE org_id = $1")
+    pub async fn ledger_total(&self, org_id: &str) -> Result<Money> {
+        Ok(Money::from_micros(sqlx::query("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM ledger_entries WHERE org_id = $1")
             .bind(org_id)
             .fetch_one(&self.pool)
             .await?
-            .try_get("total")?)
+            .try_get("total")?))
     }
 
     /// Σ remaining of unexpired grants, and the debt: balance = grants − debt.
@@ -451,7 +454,7 @@ impl Store {
         &self,
         org_id: &str,
         now: Timestamp,
-    ) -> Result<(i64, i64)> {
+    ) -> Result<(Money, Money)> {
         let grants: i64 = sqlx::query(
             "SELECT CAST(COALESCE(SUM(remaining), 0) AS BIGINT) AS total FROM credit_grants \
              WHERE org_id = $1 AND (expires_at IS NULL OR expires_at > $2)",
@@ -467,6 +470,9 @@ impl Store {
             .await?
             .map(|r| r.try_get("debt"))
             .transpose()?;
-        Ok((grants, debt.unwrap_or(0)))
+        Ok((
+            Money::from_micros(grants),
+            Money::from_micros(debt.unwrap_or(0)),
+        ))
     }
 }

@@ -21,7 +21,7 @@ use std::str::FromStr;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use tollgate_domain::subscription::SubscriptionStatus;
-use tollgate_domain::Timestamp;
+use tollgate_domain::{Money, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::error::corrupt;
@@ -56,7 +56,7 @@ pub struct PendingCharge {
     /// The tier the charge pays for: the subscription's own for a first payment, the new one for
     /// an upgrade.
     pub tier: String,
-    pub amount: i64,
+    pub amount: Money,
     pub started_at: Timestamp,
 }
 
@@ -114,7 +114,7 @@ pub struct NewSubscription<'a> {
     pub period_start: Timestamp,
     pub period_end: Timestamp,
     pub charge_key: &'a str,
-    pub amount: i64,
+    pub amount: Money,
 }
 
 /// How a pending charge ended.
@@ -149,7 +149,7 @@ fn from_row(row: &AnyRow) -> Result<Subscription> {
             tier: row
                 .try_get::<Option<String>, _>("op_tier")?
                 .unwrap_or_default(),
-            amount: row.try_get::<Option<i64>, _>("op_amount")?.unwrap_or(0),
+            amount: Money::from_micros(row.try_get::<Option<i64>, _>("op_amount")?.unwrap_or(0)),
             started_at: row.try_get::<Option<i64>, _>("op_started_at")?.unwrap_or(0),
         }),
         None => None,
@@ -264,7 +264,7 @@ impl Store {
         .bind(new.period_start)
         .bind(new.period_end)
         .bind(new.charge_key)
-        .bind(new.amount)
+        .bind(new.amount.micros())
         .bind(now)
         .execute(&mut *tx)
         .await;
@@ -291,7 +291,7 @@ impl Store {
         to_tier: &str,
         capacity: Option<u64>,
         charge_key: &str,
-        amount: i64,
+        amount: Money,
         now: Timestamp,
     ) -> std::result::Result<Subscription, SubscriptionError> {
         let mut tx = self.begin_write().await?;
@@ -307,7 +307,7 @@ impl Store {
         .bind(from_tier)
         .bind(charge_key)
         .bind(to_tier)
-        .bind(amount)
+        .bind(amount.micros())
         .bind(now)
         .execute(&mut *tx)
         .await?

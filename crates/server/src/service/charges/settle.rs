@@ -3,7 +3,6 @@
 //! auto-recharge could not top it up.
 
 use tollgate_domain::payment::PaymentKind;
-use tollgate_domain::Money;
 use tollgate_store::{OutgoingEmail, Payment, SettleEffects, Settled, Settlement};
 
 use crate::app::App;
@@ -82,8 +81,7 @@ impl App {
             }
             PaymentKind::AutoRecharge => {
                 let balance = self.store.credit_account(&payment.org_id).await?.balance;
-                let after = Money::from_micros(balance.saturating_add(payment.amount.micros()))
-                    .to_usd_string();
+                let after = balance.saturating_add(payment.amount).to_usd_string();
                 self.admin_emails(&payment.org_id, |to, org_name| {
                     self.mailer.render(
                         to,

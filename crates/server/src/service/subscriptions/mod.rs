@@ -80,8 +80,9 @@ pub fn charge_description(model: &Model, tier: &Tier, what: &str) -> String {
 }
 
 /// The fingerprint of a subscription charge: the same key must always mean the same charge.
-pub fn charge_fingerprint(sub_id: &str, tier: &str, amount: i64) -> String {
-    format!("subscription:{sub_id}:{tier}:{amount}")
+/// The amount is written in micro-USD, as it always was.
+pub fn charge_fingerprint(sub_id: &str, tier: &str, amount: Money) -> String {
+    format!("subscription:{sub_id}:{tier}:{}", amount.micros())
 }
 
 impl App {
@@ -133,7 +134,7 @@ impl App {
         org_id: &OrgId,
         model_id: &str,
         tier_id: &str,
-    ) -> ServiceResult<(&'c Model, &'c Tier, i64)> {
+    ) -> ServiceResult<(&'c Model, &'c Tier, Money)> {
         let (model, tier) = find_tier(catalog, model_id, tier_id)?;
         if self
             .store
@@ -146,7 +147,7 @@ impl App {
         if self.tier_availability().await?.sold_out(model, tier) {
             return Err(sold_out_error(model, tier));
         }
-        Ok((model, tier, tier.monthly_price.micros()))
+        Ok((model, tier, tier.monthly_price))
     }
 
     /// Subscribes the organization to `tier` of `model`: takes a seat (refused when sold out),
@@ -212,11 +213,11 @@ impl App {
         sub: &Subscription,
         key: &str,
         tier: &str,
-        amount: i64,
+        amount: Money,
         description: &str,
         entry: Option<&tollgate_store::AuditEntry<'_>>,
     ) -> ServiceResult<Subscription> {
-        let charged = if amount > 0 {
+        let charged = if amount.is_positive() {
             self.charge_subscription(
                 &sub.org_id,
                 amount,
@@ -271,7 +272,7 @@ impl App {
             cancel_at_period_end: sub.cancel_at_period_end,
             tier: &sub.tier,
             pending_tier: sub.pending_tier.as_deref(),
-            tier_price_micros: current_price,
+            tier_price_micros: current_price.micros(),
         };
         let request = ChangeRequest {
             tier: &new_tier.id,
@@ -320,13 +321,13 @@ impl App {
             }
             ChangePlan::Upgrade => {
                 self.require_payment_method(org_id).await?;
-                let amount = tier_change_charge(
-                    current_price,
+                let amount = Money::from_micros(tier_change_charge(
+                    current_price.micros(),
                     new_tier.monthly_price.micros(),
                     sub.current_period_start,
                     sub.current_period_end,
                     now,
-                );
+                ));
                 let key = format!("sub:{}:upgrade:{}:{now}", sub.id, new_tier.id);
                 let started = self
                     .store
@@ -353,7 +354,7 @@ impl App {
                     "subscription.upgrade",
                     "subscription",
                     &sub.id,
-                    json!({"from": sub.tier, "to": new_tier.id, "amount": tollgate_domain::Money::from_micros(amount).to_usd_string()}),
+                    json!({"from": sub.tier, "to": new_tier.id, "amount": amount.to_usd_string()}),
                 );
                 let settled = self
                     .settle_charge(
@@ -456,7 +457,7 @@ impl App {
     pub(crate) async fn charge_subscription(
         &self,
         org_id: &str,
-        amount: i64,
+        amount: Money,
         key: &str,
         fingerprint: &str,
         description: &str,
@@ -465,7 +466,7 @@ impl App {
             .charge_saved_card(ChargeSpec {
                 org_id,
                 kind: PaymentKind::Subscription,
-                amount: Money::from_micros(amount),
+                amount,
                 idempotency_key: key,
                 fingerprint,
                 description,
@@ -487,10 +488,10 @@ impl App {
 }
 
 /// The monthly price of the subscription's current tier; 0 when the catalog no longer lists it.
-pub fn current_tier_price(model: &Model, sub: &Subscription) -> i64 {
+pub fn current_tier_price(model: &Model, sub: &Subscription) -> Money {
     model
         .tiers
         .iter()
         .find(|t| t.id == sub.tier)
-        .map_or(0, |t| t.monthly_price.micros())
+        .map_or(Money::ZERO, |t| t.monthly_price)
 }
