@@ -70,40 +70,12 @@ pub struct PoolStats {
     pub max: u32,
 }
 
-/// A pool as every store opens it: its size, how long a caller waits for a connection, and
-/// each SQLite connection's settings.
-fn pool_options(engine: Engine, options: &StoreOptions) -> AnyPoolOptions {
-    AnyPoolOptions::new()
-        .max_connections(options.max_connections)
-        .acquire_timeout(options.acquire_timeout)
-        .after_connect(move |conn, _meta| {
-            Box::pin(async move {
-                if engine == Engine::Sqlite {
-                    // WAL lets readers proceed during a write; the busy timeout makes a
-                    // writer wait for the lock instead of failing at once.
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-                    )
-                    .await?;
-                }
-                Ok(())
-            })
-        })
-}
-
-/// While it lives, writers of usage wait ([`Store::lock_out_usage_writers_for_test`]).
-#[cfg(feature = "testing")]
-pub struct WritersLockedOut(#[allow(dead_code)] sqlx::Transaction<'static, sqlx::Any>);
-
 /// The handle to the database; cheap to clone (the pool is shared).
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) pool: AnyPool,
     engine: Engine,
     max_connections: u32,
-    /// How this pool was opened, for [`Store::connect_again`].
-    connect: AnyConnectOptions,
 }
 
 impl Store {
@@ -119,31 +91,30 @@ impl Store {
             _ => url.to_owned(),
         };
         let connect = AnyConnectOptions::from_str(&url)?;
-        let pool = pool_options(engine, &options)
-            .connect_with(connect.clone())
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if engine == Engine::Sqlite {
+                        // WAL lets readers proceed during a write; the busy timeout makes a
+                        // writer wait for the lock instead of failing at once.
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
             .await?;
         Ok(Self {
             pool,
             engine,
             max_connections: options.max_connections,
-            connect,
         })
-    }
-
-    /// Another handle on the same database with a pool of its own, of at most
-    /// `max_connections`, that connects when first used: its connections belong to the
-    /// runtime that uses it first (the usage writer's own thread).
-    pub fn connect_again(&self, max_connections: u32) -> Store {
-        let options = StoreOptions {
-            max_connections,
-            acquire_timeout: self.pool.options().get_acquire_timeout(),
-        };
-        Store {
-            pool: pool_options(self.engine, &options).connect_lazy_with(self.connect.clone()),
-            engine: self.engine,
-            max_connections,
-            connect: self.connect.clone(),
-        }
     }
 
     /// Applies the embedded migrations of this engine that have not run yet.
@@ -154,21 +125,6 @@ impl Store {
         };
         migrator.run(&self.pool).await?;
         Ok(())
-    }
-
-    /// Keeps every other writer of usage out of the database until the guard is dropped (its
-    /// transaction then rolls back): on SQLite the database's write lock, on PostgreSQL an
-    /// exclusive lock on `usage_records`. For tests of what a writer does when the database
-    /// cannot take its writes; holds one connection of this pool meanwhile.
-    #[cfg(feature = "testing")]
-    pub async fn lock_out_usage_writers_for_test(&self) -> Result<WritersLockedOut> {
-        let mut tx = self.begin_write().await?;
-        if self.engine == Engine::Postgres {
-            sqlx::query("LOCK TABLE usage_records IN ACCESS EXCLUSIVE MODE")
-                .execute(&mut *tx)
-                .await?;
-        }
-        Ok(WritersLockedOut(tx))
     }
 
     /// Applies this engine's migrations up to `version` only, as a database made by an older

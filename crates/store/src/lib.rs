@@ -49,8 +49,6 @@ pub use audit::{AuditEntry, AuditRecord};
 pub use billing::{AutoRechargeSettings, BillingProfile, PostalAddress, StoredCard};
 pub use changes::{Change, ChangeKind};
 pub use cursor::PageRequest;
-#[cfg(feature = "testing")]
-pub use db::WritersLockedOut;
 pub use db::{redact, Engine, PoolStats, Store, StoreOptions};
 pub use error::{Conflict, StoreError};
 pub use getting_started::FirstSteps;

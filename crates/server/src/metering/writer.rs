@@ -3,10 +3,6 @@
 //! transaction. A batch the database refuses because of one bad record is split until the bad
 //! record stands alone; it is logged and dropped, the others stored. A batch that fails for any
 //! other reason (database unreachable) stays queued and is tried again at the next tick.
-//!
-//! The writer runs on a thread of its own, with its own runtime and its own small pool: a
-//! batch — its statements built, thousands of parameters encoded, the answers read — never
-//! holds up the requests on the server's runtime threads.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -15,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 use tollgate_domain::limits::spend::SpendScope;
 use tollgate_domain::usage::UsageCost;
-use tollgate_store::{SpendHolds, Store, StoreError, UsageRecord};
+use tollgate_store::{SpendHolds, StoreError, UsageRecord};
 
 use super::lease::{Credit, Lease};
 use super::{Inner, SpendLease};
@@ -40,27 +36,7 @@ pub(super) struct WriterHandle {
 impl WriterHandle {
     pub fn spawn(inner: Arc<Inner>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        // What the writer tells others to do (`after_spent`) runs on the server's runtime.
-        let server = tokio::runtime::Handle::current();
-        let spawned = std::thread::Builder::new()
-            .name("usage-writer".to_owned())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime,
-                    Err(e) => {
-                        tracing::error!(error = %e, "no runtime for the usage writer; it runs on the server's");
-                        server.spawn(run(inner, rx, server.clone()));
-                        return;
-                    }
-                };
-                runtime.block_on(run(inner, rx, server));
-            });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "no thread for the usage writer; usage records are lost");
-        }
+        tokio::spawn(run(inner, rx));
         Self { tx }
     }
 
@@ -92,26 +68,7 @@ impl WriterHandle {
     }
 }
 
-async fn run(
-    inner: Arc<Inner>,
-    mut rx: mpsc::UnboundedReceiver<Msg>,
-    server: tokio::runtime::Handle,
-) {
-    // The writer's own pool, connected from this runtime: one connection writes the batches.
-    let store = inner.store.connect_again(WRITER_CONNECTIONS);
-    run_with(&inner, &store, &mut rx, &server).await;
-    store.close().await;
-}
-
-/// Connections of the writer's own pool: one writes, one spare while it is replaced.
-const WRITER_CONNECTIONS: u32 = 2;
-
-async fn run_with(
-    inner: &Inner,
-    store: &Store,
-    rx: &mut mpsc::UnboundedReceiver<Msg>,
-    server: &tokio::runtime::Handle,
-) {
+async fn run(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Msg>) {
     let mut batch: Vec<Queued> = Vec::new();
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
     let mut tick = tokio::time::interval(inner.config.flush_interval);
@@ -132,10 +89,9 @@ async fn run_with(
             _ = tick.tick() => {}
         }
         if !batch.is_empty() {
-            let (orgs, outcome) = write(inner, store, &mut batch).await;
+            let (orgs, outcome) = write(&inner, &mut batch).await;
             // Before any `flush` waiter is answered: what the hook starts is already running.
             if let (false, Some(hook)) = (orgs.is_empty(), inner.after_spent.get()) {
-                let _on_the_server = server.enter();
                 hook(orgs);
             }
             match outcome {
@@ -164,7 +120,6 @@ async fn run_with(
 /// organizations whose credit went down.
 async fn write(
     inner: &Inner,
-    store: &Store,
     batch: &mut Vec<Queued>,
 ) -> (BTreeSet<String>, Result<(), StoreError>) {
     let mut spent = BTreeSet::new();
@@ -174,7 +129,7 @@ async fn write(
     let mut outcome = Ok(());
     while let Some(range) = parts.pop() {
         let part = &batch[range.clone()];
-        match store_part(inner, store, part).await {
+        match store(inner, part).await {
             Ok(()) => spent.extend(
                 part.iter()
                     .filter(|q| q.record.cost > UsageCost::ZERO)
@@ -205,7 +160,7 @@ async fn write(
 
 /// One transaction: the records, their debits, and the shrinking of the holds they were
 /// reserved from; then the leases in memory learn it.
-async fn store_part(inner: &Inner, store: &Store, part: &[Queued]) -> Result<(), StoreError> {
+async fn store(inner: &Inner, part: &[Queued]) -> Result<(), StoreError> {
     let records: Vec<UsageRecord> = part.iter().map(|q| q.record.clone()).collect();
     // The lease's hold as it is now: a hold replaced since the request (the old one lost)
     // was sized to cover this record too.
@@ -223,7 +178,8 @@ async fn store_part(inner: &Inner, store: &Store, part: &[Queued]) -> Result<(),
                 .collect()
         })
         .collect();
-    let recorded = store
+    let recorded = inner
+        .store
         .record_usage_on_leases(&records, &holds, &spend_holds, inner.clock.now_ms())
         .await?;
     for (id, reason) in &recorded.rejected {
