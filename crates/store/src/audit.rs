@@ -78,7 +78,7 @@ impl Store {
             .after
             .map(|a| a.parse::<i64>().map_err(|_| StoreError::NotFound))
             .transpose()?;
-        cursor::position::<_, _, (i64,)>(&self.pool, entries, org_id, before).await?;
+        cursor::position::<_, _, (i64,)>(&self.pool, entries, org_id, None, before).await?;
         Ok(sqlx::query_as(
             "SELECT id, org_id, actor_id, actor_email, action, target_type, target_id, details, ip, created_at \
              FROM audit_log WHERE org_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",

@@ -100,7 +100,7 @@ impl Keyset {
         E: Executor<'e, Database = Any>,
     {
         let found: Option<(i64, String)> =
-            position_with(executor, self.position, scope, extra, page.after).await?;
+            position(executor, self.position, scope, extra, page.after).await?;
         Ok(found.unwrap_or_else(|| match self.order {
             Order::Ascending => (i64::MIN, String::new()),
             Order::Descending => (i64::MAX, String::new()),
@@ -109,12 +109,14 @@ impl Keyset {
 }
 
 /// The sort key of the item `after` names in the list whose position query is `listed`,
-/// within `scope`; `None` without a cursor, `NotFound` when it names nothing there. For lists
-/// whose sort key is not `(created_at, id)` (members by email, the audit log by number).
+/// within `scope` (and `extra`, bound as `$3` when the list has a condition of its own);
+/// `None` without a cursor, `NotFound` when it names nothing there. Lists whose sort key is
+/// not `(created_at, id)` (members by email, the audit log by number) call it directly.
 pub(crate) async fn position<'e, 'q, E, T, K>(
     executor: E,
     listed: &'static str,
     scope: &'q str,
+    extra: Option<&'q str>,
     after: Option<T>,
 ) -> Result<Option<K>>
 where
@@ -125,31 +127,7 @@ where
     let Some(after) = after else {
         return Ok(None);
     };
-    sqlx::query_as::<_, K>(listed)
-        .bind(scope)
-        .bind(after)
-        .fetch_optional(executor)
-        .await?
-        .map(Some)
-        .ok_or(StoreError::NotFound)
-}
-
-async fn position_with<'e, E>(
-    executor: E,
-    listed: &'static str,
-    scope: &str,
-    extra: Option<&str>,
-    after: Option<&str>,
-) -> Result<Option<(i64, String)>>
-where
-    E: Executor<'e, Database = Any>,
-{
-    let Some(after) = after else {
-        return Ok(None);
-    };
-    let mut query = sqlx::query_as::<_, (i64, String)>(listed)
-        .bind(scope)
-        .bind(after);
+    let mut query = sqlx::query_as::<_, K>(listed).bind(scope).bind(after);
     if let Some(extra) = extra {
         query = query.bind(extra);
     }

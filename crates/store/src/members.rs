@@ -104,7 +104,7 @@ pub(crate) async fn members_cursor<'a>(
     after: Option<&'a str>,
 ) -> Result<&'a str> {
     let members = "SELECT user_id FROM memberships WHERE org_id = $1 AND user_id = $2";
-    cursor::position::<_, _, (String,)>(pool, members, org_id, after).await?;
+    cursor::position::<_, _, (String,)>(pool, members, org_id, None, after).await?;
     Ok(after.unwrap_or_default())
 }
 
