@@ -16,16 +16,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tollgate_domain::limits::{
-    resolve, Bucket, Dimension, LimitSource, RateLimits, ResolvedLimits, Unit,
-};
+use tollgate_domain::limits::{Bucket, Dimension, RateLimits, ResolvedLimits, Unit};
 use tollgate_domain::{Clock, Timestamp};
 use tollgate_store::{Store, StoreError};
 
 use crate::service::entitlement::Entitlement;
 pub use headers::{Gauge, RateHeaders, RateLimited, Scope};
 use lease::Leased;
-use settings::SettingsCache;
+use settings::{resolve_with, SettingsCache};
 use slice::Local;
 pub use upkeep::spawn;
 
@@ -469,19 +467,6 @@ impl Limiter {
             requested: need.units,
             retry_after_ms,
             headers: headers_of(&buckets, needs, now),
-        }
-    }
-}
-
-fn resolve_with(entitlement: &Entitlement, custom: Option<&RateLimits>) -> ResolvedLimits {
-    match entitlement {
-        Entitlement::Subscription { tier, limits } => resolve(
-            LimitSource::Tier(tier.clone()),
-            RateLimits::from(*limits),
-            custom,
-        ),
-        Entitlement::PayAsYouGo { limits } => {
-            resolve(LimitSource::PayAsYouGo, RateLimits::from(*limits), custom)
         }
     }
 }

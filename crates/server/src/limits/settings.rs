@@ -10,8 +10,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tollgate_domain::limits::spend::SpendScope;
-use tollgate_domain::limits::RateLimits;
+use tollgate_domain::limits::{resolve, LimitSource, RateLimits, ResolvedLimits};
 use tollgate_store::{SpendLimit, Store, StoreError};
+
+use crate::service::entitlement::Entitlement;
 
 const TTL: Duration = Duration::from_secs(60);
 /// Organizations kept at most; the map is emptied when it grows past this.
@@ -83,5 +85,22 @@ impl SettingsCache {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Arc<OrgSettings>)>> {
         self.orgs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The limits of a request's plan, with the operator's override for its model if any.
+pub(super) fn resolve_with(
+    entitlement: &Entitlement,
+    custom: Option<&RateLimits>,
+) -> ResolvedLimits {
+    match entitlement {
+        Entitlement::Subscription { tier, limits } => resolve(
+            LimitSource::Tier(tier.clone()),
+            RateLimits::from(*limits),
+            custom,
+        ),
+        Entitlement::PayAsYouGo { limits } => {
+            resolve(LimitSource::PayAsYouGo, RateLimits::from(*limits), custom)
+        }
     }
 }
