@@ -9,16 +9,69 @@ use tollgate_domain::SessionId;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::form_fields::form_fields;
 use crate::console::form_guard::{csrf_field, CheckedForm, CsrfForm};
 use crate::console::page::Section;
+use crate::console::two_factor_pages::TwoFactorCard;
 use crate::console::PageSession;
 use crate::service::ServiceError;
 use crate::time::minute;
+
+form_fields!(
+    /// The profile form's value.
+    pub struct ProfileValues { name }
+);
+
+form_fields!(
+    /// The account page's forms' errors, by field.
+    pub struct AccountErrors { name, current_password, new_password, totp_code, totp_password, totp_off_code }
+);
+
+/// The account page's notice, or a refused form's values and errors.
+#[derive(Default, Serialize)]
+pub(crate) struct AccountForms {
+    notice: Option<&'static str>,
+    values: ProfileValues,
+    errors: AccountErrors,
+    error: Option<String>,
+}
+
+impl AccountForms {
+    /// A form refused with `errors` next to its fields.
+    pub(crate) fn refused(errors: AccountErrors) -> Self {
+        Self {
+            errors,
+            ..Self::default()
+        }
+    }
+}
+
+/// `account.html`.
+#[derive(Serialize)]
+struct AccountPage<'a> {
+    sessions: Vec<SessionRow<'a>>,
+    more_sessions: bool,
+    others: bool,
+    two_factor: TwoFactorCard<'a>,
+    two_factor_required_by: Option<String>,
+    #[serde(flatten)]
+    forms: AccountForms,
+}
+
+/// A row of the sessions table.
+#[derive(Serialize)]
+struct SessionRow<'a> {
+    id: &'a str,
+    device: &'a str,
+    ip: Option<&'a str>,
+    last_seen: String,
+    started: String,
+    current: bool,
+}
 
 #[derive(Deserialize)]
 pub struct NoticeQuery {
@@ -55,7 +108,10 @@ pub async fn page(
         &session,
         &headers,
         StatusCode::OK,
-        json!({"notice": notice_text(q.notice.as_deref())}),
+        AccountForms {
+            notice: notice_text(q.notice.as_deref()),
+            ..AccountForms::default()
+        },
     )
     .await;
     // Recovery codes are shown once: the cookie that brought them goes.
@@ -66,13 +122,13 @@ pub async fn page(
         .into_response()
 }
 
-/// The account page; `extra` holds a refused form's values and errors.
+/// The account page; `forms` holds its notice, or a refused form's values and errors.
 pub(crate) async fn render(
     app: &App,
     session: &CurrentSession,
     headers: &HeaderMap,
     status: StatusCode,
-    extra: Value,
+    forms: AccountForms,
 ) -> Response {
     let two_factor = match app.two_factor_card(&session.user, headers).await {
         Ok(card) => card,
@@ -112,39 +168,32 @@ pub(crate) async fn render(
     let Some(org) = first else {
         return app.error_page(StatusCode::NOT_FOUND, "You belong to no organization.");
     };
-    let rows: Vec<Value> = sessions
-        .data
-        .iter()
-        .map(|s| {
-            json!({
-                "id": s.id,
-                "device": s.device,
-                "ip": s.ip,
-                "last_seen": minute(s.last_seen_at),
-                "started": minute(s.created_at),
-                "current": s.current,
+    let page = AccountPage {
+        sessions: sessions
+            .data
+            .iter()
+            .map(|s| SessionRow {
+                id: &s.id,
+                device: &s.device,
+                ip: s.ip.as_deref(),
+                last_seen: minute(s.last_seen_at),
+                started: minute(s.created_at),
+                current: s.current,
             })
-        })
-        .collect();
-    let mut page = json!({
-        "sessions": rows,
-        "more_sessions": sessions.has_more,
-        "others": sessions.data.iter().any(|s| !s.current),
-        "two_factor": two_factor,
-        "two_factor_required_by": required_by,
-        "values": {},
-        "errors": {},
-    });
-    if let (Some(page), Value::Object(extra)) = (page.as_object_mut(), extra) {
-        page.extend(extra);
-    }
+            .collect(),
+        more_sessions: sessions.has_more,
+        others: sessions.data.iter().any(|s| !s.current),
+        two_factor,
+        two_factor_required_by: required_by,
+        forms,
+    };
     app.org_page(
         session,
         &org,
         Section::Account,
         "account.html",
         status,
-        page,
+        &page,
     )
     .await
 }
@@ -165,7 +214,11 @@ pub async fn save_profile(
     match app.update_profile(&session.user, &form.name).await {
         Ok(_) => Redirect::to("/account?notice=profile_saved").into_response(),
         Err(ServiceError::Invalid(v)) => {
-            let extra = json!({"values": {"name": form.name}, "errors": {"name": v.message}});
+            let extra = AccountForms {
+                values: ProfileValues::of("name", form.name),
+                errors: AccountErrors::of("name", v.message),
+                ..AccountForms::default()
+            };
             render(
                 &app,
                 &session,
@@ -203,11 +256,16 @@ pub async fn change_password(
         Err(e) => e,
     };
     let extra = match &refused {
-        ServiceError::Invalid(v) => json!({"errors": {"new_password": v.message}}),
-        ServiceError::Denied { message, .. } => {
-            json!({"errors": {"current_password": message}})
+        ServiceError::Invalid(v) => {
+            AccountForms::refused(AccountErrors::of("new_password", &v.message))
         }
-        other => json!({"error": other.public_message()}),
+        ServiceError::Denied { message, .. } => {
+            AccountForms::refused(AccountErrors::of("current_password", message))
+        }
+        other => AccountForms {
+            error: Some(other.public_message()),
+            ..AccountForms::default()
+        },
     };
     render(&app, &session, &headers, refused.status(), extra).await
 }

@@ -5,14 +5,47 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
+use crate::console::form_fields::form_fields;
 use crate::console::{safe_next, urlencode, AnonCsrf, PageForm, PageSession};
 use crate::service::accounts::SignupInput;
 use crate::service::ServiceError;
+
+form_fields!(
+    /// The log-in and sign-up forms' values and errors.
+    pub struct AccountFields { email, password, name }
+);
+
+/// `login.html`: the log-in form (`notice` on the first drawing, `error` after a refusal).
+#[derive(Serialize)]
+struct LoginPage<'a> {
+    values: AccountFields,
+    next: &'a str,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+/// `login_two_factor.html`: the second step, carrying the first step's values.
+#[derive(Serialize)]
+struct TwoFactorStep<'a> {
+    values: AccountFields,
+    next: &'a str,
+    error: Option<String>,
+}
+
+/// `signup.html`.
+#[derive(Serialize)]
+struct SignupPage<'a> {
+    values: AccountFields,
+    errors: AccountFields,
+    next: Option<&'a str>,
+    error: Option<String>,
+    invite_email: Option<&'a str>,
+    invite_token: Option<&'a str>,
+}
 
 #[derive(Deserialize)]
 pub struct NextQuery {
@@ -40,8 +73,14 @@ pub async fn login_form(
         return Redirect::to(&safe_next(q.next.as_deref())).into_response();
     }
     let csrf = AnonCsrf::from_headers(&headers);
-    let page = json!({"values": {}, "next": safe_next(q.next.as_deref()), "notice": notice_text(q.notice.as_deref())});
-    csrf.attach(app.public_page("login.html", StatusCode::OK, &csrf.secret, page))
+    let next = safe_next(q.next.as_deref());
+    let page = LoginPage {
+        values: AccountFields::default(),
+        next: &next,
+        notice: notice_text(q.notice.as_deref()),
+        error: None,
+    };
+    csrf.attach(app.public_page("login.html", StatusCode::OK, &csrf.secret, &page))
 }
 
 #[derive(Deserialize)]
@@ -89,22 +128,33 @@ pub async fn login(
         // The password was right: the second page asks for the code.
         Err(e @ ServiceError::SecondFactor { code, .. }) => {
             let error = (code == "totp_invalid").then(|| e.public_message());
-            let page = json!({
-                "values": {"email": form.email, "password": form.password},
-                "next": next,
-                "error": error,
-            });
             let status = if error.is_some() {
                 e.status()
             } else {
                 StatusCode::OK
             };
-            csrf.attach(app.public_page("login_two_factor.html", status, &csrf.secret, page))
+            let page = TwoFactorStep {
+                values: AccountFields {
+                    email: Some(form.email),
+                    password: Some(form.password),
+                    name: None,
+                },
+                next: &next,
+                error,
+            };
+            csrf.attach(app.public_page("login_two_factor.html", status, &csrf.secret, &page))
         }
         Err(e) => {
-            let page =
-                json!({"values": {"email": form.email}, "next": next, "error": e.public_message()});
-            csrf.attach(app.public_page("login.html", e.status(), &csrf.secret, page))
+            let page = LoginPage {
+                values: AccountFields {
+                    email: Some(form.email),
+                    ..AccountFields::default()
+                },
+                next: &next,
+                notice: None,
+                error: Some(e.public_message()),
+            };
+            csrf.attach(app.public_page("login.html", e.status(), &csrf.secret, &page))
         }
     }
 }
@@ -133,14 +183,16 @@ pub async fn signup_form(
     }
     let csrf = AnonCsrf::from_headers(&headers);
     let invite_email = invited_email(&app, q.invite.as_deref()).await;
-    let page = json!({
-        "values": {},
-        "errors": {},
-        "next": safe_next(q.next.as_deref()),
-        "invite_email": invite_email,
-        "invite_token": invite_email.as_ref().and(q.invite.as_deref()),
-    });
-    csrf.attach(app.public_page("signup.html", StatusCode::OK, &csrf.secret, page))
+    let next = safe_next(q.next.as_deref());
+    let page = SignupPage {
+        values: AccountFields::default(),
+        errors: AccountFields::default(),
+        next: Some(&next),
+        error: None,
+        invite_email: invite_email.as_deref(),
+        invite_token: invite_email.as_ref().and(q.invite.as_deref()),
+    };
+    csrf.attach(app.public_page("signup.html", StatusCode::OK, &csrf.secret, &page))
 }
 
 #[derive(Deserialize)]
@@ -199,22 +251,30 @@ pub async fn signup(
         }
         Err(e) => {
             let (errors, error) = match &e {
-                ServiceError::Invalid(v) => (json!({ v.field: v.message }), None),
+                ServiceError::Invalid(v) => (AccountFields::of(v.field, &v.message), None),
                 ServiceError::EmailTaken => (
-                    json!({"email": "An account with this email already exists. Log in instead."}),
+                    AccountFields::of(
+                        "email",
+                        "An account with this email already exists. Log in instead.",
+                    ),
                     None,
                 ),
                 ServiceError::Internal(_) => return app.service_error_page(e),
-                other => (json!({}), Some(other.public_message())),
+                other => (AccountFields::default(), Some(other.public_message())),
             };
-            let page = json!({
-                "values": {"email": form.email, "name": form.name},
-                "errors": errors,
-                "error": error,
-                "invite_email": invite_email,
-                "invite_token": invite_email.as_ref().and(invite_token),
-            });
-            csrf.attach(app.public_page("signup.html", e.status(), &csrf.secret, page))
+            let page = SignupPage {
+                values: AccountFields {
+                    email: Some(form.email),
+                    name: Some(form.name),
+                    password: None,
+                },
+                errors,
+                next: None,
+                error,
+                invite_email: invite_email.as_deref(),
+                invite_token: invite_email.as_ref().and(invite_token),
+            };
+            csrf.attach(app.public_page("signup.html", e.status(), &csrf.secret, &page))
         }
     }
 }

@@ -2,7 +2,7 @@
 //! form answers first, the check that the customer confirmed the amount that is charged, and
 //! the sentence that says afterwards what was charged, read from the payment itself.
 
-use serde_json::{json, Value};
+use serde::Serialize;
 use tollgate_domain::payment::{PaymentKind, PaymentStatus};
 use tollgate_domain::OrgId;
 use tollgate_store::Payment;
@@ -19,27 +19,52 @@ pub fn confirmed(confirm: &str, expected_amount: &str, preview: &ChargePreview) 
     confirm == "yes" && expected_amount.trim().parse::<i64>() == Ok(preview.amount.micros())
 }
 
-/// The confirmation dialog's context (`confirm_charge.html`). `fields` are the form's own
-/// values, posted again with the confirmation.
-pub fn confirm_dialog(
-    title: &str,
-    preview: &ChargePreview,
-    action: &str,
-    fields: &[(&str, &str)],
-    cancel_href: &str,
+/// The confirmation dialog (`confirm` in `confirm_charge.html`).
+#[derive(Serialize)]
+pub struct ConfirmDialog<'a> {
+    title: &'a str,
+    what: &'a str,
+    amount: String,
+    amount_micros: i64,
+    card: &'a str,
+    action: &'a str,
+    fields: Vec<HiddenField<'a>>,
+    cancel_href: &'a str,
+    changed: Option<&'static str>,
+}
+
+/// A form value posted again with the confirmation.
+#[derive(Serialize)]
+struct HiddenField<'a> {
+    name: &'a str,
+    value: &'a str,
+}
+
+/// The confirmation dialog's context. `fields` are the form's own values, posted again with
+/// the confirmation.
+pub fn confirm_dialog<'a>(
+    title: &'a str,
+    preview: &'a ChargePreview,
+    action: &'a str,
+    fields: &[(&'a str, &'a str)],
+    cancel_href: &'a str,
     asked_before: bool,
-) -> Value {
-    json!({
-        "title": title,
-        "what": preview.what,
-        "amount": usd(preview.amount),
-        "amount_micros": preview.amount.micros(),
-        "card": preview.card,
-        "action": action,
-        "fields": fields.iter().map(|(name, value)| json!({"name": name, "value": value})).collect::<Vec<_>>(),
-        "cancel_href": cancel_href,
-        "changed": asked_before.then_some("The amount changed since you last saw it: check it and confirm again."),
-    })
+) -> ConfirmDialog<'a> {
+    ConfirmDialog {
+        title,
+        what: &preview.what,
+        amount: usd(preview.amount),
+        amount_micros: preview.amount.micros(),
+        card: &preview.card,
+        action,
+        fields: fields
+            .iter()
+            .map(|&(name, value)| HiddenField { name, value })
+            .collect(),
+        cancel_href,
+        changed: asked_before
+            .then_some("The amount changed since you last saw it: check it and confirm again."),
+    }
 }
 
 /// What a payment did, in one sentence: "$29.00 was charged to Visa ending in 4242."

@@ -4,7 +4,7 @@
 //! tick themselves off and are shown only to those who can take them.
 
 use chrono::Months;
-use serde_json::{json, Value};
+use serde::Serialize;
 use tollgate_domain::clock::to_datetime;
 use tollgate_domain::payment::month_start;
 use tollgate_domain::{
@@ -21,12 +21,50 @@ use crate::console::usage_panels::daily_costs;
 use crate::service::analytics::UsageFilter;
 use crate::service::ServiceResult;
 
+/// The Overview's usage card (`usage` in `overview.html`).
+#[derive(Serialize)]
+pub struct UsageCard {
+    spend_this_month: String,
+    spend_last_month: String,
+    requests_today: i64,
+    /// Inline SVG.
+    sparkline: String,
+}
+
+/// The Overview's billing card (`billing` in `overview_billing.html`).
+#[derive(Serialize)]
+pub struct BillingCard {
+    balance: String,
+    available: String,
+    negative: bool,
+    subscriptions: Vec<ActiveSubscription>,
+}
+
+#[derive(Serialize)]
+struct ActiveSubscription {
+    model: String,
+    tier: String,
+    status: &'static str,
+    renews: String,
+    ends: bool,
+}
+
+/// A step of the "getting started" checklist (`steps` in `overview_steps.html`).
+#[derive(Serialize)]
+pub struct Step {
+    id: &'static str,
+    title: &'static str,
+    text: &'static str,
+    href: String,
+    done: bool,
+}
+
 /// The usage card: spend this month and last, requests today, a 30-day sparkline of cost.
 pub async fn overview_usage(
     app: &App,
     user: &tollgate_store::User,
     org_id: &OrgId,
-) -> ServiceResult<Value> {
+) -> ServiceResult<UsageCard> {
     let now = app.now();
     let today = now - now.rem_euclid(DAY_MS);
     let month = month_start(now);
@@ -63,41 +101,46 @@ pub async fn overview_usage(
         .await?;
     let values = daily_costs(&daily.groups, start, 30);
     let labels: Vec<String> = (0..30).map(|i| date(start + i * DAY_MS)).collect();
-    Ok(json!({
-        "spend_this_month": usd(spend.cost()),
-        "spend_last_month": usd(last.cost()),
-        "requests_today": today_totals.requests,
-        "sparkline": sparkline("Cost per day, last 30 days", &labels, &values, &|v| usd(Money::from_micros(v))),
-    }))
+    Ok(UsageCard {
+        spend_this_month: usd(spend.cost()),
+        spend_last_month: usd(last.cost()),
+        requests_today: today_totals.requests,
+        sparkline: sparkline("Cost per day, last 30 days", &labels, &values, &|v| {
+            usd(Money::from_micros(v))
+        }),
+    })
 }
 
 /// Balance, available credit and active subscriptions: for those who manage billing, else
-/// null.
+/// `None`.
 pub async fn overview_billing(
     app: &App,
     user: &tollgate_store::User,
     membership: &Membership,
-) -> ServiceResult<Value> {
+) -> ServiceResult<Option<BillingCard>> {
     if !allows(membership.role, OrgAction::ManageBilling) {
-        return Ok(Value::Null);
+        return Ok(None);
     }
     let org_id = &OrgId::from_stored(membership.org.id.clone());
     let account = app.billing_overview(user, org_id).await?.account;
-    let subscriptions: Vec<Value> = app
+    let subscriptions = app
         .list_subscriptions(user, org_id)
         .await?
         .into_iter()
         .filter(|s| s.status.entitles())
-        .map(|s| {
-            json!({"model": s.model, "tier": s.tier, "status": s.status.as_str(),
-                   "renews": date(s.current_period_end), "ends": s.cancel_at_period_end})
+        .map(|s| ActiveSubscription {
+            status: s.status.as_str(),
+            renews: date(s.current_period_end),
+            ends: s.cancel_at_period_end,
+            model: s.model,
+            tier: s.tier,
         })
         .collect();
-    Ok(json!({
-        "balance": usd(account.balance),
-        "available": usd(account.available()),
-        "negative": account.available().is_negative(),
-        "subscriptions": subscriptions,
+    Ok(Some(BillingCard {
+        balance: usd(account.balance),
+        available: usd(account.available()),
+        negative: account.available().is_negative(),
+        subscriptions,
     }))
 }
 
@@ -107,7 +150,7 @@ pub async fn getting_started(
     user: &tollgate_store::User,
     membership: &Membership,
     member_count: i64,
-) -> ServiceResult<Vec<Value>> {
+) -> ServiceResult<Vec<Step>> {
     let org_id = &OrgId::from_stored(membership.org.id.clone());
     let base = format!("/o/{}", urlencode(org_id));
     let done = app.store.first_steps(org_id).await?;
@@ -123,8 +166,14 @@ pub async fn getting_started(
         .or_else(|| projects.data.first())
         .map(|p| format!("{base}/projects/{}", urlencode(&p.project.id)));
     let mut steps = Vec::new();
-    let mut step = |id: &str, title: &str, text: &str, href: String, done: bool| {
-        steps.push(json!({"id": id, "title": title, "text": text, "href": href, "done": done}));
+    let mut step = |id, title, text, href, done| {
+        steps.push(Step {
+            id,
+            title,
+            text,
+            href,
+            done,
+        });
     };
     if manages_keys {
         step(

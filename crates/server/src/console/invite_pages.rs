@@ -8,13 +8,15 @@ use tollgate_domain::OrgId;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde_json::json;
+use serde::Serialize;
 use tollgate_store::Invitation;
 
 use crate::app::App;
 use crate::auth::ClientInfo;
 use crate::console::form_guard::{CheckedForm, CsrfForm};
-use crate::console::member_pages::{after_member_change, render_members, MembersExtras};
+use crate::console::member_pages::{
+    after_member_change, render_members, InviteError, InviteValues, MembersExtras,
+};
 use crate::console::{urlencode, AnonCsrf, PageSession};
 use crate::service::invites::InviteRequest;
 use crate::service::ServiceError;
@@ -61,9 +63,15 @@ pub async fn create(
                 invite_errors: outcome
                     .errors
                     .iter()
-                    .map(|e| json!({"email": e.email, "message": e.message}))
+                    .map(|e| InviteError {
+                        email: e.email.clone(),
+                        message: e.message.clone(),
+                    })
                     .collect(),
-                invite_values: json!({"role": role}),
+                invite_values: Some(InviteValues {
+                    role,
+                    ..InviteValues::default()
+                }),
                 ..MembersExtras::default()
             };
             render_members(&app, &session, &org_id, None, None, StatusCode::OK, extras).await
@@ -77,7 +85,11 @@ pub async fn create(
             };
             let extras = MembersExtras {
                 invite_error: Some(message),
-                invite_values: json!({"emails": emails[0], "role": role, "project_ids": project_ids}),
+                invite_values: Some(InviteValues {
+                    emails: emails.into_iter().next(),
+                    role,
+                    project_ids: Some(project_ids),
+                }),
                 ..MembersExtras::default()
             };
             render_members(&app, &session, &org_id, None, None, e.status(), extras).await
@@ -110,6 +122,26 @@ pub async fn revoke(
     after_member_change(&app, &session, &org_id, done.map(|_| "revoked")).await
 }
 
+/// `invite.html`: the invitation behind a link, and what this visitor can do with it
+/// (`state`); only `state` when the link leads nowhere.
+#[derive(Serialize)]
+struct InvitePage<'a> {
+    state: &'static str,
+    #[serde(flatten)]
+    invitation: Option<InvitationView<'a>>,
+}
+
+#[derive(Serialize)]
+struct InvitationView<'a> {
+    org_name: String,
+    inviter: String,
+    role_label: &'static str,
+    email: String,
+    signed_in_email: Option<&'a str>,
+    token: &'a str,
+    next: String,
+}
+
 /// The page state for an invitation that can no longer be used, if it cannot.
 fn closed_state(invitation: &Invitation, now: i64) -> Option<&'static str> {
     match invitation.status.shown(invitation.expires_at, now) {
@@ -132,12 +164,15 @@ pub async fn show(
     let invitation = match app.invitation_by_token(&token).await {
         Ok(i) => i,
         Err(ServiceError::NotFound(_)) => {
-            let page = json!({"state": "not_found"});
+            let page = InvitePage {
+                state: "not_found",
+                invitation: None,
+            };
             return anon.attach(app.public_page(
                 "invite.html",
                 StatusCode::NOT_FOUND,
                 &csrf_secret,
-                page,
+                &page,
             ));
         }
         Err(e) => return app.service_error_page(e),
@@ -163,17 +198,22 @@ pub async fn show(
         "accepted" | "rejected" => StatusCode::CONFLICT,
         _ => StatusCode::OK,
     };
-    let page = json!({
-        "state": state,
-        "org_name": invitation.org_name,
-        "inviter": invitation.inviter_name.or(invitation.inviter_email).unwrap_or_else(|| "An admin".to_owned()),
-        "role_label": invitation.role.label(),
-        "email": invitation.email,
-        "signed_in_email": session.as_ref().map(|PageSession(s)| s.user.email.clone()),
-        "token": token,
-        "next": format!("/invites/{token}"),
-    });
-    anon.attach(app.public_page("invite.html", status, &csrf_secret, page))
+    let page = InvitePage {
+        state,
+        invitation: Some(InvitationView {
+            next: format!("/invites/{token}"),
+            org_name: invitation.org_name,
+            inviter: invitation
+                .inviter_name
+                .or(invitation.inviter_email)
+                .unwrap_or_else(|| "An admin".to_owned()),
+            role_label: invitation.role.label(),
+            email: invitation.email,
+            signed_in_email: session.as_ref().map(|PageSession(s)| s.user.email.as_str()),
+            token: &token,
+        }),
+    };
+    anon.attach(app.public_page("invite.html", status, &csrf_secret, &page))
 }
 
 pub async fn accept(

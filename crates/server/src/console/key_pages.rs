@@ -10,12 +10,15 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use serde_json::{json, Value};
 use tollgate_domain::{allows, OrgAction, ProjectAction};
 use tollgate_store::{ApiKey, Membership, ProjectWithRole};
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::contexts::keys::{
+    CreatedKey, CurrentProject, KeyErrors, KeyFields, KeyRow, KeySpendError, KeysPage,
+    ProjectOption, ProjectSwitcher, SwitcherEntry,
+};
 use crate::console::flash::NewKeyFlash;
 use crate::console::form_guard::{csrf_field, CheckedForm};
 use crate::console::page::Section;
@@ -98,8 +101,8 @@ pub async fn list(
 struct PageExtra {
     notice: Option<&'static str>,
     created: Option<NewKeyFlash>,
-    values: Value,
-    errors: Value,
+    values: Option<KeyFields>,
+    errors: Option<KeyErrors>,
 }
 
 /// Every project the caller can see (for the switcher and the create form).
@@ -144,13 +147,16 @@ pub(crate) async fn render_with_spend_error(
     session: &CurrentSession,
     org_id: &OrgId,
     view: &str,
-    spend_error: Value,
+    spend_error: KeySpendError,
 ) -> Response {
     let extra = PageExtra {
         notice: None,
         created: None,
-        values: json!({}),
-        errors: json!({"spend": spend_error}),
+        values: Some(KeyFields::default()),
+        errors: Some(KeyErrors {
+            spend: Some(spend_error),
+            ..KeyErrors::default()
+        }),
     };
     render(
         app,
@@ -173,30 +179,8 @@ async fn render(
     status: StatusCode,
     extra: PageExtra,
 ) -> Response {
-    match page_context(app, session, org_id, asked, after).await {
-        Ok((membership, mut page)) => {
-            if let Value::Object(map) = &mut page {
-                map.insert("notice".into(), json!(extra.notice));
-                map.insert(
-                    "created".into(),
-                    json!(extra
-                        .created
-                        .as_ref()
-                        .map(|c| json!({"name": c.key.name, "key": c.secret}))),
-                );
-                map.insert("values".into(), extra.values);
-                map.insert("errors".into(), extra.errors);
-            }
-            let mut response = app
-                .org_page(
-                    session,
-                    &membership,
-                    Section::ApiKeys,
-                    "api_keys.html",
-                    status,
-                    page,
-                )
-                .await;
+    match render_page(app, session, org_id, asked, after, status, extra).await {
+        Ok(mut response) => {
             // A page that may carry a secret is never stored by the browser or a proxy.
             response.headers_mut().insert(
                 header::CACHE_CONTROL,
@@ -208,36 +192,39 @@ async fn render(
     }
 }
 
-async fn page_context(
+async fn render_page(
     app: &App,
     session: &CurrentSession,
     org_id: &OrgId,
     asked: Option<&str>,
     after: Option<String>,
-) -> ServiceResult<(Membership, Value)> {
+    status: StatusCode,
+    extra: PageExtra,
+) -> ServiceResult<Response> {
     let (membership, projects) = visible_projects(app, session, org_id).await?;
     let view = choose_view(&membership, &projects, asked)?;
     let after = after.as_deref();
     let user = &session.user;
     // Org admins ("All projects") revoke every key; in a project, who may revoke which key
     // is the project's rule (admins: all, members: their own).
-    let (keys, current, access): (Page<ApiKey>, Option<Value>, Option<ProjectAccess>) = match &view
-    {
+    let (keys, access): (Page<ApiKey>, Option<ProjectAccess>) = match &view {
         View::All => (
             app.list_org_api_keys(user, org_id, after, PAGE_SIZE)
                 .await?,
-            None,
             None,
         ),
         View::Project(id) => {
             let (access, keys) = app
                 .list_api_keys(user, org_id, id, after, PAGE_SIZE)
                 .await?;
-            let p = &access.project;
-            let current = json!({"id": p.id, "name": p.name, "archived": p.is_archived()});
-            (keys, Some(current), Some(access))
+            (keys, Some(access))
         }
     };
+    let current = access.as_ref().map(|a| CurrentProject {
+        id: &a.project.id,
+        name: &a.project.name,
+        archived: a.project.is_archived(),
+    });
     let spend_limits = crate::console::spend_pages::key_limits(app, org_id).await?;
     let can_create = access
         .as_ref()
@@ -255,25 +242,25 @@ async fn page_context(
             .map_or_else(|| project_id.to_owned(), |p| p.project.name.clone())
     };
     let usage = key_usage(app, org_id, &keys.data).await?;
-    let rows: Vec<Value> = keys
+    let rows = keys
         .data
         .iter()
         .map(|k| {
             let (spend, last_used) = usage.get(&k.id).cloned().unwrap_or_default();
-            json!({
-                "id": k.id,
-                "name": k.name,
-                "preview": tollgate_domain::api_key::masked_preview(&k.public_id),
-                "project_id": k.project_id,
-                "project_name": name_of(&k.project_id),
-                "creator": k.created_by.as_ref().map(|c| c.email.clone()),
-                "created": day(k.created_at),
-                "last_used": last_used.map(minute),
-                "spend_this_month": spend,
-                "can_revoke": can_revoke(k),
-                "can_limit": can_limit,
-                "spend_limit": spend_limits.get(&k.id),
-            })
+            KeyRow {
+                id: &k.id,
+                name: &k.name,
+                preview: tollgate_domain::api_key::masked_preview(&k.public_id),
+                project_id: &k.project_id,
+                project_name: name_of(&k.project_id),
+                creator: k.created_by.as_ref().map(|c| c.email.as_str()),
+                created: day(k.created_at),
+                last_used: last_used.map(minute),
+                spend_this_month: spend,
+                can_revoke: can_revoke(k),
+                can_limit,
+                spend_limit: spend_limits.get(&k.id).map(String::as_str),
+            }
         })
         .collect();
     let base = format!("/o/{}/api-keys", urlencode(org_id));
@@ -286,36 +273,60 @@ async fn page_context(
         _ => None,
     };
     // Projects a key may be created in from "All projects": active ones (org admins manage all).
-    let create_projects: Vec<Value> = projects
+    let create_projects: Vec<ProjectOption> = projects
         .iter()
         .filter(|p| !p.project.is_archived())
-        .map(|p| json!({"id": p.project.id, "name": p.project.name}))
+        .map(|p| ProjectOption {
+            id: &p.project.id,
+            name: &p.project.name,
+        })
         .collect();
-    let archived = current.as_ref().is_some_and(|c| c["archived"] == true);
+    let archived = current.as_ref().is_some_and(|c| c.archived);
     let can_create = can_create && !archived && !create_projects.is_empty();
     let sees_all = allows(membership.role, OrgAction::ViewAllProjects);
-    let switcher = json!({
-        "label": current.as_ref().map_or_else(|| json!("All projects"), |c| c["name"].clone()),
-        "all": sees_all.then(|| json!({"href": format!("{base}?project=all"), "current": view == View::All})),
-        "items": projects.iter().map(|p| json!({
-            "name": p.project.name,
-            "href": format!("{base}?project={}", urlencode(&p.project.id)),
-            "current": matches!(&view, View::Project(id) if *id == p.project.id),
-        })).collect::<Vec<_>>(),
-    });
-    Ok((
-        membership,
-        json!({
-            "keys": rows,
-            "all_projects": view == View::All,
-            "current_project": current,
-            "view": view.param(),
-            "can_create": can_create,
-            "create_projects": create_projects,
-            "next_href": next_href,
-            "project_switcher": switcher,
+    let switcher = ProjectSwitcher {
+        label: current.as_ref().map_or("All projects", |c| c.name),
+        all: sees_all.then(|| SwitcherEntry {
+            name: None,
+            href: format!("{base}?project=all"),
+            current: view == View::All,
         }),
-    ))
+        items: projects
+            .iter()
+            .map(|p| SwitcherEntry {
+                name: Some(&p.project.name),
+                href: format!("{base}?project={}", urlencode(&p.project.id)),
+                current: matches!(&view, View::Project(id) if *id == p.project.id),
+            })
+            .collect(),
+    };
+    let page = KeysPage {
+        keys: rows,
+        all_projects: view == View::All,
+        current_project: current,
+        view: view.param(),
+        can_create,
+        create_projects,
+        next_href,
+        project_switcher: switcher,
+        notice: extra.notice,
+        created: extra.created.as_ref().map(|c| CreatedKey {
+            name: &c.key.name,
+            key: &c.secret,
+        }),
+        values: extra.values,
+        errors: extra.errors,
+    };
+    Ok(app
+        .org_page(
+            session,
+            &membership,
+            Section::ApiKeys,
+            "api_keys.html",
+            status,
+            &page,
+        )
+        .await)
 }
 
 csrf_field!(CreateForm, RevokeForm);
@@ -363,8 +374,14 @@ pub async fn create(
         }
         Err(ServiceError::Invalid(v)) => {
             let extra = PageExtra {
-                values: json!({"name": form.name, "project": form.project}),
-                errors: json!({ v.field: v.message }),
+                values: Some(KeyFields {
+                    name: Some(form.name),
+                    project: Some(form.project),
+                }),
+                errors: Some(KeyErrors {
+                    fields: KeyFields::of(v.field, v.message),
+                    spend: None,
+                }),
                 ..PageExtra::default()
             };
             render(

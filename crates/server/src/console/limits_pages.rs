@@ -9,18 +9,55 @@ use tollgate_domain::OrgId;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{json, Value};
+use serde::Serialize;
 use tollgate_domain::limits::{Dimension, LimitSource};
 
 use crate::app::App;
 use crate::console::page::Section;
 use crate::console::PageSession;
 
+/// `limits.html`.
+#[derive(Serialize)]
+struct LimitsPage<'a> {
+    models: Vec<ModelRow<'a>>,
+    glossary: Vec<GlossaryEntry>,
+}
+
+/// A model with its limit in each dimension.
+#[derive(Serialize)]
+struct ModelRow<'a> {
+    id: &'a str,
+    name: &'a str,
+    plan: String,
+    limits: Vec<LimitRow>,
+}
+
+#[derive(Serialize)]
+struct LimitRow {
+    abbr: String,
+    meaning: String,
+    limit: u64,
+    used: u64,
+    remaining: u64,
+    source: &'static str,
+    source_label: String,
+}
+
+/// An abbreviation ("RPM") and what it means.
+#[derive(Serialize)]
+pub struct GlossaryEntry {
+    abbr: String,
+    meaning: String,
+}
+
 /// What each abbreviation means, in the order the page explains them.
-pub fn glossary() -> Vec<Value> {
+pub fn glossary() -> Vec<GlossaryEntry> {
     Dimension::ALL
         .iter()
-        .map(|d| json!({"abbr": d.to_string(), "meaning": d.describe()}))
+        .map(|d| GlossaryEntry {
+            abbr: d.to_string(),
+            meaning: d.describe(),
+        })
         .collect()
 }
 
@@ -42,7 +79,7 @@ pub async fn page(
         Err(e) => return app.service_error_page(e),
     };
     let catalog = app.catalog.current();
-    let rows: Vec<Value> = models
+    let rows = models
         .iter()
         .map(|m| {
             let tier_name = m.tier.as_deref().and_then(|t| {
@@ -51,20 +88,25 @@ pub async fn page(
                     .and_then(|cm| cm.tiers.iter().find(|x| x.id == t))
                     .map(|x| x.name.as_str())
             });
-            let limits: Vec<Value> = m
+            let limits = m
                 .limits
                 .iter()
-                .map(|l| {
-                    let used = l.limit.saturating_sub(l.remaining);
-                    json!({"abbr": l.dimension.to_string(), "meaning": l.dimension.describe(),
-                           "limit": l.limit, "used": used, "remaining": l.remaining,
-                           "source": l.source.as_str(),
-                           "source_label": source_label(&l.source, tier_name)})
+                .map(|l| LimitRow {
+                    abbr: l.dimension.to_string(),
+                    meaning: l.dimension.describe(),
+                    limit: l.limit,
+                    used: l.limit.saturating_sub(l.remaining),
+                    remaining: l.remaining,
+                    source: l.source.as_str(),
+                    source_label: source_label(&l.source, tier_name),
                 })
                 .collect();
-            json!({"id": m.model, "name": m.name,
-                   "plan": tier_name.map_or_else(|| "Pay-as-you-go".to_owned(), |t| format!("{t} tier")),
-                   "limits": limits})
+            ModelRow {
+                id: &m.model,
+                name: &m.name,
+                plan: tier_name.map_or_else(|| "Pay-as-you-go".to_owned(), |t| format!("{t} tier")),
+                limits,
+            }
         })
         .collect();
     app.org_page(
@@ -73,7 +115,10 @@ pub async fn page(
         Section::Limits,
         "limits.html",
         StatusCode::OK,
-        json!({"models": rows, "glossary": glossary()}),
+        &LimitsPage {
+            models: rows,
+            glossary: glossary(),
+        },
     )
     .await
 }

@@ -7,8 +7,8 @@ use tollgate_domain::OrgId;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tollgate_domain::invite::InviteRole;
 use tollgate_domain::OrgAction;
 
@@ -47,8 +47,102 @@ pub(crate) struct MembersExtras {
     pub error: Option<String>,
     /// Why the New Invite form was refused: shown in the dialog, which opens again.
     pub invite_error: Option<String>,
-    pub invite_errors: Vec<Value>,
-    pub invite_values: Value,
+    pub invite_errors: Vec<InviteError>,
+    pub invite_values: Option<InviteValues>,
+}
+
+/// An address the New Invite form could not invite, and why.
+#[derive(Serialize)]
+pub(crate) struct InviteError {
+    pub email: String,
+    pub message: String,
+}
+
+/// The New Invite form's values, drawn again when it is refused.
+#[derive(Default, Serialize)]
+pub(crate) struct InviteValues {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emails: Option<String>,
+    pub role: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_ids: Option<Vec<String>>,
+}
+
+/// `members.html`.
+#[derive(Serialize)]
+struct MembersPage<'a> {
+    members: Vec<MemberRow<'a>>,
+    q: Option<&'a str>,
+    has_more: bool,
+    next_after: Option<&'a str>,
+    paged: bool,
+    invites: Vec<InviteRow<'a>>,
+    invite_roles: Vec<RoleOption>,
+    invite_errors: Vec<InviteError>,
+    invite_values: Option<InviteValues>,
+    invite_open: bool,
+    invite_error: Option<String>,
+    projects: Vec<ProjectOption<'a>>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct MemberRow<'a> {
+    id: &'a str,
+    name: &'a str,
+    email: &'a str,
+    role: &'static str,
+    joined: String,
+    /// Names of the projects a project role is assigned in.
+    projects: Vec<&'a str>,
+    totp_enabled: bool,
+    removable: bool,
+}
+
+#[derive(Serialize)]
+struct InviteRow<'a> {
+    id: &'a str,
+    email: &'a str,
+    role: &'static str,
+    role_label: &'static str,
+    status: &'static str,
+    sent: String,
+    expires: String,
+}
+
+/// A role the New Invite dialog offers.
+#[derive(Serialize)]
+struct RoleOption {
+    value: &'static str,
+    label: &'static str,
+}
+
+/// An active project the New Invite dialog offers to project roles.
+#[derive(Serialize)]
+struct ProjectOption<'a> {
+    id: &'a str,
+    name: &'a str,
+}
+
+/// `audit_log.html`.
+#[derive(Serialize)]
+struct AuditLogPage {
+    entries: Vec<AuditRow>,
+    has_more: bool,
+    next_after: Option<String>,
+    paged: bool,
+}
+
+#[derive(Serialize)]
+struct AuditRow {
+    id: i64,
+    actor: Option<String>,
+    action: String,
+    target: String,
+    details: String,
+    ip: Option<String>,
+    time: String,
 }
 
 pub(crate) async fn render_members(
@@ -81,67 +175,86 @@ pub(crate) async fn render_members(
         Err(e) => return app.service_error_page(e.into()),
     };
     // Active projects, offered to project roles in the invitation dialog.
-    let projects: Vec<Value> = match app.list_projects(&session.user, org_id, None, 100).await {
-        Ok((_, p)) => p
-            .data
-            .iter()
-            .filter(|p| !p.project.is_archived())
-            .map(|p| json!({"id": p.project.id, "name": p.project.name}))
-            .collect(),
+    let projects = match app.list_projects(&session.user, org_id, None, 100).await {
+        Ok((_, p)) => p.data,
         Err(e) => return app.service_error_page(e),
     };
+    let projects = projects
+        .iter()
+        .filter(|p| !p.project.is_archived())
+        .map(|p| ProjectOption {
+            id: &p.project.id,
+            name: &p.project.name,
+        })
+        .collect();
     // The sole Organization Admin cannot be removed: no Remove button on them.
     let sole_admin = match app.store.org_admin_count(org_id).await {
         Ok(n) => n <= 1,
         Err(e) => return app.service_error_page(e.into()),
     };
     let now = app.now();
-    let next_after = page.data.last().map(|m| m.user_id.clone());
-    let members: Vec<Value> = page
+    let members = page
         .data
         .iter()
-        .map(|m| {
-            let projects: Vec<&str> = assigned
+        .map(|m| MemberRow {
+            id: &m.user_id,
+            name: &m.name,
+            email: &m.email,
+            role: m.role.as_str(),
+            joined: day(m.joined_at),
+            projects: assigned
                 .iter()
                 .filter(|(user, _)| *user == m.user_id)
                 .map(|(_, name)| name.as_str())
-                .collect();
-            json!({"id": m.user_id, "name": m.name, "email": m.email, "role": m.role.as_str(), "joined": day(m.joined_at), "projects": projects,
-                "totp_enabled": m.totp_enabled,
-                "removable": !(sole_admin && m.role.is_admin())})
+                .collect(),
+            totp_enabled: m.totp_enabled,
+            removable: !(sole_admin && m.role.is_admin()),
         })
         .collect();
-    let invites: Vec<Value> = invites
+    let invites = invites
         .iter()
-        .map(|i| {
-            json!({
-                "id": i.id, "email": i.email, "role": i.role.as_str(), "role_label": i.role.label(),
-                "status": i.status.shown(i.expires_at, now), "sent": day(i.sent_at), "expires": day(i.expires_at),
-            })
+        .map(|i| InviteRow {
+            id: &i.id,
+            email: &i.email,
+            role: i.role.as_str(),
+            role_label: i.role.label(),
+            status: i.status.shown(i.expires_at, now),
+            sent: day(i.sent_at),
+            expires: day(i.expires_at),
         })
         .collect();
-    let roles: Vec<Value> = InviteRole::ALL
+    let invite_roles = InviteRole::ALL
         .iter()
-        .map(|r| json!({"value": r.as_str(), "label": r.label()}))
+        .map(|r| RoleOption {
+            value: r.as_str(),
+            label: r.label(),
+        })
         .collect();
-    let ctx = json!({
-        "members": members,
-        "q": q,
-        "has_more": page.has_more,
-        "next_after": next_after,
-        "paged": after.is_some(),
-        "invites": invites,
-        "invite_roles": roles,
-        "invite_errors": extras.invite_errors,
-        "invite_values": extras.invite_values,
-        "invite_open": extras.invite_error.is_some(),
-        "invite_error": extras.invite_error,
-        "projects": projects,
-        "notice": extras.notice,
-        "error": extras.error,
-    });
-    app.org_page(session, &org, Section::Members, "members.html", status, ctx)
-        .await
+    let ctx = MembersPage {
+        members,
+        q,
+        has_more: page.has_more,
+        next_after: page.data.last().map(|m| m.user_id.as_str()),
+        paged: after.is_some(),
+        invites,
+        invite_roles,
+        invite_errors: extras.invite_errors,
+        invite_values: extras.invite_values,
+        invite_open: extras.invite_error.is_some(),
+        invite_error: extras.invite_error,
+        projects,
+        notice: extras.notice,
+        error: extras.error,
+    };
+    app.org_page(
+        session,
+        &org,
+        Section::Members,
+        "members.html",
+        status,
+        &ctx,
+    )
+    .await
 }
 
 pub async fn members(
@@ -256,7 +369,7 @@ pub async fn audit_log(
         Err(e) => return app.service_error_page(e),
     };
     let next_after = page.data.last().map(|e| e.id.to_string());
-    let entries: Vec<Value> = page
+    let entries = page
         .data
         .iter()
         .map(|e| {
@@ -274,21 +387,30 @@ pub async fn audit_log(
                     .join(", "),
                 _ => String::new(),
             };
-            json!({
-                "id": e.id, "actor": e.actor_email, "action": e.action,
-                "target": format!("{} {}", e.target_type, e.target_id), "details": details,
-                "ip": e.ip, "time": minute(e.created_at),
-            })
+            AuditRow {
+                id: e.id,
+                actor: e.actor_email.clone(),
+                action: e.action.clone(),
+                target: format!("{} {}", e.target_type, e.target_id),
+                details,
+                ip: e.ip.clone(),
+                time: minute(e.created_at),
+            }
         })
         .collect();
-    let ctx = json!({"entries": entries, "has_more": page.has_more, "next_after": next_after, "paged": q.after.is_some()});
+    let ctx = AuditLogPage {
+        entries,
+        has_more: page.has_more,
+        next_after,
+        paged: q.after.is_some(),
+    };
     app.org_page(
         &session,
         &org,
         Section::AuditLog,
         "audit_log.html",
         StatusCode::OK,
-        ctx,
+        &ctx,
     )
     .await
 }

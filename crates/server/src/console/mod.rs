@@ -4,11 +4,14 @@
 mod account_pages;
 mod assets;
 mod auth_pages;
+mod billing_forms;
 mod billing_pages;
 mod charge_pages;
 mod charts;
+mod contexts;
 mod dashboard;
 mod flash;
+mod form_fields;
 mod form_guard;
 mod invite_pages;
 mod key_pages;
@@ -169,18 +172,18 @@ pub fn router() -> Router<Arc<App>> {
         .route("/o/{org}/api-keys/{key}/revoke", post(key_pages::revoke))
         .route("/o/{org}/billing", get(billing_pages::overview))
         .route("/o/{org}/billing/payg", get(billing_pages::payg))
-        .route("/o/{org}/billing/credits", post(billing_pages::buy))
+        .route("/o/{org}/billing/credits", post(billing_forms::buy))
         .route(
             "/o/{org}/billing/auto-recharge",
-            post(billing_pages::auto_recharge),
+            post(billing_forms::auto_recharge),
         )
         .route(
             "/o/{org}/billing/payment",
-            get(billing_pages::payment).post(billing_pages::save_card),
+            get(billing_pages::payment).post(billing_forms::save_card),
         )
         .route(
             "/o/{org}/billing/address",
-            get(billing_pages::address).post(billing_pages::save_address),
+            get(billing_pages::address).post(billing_forms::save_address),
         )
         .route("/o/{org}/billing/receipts", get(billing_pages::receipts))
         .route(

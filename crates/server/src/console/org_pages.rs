@@ -7,17 +7,58 @@ use tollgate_domain::OrgId;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use tollgate_domain::{allows, OrgAction};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
-use crate::console::dashboard;
+use crate::console::dashboard::{self, BillingCard, Step, UsageCard};
+use crate::console::form_fields::form_fields;
 use crate::console::form_guard::{csrf_field, CheckedForm, NameForm};
 use crate::console::page::Section;
 use crate::console::{urlencode, PageSession};
 use crate::service::ServiceError;
+
+/// `overview.html`.
+#[derive(Serialize)]
+struct OverviewPage {
+    member_count: i64,
+    usage: UsageCard,
+    billing: Option<BillingCard>,
+    steps: Vec<Step>,
+    notice: Option<&'static str>,
+}
+
+form_fields!(
+    /// The name forms' (rename, new organization) value and errors.
+    pub struct NameFields { name, require_2fa }
+);
+
+/// The Require-two-factor checkbox as the form sent it.
+#[derive(Default, Serialize)]
+struct SettingsValues {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    require_2fa: Option<bool>,
+}
+
+/// `settings.html`.
+#[derive(Serialize)]
+struct SettingsPage {
+    can_rename: bool,
+    can_require_2fa: bool,
+    values: SettingsValues,
+    errors: NameFields,
+    notice: Option<&'static str>,
+}
+
+/// `new_org.html`.
+#[derive(Default, Serialize)]
+pub(crate) struct NewOrgPage {
+    values: NameFields,
+    errors: NameFields,
+}
 
 #[derive(Deserialize)]
 pub struct NoticeQuery {
@@ -73,15 +114,20 @@ pub async fn overview(
         Ok(d) => d,
         Err(e) => return app.service_error_page(e),
     };
-    let page = json!({"member_count": member_count, "usage": usage, "billing": billing,
-                      "steps": steps, "notice": notice_text(q.notice.as_deref())});
+    let page = OverviewPage {
+        member_count,
+        usage,
+        billing,
+        steps,
+        notice: notice_text(q.notice.as_deref()),
+    };
     app.org_page(
         &session,
         &org,
         Section::Overview,
         "overview.html",
         StatusCode::OK,
-        page,
+        &page,
     )
     .await
 }
@@ -99,20 +145,20 @@ pub async fn settings(
         Ok(m) => m,
         Err(e) => return app.service_error_page(e),
     };
-    let page = json!({
-        "can_rename": allows(org.role, OrgAction::RenameOrg),
-        "can_require_2fa": allows(org.role, OrgAction::RequireTwoFactor),
-        "values": {},
-        "errors": {},
-        "notice": notice_text(q.notice.as_deref()),
-    });
+    let page = SettingsPage {
+        can_rename: allows(org.role, OrgAction::RenameOrg),
+        can_require_2fa: allows(org.role, OrgAction::RequireTwoFactor),
+        values: SettingsValues::default(),
+        errors: NameFields::default(),
+        notice: notice_text(q.notice.as_deref()),
+    };
     app.org_page(
         &session,
         &org,
         Section::Settings,
         "settings.html",
         StatusCode::OK,
-        page,
+        &page,
     )
     .await
 }
@@ -155,19 +201,23 @@ pub async fn require_two_factor(
                 Ok(m) => m,
                 Err(e) => return app.service_error_page(e),
             };
-            let page = json!({
-                "can_rename": allows(org.role, OrgAction::RenameOrg),
-                "can_require_2fa": true,
-                "values": {"require_2fa": require},
-                "errors": {"require_2fa": e.public_message()},
-            });
+            let page = SettingsPage {
+                can_rename: allows(org.role, OrgAction::RenameOrg),
+                can_require_2fa: true,
+                values: SettingsValues {
+                    require_2fa: Some(require),
+                    ..SettingsValues::default()
+                },
+                errors: NameFields::of("require_2fa", e.public_message()),
+                notice: None,
+            };
             app.org_page(
                 &session,
                 &org,
                 Section::Settings,
                 "settings.html",
                 e.status(),
-                page,
+                &page,
             )
             .await
         }
@@ -197,19 +247,23 @@ pub async fn rename(
                 Ok(m) => m,
                 Err(e) => return app.service_error_page(e),
             };
-            let page = json!({
-                "can_rename": true,
-                "can_require_2fa": allows(org.role, OrgAction::RequireTwoFactor),
-                "values": {"name": form.name},
-                "errors": { v.field: v.message },
-            });
+            let page = SettingsPage {
+                can_rename: true,
+                can_require_2fa: allows(org.role, OrgAction::RequireTwoFactor),
+                values: SettingsValues {
+                    name: Some(form.name),
+                    ..SettingsValues::default()
+                },
+                errors: NameFields::of(v.field, v.message),
+                notice: None,
+            };
             app.org_page(
                 &session,
                 &org,
                 Section::Settings,
                 "settings.html",
                 StatusCode::UNPROCESSABLE_ENTITY,
-                page,
+                &page,
             )
             .await
         }
@@ -221,20 +275,14 @@ pub async fn new_org_form(
     State(app): State<Arc<App>>,
     PageSession(session): PageSession,
 ) -> Response {
-    render_new_org(
-        &app,
-        &session,
-        StatusCode::OK,
-        json!({"values": {}, "errors": {}}),
-    )
-    .await
+    render_new_org(&app, &session, StatusCode::OK, &NewOrgPage::default()).await
 }
 
 async fn render_new_org(
     app: &App,
     session: &crate::auth::CurrentSession,
     status: StatusCode,
-    page: serde_json::Value,
+    page: &NewOrgPage,
 ) -> Response {
     // The page sits in the frame of the user's first organization (for the switcher).
     let first = match app.store.memberships(&session.user.id).await {
@@ -260,8 +308,11 @@ pub async fn create_org(
             Redirect::to(&format!("/o/{}?notice=created", urlencode(&org.id))).into_response()
         }
         Err(ServiceError::Invalid(v)) => {
-            let page = json!({"values": {"name": form.name}, "errors": { v.field: v.message }});
-            render_new_org(&app, &session, StatusCode::UNPROCESSABLE_ENTITY, page).await
+            let page = NewOrgPage {
+                values: NameFields::of("name", form.name),
+                errors: NameFields::of(v.field, v.message),
+            };
+            render_new_org(&app, &session, StatusCode::UNPROCESSABLE_ENTITY, &page).await
         }
         Err(e) => app.service_error_page(e),
     }

@@ -4,9 +4,9 @@
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::Value;
-use serde_json::{json, Map};
+use serde::Serialize;
 use tollgate_domain::{allows, OrgAction};
-use tollgate_store::Membership;
+use tollgate_store::{Membership, User};
 
 use crate::app::App;
 use crate::auth::csrf;
@@ -103,9 +103,90 @@ fn nav(org: &Membership, active: Section) -> Vec<NavItem> {
         .collect()
 }
 
-fn org_json(m: &Membership) -> serde_json::Value {
-    json!({"id": m.org.id, "name": m.org.name, "type": m.org.org_type.as_str(), "role": m.role.as_str(),
-           "require_2fa": m.org.require_2fa})
+/// An organization as the layout shows it (the current one, and each in the switcher).
+#[derive(Serialize)]
+struct OrgContext<'a> {
+    id: &'a str,
+    name: &'a str,
+    #[serde(rename = "type")]
+    org_type: &'static str,
+    role: &'static str,
+    require_2fa: bool,
+}
+
+impl<'a> From<&'a Membership> for OrgContext<'a> {
+    fn from(m: &'a Membership) -> Self {
+        Self {
+            id: &m.org.id,
+            name: &m.org.name,
+            org_type: m.org.org_type.as_str(),
+            role: m.role.as_str(),
+            require_2fa: m.org.require_2fa,
+        }
+    }
+}
+
+/// The signed-in user as the layout shows it.
+#[derive(Serialize)]
+struct UserContext<'a> {
+    id: &'a str,
+    email: &'a str,
+    name: &'a str,
+    email_verified: bool,
+}
+
+/// A signed-in page's context: the layout's part (`layout.html`) and the page's own fields,
+/// side by side at the top level.
+#[derive(Serialize)]
+struct OrgLayout<'a, T: Serialize> {
+    user: UserContext<'a>,
+    orgs: Vec<OrgContext<'a>>,
+    org: OrgContext<'a>,
+    nav: Vec<NavItem>,
+    csrf: String,
+    #[serde(flatten)]
+    page: &'a T,
+}
+
+impl<'a, T: Serialize> OrgLayout<'a, T> {
+    fn new(
+        user: &'a User,
+        memberships: &'a [Membership],
+        org: &'a Membership,
+        section: Section,
+        csrf: String,
+        page: &'a T,
+    ) -> Self {
+        Self {
+            user: UserContext {
+                id: &user.id,
+                email: &user.email,
+                name: &user.name,
+                email_verified: user.email_verified(),
+            },
+            orgs: memberships.iter().map(OrgContext::from).collect(),
+            org: OrgContext::from(org),
+            nav: nav(org, section),
+            csrf,
+            page,
+        }
+    }
+}
+
+/// A signed-out page's context (`auth_layout.html`).
+#[derive(Serialize)]
+struct PublicLayout<'a, T: Serialize> {
+    csrf: String,
+    #[serde(flatten)]
+    page: &'a T,
+}
+
+/// `error.html`'s context.
+#[derive(Serialize)]
+struct ErrorPage<'a> {
+    status: u16,
+    title: &'a str,
+    message: &'a str,
 }
 
 impl App {
@@ -117,24 +198,15 @@ impl App {
         section: Section,
         template: &str,
         status: StatusCode,
-        page: serde_json::Value,
+        page: &impl Serialize,
     ) -> Response {
-        let orgs = match self.store.memberships(&session.user.id).await {
-            Ok(all) => all.iter().map(org_json).collect::<Vec<_>>(),
+        let memberships = match self.store.memberships(&session.user.id).await {
+            Ok(all) => all,
             Err(e) => return self.error_page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         };
-        let mut ctx = Map::new();
-        ctx.insert(
-            "user".into(),
-            json!({"id": session.user.id, "email": session.user.email, "name": session.user.name,
-                   "email_verified": session.user.email_verified()}),
-        );
-        ctx.insert("orgs".into(), json!(orgs));
-        ctx.insert("org".into(), org_json(org));
-        ctx.insert("nav".into(), json!(nav(org, section)));
-        ctx.insert("csrf".into(), json!(csrf::token_for(&session.token)));
-        merge(&mut ctx, page);
-        self.render(template, status, ctx)
+        let csrf = csrf::token_for(&session.token);
+        let ctx = OrgLayout::new(&session.user, &memberships, org, section, csrf, page);
+        self.render(template, status, &ctx)
     }
 
     /// Renders a signed-out page (log in, sign up); `csrf_secret` is the `tg_csrf` cookie.
@@ -143,12 +215,13 @@ impl App {
         template: &str,
         status: StatusCode,
         csrf_secret: &str,
-        page: serde_json::Value,
+        page: &impl Serialize,
     ) -> Response {
-        let mut ctx = Map::new();
-        ctx.insert("csrf".into(), json!(csrf::token_for(csrf_secret)));
-        merge(&mut ctx, page);
-        self.render(template, status, ctx)
+        let ctx = PublicLayout {
+            csrf: csrf::token_for(csrf_secret),
+            page,
+        };
+        self.render(template, status, &ctx)
     }
 
     /// An error page. Internal details are logged, never shown.
@@ -174,19 +247,16 @@ impl App {
             }
             _ => ("Bad request", detail),
         };
-        let ctx = json!({"status": status.as_u16(), "title": title, "message": message});
-        let mut map = Map::new();
-        merge(&mut map, ctx);
-        self.render("error.html", status, map)
+        let ctx = ErrorPage {
+            status: status.as_u16(),
+            title,
+            message,
+        };
+        self.render("error.html", status, &ctx)
     }
 
-    fn render(
-        &self,
-        template: &str,
-        status: StatusCode,
-        ctx: Map<String, serde_json::Value>,
-    ) -> Response {
-        match self.templates.render(template, Value::from_serialize(&ctx)) {
+    fn render(&self, template: &str, status: StatusCode, ctx: &impl Serialize) -> Response {
+        match self.templates.render(template, Value::from_serialize(ctx)) {
             Ok(html) => (status, Html(html)).into_response(),
             Err(e) => {
                 tracing::error!(error = %e, template, "template failed");
@@ -200,8 +270,98 @@ impl App {
     }
 }
 
-fn merge(ctx: &mut Map<String, serde_json::Value>, page: serde_json::Value) {
-    if let serde_json::Value::Object(page) = page {
-        ctx.extend(page);
+#[cfg(test)]
+mod tests {
+    //! Each page's context is a struct, and templates render strictly in debug builds
+    //! (decision 0010): a key that a template reads and its context lacks fails the page, so a
+    //! misspelt key fails a test instead of rendering blank.
+
+    use super::*;
+    use crate::console::org_pages::NewOrgPage;
+    use crate::console::templates::Templates;
+    use tollgate_domain::{OrgRole, OrgType};
+    use tollgate_store::Org;
+
+    fn render(template: &str, ctx: &impl Serialize) -> Result<String, minijinja::Error> {
+        let templates = Templates::load().expect("templates parse");
+        templates.render(template, Value::from_serialize(ctx))
+    }
+
+    fn membership() -> Membership {
+        Membership {
+            org: Org {
+                id: "org_1".into(),
+                name: "Acme".into(),
+                org_type: OrgType::Team,
+                created_at: 0,
+                require_2fa: false,
+            },
+            role: OrgRole::OrgAdmin,
+        }
+    }
+
+    fn user() -> User {
+        User {
+            id: "usr_1".into(),
+            email: "ada@example.com".into(),
+            name: "Ada".into(),
+            created_at: 0,
+            email_verified_at: Some(0),
+        }
+    }
+
+    #[test]
+    fn a_page_renders_from_its_typed_context() {
+        let page = ErrorPage {
+            status: 404,
+            title: "Not found",
+            message: "There is nothing here.",
+        };
+        let html = render("error.html", &page).expect("renders");
+        assert!(html.contains("There is nothing here."), "{html}");
+
+        let (user, m) = (user(), membership());
+        let memberships = [m.clone()];
+        let new_org = NewOrgPage::default();
+        let ctx = OrgLayout::new(
+            &user,
+            &memberships,
+            &m,
+            Section::NewOrg,
+            "t".into(),
+            &new_org,
+        );
+        let html = render("new_org.html", &ctx).expect("renders");
+        assert!(
+            html.contains("Acme") && html.contains("ada@example.com"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn a_misspelt_or_missing_key_fails_the_page() {
+        #[derive(Serialize)]
+        struct Misspelt {
+            status: u16,
+            title: &'static str,
+            mesage: &'static str,
+        }
+        let page = Misspelt {
+            status: 404,
+            title: "Not found",
+            mesage: "There is nothing here.",
+        };
+        let err = render("error.html", &page).expect_err("`message` is missing");
+        assert_eq!(err.kind(), minijinja::ErrorKind::UndefinedError, "{err}");
+
+        // A signed-in page given only a signed-out page's context: the layout's keys are
+        // missing.
+        let new_org = NewOrgPage::default();
+        let ctx = PublicLayout {
+            csrf: "t".into(),
+            page: &new_org,
+        };
+        let err = render("new_org.html", &ctx).expect_err("`org`, `user` are missing");
+        assert_eq!(err.kind(), minijinja::ErrorKind::UndefinedError, "{err}");
     }
 }

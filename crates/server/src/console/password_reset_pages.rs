@@ -6,14 +6,63 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use crate::api::password_reset::RESET_SENT;
 use crate::app::App;
 use crate::auth::ClientInfo;
+use crate::console::form_fields::form_fields;
 use crate::console::{AnonCsrf, PageForm};
 use crate::service::ServiceError;
+
+form_fields!(
+    /// The forgot-password form's value and error.
+    pub struct EmailField { email }
+);
+
+form_fields!(
+    /// The reset form's error.
+    pub struct PasswordField { password }
+);
+
+/// `forgot_password.html`.
+#[derive(Serialize)]
+struct ForgotPage {
+    values: EmailField,
+    errors: EmailField,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+/// `reset_password.html`: the form while the link is usable (`token` set), else why not.
+#[derive(Serialize)]
+struct ResetPage<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<&'a str>,
+    usable: bool,
+    errors: PasswordField,
+    error: Option<String>,
+}
+
+impl<'a> ResetPage<'a> {
+    fn usable(token: &'a str, errors: PasswordField, error: Option<String>) -> Self {
+        Self {
+            token: Some(token),
+            usable: true,
+            errors,
+            error,
+        }
+    }
+
+    fn gone() -> Self {
+        Self {
+            token: None,
+            usable: false,
+            errors: PasswordField::default(),
+            error: None,
+        }
+    }
+}
 
 #[derive(Deserialize)]
 pub struct SentQuery {
@@ -27,8 +76,13 @@ pub async fn forgot_form(
 ) -> Response {
     let csrf = AnonCsrf::from_headers(&headers);
     let notice = (q.notice.as_deref() == Some("sent")).then_some(RESET_SENT);
-    let page = json!({"values": {}, "errors": {}, "notice": notice});
-    csrf.attach(app.public_page("forgot_password.html", StatusCode::OK, &csrf.secret, page))
+    let page = ForgotPage {
+        values: EmailField::default(),
+        errors: EmailField::default(),
+        notice,
+        error: None,
+    };
+    csrf.attach(app.public_page("forgot_password.html", StatusCode::OK, &csrf.secret, &page))
 }
 
 #[derive(Deserialize)]
@@ -55,11 +109,16 @@ pub async fn forgot(
         Err(e) => e,
     };
     let (errors, error) = match &e {
-        ServiceError::Invalid(v) => (json!({"email": v.message}), None),
-        other => (json!({}), Some(other.public_message())),
+        ServiceError::Invalid(v) => (EmailField::of("email", &v.message), None),
+        other => (EmailField::default(), Some(other.public_message())),
     };
-    let page = json!({"values": {"email": form.email}, "errors": errors, "error": error});
-    csrf.attach(app.public_page("forgot_password.html", e.status(), &csrf.secret, page))
+    let page = ForgotPage {
+        values: EmailField::of("email", form.email),
+        errors,
+        notice: None,
+        error,
+    };
+    csrf.attach(app.public_page("forgot_password.html", e.status(), &csrf.secret, &page))
 }
 
 pub async fn reset_form(
@@ -75,12 +134,12 @@ pub async fn reset_form(
     let (status, page) = if usable {
         (
             StatusCode::OK,
-            json!({"token": token, "usable": true, "errors": {}}),
+            ResetPage::usable(&token, PasswordField::default(), None),
         )
     } else {
-        (StatusCode::GONE, json!({"usable": false, "errors": {}}))
+        (StatusCode::GONE, ResetPage::gone())
     };
-    csrf.attach(app.public_page("reset_password.html", status, &csrf.secret, page))
+    csrf.attach(app.public_page("reset_password.html", status, &csrf.secret, &page))
 }
 
 #[derive(Deserialize)]
@@ -116,11 +175,14 @@ pub async fn reset(
     };
     let page = match &e {
         ServiceError::Invalid(v) => {
-            json!({"token": token, "usable": true, "errors": {"password": v.message}})
+            ResetPage::usable(&token, PasswordField::of("password", &v.message), None)
         }
-        ServiceError::Gone { .. } => json!({"usable": false, "errors": {}}),
-        other => json!({"token": token, "usable": true, "errors": {},
-                        "error": other.public_message()}),
+        ServiceError::Gone { .. } => ResetPage::gone(),
+        other => ResetPage::usable(
+            &token,
+            PasswordField::default(),
+            Some(other.public_message()),
+        ),
     };
-    csrf.attach(app.public_page("reset_password.html", e.status(), &csrf.secret, page))
+    csrf.attach(app.public_page("reset_password.html", e.status(), &csrf.secret, &page))
 }

@@ -13,8 +13,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use tollgate_domain::catalog::Catalog;
 use tollgate_domain::{allows_in_project, new_id, IdPrefix, ProjectAction};
 
 use crate::app::App;
@@ -65,51 +65,127 @@ pub async fn page(
         .iter()
         .find(|p| Some(&p.project.id) == q.project.as_ref())
         .or(usable.first());
+    let catalog = app.catalog.current();
     let models = match selected {
         Some(p) => match app.store.project_models(&org_id, &p.project.id).await {
-            Ok(allowed) => models_json(&app, allowed.as_deref()),
+            Ok(allowed) => model_options(&catalog, allowed.as_deref()),
             Err(e) => return app.service_error_page(e.into()),
         },
         None => Vec::new(),
     };
     let model = models
         .iter()
-        .find(|m| m["id"].as_str() == q.model.as_deref())
+        .find(|m| Some(m.id) == q.model.as_deref())
         .or(models.first())
-        .map(|m| m["id"].clone());
-    let page = json!({
-        "projects": usable.iter().map(|p| json!({"id": p.project.id, "name": p.project.name})).collect::<Vec<_>>(),
-        "project_id": selected.map(|p| p.project.id.clone()),
-        "models": models,
-        "model": model,
-    });
+        .map(|m| m.id.to_owned());
+    let page = PlaygroundPage {
+        projects: usable
+            .iter()
+            .map(|p| ProjectOption {
+                id: &p.project.id,
+                name: &p.project.name,
+            })
+            .collect(),
+        project_id: selected.map(|p| p.project.id.as_str()),
+        models,
+        model,
+    };
     app.org_page(
         &session,
         &membership,
         Section::Playground,
         "playground.html",
         StatusCode::OK,
-        page,
+        &page,
     )
     .await
 }
 
+/// `playground.html`.
+#[derive(Serialize)]
+struct PlaygroundPage<'a> {
+    /// The projects where the user may use keys.
+    projects: Vec<ProjectOption<'a>>,
+    project_id: Option<&'a str>,
+    models: Vec<ModelOption<'a>>,
+    model: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ProjectOption<'a> {
+    id: &'a str,
+    name: &'a str,
+}
+
+/// A model the chosen project may call, with its prices per million tokens.
+#[derive(Serialize)]
+struct ModelOption<'a> {
+    id: &'a str,
+    name: &'a str,
+    input_price: String,
+    output_price: String,
+}
+
 /// The catalog's models a project may call, with their prices per million tokens.
-fn models_json(app: &App, allowed: Option<&[String]>) -> Vec<Value> {
-    let catalog = app.catalog.current();
+fn model_options<'a>(catalog: &'a Catalog, allowed: Option<&[String]>) -> Vec<ModelOption<'a>> {
     catalog
         .models()
         .iter()
         .filter(|m| allowed.is_none_or(|list| list.contains(&m.id)))
-        .map(|m| {
-            json!({"id": m.id, "name": m.name,
-                   "input_price": dollars(m.pricing.input),
-                   "output_price": dollars(m.pricing.output)})
+        .map(|m| ModelOption {
+            id: &m.id,
+            name: &m.name,
+            input_price: dollars(m.pricing.input),
+            output_price: dollars(m.pricing.output),
         })
         .collect()
 }
 
-#[derive(Deserialize)]
+/// The chat request the Playground sends through the gateway.
+#[derive(Serialize)]
+struct ChatRequest<'a> {
+    model: &'a str,
+    messages: &'a [ChatMessage],
+    stream: bool,
+    stream_options: StreamOptions,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+/// The gateway's error shape: `{"error": {"message", "type", "code", "param"}}`.
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    code: &'a str,
+    param: Option<&'static str>,
+}
+
+/// A Playground answer's usage, as the page's script reads it.
+#[derive(Serialize)]
+struct UsageBody {
+    id: String,
+    model: String,
+    plan: &'static str,
+    status: String,
+    input_tokens: i64,
+    output_tokens: i64,
+    cost: String,
+    estimated: bool,
+}
+
+#[derive(Deserialize, Serialize)]
 struct ChatMessage {
     role: String,
     content: String,
@@ -128,10 +204,14 @@ struct ChatForm {
 fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
-        Json(
-            json!({"error": {"message": message, "type": "invalid_request_error",
-                              "code": code, "param": null}}),
-        ),
+        Json(ErrorBody {
+            error: ErrorDetail {
+                message,
+                kind: "invalid_request_error",
+                code,
+                param: None,
+            },
+        }),
     )
         .into_response()
 }
@@ -237,18 +317,29 @@ pub async fn chat(
         Ok(p) => p,
         Err(e) => return service_refusal(e),
     };
-    let mut request = json!({
-        "model": form.model,
-        "messages": form.messages.iter().map(|m| json!({"role": m.role, "content": m.content})).collect::<Vec<_>>(),
-        "stream": true,
-        "stream_options": {"include_usage": true},
-    });
-    if let Some(n) = form.max_tokens {
-        request["max_tokens"] = json!(n);
-    }
+    let request = ChatRequest {
+        model: &form.model,
+        messages: &form.messages,
+        stream: true,
+        stream_options: StreamOptions {
+            include_usage: true,
+        },
+        max_tokens: form.max_tokens,
+    };
+    let body = match serde_json::to_vec(&request) {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = %e, "playground request not encoded");
+            return refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Something went wrong on our side; it has been logged.",
+            );
+        }
+    };
     let id = new_id(IdPrefix::Request);
     let header = HeaderValue::from_str(&id).ok();
-    let mut response = gateway::chat_as(app, id, pass, request.to_string().as_bytes()).await;
+    let mut response = gateway::chat_as(app, id, pass, &body).await;
     if let Some(v) = header {
         response.headers_mut().insert("x-request-id", v);
     }
@@ -263,16 +354,16 @@ pub async fn usage(
     PagePath((org_id, request_id)): PagePath<(OrgId, tollgate_domain::RequestId)>,
 ) -> Response {
     match app.playground_usage(&session, &org_id, &request_id).await {
-        Ok(Some(r)) => Json(json!({
-            "id": r.id,
-            "model": r.model,
-            "plan": r.plan,
-            "status": r.status,
-            "input_tokens": r.input_tokens,
-            "output_tokens": r.output_tokens,
-            "cost": dollars(r.cost.rounded()),
-            "estimated": r.estimated,
-        }))
+        Ok(Some(r)) => Json(UsageBody {
+            cost: dollars(r.cost.rounded()),
+            id: r.id,
+            model: r.model,
+            plan: r.plan,
+            status: r.status,
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            estimated: r.estimated,
+        })
         .into_response(),
         Ok(None) => refusal(
             StatusCode::NOT_FOUND,

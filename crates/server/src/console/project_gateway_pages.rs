@@ -9,72 +9,86 @@ use tollgate_domain::{OrgId, ProjectId};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{json, Map, Value};
 use tollgate_domain::limits::{Dimension, RateLimits, MAX_LIMIT};
 use tollgate_domain::{allows, OrgAction, ValidationError};
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::contexts::project::{
+    GatewaySettings, LimitField, LimitFields, LimitsForm, ModelAccess, ModelChoice, ModelLimitsRow,
+    ProjectFields, ProjectForms,
+};
 use crate::console::form_guard::CheckedForm;
 use crate::console::project_pages::{back_to, render_project};
 use crate::service::projects::ProjectAccess;
 use crate::service::ServiceError;
 
-/// Adds the gateway settings to the project page's context.
-pub(super) async fn add_context(
+/// The gateway settings of the project page, and the first model the project may call (for
+/// the examples).
+pub(super) struct Gateway {
+    pub settings: GatewaySettings,
+    pub first_allowed: Option<String>,
+}
+
+/// The project page's gateway settings.
+pub(super) async fn settings(
     app: &App,
     session: &CurrentSession,
     access: &ProjectAccess,
-    map: &mut Map<String, Value>,
-) -> Result<(), ServiceError> {
+) -> Result<Gateway, ServiceError> {
     let org_id = &OrgId::from_stored(access.project.org_id.clone());
     let project_id = &ProjectId::from_stored(access.project.id.clone());
     let allowed = app
         .project_models(&session.user, org_id, project_id)
         .await?;
+    let is_allowed = |id: &String| allowed.as_ref().is_none_or(|list| list.contains(id));
     let catalog = app.catalog.current();
-    let models: Vec<Value> = catalog
+    let models = catalog
         .models()
         .iter()
-        .map(|m| {
-            json!({"id": m.id, "name": m.name,
-                   "allowed": allowed.as_ref().is_none_or(|list| list.contains(&m.id))})
+        .map(|m| ModelChoice {
+            id: m.id.clone(),
+            name: m.name.clone(),
+            allowed: is_allowed(&m.id),
         })
         .collect();
-    // The examples call a model the project may use.
-    if let Some(first) = catalog
+    let first_allowed = catalog
         .models()
         .iter()
-        .find(|m| allowed.as_ref().is_none_or(|list| list.contains(&m.id)))
-    {
-        map.insert("gateway_model".into(), json!(first.id));
-    }
-    map.insert(
-        "model_access".into(),
-        json!({"all": allowed.is_none(), "models": models}),
-    );
+        .find(|m| is_allowed(&m.id))
+        .map(|m| m.id.clone());
     let limits = app
         .project_rate_limits(&session.user, org_id, project_id)
         .await?;
-    let rows: Vec<Value> = limits
+    let project_limits = limits
         .iter()
-        .map(|l| {
-            let fields: Vec<Value> = Dimension::ALL
+        .map(|l| ModelLimitsRow {
+            id: l.model.clone(),
+            name: l.name.clone(),
+            fields: Dimension::ALL
                 .iter()
-                .map(|d| {
-                    json!({"name": d.abbreviation(), "abbr": d.to_string(), "meaning": d.describe(),
-                           "org": l.org.get(*d), "value": l.project.get(*d)})
+                .map(|d| LimitField {
+                    name: d.abbreviation(),
+                    abbr: d.to_string(),
+                    meaning: d.describe(),
+                    org: l.org.get(*d),
+                    value: l.project.get(*d),
                 })
-                .collect();
-            json!({"id": l.model, "name": l.name, "fields": fields, "set": !l.project.is_empty()})
+                .collect(),
+            set: !l.project.is_empty(),
         })
         .collect();
-    map.insert("project_limits".into(), json!(rows));
-    map.insert(
-        "can_manage_gateway".into(),
-        json!(allows(access.membership.role, OrgAction::ManageProjects)),
-    );
-    Ok(())
+    Ok(Gateway {
+        settings: GatewaySettings {
+            model_access: ModelAccess {
+                all: allowed.is_none(),
+                models,
+            },
+            project_limits,
+            can_manage_gateway: allows(access.membership.role, OrgAction::ManageProjects),
+        },
+        first_allowed,
+    })
 }
 
 /// The form's value of `name` (the last one given).
@@ -101,15 +115,20 @@ pub async fn set_models(
                 .map(|(_, v)| v.clone())
                 .collect();
             if picked.is_empty() {
-                let page =
-                    json!({"errors": {"models": "Pick at least one model, or allow every model."}});
+                let forms = ProjectForms {
+                    errors: ProjectFields::of(
+                        "models",
+                        "Pick at least one model, or allow every model.",
+                    ),
+                    ..ProjectForms::default()
+                };
                 return render_project(
                     &app,
                     &session,
                     &org_id,
                     &project_id,
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    page,
+                    forms,
                 )
                 .await;
             }
@@ -185,24 +204,25 @@ pub async fn set_limits(
     match result {
         Ok(_) => back_to(&org_id, &project_id, "limits"),
         Err(ServiceError::Invalid(v)) => {
-            let values: Map<String, Value> = Dimension::ALL
-                .iter()
-                .map(|d| {
-                    (
-                        d.abbreviation().to_owned(),
-                        json!(field(&form, d.abbreviation())),
-                    )
-                })
-                .collect();
-            let page = json!({"limits_form": {"model": model, "values": values,
-                                              "errors": { v.field: v.message }}});
+            let mut values = LimitFields::default();
+            for d in Dimension::ALL {
+                values.set(d.abbreviation(), field(&form, d.abbreviation()));
+            }
+            let forms = ProjectForms {
+                limits_form: Some(LimitsForm {
+                    model,
+                    values,
+                    errors: LimitFields::of(v.field, v.message),
+                }),
+                ..ProjectForms::default()
+            };
             render_project(
                 &app,
                 &session,
                 &org_id,
                 &project_id,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                page,
+                forms,
             )
             .await
         }

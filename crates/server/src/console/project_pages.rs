@@ -8,12 +8,15 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use serde_json::{json, Value};
 use tollgate_domain::{allows, OrgAction, ProjectAction};
 use tollgate_store::User;
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::contexts::project::{
+    Candidate, MemberRow, ProjectFields, ProjectForms, ProjectPage, ProjectRow, ProjectView,
+    ProjectsPage,
+};
 use crate::console::form_guard::{csrf_field, CheckedForm, CsrfForm, NameForm};
 use crate::console::page::Section;
 use crate::console::usage_panels::project_usage;
@@ -56,17 +59,23 @@ pub async fn list(
     PagePath(org_id): PagePath<OrgId>,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let page = json!({"show_new": q.new.is_some(), "values": {}, "errors": {}});
-    render_list(&app, &session, &org_id, q.after, StatusCode::OK, page).await
+    let form = (
+        q.new.is_some(),
+        ProjectFields::default(),
+        ProjectFields::default(),
+    );
+    render_list(&app, &session, &org_id, q.after, StatusCode::OK, form).await
 }
 
+/// The Projects page; `form` is the New Project form: whether it is open, its values and
+/// errors.
 async fn render_list(
     app: &App,
     session: &CurrentSession,
     org_id: &OrgId,
     after: Option<String>,
     status: StatusCode,
-    mut page: Value,
+    (show_new, values, errors): (bool, ProjectFields, ProjectFields),
 ) -> Response {
     let (membership, projects) = match app
         .list_projects(&session.user, org_id, after.as_deref(), PAGE_SIZE)
@@ -75,18 +84,16 @@ async fn render_list(
         Ok(found) => found,
         Err(e) => return app.service_error_page(e),
     };
-    let rows: Vec<Value> = projects
+    let rows = projects
         .data
         .iter()
-        .map(|p| {
-            json!({
-                "id": p.project.id,
-                "name": p.project.name,
-                "is_default": p.project.is_default,
-                "archived": p.project.is_archived(),
-                "created": day(p.project.created_at),
-                "role": p.role.map_or("project_admin", |r| r.as_str()),
-            })
+        .map(|p| ProjectRow {
+            id: &p.project.id,
+            name: &p.project.name,
+            is_default: p.project.is_default,
+            archived: p.project.is_archived(),
+            created: day(p.project.created_at),
+            role: p.role.map_or("project_admin", |r| r.as_str()),
         })
         .collect();
     let next_href = match (projects.has_more, projects.data.last()) {
@@ -97,21 +104,21 @@ async fn render_list(
         )),
         _ => None,
     };
-    if let Value::Object(map) = &mut page {
-        map.insert("projects".into(), json!(rows));
-        map.insert("next_href".into(), json!(next_href));
-        map.insert(
-            "can_manage".into(),
-            json!(allows(membership.role, OrgAction::ManageProjects)),
-        );
-    }
+    let page = ProjectsPage {
+        show_new,
+        values,
+        errors,
+        projects: rows,
+        next_href,
+        can_manage: allows(membership.role, OrgAction::ManageProjects),
+    };
     app.org_page(
         session,
         &membership,
         Section::Projects,
         "projects.html",
         status,
-        page,
+        &page,
     )
     .await
 }
@@ -133,11 +140,11 @@ pub async fn create(
         ))
         .into_response(),
         Err(ServiceError::Invalid(v)) => {
-            let page = json!({
-                "show_new": true,
-                "values": {"name": form.name},
-                "errors": { v.field: v.message },
-            });
+            let page = (
+                true,
+                ProjectFields::of("name", form.name),
+                ProjectFields::of(v.field, v.message),
+            );
             render_list(
                 &app,
                 &session,
@@ -158,8 +165,11 @@ pub async fn show(
     PagePath((org_id, project_id)): PagePath<(OrgId, ProjectId)>,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
-    let page = json!({"notice": notice_text(q.notice.as_deref()), "values": {}, "errors": {}});
-    render_project(&app, &session, &org_id, &project_id, StatusCode::OK, page).await
+    let forms = ProjectForms {
+        notice: notice_text(q.notice.as_deref()),
+        ..ProjectForms::default()
+    };
+    render_project(&app, &session, &org_id, &project_id, StatusCode::OK, forms).await
 }
 
 pub(crate) async fn render_project(
@@ -168,7 +178,7 @@ pub(crate) async fn render_project(
     org_id: &OrgId,
     project_id: &ProjectId,
     status: StatusCode,
-    mut page: Value,
+    forms: ProjectForms,
 ) -> Response {
     let (access, members) = match app
         .list_project_members(&session.user, org_id, project_id, None, 100)
@@ -203,56 +213,52 @@ pub(crate) async fn render_project(
         Ok(u) => u,
         Err(e) => return app.service_error_page(e),
     };
+    let gateway = match crate::console::project_gateway_pages::settings(app, session, &access).await
+    {
+        Ok(g) => g,
+        Err(e) => return app.service_error_page(e),
+    };
+    let catalog = app.catalog.current();
     let p = &access.project;
-    if let Value::Object(map) = &mut page {
-        map.insert("spend".into(), spend);
-        map.insert("project_usage".into(), usage);
-        map.insert(
-            "project".into(),
-            json!({"id": p.id, "name": p.name, "is_default": p.is_default,
-                   "archived": p.is_archived(), "created": day(p.created_at)}),
-        );
-        map.insert(
-            "can_manage".into(),
-            json!(allows(access.membership.role, OrgAction::ManageProjects)),
-        );
-        map.insert("can_manage_members".into(), json!(can_manage_members));
-        map.insert(
-            "members".into(),
-            json!(members
-                .data
-                .iter()
-                .map(
-                    |m| json!({"user_id": m.user_id, "name": m.name, "email": m.email,
-                                "role": m.role.as_str(), "added": day(m.created_at)})
-                )
-                .collect::<Vec<_>>()),
-        );
-        map.insert("candidates".into(), json!(candidates));
-        // Without a configured public URL the page shows a placeholder origin, which app.js
-        // replaces with the browser's.
-        map.insert(
-            "gateway_origin".into(),
-            json!(app.config.public_url.as_deref()),
-        );
-        let catalog = app.catalog.current();
-        map.insert(
-            "gateway_model".into(),
-            json!(catalog.models().first().map(|m| m.id.as_str())),
-        );
-        if let Err(e) =
-            crate::console::project_gateway_pages::add_context(app, session, &access, map).await
-        {
-            return app.service_error_page(e);
-        }
-    }
+    let page = ProjectPage {
+        forms,
+        spend,
+        project_usage: usage,
+        project: ProjectView {
+            id: &p.id,
+            name: &p.name,
+            is_default: p.is_default,
+            archived: p.is_archived(),
+            created: day(p.created_at),
+        },
+        can_manage,
+        can_manage_members,
+        members: members
+            .data
+            .iter()
+            .map(|m| MemberRow {
+                user_id: &m.user_id,
+                name: &m.name,
+                email: &m.email,
+                role: m.role.as_str(),
+                added: day(m.created_at),
+            })
+            .collect(),
+        candidates,
+        gateway_origin: app.config.public_url.as_deref(),
+        // The examples call a model the project may use.
+        gateway_model: gateway
+            .first_allowed
+            .or_else(|| catalog.models().first().map(|m| m.id.clone())),
+        gateway: gateway.settings,
+    };
     app.org_page(
         session,
         &access.membership,
         Section::Projects,
         "project.html",
         status,
-        page,
+        &page,
     )
     .await
 }
@@ -262,7 +268,7 @@ async fn candidates(
     app: &App,
     access: &ProjectAccess,
     members: &[tollgate_store::ProjectMember],
-) -> Result<Vec<Value>, ServiceError> {
+) -> Result<Vec<Candidate>, ServiceError> {
     Ok(app
         .store
         .list_members(
@@ -273,7 +279,11 @@ async fn candidates(
         .await?
         .into_iter()
         .filter(|c| !c.role.is_admin() && members.iter().all(|m| m.user_id != c.user_id))
-        .map(|c| json!({"user_id": c.user_id, "email": c.email, "name": c.name}))
+        .map(|c| Candidate {
+            user_id: c.user_id,
+            email: c.email,
+            name: c.name,
+        })
         .collect())
 }
 
@@ -298,14 +308,18 @@ pub async fn rename(
     {
         Ok(_) => back_to(&org_id, &project_id, "renamed"),
         Err(ServiceError::Invalid(v)) => {
-            let page = json!({"values": {"name": form.name}, "errors": { v.field: v.message }});
+            let forms = ProjectForms {
+                values: ProjectFields::of("name", form.name),
+                errors: ProjectFields::of(v.field, v.message),
+                ..ProjectForms::default()
+            };
             render_project(
                 &app,
                 &session,
                 &org_id,
                 &project_id,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                page,
+                forms,
             )
             .await
         }

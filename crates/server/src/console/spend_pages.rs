@@ -13,12 +13,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use serde_json::{json, Value};
 use tollgate_domain::limits::spend::{SpendScope, Thresholds};
 use tollgate_domain::{Money, ValidationError};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
+use crate::console::contexts::keys::KeySpendError;
+use crate::console::contexts::project::{ProjectForms, SpendCard, SpendErrors, SpendValues};
 use crate::console::form_guard::{csrf_field, CheckedForm};
 use crate::console::{key_pages, project_pages, urlencode};
 use crate::service::spend_limits::SpendTarget;
@@ -69,19 +70,32 @@ pub(crate) async fn project_card(
     org_id: &OrgId,
     project_id: &ProjectId,
     can_manage: bool,
-) -> Result<Value, ServiceError> {
+) -> Result<SpendCard, ServiceError> {
     let view = app
         .spend_limit(user, org_id, SpendTarget::Project(project_id))
         .await?;
     Ok(match view {
-        Some(v) => json!({
-            "limit": v.limit.monthly_limit.to_usd_string(),
-            "thresholds": v.limit.thresholds.percents().iter().map(u8::to_string).collect::<Vec<_>>().join(", "),
-            "spent": Money::from_micros(v.used.spent).to_usd_string(),
-            "period": v.period,
-            "can_manage": can_manage,
-        }),
-        None => json!({"limit": null, "thresholds": "50, 80, 100", "can_manage": can_manage}),
+        Some(v) => SpendCard {
+            limit: Some(v.limit.monthly_limit.to_usd_string()),
+            thresholds: v
+                .limit
+                .thresholds
+                .percents()
+                .iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            spent: Some(Money::from_micros(v.used.spent).to_usd_string()),
+            period: Some(v.period),
+            can_manage,
+        },
+        None => SpendCard {
+            limit: None,
+            thresholds: "50, 80, 100".to_owned(),
+            spent: None,
+            period: None,
+            can_manage,
+        },
     })
 }
 
@@ -141,19 +155,21 @@ pub async fn set_project(
     match outcome {
         Ok(_) => to_project(&org_id, &project_id, "spend_saved"),
         Err(ServiceError::Invalid(v)) => {
-            let page = json!({
-                "values": {},
-                "errors": {},
-                "spend_values": {"monthly_limit": form.monthly_limit, "alert_thresholds": form.alert_thresholds},
-                "spend_errors": { v.field: v.message },
-            });
+            let forms = ProjectForms {
+                spend_values: Some(SpendValues {
+                    monthly_limit: form.monthly_limit,
+                    alert_thresholds: form.alert_thresholds,
+                }),
+                spend_errors: Some(SpendErrors::of(v.field, v.message)),
+                ..ProjectForms::default()
+            };
             project_pages::render_project(
                 &app,
                 &session,
                 &org_id,
                 &project_id,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                page,
+                forms,
             )
             .await
         }
@@ -213,7 +229,11 @@ pub async fn set_key(
                 &session,
                 &org_id,
                 &view,
-                json!({"key": key_id, "monthly_limit": form.monthly_limit, "message": v.message}),
+                KeySpendError {
+                    key: key_id.to_string(),
+                    monthly_limit: form.monthly_limit,
+                    message: v.message,
+                },
             )
             .await
         }

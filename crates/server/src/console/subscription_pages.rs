@@ -9,14 +9,16 @@ use tollgate_domain::OrgId;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use tollgate_domain::catalog::Limits;
 use tollgate_domain::subscription::day_label;
 use tollgate_domain::OrgAction;
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
-use crate::console::charge_pages::{charged_sentence, confirm_dialog, confirmed, payment_since};
+use crate::console::charge_pages::{
+    charged_sentence, confirm_dialog, confirmed, payment_since, ConfirmDialog,
+};
 use crate::console::form_guard::{csrf_field, CheckedForm, CsrfForm};
 use crate::console::page::Section;
 use crate::console::{urlencode, PageSession};
@@ -40,6 +42,68 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
     }
 }
 
+/// `subscriptions.html`.
+#[derive(Serialize)]
+struct SubscriptionsPage<'a> {
+    models: Vec<ModelCard<'a>>,
+    has_card: bool,
+    contact: &'static str,
+    notice: Option<&'a str>,
+    error: Option<String>,
+    confirm: Option<ConfirmDialog<'a>>,
+}
+
+/// A model with its tiers, and the organization's subscription to it.
+#[derive(Serialize)]
+struct ModelCard<'a> {
+    id: &'a str,
+    name: &'a str,
+    tiers: Vec<TierCard<'a>>,
+    sub: Option<SubscriptionCard<'a>>,
+}
+
+#[derive(Serialize)]
+struct TierCard<'a> {
+    id: &'a str,
+    name: &'a str,
+    monthly_price: String,
+    limits: TierLimits,
+    sold_out: bool,
+    current: bool,
+}
+
+#[derive(Serialize)]
+struct TierLimits {
+    rpm: u64,
+    tpm: u64,
+    rpd: u64,
+    tpd: u64,
+}
+
+impl From<&Limits> for TierLimits {
+    fn from(l: &Limits) -> Self {
+        Self {
+            rpm: l.rpm,
+            tpm: l.tpm,
+            rpd: l.rpd,
+            tpd: l.tpd,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SubscriptionCard<'a> {
+    id: &'a str,
+    tier: &'a str,
+    tier_name: String,
+    status: &'static str,
+    pending_tier: Option<&'a str>,
+    pending_tier_name: Option<String>,
+    cancel_at_period_end: bool,
+    period_end: String,
+    changes_on: String,
+}
+
 async fn render(
     app: &App,
     session: &CurrentSession,
@@ -47,7 +111,7 @@ async fn render(
     status: StatusCode,
     notice: Option<&str>,
     error: Option<String>,
-    confirm: Option<Value>,
+    confirm: Option<ConfirmDialog<'_>>,
 ) -> Response {
     let org = match app
         .org_access_for(&session.user, org_id, OrgAction::ManageBilling)
@@ -65,7 +129,7 @@ async fn render(
         Err(e) => return app.service_error_page(e),
     };
     let catalog = app.catalog.current();
-    let models: Vec<_> = catalog
+    let models = catalog
         .models()
         .iter()
         .map(|m| {
@@ -78,46 +142,50 @@ async fn render(
                     .find(|t| t.id == id)
                     .map_or(id.to_owned(), |t| t.name.clone())
             };
-            json!({
-                "id": m.id,
-                "name": m.name,
-                "tiers": m.tiers.iter().map(|t| json!({
-                    "id": t.id,
-                    "name": t.name,
-                    "monthly_price": crate::console::numbers::usd(t.monthly_price),
-                    "limits": {"rpm": t.limits.rpm, "tpm": t.limits.tpm, "rpd": t.limits.rpd, "tpd": t.limits.tpd},
-                    "sold_out": availability.sold_out(m, t),
-                    "current": sub.is_some_and(|s| s.tier == t.id),
-                })).collect::<Vec<_>>(),
-                "sub": sub.map(|s| json!({
-                    "id": s.id,
-                    "tier": s.tier,
-                    "tier_name": tier_name(&s.tier),
-                    "status": s.status.as_str(),
-                    "pending_tier": s.pending_tier,
-                    "pending_tier_name": s.pending_tier.as_deref().map(tier_name),
-                    "cancel_at_period_end": s.cancel_at_period_end,
-                    "period_end": day_label(s.current_period_end),
-                    "changes_on": day_label(s.current_period_end),
-                })),
-            })
+            ModelCard {
+                id: &m.id,
+                name: &m.name,
+                tiers: m
+                    .tiers
+                    .iter()
+                    .map(|t| TierCard {
+                        id: &t.id,
+                        name: &t.name,
+                        monthly_price: crate::console::numbers::usd(t.monthly_price),
+                        limits: TierLimits::from(&t.limits),
+                        sold_out: availability.sold_out(m, t),
+                        current: sub.is_some_and(|s| s.tier == t.id),
+                    })
+                    .collect(),
+                sub: sub.map(|s| SubscriptionCard {
+                    id: &s.id,
+                    tier: &s.tier,
+                    tier_name: tier_name(&s.tier),
+                    status: s.status.as_str(),
+                    pending_tier: s.pending_tier.as_deref(),
+                    pending_tier_name: s.pending_tier.as_deref().map(tier_name),
+                    cancel_at_period_end: s.cancel_at_period_end,
+                    period_end: day_label(s.current_period_end),
+                    changes_on: day_label(s.current_period_end),
+                }),
+            }
         })
         .collect();
-    let page = json!({
-        "models": models,
-        "has_card": profile.card.is_some(),
-        "contact": SOLD_OUT_CONTACT,
-        "notice": notice,
-        "error": error,
-        "confirm": confirm,
-    });
+    let page = SubscriptionsPage {
+        models,
+        has_card: profile.card.is_some(),
+        contact: SOLD_OUT_CONTACT,
+        notice,
+        error,
+        confirm,
+    };
     app.org_page(
         session,
         &org,
         Section::Billing,
         "subscriptions.html",
         status,
-        page,
+        &page,
     )
     .await
 }
@@ -272,10 +340,11 @@ pub async fn change(
         .filter(|p| !confirmed(&form.confirm, &form.expected_amount, p))
     {
         let page = format!("/o/{}/subscriptions", urlencode(&org_id));
+        let action = format!("{page}/{}/change", urlencode(&sub_id));
         let dialog = confirm_dialog(
             "Confirm the upgrade",
             preview,
-            &format!("{page}/{}/change", urlencode(&sub_id)),
+            &action,
             &[("tier", &form.tier)],
             &page,
             form.confirm == "yes",

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use tollgate_store::User;
 
 use crate::app::App;
 use crate::auth::session::cookie;
 use crate::auth::ClientInfo;
+use crate::console::account_pages::{AccountErrors, AccountForms};
 use crate::console::form_guard::{csrf_field, CheckedForm, CsrfForm};
 use crate::service::ServiceError;
 
@@ -45,24 +45,45 @@ fn is_recovery_code(code: &str) -> bool {
         })
 }
 
+/// The Account page's two-factor card (`two_factor` in `account.html`).
+#[derive(Serialize)]
+pub(crate) struct TwoFactorCard<'a> {
+    enabled: bool,
+    /// An enrolment waiting for its first code.
+    pending: Option<PendingEnrolment>,
+    /// Just made, shown once.
+    recovery_codes: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct PendingEnrolment {
+    secret: String,
+    /// The otpauth URI as an inline SVG QR code.
+    qr: String,
+}
+
 impl App {
     /// The card's context: on or off, an enrolment waiting for its code, and recovery codes
     /// just made (from the cookie).
-    pub(crate) async fn two_factor_card(
+    pub(crate) async fn two_factor_card<'h>(
         &self,
         user: &User,
-        headers: &HeaderMap,
-    ) -> Result<Value, ServiceError> {
+        headers: &'h HeaderMap,
+    ) -> Result<TwoFactorCard<'h>, ServiceError> {
         let enabled = self.totp_enabled(&user.id).await?;
-        let pending = match self.pending_totp(user).await? {
-            Some(p) => json!({"secret": p.secret, "qr": qr_svg(&p.otpauth_uri)}),
-            None => Value::Null,
-        };
-        let recovery: Vec<&str> = match cookie(headers, RECOVERY_COOKIE) {
+        let pending = self.pending_totp(user).await?.map(|p| PendingEnrolment {
+            qr: qr_svg(&p.otpauth_uri),
+            secret: p.secret,
+        });
+        let recovery_codes: Vec<&str> = match cookie(headers, RECOVERY_COOKIE) {
             Some(v) if enabled => v.split('.').filter(|c| is_recovery_code(c)).collect(),
             _ => Vec::new(),
         };
-        Ok(json!({"enabled": enabled, "pending": pending, "recovery_codes": recovery}))
+        Ok(TwoFactorCard {
+            enabled,
+            pending,
+            recovery_codes,
+        })
     }
 
     /// Removes the recovery-codes cookie once the page showed them.
@@ -117,7 +138,7 @@ pub async fn confirm(
             .into_response(),
         Err(e @ ServiceError::Internal(_)) => app.service_error_page(e),
         Err(e) => {
-            let extra = json!({"errors": {"totp_code": e.public_message()}});
+            let extra = AccountForms::refused(AccountErrors::of("totp_code", e.public_message()));
             crate::console::account_pages::render(&app, &session, &headers, e.status(), extra).await
         }
     }
@@ -144,8 +165,9 @@ pub async fn disable(
         Err(e) => e,
     };
     let extra = match &refused {
-        ServiceError::Denied { message, .. } => json!({"errors": {"totp_password": message}}),
-        other => json!({"errors": {"totp_off_code": other.public_message()}}),
+        ServiceError::Denied { message, .. } => AccountErrors::of("totp_password", message),
+        other => AccountErrors::of("totp_off_code", other.public_message()),
     };
+    let extra = AccountForms::refused(extra);
     crate::console::account_pages::render(&app, &session, &headers, refused.status(), extra).await
 }

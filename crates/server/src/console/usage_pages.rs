@@ -11,13 +11,15 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use tollgate_domain::clock::to_datetime;
 use tollgate_domain::{Money, Timestamp};
 use tollgate_store::{UsageDim, DAY_MS};
 
 use crate::app::App;
 use crate::console::charts::{legend, stacked_bars, Series};
+use crate::console::contexts::usage::{
+    ProjectOption, RequestRow, RequestsFilter, RequestsPage, UsagePage, UsageRow, UsageTotals,
+};
 use crate::console::page::Section;
 use crate::console::{urlencode, PageSession};
 use crate::service::analytics::{parse_instant, RequestFilter, UsageFilter, MAX_RANGE_DAYS};
@@ -99,18 +101,18 @@ pub async fn usage(
         Section::Usage,
         "usage.html",
         StatusCode::OK,
-        ctx,
+        &ctx,
     )
     .await
 }
 
-/// The Usage page's context; also what a project's page shows of its usage.
-pub async fn usage_context(
+/// The Usage page's context.
+pub async fn usage_context<'q>(
     app: &App,
     user: &tollgate_store::User,
     org_id: &OrgId,
-    q: &UsageQuery,
-) -> ServiceResult<Value> {
+    q: &'q UsageQuery,
+) -> ServiceResult<UsagePage<'q>> {
     let (range, start, end) = range_of(q, app.now())?;
     let table = match q.table.as_deref().unwrap_or("model") {
         "model" => UsageDim::Model,
@@ -174,7 +176,7 @@ pub async fn usage_context(
     ];
     let tokens = |v: i64| count(v);
     let names = project_names(app, user, org_id).await?;
-    let rows: Vec<Value> = by_table
+    let rows = by_table
         .groups
         .iter()
         .map(|g| {
@@ -182,13 +184,23 @@ pub async fn usage_context(
                 UsageDim::Model => (g.model.clone().unwrap_or_default(), None),
                 UsageDim::Project => {
                     let id = g.project_id.clone().unwrap_or_default();
-                    (names.get(&id).cloned().unwrap_or_else(|| id.clone()), Some(id))
+                    (
+                        names.get(&id).cloned().unwrap_or_else(|| id.clone()),
+                        Some(id),
+                    )
                 }
                 _ => (g.key_id.clone().unwrap_or_default(), None),
             };
-            json!({"label": label, "id": id, "requests": count(g.totals.requests), "errors": count(g.totals.errors),
-                   "input": count(g.totals.input_tokens), "cached": count(g.totals.cached_input_tokens),
-                   "output": count(g.totals.output_tokens), "cost": usd(g.totals.cost())})
+            UsageRow {
+                label,
+                id,
+                requests: count(g.totals.requests),
+                errors: count(g.totals.errors),
+                input: count(g.totals.input_tokens),
+                cached: count(g.totals.cached_input_tokens),
+                output: count(g.totals.output_tokens),
+                cost: usd(g.totals.cost()),
+            }
         })
         .collect();
     let t = &by_day_model.totals;
@@ -204,26 +216,44 @@ pub async fn usage_context(
         table.as_str()
     );
     let has_usage = t.requests > 0;
-    Ok(json!({
-        "range": range,
-        "from": date(start),
-        "to": date(end - DAY_MS),
-        "from_shown": day(start),
-        "to_shown": day(end - DAY_MS),
-        "table": table.as_str(),
-        "project_id": q.project_id,
-        "has_usage": has_usage,
-        "totals": {"requests": count(t.requests), "errors": count(t.errors), "input": count(t.input_tokens),
-                   "cached": count(t.cached_input_tokens), "output": count(t.output_tokens),
-                   "tokens": count(t.input_tokens.saturating_add(t.output_tokens)), "cost": usd(t.cost())},
-        "cost_chart": stacked_bars("Cost per day by model", &labels, &cost_series, &|v| usd(Money::from_micros(v))),
-        "cost_legend": legend(&cost_series),
-        "token_chart": stacked_bars("Tokens per day, input and output", &labels, &token_series, &tokens),
-        "token_legend": legend(&token_series),
-        "rows": rows,
-        "csv_href": csv,
-        "requests_href": format!("/o/{org_id}/usage/requests{}", q.project_id.as_deref().map(|p| format!("?project_id={}", urlencode(p))).unwrap_or_default()),
-    }))
+    let requests_q = q
+        .project_id
+        .as_deref()
+        .map(|p| format!("?project_id={}", urlencode(p)))
+        .unwrap_or_default();
+    Ok(UsagePage {
+        range,
+        from: date(start),
+        to: date(end - DAY_MS),
+        from_shown: day(start),
+        to_shown: day(end - DAY_MS),
+        table: table.as_str(),
+        project_id: q.project_id.as_deref(),
+        has_usage,
+        totals: UsageTotals {
+            requests: count(t.requests),
+            errors: count(t.errors),
+            input: count(t.input_tokens),
+            cached: count(t.cached_input_tokens),
+            output: count(t.output_tokens),
+            tokens: count(t.input_tokens.saturating_add(t.output_tokens)),
+            cost: usd(t.cost()),
+        },
+        cost_chart: stacked_bars("Cost per day by model", &labels, &cost_series, &|v| {
+            usd(Money::from_micros(v))
+        }),
+        cost_legend: legend(&cost_series),
+        token_chart: stacked_bars(
+            "Tokens per day, input and output",
+            &labels,
+            &token_series,
+            &tokens,
+        ),
+        token_legend: legend(&token_series),
+        rows,
+        csv_href: csv,
+        requests_href: format!("/o/{org_id}/usage/requests{requests_q}"),
+    })
 }
 
 async fn project_names(
@@ -288,16 +318,25 @@ pub async fn requests(
         Ok(n) => n,
         Err(e) => return app.service_error_page(e),
     };
-    let rows: Vec<Value> = page
+    let rows = page
         .data
         .iter()
-        .map(|r| {
-            json!({"id": r.id, "time": second(r.occurred_at),
-                   "project": names.get(&r.project_id).cloned().unwrap_or_else(|| r.project_id.clone()),
-                   "key_id": r.key_id, "model": r.model, "status": r.status,
-                   "error": tollgate_store::is_error_status(&r.status),
-                   "input": count(r.input_tokens), "output": count(r.output_tokens), "cost": usd(Money::from_micros(r.cost)),
-                   "latency": r.latency_ms, "ttft": r.ttft_ms})
+        .map(|r| RequestRow {
+            id: &r.id,
+            time: second(r.occurred_at),
+            project: names
+                .get(&r.project_id)
+                .cloned()
+                .unwrap_or_else(|| r.project_id.clone()),
+            key_id: &r.key_id,
+            model: &r.model,
+            status: &r.status,
+            error: tollgate_store::is_error_status(&r.status),
+            input: count(r.input_tokens),
+            output: count(r.output_tokens),
+            cost: usd(Money::from_micros(r.cost)),
+            latency: r.latency_ms,
+            ttft: r.ttft_ms,
         })
         .collect();
     let keep = [
@@ -318,20 +357,28 @@ pub async fn requests(
     });
     let mut projects: Vec<(String, String)> = names.into_iter().collect();
     projects.sort_by(|a, b| a.1.cmp(&b.1));
-    let ctx = json!({
-        "rows": rows,
-        "next_href": next,
-        "paged": q.after.is_some(),
-        "filter": {"status": filter.status, "model": filter.model, "key_id": filter.key_id, "project_id": filter.project_id},
-        "projects": projects.iter().map(|(id, name)| json!({"id": id, "name": name})).collect::<Vec<_>>(),
-    });
+    let ctx = RequestsPage {
+        rows,
+        next_href: next,
+        paged: q.after.is_some(),
+        filter: RequestsFilter {
+            status: filter.status.as_deref(),
+            model: filter.model.as_deref(),
+            key_id: filter.key_id.as_deref(),
+            project_id: filter.project_id.as_deref(),
+        },
+        projects: projects
+            .iter()
+            .map(|(id, name)| ProjectOption { id, name })
+            .collect(),
+    };
     app.org_page(
         &session,
         &org,
         Section::Usage,
         "requests.html",
         StatusCode::OK,
-        ctx,
+        &ctx,
     )
     .await
 }

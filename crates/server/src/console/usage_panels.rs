@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use tollgate_domain::OrgId;
 use tollgate_domain::ProjectId;
 
-use serde_json::{json, Value};
 use tollgate_domain::payment::month_start;
 use tollgate_domain::{Money, Timestamp};
 use tollgate_store::{ApiKey, UsageDim, DAY_MS};
 
 use crate::app::App;
 use crate::console::charts::sparkline;
+use crate::console::contexts::project::UsageCard;
 use crate::console::numbers::dollars as usd;
 use crate::console::usage_pages::date;
 use crate::service::analytics::UsageFilter;
@@ -43,7 +43,7 @@ pub async fn project_usage(
     user: &tollgate_store::User,
     org_id: &OrgId,
     project_id: &ProjectId,
-) -> ServiceResult<Value> {
+) -> ServiceResult<UsageCard> {
     let now = app.now();
     let end = now - now.rem_euclid(DAY_MS) + DAY_MS;
     let start = end - 30 * DAY_MS;
@@ -63,13 +63,18 @@ pub async fn project_usage(
     let values = daily_costs(&report.groups, start, 30);
     let labels: Vec<String> = (0..30).map(|i| date(start + i * DAY_MS)).collect();
     let t = &report.totals;
-    Ok(json!({
-        "requests": t.requests,
-        "errors": t.errors,
-        "tokens": t.input_tokens.saturating_add(t.output_tokens),
-        "cost": usd(t.cost()),
-        "sparkline": sparkline("Cost per day of this project, last 30 days", &labels, &values, &|v| usd(Money::from_micros(v))),
-    }))
+    Ok(UsageCard {
+        requests: t.requests,
+        errors: t.errors,
+        tokens: t.input_tokens.saturating_add(t.output_tokens),
+        cost: usd(t.cost()),
+        sparkline: sparkline(
+            "Cost per day of this project, last 30 days",
+            &labels,
+            &values,
+            &|v| usd(Money::from_micros(v)),
+        ),
+    })
 }
 
 /// Each listed key's spend this month (UTC) and last use, by key id (`api_key_usage.html`).
