@@ -77,7 +77,7 @@ pub(crate) async fn project_card(
         Some(v) => json!({
             "limit": v.limit.monthly_limit.to_usd_string(),
             "thresholds": v.limit.thresholds.percents().iter().map(u8::to_string).collect::<Vec<_>>().join(", "),
-            "spent": Money::from_micros(v.used.spent).to_usd_string(),
+            "spent": v.used.spent.to_usd_string(),
             "period": v.period,
             "can_manage": can_manage,
         }),
