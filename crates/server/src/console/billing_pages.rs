@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tollgate_domain::country::COUNTRIES;
-use tollgate_domain::{new_id, IdPrefix, Money, OrgAction};
+use tollgate_domain::{new_id, IdPrefix, OrgAction};
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
@@ -85,13 +85,13 @@ async fn render(
         "balance": usd(overview.account.balance),
         "available": usd(overview.account.available()),
         "negative": overview.account.available().is_negative(),
-        "auto_recharge": {"enabled": ar.enabled, "threshold": usd(Money::from_micros(ar.threshold)), "recharge_to": usd(Money::from_micros(ar.recharge_to)),
-                          "monthly_cap": ar.monthly_cap.map(|c| usd(Money::from_micros(c))), "failures": ar.failures, "configured": ar.recharge_to > 0},
+        "auto_recharge": {"enabled": ar.enabled, "threshold": usd(ar.threshold), "recharge_to": usd(ar.recharge_to),
+                          "monthly_cap": ar.monthly_cap.map(usd), "failures": ar.failures, "configured": ar.recharge_to.is_positive()},
         "card": p.card.as_ref().map(|c| json!({"label": card_label(&c.brand, &c.last4), "exp": format!("{:02}/{}", c.exp_month, c.exp_year)})),
         "address": p.address.as_ref().map(|a| json!({"name": a.name, "line1": a.line1, "line2": a.line2, "city": a.city,
                           "state": a.state, "postal_code": a.postal_code, "country": a.country})),
-        "min_purchase": usd(Money::from_micros(app.config.billing.min_purchase)),
-        "max_purchase": usd(Money::from_micros(app.config.billing.max_purchase)),
+        "min_purchase": usd(app.config.billing.min_purchase),
+        "max_purchase": usd(app.config.billing.max_purchase),
         "idempotency_key": new_id(IdPrefix::Payment).replacen("pay_", "web_", 1),
         "values": {}, "errors": {},
     });
