@@ -230,14 +230,20 @@ impl Store {
         Ok(outcome)
     }
 
-    /// A stored usage record: (organization, cost in micro-USD rounded half up, plan).
-    pub async fn usage_record(&self, id: &str) -> Result<Option<(String, i64, String)>> {
+    /// A stored usage record: (organization, cost rounded half up to the micro-dollar, plan).
+    pub async fn usage_record(&self, id: &str) -> Result<Option<(String, Money, String)>> {
         let row = sqlx::query("SELECT org_id, cost, plan FROM usage_records WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok((r.try_get("org_id")?, r.try_get("cost")?, r.try_get("plan")?)))
-            .transpose()
+        row.map(|r| {
+            Ok((
+                r.try_get("org_id")?,
+                Money::from_micros(r.try_get("cost")?),
+                r.try_get("plan")?,
+            ))
+        })
+        .transpose()
     }
 
     /// Σ exact cost of an organization's usage records in pico-USD, as an `i128` (records from

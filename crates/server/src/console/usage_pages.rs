@@ -296,7 +296,7 @@ pub async fn requests(
                    "project": names.get(&r.project_id).cloned().unwrap_or_else(|| r.project_id.clone()),
                    "key_id": r.key_id, "model": r.model, "status": r.status,
                    "error": tollgate_store::is_error_status(&r.status),
-                   "input": count(r.input_tokens), "output": count(r.output_tokens), "cost": usd(Money::from_micros(r.cost)),
+                   "input": count(r.input_tokens), "output": count(r.output_tokens), "cost": usd(r.cost),
                    "latency": r.latency_ms, "ttft": r.ttft_ms})
         })
         .collect();
