@@ -479,3 +479,6 @@ async fn grow_ahead<P: Pool>(inner: Arc<Inner>, lease: Arc<Lease<P>>) {
     lease.lock().growing_ahead = false;
     drop(resizing);
 }
+
+#[cfg(test)]
+mod tests;
