@@ -54,6 +54,15 @@ impl Money {
         Self(self.0.saturating_neg())
     }
 
+    /// `self / divisor`, rounded toward zero (a share of `self` split `divisor` ways); `None`
+    /// when `divisor` is zero (or on the one overflow, `i64::MIN / −1`).
+    pub const fn checked_div(self, divisor: i64) -> Option<Money> {
+        match self.0.checked_div(divisor) {
+            Some(m) => Some(Self(m)),
+            None => None,
+        }
+    }
+
     /// The sum of `amounts`, `None` on overflow.
     pub fn checked_sum(amounts: impl IntoIterator<Item = Money>) -> Option<Money> {
         amounts
@@ -159,6 +168,16 @@ mod tests {
             Some(Money::from_micros(4))
         );
         assert_eq!(Money::checked_sum([max, one]), None);
+        assert_eq!(
+            Money::from_micros(7).checked_div(2),
+            Some(Money::from_micros(3))
+        );
+        assert_eq!(
+            Money::from_micros(-7).checked_div(4),
+            Some(Money::from_micros(-1))
+        );
+        assert_eq!(one.checked_div(0), None);
+        assert_eq!(Money::from_micros(i64::MIN).checked_div(-1), None);
         assert!(
             one.is_positive() && !Money::ZERO.is_positive() && one.saturating_neg().is_negative()
         );

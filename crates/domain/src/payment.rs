@@ -35,6 +35,9 @@ pub const MICROS_PER_CENT: i64 = 10_000;
 /// flow tested on the sandbox does not fail in production.
 pub const MIN_CHARGE_MICROS: i64 = 50 * MICROS_PER_CENT;
 
+/// [`MIN_CHARGE_MICROS`] as an amount.
+pub const MIN_CHARGE: Money = Money::from_micros(MIN_CHARGE_MICROS);
+
 /// The largest charge Stripe accepts in USD: $999,999.99 (eight digits of cents).
 pub const MAX_CHARGE_MICROS: i64 = 99_999_999 * MICROS_PER_CENT;
 
@@ -130,14 +133,16 @@ impl AutoRecharge {
 
     /// What a recharge charges when the balance is `balance`: `recharge_to − balance`, rounded
     /// up to whole cents, at least `min_charge`. `None` when the balance already reaches
-    /// `recharge_to` (nothing to do).
-    pub fn charge_for(self, balance: i64, min_charge: i64) -> Option<i64> {
-        let missing = self.recharge_to.micros().checked_sub(balance)?;
+    /// `recharge_to` (nothing to do), or when the top-up is past what an amount can hold (out
+    /// of reach: balances are bounded far below it; no charge is better than a wrong one).
+    pub fn charge_for(self, balance: Money, min_charge: Money) -> Option<Money> {
+        let missing = self.recharge_to.checked_sub(balance)?.micros();
         if missing <= 0 {
             return None;
         }
-        let cents = (missing + MICROS_PER_CENT - 1) / MICROS_PER_CENT;
-        Some((cents * MICROS_PER_CENT).max(min_charge))
+        let cents = missing / MICROS_PER_CENT + i64::from(missing % MICROS_PER_CENT != 0);
+        let whole_cents = Money::from_micros(cents.checked_mul(MICROS_PER_CENT)?);
+        Some(whole_cents.max(min_charge))
     }
 }
 
@@ -187,8 +192,8 @@ impl AutoRecharge {
     /// past `monthly_cap` given what was `charged_this_month` already.
     pub fn plan_charge(
         self,
-        balance: i64,
-        min_charge: i64,
+        balance: Money,
+        min_charge: Money,
         max_charge: Money,
         monthly_cap: Option<Money>,
         charged_this_month: Money,
@@ -196,7 +201,6 @@ impl AutoRecharge {
         let Some(needed) = self.charge_for(balance, min_charge) else {
             return Ok(None);
         };
-        let needed = Money::from_micros(needed);
         if needed > max_charge {
             return Err(RechargeRefusal::AboveMaximum {
                 needed,
@@ -204,8 +208,8 @@ impl AutoRecharge {
             });
         }
         if let Some(cap) = monthly_cap {
-            let after = charged_this_month.micros().checked_add(needed.micros());
-            if after.is_none_or(|a| a > cap.micros()) {
+            let after = charged_this_month.checked_add(needed);
+            if after.is_none_or(|a| a > cap) {
                 return Err(RechargeRefusal::MonthlyCap {
                     needed,
                     cap,
@@ -303,49 +307,57 @@ mod tests {
     #[test]
     fn a_recharge_tops_up_to_recharge_to_in_whole_cents() {
         let ar = AutoRecharge::new(usd("10"), usd("50"), usd("10000")).unwrap();
-        assert_eq!(
-            ar.charge_for(usd("5").micros(), 500_000),
-            Some(usd("45").micros())
-        );
+        let m = Money::from_micros;
+        assert_eq!(ar.charge_for(usd("5"), MIN_CHARGE), Some(usd("45")));
         // Rounded up to the cent: never below recharge_to.
-        assert_eq!(ar.charge_for(5_000_001, 500_000), Some(45_000_000));
-        assert_eq!(ar.charge_for(-2_000_000, 500_000), Some(52_000_000));
-        assert_eq!(ar.charge_for(usd("50").micros(), 500_000), None);
-        assert_eq!(ar.charge_for(usd("49.90").micros(), 500_000), Some(500_000));
+        assert_eq!(ar.charge_for(m(5_000_001), MIN_CHARGE), Some(m(45_000_000)));
+        assert_eq!(
+            ar.charge_for(m(-2_000_000), MIN_CHARGE),
+            Some(m(52_000_000))
+        );
+        assert_eq!(ar.charge_for(usd("50"), MIN_CHARGE), None);
+        assert_eq!(ar.charge_for(usd("49.90"), MIN_CHARGE), Some(m(500_000)));
+        // A top-up past what an amount holds is not charged.
+        assert_eq!(ar.charge_for(m(i64::MIN), MIN_CHARGE), None);
+        assert_eq!(
+            ar.charge_for(m(usd("50").micros() - i64::MAX), MIN_CHARGE),
+            None
+        );
     }
 
     #[test]
     fn automatic_charges_stay_under_the_maximum_and_the_monthly_cap() {
         let ar = AutoRecharge::new(usd("20"), usd("50"), usd("10000")).unwrap();
         let max = usd("10000");
+        let m = Money::from_micros;
         // Issue 9: a $200,000 debt is not charged to the card.
         assert_eq!(
-            ar.plan_charge(-199_950_000_000, 500_000, max, None, Money::ZERO),
+            ar.plan_charge(m(-199_950_000_000), MIN_CHARGE, max, None, Money::ZERO),
             Err(RechargeRefusal::AboveMaximum {
                 needed: usd("200000"),
                 max
             })
         );
         assert_eq!(
-            ar.plan_charge(usd("5").micros(), 500_000, max, None, Money::ZERO),
+            ar.plan_charge(usd("5"), MIN_CHARGE, max, None, Money::ZERO),
             Ok(Some(usd("45")))
         );
         assert_eq!(
-            ar.plan_charge(-9_950_000_000, 500_000, max, None, Money::ZERO),
+            ar.plan_charge(m(-9_950_000_000), MIN_CHARGE, max, None, Money::ZERO),
             Ok(Some(max)),
             "exactly the maximum is allowed"
         );
         assert_eq!(
-            ar.plan_charge(usd("60").micros(), 500_000, max, None, Money::ZERO),
+            ar.plan_charge(usd("60"), MIN_CHARGE, max, None, Money::ZERO),
             Ok(None)
         );
         let cap = Some(usd("100"));
         assert_eq!(
-            ar.plan_charge(usd("5").micros(), 500_000, max, cap, usd("55")),
+            ar.plan_charge(usd("5"), MIN_CHARGE, max, cap, usd("55")),
             Ok(Some(usd("45"))),
             "reaching the cap exactly is allowed"
         );
-        let refused = ar.plan_charge(usd("5").micros(), 500_000, max, cap, usd("55.01"));
+        let refused = ar.plan_charge(usd("5"), MIN_CHARGE, max, cap, usd("55.01"));
         assert_eq!(
             refused,
             Err(RechargeRefusal::MonthlyCap {
@@ -356,13 +368,7 @@ mod tests {
         );
         assert_eq!(refused.unwrap_err().code(), "monthly_cap_reached");
         assert!(ar
-            .plan_charge(
-                usd("5").micros(),
-                500_000,
-                max,
-                cap,
-                Money::from_micros(i64::MAX)
-            )
+            .plan_charge(usd("5"), MIN_CHARGE, max, cap, Money::from_micros(i64::MAX))
             .is_err());
     }
 

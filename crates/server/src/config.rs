@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+use tollgate_domain::Money;
 
 use crate::email::EmailConfig;
 use crate::metering::MeteringConfig;
@@ -100,9 +101,9 @@ impl Default for ConnectionLimits {
 /// Limits and timings of credits and payments (DESIGN §2).
 #[derive(Debug, Clone)]
 pub struct BillingConfig {
-    /// Smallest and largest "Add Credits" purchase, micro-USD ($10 and $10,000 by default).
-    pub min_purchase: i64,
-    pub max_purchase: i64,
+    /// Smallest and largest "Add Credits" purchase ($10 and $10,000 by default).
+    pub min_purchase: Money,
+    pub max_purchase: Money,
     /// How long purchased credit lasts (one year by default); `None`: it never expires.
     pub credit_ttl: Option<Duration>,
     /// Declined auto-recharges in a row before auto-recharge turns itself off.
@@ -118,8 +119,8 @@ pub struct BillingConfig {
 impl Default for BillingConfig {
     fn default() -> Self {
         Self {
-            min_purchase: 10_000_000,
-            max_purchase: 10_000_000_000,
+            min_purchase: Money::from_micros(10_000_000),
+            max_purchase: Money::from_micros(10_000_000_000),
             credit_ttl: Some(Duration::from_secs(365 * 24 * 3600)),
             recharge_max_failures: 3,
             recharge_backoff: Duration::from_secs(3600),

@@ -514,7 +514,7 @@ async fn usage_of_a_subscribed_model_costs_nothing(engine: Engine) {
     );
     assert_eq!(
         t.app.store.usage_record("s1").await.unwrap(),
-        Some((ada.org_id.clone(), 0, "subscription".to_owned()))
+        Some((ada.org_id.clone(), Money::ZERO, "subscription".to_owned()))
     );
 
     let (s, r) = report(
@@ -530,7 +530,11 @@ async fn usage_of_a_subscribed_model_costs_nothing(engine: Engine) {
     assert_eq!(balance(&t).await, before - cost);
     assert_eq!(
         t.app.store.usage_record("p1").await.unwrap(),
-        Some((ada.org_id.clone(), cost, "payg".to_owned()))
+        Some((
+            ada.org_id.clone(),
+            Money::from_micros(cost),
+            "payg".to_owned()
+        ))
     );
 }
 

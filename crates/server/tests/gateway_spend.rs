@@ -78,6 +78,7 @@ async fn spent(t: &TestApp, scope: SpendScope, target: &str) -> i64 {
         .await
         .unwrap()
         .spent
+        .micros()
 }
 
 async fn a_key_limit_refuses_with_402_exactly_at_the_limit(engine: Engine) {

@@ -2,7 +2,7 @@
 //! auto-recharge settings. One row per organization, created on first write.
 
 use sqlx::{Any, Row, Transaction};
-use tollgate_domain::Timestamp;
+use tollgate_domain::{Money, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::{Result, Store};
@@ -32,15 +32,15 @@ pub struct PostalAddress {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AutoRechargeSettings {
     pub enabled: bool,
-    pub threshold: i64,
-    pub recharge_to: i64,
+    pub threshold: Money,
+    pub recharge_to: Money,
     /// Consecutive declined recharges.
     pub failures: i64,
     /// No recharge before this time (back-off).
     pub next_attempt_at: Option<Timestamp>,
-    /// The most automatic charges may take in a calendar month (UTC), micro-USD; `None`: no
-    /// cap beyond the purchase maximum of each charge.
-    pub monthly_cap: Option<i64>,
+    /// The most automatic charges may take in a calendar month (UTC); `None`: no cap beyond
+    /// the purchase maximum of each charge.
+    pub monthly_cap: Option<Money>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -95,11 +95,13 @@ fn profile_from_row(r: &sqlx::any::AnyRow) -> Result<BillingProfile> {
         address,
         auto_recharge: AutoRechargeSettings {
             enabled: r.try_get::<i64, _>("auto_recharge_enabled")? == 1,
-            threshold: r.try_get("auto_recharge_threshold")?,
-            recharge_to: r.try_get("auto_recharge_to")?,
+            threshold: Money::from_micros(r.try_get("auto_recharge_threshold")?),
+            recharge_to: Money::from_micros(r.try_get("auto_recharge_to")?),
             failures: r.try_get("auto_recharge_failures")?,
             next_attempt_at: r.try_get("auto_recharge_next_at")?,
-            monthly_cap: r.try_get("auto_recharge_monthly_cap")?,
+            monthly_cap: r
+                .try_get::<Option<i64>, _>("auto_recharge_monthly_cap")?
+                .map(Money::from_micros),
         },
     })
 }
@@ -246,9 +248,9 @@ impl Store {
         &self,
         org_id: &str,
         enabled: bool,
-        threshold: i64,
-        recharge_to: i64,
-        monthly_cap: Option<i64>,
+        threshold: Money,
+        recharge_to: Money,
+        monthly_cap: Option<Money>,
         now: Timestamp,
         audit: AuditEntry<'_>,
     ) -> Result<BillingProfile> {
@@ -261,11 +263,11 @@ impl Store {
              auto_recharge_monthly_cap = $6, updated_at = $4 WHERE org_id = $5",
         )
         .bind(i64::from(enabled))
-        .bind(threshold)
-        .bind(recharge_to)
+        .bind(threshold.micros())
+        .bind(recharge_to.micros())
         .bind(now)
         .bind(org_id)
-        .bind(monthly_cap)
+        .bind(monthly_cap.map(Money::micros))
         .execute(&mut *tx)
         .await?;
         insert_audit(&mut tx, org_id, &audit, now).await?;
@@ -276,8 +278,8 @@ impl Store {
 
     /// What auto-recharge charged (or is charging) an organization since `since`: for the
     /// monthly cap.
-    pub async fn auto_recharged_since(&self, org_id: &str, since: Timestamp) -> Result<i64> {
-        Ok(sqlx::query(
+    pub async fn auto_recharged_since(&self, org_id: &str, since: Timestamp) -> Result<Money> {
+        Ok(Money::from_micros(sqlx::query(
             "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM payments \
              WHERE org_id = $1 AND kind = 'auto_recharge' AND status IN ('pending', 'succeeded') AND created_at >= $2",
         )
@@ -285,7 +287,7 @@ impl Store {
         .bind(since)
         .fetch_one(&self.pool)
         .await?
-        .try_get("total")?)
+        .try_get("total")?))
     }
 
     /// Organizations with auto-recharge on whose available credit is below their threshold and

@@ -4,7 +4,7 @@
 //! writer of its credit does, so `held ≤ balance` holds across any number of processes.
 
 use sqlx::{Any, Row, Transaction};
-use tollgate_domain::{new_id, IdPrefix, Timestamp};
+use tollgate_domain::{new_id, IdPrefix, Money, Timestamp};
 
 use crate::error::corrupt;
 use crate::ledger::open_account;
@@ -14,9 +14,9 @@ use crate::{Result, SpendPeriod, Store};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseSizing {
     /// Granted in full or refused: what the request being admitted lacks.
-    pub need: i64,
+    pub need: Money,
     /// What recent demand suggests; granted when the credit allows.
-    pub want: i64,
+    pub want: Money,
     /// Never more than `available / share_divisor`, unless `need` alone is more: as the
     /// credit runs low leases shrink to exactly one request, so that the last dollars are not
     /// parked in one process while another refuses requests.
@@ -26,7 +26,7 @@ pub struct LeaseSizing {
 impl LeaseSizing {
     /// A sizing that would not grow a lease is a caller's bug.
     pub(crate) fn check(self) -> Result<()> {
-        if self.need <= 0 || self.share_divisor <= 0 {
+        if !self.need.is_positive() || self.share_divisor <= 0 {
             return Err(corrupt(format!(
                 "a lease must grow by a positive amount: {self:?}"
             )));
@@ -38,7 +38,7 @@ impl LeaseSizing {
     /// the pool, so what is wanted): at least `need`, at most `available / share_divisor`
     /// unless `need` is more, `want` when that allows. `Err(available)` when less than `need`
     /// is available. Both kinds of lease (credit, spend limit) size their growth here.
-    pub(crate) fn added(self, available: Option<i64>) -> std::result::Result<i64, i64> {
+    pub(crate) fn added(self, available: Option<Money>) -> std::result::Result<Money, Money> {
         let wanted = self.want.max(self.need);
         let Some(available) = available else {
             return Ok(wanted);
@@ -46,7 +46,11 @@ impl LeaseSizing {
         if available < self.need {
             return Err(available);
         }
-        Ok(wanted.min(self.need.max(available / self.share_divisor)))
+        // `check` made the divisor positive, so the share is always there.
+        let share = available
+            .checked_div(self.share_divisor)
+            .unwrap_or(Money::ZERO);
+        Ok(wanted.min(self.need.max(share)))
     }
 }
 
@@ -63,9 +67,9 @@ pub enum HoldOf<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseGrowth {
     /// The hold (the one given, or a new one when it was gone) grew by `added ≥ need`.
-    Granted { hold_id: String, added: i64 },
+    Granted { hold_id: String, added: Money },
     /// Available credit (balance − held) is less than `need`.
-    Refused { available: i64 },
+    Refused { available: Money },
 }
 
 /// Shrinks a hold of `org_id` by up to `by` (removing it when nothing is left) and, when
@@ -75,22 +79,22 @@ pub(crate) async fn shrink_hold_in(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
     hold_id: &str,
-    by: i64,
+    by: Money,
     renew_until: Option<Timestamp>,
-) -> Result<i64> {
+) -> Result<Money> {
     let Some(row) = sqlx::query("SELECT amount FROM credit_holds WHERE id = $1 AND org_id = $2")
         .bind(hold_id)
         .bind(org_id)
         .fetch_optional(&mut **tx)
         .await?
     else {
-        return Ok(0);
+        return Ok(Money::ZERO);
     };
-    let amount: i64 = row.try_get("amount")?;
+    let amount = Money::from_micros(row.try_get("amount")?);
     let taken = shrink_row_in(tx, "credit_holds", hold_id, amount, by, renew_until).await?;
-    if taken > 0 {
+    if taken.is_positive() {
         sqlx::query("UPDATE credit_accounts SET held = held - $1 WHERE org_id = $2")
-            .bind(taken)
+            .bind(taken.micros())
             .bind(org_id)
             .execute(&mut **tx)
             .await?;
@@ -106,11 +110,11 @@ pub(crate) async fn shrink_row_in(
     tx: &mut Transaction<'static, Any>,
     table: &'static str,
     hold_id: &str,
-    amount: i64,
-    by: i64,
+    amount: Money,
+    by: Money,
     renew_until: Option<Timestamp>,
-) -> Result<i64> {
-    let taken = by.clamp(0, amount);
+) -> Result<Money> {
+    let taken = by.clamp(Money::ZERO, amount);
     if taken == amount {
         sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
             .bind(hold_id)
@@ -120,7 +124,7 @@ pub(crate) async fn shrink_row_in(
         sqlx::query(&format!(
             "UPDATE {table} SET amount = amount - $1, expires_at = COALESCE($2, expires_at) WHERE id = $3"
         ))
-        .bind(taken)
+        .bind(taken.micros())
         .bind(renew_until)
         .bind(hold_id)
         .execute(&mut **tx)
@@ -156,12 +160,12 @@ impl Store {
         &self,
         table: &'static str,
         hold_id: &str,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Option<Money>> {
         sqlx::query(&format!("SELECT amount FROM {table} WHERE id = $1"))
             .bind(hold_id)
             .fetch_optional(&self.pool)
             .await?
-            .map(|r| Ok(r.try_get("amount")?))
+            .map(|r| Ok(Money::from_micros(r.try_get("amount")?)))
             .transpose()
     }
 
@@ -188,10 +192,10 @@ impl Store {
         &self,
         of: HoldOf<'_>,
         hold_id: &str,
-        by: i64,
+        by: Money,
         ttl_ms: i64,
         now: Timestamp,
-    ) -> Result<i64> {
+    ) -> Result<Money> {
         match of {
             HoldOf::Credit(org_id) => self.shrink_lease(org_id, hold_id, by, ttl_ms, now).await,
             HoldOf::Spend(_) => self.shrink_spend_lease(hold_id, by, ttl_ms, now).await,
@@ -236,7 +240,7 @@ impl Store {
         sizing.check()?;
         let mut tx = self.begin_write().await?;
         let account = open_account(&mut tx, org_id, now).await?;
-        let available = account.balance.saturating_sub(account.held).micros();
+        let available = account.balance.saturating_sub(account.held);
         let added = match sizing.added(Some(available)) {
             Ok(added) => added,
             Err(available) => return Ok(LeaseGrowth::Refused { available }),
@@ -248,7 +252,7 @@ impl Store {
                 "UPDATE credit_holds SET amount = amount + $1, expires_at = $2 \
                  WHERE id = $3 AND org_id = $4 AND expires_at > $5",
             )
-            .bind(added)
+            .bind(added.micros())
             .bind(expires_at)
             .bind(id)
             .bind(org_id)
@@ -268,7 +272,7 @@ impl Store {
                 )
                 .bind(&id)
                 .bind(org_id)
-                .bind(added)
+                .bind(added.micros())
                 .bind(now)
                 .bind(expires_at)
                 .execute(&mut *tx)
@@ -277,7 +281,7 @@ impl Store {
             }
         };
         sqlx::query("UPDATE credit_accounts SET held = held + $1 WHERE org_id = $2")
-            .bind(added)
+            .bind(added.micros())
             .bind(org_id)
             .execute(&mut *tx)
             .await?;
@@ -292,10 +296,10 @@ impl Store {
         &self,
         org_id: &str,
         hold_id: &str,
-        by: i64,
+        by: Money,
         ttl_ms: i64,
         now: Timestamp,
-    ) -> Result<i64> {
+    ) -> Result<Money> {
         let mut tx = self.begin_write().await?;
         crate::ledger::lock_account(&mut tx, org_id, now).await?;
         let taken = shrink_hold_in(
@@ -317,7 +321,7 @@ impl Store {
     }
 
     /// The amount a hold reserves now; `None` when it is gone.
-    pub async fn hold_amount(&self, hold_id: &str) -> Result<Option<i64>> {
+    pub async fn hold_amount(&self, hold_id: &str) -> Result<Option<Money>> {
         self.row_amount("credit_holds", hold_id).await
     }
 }
@@ -335,10 +339,14 @@ impl HoldOf<'_> {
 mod tests {
     use super::*;
 
+    fn m(micros: i64) -> Money {
+        Money::from_micros(micros)
+    }
+
     fn sizing(need: i64, want: i64) -> LeaseSizing {
         LeaseSizing {
-            need,
-            want,
+            need: m(need),
+            want: m(want),
             share_divisor: 4,
         }
     }
@@ -346,19 +354,19 @@ mod tests {
     #[test]
     fn a_lease_grows_by_what_is_wanted_within_a_share_of_what_is_left() {
         // Plenty left: what is wanted.
-        assert_eq!(sizing(10, 100).added(Some(1_000)), Ok(100));
+        assert_eq!(sizing(10, 100).added(Some(m(1_000))), Ok(m(100)));
         // A quarter of what is left caps what is wanted...
-        assert_eq!(sizing(10, 100).added(Some(200)), Ok(50));
+        assert_eq!(sizing(10, 100).added(Some(m(200))), Ok(m(50)));
         // ...but never below what the request needs.
-        assert_eq!(sizing(80, 100).added(Some(200)), Ok(80));
+        assert_eq!(sizing(80, 100).added(Some(m(200))), Ok(m(80)));
         // Wanting less than needed still grants the need.
-        assert_eq!(sizing(10, 0).added(Some(1_000)), Ok(10));
+        assert_eq!(sizing(10, 0).added(Some(m(1_000))), Ok(m(10)));
         // Not enough left for the need: refused with what is available.
-        assert_eq!(sizing(10, 100).added(Some(9)), Err(9));
-        assert_eq!(sizing(10, 100).added(Some(-5)), Err(-5));
+        assert_eq!(sizing(10, 100).added(Some(m(9))), Err(m(9)));
+        assert_eq!(sizing(10, 100).added(Some(m(-5))), Err(m(-5)));
         // Nothing limits the pool: what is wanted.
-        assert_eq!(sizing(10, 100).added(None), Ok(100));
-        assert_eq!(sizing(10, 0).added(None), Ok(10));
+        assert_eq!(sizing(10, 100).added(None), Ok(m(100)));
+        assert_eq!(sizing(10, 0).added(None), Ok(m(10)));
     }
 
     #[test]

@@ -26,11 +26,11 @@ pub struct SpendLimit {
     pub updated_at: Timestamp,
 }
 
-/// What a scope spent in one month and what running requests reserve of it (micro-USD).
+/// What a scope spent in one month and what running requests reserve of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SpendUse {
-    pub spent: i64,
-    pub reserved: i64,
+    pub spent: Money,
+    pub reserved: Money,
 }
 
 /// The column of `usage_records` that names a scope's target.
@@ -63,7 +63,7 @@ fn limit_from(row: &sqlx::any::AnyRow) -> Result<SpendLimit> {
 pub(crate) async fn add_spent_in(
     tx: &mut Transaction<'static, Any>,
     (scope, target_id, period): (SpendScope, &str, &str),
-    amount: i64,
+    amount: Money,
     now: Timestamp,
 ) -> Result<SpendUse> {
     let row = sqlx::query(
@@ -76,13 +76,13 @@ pub(crate) async fn add_spent_in(
     .bind(scope.as_str())
     .bind(target_id)
     .bind(period)
-    .bind(amount)
+    .bind(amount.micros())
     .bind(now)
     .fetch_one(&mut **tx)
     .await?;
     Ok(SpendUse {
-        spent: row.try_get("spent")?,
-        reserved: row.try_get("reserved")?,
+        spent: Money::from_micros(row.try_get("spent")?),
+        reserved: Money::from_micros(row.try_get("reserved")?),
     })
 }
 
@@ -188,8 +188,8 @@ impl Store {
         .await?;
         Ok(match row {
             Some(r) => SpendUse {
-                spent: r.try_get("spent")?,
-                reserved: r.try_get("reserved")?,
+                spent: Money::from_micros(r.try_get("spent")?),
+                reserved: Money::from_micros(r.try_get("reserved")?),
             },
             None => SpendUse::default(),
         })

@@ -6,7 +6,7 @@
 
 use sqlx::{Any, Row, Transaction};
 use tollgate_domain::limits::spend::SpendScope;
-use tollgate_domain::{new_id, IdPrefix, Timestamp};
+use tollgate_domain::{new_id, IdPrefix, Money, Timestamp};
 
 use crate::error::corrupt;
 use crate::leases::{shrink_row_in, LeaseGrowth, LeaseSizing};
@@ -35,9 +35,9 @@ pub(crate) async fn shrink_spend_hold_in(
     tx: &mut Transaction<'static, Any>,
     of: &SpendPeriod,
     hold_id: &str,
-    by: i64,
+    by: Money,
     renew_until: Option<Timestamp>,
-) -> Result<i64> {
+) -> Result<Money> {
     let Some(row) = sqlx::query(
         "SELECT amount FROM spend_holds WHERE id = $1 AND scope = $2 AND target_id = $3 AND period = $4",
     )
@@ -48,15 +48,15 @@ pub(crate) async fn shrink_spend_hold_in(
     .fetch_optional(&mut **tx)
     .await?
     else {
-        return Ok(0);
+        return Ok(Money::ZERO);
     };
-    let amount: i64 = row.try_get("amount")?;
+    let amount = Money::from_micros(row.try_get("amount")?);
     let taken = shrink_row_in(tx, "spend_holds", hold_id, amount, by, renew_until).await?;
-    if taken > 0 {
+    if taken.is_positive() {
         sqlx::query(
             "UPDATE spend_periods SET reserved = reserved - $1 WHERE scope = $2 AND target_id = $3 AND period = $4",
         )
-        .bind(taken)
+        .bind(taken.micros())
         .bind(of.scope.as_str())
         .bind(&of.target_id)
         .bind(&of.period)
@@ -103,15 +103,15 @@ impl Store {
     ) -> Result<LeaseGrowth> {
         sizing.check()?;
         let mut tx = self.begin_write().await?;
-        let used = add_spent_in(&mut tx, of.key(), 0, now).await?;
-        let limit: Option<i64> = sqlx::query(
+        let used = add_spent_in(&mut tx, of.key(), Money::ZERO, now).await?;
+        let limit: Option<Money> = sqlx::query(
             "SELECT monthly_limit FROM spend_limits WHERE scope = $1 AND target_id = $2",
         )
         .bind(of.scope.as_str())
         .bind(&of.target_id)
         .fetch_optional(&mut *tx)
         .await?
-        .map(|r| r.try_get("monthly_limit"))
+        .map(|r| r.try_get("monthly_limit").map(Money::from_micros))
         .transpose()?;
         let available = limit.map(|limit| {
             limit
@@ -129,7 +129,7 @@ impl Store {
                 "UPDATE spend_holds SET amount = amount + $1, expires_at = $2 WHERE id = $3 \
                  AND scope = $4 AND target_id = $5 AND period = $6 AND expires_at > $7",
             )
-            .bind(added)
+            .bind(added.micros())
             .bind(expires_at)
             .bind(id)
             .bind(of.scope.as_str())
@@ -154,7 +154,7 @@ impl Store {
                 .bind(of.scope.as_str())
                 .bind(&of.target_id)
                 .bind(&of.period)
-                .bind(added)
+                .bind(added.micros())
                 .bind(now)
                 .bind(expires_at)
                 .execute(&mut *tx)
@@ -165,7 +165,7 @@ impl Store {
         sqlx::query(
             "UPDATE spend_periods SET reserved = reserved + $1 WHERE scope = $2 AND target_id = $3 AND period = $4",
         )
-        .bind(added)
+        .bind(added.micros())
         .bind(of.scope.as_str())
         .bind(&of.target_id)
         .bind(&of.period)
@@ -180,15 +180,15 @@ impl Store {
     pub async fn shrink_spend_lease(
         &self,
         hold_id: &str,
-        by: i64,
+        by: Money,
         ttl_ms: i64,
         now: Timestamp,
-    ) -> Result<i64> {
+    ) -> Result<Money> {
         let mut tx = self.begin_write().await?;
         let Some(of) = period_of_hold(&mut tx, hold_id).await? else {
-            return Ok(0);
+            return Ok(Money::ZERO);
         };
-        add_spent_in(&mut tx, of.key(), 0, now).await?;
+        add_spent_in(&mut tx, of.key(), Money::ZERO, now).await?;
         let taken =
             shrink_spend_hold_in(&mut tx, &of, hold_id, by, Some(now.saturating_add(ttl_ms)))
                 .await?;
@@ -198,7 +198,8 @@ impl Store {
 
     /// Gives a whole spend hold back.
     pub(crate) async fn release_spend_hold(&self, hold_id: &str, now: Timestamp) -> Result<()> {
-        self.shrink_spend_lease(hold_id, i64::MAX, 0, now).await?;
+        self.shrink_spend_lease(hold_id, Money::from_micros(i64::MAX), 0, now)
+            .await?;
         Ok(())
     }
 
@@ -215,7 +216,7 @@ impl Store {
             let Some(of) = period_of_hold(&mut tx, &id).await? else {
                 continue;
             };
-            add_spent_in(&mut tx, of.key(), 0, now).await?;
+            add_spent_in(&mut tx, of.key(), Money::ZERO, now).await?;
             // Renewed meanwhile (its owner is alive after all): keep it.
             let still_due =
                 sqlx::query("SELECT 1 FROM spend_holds WHERE id = $1 AND expires_at <= $2")
@@ -224,7 +225,12 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?
                     .is_some();
-            if still_due && shrink_spend_hold_in(&mut tx, &of, &id, i64::MAX, None).await? > 0 {
+            let everything = Money::from_micros(i64::MAX);
+            if still_due
+                && shrink_spend_hold_in(&mut tx, &of, &id, everything, None)
+                    .await?
+                    .is_positive()
+            {
                 released += 1;
             }
             tx.commit().await?;
@@ -233,7 +239,7 @@ impl Store {
     }
 
     /// The amount a spend hold reserves now; `None` when it is gone.
-    pub async fn spend_hold_amount(&self, hold_id: &str) -> Result<Option<i64>> {
+    pub async fn spend_hold_amount(&self, hold_id: &str) -> Result<Option<Money>> {
         self.row_amount("spend_holds", hold_id).await
     }
 }
@@ -253,11 +259,11 @@ pub(crate) async fn settle_spend_in(
     now: Timestamp,
 ) -> Result<()> {
     use std::collections::{BTreeMap, HashSet};
-    let mut by_period: BTreeMap<SpendPeriod, (i64, BTreeMap<&str, i64>)> = BTreeMap::new();
+    let mut by_period: BTreeMap<SpendPeriod, (Money, BTreeMap<&str, Money>)> = BTreeMap::new();
     let mut counted: HashSet<&str> = HashSet::new();
     for (i, r) in records.iter().enumerate() {
-        let cost = r.cost.ceil().micros();
-        if cost <= 0 || !stored.contains(&r.id) || !counted.insert(&r.id) {
+        let cost = r.cost.ceil();
+        if !cost.is_positive() || !stored.contains(&r.id) || !counted.insert(&r.id) {
             continue;
         }
         let period = tollgate_domain::limits::spend::period_of(r.occurred_at);

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use sqlx::Row;
 use tollgate_domain::ledger::{OutOfRange, UsageCost};
 use tollgate_domain::usage::PICOS_PER_MICRO;
-use tollgate_domain::Timestamp;
+use tollgate_domain::{Money, Timestamp};
 
 use crate::error::corrupt;
 use crate::leases::shrink_hold_in;
@@ -153,8 +153,8 @@ impl Store {
         let mut outcome = RecordedUsage::default();
         let mut unclaimed = new_ids.clone();
         let mut debits: BTreeMap<&str, Vec<(String, UsageCost)>> = BTreeMap::new();
-        // New records reserved from a hold: (organization, hold, record id, micro-USD).
-        let mut on_holds: Vec<(&str, &str, &str, i64)> = Vec::new();
+        // New records reserved from a hold: (organization, hold, record id, cost rounded up).
+        let mut on_holds: Vec<(&str, &str, &str, Money)> = Vec::new();
         for (i, r) in records.iter().enumerate() {
             // A new id is claimed by its first record: a repeat within the batch was skipped by
             // the insert (its first occurrence was stored) and is a duplicate too.
@@ -169,7 +169,7 @@ impl Store {
                     .or_default()
                     .push((format!("usage:{}", r.id), r.cost));
                 if let Some(Some(hold_id)) = holds.get(i) {
-                    on_holds.push((&r.org_id, hold_id, &r.id, r.cost.ceil().micros()));
+                    on_holds.push((&r.org_id, hold_id, &r.id, r.cost.ceil()));
                 }
             }
         }
@@ -206,11 +206,11 @@ impl Store {
         }
         // Per organization, per hold: what its stored records cost. The debits locked the
         // accounts, so the holds change under the same locks.
-        let mut shrinks: BTreeMap<(&str, &str), i64> = BTreeMap::new();
-        for (org_id, hold_id, id, micros) in on_holds {
+        let mut shrinks: BTreeMap<(&str, &str), Money> = BTreeMap::new();
+        for (org_id, hold_id, id, cost) in on_holds {
             if !refused.iter().any(|r| r == id) {
                 let by = shrinks.entry((org_id, hold_id)).or_default();
-                *by = by.saturating_add(micros);
+                *by = by.saturating_add(cost);
             }
         }
         for ((org_id, hold_id), by) in shrinks {
@@ -230,14 +230,20 @@ impl Store {
         Ok(outcome)
     }
 
-    /// A stored usage record: (organization, cost in micro-USD rounded half up, plan).
-    pub async fn usage_record(&self, id: &str) -> Result<Option<(String, i64, String)>> {
+    /// A stored usage record: (organization, cost rounded half up to the micro-dollar, plan).
+    pub async fn usage_record(&self, id: &str) -> Result<Option<(String, Money, String)>> {
         let row = sqlx::query("SELECT org_id, cost, plan FROM usage_records WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok((r.try_get("org_id")?, r.try_get("cost")?, r.try_get("plan")?)))
-            .transpose()
+        row.map(|r| {
+            Ok((
+                r.try_get("org_id")?,
+                Money::from_micros(r.try_get("cost")?),
+                r.try_get("plan")?,
+            ))
+        })
+        .transpose()
     }
 
     /// Σ exact cost of an organization's usage records in pico-USD, as an `i128` (records from

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use sqlx::Row;
-use tollgate_domain::Timestamp;
+use tollgate_domain::{Money, Timestamp};
 
 use crate::usage_rollups::{Grain, UsageTotals, DAY_MS, ERROR_SQL};
 use crate::{Result, Store, StoreError};
@@ -150,7 +150,8 @@ pub struct RequestEntry {
     pub input_tokens: i64,
     pub cached_input_tokens: i64,
     pub output_tokens: i64,
-    pub cost: i64,
+    /// Rounded half up to the micro-dollar (`usage_records.cost`).
+    pub cost: Money,
     pub plan: String,
     pub latency_ms: Option<i64>,
     /// Time to the first token of a streamed answer.
@@ -442,7 +443,7 @@ impl Store {
                     input_tokens: r.try_get("input_tokens")?,
                     cached_input_tokens: r.try_get("cached_input_tokens")?,
                     output_tokens: r.try_get("output_tokens")?,
-                    cost: r.try_get("cost")?,
+                    cost: Money::from_micros(r.try_get("cost")?),
                     plan: r.try_get("plan")?,
                     latency_ms: r.try_get("latency_ms")?,
                     ttft_ms: r.try_get("ttft_ms")?,

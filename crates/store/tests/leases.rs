@@ -47,15 +47,19 @@ async fn funded_org(store: &Store, amount: i64) -> String {
     org.id
 }
 
+fn m(micros: i64) -> Money {
+    Money::from_micros(micros)
+}
+
 fn sizing(need: i64, want: i64) -> LeaseSizing {
     LeaseSizing {
-        need,
-        want,
+        need: m(need),
+        want: m(want),
         share_divisor: 4,
     }
 }
 
-fn granted(g: LeaseGrowth) -> (String, i64) {
+fn granted(g: LeaseGrowth) -> (String, Money) {
     match g {
         LeaseGrowth::Granted { hold_id, added } => (hold_id, added),
         LeaseGrowth::Refused { available } => panic!("refused with {available} available"),
@@ -98,20 +102,20 @@ async fn concurrent_lessees_never_over_reserve(engine: Engine) {
                 {
                     LeaseGrowth::Granted { added, .. } => added,
                     LeaseGrowth::Refused { available } => {
-                        assert!(available < USD, "refused with {available} available");
-                        0
+                        assert!(available < m(USD), "refused with {available} available");
+                        Money::ZERO
                     }
                 }
             })
         })
         .collect();
-    let mut total = 0;
+    let mut total = Money::ZERO;
     for t in tasks {
-        total += t.await.unwrap();
+        total = total.checked_add(t.await.unwrap()).unwrap();
     }
     let account = store.credit_account(&org).await.unwrap();
-    assert!(total <= 10 * USD, "leased {total} of 10 USD");
-    assert_eq!(account.held.micros(), total, "held = Σ leases");
+    assert!(total <= m(10 * USD), "leased {total} of 10 USD");
+    assert_eq!(account.held, total, "held = Σ leases");
     assert!(
         account.available().micros() < USD,
         "leasing stops only when less than a request is left"
@@ -129,7 +133,7 @@ async fn leases_take_a_share_of_what_is_available(engine: Engine) {
             .await
             .unwrap(),
     );
-    assert_eq!(added, 25 * USD);
+    assert_eq!(added, m(25 * USD));
     // The same hold grows, by a quarter of the 75 left.
     let (same, added) = granted(
         store
@@ -137,8 +141,8 @@ async fn leases_take_a_share_of_what_is_available(engine: Engine) {
             .await
             .unwrap(),
     );
-    assert_eq!((same.as_str(), added), (hold.as_str(), 18_750_000));
-    assert_eq!(store.hold_amount(&hold).await.unwrap(), Some(43_750_000));
+    assert_eq!((same.as_str(), added), (hold.as_str(), m(18_750_000)));
+    assert_eq!(store.hold_amount(&hold).await.unwrap(), Some(m(43_750_000)));
     // Low on credit: exactly what is needed, then nothing.
     let (_, rest) = granted(
         store
@@ -146,21 +150,23 @@ async fn leases_take_a_share_of_what_is_available(engine: Engine) {
             .await
             .unwrap(),
     );
-    assert_eq!(rest, 56_250_000);
+    assert_eq!(rest, m(56_250_000));
     assert_eq!(
         store
             .grow_lease(&org, None, sizing(1, 1), TTL, NOW)
             .await
             .unwrap(),
-        LeaseGrowth::Refused { available: 0 }
+        LeaseGrowth::Refused {
+            available: Money::ZERO
+        }
     );
     // Giving back makes it available again, and renews what is left.
     assert_eq!(
         store
-            .shrink_lease(&org, &hold, 3 * USD, TTL, NOW + 1_000)
+            .shrink_lease(&org, &hold, m(3 * USD), TTL, NOW + 1_000)
             .await
             .unwrap(),
-        3 * USD
+        m(3 * USD)
     );
     assert_eq!(
         store
@@ -176,7 +182,7 @@ async fn leases_take_a_share_of_what_is_available(engine: Engine) {
         1,
         "the other hold"
     );
-    assert_eq!(store.hold_amount(&hold).await.unwrap(), Some(40_750_000));
+    assert_eq!(store.hold_amount(&hold).await.unwrap(), Some(m(40_750_000)));
 }
 
 async fn usage_shrinks_its_hold_exactly_once(engine: Engine) {
@@ -189,7 +195,7 @@ async fn usage_shrinks_its_hold_exactly_once(engine: Engine) {
             .await
             .unwrap(),
     );
-    assert_eq!(added, 2 * USD);
+    assert_eq!(added, m(2 * USD));
     let batch = [record(&org, "r1", 300_000), record(&org, "r2", 200_000)];
     let holds = [Some(hold.as_str()), Some(hold.as_str())];
     let first = store
@@ -202,7 +208,7 @@ async fn usage_shrinks_its_hold_exactly_once(engine: Engine) {
         (after.balance.micros(), after.held.micros()),
         (9_500_000, 1_500_000)
     );
-    assert_eq!(store.hold_amount(&hold).await.unwrap(), Some(1_500_000));
+    assert_eq!(store.hold_amount(&hold).await.unwrap(), Some(m(1_500_000)));
 
     // Replayed (a retry after a lost answer): nothing changes.
     let again = store
@@ -211,7 +217,7 @@ async fn usage_shrinks_its_hold_exactly_once(engine: Engine) {
         .unwrap();
     assert_eq!((again.accepted, again.duplicates), (0, 2));
     assert_eq!(store.credit_account(&org).await.unwrap(), after);
-    assert_eq!(store.hold_amount(&hold).await.unwrap(), Some(1_500_000));
+    assert_eq!(store.hold_amount(&hold).await.unwrap(), Some(m(1_500_000)));
 
     // Usage beyond the hold debits in full and removes the hold, never below nothing.
     store
@@ -259,10 +265,7 @@ async fn expired_leases_return_their_credit(engine: Engine) {
             .unwrap(),
     );
     assert_ne!(new, hold);
-    assert_eq!(
-        store.credit_account(&org).await.unwrap().held.micros(),
-        added
-    );
+    assert_eq!(store.credit_account(&org).await.unwrap().held, added);
     // A hold past its expiry cannot be renewed, even before the expiry job released it.
     assert!(!store
         .renew_lease(&new, TTL, NOW + 100_000 + TTL)

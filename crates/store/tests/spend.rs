@@ -21,10 +21,14 @@ use tollgate_store::{
 const USD: i64 = 1_000_000;
 const TTL: i64 = 60_000;
 
+fn m(micros: i64) -> Money {
+    Money::from_micros(micros)
+}
+
 fn sizing(need: i64, want: i64) -> LeaseSizing {
     LeaseSizing {
-        need,
-        want,
+        need: m(need),
+        want: m(want),
         share_divisor: 4,
     }
 }
@@ -118,8 +122,8 @@ async fn limits_are_set_replaced_removed_audited_and_signalled(engine: Engine) {
     assert_eq!(
         used,
         SpendUse {
-            spent: 2 * USD,
-            reserved: 0
+            spent: m(2 * USD),
+            reserved: m(0),
         }
     );
     assert!(store
@@ -176,25 +180,25 @@ async fn concurrent_lessees_never_reserve_past_the_limit(engine: Engine) {
                 {
                     LeaseGrowth::Granted { added, .. } => added,
                     LeaseGrowth::Refused { available } => {
-                        assert!(available < USD, "refused with {available} available");
-                        0
+                        assert!(available < m(USD), "refused with {available} available");
+                        Money::ZERO
                     }
                 }
             })
         })
         .collect();
-    let mut total = 0;
+    let mut total = Money::ZERO;
     for t in tasks {
-        total += t.await.unwrap();
+        total = total.checked_add(t.await.unwrap()).unwrap();
     }
     let used = store
         .spend_use(of.scope, &of.target_id, &of.period)
         .await
         .unwrap();
     assert_eq!(used.reserved, total);
-    assert!(total <= 10 * USD, "reserved {total} of a 10 USD limit");
+    assert!(total <= m(10 * USD), "reserved {total} of a 10 USD limit");
     // Shares shrink as the headroom does: at the end the last dollars went one at a time.
-    assert!(total >= 9 * USD, "only {total} reserved");
+    assert!(total >= m(9 * USD), "only {total} reserved");
 }
 
 async fn usage_moves_reservations_into_spend_exactly_once(engine: Engine) {
@@ -209,7 +213,7 @@ async fn usage_moves_reservations_into_spend_exactly_once(engine: Engine) {
     else {
         panic!("refused")
     };
-    assert_eq!(added, 2 * USD);
+    assert_eq!(added, m(2 * USD));
     let holds = vec![vec![(SpendScope::Project, hold_id.clone())]];
     let batch = [record(&org, "r1", USD / 2, NOW)];
     for _ in 0..2 {
@@ -224,13 +228,13 @@ async fn usage_moves_reservations_into_spend_exactly_once(engine: Engine) {
                 .await
                 .unwrap(),
             SpendUse {
-                spent: USD / 2,
-                reserved: 3 * USD / 2
+                spent: m(USD / 2),
+                reserved: m(3 * USD / 2),
             }
         );
         assert_eq!(
             store.spend_hold_amount(&hold_id).await.unwrap(),
-            Some(3 * USD / 2)
+            Some(m(3 * USD / 2))
         );
     }
     // The key and the organization count the record too, without holds.
@@ -241,8 +245,8 @@ async fn usage_moves_reservations_into_spend_exactly_once(engine: Engine) {
         assert_eq!(
             store.spend_use(scope, target, &of.period).await.unwrap(),
             SpendUse {
-                spent: USD / 2,
-                reserved: 0
+                spent: m(USD / 2),
+                reserved: m(0),
             }
         );
     }
@@ -252,15 +256,17 @@ async fn usage_moves_reservations_into_spend_exactly_once(engine: Engine) {
             .grow_spend_lease(&of, Some(&hold_id), sizing(9 * USD, 9 * USD), TTL, NOW)
             .await
             .unwrap(),
-        LeaseGrowth::Refused { available: 8 * USD }
+        LeaseGrowth::Refused {
+            available: m(8 * USD)
+        }
     );
     // Shrinking gives back; an expired hold goes back entirely, once.
     assert_eq!(
         store
-            .shrink_spend_lease(&hold_id, USD / 2, TTL, NOW)
+            .shrink_spend_lease(&hold_id, m(USD / 2), TTL, NOW)
             .await
             .unwrap(),
-        USD / 2
+        m(USD / 2)
     );
     assert_eq!(store.expire_spend_holds(NOW + TTL - 1).await.unwrap(), 0);
     assert_eq!(store.expire_spend_holds(NOW + TTL).await.unwrap(), 1);
@@ -271,8 +277,8 @@ async fn usage_moves_reservations_into_spend_exactly_once(engine: Engine) {
             .await
             .unwrap(),
         SpendUse {
-            spent: USD / 2,
-            reserved: 0
+            spent: m(USD / 2),
+            reserved: m(0),
         }
     );
     assert_eq!(store.spend_hold_amount(&hold_id).await.unwrap(), None);

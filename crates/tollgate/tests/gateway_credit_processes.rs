@@ -185,7 +185,7 @@ async fn two_processes_admit_at_most_the_credit(engine: Engine) {
     for id in &admitted {
         let (org, cost, plan) = store.usage_record(id).await.unwrap().unwrap();
         assert_eq!(
-            (org.as_str(), cost, plan.as_str()),
+            (org.as_str(), cost.micros(), plan.as_str()),
             (customer.org.as_str(), COST, "payg")
         );
     }

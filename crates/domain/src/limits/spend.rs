@@ -113,12 +113,12 @@ impl Thresholds {
     }
 
     /// The thresholds `spent` of `limit` has reached (spent · 100 ≥ limit · percent).
-    pub fn reached(&self, spent: i64, limit: i64) -> Vec<u8> {
-        let spent = i128::from(spent) * 100;
+    pub fn reached(&self, spent: Money, limit: Money) -> Vec<u8> {
+        let spent = i128::from(spent.micros()) * 100;
         self.0
             .iter()
             .copied()
-            .filter(|p| spent >= i128::from(limit) * i128::from(*p))
+            .filter(|p| spent >= i128::from(limit.micros()) * i128::from(*p))
             .collect()
     }
 }
@@ -157,11 +157,12 @@ mod tests {
     #[test]
     fn reached_thresholds_count_exactly() {
         let t = Thresholds::default_set();
-        assert_eq!(t.reached(499_999, 1_000_000), [] as [u8; 0]);
-        assert_eq!(t.reached(500_000, 1_000_000), [50]);
-        assert_eq!(t.reached(999_999, 1_000_000), [50, 80]);
-        assert_eq!(t.reached(1_000_000, 1_000_000), [50, 80, 100]);
-        assert_eq!(t.reached(i64::MAX, MAX_SPEND_LIMIT), [50, 80, 100]);
+        let m = Money::from_micros;
+        assert_eq!(t.reached(m(499_999), m(1_000_000)), [] as [u8; 0]);
+        assert_eq!(t.reached(m(500_000), m(1_000_000)), [50]);
+        assert_eq!(t.reached(m(999_999), m(1_000_000)), [50, 80]);
+        assert_eq!(t.reached(m(1_000_000), m(1_000_000)), [50, 80, 100]);
+        assert_eq!(t.reached(m(i64::MAX), m(MAX_SPEND_LIMIT)), [50, 80, 100]);
     }
 
     #[test]

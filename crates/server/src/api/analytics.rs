@@ -9,7 +9,6 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use tollgate_domain::Money;
 use tollgate_store::{RequestEntry, UsageDim, UsageGroup, UsageTotals};
 use utoipa::{IntoParams, ToSchema};
 
@@ -265,7 +264,7 @@ impl From<RequestEntry> for RequestView {
             input_tokens: r.input_tokens,
             cached_input_tokens: r.cached_input_tokens,
             output_tokens: r.output_tokens,
-            cost: Money::from_micros(r.cost).to_usd_string(),
+            cost: r.cost.to_usd_string(),
             plan: r.plan,
             latency_ms: r.latency_ms,
             ttft_ms: r.ttft_ms,

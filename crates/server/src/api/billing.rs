@@ -103,11 +103,9 @@ impl BillingView {
             available: o.account.available().to_usd_string(),
             auto_recharge: AutoRechargeView {
                 enabled: ar.enabled,
-                threshold: Money::from_micros(ar.threshold).to_usd_string(),
-                recharge_to: Money::from_micros(ar.recharge_to).to_usd_string(),
-                monthly_cap: ar
-                    .monthly_cap
-                    .map(|c| Money::from_micros(c).to_usd_string()),
+                threshold: ar.threshold.to_usd_string(),
+                recharge_to: ar.recharge_to.to_usd_string(),
+                monthly_cap: ar.monthly_cap.map(Money::to_usd_string),
                 consecutive_failures: ar.failures,
             },
             payment_method: o.profile.card.as_ref().map(|c| PaymentMethodView {
@@ -118,8 +116,8 @@ impl BillingView {
                 label: card_label(&c.brand, &c.last4),
             }),
             address: o.profile.address.as_ref().map(AddressView::from),
-            min_purchase: Money::from_micros(app.config.billing.min_purchase).to_usd_string(),
-            max_purchase: Money::from_micros(app.config.billing.max_purchase).to_usd_string(),
+            min_purchase: app.config.billing.min_purchase.to_usd_string(),
+            max_purchase: app.config.billing.max_purchase.to_usd_string(),
         }
     }
 }

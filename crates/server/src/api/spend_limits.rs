@@ -60,8 +60,8 @@ impl From<SpendLimitView> for SpendLimitBody {
             monthly_limit: v.limit.monthly_limit.to_usd_string(),
             alert_thresholds: v.limit.thresholds.percents().to_vec(),
             period: v.period,
-            spent: Money::from_micros(v.used.spent).to_usd_string(),
-            reserved: Money::from_micros(v.used.reserved).to_usd_string(),
+            spent: v.used.spent.to_usd_string(),
+            reserved: v.used.reserved.to_usd_string(),
         }
     }
 }

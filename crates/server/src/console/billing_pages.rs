@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use tollgate_domain::country::COUNTRIES;
-use tollgate_domain::{new_id, IdPrefix, Money, OrgAction};
+use tollgate_domain::{new_id, IdPrefix, OrgAction};
 
 use crate::app::App;
 use crate::auth::CurrentSession;
@@ -85,19 +85,19 @@ pub(super) async fn render(
         negative: overview.account.available().is_negative(),
         auto_recharge: AutoRechargeView {
             enabled: ar.enabled,
-            threshold: usd(Money::from_micros(ar.threshold)),
-            recharge_to: usd(Money::from_micros(ar.recharge_to)),
-            monthly_cap: ar.monthly_cap.map(|c| usd(Money::from_micros(c))),
+            threshold: usd(ar.threshold),
+            recharge_to: usd(ar.recharge_to),
+            monthly_cap: ar.monthly_cap.map(usd),
             failures: ar.failures,
-            configured: ar.recharge_to > 0,
+            configured: ar.recharge_to.is_positive(),
         },
         card: p.card.as_ref().map(|c| CardView {
             label: card_label(&c.brand, &c.last4),
             exp: format!("{:02}/{}", c.exp_month, c.exp_year),
         }),
         address: p.address.as_ref().map(AddressView::from),
-        min_purchase: usd(Money::from_micros(app.config.billing.min_purchase)),
-        max_purchase: usd(Money::from_micros(app.config.billing.max_purchase)),
+        min_purchase: usd(app.config.billing.min_purchase),
+        max_purchase: usd(app.config.billing.max_purchase),
         idempotency_key: new_id(IdPrefix::Payment).replacen("pay_", "web_", 1),
         content: tab_content(app, session, org_id, tab).await,
         extra,

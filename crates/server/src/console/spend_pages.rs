@@ -85,7 +85,7 @@ pub(crate) async fn project_card(
                 .map(u8::to_string)
                 .collect::<Vec<_>>()
                 .join(", "),
-            spent: Some(Money::from_micros(v.used.spent).to_usd_string()),
+            spent: Some(v.used.spent.to_usd_string()),
             period: Some(v.period),
             can_manage,
         },

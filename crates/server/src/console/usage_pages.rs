@@ -334,7 +334,7 @@ pub async fn requests(
             error: tollgate_store::is_error_status(&r.status),
             input: count(r.input_tokens),
             output: count(r.output_tokens),
-            cost: usd(Money::from_micros(r.cost)),
+            cost: usd(r.cost),
             latency: r.latency_ms,
             ttft: r.ttft_ms,
         })

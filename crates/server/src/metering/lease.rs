@@ -58,42 +58,60 @@ pub(super) struct Lease<P> {
     resizing: tokio::sync::Mutex<()>,
 }
 
+/// What one lease holds and owes, as this process knows it. The arithmetic is checked; an
+/// overflow (out of reach below $9.2 trillion) errs toward believing less is free, never more:
+/// a growth it cannot add is not counted, a reservation it cannot add is refused, one it
+/// cannot take off stays.
 #[derive(Default)]
 struct LeaseState {
     hold_id: Option<String>,
     /// What the hold reserves, as far as this process knows (never more than the database's).
-    granted: i64,
+    granted: Money,
     /// Reserved by requests still running.
-    in_flight: i64,
+    in_flight: Money,
     /// Cost of finished requests not yet stored: the writer's next batch shrinks the hold by it.
-    pending: i64,
+    pending: Money,
     /// Reservations waiting for a growth, so that one growth covers them all.
-    waiting: i64,
+    waiting: Money,
     /// Reserved since the last tick, and in the tick before: the demand a lease is sized for.
-    demand: i64,
-    last_demand: i64,
+    demand: Money,
+    last_demand: Money,
     /// When the hold expires unless renewed (the app clock's milliseconds).
     expires_at: i64,
     /// A growth ahead of need is on its way (`grow_ahead`): no second one is started.
     growing_ahead: bool,
 }
 
+/// `*amount − by`, or `*amount` unchanged on overflow (see [`LeaseState`]).
+fn take_off(amount: &mut Money, by: Money) {
+    if let Some(less) = amount.checked_sub(by) {
+        *amount = less;
+    }
+}
+
 impl LeaseState {
-    fn free(&self) -> i64 {
-        self.granted - self.in_flight - self.pending
+    /// Granted less what runs and what waits to be stored; nothing on overflow.
+    fn free(&self) -> Money {
+        self.granted
+            .checked_sub(self.in_flight)
+            .and_then(|f| f.checked_sub(self.pending))
+            .unwrap_or(Money::ZERO)
     }
 
-    fn take(&mut self, amount: i64) -> bool {
+    fn take(&mut self, amount: Money) -> bool {
         if self.free() < amount {
             return false;
         }
-        self.in_flight += amount;
+        let Some(in_flight) = self.in_flight.checked_add(amount) else {
+            return false;
+        };
+        self.in_flight = in_flight;
         self.demand = self.demand.saturating_add(amount);
         true
     }
 
     /// A tick of recent demand: what the lease is sized to hold free.
-    fn tick_demand(&self) -> i64 {
+    fn tick_demand(&self) -> Money {
         self.last_demand.max(self.demand)
     }
 
@@ -101,8 +119,12 @@ impl LeaseState {
     /// before a request finds the lease short and has to wait for the database. Marks the
     /// growth as started when it answers yes.
     fn claim_growth_ahead(&mut self) -> bool {
-        let low = self.tick_demand() / 2;
-        if self.growing_ahead || self.waiting > 0 || low <= 0 || self.free() >= low {
+        let low = self.tick_demand().checked_div(2).unwrap_or(Money::ZERO);
+        if self.growing_ahead
+            || self.waiting.is_positive()
+            || !low.is_positive()
+            || self.free() >= low
+        {
             return false;
         }
         self.growing_ahead = true;
@@ -110,31 +132,34 @@ impl LeaseState {
     }
 
     /// What the database granted: a new hold replaces what memory thought the old one held.
-    fn grown(&mut self, hold_id: String, added: i64, expires_at: i64) {
+    fn grown(&mut self, hold_id: String, added: Money, expires_at: i64) {
         if self.hold_id.as_deref() != Some(hold_id.as_str()) {
             // A new hold: the old one is gone, and what memory thought it held with it.
             self.lost();
             self.hold_id = Some(hold_id);
         }
-        self.granted += added;
+        // Not counted on overflow: memory then believes in less than the hold reserves.
+        if let Some(granted) = self.granted.checked_add(added) {
+            self.granted = granted;
+        }
         self.expires_at = expires_at;
     }
 
     /// Nothing held, running, waiting or recently asked for: the lease can be forgotten.
     fn forgettable(&self) -> bool {
         self.hold_id.is_none()
-            && self.in_flight == 0
-            && self.pending == 0
-            && self.waiting == 0
-            && self.demand == 0
-            && self.last_demand == 0
+            && self.in_flight == Money::ZERO
+            && self.pending == Money::ZERO
+            && self.waiting == Money::ZERO
+            && self.demand == Money::ZERO
+            && self.last_demand == Money::ZERO
     }
 
     /// The hold is gone (expired while this process stalled, or used up): what memory
     /// thought it held is no longer reserved.
     fn lost(&mut self) {
         self.hold_id = None;
-        self.granted = 0;
+        self.granted = Money::ZERO;
     }
 }
 
@@ -148,24 +173,24 @@ impl<P> Lease<P> {
     }
 
     /// A reservation ended without a record: its credit is free again.
-    pub fn give_back(&self, amount: i64) {
-        self.lock().in_flight -= amount;
+    pub fn give_back(&self, amount: Money) {
+        take_off(&mut self.lock().in_flight, amount);
     }
 
     /// A request finished: its reservation ends and its cost waits for the writer.
-    pub fn finish(&self, reserved: i64, cost: i64) {
+    pub fn finish(&self, reserved: Money, cost: Money) {
         let mut s = self.lock();
-        s.in_flight -= reserved;
+        take_off(&mut s.in_flight, reserved);
         s.pending = s.pending.saturating_add(cost);
     }
 
     /// The writer stored a record of `cost` (the hold shrank by it, up to what was left) or
     /// dropped it (`stored` false: the hold is untouched and the credit free again).
-    pub fn settled(&self, cost: i64, stored: bool) {
+    pub fn settled(&self, cost: Money, stored: bool) {
         let mut s = self.lock();
-        s.pending -= cost;
+        take_off(&mut s.pending, cost);
         if stored {
-            s.granted = s.granted.saturating_sub(cost).max(0);
+            s.granted = s.granted.saturating_sub(cost).max(Money::ZERO);
         }
     }
 }
@@ -225,7 +250,7 @@ impl<P: Pool> Leases<P> {
         &self,
         inner: &Arc<Inner>,
         pool: &P,
-        amount: i64,
+        amount: Money,
     ) -> Result<Arc<Lease<P>>, CreditRefusal> {
         let lease = self.get(pool);
         let (taken, ahead) = {
@@ -239,10 +264,21 @@ impl<P: Pool> Leases<P> {
         if taken {
             return Ok(lease);
         }
-        lease.lock().waiting += amount;
+        let waits = {
+            let mut s = lease.lock();
+            match s.waiting.checked_add(amount) {
+                Some(waiting) => {
+                    s.waiting = waiting;
+                    true
+                }
+                None => false,
+            }
+        };
         let resizing = lease.resizing.lock().await;
         let outcome = self.grow_and_take(inner, &lease, amount).await;
-        lease.lock().waiting -= amount;
+        if waits {
+            take_off(&mut lease.lock().waiting, amount);
+        }
         drop(resizing);
         outcome.map(|()| lease)
     }
@@ -251,7 +287,7 @@ impl<P: Pool> Leases<P> {
         &self,
         inner: &Inner,
         lease: &Lease<P>,
-        amount: i64,
+        amount: Money,
     ) -> Result<(), CreditRefusal> {
         let (hold_id, sizing) = {
             let mut s = lease.lock();
@@ -259,11 +295,13 @@ impl<P: Pool> Leases<P> {
             if s.take(amount) {
                 return Ok(());
             }
-            let need = amount - s.free();
+            // `take` refused, so `free < amount`: the need is positive.
+            let Some(need) = amount.checked_sub(s.free()) else {
+                return Err(CreditRefusal::Unavailable);
+            };
             // Enough for everyone waiting, or for a tick of recent demand.
-            let want = need
-                .saturating_add(s.waiting - amount)
-                .max(s.last_demand.max(s.demand));
+            let others = s.waiting.checked_sub(amount).unwrap_or(Money::ZERO);
+            let want = need.saturating_add(others).max(s.tick_demand());
             (
                 s.hold_id.clone(),
                 LeaseSizing {
@@ -293,14 +331,16 @@ impl<P: Pool> Leases<P> {
                     // Only when the old hold was lost with requests still running on it: the
                     // new one covered them first.
                     Err(CreditRefusal::Insufficient {
-                        needed: Money::from_micros(amount),
-                        available: Money::from_micros(s.free().max(0)),
+                        needed: amount,
+                        available: s.free().max(Money::ZERO),
                     })
                 }
             }
             LeaseGrowth::Refused { available } => Err(CreditRefusal::Insufficient {
-                needed: Money::from_micros(amount),
-                available: Money::from_micros(available.max(0).saturating_add(s.free().max(0))),
+                needed: amount,
+                available: available
+                    .max(Money::ZERO)
+                    .saturating_add(s.free().max(Money::ZERO)),
             }),
         }
     }
@@ -320,11 +360,22 @@ impl<P: Pool> Leases<P> {
                 };
                 let recent = std::mem::take(&mut s.demand);
                 // Keep what the last tick used; an idle lease gives everything back.
-                let surplus = (s.free() - recent).max(0);
+                let surplus = s
+                    .free()
+                    .checked_sub(recent)
+                    .unwrap_or(Money::ZERO)
+                    .max(Money::ZERO);
                 s.last_demand = recent;
-                // Leaves memory before the database, so no request is admitted against it.
-                s.granted -= surplus;
-                let idle = s.granted == 0 && s.in_flight == 0 && s.pending == 0;
+                // Leaves memory before the database, so no request is admitted against it
+                // (`surplus ≤ free ≤ granted`: nothing to give back on overflow).
+                let (surplus, granted) = match s.granted.checked_sub(surplus) {
+                    Some(granted) => (surplus, granted),
+                    None => (Money::ZERO, s.granted),
+                };
+                s.granted = granted;
+                let idle = s.granted == Money::ZERO
+                    && s.in_flight == Money::ZERO
+                    && s.pending == Money::ZERO;
                 (hold_id, surplus, s.expires_at - now < ttl / 2, idle)
             };
             if idle {
@@ -335,13 +386,13 @@ impl<P: Pool> Leases<P> {
                     .release_lease_hold(lease.pool.hold_of(), &hold_id, now)
                     .await?;
                 lease.lock().lost();
-            } else if surplus > 0 {
+            } else if surplus.is_positive() {
                 let given = inner
                     .store
                     .shrink_hold(lease.pool.hold_of(), &hold_id, surplus, ttl, now)
                     .await?;
                 let mut s = lease.lock();
-                if given == 0 {
+                if given == Money::ZERO {
                     s.lost();
                 } else {
                     s.expires_at = now.saturating_add(ttl);
@@ -368,7 +419,7 @@ impl<P: Pool> Leases<P> {
             let hold_id = {
                 let mut s = lease.lock();
                 let id = s.hold_id.take();
-                s.granted = 0;
+                s.granted = Money::ZERO;
                 id
             };
             if let Some(id) = hold_id {
@@ -395,12 +446,12 @@ async fn grow_ahead<P: Pool>(inner: Arc<Inner>, lease: Arc<Lease<P>>) {
         if closing {
             None
         } else {
-            let want = s.tick_demand().saturating_sub(s.free().max(0));
-            (want > 0).then(|| {
+            let want = s.tick_demand().saturating_sub(s.free().max(Money::ZERO));
+            want.is_positive().then(|| {
                 (
                     s.hold_id.clone(),
                     LeaseSizing {
-                        need: 1,
+                        need: Money::from_micros(1),
                         want,
                         share_divisor: SHARE_DIVISOR,
                     },
@@ -428,3 +479,6 @@ async fn grow_ahead<P: Pool>(inner: Arc<Inner>, lease: Arc<Lease<P>>) {
     lease.lock().growing_ahead = false;
     drop(resizing);
 }
+
+#[cfg(test)]
+mod tests;

@@ -99,10 +99,10 @@ impl CreditReservation {
 impl Drop for CreditReservation {
     fn drop(&mut self) {
         if let Some(lease) = self.lease.take() {
-            lease.give_back(self.amount.micros());
+            lease.give_back(self.amount);
         }
         for (_, lease) in self.spend.drain(..) {
-            lease.give_back(self.amount.micros());
+            lease.give_back(self.amount);
         }
     }
 }
@@ -157,7 +157,7 @@ impl Metering {
             spend: Vec::new(),
             amount: Money::ZERO,
         };
-        if max_cost.micros() <= 0 {
+        if !max_cost.is_positive() {
             return Ok(reservation);
         }
         reservation.amount = max_cost;
@@ -165,7 +165,7 @@ impl Metering {
             let lease = self
                 .inner
                 .spend_leases
-                .reserve(&self.inner, period, max_cost.micros())
+                .reserve(&self.inner, period, max_cost)
                 .await
                 .map_err(|refusal| match refusal {
                     CreditRefusal::Insufficient { needed, available } => {
@@ -182,11 +182,7 @@ impl Metering {
         let lease = self
             .inner
             .leases
-            .reserve(
-                &self.inner,
-                &lease::Credit(org_id.to_owned()),
-                max_cost.micros(),
-            )
+            .reserve(&self.inner, &lease::Credit(org_id.to_owned()), max_cost)
             .await?;
         reservation.lease = Some(lease);
         Ok(reservation)
@@ -197,16 +193,16 @@ impl Metering {
     /// settles `reservation` (if any) at `record.cost`, the rest going back. Never blocks, never
     /// fails the request.
     pub fn record(&self, record: UsageRecord, reservation: Option<CreditReservation>) {
-        let cost = record.cost.ceil().micros();
+        let cost = record.cost.ceil();
         let (lease, spend) = match reservation {
             Some(mut r) => {
                 let lease = r.lease.take();
                 if let Some(lease) = &lease {
-                    lease.finish(r.amount.micros(), cost);
+                    lease.finish(r.amount, cost);
                 }
                 let spend = std::mem::take(&mut r.spend);
                 for (_, lease) in &spend {
-                    lease.finish(r.amount.micros(), cost);
+                    lease.finish(r.amount, cost);
                 }
                 (lease, spend)
             }

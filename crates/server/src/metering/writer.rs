@@ -194,7 +194,7 @@ async fn store(inner: &Inner, part: &[Queued]) -> Result<(), StoreError> {
 
 /// The leases learn that a record was stored (their holds shrank by its cost) or not.
 fn settled(q: &Queued, stored: bool) {
-    let cost = q.record.cost.ceil().micros();
+    let cost = q.record.cost.ceil();
     if let Some(lease) = &q.lease {
         lease.settled(cost, stored);
     }

@@ -5,6 +5,7 @@ use serde_json::json;
 use tollgate_domain::ledger::GrantSource;
 use tollgate_domain::payment::{
     month_start, parse_monthly_cap, AutoRecharge, PaymentKind, PaymentStatus, RechargeRefusal,
+    MIN_CHARGE,
 };
 use tollgate_domain::OrgId;
 use tollgate_domain::{Money, OrgAction, ValidationError};
@@ -12,7 +13,6 @@ use tollgate_store::{BillingProfile, Payment, User};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
-use crate::payments::MIN_CHARGE_MICROS;
 use crate::service::charges::ChargeSpec;
 use crate::service::{audit, ServiceError, ServiceResult};
 
@@ -48,8 +48,8 @@ impl App {
             .set_auto_recharge(
                 org_id,
                 enabled,
-                settings.threshold.micros(),
-                settings.recharge_to.micros(),
+                settings.threshold,
+                settings.recharge_to,
                 monthly_cap,
                 self.now(),
                 audit(
@@ -63,7 +63,7 @@ impl App {
                     "organization",
                     org_id,
                     json!({"threshold": settings.threshold.to_usd_string(), "recharge_to": settings.recharge_to.to_usd_string(),
-                           "monthly_cap": monthly_cap.map(|c| Money::from_micros(c).to_usd_string())}),
+                           "monthly_cap": monthly_cap.map(Money::to_usd_string)}),
                 ),
             )
             .await?;
@@ -97,7 +97,7 @@ impl App {
         AutoRecharge::new(
             parse("threshold", threshold)?,
             parse("recharge_to", recharge_to)?,
-            Money::from_micros(self.config.billing.max_purchase),
+            self.config.billing.max_purchase,
         )
     }
 
@@ -119,8 +119,8 @@ impl App {
         // settled also saw the count before it, and so names the same payment.
         let generation = self.store.settled_recharge_count(org_id).await?;
         let settings = AutoRecharge {
-            threshold: Money::from_micros(ar.threshold),
-            recharge_to: Money::from_micros(ar.recharge_to),
+            threshold: ar.threshold,
+            recharge_to: ar.recharge_to,
         };
         let planned = self
             .plan_auto_recharge(org_id, settings, ar.monthly_cap, now)
@@ -182,7 +182,7 @@ impl App {
         &self,
         org_id: &str,
         settings: AutoRecharge,
-        monthly_cap: Option<i64>,
+        monthly_cap: Option<Money>,
         now: i64,
     ) -> ServiceResult<Result<Option<Money>, RechargeRefusal>> {
         let account = self.store.credit_account(org_id).await?;
@@ -195,14 +195,14 @@ impl App {
                     .auto_recharged_since(org_id, month_start(now))
                     .await?
             }
-            None => 0,
+            None => Money::ZERO,
         };
         Ok(settings.plan_charge(
-            account.balance.micros(),
-            MIN_CHARGE_MICROS,
-            Money::from_micros(self.config.billing.max_purchase),
-            monthly_cap.map(Money::from_micros),
-            Money::from_micros(charged),
+            account.balance,
+            MIN_CHARGE,
+            self.config.billing.max_purchase,
+            monthly_cap,
+            charged,
         ))
     }
 
@@ -226,9 +226,9 @@ impl App {
 pub(crate) fn cap_in_force(
     raw: Option<&str>,
     profile: &BillingProfile,
-) -> Result<Option<i64>, ValidationError> {
+) -> Result<Option<Money>, ValidationError> {
     Ok(match raw {
-        Some(raw) => parse_monthly_cap(raw)?.map(Money::micros),
+        Some(raw) => parse_monthly_cap(raw)?,
         None => profile.auto_recharge.monthly_cap,
     })
 }

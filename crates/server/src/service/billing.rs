@@ -8,7 +8,7 @@ use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::ledger::GrantSource;
 use tollgate_domain::payment::{parse_payment_amount, PaymentKind};
 use tollgate_domain::OrgId;
-use tollgate_domain::{IdPrefix, Money, OrgAction, ValidationError};
+use tollgate_domain::{IdPrefix, OrgAction, ValidationError};
 use tollgate_store::{
     BillingProfile, CreditAccount, Grant, Payment, PostalAddress, StoredCard, User,
 };
@@ -117,12 +117,8 @@ impl App {
         self.require_verified_email(user)?;
         check_idempotency_key(idempotency_key)?;
         let limits = &self.config.billing;
-        let amount = parse_payment_amount(
-            "amount",
-            amount,
-            Money::from_micros(limits.min_purchase),
-            Money::from_micros(limits.max_purchase),
-        )?;
+        let amount =
+            parse_payment_amount("amount", amount, limits.min_purchase, limits.max_purchase)?;
         let key = format!("purchase:{idempotency_key}");
         let fingerprint = format!("credits:{}", amount.micros());
         let charge = self

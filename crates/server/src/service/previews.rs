@@ -72,13 +72,13 @@ impl App {
         let catalog = self.catalog.current();
         let (model, new_tier) = find_tier(&catalog, &sub.model, tier_id)?;
         // The same tier has the same price, so it charges nothing either.
-        let amount = Money::from_micros(tier_change_charge(
-            current_tier_price(model, &sub).micros(),
-            new_tier.monthly_price.micros(),
+        let amount = tier_change_charge(
+            current_tier_price(model, &sub),
+            new_tier.monthly_price,
             sub.current_period_start,
             sub.current_period_end,
             self.now(),
-        ));
+        );
         if amount == Money::ZERO {
             return Ok(None);
         }

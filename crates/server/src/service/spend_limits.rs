@@ -205,9 +205,7 @@ impl App {
                 .store
                 .spend_use(limit.scope, &limit.target_id, &period)
                 .await?;
-            let reached = limit
-                .thresholds
-                .reached(used.spent, limit.monthly_limit.micros());
+            let reached = limit.thresholds.reached(used.spent, limit.monthly_limit);
             if reached.is_empty() {
                 continue;
             }
@@ -218,7 +216,7 @@ impl App {
             for percent in reached.into_iter().filter(|p| !sent.contains(p)) {
                 let target_name = self.spend_target_name(limit).await;
                 let url = self.limits_url(org_id);
-                let spent = Money::from_micros(used.spent).to_usd_string();
+                let spent = used.spent.to_usd_string();
                 let monthly = limit.monthly_limit.to_usd_string();
                 let emails = self
                     .admin_emails(org_id, |to, org_name| {

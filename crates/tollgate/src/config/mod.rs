@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
-use tollgate_domain::payment::{MICROS_PER_CENT, MIN_CHARGE_MICROS};
+use tollgate_domain::payment::{MICROS_PER_CENT, MIN_CHARGE};
 use tollgate_domain::Money;
 use tollgate_server::email::{SmtpConfig, SmtpSecurity, TransportConfig};
 use tollgate_server::metering::MeteringConfig;
@@ -293,22 +293,24 @@ impl Config {
     /// Purchase limits and credit expiry from the file.
     fn billing(&self, d: &BillingConfig) -> anyhow::Result<BillingConfig> {
         let f = &self.file;
-        let usd = |key: &'static str, v: &Option<String>, default: i64| -> anyhow::Result<i64> {
+        let usd = |key: &'static str,
+                   v: &Option<String>,
+                   default: Money|
+         -> anyhow::Result<Money> {
             match v {
                 None => Ok(default),
-                Some(raw) => Ok(Money::parse_usd(key, raw)
-                    .map_err(|e| anyhow::anyhow!("{key}: {e}"))?
-                    .micros()),
+                Some(raw) => Money::parse_usd(key, raw).map_err(|e| anyhow::anyhow!("{key}: {e}")),
             }
         };
         let min_purchase = usd("min_purchase", &f.min_purchase, d.min_purchase)?;
         let max_purchase = usd("max_purchase", &f.max_purchase, d.max_purchase)?;
         anyhow::ensure!(
-            min_purchase >= MIN_CHARGE_MICROS && min_purchase <= max_purchase,
+            min_purchase >= MIN_CHARGE && min_purchase <= max_purchase,
             "min_purchase must be at least 0.50 and at most max_purchase"
         );
         anyhow::ensure!(
-            min_purchase % MICROS_PER_CENT == 0 && max_purchase % MICROS_PER_CENT == 0,
+            min_purchase.micros() % MICROS_PER_CENT == 0
+                && max_purchase.micros() % MICROS_PER_CENT == 0,
             "min_purchase and max_purchase must be whole cents"
         );
         Ok(BillingConfig {

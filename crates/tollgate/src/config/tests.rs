@@ -267,3 +267,27 @@ fn unknown_database_schemes_are_refused() {
     };
     assert!(Config::load(&args).is_err());
 }
+
+#[test]
+fn purchase_bounds_are_decimal_strings_of_whole_cents() {
+    let usd = |raw| Money::parse_usd("x", raw).unwrap();
+    let d = config_with("").server().unwrap().billing;
+    assert_eq!((d.min_purchase, d.max_purchase), (usd("10"), usd("10000")));
+    let c = config_with("min_purchase = \"0.50\"\nmax_purchase = \"2500.25\"\n")
+        .server()
+        .unwrap()
+        .billing;
+    assert_eq!(
+        (c.min_purchase, c.max_purchase),
+        (usd("0.5"), usd("2500.25"))
+    );
+    for bad in [
+        "min_purchase = \"0.49\"",
+        "min_purchase = \"10.001\"",
+        "max_purchase = \"9.99\"",
+        "max_purchase = \"-5\"",
+        "max_purchase = \"1e3\"",
+    ] {
+        assert!(config_with(bad).server().is_err(), "{bad} is refused");
+    }
+}

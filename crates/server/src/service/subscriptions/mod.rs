@@ -321,13 +321,13 @@ impl App {
             }
             ChangePlan::Upgrade => {
                 self.require_payment_method(org_id).await?;
-                let amount = Money::from_micros(tier_change_charge(
-                    current_price.micros(),
-                    new_tier.monthly_price.micros(),
+                let amount = tier_change_charge(
+                    current_price,
+                    new_tier.monthly_price,
                     sub.current_period_start,
                     sub.current_period_end,
                     now,
-                ));
+                );
                 let key = format!("sub:{}:upgrade:{}:{now}", sub.id, new_tier.id);
                 let started = self
                     .store
