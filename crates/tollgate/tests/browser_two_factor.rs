@@ -34,6 +34,8 @@ async fn enrol_on_the_account_page_then_sign_in_with_a_recovery_code() {
 
     b.goto(&server.url("/account")).await;
     b.find("#totp-start").await.click().await;
+    // The click loads the enrolment page: wait for it (up to 5 s) before counting on it.
+    b.find("#totp-qr svg").await;
     assert_eq!(b.count("#totp-qr svg").await, 1, "the QR code is drawn");
     let secret = b.find("#totp-secret").await.text().await;
     let key = totp::base32_decode(&secret).unwrap();
