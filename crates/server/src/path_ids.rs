@@ -117,19 +117,17 @@ impl<A: PathSegment, B: PathSegment, C: PathSegment> PathIds for (A, B, C) {
     }
 }
 
-impl App {
-    /// The answer to a malformed id in a path, for a signed-in caller: the organization
-    /// before it is checked first (404, or the two-factor rule), as the operation would have.
-    pub(crate) async fn malformed_path_id(
-        &self,
-        session: &CurrentSession,
-        malformed: MalformedId,
-    ) -> ServiceError {
-        if let Some(org) = &malformed.org {
-            if let Err(e) = self.org_access(&session.user, org).await {
-                return e;
-            }
+/// The answer to a malformed id in a path, for a signed-in caller: the organization
+/// before it is checked first (404, or the two-factor rule), as the operation would have.
+pub(crate) async fn malformed_path_id(
+    app: &App,
+    session: &CurrentSession,
+    malformed: MalformedId,
+) -> ServiceError {
+    if let Some(org) = &malformed.org {
+        if let Err(e) = app.org_access(&session.user, org).await {
+            return e;
         }
-        ServiceError::NotFound(malformed.what)
     }
+    ServiceError::NotFound(malformed.what)
 }

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::app::App;
+use crate::console::page::error_page;
 use crate::service::stripe_events::BillingWebhooks;
 use crate::{api, changes, connections, console, gateway, health, metrics, payments};
 
@@ -49,7 +50,7 @@ async fn fallback(State(app): State<Arc<App>>, request: Request) -> Response {
     } else if path.starts_with("/v1/") || path == "/v1" {
         gateway::GatewayError::not_found().into_response()
     } else {
-        app.error_page(StatusCode::NOT_FOUND, "")
+        error_page(&app, StatusCode::NOT_FOUND, "")
     }
 }
 
@@ -78,7 +79,7 @@ async fn reject_undecodable_paths(
         }
         .into_response()
     } else {
-        app.error_page(StatusCode::BAD_REQUEST, message)
+        error_page(&app, StatusCode::BAD_REQUEST, message)
     }
 }
 

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use crate::api::error::ApiError;
 use crate::app::App;
 use crate::auth::CurrentSession;
+use crate::path_ids::malformed_path_id;
 use crate::path_ids::{PathIds, PathIdsError};
 use crate::service::ServiceError;
 
@@ -86,7 +87,7 @@ impl<T: PathIds + Send> FromRequestParts<Arc<App>> for ApiPath<T> {
             Err(PathIdsError::WrongCount) => Err(ApiError::not_found()),
             Err(PathIdsError::Malformed(malformed)) => {
                 let ApiSession(session) = ApiSession::from_request_parts(parts, app).await?;
-                Err(app.malformed_path_id(&session, malformed).await.into())
+                Err(malformed_path_id(app, &session, malformed).await.into())
             }
         }
     }

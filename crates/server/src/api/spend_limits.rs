@@ -18,6 +18,7 @@ use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::{ApiJson, ApiSession};
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
+use crate::path_ids::malformed_path_id;
 use crate::path_ids::MalformedId;
 use crate::service::spend_limits::{SpendLimitView, SpendTarget};
 use crate::service::ServiceError;
@@ -135,8 +136,7 @@ impl FromRequestParts<Arc<App>> for LimitAt {
                     "organization"
                 };
                 let ApiSession(session) = ApiSession::from_request_parts(parts, app).await?;
-                Err(app
-                    .malformed_path_id(&session, MalformedId { what, org })
+                Err(malformed_path_id(app, &session, MalformedId { what, org })
                     .await
                     .into())
             }

@@ -16,7 +16,10 @@ use crate::auth::{ClientInfo, CurrentSession};
 use crate::console::form_fields::form_fields;
 use crate::console::form_guard::{csrf_field, CheckedForm, CsrfForm};
 use crate::console::page::Section;
+use crate::console::page::{error_page, org_page};
+use crate::console::service_error_page;
 use crate::console::two_factor_pages::TwoFactorCard;
+use crate::console::two_factor_pages::{clear_recovery_cookie, two_factor_card};
 use crate::console::PageSession;
 use crate::service::ServiceError;
 use crate::time::minute;
@@ -116,7 +119,7 @@ pub async fn page(
     .await;
     // Recovery codes are shown once: the cookie that brought them goes.
     (
-        [(header::SET_COOKIE, app.clear_recovery_cookie(&client))],
+        [(header::SET_COOKIE, clear_recovery_cookie(&app, &client))],
         page,
     )
         .into_response()
@@ -130,23 +133,23 @@ pub(crate) async fn render(
     status: StatusCode,
     forms: AccountForms,
 ) -> Response {
-    let two_factor = match app.two_factor_card(&session.user, headers).await {
+    let two_factor = match two_factor_card(app, &session.user, headers).await {
         Ok(card) => card,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(app, e),
     };
     let sessions = match app.list_sessions(session).await {
         Ok(page) => page,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(app, e),
     };
     let memberships = match app.store.memberships(&session.user.id).await {
         Ok(all) => all,
-        Err(e) => return app.service_error_page(e.into()),
+        Err(e) => return service_error_page(app, e.into()),
     };
     // The organizations that refuse this user until two-factor sign-in is on (decision 0024):
     // the console sends them here, and the banner says why.
     let totp_enabled = match app.store.totp_enabled(&session.user.id).await {
         Ok(on) => on,
-        Err(e) => return app.service_error_page(e.into()),
+        Err(e) => return service_error_page(app, e.into()),
     };
     let requiring: Vec<&str> = memberships
         .iter()
@@ -166,7 +169,7 @@ pub(crate) async fn render(
     // The page sits in the frame of the user's first organization (for the switcher).
     let first = memberships.first().cloned();
     let Some(org) = first else {
-        return app.error_page(StatusCode::NOT_FOUND, "You belong to no organization.");
+        return error_page(app, StatusCode::NOT_FOUND, "You belong to no organization.");
     };
     let page = AccountPage {
         sessions: sessions
@@ -187,7 +190,8 @@ pub(crate) async fn render(
         two_factor_required_by: required_by,
         forms,
     };
-    app.org_page(
+    org_page(
+        app,
         session,
         &org,
         Section::Account,
@@ -228,7 +232,7 @@ pub async fn save_profile(
             )
             .await
         }
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }
 
@@ -252,7 +256,7 @@ pub async fn change_password(
         .await
     {
         Ok(_) => return Redirect::to("/account?notice=password_changed").into_response(),
-        Err(e @ ServiceError::Internal(_)) => return app.service_error_page(e),
+        Err(e @ ServiceError::Internal(_)) => return service_error_page(&app, e),
         Err(e) => e,
     };
     let extra = match &refused {
@@ -279,7 +283,7 @@ pub async fn sign_out_session(
     CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
     if let Err(e) = app.sign_out_session(&session, &session_id).await {
-        return app.service_error_page(e);
+        return service_error_page(&app, e);
     }
     if session_id == session.session_id {
         return (
@@ -297,7 +301,7 @@ pub async fn sign_out_others(
 ) -> Response {
     match app.sign_out_other_sessions(&session).await {
         Ok(_) => Redirect::to("/account?notice=others_ended").into_response(),
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }
 
@@ -311,7 +315,7 @@ pub async fn resend_verification(
         Err(ServiceError::Conflict { .. }) => {
             Redirect::to("/account?notice=email_verified").into_response()
         }
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }
 
@@ -324,6 +328,6 @@ pub async fn verify_email(
 ) -> Response {
     match app.verify_email(&token, &client).await {
         Ok(_) => Redirect::to("/account?notice=email_verified").into_response(),
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::auth::ClientInfo;
 use crate::console::form_fields::form_fields;
+use crate::console::page::public_page;
+use crate::console::{check_form, service_error_page};
 use crate::console::{safe_next, urlencode, AnonCsrf, PageForm, PageSession};
 use crate::service::accounts::SignupInput;
 use crate::service::ServiceError;
@@ -80,7 +82,13 @@ pub async fn login_form(
         notice: notice_text(q.notice.as_deref()),
         error: None,
     };
-    csrf.attach(app.public_page("login.html", StatusCode::OK, &csrf.secret, &page))
+    csrf.attach(public_page(
+        &app,
+        "login.html",
+        StatusCode::OK,
+        &csrf.secret,
+        &page,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -103,7 +111,7 @@ pub async fn login(
     PageForm(form): PageForm<LoginForm>,
 ) -> Response {
     let csrf = AnonCsrf::from_headers(&headers);
-    if let Err(refused) = app.check_form(&headers, &csrf.secret, &form.csrf) {
+    if let Err(refused) = check_form(&app, &headers, &csrf.secret, &form.csrf) {
         return csrf.attach(refused);
     }
     let next = safe_next(form.next.as_deref());
@@ -124,7 +132,7 @@ pub async fn login(
             Redirect::to(&next),
         )
             .into_response(),
-        Err(ServiceError::Internal(e)) => app.service_error_page(ServiceError::Internal(e)),
+        Err(ServiceError::Internal(e)) => service_error_page(&app, ServiceError::Internal(e)),
         // The password was right: the second page asks for the code.
         Err(e @ ServiceError::SecondFactor { code, .. }) => {
             let error = (code == "totp_invalid").then(|| e.public_message());
@@ -142,7 +150,13 @@ pub async fn login(
                 next: &next,
                 error,
             };
-            csrf.attach(app.public_page("login_two_factor.html", status, &csrf.secret, &page))
+            csrf.attach(public_page(
+                &app,
+                "login_two_factor.html",
+                status,
+                &csrf.secret,
+                &page,
+            ))
         }
         Err(e) => {
             let page = LoginPage {
@@ -154,7 +168,13 @@ pub async fn login(
                 notice: None,
                 error: Some(e.public_message()),
             };
-            csrf.attach(app.public_page("login.html", e.status(), &csrf.secret, &page))
+            csrf.attach(public_page(
+                &app,
+                "login.html",
+                e.status(),
+                &csrf.secret,
+                &page,
+            ))
         }
     }
 }
@@ -192,7 +212,13 @@ pub async fn signup_form(
         invite_email: invite_email.as_deref(),
         invite_token: invite_email.as_ref().and(q.invite.as_deref()),
     };
-    csrf.attach(app.public_page("signup.html", StatusCode::OK, &csrf.secret, &page))
+    csrf.attach(public_page(
+        &app,
+        "signup.html",
+        StatusCode::OK,
+        &csrf.secret,
+        &page,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -215,7 +241,7 @@ pub async fn signup(
     PageForm(form): PageForm<SignupForm>,
 ) -> Response {
     let csrf = AnonCsrf::from_headers(&headers);
-    if let Err(refused) = app.check_form(&headers, &csrf.secret, &form.csrf) {
+    if let Err(refused) = check_form(&app, &headers, &csrf.secret, &form.csrf) {
         return csrf.attach(refused);
     }
     // Through an invitation the address is the invited one, whatever the form says.
@@ -259,7 +285,7 @@ pub async fn signup(
                     ),
                     None,
                 ),
-                ServiceError::Internal(_) => return app.service_error_page(e),
+                ServiceError::Internal(_) => return service_error_page(&app, e),
                 other => (AccountFields::default(), Some(other.public_message())),
             };
             let page = SignupPage {
@@ -274,7 +300,13 @@ pub async fn signup(
                 invite_email: invite_email.as_deref(),
                 invite_token: invite_email.as_ref().and(invite_token),
             };
-            csrf.attach(app.public_page("signup.html", e.status(), &csrf.secret, &page))
+            csrf.attach(public_page(
+                &app,
+                "signup.html",
+                e.status(),
+                &csrf.secret,
+                &page,
+            ))
         }
     }
 }
@@ -295,11 +327,11 @@ pub async fn logout(
     let Some(PageSession(session)) = session else {
         return Redirect::to("/login").into_response();
     };
-    if let Err(refused) = app.check_form(&headers, &session.token, &form.csrf) {
+    if let Err(refused) = check_form(&app, &headers, &session.token, &form.csrf) {
         return refused;
     }
     if let Err(e) = app.log_out(&session.token).await {
-        return app.service_error_page(e);
+        return service_error_page(&app, e);
     }
     (
         [(header::SET_COOKIE, app.clear_session_cookie(&client))],

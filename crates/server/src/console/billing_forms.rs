@@ -19,6 +19,7 @@ use crate::console::charge_pages::{
 };
 use crate::console::contexts::billing::{BillingExtra, BillingFields, BillingValues};
 use crate::console::form_guard::{csrf_field, CheckedForm};
+use crate::console::service_error_page;
 use crate::console::urlencode;
 use crate::payments::{CardDetails, CardInput};
 use crate::service::billing::AddressInput;
@@ -39,7 +40,7 @@ async fn form_error(
         ServiceError::PaymentRequired { .. }
         | ServiceError::Conflict { .. }
         | ServiceError::BadRequest { .. } => BillingFields::of("form", e.public_message()),
-        _ => return app.service_error_page(e),
+        _ => return service_error_page(app, e),
     };
     let extra = BillingExtra {
         values,

@@ -27,6 +27,8 @@ use crate::time::{day, minute};
 
 use crate::api::billing::AddressView;
 use crate::console::numbers::usd;
+use crate::console::page::org_page;
+use crate::console::service_error_page;
 
 #[derive(Deserialize)]
 pub struct Notice {
@@ -70,11 +72,11 @@ pub(super) async fn render(
         .await
     {
         Ok(m) => m,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(app, e),
     };
     let overview = match app.billing_overview(&session.user, org_id).await {
         Ok(o) => o,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(app, e),
     };
     let p = &overview.profile;
     let ar = &p.auto_recharge;
@@ -102,7 +104,8 @@ pub(super) async fn render(
         content: tab_content(app, session, org_id, tab).await,
         extra,
     };
-    app.org_page(
+    org_page(
+        app,
         session,
         &membership,
         Section::Billing,
@@ -225,7 +228,7 @@ pub async fn receipt(
         .await
     {
         Ok(found) => found,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(&app, e),
     };
     // The address in force when the payment was made, kept on it: never today's.
     let address = p.bill_to.as_ref().map(AddressView::from);

@@ -26,90 +26,89 @@ fn new_key_path(org_id: &str) -> String {
     format!("/o/{}/api-keys", urlencode(org_id))
 }
 
-impl App {
-    pub(crate) fn flash_cookie(
-        &self,
-        name: &str,
-        value: &str,
-        path: &str,
-        max_age: u64,
-        client: &ClientInfo,
-    ) -> HeaderValue {
-        let secure = if self.cookie_is_secure(client) {
-            "; Secure"
-        } else {
-            ""
-        };
-        // Every byte comes from ids, hex keys and fixed ASCII text.
-        HeaderValue::from_str(&format!(
-            "{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-        ))
-        .unwrap_or_else(|_| HeaderValue::from_static(""))
-    }
+pub(crate) fn flash_cookie(
+    app: &App,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: u64,
+    client: &ClientInfo,
+) -> HeaderValue {
+    let secure = if app.cookie_is_secure(client) {
+        "; Secure"
+    } else {
+        ""
+    };
+    // Every byte comes from ids, hex keys and fixed ASCII text.
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
 
-    /// `Set-Cookie` carrying key `key_id`'s full secret to the page the create form redirects to.
-    pub fn new_key_flash_cookie(
-        &self,
-        org_id: &str,
-        key_id: &str,
-        secret: &str,
-        client: &ClientInfo,
-    ) -> HeaderValue {
-        self.flash_cookie(
-            NEW_KEY_COOKIE,
-            &format!("{key_id}.{secret}"),
-            &new_key_path(org_id),
-            NEW_KEY_MAX_AGE_SECS,
-            client,
-        )
-    }
+/// `Set-Cookie` carrying key `key_id`'s full secret to the page the create form redirects to.
+pub fn new_key_flash_cookie(
+    app: &App,
+    org_id: &str,
+    key_id: &str,
+    secret: &str,
+    client: &ClientInfo,
+) -> HeaderValue {
+    flash_cookie(
+        app,
+        NEW_KEY_COOKIE,
+        &format!("{key_id}.{secret}"),
+        &new_key_path(org_id),
+        NEW_KEY_MAX_AGE_SECS,
+        client,
+    )
+}
 
-    /// `Set-Cookie` that removes the new-key cookie once its page has shown it.
-    pub fn clear_new_key_flash_cookie(&self, org_id: &str, client: &ClientInfo) -> HeaderValue {
-        self.flash_cookie(NEW_KEY_COOKIE, "", &new_key_path(org_id), 0, client)
-    }
+/// `Set-Cookie` that removes the new-key cookie once its page has shown it.
+pub fn clear_new_key_flash_cookie(app: &App, org_id: &str, client: &ClientInfo) -> HeaderValue {
+    flash_cookie(app, NEW_KEY_COOKIE, "", &new_key_path(org_id), 0, client)
+}
 
-    /// The key the cookie names, when the cookie is genuine: the secret matches the stored
-    /// digest of a live key of organization `org_id`, created by the signed-in user. Anything
-    /// else (a forged, stale or foreign cookie) shows nothing.
-    pub async fn take_new_key_flash(
-        &self,
-        headers: &HeaderMap,
-        session: &CurrentSession,
-        org_id: &str,
-    ) -> Option<NewKeyFlash> {
-        let (key_id, secret) = cookie(headers, NEW_KEY_COOKIE)?.split_once('.')?;
-        let presented = PresentedKey::parse(secret).ok()?;
-        let credentials = self
-            .store
-            .key_credentials(presented.public_id)
-            .await
-            .ok()
-            .flatten()?;
-        let stored: [u8; 32] = hex::decode(&credentials.secret_hash)
-            .ok()?
-            .try_into()
-            .ok()?;
-        let genuine = credentials.key_id == key_id
-            && credentials.org_id == org_id
-            && !credentials.revoked
-            && digests_match(&presented.secret_digest(), &stored);
-        if !genuine {
-            return None;
-        }
-        let key = self
-            .store
-            .api_key(&credentials.project_id, key_id)
-            .await
-            .ok()
-            .flatten()?;
-        let own = key
-            .created_by
-            .as_ref()
-            .is_some_and(|c| c.id == session.user.id);
-        own.then(|| NewKeyFlash {
-            key,
-            secret: secret.to_owned(),
-        })
+/// The key the cookie names, when the cookie is genuine: the secret matches the stored
+/// digest of a live key of organization `org_id`, created by the signed-in user. Anything
+/// else (a forged, stale or foreign cookie) shows nothing.
+pub async fn take_new_key_flash(
+    app: &App,
+    headers: &HeaderMap,
+    session: &CurrentSession,
+    org_id: &str,
+) -> Option<NewKeyFlash> {
+    let (key_id, secret) = cookie(headers, NEW_KEY_COOKIE)?.split_once('.')?;
+    let presented = PresentedKey::parse(secret).ok()?;
+    let credentials = app
+        .store
+        .key_credentials(presented.public_id)
+        .await
+        .ok()
+        .flatten()?;
+    let stored: [u8; 32] = hex::decode(&credentials.secret_hash)
+        .ok()?
+        .try_into()
+        .ok()?;
+    let genuine = credentials.key_id == key_id
+        && credentials.org_id == org_id
+        && !credentials.revoked
+        && digests_match(&presented.secret_digest(), &stored);
+    if !genuine {
+        return None;
     }
+    let key = app
+        .store
+        .api_key(&credentials.project_id, key_id)
+        .await
+        .ok()
+        .flatten()?;
+    let own = key
+        .created_by
+        .as_ref()
+        .is_some_and(|c| c.id == session.user.id);
+    own.then(|| NewKeyFlash {
+        key,
+        secret: secret.to_owned(),
+    })
 }

@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use crate::app::App;
 use crate::auth::CurrentSession;
+use crate::console::check_form;
 use crate::console::{PageForm, PageSession};
 
 /// A form that carries the CSRF token of the page it came from.
@@ -83,7 +84,7 @@ where
         let headers = parts.headers.clone();
         let PageForm(form) =
             PageForm::<T>::from_request(Request::from_parts(parts, body), app).await?;
-        app.check_form(&headers, &session.token, form.csrf())?;
+        check_form(app, &headers, &session.token, form.csrf())?;
         Ok(Self { session, form })
     }
 }

@@ -17,6 +17,8 @@ use crate::console::form_guard::{CheckedForm, CsrfForm};
 use crate::console::member_pages::{
     after_member_change, render_members, InviteError, InviteValues, MembersExtras,
 };
+use crate::console::page::public_page;
+use crate::console::service_error_page;
 use crate::console::{urlencode, AnonCsrf, PageSession};
 use crate::service::invites::InviteRequest;
 use crate::service::ServiceError;
@@ -94,7 +96,7 @@ pub async fn create(
             };
             render_members(&app, &session, &org_id, None, None, e.status(), extras).await
         }
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }
 
@@ -168,14 +170,15 @@ pub async fn show(
                 state: "not_found",
                 invitation: None,
             };
-            return anon.attach(app.public_page(
+            return anon.attach(public_page(
+                &app,
                 "invite.html",
                 StatusCode::NOT_FOUND,
                 &csrf_secret,
                 &page,
             ));
         }
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(&app, e),
     };
     let state = match (closed_state(&invitation, app.now()), &session) {
         (Some(closed), _) => closed,
@@ -187,7 +190,7 @@ pub async fn show(
                 Ok(e) => match app.store.user_by_email(&e).await {
                     Ok(Some(_)) => "needs_login",
                     Ok(None) => "needs_signup",
-                    Err(e) => return app.service_error_page(e.into()),
+                    Err(e) => return service_error_page(&app, e.into()),
                 },
                 Err(_) => "needs_signup",
             }
@@ -213,7 +216,13 @@ pub async fn show(
             token: &token,
         }),
     };
-    anon.attach(app.public_page("invite.html", status, &csrf_secret, &page))
+    anon.attach(public_page(
+        &app,
+        "invite.html",
+        status,
+        &csrf_secret,
+        &page,
+    ))
 }
 
 pub async fn accept(
@@ -228,7 +237,7 @@ pub async fn accept(
             urlencode(&invitation.org_id)
         ))
         .into_response(),
-        Err(ServiceError::Internal(e)) => app.service_error_page(ServiceError::Internal(e)),
+        Err(ServiceError::Internal(e)) => service_error_page(&app, ServiceError::Internal(e)),
         // Every other refusal is explained by the invitation's own page.
         Err(_) => Redirect::to(&format!("/invites/{token}")).into_response(),
     }
@@ -241,7 +250,7 @@ pub async fn reject(
     CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
     match app.reject_invitation(&session.user, &token, &client).await {
-        Err(ServiceError::Internal(e)) => app.service_error_page(ServiceError::Internal(e)),
+        Err(ServiceError::Internal(e)) => service_error_page(&app, ServiceError::Internal(e)),
         _ => Redirect::to(&format!("/invites/{token}")).into_response(),
     }
 }

@@ -20,8 +20,11 @@ use crate::console::contexts::keys::{
     ProjectOption, ProjectSwitcher, SwitcherEntry,
 };
 use crate::console::flash::NewKeyFlash;
+use crate::console::flash::{clear_new_key_flash_cookie, new_key_flash_cookie, take_new_key_flash};
 use crate::console::form_guard::{csrf_field, CheckedForm};
+use crate::console::page::org_page;
 use crate::console::page::Section;
+use crate::console::service_error_page;
 use crate::console::usage_panels::key_usage;
 use crate::console::{urlencode, PageSession};
 use crate::service::projects::ProjectAccess;
@@ -70,7 +73,7 @@ pub async fn list(
     PagePath(org_id): PagePath<OrgId>,
     Query(q): Query<KeysQuery>,
 ) -> Response {
-    let created = app.take_new_key_flash(&headers, &session, &org_id).await;
+    let created = take_new_key_flash(&app, &headers, &session, &org_id).await;
     let shown = created.is_some();
     let extra = PageExtra {
         notice: notice_text(q.notice.as_deref()),
@@ -91,7 +94,7 @@ pub async fn list(
         // Shown once: a reload of this page no longer has it.
         response.headers_mut().append(
             header::SET_COOKIE,
-            app.clear_new_key_flash_cookie(&org_id, &client),
+            clear_new_key_flash_cookie(&app, &org_id, &client),
         );
     }
     response
@@ -188,7 +191,7 @@ async fn render(
             );
             response
         }
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(app, e),
     }
 }
 
@@ -317,16 +320,16 @@ async fn render_page(
         values: extra.values,
         errors: extra.errors,
     };
-    Ok(app
-        .org_page(
-            session,
-            &membership,
-            Section::ApiKeys,
-            "api_keys.html",
-            status,
-            &page,
-        )
-        .await)
+    Ok(org_page(
+        app,
+        session,
+        &membership,
+        Section::ApiKeys,
+        "api_keys.html",
+        status,
+        &page,
+    )
+    .await)
 }
 
 csrf_field!(CreateForm, RevokeForm);
@@ -368,7 +371,7 @@ pub async fn create(
             .into_response();
             response.headers_mut().append(
                 header::SET_COOKIE,
-                app.new_key_flash_cookie(&org_id, &created.key.id, &created.secret, &client),
+                new_key_flash_cookie(&app, &org_id, &created.key.id, &created.secret, &client),
             );
             response
         }
@@ -395,7 +398,7 @@ pub async fn create(
             )
             .await
         }
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }
 
@@ -431,6 +434,6 @@ pub async fn revoke(
             ))
             .into_response()
         }
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }

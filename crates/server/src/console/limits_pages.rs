@@ -13,7 +13,9 @@ use serde::Serialize;
 use tollgate_domain::limits::{Dimension, LimitSource};
 
 use crate::app::App;
+use crate::console::page::org_page;
 use crate::console::page::Section;
+use crate::console::service_error_page;
 use crate::console::PageSession;
 
 /// `limits.html`.
@@ -76,7 +78,7 @@ pub async fn page(
 ) -> Response {
     let (membership, models) = match app.org_limits(&session.user, &org_id).await {
         Ok(found) => found,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(&app, e),
     };
     let catalog = app.catalog.current();
     let rows = models
@@ -109,7 +111,8 @@ pub async fn page(
             }
         })
         .collect();
-    app.org_page(
+    org_page(
+        &app,
         &session,
         &membership,
         Section::Limits,

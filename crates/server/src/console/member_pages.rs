@@ -20,6 +20,8 @@ use crate::console::{urlencode, PageSession};
 use crate::service::ServiceError;
 pub(crate) use crate::time::day;
 
+use crate::console::page::org_page;
+use crate::console::service_error_page;
 use crate::time::minute;
 
 #[derive(Deserialize)]
@@ -159,25 +161,25 @@ pub(crate) async fn render_members(
         .await
     {
         Ok(m) => m,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(app, e),
     };
     let page = match app.list_members(&session.user, org_id, q, after, 50).await {
         Ok(p) => p,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(app, e),
     };
     let invites = match app.list_invitations(&session.user, org_id, None, 100).await {
         Ok(p) => p.data,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(app, e),
     };
     let ids: Vec<String> = page.data.iter().map(|m| m.user_id.clone()).collect();
     let assigned = match app.store.assigned_project_names(org_id, &ids).await {
         Ok(a) => a,
-        Err(e) => return app.service_error_page(e.into()),
+        Err(e) => return service_error_page(app, e.into()),
     };
     // Active projects, offered to project roles in the invitation dialog.
     let projects = match app.list_projects(&session.user, org_id, None, 100).await {
         Ok((_, p)) => p.data,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(app, e),
     };
     let projects = projects
         .iter()
@@ -190,7 +192,7 @@ pub(crate) async fn render_members(
     // The sole Organization Admin cannot be removed: no Remove button on them.
     let sole_admin = match app.store.org_admin_count(org_id).await {
         Ok(n) => n <= 1,
-        Err(e) => return app.service_error_page(e.into()),
+        Err(e) => return service_error_page(app, e.into()),
     };
     let now = app.now();
     let members = page
@@ -246,7 +248,8 @@ pub(crate) async fn render_members(
         notice: extras.notice,
         error: extras.error,
     };
-    app.org_page(
+    org_page(
+        app,
         session,
         &org,
         Section::Members,
@@ -339,7 +342,7 @@ pub(crate) async fn after_member_change(
             };
             render_members(app, session, org_id, None, None, e.status(), extras).await
         }
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(app, e),
     }
 }
 
@@ -359,14 +362,14 @@ pub async fn audit_log(
         .await
     {
         Ok(m) => m,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(&app, e),
     };
     let page = match app
         .audit_log(&session.user, &org_id, q.after.as_deref(), 50)
         .await
     {
         Ok(p) => p,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(&app, e),
     };
     let next_after = page.data.last().map(|e| e.id.to_string());
     let entries = page
@@ -404,7 +407,8 @@ pub async fn audit_log(
         next_after,
         paged: q.after.is_some(),
     };
-    app.org_page(
+    org_page(
+        &app,
         &session,
         &org,
         Section::AuditLog,

@@ -45,6 +45,8 @@ use crate::app::App;
 use crate::auth::csrf::{self, CSRF_COOKIE};
 use crate::auth::session::cookie;
 use crate::auth::CurrentSession;
+use crate::console::page::error_page;
+use crate::path_ids::malformed_path_id;
 use crate::service::ServiceError;
 
 pub fn router() -> Router<Arc<App>> {
@@ -235,7 +237,11 @@ impl FromRequestParts<Arc<App>> for PageSession {
                 let next = parts.uri.path_and_query().map_or("/", |p| p.as_str());
                 Err(Redirect::to(&format!("/login?next={}", urlencode(next))).into_response())
             }
-            Err(e) => Err(app.error_page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())),
+            Err(e) => Err(error_page(
+                app,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &e.to_string(),
+            )),
         }
     }
 }
@@ -261,18 +267,21 @@ impl<T: crate::path_ids::PathIds + Send> FromRequestParts<Arc<App>> for PagePath
             .await
             {
                 Ok(axum::extract::Path(segments)) => segments,
-                Err(_) => return Err(app.service_error_page(ServiceError::NotFound("page"))),
+                Err(_) => return Err(service_error_page(app, ServiceError::NotFound("page"))),
             };
         match T::from_segments(segments) {
             Ok(ids) => Ok(Self(ids)),
             Err(PathIdsError::WrongCount) => {
-                Err(app.service_error_page(ServiceError::NotFound("page")))
+                Err(service_error_page(app, ServiceError::NotFound("page")))
             }
             Err(PathIdsError::Malformed(malformed)) => {
                 let PageSession(session) =
                     <PageSession as FromRequestParts<Arc<App>>>::from_request_parts(parts, app)
                         .await?;
-                Err(app.service_error_page(app.malformed_path_id(&session, malformed).await))
+                Err(service_error_page(
+                    app,
+                    malformed_path_id(app, &session, malformed).await,
+                ))
             }
         }
     }
@@ -287,7 +296,11 @@ impl OptionalFromRequestParts<Arc<App>> for PageSession {
     ) -> Result<Option<Self>, Self::Rejection> {
         match app.current_session(&parts.headers).await {
             Ok(found) => Ok(found.map(Self)),
-            Err(e) => Err(app.error_page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())),
+            Err(e) => Err(error_page(
+                app,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &e.to_string(),
+            )),
         }
     }
 }
@@ -314,7 +327,7 @@ where
                 } else {
                     "The form could not be read. Go back, reload the page and try again.".to_owned()
                 };
-                Err(app.error_page(status, &message))
+                Err(error_page(app, status, &message))
             }
         }
     }
@@ -356,40 +369,39 @@ impl AnonCsrf {
     }
 }
 
-impl App {
-    /// Checks a submitted form: its token must match `secret`, and a cross-site `Origin`
-    /// is refused outright.
-    pub fn check_form(
-        &self,
-        headers: &HeaderMap,
-        secret: &str,
-        submitted: &str,
-    ) -> Result<(), Response> {
-        let foreign_origin =
-            headers.contains_key("origin") && !csrf::same_origin(headers, &self.config);
-        if foreign_origin || !csrf::matches(submitted, &csrf::token_for(secret)) {
-            return Err(self.error_page(
-                StatusCode::FORBIDDEN,
-                "This form has expired or did not come from this site. Go back, reload the page and try again.",
-            ));
-        }
-        Ok(())
+/// Checks a submitted form: its token must match `secret`, and a cross-site `Origin`
+/// is refused outright.
+pub fn check_form(
+    app: &App,
+    headers: &HeaderMap,
+    secret: &str,
+    submitted: &str,
+) -> Result<(), Response> {
+    let foreign_origin = headers.contains_key("origin") && !csrf::same_origin(headers, &app.config);
+    if foreign_origin || !csrf::matches(submitted, &csrf::token_for(secret)) {
+        return Err(error_page(app,
+            StatusCode::FORBIDDEN,
+            "This form has expired or did not come from this site. Go back, reload the page and try again.",
+        ));
     }
+    Ok(())
+}
 
-    /// The page for a service error that a form cannot show inline. A member of an
-    /// organization that requires two-factor sign-in, without it, is sent to the Two-factor
-    /// card of their account page, whose banner says why (decision 0024).
-    pub fn service_error_page(&self, e: ServiceError) -> Response {
-        match e {
-            ServiceError::Unauthenticated => Redirect::to("/login").into_response(),
-            ServiceError::TwoFactorRequired { .. } => {
-                Redirect::to("/account#two-factor").into_response()
-            }
-            ServiceError::Internal(inner) => {
-                self.error_page(StatusCode::INTERNAL_SERVER_ERROR, &format!("{inner:?}"))
-            }
-            other => self.error_page(other.status(), &other.public_message()),
+/// The page for a service error that a form cannot show inline. A member of an
+/// organization that requires two-factor sign-in, without it, is sent to the Two-factor
+/// card of their account page, whose banner says why (decision 0024).
+pub fn service_error_page(app: &App, e: ServiceError) -> Response {
+    match e {
+        ServiceError::Unauthenticated => Redirect::to("/login").into_response(),
+        ServiceError::TwoFactorRequired { .. } => {
+            Redirect::to("/account#two-factor").into_response()
         }
+        ServiceError::Internal(inner) => error_page(
+            app,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("{inner:?}"),
+        ),
+        other => error_page(app, other.status(), &other.public_message()),
     }
 }
 

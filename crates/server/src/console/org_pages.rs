@@ -16,6 +16,8 @@ use crate::console::dashboard::{self, BillingCard, Step, UsageCard};
 use crate::console::form_fields::form_fields;
 use crate::console::form_guard::{csrf_field, CheckedForm, NameForm};
 use crate::console::page::Section;
+use crate::console::page::{error_page, org_page};
+use crate::console::service_error_page;
 use crate::console::{urlencode, PageSession};
 use crate::service::ServiceError;
 
@@ -86,7 +88,7 @@ pub async fn home(State(app): State<Arc<App>>, session: Option<PageSession>) -> 
             Some(m) => Redirect::to(&format!("/o/{}", urlencode(&m.org.id))).into_response(),
             None => Redirect::to("/orgs/new").into_response(),
         },
-        Err(e) => app.service_error_page(e.into()),
+        Err(e) => service_error_page(&app, e.into()),
     }
 }
 
@@ -98,11 +100,11 @@ pub async fn overview(
 ) -> Response {
     let org = match app.org_access(&session.user, &org_id).await {
         Ok(m) => m,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(&app, e),
     };
     let member_count = match app.store.count_members(&org_id).await {
         Ok(n) => n,
-        Err(e) => return app.service_error_page(e.into()),
+        Err(e) => return service_error_page(&app, e.into()),
     };
     let dashboard = async {
         let usage = dashboard::overview_usage(&app, &session.user, &org_id).await?;
@@ -112,7 +114,7 @@ pub async fn overview(
     };
     let (usage, billing, steps) = match dashboard.await {
         Ok(d) => d,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(&app, e),
     };
     let page = OverviewPage {
         member_count,
@@ -121,7 +123,8 @@ pub async fn overview(
         steps,
         notice: notice_text(q.notice.as_deref()),
     };
-    app.org_page(
+    org_page(
+        &app,
         &session,
         &org,
         Section::Overview,
@@ -143,7 +146,7 @@ pub async fn settings(
         .await
     {
         Ok(m) => m,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(&app, e),
     };
     let page = SettingsPage {
         can_rename: allows(org.role, OrgAction::RenameOrg),
@@ -152,7 +155,8 @@ pub async fn settings(
         errors: NameFields::default(),
         notice: notice_text(q.notice.as_deref()),
     };
-    app.org_page(
+    org_page(
+        &app,
         &session,
         &org,
         Section::Settings,
@@ -199,7 +203,7 @@ pub async fn require_two_factor(
         Err(e @ ServiceError::Conflict { .. }) => {
             let org = match app.org_access(&session.user, &org_id).await {
                 Ok(m) => m,
-                Err(e) => return app.service_error_page(e),
+                Err(e) => return service_error_page(&app, e),
             };
             let page = SettingsPage {
                 can_rename: allows(org.role, OrgAction::RenameOrg),
@@ -211,7 +215,8 @@ pub async fn require_two_factor(
                 errors: NameFields::of("require_2fa", e.public_message()),
                 notice: None,
             };
-            app.org_page(
+            org_page(
+                &app,
                 &session,
                 &org,
                 Section::Settings,
@@ -221,7 +226,7 @@ pub async fn require_two_factor(
             )
             .await
         }
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }
 
@@ -245,7 +250,7 @@ pub async fn rename(
         Err(ServiceError::Invalid(v)) => {
             let org = match app.org_access(&session.user, &org_id).await {
                 Ok(m) => m,
-                Err(e) => return app.service_error_page(e),
+                Err(e) => return service_error_page(&app, e),
             };
             let page = SettingsPage {
                 can_rename: true,
@@ -257,7 +262,8 @@ pub async fn rename(
                 errors: NameFields::of(v.field, v.message),
                 notice: None,
             };
-            app.org_page(
+            org_page(
+                &app,
                 &session,
                 &org,
                 Section::Settings,
@@ -267,7 +273,7 @@ pub async fn rename(
             )
             .await
         }
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }
 
@@ -287,14 +293,22 @@ async fn render_new_org(
     // The page sits in the frame of the user's first organization (for the switcher).
     let first = match app.store.memberships(&session.user.id).await {
         Ok(all) => all.into_iter().next(),
-        Err(e) => return app.service_error_page(e.into()),
+        Err(e) => return service_error_page(app, e.into()),
     };
     match first {
         Some(org) => {
-            app.org_page(session, &org, Section::NewOrg, "new_org.html", status, page)
-                .await
+            org_page(
+                app,
+                session,
+                &org,
+                Section::NewOrg,
+                "new_org.html",
+                status,
+                page,
+            )
+            .await
         }
-        None => app.error_page(StatusCode::NOT_FOUND, "You belong to no organization."),
+        None => error_page(app, StatusCode::NOT_FOUND, "You belong to no organization."),
     }
 }
 
@@ -314,6 +328,6 @@ pub async fn create_org(
             };
             render_new_org(&app, &session, StatusCode::UNPROCESSABLE_ENTITY, &page).await
         }
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }

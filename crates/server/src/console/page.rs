@@ -189,83 +189,81 @@ struct ErrorPage<'a> {
     message: &'a str,
 }
 
-impl App {
-    /// Renders a signed-in page of organization `org`.
-    pub async fn org_page(
-        &self,
-        session: &CurrentSession,
-        org: &Membership,
-        section: Section,
-        template: &str,
-        status: StatusCode,
-        page: &impl Serialize,
-    ) -> Response {
-        let memberships = match self.store.memberships(&session.user.id).await {
-            Ok(all) => all,
-            Err(e) => return self.error_page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-        };
-        let csrf = csrf::token_for(&session.token);
-        let ctx = OrgLayout::new(&session.user, &memberships, org, section, csrf, page);
-        self.render(template, status, &ctx)
-    }
+/// Renders a signed-in page of organization `org`.
+pub async fn org_page(
+    app: &App,
+    session: &CurrentSession,
+    org: &Membership,
+    section: Section,
+    template: &str,
+    status: StatusCode,
+    page: &impl Serialize,
+) -> Response {
+    let memberships = match app.store.memberships(&session.user.id).await {
+        Ok(all) => all,
+        Err(e) => return error_page(app, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let csrf = csrf::token_for(&session.token);
+    let ctx = OrgLayout::new(&session.user, &memberships, org, section, csrf, page);
+    render(app, template, status, &ctx)
+}
 
-    /// Renders a signed-out page (log in, sign up); `csrf_secret` is the `tg_csrf` cookie.
-    pub fn public_page(
-        &self,
-        template: &str,
-        status: StatusCode,
-        csrf_secret: &str,
-        page: &impl Serialize,
-    ) -> Response {
-        let ctx = PublicLayout {
-            csrf: csrf::token_for(csrf_secret),
-            page,
-        };
-        self.render(template, status, &ctx)
-    }
+/// Renders a signed-out page (log in, sign up); `csrf_secret` is the `tg_csrf` cookie.
+pub fn public_page(
+    app: &App,
+    template: &str,
+    status: StatusCode,
+    csrf_secret: &str,
+    page: &impl Serialize,
+) -> Response {
+    let ctx = PublicLayout {
+        csrf: csrf::token_for(csrf_secret),
+        page,
+    };
+    render(app, template, status, &ctx)
+}
 
-    /// An error page. Internal details are logged, never shown.
-    pub fn error_page(&self, status: StatusCode, detail: &str) -> Response {
-        let (title, message) = match status {
-            StatusCode::NOT_FOUND => (
-                "Not found",
-                "There is nothing here, or it is not yours to see.",
-            ),
-            StatusCode::FORBIDDEN => ("Not allowed", detail),
-            StatusCode::TOO_MANY_REQUESTS => ("Slow down", detail),
-            StatusCode::SERVICE_UNAVAILABLE => ("Busy", detail),
-            StatusCode::PAYLOAD_TOO_LARGE => (
-                "Too large",
-                "The form sent more data than this server accepts.",
-            ),
-            s if s.is_server_error() => {
-                tracing::error!(%detail, "console error");
-                (
-                    "Something went wrong",
-                    "Something went wrong on our side; it has been logged.",
-                )
-            }
-            _ => ("Bad request", detail),
-        };
-        let ctx = ErrorPage {
-            status: status.as_u16(),
-            title,
-            message,
-        };
-        self.render("error.html", status, &ctx)
-    }
+/// An error page. Internal details are logged, never shown.
+pub fn error_page(app: &App, status: StatusCode, detail: &str) -> Response {
+    let (title, message) = match status {
+        StatusCode::NOT_FOUND => (
+            "Not found",
+            "There is nothing here, or it is not yours to see.",
+        ),
+        StatusCode::FORBIDDEN => ("Not allowed", detail),
+        StatusCode::TOO_MANY_REQUESTS => ("Slow down", detail),
+        StatusCode::SERVICE_UNAVAILABLE => ("Busy", detail),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "Too large",
+            "The form sent more data than this server accepts.",
+        ),
+        s if s.is_server_error() => {
+            tracing::error!(%detail, "console error");
+            (
+                "Something went wrong",
+                "Something went wrong on our side; it has been logged.",
+            )
+        }
+        _ => ("Bad request", detail),
+    };
+    let ctx = ErrorPage {
+        status: status.as_u16(),
+        title,
+        message,
+    };
+    render(app, "error.html", status, &ctx)
+}
 
-    fn render(&self, template: &str, status: StatusCode, ctx: &impl Serialize) -> Response {
-        match self.templates.render(template, Value::from_serialize(ctx)) {
-            Ok(html) => (status, Html(html)).into_response(),
-            Err(e) => {
-                tracing::error!(error = %e, template, "template failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    Html("Something went wrong on our side."),
-                )
-                    .into_response()
-            }
+fn render(app: &App, template: &str, status: StatusCode, ctx: &impl Serialize) -> Response {
+    match app.templates.render(template, Value::from_serialize(ctx)) {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, template, "template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html("Something went wrong on our side."),
+            )
+                .into_response()
         }
     }
 }

@@ -12,6 +12,8 @@ use crate::api::password_reset::RESET_SENT;
 use crate::app::App;
 use crate::auth::ClientInfo;
 use crate::console::form_fields::form_fields;
+use crate::console::page::public_page;
+use crate::console::{check_form, service_error_page};
 use crate::console::{AnonCsrf, PageForm};
 use crate::service::ServiceError;
 
@@ -82,7 +84,13 @@ pub async fn forgot_form(
         notice,
         error: None,
     };
-    csrf.attach(app.public_page("forgot_password.html", StatusCode::OK, &csrf.secret, &page))
+    csrf.attach(public_page(
+        &app,
+        "forgot_password.html",
+        StatusCode::OK,
+        &csrf.secret,
+        &page,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -100,12 +108,12 @@ pub async fn forgot(
     PageForm(form): PageForm<ForgotForm>,
 ) -> Response {
     let csrf = AnonCsrf::from_headers(&headers);
-    if let Err(refused) = app.check_form(&headers, &csrf.secret, &form.csrf) {
+    if let Err(refused) = check_form(&app, &headers, &csrf.secret, &form.csrf) {
         return csrf.attach(refused);
     }
     let e = match app.request_password_reset(&form.email, &client).await {
         Ok(()) => return Redirect::to("/forgot-password?notice=sent").into_response(),
-        Err(e @ ServiceError::Internal(_)) => return app.service_error_page(e),
+        Err(e @ ServiceError::Internal(_)) => return service_error_page(&app, e),
         Err(e) => e,
     };
     let (errors, error) = match &e {
@@ -118,7 +126,13 @@ pub async fn forgot(
         notice: None,
         error,
     };
-    csrf.attach(app.public_page("forgot_password.html", e.status(), &csrf.secret, &page))
+    csrf.attach(public_page(
+        &app,
+        "forgot_password.html",
+        e.status(),
+        &csrf.secret,
+        &page,
+    ))
 }
 
 pub async fn reset_form(
@@ -129,7 +143,7 @@ pub async fn reset_form(
     let csrf = AnonCsrf::from_headers(&headers);
     let usable = match app.password_reset_usable(&token).await {
         Ok(usable) => usable,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(&app, e),
     };
     let (status, page) = if usable {
         (
@@ -139,7 +153,13 @@ pub async fn reset_form(
     } else {
         (StatusCode::GONE, ResetPage::gone())
     };
-    csrf.attach(app.public_page("reset_password.html", status, &csrf.secret, &page))
+    csrf.attach(public_page(
+        &app,
+        "reset_password.html",
+        status,
+        &csrf.secret,
+        &page,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -158,7 +178,7 @@ pub async fn reset(
     PageForm(form): PageForm<ResetForm>,
 ) -> Response {
     let csrf = AnonCsrf::from_headers(&headers);
-    if let Err(refused) = app.check_form(&headers, &csrf.secret, &form.csrf) {
+    if let Err(refused) = check_form(&app, &headers, &csrf.secret, &form.csrf) {
         return csrf.attach(refused);
     }
     let e = match app.reset_password(&token, &form.password, &client).await {
@@ -170,7 +190,7 @@ pub async fn reset(
             )
                 .into_response()
         }
-        Err(e @ ServiceError::Internal(_)) => return app.service_error_page(e),
+        Err(e @ ServiceError::Internal(_)) => return service_error_page(&app, e),
         Err(e) => e,
     };
     let page = match &e {
@@ -184,5 +204,11 @@ pub async fn reset(
             Some(other.public_message()),
         ),
     };
-    csrf.attach(app.public_page("reset_password.html", e.status(), &csrf.secret, &page))
+    csrf.attach(public_page(
+        &app,
+        "reset_password.html",
+        e.status(),
+        &csrf.secret,
+        &page,
+    ))
 }

@@ -21,7 +21,9 @@ use crate::app::App;
 use crate::auth::csrf;
 use crate::auth::CurrentSession;
 use crate::console::numbers::dollars;
+use crate::console::page::org_page;
 use crate::console::page::Section;
+use crate::console::service_error_page;
 use crate::console::PageSession;
 use crate::gateway;
 use crate::service::ServiceError;
@@ -50,7 +52,7 @@ pub async fn page(
         .await
     {
         Ok(found) => found,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(&app, e),
     };
     // Only projects where the user may use keys, and that can still call models.
     let usable: Vec<_> = projects
@@ -69,7 +71,7 @@ pub async fn page(
     let models = match selected {
         Some(p) => match app.store.project_models(&org_id, &p.project.id).await {
             Ok(allowed) => model_options(&catalog, allowed.as_deref()),
-            Err(e) => return app.service_error_page(e.into()),
+            Err(e) => return service_error_page(&app, e.into()),
         },
         None => Vec::new(),
     };
@@ -90,7 +92,8 @@ pub async fn page(
         models,
         model,
     };
-    app.org_page(
+    org_page(
+        &app,
         &session,
         &membership,
         Section::Playground,

@@ -19,7 +19,9 @@ use crate::console::contexts::project::{
     ProjectFields, ProjectForms,
 };
 use crate::console::form_guard::CheckedForm;
+use crate::console::page::error_page;
 use crate::console::project_pages::{back_to, render_project};
+use crate::console::service_error_page;
 use crate::service::projects::ProjectAccess;
 use crate::service::ServiceError;
 
@@ -135,7 +137,8 @@ pub async fn set_models(
             Some(picked)
         }
         _ => {
-            return app.error_page(
+            return error_page(
+                &app,
                 StatusCode::BAD_REQUEST,
                 "Choose every model or the selected models.",
             )
@@ -146,7 +149,7 @@ pub async fn set_models(
         .await
     {
         Ok(_) => back_to(&org_id, &project_id, "models"),
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }
 
@@ -226,6 +229,6 @@ pub async fn set_limits(
             )
             .await
         }
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }

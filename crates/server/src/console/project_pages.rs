@@ -18,7 +18,9 @@ use crate::console::contexts::project::{
     ProjectsPage,
 };
 use crate::console::form_guard::{csrf_field, CheckedForm, CsrfForm, NameForm};
+use crate::console::page::org_page;
 use crate::console::page::Section;
+use crate::console::service_error_page;
 use crate::console::usage_panels::project_usage;
 use crate::console::{urlencode, PageSession};
 use crate::service::projects::ProjectAccess;
@@ -82,7 +84,7 @@ async fn render_list(
         .await
     {
         Ok(found) => found,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(app, e),
     };
     let rows = projects
         .data
@@ -112,7 +114,8 @@ async fn render_list(
         next_href,
         can_manage: allows(membership.role, OrgAction::ManageProjects),
     };
-    app.org_page(
+    org_page(
+        app,
         session,
         &membership,
         Section::Projects,
@@ -155,7 +158,7 @@ pub async fn create(
             )
             .await
         }
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }
 
@@ -185,13 +188,13 @@ pub(crate) async fn render_project(
         .await
     {
         Ok(found) => found,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(app, e),
     };
     let can_manage_members = access.allows(ProjectAction::ManageMembers);
     let candidates = if can_manage_members {
         match candidates(app, &access, &members.data).await {
             Ok(c) => c,
-            Err(e) => return app.service_error_page(e),
+            Err(e) => return service_error_page(app, e),
         }
     } else {
         Vec::new()
@@ -207,16 +210,16 @@ pub(crate) async fn render_project(
     .await
     {
         Ok(card) => card,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(app, e),
     };
     let usage = match project_usage(app, &session.user, org_id, project_id).await {
         Ok(u) => u,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(app, e),
     };
     let gateway = match crate::console::project_gateway_pages::settings(app, session, &access).await
     {
         Ok(g) => g,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(app, e),
     };
     let catalog = app.catalog.current();
     let p = &access.project;
@@ -252,7 +255,8 @@ pub(crate) async fn render_project(
             .or_else(|| catalog.models().first().map(|m| m.id.clone())),
         gateway: gateway.settings,
     };
-    app.org_page(
+    org_page(
+        app,
         session,
         &access.membership,
         Section::Projects,
@@ -323,7 +327,7 @@ pub async fn rename(
             )
             .await
         }
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }
 
@@ -340,7 +344,7 @@ pub async fn archive(
         .await
     {
         Ok(_) => back_to(&org_id, &project_id, "archived"),
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }
 
@@ -373,7 +377,7 @@ pub async fn set_member(
         .await
     {
         Ok(_) => back_to(&org_id, &project_id, "member_saved"),
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }
 
@@ -390,6 +394,6 @@ pub async fn remove_member(
         // Removing oneself from one's last project ends access: go where access remains.
         Ok(()) if user_id == session.user.id => Redirect::to("/").into_response(),
         Ok(()) => back_to(&org_id, &project_id, "member_removed"),
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }

@@ -21,6 +21,7 @@ use crate::auth::ClientInfo;
 use crate::console::contexts::keys::KeySpendError;
 use crate::console::contexts::project::{ProjectForms, SpendCard, SpendErrors, SpendValues};
 use crate::console::form_guard::{csrf_field, CheckedForm};
+use crate::console::service_error_page;
 use crate::console::{key_pages, project_pages, urlencode};
 use crate::service::spend_limits::SpendTarget;
 use crate::service::ServiceError;
@@ -173,7 +174,7 @@ pub async fn set_project(
             )
             .await
         }
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }
 
@@ -191,7 +192,7 @@ pub async fn remove_project(
         Ok(()) | Err(ServiceError::NotFound("spend limit")) => {
             to_project(&org_id, &project_id, "spend_removed")
         }
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }
 
@@ -237,7 +238,7 @@ pub async fn set_key(
             )
             .await
         }
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }
 
@@ -263,6 +264,6 @@ pub async fn remove_key(
         Ok(()) | Err(ServiceError::NotFound("spend limit")) => {
             to_keys(&org_id, &view, "spend_removed")
         }
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }

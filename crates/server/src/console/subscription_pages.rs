@@ -20,7 +20,9 @@ use crate::console::charge_pages::{
     charged_sentence, confirm_dialog, confirmed, payment_since, ConfirmDialog,
 };
 use crate::console::form_guard::{csrf_field, CheckedForm, CsrfForm};
+use crate::console::page::org_page;
 use crate::console::page::Section;
+use crate::console::service_error_page;
 use crate::console::{urlencode, PageSession};
 use crate::service::subscriptions::SOLD_OUT_CONTACT;
 use crate::service::ServiceError;
@@ -118,7 +120,7 @@ async fn render(
         .await
     {
         Ok(m) => m,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(app, e),
     };
     let (subs, availability, profile) = match tokio::try_join!(
         async { Ok::<_, ServiceError>(app.store.subscriptions(org_id).await?) },
@@ -126,7 +128,7 @@ async fn render(
         async { Ok::<_, ServiceError>(app.store.billing_profile(org_id).await?) },
     ) {
         Ok(x) => x,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(app, e),
     };
     let catalog = app.catalog.current();
     let models = catalog
@@ -179,7 +181,8 @@ async fn render(
         error,
         confirm,
     };
-    app.org_page(
+    org_page(
+        app,
         session,
         &org,
         Section::Billing,
@@ -246,7 +249,7 @@ async fn outcome(
         Err(
             e
             @ (ServiceError::Internal(_) | ServiceError::NotFound(_) | ServiceError::Forbidden(_)),
-        ) => app.service_error_page(e),
+        ) => service_error_page(app, e),
         Err(e) => {
             let status = e.status();
             render(

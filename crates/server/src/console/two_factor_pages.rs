@@ -15,7 +15,9 @@ use crate::app::App;
 use crate::auth::session::cookie;
 use crate::auth::ClientInfo;
 use crate::console::account_pages::{AccountErrors, AccountForms};
+use crate::console::flash::flash_cookie;
 use crate::console::form_guard::{csrf_field, CheckedForm, CsrfForm};
+use crate::console::service_error_page;
 use crate::service::ServiceError;
 
 const RECOVERY_COOKIE: &str = "tg_recovery_codes";
@@ -62,34 +64,32 @@ struct PendingEnrolment {
     qr: String,
 }
 
-impl App {
-    /// The card's context: on or off, an enrolment waiting for its code, and recovery codes
-    /// just made (from the cookie).
-    pub(crate) async fn two_factor_card<'h>(
-        &self,
-        user: &User,
-        headers: &'h HeaderMap,
-    ) -> Result<TwoFactorCard<'h>, ServiceError> {
-        let enabled = self.totp_enabled(&user.id).await?;
-        let pending = self.pending_totp(user).await?.map(|p| PendingEnrolment {
-            qr: qr_svg(&p.otpauth_uri),
-            secret: p.secret,
-        });
-        let recovery_codes: Vec<&str> = match cookie(headers, RECOVERY_COOKIE) {
-            Some(v) if enabled => v.split('.').filter(|c| is_recovery_code(c)).collect(),
-            _ => Vec::new(),
-        };
-        Ok(TwoFactorCard {
-            enabled,
-            pending,
-            recovery_codes,
-        })
-    }
+/// The card's context: on or off, an enrolment waiting for its code, and recovery codes
+/// just made (from the cookie).
+pub(crate) async fn two_factor_card<'h>(
+    app: &App,
+    user: &User,
+    headers: &'h HeaderMap,
+) -> Result<TwoFactorCard<'h>, ServiceError> {
+    let enabled = app.totp_enabled(&user.id).await?;
+    let pending = app.pending_totp(user).await?.map(|p| PendingEnrolment {
+        qr: qr_svg(&p.otpauth_uri),
+        secret: p.secret,
+    });
+    let recovery_codes: Vec<&str> = match cookie(headers, RECOVERY_COOKIE) {
+        Some(v) if enabled => v.split('.').filter(|c| is_recovery_code(c)).collect(),
+        _ => Vec::new(),
+    };
+    Ok(TwoFactorCard {
+        enabled,
+        pending,
+        recovery_codes,
+    })
+}
 
-    /// Removes the recovery-codes cookie once the page showed them.
-    pub(crate) fn clear_recovery_cookie(&self, client: &ClientInfo) -> HeaderValue {
-        self.flash_cookie(RECOVERY_COOKIE, "", "/account", 0, client)
-    }
+/// Removes the recovery-codes cookie once the page showed them.
+pub(crate) fn clear_recovery_cookie(app: &App, client: &ClientInfo) -> HeaderValue {
+    flash_cookie(app, RECOVERY_COOKIE, "", "/account", 0, client)
 }
 
 #[derive(Deserialize)]
@@ -111,7 +111,7 @@ pub async fn start(
         Err(ServiceError::Conflict { .. }) => {
             Redirect::to("/account?notice=totp_enabled#two-factor").into_response()
         }
-        Err(e) => app.service_error_page(e),
+        Err(e) => service_error_page(&app, e),
     }
 }
 
@@ -125,7 +125,8 @@ pub async fn confirm(
         Ok(codes) => (
             [(
                 header::SET_COOKIE,
-                app.flash_cookie(
+                flash_cookie(
+                    &app,
                     RECOVERY_COOKIE,
                     &codes.join("."),
                     "/account",
@@ -136,7 +137,7 @@ pub async fn confirm(
             Redirect::to("/account?notice=totp_enabled#two-factor"),
         )
             .into_response(),
-        Err(e @ ServiceError::Internal(_)) => app.service_error_page(e),
+        Err(e @ ServiceError::Internal(_)) => service_error_page(&app, e),
         Err(e) => {
             let extra = AccountForms::refused(AccountErrors::of("totp_code", e.public_message()));
             crate::console::account_pages::render(&app, &session, &headers, e.status(), extra).await
@@ -161,7 +162,7 @@ pub async fn disable(
 ) -> Response {
     let refused = match app.disable_totp(&session, &form.password, &form.code).await {
         Ok(()) => return Redirect::to("/account?notice=totp_disabled#two-factor").into_response(),
-        Err(e @ ServiceError::Internal(_)) => return app.service_error_page(e),
+        Err(e @ ServiceError::Internal(_)) => return service_error_page(&app, e),
         Err(e) => e,
     };
     let extra = match &refused {

@@ -38,6 +38,8 @@ pub struct UsageQuery {
 }
 
 use crate::console::numbers::{count, dollars as usd};
+use crate::console::page::org_page;
+use crate::console::service_error_page;
 use crate::time::{day, second};
 
 pub(crate) fn date(ms: Timestamp) -> String {
@@ -89,13 +91,14 @@ pub async fn usage(
 ) -> Response {
     let org = match app.org_access(&session.user, &org_id).await {
         Ok(m) => m,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(&app, e),
     };
     let ctx = match usage_context(&app, &session.user, &org_id, &q).await {
         Ok(ctx) => ctx,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(&app, e),
     };
-    app.org_page(
+    org_page(
+        &app,
         &session,
         &org,
         Section::Usage,
@@ -293,7 +296,7 @@ pub async fn requests(
 ) -> Response {
     let org = match app.org_access(&session.user, &org_id).await {
         Ok(m) => m,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(&app, e),
     };
     let filter = RequestFilter {
         status: non_empty(&q.status),
@@ -312,11 +315,11 @@ pub async fn requests(
         .await
     {
         Ok(p) => p,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(&app, e),
     };
     let names = match project_names(&app, &session.user, &org_id).await {
         Ok(n) => n,
-        Err(e) => return app.service_error_page(e),
+        Err(e) => return service_error_page(&app, e),
     };
     let rows = page
         .data
@@ -372,7 +375,8 @@ pub async fn requests(
             .map(|(id, name)| ProjectOption { id, name })
             .collect(),
     };
-    app.org_page(
+    org_page(
+        &app,
         &session,
         &org,
         Section::Usage,
