@@ -4,7 +4,7 @@
 
 use crate::console::PagePath;
 use std::sync::Arc;
-use tollgate_domain::{OrgId, ProjectId};
+use tollgate_domain::{ApiKeyId, OrgId, ProjectId};
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -394,7 +394,7 @@ pub struct RevokeForm {
 pub async fn revoke(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    PagePath((org_id, key_id)): PagePath<(OrgId, String)>,
+    PagePath((org_id, key_id)): PagePath<(OrgId, ApiKeyId)>,
     CheckedForm { session, form }: CheckedForm<RevokeForm>,
 ) -> Response {
     let revoked = async {

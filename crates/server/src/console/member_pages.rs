@@ -2,7 +2,7 @@
 
 use crate::console::PagePath;
 use std::sync::Arc;
-use tollgate_domain::OrgId;
+use tollgate_domain::{OrgId, UserId};
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -177,7 +177,7 @@ pub struct RoleForm {
 pub async fn change_role(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    PagePath((org_id, user_id)): PagePath<(OrgId, String)>,
+    PagePath((org_id, user_id)): PagePath<(OrgId, UserId)>,
     CheckedForm { session, form }: CheckedForm<RoleForm>,
 ) -> Response {
     let done = app
@@ -191,7 +191,7 @@ csrf_field!(RoleForm);
 pub async fn remove(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    PagePath((org_id, user_id)): PagePath<(OrgId, String)>,
+    PagePath((org_id, user_id)): PagePath<(OrgId, UserId)>,
     CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
     let done = app

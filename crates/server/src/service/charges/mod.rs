@@ -15,7 +15,7 @@
 
 use tollgate_domain::ledger::GrantSource;
 use tollgate_domain::payment::{PaymentKind, PaymentStatus};
-use tollgate_domain::{new_id, IdPrefix, Money, ValidationError};
+use tollgate_domain::{new_id, IdPrefix, Money, PaymentId, ValidationError};
 use tollgate_store::{BeganPayment, Conflict, NewPayment, Payment, StoreError};
 
 use crate::app::App;
@@ -352,14 +352,12 @@ impl App {
     pub async fn settle_from_webhook(
         &self,
         payment_intent_id: &str,
-        idempotency_key: Option<&str>,
+        idempotency_key: Option<&PaymentId>,
         outcome: ChargeOutcome,
     ) -> ServiceResult<Option<Payment>> {
         let by_key = match idempotency_key {
-            Some(key) if tollgate_domain::ids::is_well_formed(IdPrefix::Payment, key) => {
-                self.store.payment_by_id(key).await?
-            }
-            _ => None,
+            Some(key) => self.store.payment_by_id(key).await?,
+            None => None,
         };
         let payment = match by_key {
             Some(p) => Some(p),
