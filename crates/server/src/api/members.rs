@@ -35,7 +35,7 @@ pub struct MemberView {
 impl From<Member> for MemberView {
     fn from(m: Member) -> Self {
         Self {
-            id: m.user_id,
+            id: m.user_id.into_string(),
             name: m.name,
             email: m.email,
             role: m.role.as_str(),

@@ -99,7 +99,7 @@ impl App {
         }
         let key = self
             .store
-            .api_key(&credentials.project_id, key_id)
+            .api_key(&credentials.project_id, &credentials.key_id)
             .await
             .ok()
             .flatten()?;

@@ -272,7 +272,7 @@ async fn page_context(
                 "spend_this_month": spend,
                 "can_revoke": can_revoke(k),
                 "can_limit": can_limit,
-                "spend_limit": spend_limits.get(&k.id),
+                "spend_limit": spend_limits.get(k.id.as_str()),
             })
         })
         .collect();

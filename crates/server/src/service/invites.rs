@@ -235,7 +235,7 @@ impl App {
             }
             let project = self
                 .store
-                .project_with_role(org_id, id, "")
+                .project_with_role(org_id, id, None)
                 .await?
                 .filter(|p| !p.project.is_archived())
                 .ok_or_else(unknown)?;

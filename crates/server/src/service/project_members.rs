@@ -2,7 +2,7 @@
 //! admins and the project's admins.
 
 use std::str::FromStr;
-use tollgate_domain::{OrgId, ProjectId, UserId};
+use tollgate_domain::{ApiKeyId, OrgId, ProjectId, UserId};
 
 use serde_json::json;
 use tollgate_domain::{IdPrefix, ProjectAction, ProjectRole};
@@ -132,7 +132,7 @@ impl App {
 
     /// Drops revoked keys from this process's memory at once (other processes follow the
     /// change log written with the revocation).
-    pub(crate) fn forget_keys(&self, key_ids: &[String]) {
+    pub(crate) fn forget_keys(&self, key_ids: &[ApiKeyId]) {
         for key_id in key_ids {
             self.keys.forget_key(key_id);
         }

@@ -252,7 +252,7 @@ impl App {
             SpendScope::Organization => "the organization".to_owned(),
             SpendScope::Project => match self
                 .store
-                .project_with_role(&limit.org_id, &limit.target_id, "")
+                .project_with_role(&limit.org_id, &limit.target_id, None)
                 .await
             {
                 Ok(Some(p)) => format!("the project \"{}\"", p.project.name),
