@@ -183,7 +183,7 @@ pub struct PaymentView {
 impl From<&Payment> for PaymentView {
     fn from(p: &Payment) -> Self {
         Self {
-            id: p.id.clone(),
+            id: p.id.to_string(),
             kind: p.kind.as_str(),
             amount: p.amount.to_usd_string(),
             status: p.status.as_str(),

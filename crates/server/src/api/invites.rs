@@ -42,7 +42,7 @@ impl InviteView {
         Self {
             status: i.status.shown(i.expires_at, now),
             role: i.role.as_str(),
-            id: i.id,
+            id: i.id.into_string(),
             email: i.email,
             project_ids: i.project_ids,
             invited_by: i.inviter_email,

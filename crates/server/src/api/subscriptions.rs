@@ -58,7 +58,7 @@ impl SubscriptionView {
             .map(|t| t.monthly_price.to_usd_string());
         let pending_change = s.pending_tier.is_some() || s.cancel_at_period_end;
         Self {
-            id: s.id.clone(),
+            id: s.id.to_string(),
             model: s.model.clone(),
             tier: s.tier.clone(),
             status: s.status.as_str(),

@@ -136,7 +136,7 @@ impl App {
             })
             .await;
         // A retry with the same key is answered from the first purchase, which is in the log.
-        let Some(payment_id) = charge.made.as_deref() else {
+        let Some(payment_id) = charge.made.as_ref() else {
             return charge.result;
         };
         let outcome = match &charge.result {

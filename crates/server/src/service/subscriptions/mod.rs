@@ -11,7 +11,7 @@ use tollgate_domain::subscription::{
     day_label, period, plan_change, sold_out, tier_change_charge, ChangePlan, ChangeRequest,
     ChangeState, SubscriptionStatus,
 };
-use tollgate_domain::{new_id, IdPrefix, Money, OrgAction, ValidationError};
+use tollgate_domain::{Money, OrgAction, ValidationError};
 use tollgate_store::{
     ChargeOutcome, NewSubscription, Subscription, SubscriptionError, TierState, User,
 };
@@ -165,7 +165,7 @@ impl App {
         self.require_payment_method(org_id).await?;
         let now = self.now();
         let (start, end) = period(now, 0);
-        let id = new_id(IdPrefix::Subscription);
+        let id = SubscriptionId::generate();
         let key = format!("sub:{id}:{start}");
         let sub = self
             .store
