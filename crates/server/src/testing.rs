@@ -36,6 +36,14 @@ pub struct TestUser {
     pub org_id: String,
 }
 
+impl TestUser {
+    /// `id`, typed, for the store's and the service's functions.
+    #[allow(clippy::expect_used)]
+    pub fn user_id(&self) -> tollgate_domain::UserId {
+        tollgate_domain::UserId::parse(&self.id).expect("sign-up answers a user id")
+    }
+}
+
 pub const PASSWORD: &str = "correct horse battery";
 
 #[allow(clippy::expect_used)]
@@ -212,6 +220,7 @@ impl TestApp {
         projects: &[(&str, tollgate_domain::ProjectRole)],
     ) {
         let now = self.app.now();
+        let user_id = &tollgate_domain::UserId::parse(user_id).expect("a user id");
         self.app
             .store
             .add_membership(org_id, user_id, tollgate_domain::OrgRole::Member, now)

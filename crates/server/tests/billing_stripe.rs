@@ -6,6 +6,7 @@
 
 use serde_json::{json, Value};
 use tollgate_domain::payment::PaymentStatus;
+use tollgate_domain::PaymentId;
 use tollgate_server::payments::stand_in::{StripeStandIn, STAND_IN_WEBHOOK_SECRET};
 use tollgate_server::payments::PaymentsConfig;
 use tollgate_server::testing::{send, TestApp, TestUser};
@@ -134,7 +135,7 @@ async fn the_stripe_provider_end_to_end(engine: Engine) {
     let payment = t
         .app
         .store
-        .payment_by_id(p["id"].as_str().unwrap())
+        .payment_by_id(&PaymentId::parse(p["id"].as_str().unwrap()).unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -197,7 +198,7 @@ async fn a_failed_payment_webhook_fails_a_pending_payment(engine: Engine) {
     let payment = t
         .app
         .store
-        .payment_by_id(p["id"].as_str().unwrap())
+        .payment_by_id(&PaymentId::parse(p["id"].as_str().unwrap()).unwrap())
         .await
         .unwrap()
         .unwrap();

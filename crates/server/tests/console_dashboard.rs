@@ -166,7 +166,7 @@ async fn the_overview_is_a_dashboard_with_self_ticking_steps(engine: Engine) {
         .set_project_member(
             &org,
             &q,
-            &member.id,
+            &member.user_id(),
             ProjectRole::ProjectAdmin,
             t.app.now(),
             tollgate_store::AuditEntry {

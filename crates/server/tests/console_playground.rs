@@ -300,7 +300,7 @@ async fn refusals_are_readable_and_change_nothing(engine: Engine) {
     // The project's allow-list applies: 403 model_not_allowed.
     t.app
         .set_project_models(
-            &t.app.store.user(&ada.id).await.unwrap().unwrap(),
+            &t.app.store.user(&ada.user_id()).await.unwrap().unwrap(),
             &OrgId::parse(org).unwrap(),
             &ProjectId::parse(&project).unwrap(),
             Some(vec![OTHER.to_owned()]),
@@ -411,7 +411,7 @@ async fn only_those_who_may_use_keys_chat(engine: Engine) {
     let csrf = page_csrf(&html);
     t.app
         .archive_project(
-            &t.app.store.user(&ada.id).await.unwrap().unwrap(),
+            &t.app.store.user(&ada.user_id()).await.unwrap().unwrap(),
             &OrgId::parse(org).unwrap(),
             &ProjectId::parse(&lab).unwrap(),
             &tollgate_server::auth::ClientInfo::default(),

@@ -1,7 +1,7 @@
 //! API keys: created and revoked in a project; looked up by public id for authentication.
 
 use sqlx::{Any, Row, Transaction};
-use tollgate_domain::{new_id, IdPrefix, Name, Timestamp};
+use tollgate_domain::{ApiKeyId, Name, Timestamp, UserId};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::changes::{record_change, ChangeKind};
@@ -11,7 +11,7 @@ use crate::{Conflict, Result, Store, StoreError};
 /// A key as its project's key list shows it. The secret is not here: it was never stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
-    pub id: String,
+    pub id: ApiKeyId,
     pub public_id: String,
     pub project_id: String,
     pub org_id: String,
@@ -23,7 +23,7 @@ pub struct ApiKey {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyCreator {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub name: String,
 }
@@ -31,7 +31,7 @@ pub struct KeyCreator {
 /// What authentication needs to know about a key, in one query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyCredentials {
-    pub key_id: String,
+    pub key_id: ApiKeyId,
     pub org_id: String,
     pub project_id: String,
     /// SHA-256 of the secret, hex.
@@ -50,7 +50,7 @@ pub struct NewKey<'a> {
     pub name: &'a Name,
     pub public_id: &'a str,
     pub secret_hash: &'a str,
-    pub created_by: &'a str,
+    pub created_by: &'a UserId,
 }
 
 const KEY_SELECT: &str = "SELECT k.id, k.public_id, k.project_id, k.org_id, k.name, k.created_at, \
@@ -90,14 +90,14 @@ const ORG_KEYS: Keyset = Keyset::by_time(
 fn key_from_row(row: &sqlx::any::AnyRow) -> Result<ApiKey> {
     let creator_id: Option<String> = row.try_get("creator_id")?;
     Ok(ApiKey {
-        id: row.try_get("id")?,
+        id: ApiKeyId::from_stored(row.try_get("id")?),
         public_id: row.try_get("public_id")?,
         project_id: row.try_get("project_id")?,
         org_id: row.try_get("org_id")?,
         name: row.try_get("name")?,
         created_by: match creator_id {
             Some(id) => Some(KeyCreator {
-                id,
+                id: UserId::from_stored(id),
                 email: row.try_get("creator_email")?,
                 name: row.try_get("creator_name")?,
             }),
@@ -118,20 +118,20 @@ impl Store {
         now: Timestamp,
         audit: AuditEntry<'_>,
     ) -> Result<ApiKey> {
-        let id = new_id(IdPrefix::ApiKey);
+        let id = ApiKeyId::generate();
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "INSERT INTO api_keys (id, public_id, secret_hash, project_id, org_id, name, created_by, created_at) \
              SELECT $1, $2, $3, p.id, p.org_id, $6, $7, $8 FROM projects p \
              WHERE p.id = $4 AND p.org_id = $5 AND p.archived_at IS NULL",
         )
-        .bind(&id)
+        .bind(id.as_str())
         .bind(new.public_id)
         .bind(new.secret_hash)
         .bind(new.project_id)
         .bind(new.org_id)
         .bind(new.name.as_str())
-        .bind(new.created_by)
+        .bind(new.created_by.as_str())
         .bind(now)
         .execute(&mut *tx)
         .await
@@ -145,7 +145,7 @@ impl Store {
         };
         insert_audit(&mut tx, new.org_id, &audit, now).await?;
         let key = sqlx::query(&format!("{KEY_SELECT} WHERE k.id = $1"))
-            .bind(&id)
+            .bind(id.as_str())
             .fetch_one(&mut *tx)
             .await?;
         let key = key_from_row(&key)?;
@@ -154,12 +154,12 @@ impl Store {
     }
 
     /// A live (not revoked) key of a project.
-    pub async fn api_key(&self, project_id: &str, key_id: &str) -> Result<Option<ApiKey>> {
+    pub async fn api_key(&self, project_id: &str, key_id: &ApiKeyId) -> Result<Option<ApiKey>> {
         sqlx::query(&format!(
             "{KEY_SELECT} WHERE k.project_id = $1 AND k.id = $2 AND k.revoked_at IS NULL"
         ))
         .bind(project_id)
-        .bind(key_id)
+        .bind(key_id.as_str())
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
@@ -206,7 +206,7 @@ impl Store {
     pub async fn revoke_api_key(
         &self,
         project_id: &str,
-        key_id: &str,
+        key_id: &ApiKeyId,
         now: Timestamp,
         audit: AuditEntry<'_>,
     ) -> Result<ApiKey> {
@@ -218,14 +218,14 @@ impl Store {
         )
         .bind(now)
         .bind(project_id)
-        .bind(key_id)
+        .bind(key_id.as_str())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         let row = sqlx::query(&format!("{KEY_SELECT} WHERE k.id = $1"))
-            .bind(key_id)
+            .bind(key_id.as_str())
             .fetch_one(&mut *tx)
             .await?;
         let key = key_from_row(&row)?;
@@ -252,7 +252,7 @@ impl Store {
         let archived: Option<i64> = row.try_get("project_archived_at")?;
         let suspended: Option<i64> = row.try_get("org_suspended_at")?;
         Ok(Some(KeyCredentials {
-            key_id: row.try_get("id")?,
+            key_id: ApiKeyId::from_stored(row.try_get("id")?),
             org_id: row.try_get("org_id")?,
             project_id: row.try_get("project_id")?,
             secret_hash: row.try_get("secret_hash")?,
@@ -266,13 +266,18 @@ impl Store {
 
     /// Records that a key was used at `now`, unless that was already recorded less than
     /// `every_ms` ago (by this or another process). True when this call wrote.
-    pub async fn touch_api_key(&self, key_id: &str, now: Timestamp, every_ms: i64) -> Result<bool> {
+    pub async fn touch_api_key(
+        &self,
+        key_id: &ApiKeyId,
+        now: Timestamp,
+        every_ms: i64,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE api_keys SET last_used_at = $1 \
              WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3)",
         )
         .bind(now)
-        .bind(key_id)
+        .bind(key_id.as_str())
         .bind(now - every_ms)
         .execute(&self.pool)
         .await?;
@@ -296,11 +301,11 @@ pub(crate) enum KeysOf<'a> {
 pub(crate) async fn revoke_keys_of_in(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
-    user_id: &str,
+    user_id: &UserId,
     which: KeysOf<'_>,
     now: Timestamp,
     cause: &AuditEntry<'_>,
-) -> Result<Vec<String>> {
+) -> Result<Vec<ApiKeyId>> {
     let rows = match which {
         KeysOf::Project(project_id) => {
             sqlx::query(
@@ -309,7 +314,7 @@ pub(crate) async fn revoke_keys_of_in(
             )
             .bind(now)
             .bind(org_id)
-            .bind(user_id)
+            .bind(user_id.as_str())
             .bind(project_id)
             .fetch_all(&mut **tx)
             .await?
@@ -321,14 +326,14 @@ pub(crate) async fn revoke_keys_of_in(
             )
             .bind(now)
             .bind(org_id)
-            .bind(user_id)
+            .bind(user_id.as_str())
             .fetch_all(&mut **tx)
             .await?
         }
     };
     let mut revoked = Vec::with_capacity(rows.len());
     for row in rows {
-        let key_id: String = row.try_get("id")?;
+        let key_id = ApiKeyId::from_stored(row.try_get("id")?);
         let project_id: String = row.try_get("project_id")?;
         record_change(tx, ChangeKind::ApiKey, &key_id, now).await?;
         let mut details = cause.details.clone();

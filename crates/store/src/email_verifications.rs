@@ -1,7 +1,7 @@
 //! Email verification links (`single_use_tokens`): any one of a user's links proves the
 //! address; using it deletes them all.
 
-use tollgate_domain::Timestamp;
+use tollgate_domain::{Timestamp, UserId};
 
 use crate::single_use_tokens::EMAIL_VERIFICATIONS;
 use crate::users::USER_COLUMNS;
@@ -12,7 +12,7 @@ impl Store {
     pub async fn create_email_verification(
         &self,
         token_hash: &str,
-        user_id: &str,
+        user_id: &UserId,
         now: Timestamp,
         expires_at: Timestamp,
         email: &OutgoingEmail,
@@ -35,7 +35,7 @@ impl Store {
 
     /// Marks the address of `user_id` verified by other means (an accepted invitation, sent
     /// to that address); a no-op when it already is.
-    pub async fn mark_email_verified(&self, user_id: &str, now: Timestamp) -> Result<User> {
+    pub async fn mark_email_verified(&self, user_id: &UserId, now: Timestamp) -> Result<User> {
         let mut tx = self.begin_write().await?;
         let user = mark_verified(&mut tx, user_id, now).await?;
         tx.commit().await?;
@@ -50,7 +50,7 @@ impl Store {
 
 async fn mark_verified(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    user_id: &str,
+    user_id: &UserId,
     now: Timestamp,
 ) -> Result<User> {
     let user: Option<User> = sqlx::query_as(&format!(
@@ -58,7 +58,7 @@ async fn mark_verified(
          RETURNING {USER_COLUMNS}"
     ))
     .bind(now)
-    .bind(user_id)
+    .bind(user_id.as_str())
     .fetch_optional(&mut **tx)
     .await?;
     let user = user.ok_or(StoreError::NotFound)?;

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use sqlx::{Any, Transaction};
 use tollgate_domain::invite::{check_usable, InviteRole, InviteStatus, InviteUnusable};
-use tollgate_domain::{new_id, Email, IdPrefix, ProjectRole, Timestamp};
+use tollgate_domain::{Email, InviteId, ProjectRole, Timestamp, UserId};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::cursor::{Keyset, Order, PageRequest};
@@ -18,14 +18,14 @@ use crate::{Conflict, Result, Store, StoreError, User};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invitation {
-    pub id: String,
+    pub id: InviteId,
     pub org_id: String,
     pub org_name: String,
     pub email: String,
     pub role: InviteRole,
     pub project_ids: Vec<String>,
     pub status: InviteStatus,
-    pub invited_by: Option<String>,
+    pub invited_by: Option<UserId>,
     pub inviter_name: Option<String>,
     pub inviter_email: Option<String>,
     pub created_at: Timestamp,
@@ -61,11 +61,11 @@ impl TryFrom<InvitationRow> for Invitation {
             status: InviteStatus::from_str(&r.status).map_err(|e| corrupt(e.to_string()))?,
             project_ids: serde_json::from_str(&r.project_ids)
                 .map_err(|e| corrupt(e.to_string()))?,
-            id: r.id,
+            id: InviteId::from_stored(r.id),
             org_id: r.org_id,
             org_name: r.org_name,
             email: r.email,
-            invited_by: r.invited_by,
+            invited_by: r.invited_by.map(UserId::from_stored),
             inviter_name: r.inviter_name,
             inviter_email: r.inviter_email,
             created_at: r.created_at,
@@ -158,7 +158,7 @@ impl Store {
     pub async fn create_invitation(
         &self,
         org_id: &str,
-        inviter_id: &str,
+        inviter_id: &UserId,
         new: NewInvitation<'_>,
         now: Timestamp,
         audit: AuditEntry<'_>,
@@ -177,18 +177,18 @@ impl Store {
         .bind(email)
         .execute(&mut *tx)
         .await?;
-        let id = new_id(IdPrefix::Invite);
+        let id = InviteId::generate();
         let inserted = sqlx::query(
             "INSERT INTO invitations (id, org_id, email, role, project_ids, token_hash, status, invited_by, \
              created_at, sent_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $8, $9)",
         )
-        .bind(&id)
+        .bind(id.as_str())
         .bind(org_id)
         .bind(email)
         .bind(new.role.as_str())
         .bind(serde_json::to_string(new.project_ids).unwrap_or_else(|_| "[]".into()))
         .bind(new.token_hash)
-        .bind(inviter_id)
+        .bind(inviter_id.as_str())
         .bind(now)
         .bind(new.expires_at)
         .execute(&mut *tx)
@@ -218,9 +218,9 @@ impl Store {
     }
 
     /// An invitation of `org_id` by id (`None` for another organization's).
-    pub async fn invitation(&self, org_id: &str, id: &str) -> Result<Option<Invitation>> {
+    pub async fn invitation(&self, org_id: &str, id: &InviteId) -> Result<Option<Invitation>> {
         sqlx::query_as::<_, InvitationRow>(&format!("{SELECT} WHERE i.id = $1 AND i.org_id = $2"))
-            .bind(id)
+            .bind(id.as_str())
             .bind(org_id)
             .fetch_optional(&self.pool)
             .await?
@@ -277,7 +277,7 @@ impl Store {
     pub async fn resend_invitation(
         &self,
         org_id: &str,
-        id: &str,
+        id: &InviteId,
         reissue: Reissue<'_>,
         now: Timestamp,
         audit: AuditEntry<'_>,
@@ -290,7 +290,7 @@ impl Store {
         .bind(reissue.token_hash)
         .bind(reissue.expires_at)
         .bind(now)
-        .bind(id)
+        .bind(id.as_str())
         .bind(org_id)
         .execute(&mut *tx)
         .await?;
@@ -313,7 +313,7 @@ impl Store {
     pub async fn revoke_invitation(
         &self,
         org_id: &str,
-        id: &str,
+        id: &InviteId,
         now: Timestamp,
         audit: AuditEntry<'_>,
     ) -> Result<Invitation, InviteError> {
@@ -323,7 +323,7 @@ impl Store {
              WHERE id = $2 AND org_id = $3 AND status = 'pending'",
         )
         .bind(now)
-        .bind(id)
+        .bind(id.as_str())
         .bind(org_id)
         .execute(&mut *tx)
         .await?;
@@ -397,7 +397,7 @@ impl Store {
         )
         .bind(new_status.as_str())
         .bind(now)
-        .bind(&invitation.id)
+        .bind(invitation.id.as_str())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {

@@ -33,6 +33,7 @@ mod sessions;
 mod single_use_tokens;
 mod spend;
 mod spend_leases;
+mod stored_id;
 mod subscriptions;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use sqlx::{Any, Row, Transaction};
-use tollgate_domain::{OrgRole, Timestamp};
+use tollgate_domain::{ApiKeyId, OrgRole, Timestamp, UserId};
 
 use crate::api_keys::{revoke_keys_of_in, KeysOf};
 use crate::audit::{insert_audit, AuditEntry};
@@ -14,7 +14,7 @@ use crate::{Conflict, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
-    pub user_id: String,
+    pub user_id: UserId,
     pub name: String,
     pub email: String,
     pub role: OrgRole,
@@ -40,7 +40,7 @@ impl TryFrom<MemberRow> for Member {
     fn try_from(r: MemberRow) -> Result<Self> {
         Ok(Member {
             role: OrgRole::from_str(&r.role).map_err(|e| corrupt(e.to_string()))?,
-            user_id: r.user_id,
+            user_id: UserId::from_stored(r.user_id),
             name: r.name,
             email: r.email,
             joined_at: r.joined_at,
@@ -142,13 +142,13 @@ async fn admin_count(tx: &mut Transaction<'static, Any>, org_id: &str) -> Result
 async fn member_in(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
-    user_id: &str,
+    user_id: &UserId,
 ) -> Result<Option<Member>> {
     sqlx::query_as::<_, MemberRow>(&format!(
         "{MEMBER_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"
     ))
     .bind(org_id)
-    .bind(user_id)
+    .bind(user_id.as_str())
     .fetch_optional(&mut **tx)
     .await?
     .map(Member::try_from)
@@ -179,12 +179,12 @@ impl Store {
             .collect()
     }
 
-    pub async fn member(&self, org_id: &str, user_id: &str) -> Result<Option<Member>> {
+    pub async fn member(&self, org_id: &str, user_id: &UserId) -> Result<Option<Member>> {
         sqlx::query_as::<_, MemberRow>(&format!(
             "{MEMBER_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"
         ))
         .bind(org_id)
-        .bind(user_id)
+        .bind(user_id.as_str())
         .fetch_optional(&self.pool)
         .await?
         .map(Member::try_from)
@@ -196,7 +196,7 @@ impl Store {
     pub async fn set_member_role(
         &self,
         org_id: &str,
-        user_id: &str,
+        user_id: &UserId,
         role: OrgRole,
         now: Timestamp,
         audit: AuditEntry<'_>,
@@ -215,7 +215,7 @@ impl Store {
         sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
             .bind(role.as_str())
             .bind(org_id)
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
         if role == OrgRole::Member {
@@ -234,11 +234,11 @@ impl Store {
     pub async fn remove_member(
         &self,
         org_id: &str,
-        user_id: &str,
+        user_id: &UserId,
         now: Timestamp,
         audit: AuditEntry<'_>,
         key_audit: AuditEntry<'_>,
-    ) -> Result<(Member, Vec<String>)> {
+    ) -> Result<(Member, Vec<ApiKeyId>)> {
         let mut tx = self.begin_write().await?;
         lock_org(&mut tx, org_id).await?;
         let current = member_in(&mut tx, org_id, user_id)
@@ -249,7 +249,7 @@ impl Store {
         }
         sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
             .bind(org_id)
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
         insert_audit(&mut tx, org_id, &audit, now).await?;

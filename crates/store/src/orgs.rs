@@ -1,7 +1,7 @@
 use std::str::FromStr;
 
 use sqlx::{Any, Transaction};
-use tollgate_domain::{new_id, IdPrefix, Name, OrgRole, OrgType, Timestamp};
+use tollgate_domain::{new_id, IdPrefix, Name, OrgRole, OrgType, Timestamp, UserId};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::changes::{record_change, ChangeKind};
@@ -98,7 +98,7 @@ pub(crate) async fn insert_org(
 pub(crate) async fn insert_membership(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
-    user_id: &str,
+    user_id: &UserId,
     role: OrgRole,
     now: Timestamp,
 ) -> Result<()> {
@@ -106,7 +106,7 @@ pub(crate) async fn insert_membership(
         "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(org_id)
-    .bind(user_id)
+    .bind(user_id.as_str())
     .bind(role.as_str())
     .bind(now)
     .execute(&mut **tx)
@@ -133,7 +133,7 @@ impl Store {
     /// target is set to the new organization.
     pub async fn create_org(
         &self,
-        creator: &str,
+        creator: &UserId,
         name: &Name,
         now: Timestamp,
         audit: AuditEntry<'_>,
@@ -164,12 +164,12 @@ impl Store {
     /// The organization and the user's role in it, or `None` when the user has no access to it:
     /// not a member, a member without an active project (`GRANTS_ACCESS`), or no such
     /// organization. Callers answer all of these with 404.
-    pub async fn membership(&self, org_id: &str, user_id: &str) -> Result<Option<Membership>> {
+    pub async fn membership(&self, org_id: &str, user_id: &UserId) -> Result<Option<Membership>> {
         sqlx::query_as::<_, MembershipRow>(&format!(
             "{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.user_id = $2 AND {GRANTS_ACCESS}"
         ))
         .bind(org_id)
-        .bind(user_id)
+        .bind(user_id.as_str())
         .fetch_optional(&self.pool)
         .await?
         .map(Membership::try_from)
@@ -177,11 +177,11 @@ impl Store {
     }
 
     /// Every organization the user has access to (see `membership`), oldest membership first.
-    pub async fn memberships(&self, user_id: &str) -> Result<Vec<Membership>> {
+    pub async fn memberships(&self, user_id: &UserId) -> Result<Vec<Membership>> {
         sqlx::query_as::<_, MembershipRow>(&format!(
             "{MEMBERSHIP_SELECT} WHERE m.user_id = $1 AND {GRANTS_ACCESS} ORDER BY m.created_at, o.id"
         ))
-        .bind(user_id)
+        .bind(user_id.as_str())
         .fetch_all(&self.pool)
         .await?
         .into_iter()
@@ -300,7 +300,7 @@ impl Store {
     pub async fn add_membership(
         &self,
         org_id: &str,
-        user_id: &str,
+        user_id: &UserId,
         role: OrgRole,
         now: Timestamp,
     ) -> Result<()> {

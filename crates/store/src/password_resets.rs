@@ -1,6 +1,6 @@
 //! Forgot-password links (`single_use_tokens`): kept after use, marked used.
 
-use tollgate_domain::Timestamp;
+use tollgate_domain::{Timestamp, UserId};
 
 use crate::single_use_tokens::PASSWORD_RESETS;
 use crate::users::USER_COLUMNS;
@@ -12,7 +12,7 @@ impl Store {
     pub async fn create_password_reset(
         &self,
         token_hash: &str,
-        user_id: &str,
+        user_id: &UserId,
         now: Timestamp,
         expires_at: Timestamp,
         email: &OutgoingEmail,
@@ -44,11 +44,11 @@ impl Store {
             "UPDATE users SET password_hash = $1 WHERE id = $2 RETURNING {USER_COLUMNS}"
         ))
         .bind(password_hash)
-        .bind(&user_id)
+        .bind(user_id.as_str())
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(&user_id)
+            .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use sqlx::{Any, Row, Transaction};
 use tollgate_domain::ledger::GrantSource;
 use tollgate_domain::payment::{recharge_backoff_ms, PaymentKind, PaymentStatus};
-use tollgate_domain::{Money, Timestamp};
+use tollgate_domain::{Money, PaymentId, Timestamp};
 
 use crate::billing::{ensure_profile_in, PostalAddress};
 use crate::cursor::{Keyset, Order, PageRequest};
@@ -19,7 +19,7 @@ use crate::{Conflict, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
-    pub id: String,
+    pub id: PaymentId,
     pub org_id: String,
     pub kind: PaymentKind,
     pub amount: Money,
@@ -54,7 +54,7 @@ fn payment_from_row(r: &sqlx::any::AnyRow) -> Result<Payment> {
     let status: String = r.try_get("status")?;
     let grant_source: Option<String> = r.try_get("grant_source")?;
     Ok(Payment {
-        id: r.try_get("id")?,
+        id: PaymentId::from_stored(r.try_get("id")?),
         org_id: r.try_get("org_id")?,
         kind: PaymentKind::from_str(&kind).map_err(parse_err)?,
         amount: Money::from_micros(r.try_get("amount")?),
@@ -110,7 +110,7 @@ fn decode_address(raw: &str) -> Result<PostalAddress> {
 #[derive(Debug, Clone)]
 pub struct NewPayment<'a> {
     /// `pay_…`: also the provider's idempotency key.
-    pub id: &'a str,
+    pub id: &'a PaymentId,
     pub org_id: &'a str,
     pub kind: PaymentKind,
     pub amount: Money,
@@ -170,9 +170,9 @@ pub struct Settled {
     pub recharge_disabled: bool,
 }
 
-async fn payment_in(tx: &mut Transaction<'static, Any>, id: &str) -> Result<Payment> {
+async fn payment_in(tx: &mut Transaction<'static, Any>, id: &PaymentId) -> Result<Payment> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1"))
-        .bind(id)
+        .bind(id.as_str())
         .fetch_optional(&mut **tx)
         .await?
         .ok_or(StoreError::NotFound)?;
@@ -194,7 +194,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) \
              ON CONFLICT (org_id, idempotency_key) DO NOTHING RETURNING {COLUMNS}"
         ))
-        .bind(new.id)
+        .bind(new.id.as_str())
         .bind(new.org_id)
         .bind(new.kind.as_str())
         .bind(new.amount.micros())
@@ -228,7 +228,7 @@ impl Store {
     /// the reconciler's pace).
     pub async fn note_pending_payment(
         &self,
-        id: &str,
+        id: &PaymentId,
         provider_payment_id: Option<&str>,
         now: Timestamp,
     ) -> Result<()> {
@@ -238,7 +238,7 @@ impl Store {
         )
         .bind(provider_payment_id)
         .bind(now)
-        .bind(id)
+        .bind(id.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -249,7 +249,7 @@ impl Store {
     /// returns. A payment settled before is returned as it is, with `changed: false`.
     pub async fn settle_payment(
         &self,
-        id: &str,
+        id: &PaymentId,
         settlement: &Settlement<'_>,
         effects: &SettleEffects<'_>,
         now: Timestamp,
@@ -280,7 +280,7 @@ impl Store {
         .bind(code)
         .bind(message)
         .bind(now)
-        .bind(id)
+        .bind(id.as_str())
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
@@ -319,7 +319,7 @@ impl Store {
             if let Granted::Created(grant) = granted {
                 sqlx::query("UPDATE payments SET grant_id = $1 WHERE id = $2")
                     .bind(&grant.id)
-                    .bind(id)
+                    .bind(id.as_str())
                     .execute(&mut *tx)
                     .await?;
             }
@@ -378,16 +378,16 @@ impl Store {
         })
     }
 
-    pub async fn payment_by_id(&self, id: &str) -> Result<Option<Payment>> {
+    pub async fn payment_by_id(&self, id: &PaymentId) -> Result<Option<Payment>> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1"))
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(payment_from_row).transpose()
     }
 
     /// An organization's payment; `None` for another organization's.
-    pub async fn payment(&self, org_id: &str, id: &str) -> Result<Option<Payment>> {
+    pub async fn payment(&self, org_id: &str, id: &PaymentId) -> Result<Option<Payment>> {
         Ok(self.payment_by_id(id).await?.filter(|p| p.org_id == org_id))
     }
 

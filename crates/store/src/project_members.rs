@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use sqlx::{Any, Row, Transaction};
-use tollgate_domain::{OrgRole, ProjectRole, Timestamp};
+use tollgate_domain::{ApiKeyId, OrgRole, ProjectRole, Timestamp, UserId};
 
 use crate::api_keys::{revoke_keys_of_in, KeysOf};
 use crate::audit::{insert_audit, AuditEntry};
@@ -15,7 +15,7 @@ use crate::{Result, Store, StoreError};
 /// A member of a project, as the project's member list shows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectMember {
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: String,
     pub name: String,
     pub role: ProjectRole,
@@ -25,7 +25,7 @@ pub struct ProjectMember {
 fn member_from_row(row: &sqlx::any::AnyRow) -> Result<ProjectMember> {
     let role: String = row.try_get("role")?;
     Ok(ProjectMember {
-        user_id: row.try_get("user_id")?,
+        user_id: UserId::from_stored(row.try_get("user_id")?),
         email: row.try_get("email")?,
         name: row.try_get("name")?,
         role: ProjectRole::from_str(&role).map_err(|e| corrupt(e.to_string()))?,
@@ -40,7 +40,7 @@ fn member_from_row(row: &sqlx::any::AnyRow) -> Result<ProjectMember> {
 pub(crate) async fn assign_projects_in(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
-    user_id: &str,
+    user_id: &UserId,
     assignments: &[(&str, ProjectRole)],
     now: Timestamp,
 ) -> Result<()> {
@@ -54,7 +54,7 @@ pub(crate) async fn assign_projects_in(
         )
         .bind(*project_id)
         .bind(org_id)
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(role.as_str())
         .bind(now)
         .execute(&mut **tx)
@@ -71,7 +71,7 @@ pub(crate) async fn assign_projects_in(
 pub(crate) async fn keep_access_in(
     tx: &mut Transaction<'static, Any>,
     org_id: &str,
-    user_id: &str,
+    user_id: &UserId,
     now: Timestamp,
 ) -> Result<()> {
     sqlx::query(
@@ -83,7 +83,7 @@ pub(crate) async fn keep_access_in(
          ON CONFLICT (project_id, user_id) DO NOTHING",
     )
     .bind(org_id)
-    .bind(user_id)
+    .bind(user_id.as_str())
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -102,7 +102,7 @@ impl Store {
         &self,
         org_id: &str,
         project_id: &str,
-        user_id: &str,
+        user_id: &UserId,
         role: ProjectRole,
         now: Timestamp,
         audit: AuditEntry<'_>,
@@ -121,18 +121,18 @@ impl Store {
         &self,
         org_id: &str,
         project_id: &str,
-        user_id: &str,
+        user_id: &UserId,
         now: Timestamp,
         audit: AuditEntry<'_>,
         key_audit: AuditEntry<'_>,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<ApiKeyId>> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "DELETE FROM project_members WHERE org_id = $1 AND project_id = $2 AND user_id = $3",
         )
         .bind(org_id)
         .bind(project_id)
-        .bind(user_id)
+        .bind(user_id.as_str())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -142,7 +142,7 @@ impl Store {
         let role: Option<String> =
             sqlx::query("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
                 .bind(org_id)
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .fetch_optional(&mut *tx)
                 .await?
                 .map(|row| row.try_get("role"))
@@ -190,7 +190,7 @@ impl Store {
     pub async fn project_member(
         &self,
         project_id: &str,
-        user_id: &str,
+        user_id: &UserId,
     ) -> Result<Option<ProjectMember>> {
         sqlx::query(
             "SELECT pm.user_id, u.email, u.name, pm.role, pm.created_at \
@@ -198,7 +198,7 @@ impl Store {
              WHERE pm.project_id = $1 AND pm.user_id = $2",
         )
         .bind(project_id)
-        .bind(user_id)
+        .bind(user_id.as_str())
         .fetch_optional(&self.pool)
         .await?
         .as_ref()

@@ -4,7 +4,7 @@ use std::str::FromStr;
 
 use sqlx::{Any, Row, Transaction};
 use tollgate_domain::project::DEFAULT_PROJECT_NAME;
-use tollgate_domain::{new_id, IdPrefix, Name, ProjectRole, Timestamp};
+use tollgate_domain::{new_id, IdPrefix, Name, ProjectRole, Timestamp, UserId};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::changes::{record_change, ChangeKind};
@@ -140,13 +140,13 @@ impl Store {
         Ok(project)
     }
 
-    /// A project of `org_id` with `user_id`'s role in it; `None` when the organization has no
-    /// such project.
+    /// A project of `org_id` with `user_id`'s role in it (none without a user); `None` when
+    /// the organization has no such project.
     pub async fn project_with_role(
         &self,
         org_id: &str,
         project_id: &str,
-        user_id: &str,
+        user_id: Option<&UserId>,
     ) -> Result<Option<ProjectWithRole>> {
         sqlx::query(&format!(
             "SELECT {PROJECT_COLUMNS}, pm.role AS project_role FROM projects p \
@@ -155,7 +155,7 @@ impl Store {
         ))
         .bind(org_id)
         .bind(project_id)
-        .bind(user_id)
+        .bind(user_id.map(UserId::as_str))
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
@@ -170,7 +170,7 @@ impl Store {
     pub async fn visible_projects(
         &self,
         org_id: &str,
-        user_id: &str,
+        user_id: &UserId,
         all: bool,
         page: PageRequest<'_>,
     ) -> Result<Vec<ProjectWithRole>> {
@@ -181,7 +181,7 @@ impl Store {
         } else {
             &ASSIGNED_PROJECTS
         };
-        let seer = (!all).then_some(user_id);
+        let seer = (!all).then_some(user_id.as_str());
         let (after_time, after_id) = listed.start(&self.pool, org_id, seer, page).await?;
         let rows = sqlx::query(&format!(
             "SELECT {PROJECT_COLUMNS}, pm.role AS project_role FROM projects p \
@@ -192,7 +192,7 @@ impl Store {
             listed.order_sql(PROJECT_ORDER),
         ))
         .bind(org_id)
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(i64::from(all))
         .bind(after_time)
         .bind(after_id)

@@ -1,5 +1,5 @@
 use sqlx::Row;
-use tollgate_domain::{new_id, IdPrefix, Timestamp};
+use tollgate_domain::{new_id, IdPrefix, Timestamp, UserId};
 
 use crate::users::User;
 use crate::{Result, Store};
@@ -36,7 +36,7 @@ impl Store {
     pub async fn create_session(
         &self,
         token_hash: &str,
-        user_id: &str,
+        user_id: &UserId,
         now: Timestamp,
         expires_at: Timestamp,
         ip: Option<&str>,
@@ -49,7 +49,7 @@ impl Store {
         )
         .bind(&id)
         .bind(token_hash)
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(now)
         .bind(expires_at)
         .bind(ip)
@@ -90,7 +90,7 @@ impl Store {
         }
         Ok(Some(SessionUser {
             user: User {
-                id: row.try_get("id")?,
+                id: UserId::from_stored(row.try_get("id")?),
                 email: row.try_get("email")?,
                 name: row.try_get("name")?,
                 created_at: row.try_get("user_created_at")?,
@@ -105,7 +105,7 @@ impl Store {
     /// at most `SESSION_LIST_MAX + 1` (the extra one meaning "more").
     pub async fn user_sessions(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         now: Timestamp,
         idle_ms: i64,
     ) -> Result<Vec<SessionInfo>> {
@@ -114,7 +114,7 @@ impl Store {
              WHERE user_id = $1 AND expires_at > $2 AND last_seen_at > $3 \
              ORDER BY last_seen_at DESC, id LIMIT $4",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(now)
         .bind(now - idle_ms)
         .bind(SESSION_LIST_MAX + 1)
@@ -132,9 +132,9 @@ impl Store {
 
     /// Ends the session `session_id` if it is `user_id`'s; false when there is no such session
     /// of theirs (another user's id answers the same as an unknown one).
-    pub async fn delete_user_session(&self, user_id: &str, session_id: &str) -> Result<bool> {
+    pub async fn delete_user_session(&self, user_id: &UserId, session_id: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id = $2")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .bind(session_id)
             .execute(&self.pool)
             .await?;
@@ -145,12 +145,12 @@ impl Store {
     /// how many were ended.
     pub async fn delete_user_sessions_except(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         keep_session_id: Option<&str>,
     ) -> Result<u64> {
         let done =
             sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND (id IS NULL OR id <> $2)")
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .bind(keep_session_id.unwrap_or(""))
                 .execute(&self.pool)
                 .await?;

@@ -4,7 +4,7 @@
 //! reset link is kept and marked `used_at`.
 
 use sqlx::{Any, Row, Transaction};
-use tollgate_domain::Timestamp;
+use tollgate_domain::{Timestamp, UserId};
 
 use crate::{enqueue_email_in, OutgoingEmail, Result, Store, StoreError};
 
@@ -42,7 +42,7 @@ impl TokenKind {
         self,
         store: &Store,
         token_hash: &str,
-        user_id: &str,
+        user_id: &UserId,
         now: Timestamp,
         expires_at: Timestamp,
         email: &OutgoingEmail,
@@ -53,7 +53,7 @@ impl TokenKind {
             self.table
         ))
         .bind(token_hash)
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(now)
         .bind(expires_at)
         .execute(&mut *tx)
@@ -90,7 +90,7 @@ impl TokenKind {
         tx: &mut Transaction<'static, Any>,
         token_hash: &str,
         now: Timestamp,
-    ) -> Result<String> {
+    ) -> Result<UserId> {
         let spend = if self.keeps_used {
             format!("UPDATE {} SET used_at = $2", self.table)
         } else {
@@ -107,14 +107,14 @@ impl TokenKind {
         let Some(row) = row else {
             return Err(StoreError::NotFound);
         };
-        Ok(row.try_get("user_id")?)
+        Ok(UserId::from_stored(row.try_get("user_id")?))
     }
 
     /// Spends every unused link of `user_id` in `tx`.
     pub(crate) async fn spend_all(
         self,
         tx: &mut Transaction<'static, Any>,
-        user_id: &str,
+        user_id: &UserId,
         now: Timestamp,
     ) -> Result<()> {
         if self.keeps_used {
@@ -123,12 +123,12 @@ impl TokenKind {
                 self.table
             ))
             .bind(now)
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&mut **tx)
             .await?;
         } else {
             sqlx::query(&format!("DELETE FROM {} WHERE user_id = $1", self.table))
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .execute(&mut **tx)
                 .await?;
         }

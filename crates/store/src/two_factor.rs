@@ -2,7 +2,7 @@
 //! accepted time step, and the hashed recovery codes (docs/account-security.md, decision 0023).
 
 use sqlx::Row;
-use tollgate_domain::Timestamp;
+use tollgate_domain::{Timestamp, UserId};
 
 use crate::{Result, Store};
 
@@ -19,13 +19,13 @@ pub struct TotpState {
 impl Store {
     /// Starts (or restarts) enrolment with a new secret. Refused (`false`) when two-factor
     /// sign-in is already enabled: the secret of an enabled enrolment is never replaced.
-    pub async fn start_totp(&self, user_id: &str, secret: &str, now: Timestamp) -> Result<bool> {
+    pub async fn start_totp(&self, user_id: &UserId, secret: &str, now: Timestamp) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO user_totp (user_id, secret, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, \
              created_at = excluded.created_at WHERE user_totp.enabled_at IS NULL",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(secret)
         .bind(now)
         .execute(&self.pool)
@@ -34,11 +34,11 @@ impl Store {
     }
 
     /// The user's enrolment, if one was started.
-    pub async fn totp_state(&self, user_id: &str) -> Result<Option<TotpState>> {
+    pub async fn totp_state(&self, user_id: &UserId) -> Result<Option<TotpState>> {
         let row = sqlx::query(
             "SELECT secret, enabled_at, last_used_step FROM user_totp WHERE user_id = $1",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
@@ -51,7 +51,7 @@ impl Store {
     }
 
     /// True when the user signs in with a second factor.
-    pub async fn totp_enabled(&self, user_id: &str) -> Result<bool> {
+    pub async fn totp_enabled(&self, user_id: &UserId) -> Result<bool> {
         Ok(self.totp_state(user_id).await?.is_some_and(|s| s.enabled))
     }
 
@@ -60,7 +60,7 @@ impl Store {
     /// enabled enrolment (a concurrent confirm got there first).
     pub async fn enable_totp(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         step: i64,
         recovery_code_hashes: &[String],
         now: Timestamp,
@@ -70,7 +70,7 @@ impl Store {
             "UPDATE user_totp SET enabled_at = $2, last_used_step = $3 \
              WHERE user_id = $1 AND enabled_at IS NULL",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(now)
         .bind(step)
         .execute(&mut *tx)
@@ -79,12 +79,12 @@ impl Store {
             return Ok(false);
         }
         sqlx::query("DELETE FROM totp_recovery_codes WHERE user_id = $1")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
         for hash in recovery_code_hashes {
             sqlx::query("INSERT INTO totp_recovery_codes (user_id, code_hash) VALUES ($1, $2)")
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .bind(hash)
                 .execute(&mut *tx)
                 .await?;
@@ -95,12 +95,12 @@ impl Store {
 
     /// Records that the code of `step` was used; `false` when that step (or a later one) was
     /// already used or two-factor is not enabled. Of two concurrent uses one wins.
-    pub async fn use_totp_step(&self, user_id: &str, step: i64) -> Result<bool> {
+    pub async fn use_totp_step(&self, user_id: &UserId, step: i64) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE user_totp SET last_used_step = $2 WHERE user_id = $1 \
              AND enabled_at IS NOT NULL AND (last_used_step IS NULL OR last_used_step < $2)",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(step)
         .execute(&self.pool)
         .await?;
@@ -110,7 +110,7 @@ impl Store {
     /// Uses an unused recovery code of the user; `false` for an unknown or used one.
     pub async fn use_recovery_code(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         code_hash: &str,
         now: Timestamp,
     ) -> Result<bool> {
@@ -118,7 +118,7 @@ impl Store {
             "UPDATE totp_recovery_codes SET used_at = $3 \
              WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(code_hash)
         .bind(now)
         .execute(&self.pool)
@@ -127,25 +127,25 @@ impl Store {
     }
 
     /// How many recovery codes the user has left.
-    pub async fn recovery_codes_left(&self, user_id: &str) -> Result<i64> {
+    pub async fn recovery_codes_left(&self, user_id: &UserId) -> Result<i64> {
         Ok(sqlx::query(
             "SELECT COUNT(*) AS n FROM totp_recovery_codes WHERE user_id = $1 AND used_at IS NULL",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .fetch_one(&self.pool)
         .await?
         .try_get("n")?)
     }
 
     /// Turns two-factor sign-in off: forgets the secret and the recovery codes.
-    pub async fn disable_totp(&self, user_id: &str) -> Result<bool> {
+    pub async fn disable_totp(&self, user_id: &UserId) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM user_totp WHERE user_id = $1")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM totp_recovery_codes WHERE user_id = $1")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

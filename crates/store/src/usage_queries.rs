@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use sqlx::Row;
-use tollgate_domain::{Money, Timestamp};
+use tollgate_domain::{Money, Timestamp, UserId};
 
 use crate::usage_rollups::{Grain, UsageTotals, DAY_MS, ERROR_SQL};
 use crate::{Result, Store, StoreError};
@@ -324,10 +324,14 @@ impl Store {
 
     /// The projects a member is assigned to in an organization (archived ones too: their usage
     /// stays theirs to see).
-    pub async fn assigned_project_ids(&self, org_id: &str, user_id: &str) -> Result<Vec<String>> {
+    pub async fn assigned_project_ids(
+        &self,
+        org_id: &str,
+        user_id: &UserId,
+    ) -> Result<Vec<String>> {
         sqlx::query("SELECT project_id FROM project_members WHERE org_id = $1 AND user_id = $2")
             .bind(org_id)
-            .bind(user_id)
+            .bind(user_id.as_str())
             .fetch_all(&self.pool)
             .await?
             .iter()

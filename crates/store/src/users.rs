@@ -1,13 +1,15 @@
 use sqlx::{Any, Row, Transaction};
-use tollgate_domain::{new_id, Email, IdPrefix, Name, OrgRole, OrgType, Timestamp};
+use tollgate_domain::{Email, Name, OrgRole, OrgType, Timestamp, UserId};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::orgs::{insert_membership, insert_org, Org};
+use crate::stored_id::StoredId;
 use crate::{Conflict, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
-    pub id: String,
+    #[sqlx(try_from = "StoredId")]
+    pub id: UserId,
     pub email: String,
     pub name: String,
     pub created_at: Timestamp,
@@ -28,7 +30,8 @@ pub(crate) const USER_COLUMNS: &str = "id, email, name, created_at, email_verifi
 /// A user with the stored password hash, for login only.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserCredentials {
-    pub id: String,
+    #[sqlx(try_from = "StoredId")]
+    pub id: UserId,
     pub password_hash: String,
 }
 
@@ -45,14 +48,14 @@ async fn insert_user_with_org(
     now: Timestamp,
 ) -> Result<(User, Org)> {
     let user = User {
-        id: new_id(IdPrefix::User),
+        id: UserId::generate(),
         email: new.email.as_str().to_owned(),
         name: new.name.as_str().to_owned(),
         created_at: now,
         email_verified_at: None,
     };
     sqlx::query("INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&user.id)
+        .bind(user.id.as_str())
         .bind(&user.email)
         .bind(&user.name)
         .bind(new.password_hash)
@@ -105,10 +108,10 @@ impl Store {
         Ok((user, org))
     }
 
-    pub async fn user(&self, user_id: &str) -> Result<Option<User>> {
+    pub async fn user(&self, user_id: &UserId) -> Result<Option<User>> {
         Ok(
             sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .fetch_optional(&self.pool)
                 .await?,
         )
@@ -143,9 +146,9 @@ impl Store {
 /// Account changes a user makes to themselves.
 impl Store {
     /// The stored password hash of `user_id`, to check their current password.
-    pub async fn password_hash(&self, user_id: &str) -> Result<Option<String>> {
+    pub async fn password_hash(&self, user_id: &UserId) -> Result<Option<String>> {
         let row = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .fetch_optional(&self.pool)
             .await?;
         Ok(match row {
@@ -155,12 +158,12 @@ impl Store {
     }
 
     /// Renames `user_id`; `NotFound` when there is no such user.
-    pub async fn rename_user(&self, user_id: &str, name: &Name) -> Result<User> {
+    pub async fn rename_user(&self, user_id: &UserId, name: &Name) -> Result<User> {
         let user = sqlx::query_as(&format!(
             "UPDATE users SET name = $1 WHERE id = $2 RETURNING {USER_COLUMNS}"
         ))
         .bind(name.as_str())
-        .bind(user_id)
+        .bind(user_id.as_str())
         .fetch_optional(&self.pool)
         .await?;
         user.ok_or(StoreError::NotFound)
@@ -171,14 +174,14 @@ impl Store {
     /// Returns how many sessions were ended.
     pub async fn change_password(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         password_hash: &str,
         keep_session_id: Option<&str>,
     ) -> Result<u64> {
         let mut tx = self.begin_write().await?;
         let updated = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
         if updated.rows_affected() == 0 {
@@ -186,7 +189,7 @@ impl Store {
         }
         let ended =
             sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND (id IS NULL OR id <> $2)")
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .bind(keep_session_id.unwrap_or(""))
                 .execute(&mut *tx)
                 .await?;

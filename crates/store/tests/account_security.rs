@@ -5,7 +5,7 @@
 mod common;
 
 use common::{new_user, NOW};
-use tollgate_domain::{ids, IdPrefix};
+use tollgate_domain::{ids, IdPrefix, UserId};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{on_both_engines, Engine, OutgoingEmail, Store, StoreError};
 
@@ -22,7 +22,7 @@ fn reset_email(to: &str) -> OutgoingEmail {
     }
 }
 
-async fn session(store: &Store, hash: &str, user: &str, at: i64, ua: Option<&str>) -> String {
+async fn session(store: &Store, hash: &str, user: &UserId, at: i64, ua: Option<&str>) -> String {
     store
         .create_session(hash, user, at, at + 30 * DAY, Some("10.0.0.1"), ua)
         .await
@@ -129,9 +129,7 @@ async fn a_password_change_ends_the_other_sessions(engine: Engine) {
         Some("hash")
     );
     assert!(matches!(
-        store
-            .change_password("usr_000000000000000000000000", "x", None)
-            .await,
+        store.change_password(&UserId::generate(), "x", None).await,
         Err(StoreError::NotFound)
     ));
     let renamed = store
@@ -279,7 +277,11 @@ async fn sessions_from_before_the_migration_get_an_id(engine: Engine) {
     pool.close().await;
     store.migrate().await.unwrap();
     let listed = store
-        .user_sessions("usr_000000000000000000000001", 2, 1_000)
+        .user_sessions(
+            &UserId::parse("usr_000000000000000000000001").unwrap(),
+            2,
+            1_000,
+        )
         .await
         .unwrap();
     assert_eq!(listed.len(), 1);

@@ -5,7 +5,7 @@
 use serde_json::json;
 use tollgate_domain::ledger::GrantSource;
 use tollgate_domain::payment::PaymentKind;
-use tollgate_domain::{Email, Money, Name, OrgRole, OrgType};
+use tollgate_domain::{Email, Money, Name, OrgRole, OrgType, PaymentId};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{
     on_both_engines, AuditEntry, BeganPayment, Conflict, Engine, NewPayment, NewUser, Store,
@@ -95,8 +95,11 @@ async fn conflicts_are_named_by_their_own_index(engine: Engine) {
     let store = db.store().await;
     let (ada, org) = new_user(&store, "ada@example.com").await;
 
-    let recharge = |id: &'static str, key: &'static str| NewPayment {
-        id,
+    let ids: Vec<PaymentId> = (1..=3)
+        .map(|n| PaymentId::parse(&format!("pay_{n:024x}")).unwrap())
+        .collect();
+    let recharge = |n: usize, key: &'static str| NewPayment {
+        id: &ids[n - 1],
         org_id: &org.id,
         kind: PaymentKind::AutoRecharge,
         amount: Money::from_micros(10_000_000),
@@ -109,19 +112,11 @@ async fn conflicts_are_named_by_their_own_index(engine: Engine) {
         grant_source: Some(GrantSource::Purchase),
         description: "Auto-recharge",
     };
-    let first = store
-        .begin_payment(&recharge("pay_000000000000000000000001", "k1"), NOW)
-        .await
-        .unwrap();
+    let first = store.begin_payment(&recharge(1, "k1"), NOW).await.unwrap();
     assert!(matches!(first, BeganPayment::Created(_)), "{first:?}");
-    let again = store
-        .begin_payment(&recharge("pay_000000000000000000000002", "k1"), NOW)
-        .await
-        .unwrap();
+    let again = store.begin_payment(&recharge(2, "k1"), NOW).await.unwrap();
     assert!(!matches!(again, BeganPayment::Created(_)), "{again:?}");
-    let second = store
-        .begin_payment(&recharge("pay_000000000000000000000003", "k2"), NOW)
-        .await;
+    let second = store.begin_payment(&recharge(3, "k2"), NOW).await;
     assert!(
         matches!(
             second,

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 use tollgate_domain::invite::{InviteRole, InviteStatus, InviteUnusable};
-use tollgate_domain::{Email, Name, OrgRole};
+use tollgate_domain::{Email, Name, OrgRole, UserId};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{
     on_both_engines, AuditEntry, Engine, InviteError, NewInvitation, NewUser, OutgoingEmail,
@@ -55,7 +55,7 @@ async fn user(store: &Store, email: &str) -> (User, String) {
 async fn invite(
     store: &Store,
     org: &str,
-    by: &str,
+    by: &UserId,
     email: &str,
     token: &str,
     now: i64,

@@ -156,7 +156,7 @@ async fn org_key_list_pages_come_from_the_index(engine: Engine) {
             .await
             .unwrap();
         let more = page.len() > 1_000;
-        got.extend(page.into_iter().take(1_000).map(|k| k.id));
+        got.extend(page.into_iter().take(1_000).map(|k| k.id.into_string()));
         if !more {
             break;
         }
@@ -320,7 +320,7 @@ async fn walk_members(
             .unwrap();
         let more = page.len() as i64 > limit;
         let page: Vec<_> = page.into_iter().take(limit as usize).collect();
-        after = page.last().map(|m| m.user_id.clone());
+        after = page.last().map(|m| m.user_id.to_string());
         got.extend(page.into_iter().map(|m| m.email));
         if !more {
             return got;

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{audit, name, new_user, NOW};
-use tollgate_domain::{OrgRole, ProjectRole};
+use tollgate_domain::{OrgRole, ProjectRole, UserId};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{on_both_engines, ArchiveRefusal, Engine, NewKey, StoreError};
 
@@ -59,20 +59,24 @@ async fn the_migration_gives_existing_organizations_a_default_project(engine: En
         &default.id
     ));
     // The existing member keeps access, through the Default project.
+    let (admin, member_id) = (
+        UserId::parse("usr_000000000000000000000001").unwrap(),
+        UserId::parse("usr_000000000000000000000002").unwrap(),
+    );
     let member = store
-        .membership(org, "usr_000000000000000000000002")
+        .membership(org, &member_id)
         .await
         .unwrap()
         .expect("member keeps access");
     assert_eq!(member.role, OrgRole::Member);
     let assigned = store
-        .project_member(&default.id, "usr_000000000000000000000002")
+        .project_member(&default.id, &member_id)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(assigned.role, ProjectRole::ProjectMember);
     assert!(store
-        .project_member(&default.id, "usr_000000000000000000000001")
+        .project_member(&default.id, &admin)
         .await
         .unwrap()
         .is_none());
@@ -270,7 +274,7 @@ async fn projects_of_another_organization_are_out_of_reach(engine: Engine) {
     let (bob, other) = new_user(&store, "bob@example.com").await;
     let theirs = store.default_project(&other.id).await.unwrap().unwrap();
     assert!(store
-        .project_with_role(&org.id, &theirs.id, &bob.id)
+        .project_with_role(&org.id, &theirs.id, Some(&bob.id))
         .await
         .unwrap()
         .is_none());

@@ -215,7 +215,7 @@ async fn tier_sold_out_flips_availability(engine: Engine) {
 async fn subscriptions_list_shows_subscriptions_and_the_count(engine: Engine) {
     let (db, store) = migrated(engine).await;
     let org_id = org(&store, "ada@example.com").await;
-    let id = new_id(IdPrefix::Subscription);
+    let id = tollgate_domain::SubscriptionId::generate();
     let key = new_id(IdPrefix::Payment);
     store
         .start_subscription(
@@ -237,7 +237,7 @@ async fn subscriptions_list_shows_subscriptions_and_the_count(engine: Engine) {
 
     let (ok, out, err) = admin(&db, &["subscriptions", "list"]);
     assert!(ok, "{err}");
-    let line = out.lines().find(|l| l.contains(&id)).expect(&out);
+    let line = out.lines().find(|l| l.contains(id.as_str())).expect(&out);
     assert!(
         line.contains(&org_id) && line.contains(MODEL) && line.contains("starter"),
         "{line}"
@@ -247,7 +247,7 @@ async fn subscriptions_list_shows_subscriptions_and_the_count(engine: Engine) {
     let (ok, out, err) = admin(&db, &["subscriptions", "list", "--model", MODEL]);
     assert!(ok, "{err}");
     assert!(
-        out.contains(&id) && out.contains("1 subscriptions"),
+        out.contains(id.as_str()) && out.contains("1 subscriptions"),
         "{out}"
     );
     let (ok, out, err) = admin(
@@ -256,7 +256,7 @@ async fn subscriptions_list_shows_subscriptions_and_the_count(engine: Engine) {
     );
     assert!(ok, "{err}");
     assert!(
-        !out.contains(&id) && out.contains("0 subscriptions"),
+        !out.contains(id.as_str()) && out.contains("0 subscriptions"),
         "{out}"
     );
 }

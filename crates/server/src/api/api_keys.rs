@@ -2,7 +2,7 @@
 
 use crate::api::extract::ApiPath;
 use std::sync::Arc;
-use tollgate_domain::{OrgId, ProjectId};
+use tollgate_domain::{ApiKeyId, OrgId, ProjectId};
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -109,7 +109,7 @@ pub async fn revoke(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    ApiPath((org_id, project_id, key_id)): ApiPath<(OrgId, ProjectId, String)>,
+    ApiPath((org_id, project_id, key_id)): ApiPath<(OrgId, ProjectId, ApiKeyId)>,
 ) -> ApiResult<StatusCode> {
     app.revoke_api_key(&session.user, &org_id, &project_id, &key_id, &client)
         .await?;

@@ -3,7 +3,7 @@
 
 use crate::api::extract::ApiPath;
 use std::sync::Arc;
-use tollgate_domain::OrgId;
+use tollgate_domain::{OrgId, PaymentId};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -181,7 +181,7 @@ pub struct PaymentView {
 impl From<&Payment> for PaymentView {
     fn from(p: &Payment) -> Self {
         Self {
-            id: p.id.clone(),
+            id: p.id.to_string(),
             kind: p.kind.as_str(),
             amount: p.amount.to_usd_string(),
             status: p.status.as_str(),
@@ -473,7 +473,7 @@ pub async fn payments(
 pub async fn payment(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
-    ApiPath((org_id, payment_id)): ApiPath<(OrgId, String)>,
+    ApiPath((org_id, payment_id)): ApiPath<(OrgId, PaymentId)>,
 ) -> ApiResult<Json<PaymentView>> {
     let payment = app
         .payment_receipt(&session.user, &org_id, &payment_id)

@@ -4,7 +4,7 @@
 
 use crate::api::extract::ApiPath;
 use std::sync::Arc;
-use tollgate_domain::OrgId;
+use tollgate_domain::{InviteId, OrgId};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -42,7 +42,7 @@ impl InviteView {
         Self {
             status: i.status.shown(i.expires_at, now),
             role: i.role.as_str(),
-            id: i.id,
+            id: i.id.into_string(),
             email: i.email,
             project_ids: i.project_ids,
             invited_by: i.inviter_email,
@@ -187,7 +187,7 @@ pub async fn resend(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    ApiPath((org_id, id)): ApiPath<(OrgId, String)>,
+    ApiPath((org_id, id)): ApiPath<(OrgId, InviteId)>,
 ) -> ApiResult<Json<InviteView>> {
     let invitation = app
         .resend_invitation(&session.user, &org_id, &id, &client)
@@ -207,7 +207,7 @@ pub async fn revoke(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    ApiPath((org_id, id)): ApiPath<(OrgId, String)>,
+    ApiPath((org_id, id)): ApiPath<(OrgId, InviteId)>,
 ) -> ApiResult<Json<InviteView>> {
     let invitation = app
         .revoke_invitation(&session.user, &org_id, &id, &client)

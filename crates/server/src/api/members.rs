@@ -2,7 +2,7 @@
 
 use crate::api::extract::ApiPath;
 use std::sync::Arc;
-use tollgate_domain::OrgId;
+use tollgate_domain::{OrgId, UserId};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -35,7 +35,7 @@ pub struct MemberView {
 impl From<Member> for MemberView {
     fn from(m: Member) -> Self {
         Self {
-            id: m.user_id,
+            id: m.user_id.into_string(),
             name: m.name,
             email: m.email,
             role: m.role.as_str(),
@@ -106,7 +106,7 @@ pub async fn update(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    ApiPath((org_id, user_id)): ApiPath<(OrgId, String)>,
+    ApiPath((org_id, user_id)): ApiPath<(OrgId, UserId)>,
     ApiJson(body): ApiJson<UpdateMemberRequest>,
 ) -> ApiResult<Json<MemberView>> {
     let member = app
@@ -129,7 +129,7 @@ pub async fn remove(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    ApiPath((org_id, user_id)): ApiPath<(OrgId, String)>,
+    ApiPath((org_id, user_id)): ApiPath<(OrgId, UserId)>,
 ) -> ApiResult<StatusCode> {
     app.remove_member(&session.user, &org_id, &user_id, &client)
         .await?;

@@ -2,7 +2,7 @@
 
 use crate::api::extract::ApiPath;
 use std::sync::Arc;
-use tollgate_domain::{OrgId, ProjectId};
+use tollgate_domain::{OrgId, ProjectId, UserId};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -70,7 +70,7 @@ pub async fn set(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    ApiPath((org_id, project_id, user_id)): ApiPath<(OrgId, ProjectId, String)>,
+    ApiPath((org_id, project_id, user_id)): ApiPath<(OrgId, ProjectId, UserId)>,
     ApiJson(body): ApiJson<ProjectRoleRequest>,
 ) -> ApiResult<Json<ProjectMemberView>> {
     let member = app
@@ -99,7 +99,7 @@ pub async fn remove(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    ApiPath((org_id, project_id, user_id)): ApiPath<(OrgId, ProjectId, String)>,
+    ApiPath((org_id, project_id, user_id)): ApiPath<(OrgId, ProjectId, UserId)>,
 ) -> ApiResult<StatusCode> {
     app.remove_project_member(&session.user, &org_id, &project_id, &user_id, &client)
         .await?;

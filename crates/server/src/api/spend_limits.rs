@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tollgate_domain::limits::spend::{Thresholds, MAX_THRESHOLDS};
-use tollgate_domain::{Money, OrgId, ProjectId};
+use tollgate_domain::{ApiKeyId, Money, OrgId, ProjectId};
 use utoipa::ToSchema;
 
 use crate::api::error::{ApiError, ApiResult, ErrorBody};
@@ -87,7 +87,7 @@ fn parse_input(input: &SpendLimitInput) -> Result<(Money, Option<Thresholds>), S
 pub struct LimitAt {
     org_id: OrgId,
     project_id: Option<ProjectId>,
-    key_id: Option<String>,
+    key_id: Option<ApiKeyId>,
 }
 
 #[derive(Deserialize)]
@@ -118,29 +118,39 @@ impl FromRequestParts<Arc<App>> for LimitAt {
         app: &Arc<App>,
     ) -> Result<Self, Self::Rejection> {
         let Path(p) = Path::<LimitPath>::from_request_parts(parts, app).await?;
-        let org_id = OrgId::parse(&p.org);
-        let project_id = match &p.project {
-            None => Ok(None),
-            Some(project) => ProjectId::parse(project).map(Some).ok_or(()),
+        let Some(org_id) = OrgId::parse(&p.org) else {
+            return Err(malformed(parts, app, "organization", None).await);
         };
-        match (org_id, project_id) {
-            (Some(org_id), Ok(project_id)) => Ok(Self {
-                org_id,
-                project_id,
-                key_id: p.key,
-            }),
-            (org, _) => {
-                let what = if org.is_some() {
-                    "project"
-                } else {
-                    "organization"
-                };
-                let ApiSession(session) = ApiSession::from_request_parts(parts, app).await?;
-                Err(malformed_path_id(app, &session, MalformedId { what, org })
-                    .await
-                    .into())
-            }
-        }
+        let project_id = match p.project.as_deref().map(ProjectId::parse) {
+            None => None,
+            Some(Some(project_id)) => Some(project_id),
+            Some(None) => return Err(malformed(parts, app, "project", Some(org_id)).await),
+        };
+        let key_id = match p.key.as_deref().map(ApiKeyId::parse) {
+            None => None,
+            Some(Some(key_id)) => Some(key_id),
+            Some(None) => return Err(malformed(parts, app, "API key", Some(org_id)).await),
+        };
+        Ok(Self {
+            org_id,
+            project_id,
+            key_id,
+        })
+    }
+}
+
+/// A malformed id in a spend limit's path, answered as `ApiPath` answers it.
+async fn malformed(
+    parts: &mut Parts,
+    app: &Arc<App>,
+    what: &'static str,
+    org: Option<OrgId>,
+) -> ApiError {
+    match ApiSession::from_request_parts(parts, app).await {
+        Ok(ApiSession(session)) => malformed_path_id(app, &session, MalformedId { what, org })
+            .await
+            .into(),
+        Err(e) => e,
     }
 }
 

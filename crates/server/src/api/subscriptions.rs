@@ -3,7 +3,7 @@
 
 use crate::api::extract::ApiPath;
 use std::sync::Arc;
-use tollgate_domain::OrgId;
+use tollgate_domain::{OrgId, SubscriptionId};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -58,7 +58,7 @@ impl SubscriptionView {
             .map(|t| t.monthly_price.to_usd_string());
         let pending_change = s.pending_tier.is_some() || s.cancel_at_period_end;
         Self {
-            id: s.id.clone(),
+            id: s.id.to_string(),
             model: s.model.clone(),
             tier: s.tier.clone(),
             status: s.status.as_str(),
@@ -171,7 +171,7 @@ pub async fn update(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    ApiPath((org_id, sub_id)): ApiPath<(OrgId, String)>,
+    ApiPath((org_id, sub_id)): ApiPath<(OrgId, SubscriptionId)>,
     ApiJson(body): ApiJson<ChangeRequest>,
 ) -> ApiResult<Json<SubscriptionView>> {
     let sub = match (body.tier, body.cancel_at_period_end) {
@@ -207,7 +207,7 @@ pub async fn cancel(
     State(app): State<Arc<App>>,
     ApiSession(session): ApiSession,
     client: ClientInfo,
-    ApiPath((org_id, sub_id)): ApiPath<(OrgId, String)>,
+    ApiPath((org_id, sub_id)): ApiPath<(OrgId, SubscriptionId)>,
 ) -> ApiResult<Json<SubscriptionView>> {
     let sub = app
         .set_subscription_cancel(&session.user, &org_id, &sub_id, true, &client)

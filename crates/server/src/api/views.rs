@@ -22,7 +22,7 @@ pub struct UserView {
 impl From<&User> for UserView {
     fn from(u: &User) -> Self {
         Self {
-            id: u.id.clone(),
+            id: u.id.to_string(),
             email: u.email.clone(),
             name: u.name.clone(),
             created_at: rfc3339(u.created_at),
@@ -120,7 +120,7 @@ pub struct ProjectMemberView {
 impl From<&tollgate_store::ProjectMember> for ProjectMemberView {
     fn from(m: &tollgate_store::ProjectMember) -> Self {
         Self {
-            user_id: m.user_id.clone(),
+            user_id: m.user_id.to_string(),
             email: m.email.clone(),
             name: m.name.clone(),
             role: m.role.as_str(),
@@ -156,12 +156,12 @@ pub struct ApiKeyView {
 impl From<&tollgate_store::ApiKey> for ApiKeyView {
     fn from(k: &tollgate_store::ApiKey) -> Self {
         Self {
-            id: k.id.clone(),
+            id: k.id.to_string(),
             name: k.name.clone(),
             preview: tollgate_domain::api_key::masked_preview(&k.public_id),
             project_id: k.project_id.clone(),
             created_by: k.created_by.as_ref().map(|c| KeyCreatorView {
-                id: c.id.clone(),
+                id: c.id.to_string(),
                 email: c.email.clone(),
                 name: c.name.clone(),
             }),

@@ -1,7 +1,7 @@
 //! Sessions: a 256-bit random id in an `HttpOnly` cookie, stored only as its SHA-256 digest.
 
 use axum::http::{header, HeaderMap, HeaderValue};
-use tollgate_domain::secret;
+use tollgate_domain::{secret, UserId};
 use tollgate_store::User;
 
 use crate::app::App;
@@ -61,7 +61,7 @@ impl App {
     /// Starts a session for `user_id`; returns the raw token for the cookie.
     pub async fn start_session(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         client: &ClientInfo,
     ) -> Result<String, tollgate_store::StoreError> {
         let token = secret::new_token();

@@ -3,7 +3,7 @@
 
 use crate::console::PagePath;
 use std::sync::Arc;
-use tollgate_domain::OrgId;
+use tollgate_domain::{OrgId, PaymentId};
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -221,7 +221,7 @@ tab_page!(receipts, "receipts");
 pub async fn receipt(
     State(app): State<Arc<App>>,
     PageSession(session): PageSession,
-    PagePath((org_id, payment_id)): PagePath<(OrgId, String)>,
+    PagePath((org_id, payment_id)): PagePath<(OrgId, PaymentId)>,
 ) -> Response {
     let p = match app
         .payment_receipt(&session.user, &org_id, &payment_id)

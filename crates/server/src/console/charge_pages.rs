@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use tollgate_domain::payment::{PaymentKind, PaymentStatus};
-use tollgate_domain::OrgId;
+use tollgate_domain::{OrgId, PaymentId};
 use tollgate_store::Payment;
 
 use crate::app::App;
@@ -73,7 +73,9 @@ pub async fn charged_sentence(
     org_id: &OrgId,
     payment_id: Option<&str>,
 ) -> Option<String> {
-    let payment = app.store.payment(org_id, payment_id?).await.ok()??;
+    // From the page's query string: a malformed id names no payment.
+    let payment_id = PaymentId::parse(payment_id?)?;
+    let payment = app.store.payment(org_id, &payment_id).await.ok()??;
     let amount = usd(payment.amount);
     let card = &payment.payment_method;
     Some(match payment.status {
@@ -105,7 +107,7 @@ pub async fn payment_since(
     recent
         .into_iter()
         .find(|p| p.created_at >= since && made_by(p))
-        .map(|p| p.id)
+        .map(|p| p.id.into_string())
 }
 
 /// Recognises an auto-recharge payment.

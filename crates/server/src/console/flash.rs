@@ -99,7 +99,7 @@ pub async fn take_new_key_flash(
     }
     let key = app
         .store
-        .api_key(&credentials.project_id, key_id)
+        .api_key(&credentials.project_id, &credentials.key_id)
         .await
         .ok()
         .flatten()?;

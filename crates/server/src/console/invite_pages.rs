@@ -3,7 +3,7 @@
 
 use crate::console::PagePath;
 use std::sync::Arc;
-use tollgate_domain::OrgId;
+use tollgate_domain::{InviteId, OrgId};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -103,7 +103,7 @@ pub async fn create(
 pub async fn resend(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    PagePath((org_id, id)): PagePath<(OrgId, String)>,
+    PagePath((org_id, id)): PagePath<(OrgId, InviteId)>,
     CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
     let done = app
@@ -115,7 +115,7 @@ pub async fn resend(
 pub async fn revoke(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    PagePath((org_id, id)): PagePath<(OrgId, String)>,
+    PagePath((org_id, id)): PagePath<(OrgId, InviteId)>,
     CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
     let done = app

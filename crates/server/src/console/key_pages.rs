@@ -4,7 +4,7 @@
 
 use crate::console::PagePath;
 use std::sync::Arc;
-use tollgate_domain::{OrgId, ProjectId};
+use tollgate_domain::{ApiKeyId, OrgId, ProjectId};
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -262,7 +262,7 @@ async fn render_page(
                 spend_this_month: spend,
                 can_revoke: can_revoke(k),
                 can_limit,
-                spend_limit: spend_limits.get(&k.id).map(String::as_str),
+                spend_limit: spend_limits.get(k.id.as_str()).map(String::as_str),
             }
         })
         .collect();
@@ -414,7 +414,7 @@ pub struct RevokeForm {
 pub async fn revoke(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    PagePath((org_id, key_id)): PagePath<(OrgId, String)>,
+    PagePath((org_id, key_id)): PagePath<(OrgId, ApiKeyId)>,
     CheckedForm { session, form }: CheckedForm<RevokeForm>,
 ) -> Response {
     let revoked = async {

@@ -2,7 +2,7 @@
 
 use crate::console::PagePath;
 use std::sync::Arc;
-use tollgate_domain::OrgId;
+use tollgate_domain::{OrgId, UserId};
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -171,7 +171,7 @@ pub(crate) async fn render_members(
         Ok(p) => p.data,
         Err(e) => return service_error_page(app, e),
     };
-    let ids: Vec<String> = page.data.iter().map(|m| m.user_id.clone()).collect();
+    let ids: Vec<String> = page.data.iter().map(|m| m.user_id.to_string()).collect();
     let assigned = match app.store.assigned_project_names(org_id, &ids).await {
         Ok(a) => a,
         Err(e) => return service_error_page(app, e.into()),
@@ -293,7 +293,7 @@ pub struct RoleForm {
 pub async fn change_role(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    PagePath((org_id, user_id)): PagePath<(OrgId, String)>,
+    PagePath((org_id, user_id)): PagePath<(OrgId, UserId)>,
     CheckedForm { session, form }: CheckedForm<RoleForm>,
 ) -> Response {
     let done = app
@@ -307,7 +307,7 @@ csrf_field!(RoleForm);
 pub async fn remove(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    PagePath((org_id, user_id)): PagePath<(OrgId, String)>,
+    PagePath((org_id, user_id)): PagePath<(OrgId, UserId)>,
     CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
     let done = app

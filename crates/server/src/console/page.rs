@@ -277,7 +277,7 @@ mod tests {
     use super::*;
     use crate::console::org_pages::NewOrgPage;
     use crate::console::templates::Templates;
-    use tollgate_domain::{OrgRole, OrgType};
+    use tollgate_domain::{OrgRole, OrgType, UserId};
     use tollgate_store::Org;
 
     fn render(template: &str, ctx: &impl Serialize) -> Result<String, minijinja::Error> {
@@ -300,7 +300,7 @@ mod tests {
 
     fn user() -> User {
         User {
-            id: "usr_1".into(),
+            id: UserId::generate(),
             email: "ada@example.com".into(),
             name: "Ada".into(),
             created_at: 0,

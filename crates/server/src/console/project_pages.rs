@@ -2,7 +2,7 @@
 
 use crate::console::PagePath;
 use std::sync::Arc;
-use tollgate_domain::{OrgId, ProjectId};
+use tollgate_domain::{OrgId, ProjectId, UserId};
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -365,15 +365,12 @@ pub async fn set_member(
     CheckedForm { session, form }: CheckedForm<MemberForm>,
 ) -> Response {
     let user: &User = &session.user;
+    // The member chosen in the form, read here like an id in the path (decision 0011).
+    let Some(member_id) = UserId::parse(&form.user_id) else {
+        return service_error_page(&app, ServiceError::NotFound("member"));
+    };
     match app
-        .set_project_member(
-            user,
-            &org_id,
-            &project_id,
-            &form.user_id,
-            &form.role,
-            &client,
-        )
+        .set_project_member(user, &org_id, &project_id, &member_id, &form.role, &client)
         .await
     {
         Ok(_) => back_to(&org_id, &project_id, "member_saved"),
@@ -384,7 +381,7 @@ pub async fn set_member(
 pub async fn remove_member(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    PagePath((org_id, project_id, user_id)): PagePath<(OrgId, ProjectId, String)>,
+    PagePath((org_id, project_id, user_id)): PagePath<(OrgId, ProjectId, UserId)>,
     CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
     match app

@@ -7,7 +7,7 @@
 use crate::console::PagePath;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tollgate_domain::{OrgId, ProjectId};
+use tollgate_domain::{ApiKeyId, OrgId, ProjectId};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -199,7 +199,7 @@ pub async fn remove_project(
 pub async fn set_key(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    PagePath((org_id, key_id)): PagePath<(OrgId, String)>,
+    PagePath((org_id, key_id)): PagePath<(OrgId, ApiKeyId)>,
     CheckedForm { session, form }: CheckedForm<SpendForm>,
 ) -> Response {
     let outcome = match parse(&form) {
@@ -245,7 +245,7 @@ pub async fn set_key(
 pub async fn remove_key(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    PagePath((org_id, key_id)): PagePath<(OrgId, String)>,
+    PagePath((org_id, key_id)): PagePath<(OrgId, ApiKeyId)>,
     CheckedForm { session, form }: CheckedForm<RemoveForm>,
 ) -> Response {
     let view = form.view.clone().unwrap_or_else(|| form.project.clone());

@@ -4,7 +4,7 @@
 
 use crate::console::PagePath;
 use std::sync::Arc;
-use tollgate_domain::OrgId;
+use tollgate_domain::{OrgId, SubscriptionId};
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -328,7 +328,7 @@ pub struct ChangeForm {
 pub async fn change(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    PagePath((org_id, sub_id)): PagePath<(OrgId, String)>,
+    PagePath((org_id, sub_id)): PagePath<(OrgId, SubscriptionId)>,
     CheckedForm { session, form }: CheckedForm<ChangeForm>,
 ) -> Response {
     let preview = match app
@@ -391,7 +391,7 @@ csrf_field!(SubscribeForm, ChangeForm);
 pub async fn cancel(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    PagePath((org_id, sub_id)): PagePath<(OrgId, String)>,
+    PagePath((org_id, sub_id)): PagePath<(OrgId, SubscriptionId)>,
     CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
     let result = app
@@ -404,7 +404,7 @@ pub async fn cancel(
 pub async fn resume(
     State(app): State<Arc<App>>,
     client: ClientInfo,
-    PagePath((org_id, sub_id)): PagePath<(OrgId, String)>,
+    PagePath((org_id, sub_id)): PagePath<(OrgId, SubscriptionId)>,
     CheckedForm { session, .. }: CheckedForm<CsrfForm>,
 ) -> Response {
     let result = app

@@ -3,8 +3,8 @@
 //! API Keys table. Both read the rollups, never raw records.
 
 use std::collections::HashMap;
-use tollgate_domain::OrgId;
 use tollgate_domain::ProjectId;
+use tollgate_domain::{ApiKeyId, OrgId};
 
 use tollgate_domain::payment::month_start;
 use tollgate_domain::{Money, Timestamp};
@@ -83,8 +83,8 @@ pub async fn key_usage(
     app: &App,
     org_id: &OrgId,
     keys: &[ApiKey],
-) -> ServiceResult<HashMap<String, (String, Option<Timestamp>)>> {
-    let ids: Vec<String> = keys.iter().map(|k| k.id.clone()).collect();
+) -> ServiceResult<HashMap<ApiKeyId, (String, Option<Timestamp>)>> {
+    let ids: Vec<String> = keys.iter().map(|k| k.id.to_string()).collect();
     let found = app
         .store
         .key_usage_since(org_id, &ids, month_start(app.now()))

@@ -10,7 +10,7 @@ pub mod cache;
 use std::sync::Arc;
 
 use tollgate_domain::api_key::{digests_match, KeyFormatError, PresentedKey};
-use tollgate_domain::Clock;
+use tollgate_domain::{ApiKeyId, Clock};
 use tollgate_store::{KeyCredentials, Store, StoreError};
 
 use cache::{Entry, Lookup};
@@ -95,7 +95,8 @@ impl KeyAuthenticator {
             return;
         }
         let store = self.store.clone();
-        let key_id = entry.identity.key_id.clone();
+        // The identity's key id was read from the key's row (`entry_from`).
+        let key_id = ApiKeyId::from_stored(entry.identity.key_id.clone());
         tokio::spawn(async move {
             if let Err(e) = store.touch_api_key(&key_id, now, LAST_USED_EVERY_MS).await {
                 tracing::warn!(error = %e, key = %key_id, "could not record an API key's last use");
@@ -123,7 +124,7 @@ impl KeyAuthenticator {
 fn entry_from(c: KeyCredentials) -> Result<Entry, KeyAuthError> {
     let mut digest = [0u8; 32];
     hex::decode_to_slice(&c.secret_hash, &mut digest)
-        .map_err(|_| KeyAuthError::CorruptDigest(c.key_id.clone()))?;
+        .map_err(|_| KeyAuthError::CorruptDigest(c.key_id.to_string()))?;
     let status = if c.revoked {
         KeyStatus::Revoked
     } else if c.project_archived {
@@ -136,7 +137,7 @@ fn entry_from(c: KeyCredentials) -> Result<Entry, KeyAuthError> {
     Ok(Entry::new(
         digest,
         KeyIdentity {
-            key_id: c.key_id,
+            key_id: c.key_id.into_string(),
             org_id: c.org_id,
             project_id: c.project_id,
             allowed_models: c.allowed_models,

@@ -2,8 +2,8 @@
 //! their sessions (docs/account-security.md).
 
 use tollgate_domain::device::device_label;
-use tollgate_domain::SessionId;
 use tollgate_domain::{Name, Password, Timestamp, ValidationError};
+use tollgate_domain::{SessionId, UserId};
 use tollgate_store::{User, SESSION_LIST_MAX};
 
 use crate::app::App;
@@ -61,7 +61,7 @@ impl App {
     /// so a stolen session cannot be used to guess the password.
     pub(crate) async fn verify_own_password(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         current: &str,
     ) -> ServiceResult<()> {
         let window = millis(self.config.login_window);

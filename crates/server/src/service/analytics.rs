@@ -3,9 +3,8 @@
 //! or a key of one, is "not found"; an org-wide question answers for their projects only).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use tollgate_domain::ids::is_well_formed;
-use tollgate_domain::{IdPrefix, OrgAction, ProjectAction, Timestamp};
-use tollgate_domain::{OrgId, ProjectId};
+use tollgate_domain::{ApiKeyId, OrgId, ProjectId};
+use tollgate_domain::{OrgAction, ProjectAction, Timestamp};
 use tollgate_store::{
     Membership, RequestEntry, RequestQuery, StatusClass, UsageDim, UsageGroup, UsageQuery,
     UsageTotals, User, DAY_MS, HOUR_MS,
@@ -183,12 +182,12 @@ impl App {
             project_ids = Some(vec![project_id.into_string()]);
         }
         if let Some(key_id) = key_id {
+            // Like the project filter: a query-string filter among others, whose 400s come
+            // first; read once here, after the organization.
             let not_found = || ServiceError::NotFound("API key");
-            if !is_well_formed(IdPrefix::ApiKey, key_id) {
-                return Err(not_found());
-            }
+            let key_id = ApiKeyId::parse(key_id).ok_or_else(not_found)?;
             let (key_org, key_project) =
-                self.store.key_owner(key_id).await?.ok_or_else(not_found)?;
+                self.store.key_owner(&key_id).await?.ok_or_else(not_found)?;
             let visible = project_ids
                 .as_ref()
                 .is_none_or(|ids| ids.contains(&key_project));

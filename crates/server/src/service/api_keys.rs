@@ -3,9 +3,8 @@
 
 use serde_json::json;
 use tollgate_domain::api_key::NewApiKey;
-use tollgate_domain::ids::is_well_formed;
+use tollgate_domain::{ApiKeyId, OrgId, ProjectId};
 use tollgate_domain::{IdPrefix, Name, OrgAction, ProjectAction};
-use tollgate_domain::{OrgId, ProjectId};
 use tollgate_store::{ApiKey, Conflict, NewKey, StoreError, User};
 
 use crate::app::App;
@@ -134,15 +133,12 @@ impl App {
         user: &User,
         org_id: &OrgId,
         project_id: &ProjectId,
-        key_id: &str,
+        key_id: &ApiKeyId,
         client: &ClientInfo,
     ) -> ServiceResult<ApiKey> {
         let access = self
             .project_access(user, org_id, project_id, ProjectAction::UseOwnKeys)
             .await?;
-        if !is_well_formed(IdPrefix::ApiKey, key_id) {
-            return Err(ServiceError::NotFound("API key"));
-        }
         let live = self
             .store
             .api_key(project_id, key_id)

@@ -4,11 +4,10 @@
 
 use serde_json::json;
 use tollgate_domain::country::country_name;
-use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::ledger::GrantSource;
 use tollgate_domain::payment::{parse_payment_amount, PaymentKind};
-use tollgate_domain::OrgId;
 use tollgate_domain::{IdPrefix, OrgAction, ValidationError};
+use tollgate_domain::{OrgId, PaymentId};
 use tollgate_store::{
     BillingProfile, CreditAccount, Grant, Payment, PostalAddress, StoredCard, User,
 };
@@ -133,7 +132,7 @@ impl App {
             })
             .await;
         // A retry with the same key is answered from the first purchase, which is in the log.
-        let Some(payment_id) = charge.made.as_deref() else {
+        let Some(payment_id) = charge.made.as_ref() else {
             return charge.result;
         };
         let outcome = match &charge.result {
@@ -316,13 +315,10 @@ impl App {
         &self,
         user: &User,
         org_id: &OrgId,
-        payment_id: &str,
+        payment_id: &PaymentId,
     ) -> ServiceResult<Payment> {
         self.org_access_for(user, org_id, OrgAction::ManageBilling)
             .await?;
-        if !is_well_formed(IdPrefix::Payment, payment_id) {
-            return Err(ServiceError::NotFound("payment"));
-        }
         let payment = self
             .store
             .payment(org_id, payment_id)

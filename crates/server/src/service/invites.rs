@@ -2,10 +2,9 @@
 //! Invites list, resend, revoke — and the invitee's side: look at, accept, reject.
 
 use serde_json::json;
-use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::invite::{split_emails, InviteRole, InviteUnusable, LIST_REJECTED_FOR_MS};
-use tollgate_domain::OrgId;
 use tollgate_domain::{secret, Email, IdPrefix, OrgAction};
+use tollgate_domain::{InviteId, OrgId, ProjectId};
 use tollgate_store::{Invitation, InviteError, NewInvitation, OutgoingEmail, Reissue, User};
 
 use crate::app::App;
@@ -231,12 +230,12 @@ impl App {
         };
         let mut names = Vec::with_capacity(project_ids.len());
         for (i, id) in project_ids.iter().enumerate() {
-            if !is_well_formed(IdPrefix::Project, id) || project_ids[..i].contains(id) {
+            if ProjectId::parse(id).is_none() || project_ids[..i].contains(id) {
                 return Err(unknown());
             }
             let project = self
                 .store
-                .project_with_role(org_id, id, "")
+                .project_with_role(org_id, id, None)
                 .await?
                 .filter(|p| !p.project.is_archived())
                 .ok_or_else(unknown)?;
@@ -272,7 +271,7 @@ impl App {
         &self,
         user: &User,
         org_id: &OrgId,
-        invite_id: &str,
+        invite_id: &InviteId,
         client: &ClientInfo,
     ) -> ServiceResult<Invitation> {
         let org = self
@@ -331,7 +330,7 @@ impl App {
         &self,
         user: &User,
         org_id: &OrgId,
-        invite_id: &str,
+        invite_id: &InviteId,
         client: &ClientInfo,
     ) -> ServiceResult<Invitation> {
         self.org_access_for(user, org_id, OrgAction::ManageMembers)
@@ -355,10 +354,11 @@ impl App {
             .map_err(invite_error)
     }
 
-    async fn org_invitation(&self, org_id: &str, invite_id: &str) -> ServiceResult<Invitation> {
-        if !is_well_formed(IdPrefix::Invite, invite_id) {
-            return Err(ServiceError::NotFound("invitation"));
-        }
+    async fn org_invitation(
+        &self,
+        org_id: &OrgId,
+        invite_id: &InviteId,
+    ) -> ServiceResult<Invitation> {
         self.store
             .invitation(org_id, invite_id)
             .await?

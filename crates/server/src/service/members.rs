@@ -1,9 +1,8 @@
 //! Members of an organization: the Members page's operations, for org admins only.
 
 use serde_json::json;
-use tollgate_domain::ids::is_well_formed;
-use tollgate_domain::OrgId;
 use tollgate_domain::{IdPrefix, OrgAction, OrgRole, ValidationError};
+use tollgate_domain::{OrgId, UserId};
 use tollgate_store::{Conflict, Member, StoreError, User};
 
 use crate::app::App;
@@ -61,16 +60,13 @@ impl App {
         &self,
         user: &User,
         org_id: &OrgId,
-        member_id: &str,
+        member_id: &UserId,
         role: &str,
         client: &ClientInfo,
     ) -> ServiceResult<Member> {
         self.org_access_for(user, org_id, OrgAction::ManageMembers)
             .await?;
         let role: OrgRole = role.parse()?;
-        if !is_well_formed(IdPrefix::User, member_id) {
-            return Err(ServiceError::NotFound("member"));
-        }
         let before = self
             .store
             .member(org_id, member_id)
@@ -94,14 +90,11 @@ impl App {
         &self,
         user: &User,
         org_id: &OrgId,
-        member_id: &str,
+        member_id: &UserId,
         client: &ClientInfo,
     ) -> ServiceResult<Member> {
         self.org_access_for(user, org_id, OrgAction::ManageMembers)
             .await?;
-        if !is_well_formed(IdPrefix::User, member_id) {
-            return Err(ServiceError::NotFound("member"));
-        }
         let before = self
             .store
             .member(org_id, member_id)

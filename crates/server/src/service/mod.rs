@@ -211,7 +211,7 @@ pub(crate) fn audit<'a>(
 pub(crate) fn keys_lost_audit<'a>(
     user: &'a tollgate_store::User,
     client: &'a crate::auth::ClientInfo,
-    member_id: &str,
+    member_id: &tollgate_domain::UserId,
     reason: &str,
 ) -> tollgate_store::AuditEntry<'a> {
     audit(

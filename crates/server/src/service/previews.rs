@@ -3,7 +3,7 @@
 //! Nothing here writes.
 
 use tollgate_domain::subscription::{day_label, tier_change_charge};
-use tollgate_domain::{Money, OrgAction, OrgId};
+use tollgate_domain::{Money, OrgAction, OrgId, SubscriptionId};
 use tollgate_store::User;
 
 use crate::app::App;
@@ -65,7 +65,7 @@ impl App {
         &self,
         user: &User,
         org_id: &OrgId,
-        sub_id: &str,
+        sub_id: &SubscriptionId,
         tier_id: &str,
     ) -> ServiceResult<Option<ChargePreview>> {
         let sub = self.own_subscription(user, org_id, sub_id).await?;

@@ -2,10 +2,9 @@
 //! admins and the project's admins.
 
 use std::str::FromStr;
-use tollgate_domain::{OrgId, ProjectId};
+use tollgate_domain::{ApiKeyId, OrgId, ProjectId, UserId};
 
 use serde_json::json;
-use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::{IdPrefix, ProjectAction, ProjectRole};
 use tollgate_store::{ProjectMember, User};
 
@@ -44,7 +43,7 @@ impl App {
         user: &User,
         org_id: &OrgId,
         project_id: &ProjectId,
-        member_id: &str,
+        member_id: &UserId,
         role: &str,
         client: &ClientInfo,
     ) -> ServiceResult<ProjectMember> {
@@ -102,14 +101,11 @@ impl App {
         user: &User,
         org_id: &OrgId,
         project_id: &ProjectId,
-        member_id: &str,
+        member_id: &UserId,
         client: &ClientInfo,
     ) -> ServiceResult<()> {
         self.project_access(user, org_id, project_id, ProjectAction::ManageMembers)
             .await?;
-        if !is_well_formed(IdPrefix::User, member_id) {
-            return Err(ServiceError::NotFound("member"));
-        }
         // A member's own keys in the project go with their access to it (DESIGN §2).
         let revoked = self
             .store
@@ -136,7 +132,7 @@ impl App {
 
     /// Drops revoked keys from this process's memory at once (other processes follow the
     /// change log written with the revocation).
-    pub(crate) fn forget_keys(&self, key_ids: &[String]) {
+    pub(crate) fn forget_keys(&self, key_ids: &[ApiKeyId]) {
         for key_id in key_ids {
             self.keys.forget_key(key_id);
         }
@@ -147,11 +143,8 @@ impl App {
     async fn org_member(
         &self,
         org_id: &str,
-        member_id: &str,
+        member_id: &UserId,
     ) -> ServiceResult<tollgate_domain::OrgRole> {
-        if !is_well_formed(IdPrefix::User, member_id) {
-            return Err(ServiceError::NotFound("member"));
-        }
         Ok(self
             .store
             .member(org_id, member_id)

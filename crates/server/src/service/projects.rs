@@ -73,7 +73,7 @@ impl App {
         let membership = self.org_access(user, org_id).await?;
         let found = self
             .store
-            .project_with_role(org_id, project_id, &user.id)
+            .project_with_role(org_id, project_id, Some(&user.id))
             .await?
             .filter(|p| sees_project(membership.role, p.role))
             .ok_or(ServiceError::NotFound("project"))?;

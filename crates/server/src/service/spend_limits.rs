@@ -4,10 +4,9 @@
 //! (`metering`, decision 0018).
 
 use serde_json::json;
-use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::limits::spend::{check_limit, period_of, SpendScope, Thresholds};
-use tollgate_domain::{IdPrefix, Money, OrgAction, ProjectAction};
-use tollgate_domain::{OrgId, ProjectId};
+use tollgate_domain::{ApiKeyId, OrgId, ProjectId};
+use tollgate_domain::{Money, OrgAction, ProjectAction};
 use tollgate_store::{SpendLimit, SpendUse, User};
 
 use crate::app::App;
@@ -22,7 +21,7 @@ pub enum SpendTarget<'a> {
     Project(&'a ProjectId),
     ApiKey {
         project_id: &'a ProjectId,
-        key_id: &'a str,
+        key_id: &'a ApiKeyId,
     },
 }
 
@@ -72,12 +71,10 @@ impl App {
                 };
                 self.project_access(user, org_id, project_id, action)
                     .await?;
-                if !is_well_formed(IdPrefix::ApiKey, key_id)
-                    || self.store.api_key(project_id, key_id).await?.is_none()
-                {
+                if self.store.api_key(project_id, key_id).await?.is_none() {
                     return Err(ServiceError::NotFound("API key"));
                 }
-                Ok((SpendScope::ApiKey, key_id.to_owned()))
+                Ok((SpendScope::ApiKey, key_id.to_string()))
             }
         }
     }
@@ -253,7 +250,7 @@ impl App {
             SpendScope::Organization => "the organization".to_owned(),
             SpendScope::Project => match self
                 .store
-                .project_with_role(&limit.org_id, &limit.target_id, "")
+                .project_with_role(&limit.org_id, &limit.target_id, None)
                 .await
             {
                 Ok(Some(p)) => format!("the project \"{}\"", p.project.name),

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use tollgate_domain::PaymentId;
+
 use crate::app::App;
 use crate::payments::{ChargeOutcome, StripeEvent, StripeEventHandler, StripeEventKind};
 
@@ -42,7 +44,13 @@ impl StripeEventHandler for BillingWebhooks {
         };
         let settled = self
             .0
-            .settle_from_webhook(&intent, key.as_deref(), outcome)
+            // The idempotency key is the payment's id when Tollgate made the charge; anything
+            // else names no payment of ours.
+            .settle_from_webhook(
+                &intent,
+                key.as_deref().and_then(PaymentId::parse).as_ref(),
+                outcome,
+            )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         if settled.is_none() {

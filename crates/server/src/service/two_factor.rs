@@ -2,7 +2,7 @@
 //! second step of a login (docs/account-security.md, decision 0023).
 
 use rand::RngCore;
-use tollgate_domain::{secret, totp};
+use tollgate_domain::{secret, totp, UserId};
 use tollgate_store::User;
 
 use crate::app::App;
@@ -142,13 +142,17 @@ impl App {
     }
 
     /// True when `user_id` signs in with a second factor.
-    pub async fn totp_enabled(&self, user_id: &str) -> ServiceResult<bool> {
+    pub async fn totp_enabled(&self, user_id: &UserId) -> ServiceResult<bool> {
         Ok(self.store.totp_enabled(user_id).await?)
     }
 
     /// Checks and uses up a second factor of `user_id`: a TOTP code (each time step once) or
     /// a recovery code (each once). Rate limits are the caller's.
-    pub(crate) async fn use_second_factor(&self, user_id: &str, code: &str) -> ServiceResult<()> {
+    pub(crate) async fn use_second_factor(
+        &self,
+        user_id: &UserId,
+        code: &str,
+    ) -> ServiceResult<()> {
         let Some(state) = self.store.totp_state(user_id).await? else {
             return Err(invalid_code());
         };
@@ -181,7 +185,7 @@ impl App {
     /// Runs `check` (a code's time step, if right) under the user's two-factor attempt limit.
     async fn counted_code_check(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         check: impl FnOnce(i64) -> Option<i64>,
     ) -> ServiceResult<i64> {
         let window = millis(self.config.login_window);

@@ -8,11 +8,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde::Deserialize;
-use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::ledger::{usage_cost, TokenCounts, TokenPrices, UsageCost};
+use tollgate_domain::secret;
 use tollgate_domain::usage::check_occurred_at;
-use tollgate_domain::ValidationError;
-use tollgate_domain::{secret, IdPrefix};
+use tollgate_domain::{ApiKeyId, ValidationError};
 use tollgate_store::UsageRecord;
 
 use crate::app::App;
@@ -126,7 +125,7 @@ impl App {
         let catalog = self.catalog.current();
         let now = self.now();
         let mut report = UsageReport::default();
-        let mut owners: HashMap<String, Option<(String, String)>> = HashMap::new();
+        let mut owners: HashMap<ApiKeyId, Option<(String, String)>> = HashMap::new();
         let mut priced = Vec::with_capacity(records.len());
         let mut seen = BTreeSet::new();
         for raw in records {
@@ -172,17 +171,17 @@ impl App {
                 reject(format!("unknown model '{}'", r.model));
                 continue;
             };
-            let owner = if is_well_formed(IdPrefix::ApiKey, &r.key_id) {
-                match owners.get(&r.key_id) {
+            // Each record's key is read here: a malformed one rejects that record alone.
+            let owner = match ApiKeyId::parse(&r.key_id) {
+                Some(key_id) => match owners.get(&key_id) {
                     Some(o) => o.clone(),
                     None => {
-                        let o = self.store.key_owner(&r.key_id).await?;
-                        owners.insert(r.key_id.clone(), o.clone());
+                        let o = self.store.key_owner(&key_id).await?;
+                        owners.insert(key_id, o.clone());
                         o
                     }
-                }
-            } else {
-                None
+                },
+                None => None,
             };
             let Some((org_id, project_id)) = owner else {
                 reject(format!("unknown key '{}'", r.key_id));

@@ -21,7 +21,7 @@ use std::str::FromStr;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use tollgate_domain::subscription::SubscriptionStatus;
-use tollgate_domain::{Money, Timestamp};
+use tollgate_domain::{Money, SubscriptionId, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::error::corrupt;
@@ -30,7 +30,7 @@ use seats::{release_all_seats, release_seat, take_seat};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
-    pub id: String,
+    pub id: SubscriptionId,
     pub org_id: String,
     pub model: String,
     pub tier: String,
@@ -106,7 +106,7 @@ impl From<sqlx::Error> for SubscriptionError {
 
 /// A new subscription, created `incomplete` with its first charge pending.
 pub struct NewSubscription<'a> {
-    pub id: &'a str,
+    pub id: &'a SubscriptionId,
     pub org_id: &'a str,
     pub model: &'a str,
     pub tier: &'a str,
@@ -155,7 +155,7 @@ fn from_row(row: &AnyRow) -> Result<Subscription> {
         None => None,
     };
     Ok(Subscription {
-        id: row.try_get("id")?,
+        id: SubscriptionId::from_stored(row.try_get("id")?),
         org_id: row.try_get("org_id")?,
         model: row.try_get("model")?,
         tier: row.try_get("tier")?,
@@ -175,11 +175,11 @@ fn from_row(row: &AnyRow) -> Result<Subscription> {
     })
 }
 
-async fn fetch_in(tx: &mut Transaction<'static, Any>, id: &str) -> Result<Subscription> {
+async fn fetch_in(tx: &mut Transaction<'static, Any>, id: &SubscriptionId) -> Result<Subscription> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM subscriptions WHERE id = $1"
     ))
-    .bind(id)
+    .bind(id.as_str())
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(StoreError::NotFound)?;
@@ -209,12 +209,16 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
-    pub async fn subscription(&self, org_id: &str, id: &str) -> Result<Option<Subscription>> {
+    pub async fn subscription(
+        &self,
+        org_id: &str,
+        id: &SubscriptionId,
+    ) -> Result<Option<Subscription>> {
         sqlx::query(&format!(
             "SELECT {COLUMNS} FROM subscriptions WHERE org_id = $1 AND id = $2"
         ))
         .bind(org_id)
-        .bind(id)
+        .bind(id.as_str())
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
@@ -257,7 +261,7 @@ impl Store {
              op_key, op_tier, op_amount, op_started_at, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, 'incomplete', $5, 0, $5, $6, 0, 0, $7, $4, $8, $9, $9, $9)",
         )
-        .bind(new.id)
+        .bind(new.id.as_str())
         .bind(new.org_id)
         .bind(new.model)
         .bind(new.tier)
@@ -286,7 +290,7 @@ impl Store {
     pub async fn start_upgrade(
         &self,
         org_id: &str,
-        id: &str,
+        id: &SubscriptionId,
         from_tier: &str,
         to_tier: &str,
         capacity: Option<u64>,
@@ -303,7 +307,7 @@ impl Store {
              AND current_period_end > $7",
         )
         .bind(org_id)
-        .bind(id)
+        .bind(id.as_str())
         .bind(from_tier)
         .bind(charge_key)
         .bind(to_tier)
@@ -330,7 +334,7 @@ impl Store {
     /// when it is removed so, or the charge was settled already (by another process).
     pub async fn finish_charge(
         &self,
-        id: &str,
+        id: &SubscriptionId,
         key: &str,
         outcome: ChargeOutcome,
         now: Timestamp,
@@ -357,7 +361,7 @@ impl Store {
                 // Never paid, never live: the subscription goes as if it had not been asked for.
                 release_seat(&mut tx, &sub.model, &sub.tier, now).await?;
                 sqlx::query("DELETE FROM subscriptions WHERE id = $1 AND op_key = $2")
-                    .bind(id)
+                    .bind(id.as_str())
                     .bind(key)
                     .execute(&mut *tx)
                     .await?;
@@ -379,7 +383,7 @@ impl Store {
              op_key = NULL, op_tier = NULL, op_amount = NULL, op_started_at = NULL, updated_at = $7 \
              WHERE id = $1 AND op_key = $2",
         )
-        .bind(id)
+        .bind(id.as_str())
         .bind(key)
         .bind(status)
         .bind(&tier)
@@ -406,7 +410,7 @@ impl Store {
     pub async fn set_pending_tier(
         &self,
         org_id: &str,
-        id: &str,
+        id: &SubscriptionId,
         current_pending: Option<&str>,
         pending: Option<&str>,
         capacity: Option<u64>,
@@ -421,7 +425,7 @@ impl Store {
              AND ((pending_tier IS NULL AND $3 IS NULL) OR pending_tier = $3)",
         )
         .bind(org_id)
-        .bind(id)
+        .bind(id.as_str())
         .bind(current_pending)
         .bind(pending)
         .bind(now)
@@ -449,7 +453,7 @@ impl Store {
     pub async fn set_cancel_at_period_end(
         &self,
         org_id: &str,
-        id: &str,
+        id: &SubscriptionId,
         cancel: bool,
         now: Timestamp,
         audit: &AuditEntry<'_>,
@@ -462,7 +466,7 @@ impl Store {
              AND (renewal_claimed_until IS NULL OR renewal_claimed_until < $4)",
         )
         .bind(org_id)
-        .bind(id)
+        .bind(id.as_str())
         .bind(i64::from(cancel))
         .bind(now)
         .execute(&mut *tx)

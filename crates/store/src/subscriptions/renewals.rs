@@ -1,7 +1,7 @@
 //! Renewal claims: which subscriptions are due, the lease one process takes on a renewal, and
 //! its settlement, guarded on the claim and the period so each period is renewed once.
 
-use tollgate_domain::Timestamp;
+use tollgate_domain::{SubscriptionId, Timestamp};
 
 use super::seats::{release_all_seats, release_seat};
 use super::{from_row, RenewalOutcome, Subscription, COLUMNS};
@@ -54,7 +54,7 @@ impl Store {
              AND status IN ('active', 'past_due') AND op_key IS NULL \
              AND (renewal_claimed_until IS NULL OR renewal_claimed_until < $6)",
         )
-        .bind(&sub.id)
+        .bind(sub.id.as_str())
         .bind(sub.current_period_end)
         .bind(sub.renewal_retries)
         .bind(claim)
@@ -67,12 +67,12 @@ impl Store {
     }
 
     /// Gives a claim up without settling (the charge could not be attempted).
-    pub async fn release_renewal(&self, id: &str, claim: &str) -> Result<()> {
+    pub async fn release_renewal(&self, id: &SubscriptionId, claim: &str) -> Result<()> {
         sqlx::query(
             "UPDATE subscriptions SET renewal_claim = NULL, renewal_claimed_until = NULL \
              WHERE id = $1 AND renewal_claim = $2",
         )
-        .bind(id)
+        .bind(id.as_str())
         .bind(claim)
         .execute(&self.pool)
         .await?;
@@ -109,7 +109,7 @@ impl Store {
             ),
         };
         let query = sqlx::query(&sql)
-            .bind(&sub.id)
+            .bind(sub.id.as_str())
             .bind(claim)
             .bind(sub.current_period_end)
             .bind(sub.renewal_retries);

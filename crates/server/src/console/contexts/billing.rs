@@ -2,6 +2,7 @@
 //! list, and a refused form's values and errors.
 
 use serde::Serialize;
+use tollgate_domain::PaymentId;
 
 use crate::api::billing::AddressView;
 use crate::console::charge_pages::ConfirmDialog;
@@ -80,7 +81,7 @@ pub struct GrantRow {
 
 #[derive(Serialize)]
 pub struct PaymentRow {
-    pub id: String,
+    pub id: PaymentId,
     pub date: String,
     pub kind: &'static str,
     pub amount: String,
@@ -152,7 +153,7 @@ form_fields!(
 /// A payment's receipt.
 #[derive(Serialize)]
 pub struct ReceiptView {
-    pub id: String,
+    pub id: PaymentId,
     pub date: String,
     pub kind: &'static str,
     pub amount: String,

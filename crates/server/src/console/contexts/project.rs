@@ -3,6 +3,7 @@
 //! (`project_gateway.html`); and `projects.html`'s.
 
 use serde::Serialize;
+use tollgate_domain::UserId;
 
 use crate::console::form_fields::form_fields;
 
@@ -68,7 +69,7 @@ pub struct MemberRow<'a> {
 /// A member of the organization who could be added to the project.
 #[derive(Serialize)]
 pub struct Candidate {
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: String,
     pub name: String,
 }

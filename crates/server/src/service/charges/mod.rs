@@ -15,7 +15,7 @@
 
 use tollgate_domain::ledger::GrantSource;
 use tollgate_domain::payment::{PaymentKind, PaymentStatus};
-use tollgate_domain::{new_id, IdPrefix, Money, ValidationError};
+use tollgate_domain::{Money, PaymentId, ValidationError};
 use tollgate_store::{BeganPayment, Conflict, NewPayment, Payment, StoreError};
 
 use crate::app::App;
@@ -50,7 +50,7 @@ pub struct ChargeSpec<'a> {
 pub struct Charge {
     /// The id of the payment this call wrote; `None` when the key's earlier payment answered
     /// (or nothing was written).
-    pub made: Option<String>,
+    pub made: Option<PaymentId>,
     pub result: ServiceResult<Payment>,
 }
 
@@ -119,7 +119,7 @@ fn request_of(p: &Payment) -> ChargeRequest {
         customer: CustomerRef::new(&p.customer_ref),
         card: CardRef::new(&p.card_ref),
         amount_micros: p.amount.micros(),
-        idempotency_key: p.id.clone(),
+        idempotency_key: p.id.to_string(),
         description: p.description.clone(),
     }
 }
@@ -188,7 +188,7 @@ impl App {
         let (Some(card), Some(customer)) = (profile.card, profile.customer_ref) else {
             return Err(no_payment_method());
         };
-        let id = new_id(IdPrefix::Payment);
+        let id = PaymentId::generate();
         let label = card_label(&card.brand, &card.last4);
         self.store
             .begin_payment(
@@ -352,14 +352,12 @@ impl App {
     pub async fn settle_from_webhook(
         &self,
         payment_intent_id: &str,
-        idempotency_key: Option<&str>,
+        idempotency_key: Option<&PaymentId>,
         outcome: ChargeOutcome,
     ) -> ServiceResult<Option<Payment>> {
         let by_key = match idempotency_key {
-            Some(key) if tollgate_domain::ids::is_well_formed(IdPrefix::Payment, key) => {
-                self.store.payment_by_id(key).await?
-            }
-            _ => None,
+            Some(key) => self.store.payment_by_id(key).await?,
+            None => None,
         };
         let payment = match by_key {
             Some(p) => Some(p),

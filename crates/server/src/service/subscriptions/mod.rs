@@ -3,16 +3,15 @@
 //! which tiers are Temporarily Sold Out. Org admins only. Renewals are in `crate::jobs::renewals`.
 
 use std::collections::HashMap;
-use tollgate_domain::OrgId;
+use tollgate_domain::{OrgId, SubscriptionId};
 
 use serde_json::json;
 use tollgate_domain::catalog::{Model, Tier};
-use tollgate_domain::ids::is_well_formed;
 use tollgate_domain::subscription::{
     day_label, period, plan_change, sold_out, tier_change_charge, ChangePlan, ChangeRequest,
     ChangeState, SubscriptionStatus,
 };
-use tollgate_domain::{new_id, IdPrefix, Money, OrgAction, ValidationError};
+use tollgate_domain::{Money, OrgAction, ValidationError};
 use tollgate_store::{
     ChargeOutcome, NewSubscription, Subscription, SubscriptionError, TierState, User,
 };
@@ -112,13 +111,10 @@ impl App {
         &self,
         user: &User,
         org_id: &OrgId,
-        sub_id: &str,
+        sub_id: &SubscriptionId,
     ) -> ServiceResult<Subscription> {
         self.org_access_for(user, org_id, OrgAction::ManageBilling)
             .await?;
-        if !is_well_formed(IdPrefix::Subscription, sub_id) {
-            return Err(ServiceError::NotFound("subscription"));
-        }
         self.store
             .subscription(org_id, sub_id)
             .await?
@@ -169,7 +165,7 @@ impl App {
         self.require_payment_method(org_id).await?;
         let now = self.now();
         let (start, end) = period(now, 0);
-        let id = new_id(IdPrefix::Subscription);
+        let id = SubscriptionId::generate();
         let key = format!("sub:{id}:{start}");
         let sub = self
             .store
@@ -259,7 +255,7 @@ impl App {
         &self,
         user: &User,
         org_id: &OrgId,
-        sub_id: &str,
+        sub_id: &SubscriptionId,
         tier_id: &str,
         client: &ClientInfo,
     ) -> ServiceResult<Subscription> {
@@ -378,7 +374,7 @@ impl App {
         &self,
         user: &User,
         org_id: &OrgId,
-        sub_id: &str,
+        sub_id: &SubscriptionId,
         cancel: bool,
         client: &ClientInfo,
     ) -> ServiceResult<Subscription> {
