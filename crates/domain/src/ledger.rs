@@ -135,16 +135,17 @@ pub fn allocate(
 /// The charge for moving to a dearer plan for the rest of a period: the price difference times
 /// the part of the period left, rounded half up. Zero when the new plan is not dearer.
 pub fn prorated_difference(
-    old_price: i64,
-    new_price: i64,
+    old_price: Money,
+    new_price: Money,
     period_start: Timestamp,
     period_end: Timestamp,
     now: Timestamp,
-) -> i64 {
+) -> Money {
     let total = i128::from((period_end - period_start).max(1));
     let left = i128::from((period_end - now).clamp(0, period_end - period_start));
-    let diff = i128::from((new_price - old_price).max(0));
-    i64::try_from((diff * left + total / 2) / total).unwrap_or(i64::MAX)
+    // In i128: the difference of two i64 amounts cannot overflow there.
+    let diff = (i128::from(new_price.micros()) - i128::from(old_price.micros())).max(0);
+    Money::from_micros(i64::try_from((diff * left + total / 2) / total).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -207,27 +208,28 @@ mod tests {
     #[test]
     fn upgrades_are_prorated_in_integers() {
         let day = 86_400_000;
+        let m = Money::from_micros;
         // $20 → $50 with 10 of 30 days left: $10.
         assert_eq!(
-            prorated_difference(20_000_000, 50_000_000, 0, 30 * day, 20 * day),
-            10_000_000
+            prorated_difference(m(20_000_000), m(50_000_000), 0, 30 * day, 20 * day),
+            m(10_000_000)
         );
         assert_eq!(
-            prorated_difference(20_000_000, 50_000_000, 0, 30 * day, 0),
-            30_000_000
+            prorated_difference(m(20_000_000), m(50_000_000), 0, 30 * day, 0),
+            m(30_000_000)
         );
         assert_eq!(
-            prorated_difference(20_000_000, 50_000_000, 0, 30 * day, 30 * day),
-            0
+            prorated_difference(m(20_000_000), m(50_000_000), 0, 30 * day, 30 * day),
+            Money::ZERO
         );
         assert_eq!(
-            prorated_difference(50_000_000, 20_000_000, 0, 30 * day, 0),
-            0,
+            prorated_difference(m(50_000_000), m(20_000_000), 0, 30 * day, 0),
+            Money::ZERO,
             "downgrades charge nothing"
         );
         // 1/3 of $1 rounds half up to the micro-dollar.
-        assert_eq!(prorated_difference(0, 1_000_000, 0, 3, 2), 333_333);
-        assert_eq!(prorated_difference(0, 2_000_000, 0, 3, 2), 666_667);
+        assert_eq!(prorated_difference(m(0), m(1_000_000), 0, 3, 2), m(333_333));
+        assert_eq!(prorated_difference(m(0), m(2_000_000), 0, 3, 2), m(666_667));
     }
 
     #[test]

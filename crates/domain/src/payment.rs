@@ -240,13 +240,13 @@ pub fn parse_monthly_cap(raw: &str) -> Result<Option<Money>, ValidationError> {
         "monthly_cap",
         raw,
         Money::from_micros(MICROS_PER_CENT),
-        Money::from_micros(MAX_MONTHLY_CAP),
+        MAX_MONTHLY_CAP,
     )
     .map(Some)
 }
 
 /// The largest monthly auto-recharge cap: $1,000,000.
-pub const MAX_MONTHLY_CAP: i64 = 1_000_000 * 1_000_000;
+pub const MAX_MONTHLY_CAP: Money = Money::from_micros(1_000_000 * 1_000_000);
 
 /// How long to wait before retrying a declined auto-recharge after `failures` consecutive
 /// failures: `base`, then doubled each time.

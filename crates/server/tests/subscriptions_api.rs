@@ -7,7 +7,7 @@ mod subscriptions_common;
 
 use serde_json::{json, Value};
 use subscriptions_common::*;
-use tollgate_domain::ProjectRole;
+use tollgate_domain::{Money, ProjectRole};
 use tollgate_server::testing::{send, TestApp};
 use tollgate_store::{on_both_engines, Engine};
 
@@ -105,8 +105,14 @@ async fn subscribe_upgrade_downgrade_and_cancel(engine: Engine) {
         "the period is kept"
     );
     let now = t.app.now();
-    let prorated =
-        tollgate_domain::ledger::prorated_difference(29_000_000, 199_000_000, start, end, now);
+    let prorated = tollgate_domain::ledger::prorated_difference(
+        Money::from_micros(29_000_000),
+        Money::from_micros(199_000_000),
+        start,
+        end,
+        now,
+    )
+    .micros();
     let expected = (prorated + 5_000) / 10_000 * 10_000;
     let payments = subscription_payments(&t, &ada.org_id).await;
     assert_eq!(payments.len(), 2, "{payments:?}");

@@ -23,7 +23,7 @@ pub enum SpendScope {
 text_enum!(SpendScope, "spend limit scope", Organization => "organization", Project => "project", ApiKey => "api_key");
 
 /// The largest monthly spend limit: $1,000,000 (as the auto-recharge cap).
-pub const MAX_SPEND_LIMIT: i64 = 1_000_000 * 1_000_000;
+pub const MAX_SPEND_LIMIT: Money = Money::from_micros(1_000_000 * 1_000_000);
 
 /// At most this many alert thresholds per limit.
 pub const MAX_THRESHOLDS: usize = 10;
@@ -39,7 +39,7 @@ pub fn period_of(now: Timestamp) -> String {
 
 /// A monthly limit as typed: a positive amount of at most [`MAX_SPEND_LIMIT`].
 pub fn check_limit(amount: Money) -> Result<Money, ValidationError> {
-    if amount.micros() <= 0 || amount.micros() > MAX_SPEND_LIMIT {
+    if !amount.is_positive() || amount > MAX_SPEND_LIMIT {
         return Err(ValidationError::new(
             "monthly_limit",
             "must be more than $0 and at most $1,000,000",
@@ -162,13 +162,13 @@ mod tests {
         assert_eq!(t.reached(m(500_000), m(1_000_000)), [50]);
         assert_eq!(t.reached(m(999_999), m(1_000_000)), [50, 80]);
         assert_eq!(t.reached(m(1_000_000), m(1_000_000)), [50, 80, 100]);
-        assert_eq!(t.reached(m(i64::MAX), m(MAX_SPEND_LIMIT)), [50, 80, 100]);
+        assert_eq!(t.reached(m(i64::MAX), MAX_SPEND_LIMIT), [50, 80, 100]);
     }
 
     #[test]
     fn limits_are_bounded() {
         assert!(check_limit(Money::ZERO).is_err());
-        assert!(check_limit(Money::from_micros(MAX_SPEND_LIMIT + 1)).is_err());
+        assert!(check_limit(Money::from_micros(MAX_SPEND_LIMIT.micros() + 1)).is_err());
         assert!(check_limit(Money::from_micros(1)).is_ok());
     }
 }

@@ -3,6 +3,7 @@
 //! the plan.
 
 use super::{classify_change, SubscriptionStatus, TierChange};
+use crate::Money;
 
 /// Where a subscription stands, as far as changing its tier is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,14 +13,14 @@ pub struct ChangeState<'a> {
     pub tier: &'a str,
     /// A downgrade waiting for the period end.
     pub pending_tier: Option<&'a str>,
-    pub tier_price_micros: i64,
+    pub tier_price: Money,
 }
 
 /// The tier asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChangeRequest<'a> {
     pub tier: &'a str,
-    pub price_micros: i64,
+    pub price: Money,
     /// Temporarily Sold Out (`sold_out`) for new subscribers.
     pub sold_out: bool,
 }
@@ -71,7 +72,7 @@ pub fn plan_change<'a>(
             None => Err(ChangeRefusal::SameTier),
         };
     }
-    match classify_change(state.tier_price_micros, request.price_micros) {
+    match classify_change(state.tier_price, request.price) {
         TierChange::Downgrade => {
             if state.pending_tier == Some(request.tier) {
                 return Err(ChangeRefusal::ChangePending);
@@ -109,13 +110,13 @@ mod tests {
         cancel_at_period_end: false,
         tier: "pro",
         pending_tier: None,
-        tier_price_micros: 100,
+        tier_price: Money::from_micros(100),
     };
 
     fn ask(tier: &str, price_micros: i64) -> ChangeRequest<'_> {
         ChangeRequest {
             tier,
-            price_micros,
+            price: Money::from_micros(price_micros),
             sold_out: false,
         }
     }

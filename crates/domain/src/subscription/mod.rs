@@ -11,7 +11,7 @@ pub use pricing::{tier_change_charge, upgrade_charge};
 
 use crate::clock::to_datetime;
 use crate::text_enum::text_enum;
-use crate::Timestamp;
+use crate::{Money, Timestamp};
 
 /// Failed renewals are retried once a day for this many days; the last failure cancels.
 pub const RENEWAL_RETRIES: i64 = 3;
@@ -68,7 +68,7 @@ pub enum TierChange {
     Downgrade,
 }
 
-pub fn classify_change(current_price: i64, new_price: i64) -> TierChange {
+pub fn classify_change(current_price: Money, new_price: Money) -> TierChange {
     if new_price > current_price {
         TierChange::Upgrade
     } else {
@@ -135,14 +135,23 @@ mod tests {
     #[test]
     fn dearer_tiers_are_upgrades_and_others_wait_for_the_period_end() {
         assert_eq!(
-            classify_change(29_000_000, 199_000_000),
+            classify_change(
+                Money::from_micros(29_000_000),
+                Money::from_micros(199_000_000)
+            ),
             TierChange::Upgrade
         );
         assert_eq!(
-            classify_change(199_000_000, 29_000_000),
+            classify_change(
+                Money::from_micros(199_000_000),
+                Money::from_micros(29_000_000)
+            ),
             TierChange::Downgrade
         );
-        assert_eq!(classify_change(10, 10), TierChange::Downgrade);
+        assert_eq!(
+            classify_change(Money::from_micros(10), Money::from_micros(10)),
+            TierChange::Downgrade
+        );
     }
 
     #[test]

@@ -17,17 +17,16 @@ pub fn tier_change_charge(
     period_end: i64,
     now: i64,
 ) -> Money {
-    let (current, new) = (current_price.micros(), new_price.micros());
-    if classify_change(current, new) != TierChange::Upgrade {
+    if classify_change(current_price, new_price) != TierChange::Upgrade {
         return Money::ZERO;
     }
-    upgrade_charge(Money::from_micros(prorated_difference(
-        current,
-        new,
+    upgrade_charge(prorated_difference(
+        current_price,
+        new_price,
         period_start,
         period_end,
         now,
-    )))
+    ))
 }
 
 /// What an upgrade charges: the prorated difference in whole cents (half up); amounts below

@@ -268,11 +268,11 @@ impl App {
             cancel_at_period_end: sub.cancel_at_period_end,
             tier: &sub.tier,
             pending_tier: sub.pending_tier.as_deref(),
-            tier_price_micros: current_price.micros(),
+            tier_price: current_price,
         };
         let request = ChangeRequest {
             tier: &new_tier.id,
-            price_micros: new_tier.monthly_price.micros(),
+            price: new_tier.monthly_price,
             sold_out: self.tier_availability().await?.sold_out(model, new_tier),
         };
         let plan =
