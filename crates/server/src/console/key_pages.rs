@@ -276,14 +276,7 @@ async fn render_page(
         _ => None,
     };
     // Projects a key may be created in from "All projects": active ones (org admins manage all).
-    let create_projects: Vec<ProjectOption> = projects
-        .iter()
-        .filter(|p| !p.project.is_archived())
-        .map(|p| ProjectOption {
-            id: &p.project.id,
-            name: &p.project.name,
-        })
-        .collect();
+    let create_projects = ProjectOption::active(&projects);
     let archived = current.as_ref().is_some_and(|c| c.archived);
     let can_create = can_create && !archived && !create_projects.is_empty();
     let sees_all = allows(membership.role, OrgAction::ViewAllProjects);

@@ -14,6 +14,7 @@ use tollgate_domain::OrgAction;
 
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
+use crate::console::contexts::ProjectOption;
 use crate::console::form_guard::{csrf_field, CheckedForm, CsrfForm};
 use crate::console::page::Section;
 use crate::console::{urlencode, PageSession};
@@ -120,13 +121,6 @@ struct RoleOption {
     label: &'static str,
 }
 
-/// An active project the New Invite dialog offers to project roles.
-#[derive(Serialize)]
-struct ProjectOption<'a> {
-    id: &'a str,
-    name: &'a str,
-}
-
 /// `audit_log.html`.
 #[derive(Serialize)]
 struct AuditLogPage {
@@ -181,14 +175,7 @@ pub(crate) async fn render_members(
         Ok((_, p)) => p.data,
         Err(e) => return service_error_page(app, e),
     };
-    let projects = projects
-        .iter()
-        .filter(|p| !p.project.is_archived())
-        .map(|p| ProjectOption {
-            id: &p.project.id,
-            name: &p.project.name,
-        })
-        .collect();
+    let projects = ProjectOption::active(&projects);
     // The sole Organization Admin cannot be removed: no Remove button on them.
     let sole_admin = match app.store.org_admin_count(org_id).await {
         Ok(n) => n <= 1,

@@ -20,6 +20,7 @@ use tollgate_domain::{allows_in_project, new_id, IdPrefix, ProjectAction};
 use crate::app::App;
 use crate::auth::csrf;
 use crate::auth::CurrentSession;
+use crate::console::contexts::ProjectOption;
 use crate::console::numbers::dollars;
 use crate::console::page::org_page;
 use crate::console::page::Section;
@@ -112,12 +113,6 @@ struct PlaygroundPage<'a> {
     project_id: Option<&'a str>,
     models: Vec<ModelOption<'a>>,
     model: Option<String>,
-}
-
-#[derive(Serialize)]
-struct ProjectOption<'a> {
-    id: &'a str,
-    name: &'a str,
 }
 
 /// A model the chosen project may call, with its prices per million tokens.

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+pub use super::ProjectOption;
+
 use crate::console::form_fields::form_fields;
 
 /// The API Keys page.
@@ -47,13 +49,6 @@ pub struct CurrentProject<'a> {
     pub id: &'a str,
     pub name: &'a str,
     pub archived: bool,
-}
-
-/// A project a key may be created in.
-#[derive(Serialize)]
-pub struct ProjectOption<'a> {
-    pub id: &'a str,
-    pub name: &'a str,
 }
 
 /// The layout's project switcher (`project_switcher` in `layout.html`).

@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+pub use super::ProjectOption;
+
 /// The Usage page.
 #[derive(Serialize)]
 pub struct UsagePage<'a> {
@@ -86,10 +88,4 @@ pub struct RequestsFilter<'a> {
     pub model: Option<&'a str>,
     pub key_id: Option<&'a str>,
     pub project_id: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-pub struct ProjectOption<'a> {
-    pub id: &'a str,
-    pub name: &'a str,
 }
