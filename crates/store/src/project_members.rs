@@ -162,8 +162,8 @@ impl Store {
     pub async fn assigned_project_names(
         &self,
         org_id: &str,
-        user_ids: &[String],
-    ) -> Result<Vec<(String, String)>> {
+        user_ids: &[UserId],
+    ) -> Result<Vec<(UserId, String)>> {
         if user_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -176,13 +176,18 @@ impl Store {
         );
         let mut query = sqlx::query(&sql).bind(org_id);
         for id in user_ids {
-            query = query.bind(id);
+            query = query.bind(id.as_str());
         }
         query
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|row| Ok((row.try_get("user_id")?, row.try_get("name")?)))
+            .map(|row| {
+                Ok((
+                    UserId::from_stored(row.try_get("user_id")?),
+                    row.try_get("name")?,
+                ))
+            })
             .collect()
     }
 

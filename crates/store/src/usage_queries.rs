@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use sqlx::Row;
-use tollgate_domain::{Money, Timestamp, UserId};
+use tollgate_domain::{ApiKeyId, Money, Timestamp, UserId};
 
 use crate::usage_rollups::{Grain, UsageTotals, DAY_MS, ERROR_SQL};
 use crate::{Result, Store, StoreError};
@@ -179,7 +179,7 @@ impl KeyUsage {
 }
 
 /// Appends `AND column IN (…)` for a project restriction, binding from `$next`.
-pub(crate) fn push_in(sql: &mut String, column: &str, values: &[String], next: &mut usize) {
+pub(crate) fn push_in<T>(sql: &mut String, column: &str, values: &[T], next: &mut usize) {
     if values.is_empty() {
         sql.push_str(" AND 1 = 0");
         return;
@@ -345,7 +345,7 @@ impl Store {
     pub async fn key_usage_since(
         &self,
         org_id: &str,
-        key_ids: &[String],
+        key_ids: &[ApiKeyId],
         since: Timestamp,
     ) -> Result<Vec<KeyUsage>> {
         if key_ids.is_empty() {
@@ -361,7 +361,7 @@ impl Store {
         sql.push_str(" GROUP BY key_id");
         let mut query = sqlx::query(&sql).bind(org_id).bind(since);
         for id in key_ids {
-            query = query.bind(id);
+            query = query.bind(id.as_str());
         }
         query
             .fetch_all(&self.pool)

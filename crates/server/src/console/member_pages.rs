@@ -165,7 +165,7 @@ pub(crate) async fn render_members(
         Ok(p) => p.data,
         Err(e) => return service_error_page(app, e),
     };
-    let ids: Vec<String> = page.data.iter().map(|m| m.user_id.to_string()).collect();
+    let ids: Vec<UserId> = page.data.iter().map(|m| m.user_id.clone()).collect();
     let assigned = match app.store.assigned_project_names(org_id, &ids).await {
         Ok(a) => a,
         Err(e) => return service_error_page(app, e.into()),

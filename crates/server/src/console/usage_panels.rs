@@ -84,7 +84,7 @@ pub async fn key_usage(
     org_id: &OrgId,
     keys: &[ApiKey],
 ) -> ServiceResult<HashMap<ApiKeyId, (String, Option<Timestamp>)>> {
-    let ids: Vec<String> = keys.iter().map(|k| k.id.to_string()).collect();
+    let ids: Vec<ApiKeyId> = keys.iter().map(|k| k.id.clone()).collect();
     let found = app
         .store
         .key_usage_since(org_id, &ids, month_start(app.now()))
