@@ -10,10 +10,10 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
-use tollgate_domain::catalog::Limits;
 use tollgate_domain::subscription::day_label;
 use tollgate_domain::OrgAction;
 
+use crate::api::models::LimitsView;
 use crate::app::App;
 use crate::auth::{ClientInfo, CurrentSession};
 use crate::console::charge_pages::{
@@ -69,28 +69,9 @@ struct TierCard<'a> {
     id: &'a str,
     name: &'a str,
     monthly_price: String,
-    limits: TierLimits,
+    limits: LimitsView,
     sold_out: bool,
     current: bool,
-}
-
-#[derive(Serialize)]
-struct TierLimits {
-    rpm: u64,
-    tpm: u64,
-    rpd: u64,
-    tpd: u64,
-}
-
-impl From<&Limits> for TierLimits {
-    fn from(l: &Limits) -> Self {
-        Self {
-            rpm: l.rpm,
-            tpm: l.tpm,
-            rpd: l.rpd,
-            tpd: l.tpd,
-        }
-    }
 }
 
 #[derive(Serialize)]
@@ -154,7 +135,7 @@ async fn render(
                         id: &t.id,
                         name: &t.name,
                         monthly_price: crate::console::numbers::usd(t.monthly_price),
-                        limits: TierLimits::from(&t.limits),
+                        limits: LimitsView::from(&t.limits),
                         sold_out: availability.sold_out(m, t),
                         current: sub.is_some_and(|s| s.tier == t.id),
                     })
