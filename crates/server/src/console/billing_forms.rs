@@ -315,22 +315,27 @@ pub struct AddressFormFields {
     country: String,
 }
 
+impl From<AddressFormFields> for AddressInput {
+    fn from(a: AddressFormFields) -> Self {
+        Self {
+            name: a.name,
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            state: a.state,
+            postal_code: a.postal_code,
+            country: a.country,
+        }
+    }
+}
+
 pub async fn save_address(
     State(app): State<Arc<App>>,
     client: ClientInfo,
     PagePath(org_id): PagePath<OrgId>,
     CheckedForm { session, form }: CheckedForm<AddressForm>,
 ) -> Response {
-    let a = &form.address;
-    let input = AddressInput {
-        name: a.name.clone(),
-        line1: a.line1.clone(),
-        line2: a.line2.clone(),
-        city: a.city.clone(),
-        state: a.state.clone(),
-        postal_code: a.postal_code.clone(),
-        country: a.country.clone(),
-    };
+    let input = AddressInput::from(form.address);
     match app
         .set_billing_address(&session.user, &org_id, &input, &client)
         .await
@@ -338,16 +343,7 @@ pub async fn save_address(
         Ok(_) => Redirect::to(&format!("/o/{org_id}/billing/address?notice=address_saved"))
             .into_response(),
         Err(e) => {
-            let values = BillingFields {
-                name: Some(input.name),
-                line1: Some(input.line1),
-                line2: Some(input.line2),
-                city: Some(input.city),
-                state: Some(input.state),
-                postal_code: Some(input.postal_code),
-                country: Some(input.country),
-                ..BillingFields::default()
-            };
+            let values = BillingFields::from(input);
             form_error(&app, &session, &org_id, "address", values.into(), e, false).await
         }
     }

@@ -24,6 +24,7 @@ use crate::console::PageSession;
 use crate::payments::CardForm;
 use crate::service::charges::card_label;
 use crate::time::{day, minute};
+use tollgate_store::Payment;
 
 use crate::api::billing::AddressView;
 use crate::console::numbers::usd;
@@ -153,14 +154,9 @@ async fn tab_content(app: &App, session: &CurrentSession, org_id: &OrgId, tab: &
                 payments: Some(
                     payments
                         .into_iter()
-                        .map(|p| PaymentRow {
-                            date: day(p.created_at),
-                            kind: p.kind.as_str(),
-                            amount: usd(p.amount),
-                            status: p.status.as_str(),
-                            id: p.id,
-                            description: p.description,
-                            failure: p.failure_message,
+                        .map(|p| {
+                            let date = day(p.created_at);
+                            payment_row(p, date)
                         })
                         .collect(),
                 ),
@@ -240,19 +236,29 @@ pub async fn receipt(
         StatusCode::OK,
         BillingExtra {
             receipt: Some(ReceiptView {
-                date: minute(p.created_at),
-                kind: p.kind.as_str(),
-                amount: usd(p.amount),
-                status: p.status.as_str(),
                 settled: p.settled_at.map(minute),
-                id: p.id,
-                description: p.description,
-                payment_method: p.payment_method,
-                failure: p.failure_message,
+                payment_method: p.payment_method.clone(),
+                payment: {
+                    let date = minute(p.created_at);
+                    payment_row(p, date)
+                },
             }),
             bill_to: address,
             ..BillingExtra::default()
         },
     )
     .await
+}
+
+/// A payment as the receipts list and the receipt show it, dated as the caller says.
+fn payment_row(p: Payment, date: String) -> PaymentRow {
+    PaymentRow {
+        date,
+        kind: p.kind.as_str(),
+        amount: usd(p.amount),
+        status: p.status.as_str(),
+        id: p.id,
+        description: p.description,
+        failure: p.failure_message,
+    }
 }

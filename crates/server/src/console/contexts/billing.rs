@@ -7,6 +7,7 @@ use tollgate_domain::PaymentId;
 use crate::api::billing::AddressView;
 use crate::console::charge_pages::ConfirmDialog;
 use crate::console::form_fields::form_fields;
+use crate::service::billing::AddressInput;
 
 /// A billing tab.
 #[derive(Serialize)]
@@ -150,16 +151,27 @@ form_fields!(
     }
 );
 
-/// A payment's receipt.
+/// A typed address back into the form, to show it again beside its error.
+impl From<AddressInput> for BillingFields {
+    fn from(a: AddressInput) -> Self {
+        Self {
+            name: Some(a.name),
+            line1: Some(a.line1),
+            line2: Some(a.line2),
+            city: Some(a.city),
+            state: Some(a.state),
+            postal_code: Some(a.postal_code),
+            country: Some(a.country),
+            ..Self::default()
+        }
+    }
+}
+
+/// A payment's receipt: its row, with the date to the minute, and what only the receipt shows.
 #[derive(Serialize)]
 pub struct ReceiptView {
-    pub id: PaymentId,
-    pub date: String,
-    pub kind: &'static str,
-    pub amount: String,
-    pub status: &'static str,
-    pub description: String,
+    #[serde(flatten)]
+    pub payment: PaymentRow,
     pub payment_method: String,
-    pub failure: Option<String>,
     pub settled: Option<String>,
 }
