@@ -248,7 +248,42 @@ async fn traffic_moves_off_a_replica_that_is_down(engine: Engine) {
     assert_eq!(g2.usage(&id).await.status, "upstream_unavailable");
 }
 
+/// An upstream that answers every request with a redirect to `to`.
+async fn redirecting_upstream(to: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new().fallback(move || {
+        let to = to.clone();
+        async move {
+            (
+                axum::http::StatusCode::TEMPORARY_REDIRECT,
+                [(
+                    axum::http::header::LOCATION,
+                    format!("{to}/chat/completions"),
+                )],
+            )
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}/v1")
+}
+
+async fn an_upstream_redirect_is_not_followed(engine: Engine) {
+    // The prompt and the upstream's key go where the catalog says, never where an answer
+    // points: a redirect is the upstream failing (502), and the place it names sees nothing.
+    let elsewhere = MockUpstream::start().await;
+    let redirecting = redirecting_upstream(elsewhere.base_url.clone()).await;
+    let g = Gateway::start(engine, &[&redirecting]).await;
+    let (s, e, id) = g.chat(hello(UP)).await;
+    assert_eq!(s, 502, "{e}");
+    assert_eq!(e["error"]["code"], "upstream_error");
+    assert_eq!(elsewhere.requests(), 0, "the redirect was not followed");
+    assert_eq!(g.usage(&id).await.status, "upstream_error");
+    assert_eq!(g.balance().await, CREDIT, "nothing is billed");
+}
+
 on_both_engines!(
+    an_upstream_redirect_is_not_followed,
     whole_answers_are_passed_through_and_metered,
     streams_carry_the_usage_chunk_only_when_asked,
     a_client_hanging_up_stops_the_upstream_and_pays_what_was_generated,

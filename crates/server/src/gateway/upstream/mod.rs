@@ -75,6 +75,9 @@ impl Upstreams {
             .tcp_nodelay(true)
             // Upstreams are addressed directly; a proxy from the environment is not for them.
             .no_proxy()
+            // An upstream's redirect is its error, not a place to send the prompt and the
+            // upstream's key to: answered as it came (a 3xx is not success, so 502).
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| UpstreamError::Failed(format!("HTTP client: {e}")))?;
         clients.insert(connect_ms, client.clone());
