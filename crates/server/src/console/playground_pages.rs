@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tollgate_domain::catalog::Catalog;
-use tollgate_domain::{allows_in_project, new_id, IdPrefix, ProjectAction};
+use tollgate_domain::{allows_in_project, ProjectAction};
 
 use crate::app::App;
 use crate::auth::csrf;
@@ -335,7 +335,7 @@ pub async fn chat(
             );
         }
     };
-    let id = new_id(IdPrefix::Request);
+    let id = gateway::new_request_id(&app);
     let header = HeaderValue::from_str(&id).ok();
     let mut response = gateway::chat_as(app, id, pass, &body).await;
     if let Some(v) = header {

@@ -20,34 +20,40 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
-use axum::middleware::{from_fn, Next};
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use tollgate_domain::{new_id, IdPrefix};
+use tollgate_domain::{new_time_ordered_id, IdPrefix};
 
 use crate::app::App;
 use crate::keys::{KeyAuthError, KeyIdentity};
 pub use error::GatewayError;
 use request::{Endpoint, RawBody};
 
-pub fn router(app: &App) -> Router<Arc<App>> {
+pub fn router(app: &Arc<App>) -> Router<Arc<App>> {
     Router::new()
         .route("/v1/models", get(models::list))
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/completions", post(completions))
         // Prompts are larger than the console's forms: the gateway has its own body limit.
         .layer(DefaultBodyLimit::max(app.config.gateway_max_body_bytes))
-        .layer(from_fn(request_id))
+        .layer(from_fn_with_state(app.clone(), request_id))
 }
 
 /// The id of a gateway request: its usage record's id, sent back as `x-request-id`.
 #[derive(Clone)]
 pub struct RequestId(pub String);
 
+/// A new gateway request's id, in time order (`new_time_ordered_id`: its usage record is
+/// written in bulk, keyed by it).
+pub fn new_request_id(app: &App) -> String {
+    new_time_ordered_id(IdPrefix::Request, app.now())
+}
+
 /// Gives every request an id and every answer — errors too — its `x-request-id`.
-async fn request_id(mut request: Request, next: Next) -> Response {
-    let id = new_id(IdPrefix::Request);
+async fn request_id(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
+    let id = new_request_id(&app);
     let header_value = HeaderValue::from_str(&id).ok();
     request.extensions_mut().insert(RequestId(id));
     let mut response = next.run(request).await;
