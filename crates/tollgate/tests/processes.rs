@@ -134,7 +134,7 @@ async fn migrate_and_admin_org_commands() {
         let (ok, out, err) = run(&["--database-url", &db.url, "admin", "org", "show", &org.id]);
         assert!(ok, "{err}");
         assert!(
-            out.contains(&org.id)
+            out.contains(org.id.as_str())
                 && out.contains("type:    personal")
                 && out.contains("members: 1"),
             "{out}"
