@@ -465,7 +465,7 @@ limits = {{ rpm = 100000000, tpm = 1000000000, rpd = 1000000000, tpd = 100000000
     Ok(())
 }
 
-async fn grant(store: &Store, org: &str) -> anyhow::Result<()> {
+async fn grant(store: &Store, org: &tollgate_domain::OrgId) -> anyhow::Result<()> {
     let now = i64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?

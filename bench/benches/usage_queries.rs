@@ -93,7 +93,7 @@ fn hex_id(engine: Engine, prefix: &str, n: &str) -> String {
 struct Seeded {
     store: Store,
     admin: User,
-    org_id: String,
+    org_id: tollgate_domain::OrgId,
     deep_key: String,
 }
 
@@ -256,8 +256,7 @@ async fn run(engine: Engine, records: i64) -> anyhow::Result<()> {
         group_by: vec![UsageDim::Day, UsageDim::Model],
         ..UsageFilter::default()
     };
-    let org_id = tollgate_domain::OrgId::from_stored(s.org_id.clone());
-    let (admin, org) = (&s.admin, &org_id);
+    let (admin, org) = (&s.admin, &s.org_id);
     let mut all_ok = true;
 
     let api = measure(SAMPLES, || async {

@@ -38,12 +38,12 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-fn records(org_id: &str, batch: usize) -> Vec<UsageRecord> {
+fn records(org_id: &tollgate_domain::OrgId, batch: usize) -> Vec<UsageRecord> {
     (0..BATCH)
         .map(|i| UsageRecord {
             id: format!("req-{batch}-{i}"),
-            org_id: org_id.to_owned(),
-            project_id: "prj_bench".to_owned(),
+            org_id: org_id.clone(),
+            project_id: tollgate_domain::ProjectId::from_stored("prj_bench".to_owned()),
             key_id: "key_bench".to_owned(),
             model: "bench-model".to_owned(),
             input_tokens: 1_000,
@@ -107,7 +107,7 @@ async fn run(engine: Engine) -> anyhow::Result<()> {
                  output_tokens, cost, cost_picos, plan, status, latency_ms, occurred_at, recorded_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
-            .bind(&r.id).bind(&r.org_id).bind(&r.project_id).bind(&r.key_id).bind(&r.model)
+            .bind(&r.id).bind(r.org_id.as_str()).bind(r.project_id.as_str()).bind(&r.key_id).bind(&r.model)
             .bind(r.input_tokens).bind(r.cached_input_tokens).bind(r.output_tokens)
             .bind(r.cost.rounded().micros()).bind(r.cost.picos()).bind(r.plan).bind(&r.status).bind(r.latency_ms).bind(r.occurred_at).bind(2_i64)
             .execute(&mut *tx)

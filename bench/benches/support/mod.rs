@@ -6,7 +6,7 @@ use tollgate_domain::{Email, Name};
 use tollgate_store::{AuditEntry, NewKey, NewUser, Store};
 
 /// A user with an organization and one API key in its Default project: (org id, full key).
-pub async fn one_key(store: &Store) -> anyhow::Result<(String, String)> {
+pub async fn one_key(store: &Store) -> anyhow::Result<(tollgate_domain::OrgId, String)> {
     let (user, org) = store
         .create_user(
             NewUser {

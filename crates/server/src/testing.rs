@@ -33,7 +33,7 @@ pub struct TestUser {
     pub id: String,
     pub email: String,
     /// Their personal organization.
-    pub org_id: String,
+    pub org_id: tollgate_domain::OrgId,
 }
 
 impl TestUser {
@@ -171,7 +171,10 @@ impl TestApp {
             client,
             id,
             email: email.to_owned(),
-            org_id: body["organization"]["id"].as_str().expect("org").to_owned(),
+            org_id: body["organization"]["id"]
+                .as_str()
+                .and_then(tollgate_domain::OrgId::parse)
+                .expect("sign-up answers an organization id"),
         }
     }
 }
@@ -201,7 +204,10 @@ impl TestApp {
     }
 
     /// The id of an organization's Default project.
-    pub async fn default_project(&self, org_id: &str) -> String {
+    pub async fn default_project(
+        &self,
+        org_id: &tollgate_domain::OrgId,
+    ) -> tollgate_domain::ProjectId {
         self.app
             .store
             .default_project(org_id)
@@ -215,9 +221,9 @@ impl TestApp {
     /// one active project to have access).
     pub async fn add_member(
         &self,
-        org_id: &str,
+        org_id: &tollgate_domain::OrgId,
         user_id: &str,
-        projects: &[(&str, tollgate_domain::ProjectRole)],
+        projects: &[(&tollgate_domain::ProjectId, tollgate_domain::ProjectRole)],
     ) {
         let now = self.app.now();
         let user_id = &tollgate_domain::UserId::parse(user_id).expect("a user id");

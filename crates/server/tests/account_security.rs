@@ -463,7 +463,7 @@ async fn new_accounts_verify_their_email_before_keys_or_credits(engine: Engine) 
     let t = TestApp::spawn(engine).await;
     let (c, body) = sign_up_unverified(&t, "new@example.com").await;
     assert_eq!(body["user"]["email_verified"], false);
-    let org = body["organization"]["id"].as_str().unwrap().to_owned();
+    let org = tollgate_domain::OrgId::parse(body["organization"]["id"].as_str().unwrap()).unwrap();
     let project = t.default_project(&org).await;
     let keys = t.url(&format!("/api/v1/orgs/{org}/projects/{project}/api-keys"));
     let create_key = || c.post(&keys).json(&json!({"name": "first"}));

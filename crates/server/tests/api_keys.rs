@@ -484,7 +484,7 @@ async fn a_members_own_keys_go_when_they_lose_access(engine: Engine) {
         ("api_key.revoke", in_p_id.as_str())
     );
     assert!(
-        log[0].details.contains("removed_from_project") && log[0].details.contains(&p),
+        log[0].details.contains("removed_from_project") && log[0].details.contains(p.as_str()),
         "{}",
         log[0].details
     );

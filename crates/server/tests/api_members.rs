@@ -325,6 +325,21 @@ async fn new_invite_reports_each_address(engine: Engine) {
         let (s, err) = send(ada.client.post(&url).json(&body)).await;
         assert_eq!(s, 422, "{body}: {err}");
     }
+    // A malformed project id, and a project named twice, name no active projects of the
+    // organization.
+    let default = t.default_project(&ada.org_id).await;
+    for project_ids in [json!(["prj_nope"]), json!([default, default])] {
+        let body = json!({"emails": ["a@example.com"], "role": "project_member", "project_ids": project_ids});
+        let (s, err) = send(ada.client.post(&url).json(&body)).await;
+        assert_eq!(s, 422, "{body}: {err}");
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("no such active projects"),
+            "{err}"
+        );
+    }
     assert_eq!(
         t.app.store.outbox_messages(100).await.unwrap().len(),
         3,

@@ -49,7 +49,7 @@ async fn grants(t: &TestApp, user: &TestUser) -> Vec<Value> {
     g["data"].as_array().unwrap().clone()
 }
 
-async fn payment_rows(t: &TestApp, org: &str) -> (i64, i64, i64) {
+async fn payment_rows(t: &TestApp, org: &tollgate_domain::OrgId) -> (i64, i64, i64) {
     let s = &t.app.store;
     (
         s.count_payments(org, PaymentStatus::Pending).await.unwrap(),
@@ -192,7 +192,7 @@ async fn a_replayed_purchase_charges_once(engine: Engine) {
 }
 
 /// The payment ids of the organization's `billing.credits.purchase` audit entries.
-async fn purchases_logged(t: &TestApp, org: &str) -> Vec<String> {
+async fn purchases_logged(t: &TestApp, org: &tollgate_domain::OrgId) -> Vec<String> {
     t.app
         .store
         .audit_log(org, tollgate_store::PageRequest::first(100))

@@ -75,11 +75,16 @@ async fn overview(t: &TestApp, user: &TestUser) -> Value {
         .1
 }
 
-async fn grant_promo(t: &TestApp, org: &str, micros: i64) {
+async fn grant_promo(t: &TestApp, org: &tollgate_domain::OrgId, micros: i64) {
     grant_expiring(t, org, micros, None).await;
 }
 
-async fn grant_expiring(t: &TestApp, org: &str, micros: i64, expires_at: Option<i64>) {
+async fn grant_expiring(
+    t: &TestApp,
+    org: &tollgate_domain::OrgId,
+    micros: i64,
+    expires_at: Option<i64>,
+) {
     t.app
         .store
         .grant_credits(
@@ -628,7 +633,10 @@ async fn poisoned_records_are_rejected_alone(engine: Engine) {
 }
 
 /// The recharges of an organization, newest first: (status, amount in micro-USD, failure code).
-async fn recharges(t: &TestApp, org: &str) -> Vec<(PaymentStatus, i64, Option<String>)> {
+async fn recharges(
+    t: &TestApp,
+    org: &tollgate_domain::OrgId,
+) -> Vec<(PaymentStatus, i64, Option<String>)> {
     t.app
         .store
         .payments(org, tollgate_store::PageRequest::first(100))
@@ -640,7 +648,7 @@ async fn recharges(t: &TestApp, org: &str) -> Vec<(PaymentStatus, i64, Option<St
         .collect()
 }
 
-async fn debit(t: &TestApp, org: &str, micros: i64) {
+async fn debit(t: &TestApp, org: &tollgate_domain::OrgId, micros: i64) {
     t.app
         .store
         .debit_usage(

@@ -177,7 +177,7 @@ async fn settings_for_admins_and_members(engine: Engine) {
     let (_, admin) = page(&ada.client, url.clone()).await;
     assert!(
         admin.contains("id=\"org-name\"")
-            && admin.contains(&ada.org_id)
+            && admin.contains(ada.org_id.as_str())
             && admin.contains("contact support")
     );
     let (s, member) = page(&bob.client, url.clone()).await;

@@ -375,7 +375,7 @@ async fn a_new_account_sees_the_verification_banner_until_it_follows_the_link(en
     )
     .await;
     let overview = location(&r);
-    let org = overview.trim_start_matches("/o/").to_owned();
+    let org = tollgate_domain::OrgId::parse(overview.trim_start_matches("/o/")).unwrap();
     let (_, html) = page(&c, t.url(&overview)).await;
     assert!(html.contains("id=\"verify-banner\""), "{html}");
     assert!(html.contains("follow the link we sent to new@example.com"));

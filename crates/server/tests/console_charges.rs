@@ -47,7 +47,7 @@ fn notices(html: &str) -> Vec<String> {
         .collect()
 }
 
-async fn payments(t: &TestApp, org: &str) -> usize {
+async fn payments(t: &TestApp, org: &tollgate_domain::OrgId) -> usize {
     t.app
         .store
         .payments(org, tollgate_store::PageRequest::first(100))

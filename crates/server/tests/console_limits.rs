@@ -126,7 +126,11 @@ async fn the_limits_page_shows_sources_use_and_meanings(engine: Engine) {
 
 on_both_engines!(the_limits_page_shows_sources_use_and_meanings);
 
-async fn stored_limits(t: &TestApp, org: &str, project: &str) -> Option<RateLimits> {
+async fn stored_limits(
+    t: &TestApp,
+    org: &tollgate_domain::OrgId,
+    project: &str,
+) -> Option<RateLimits> {
     t.app
         .store
         .project_model_limits(org)

@@ -86,7 +86,7 @@ async fn flush(t: &TestApp) {
         .expect("metering flushed");
 }
 
-async fn usage_count(t: &TestApp, org: &str) -> usize {
+async fn usage_count(t: &TestApp, org: &tollgate_domain::OrgId) -> usize {
     flush(t).await;
     t.app
         .store

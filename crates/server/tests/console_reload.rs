@@ -6,14 +6,14 @@
 
 use reqwest::header::{COOKIE, ORIGIN, SET_COOKIE};
 use serde_json::json;
-use tollgate_domain::ProjectRole;
+use tollgate_domain::{OrgId, ProjectRole};
 use tollgate_server::testing::{TestApp, PASSWORD};
 use tollgate_store::{on_both_engines, Engine};
 
 /// A user signed up through the API, whose cookies the test sends by hand.
 struct Raw {
     id: String,
-    org_id: String,
+    org_id: OrgId,
     session: String,
 }
 
@@ -30,7 +30,7 @@ async fn sign_up(t: &TestApp, email: &str) -> Raw {
     t.verify_email_of(email).await;
     Raw {
         id: body["user"]["id"].as_str().unwrap().to_owned(),
-        org_id: body["organization"]["id"].as_str().unwrap().to_owned(),
+        org_id: OrgId::parse(body["organization"]["id"].as_str().unwrap()).unwrap(),
         session,
     }
 }

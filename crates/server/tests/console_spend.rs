@@ -23,7 +23,7 @@ async fn page(t: &TestApp, user: &TestUser, path: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-async fn limits(t: &TestApp, org: &str) -> Vec<(SpendScope, String, String)> {
+async fn limits(t: &TestApp, org: &tollgate_domain::OrgId) -> Vec<(SpendScope, String, String)> {
     t.app
         .store
         .spend_limits(org)
@@ -106,7 +106,11 @@ async fn the_project_card_sets_and_removes_the_project_limit(engine: Engine) {
     );
     assert_eq!(
         limits(&t, &org).await,
-        [(SpendScope::Project, project.clone(), "1250.50".to_owned())]
+        [(
+            SpendScope::Project,
+            project.to_string(),
+            "1250.50".to_owned()
+        )]
     );
     let (_, html) = page(&t, &admin, &format!("{path}?notice=spend_saved")).await;
     assert!(html.contains("Spend limit saved"));
@@ -163,8 +167,8 @@ async fn key_rows_set_key_limits_for_project_admins_only(engine: Engine) {
         [
             ("csrf", token.clone()),
             ("monthly_limit", amount.to_owned()),
-            ("project", project.clone()),
-            ("view", project.clone()),
+            ("project", project.to_string()),
+            ("view", project.to_string()),
         ]
     };
     let f = form("-3");

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{create_key, create_project};
-use tollgate_domain::ProjectRole;
+use tollgate_domain::{ProjectId, ProjectRole};
 use tollgate_server::testing::{TestApp, TestUser};
 use tollgate_store::{on_both_engines, Engine, UsageRecord, DAY_MS};
 
@@ -30,10 +30,10 @@ async fn the_usage_pages_show_charts_tables_and_the_log(engine: Engine) {
     let now = t.app.now();
     let today = now - now.rem_euclid(DAY_MS);
     let record =
-        |id: &str, project: &str, key: &str, model: &str, cost: i64, at: i64| UsageRecord {
+        |id: &str, project: &ProjectId, key: &str, model: &str, cost: i64, at: i64| UsageRecord {
             id: id.to_owned(),
             org_id: org.clone(),
-            project_id: project.to_owned(),
+            project_id: project.clone(),
             key_id: key.to_owned(),
             model: model.to_owned(),
             input_tokens: 1_000,

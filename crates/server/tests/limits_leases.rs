@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::eventually;
 use tollgate_domain::catalog::Limits;
 use tollgate_domain::limits::{Dimension, RateLimits};
-use tollgate_domain::Clock;
+use tollgate_domain::{Clock, OrgId, ProjectId};
 use tollgate_server::limits::{RateAdmission, RateRefusal, RateRequest, Scope};
 use tollgate_server::service::entitlement::Entitlement;
 use tollgate_server::testing::TestApp;
@@ -29,6 +29,8 @@ fn payg(rpm: u64, tpm: u64) -> Entitlement {
     }
 }
 
+/// Admits a request of `org`'s `project` (ids the store never saw: the buckets are keyed by
+/// them alone).
 async fn admit(
     t: &TestApp,
     org: &str,
@@ -36,11 +38,13 @@ async fn admit(
     plan: &Entitlement,
     tokens: u64,
 ) -> Result<RateAdmission, RateRefusal> {
+    let org = OrgId::from_stored(org.to_owned());
+    let project = ProjectId::from_stored(project.to_owned());
     t.app
         .limits
         .admit(RateRequest {
-            org_id: org,
-            project_id: project,
+            org_id: &org,
+            project_id: &project,
             model: MODEL,
             entitlement: plan,
             estimated_tokens: tokens,

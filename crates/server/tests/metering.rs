@@ -17,7 +17,7 @@ use tollgate_store::{on_both_engines, Engine, NewGrant, UsageRecord};
 
 const USD: i64 = 1_000_000;
 
-async fn grant(t: &TestApp, org: &str, micros: i64) {
+async fn grant(t: &TestApp, org: &tollgate_domain::OrgId, micros: i64) {
     t.app
         .store
         .grant_credits(
@@ -36,11 +36,11 @@ async fn grant(t: &TestApp, org: &str, micros: i64) {
         .unwrap();
 }
 
-fn usage(t: &TestApp, org: &str, cost: i64) -> UsageRecord {
+fn usage(t: &TestApp, org: &tollgate_domain::OrgId, cost: i64) -> UsageRecord {
     UsageRecord {
         id: format!("req-{}", new_id(IdPrefix::Grant)),
-        org_id: org.to_owned(),
-        project_id: "prj_test".to_owned(),
+        org_id: org.clone(),
+        project_id: tollgate_domain::ProjectId::from_stored("prj_test".to_owned()),
         key_id: "key_test".to_owned(),
         model: "test-model".to_owned(),
         input_tokens: 10,
@@ -248,7 +248,8 @@ async fn one_bad_record_does_not_take_its_batch_down(engine: Engine) {
     for (i, r) in good.iter().enumerate() {
         if i == 2 {
             // An organization that does not exist: refused by its foreign key.
-            t.app.metering.record(usage(&t, "org_missing", 500), None);
+            let missing = tollgate_domain::OrgId::generate();
+            t.app.metering.record(usage(&t, &missing, 500), None);
         }
         let reservation = t
             .app
@@ -270,7 +271,7 @@ async fn one_bad_record_does_not_take_its_batch_down(engine: Engine) {
 async fn one_reservation(
     engine: Engine,
     configure: impl FnOnce(&mut tollgate_server::ServerConfig),
-) -> (TestApp, String, CreditReservation) {
+) -> (TestApp, tollgate_domain::OrgId, CreditReservation) {
     let t = TestApp::spawn_with(engine, configure).await;
     let org = t.sign_up("a@example.com").await.org_id;
     grant(&t, &org, 10 * USD).await;

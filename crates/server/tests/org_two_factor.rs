@@ -64,7 +64,7 @@ struct Team {
     t: TestApp,
     admin: TestUser,
     member: TestUser,
-    org: String,
+    org: tollgate_domain::OrgId,
     key: String,
 }
 

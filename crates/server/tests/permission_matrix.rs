@@ -121,8 +121,8 @@ struct Fixture {
     t: TestApp,
     admin: TestUser,
     member_of_p: TestUser,
-    org: String,
-    p: String,
+    org: tollgate_domain::OrgId,
+    p: tollgate_domain::ProjectId,
     /// An organization member the project-member actions are done to.
     spare: String,
 }
@@ -324,7 +324,7 @@ async fn an_unverified_address_may_not_create_keys_or_buy_credits(engine: Engine
     assert_eq!(status, 201);
     let (id, own_org) = (
         body["user"]["id"].as_str().unwrap().to_owned(),
-        body["organization"]["id"].as_str().unwrap().to_owned(),
+        tollgate_domain::OrgId::parse(body["organization"]["id"].as_str().unwrap()).unwrap(),
     );
     let own_default = t.default_project(&own_org).await;
     t.add_member(&admin.org_id, &id, &[(&default, ProjectRole::ProjectAdmin)])

@@ -17,7 +17,7 @@ use tollgate_store::{on_both_engines, Engine, Subscription};
 const DAY: i64 = 86_400_000;
 const MODEL: &str = "llama-3.1-8b-instruct";
 
-async fn stored(t: &TestApp, org_id: &str) -> Subscription {
+async fn stored(t: &TestApp, org_id: &tollgate_domain::OrgId) -> Subscription {
     t.app.store.subscriptions(org_id).await.unwrap().remove(0)
 }
 

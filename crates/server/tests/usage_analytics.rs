@@ -26,9 +26,9 @@ struct World {
     t: TestApp,
     admin: TestUser,
     member: TestUser,
-    org: String,
-    p: String,
-    q: String,
+    org: tollgate_domain::OrgId,
+    p: tollgate_domain::ProjectId,
+    q: tollgate_domain::ProjectId,
     key_p: String,
     key_q: String,
 }

@@ -1,7 +1,7 @@
 //! API keys: created and revoked in a project; looked up by public id for authentication.
 
 use sqlx::{Any, Row, Transaction};
-use tollgate_domain::{ApiKeyId, Name, Timestamp, UserId};
+use tollgate_domain::{ApiKeyId, Name, OrgId, ProjectId, Timestamp, UserId};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::changes::{record_change, ChangeKind};
@@ -13,8 +13,8 @@ use crate::{Conflict, Result, Store, StoreError};
 pub struct ApiKey {
     pub id: ApiKeyId,
     pub public_id: String,
-    pub project_id: String,
-    pub org_id: String,
+    pub project_id: ProjectId,
+    pub org_id: OrgId,
     pub name: String,
     pub created_by: Option<KeyCreator>,
     pub created_at: Timestamp,
@@ -32,8 +32,8 @@ pub struct KeyCreator {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyCredentials {
     pub key_id: ApiKeyId,
-    pub org_id: String,
-    pub project_id: String,
+    pub org_id: OrgId,
+    pub project_id: ProjectId,
     /// SHA-256 of the secret, hex.
     pub secret_hash: String,
     pub revoked: bool,
@@ -45,8 +45,8 @@ pub struct KeyCredentials {
 }
 
 pub struct NewKey<'a> {
-    pub org_id: &'a str,
-    pub project_id: &'a str,
+    pub org_id: &'a OrgId,
+    pub project_id: &'a ProjectId,
     pub name: &'a Name,
     pub public_id: &'a str,
     pub secret_hash: &'a str,
@@ -92,8 +92,8 @@ fn key_from_row(row: &sqlx::any::AnyRow) -> Result<ApiKey> {
     Ok(ApiKey {
         id: ApiKeyId::from_stored(row.try_get("id")?),
         public_id: row.try_get("public_id")?,
-        project_id: row.try_get("project_id")?,
-        org_id: row.try_get("org_id")?,
+        project_id: ProjectId::from_stored(row.try_get("project_id")?),
+        org_id: OrgId::from_stored(row.try_get("org_id")?),
         name: row.try_get("name")?,
         created_by: match creator_id {
             Some(id) => Some(KeyCreator {
@@ -128,8 +128,8 @@ impl Store {
         .bind(id.as_str())
         .bind(new.public_id)
         .bind(new.secret_hash)
-        .bind(new.project_id)
-        .bind(new.org_id)
+        .bind(new.project_id.as_str())
+        .bind(new.org_id.as_str())
         .bind(new.name.as_str())
         .bind(new.created_by.as_str())
         .bind(now)
@@ -154,11 +154,15 @@ impl Store {
     }
 
     /// A live (not revoked) key of a project.
-    pub async fn api_key(&self, project_id: &str, key_id: &ApiKeyId) -> Result<Option<ApiKey>> {
+    pub async fn api_key(
+        &self,
+        project_id: &ProjectId,
+        key_id: &ApiKeyId,
+    ) -> Result<Option<ApiKey>> {
         sqlx::query(&format!(
             "{KEY_SELECT} WHERE k.project_id = $1 AND k.id = $2 AND k.revoked_at IS NULL"
         ))
-        .bind(project_id)
+        .bind(project_id.as_str())
         .bind(key_id.as_str())
         .fetch_optional(&self.pool)
         .await?
@@ -169,7 +173,11 @@ impl Store {
 
     /// A project's live keys, oldest first, after the key `page.after`; up to
     /// `page.limit + 1`. `NotFound` when `after` is not one of them.
-    pub async fn api_keys(&self, project_id: &str, page: PageRequest<'_>) -> Result<Vec<ApiKey>> {
+    pub async fn api_keys(
+        &self,
+        project_id: &ProjectId,
+        page: PageRequest<'_>,
+    ) -> Result<Vec<ApiKey>> {
         let (after_time, after_id) = PROJECT_KEYS
             .start(&self.pool, project_id, None, page)
             .await?;
@@ -178,7 +186,7 @@ impl Store {
             PROJECT_KEYS.after_sql(KEY_ORDER, 2),
             PROJECT_KEYS.order_sql(KEY_ORDER),
         ))
-        .bind(project_id)
+        .bind(project_id.as_str())
         .bind(after_time)
         .bind(after_id)
         .bind(page.rows())
@@ -189,10 +197,10 @@ impl Store {
 
     /// The live keys of every active project of an organization, oldest first, after the key
     /// `page.after`; up to `page.limit + 1` ("All projects" for org admins).
-    pub async fn org_api_keys(&self, org_id: &str, page: PageRequest<'_>) -> Result<Vec<ApiKey>> {
+    pub async fn org_api_keys(&self, org_id: &OrgId, page: PageRequest<'_>) -> Result<Vec<ApiKey>> {
         let (after_time, after_id) = ORG_KEYS.start(&self.pool, org_id, None, page).await?;
         let rows = sqlx::query(&org_keys_page_sql())
-            .bind(org_id)
+            .bind(org_id.as_str())
             .bind(after_time)
             .bind(after_id)
             .bind(page.rows())
@@ -205,7 +213,7 @@ impl Store {
     /// `NotFound` when the project has no such live key.
     pub async fn revoke_api_key(
         &self,
-        project_id: &str,
+        project_id: &ProjectId,
         key_id: &ApiKeyId,
         now: Timestamp,
         audit: AuditEntry<'_>,
@@ -217,7 +225,7 @@ impl Store {
              WHERE project_id = $2 AND id = $3 AND revoked_at IS NULL",
         )
         .bind(now)
-        .bind(project_id)
+        .bind(project_id.as_str())
         .bind(key_id.as_str())
         .execute(&mut *tx)
         .await?;
@@ -253,8 +261,8 @@ impl Store {
         let suspended: Option<i64> = row.try_get("org_suspended_at")?;
         Ok(Some(KeyCredentials {
             key_id: ApiKeyId::from_stored(row.try_get("id")?),
-            org_id: row.try_get("org_id")?,
-            project_id: row.try_get("project_id")?,
+            org_id: OrgId::from_stored(row.try_get("org_id")?),
+            project_id: ProjectId::from_stored(row.try_get("project_id")?),
             secret_hash: row.try_get("secret_hash")?,
             revoked: revoked.is_some(),
             project_archived: archived.is_some(),
@@ -289,7 +297,7 @@ impl Store {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum KeysOf<'a> {
     /// Those in one project (removed from the project).
-    Project(&'a str),
+    Project(&'a ProjectId),
     /// Those in every project of the organization (removed from the organization).
     Organization,
 }
@@ -300,7 +308,7 @@ pub(crate) enum KeysOf<'a> {
 /// `cause`'s actor, IP and details (plus the key's project). Returns the revoked keys' ids.
 pub(crate) async fn revoke_keys_of_in(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     user_id: &UserId,
     which: KeysOf<'_>,
     now: Timestamp,
@@ -313,9 +321,9 @@ pub(crate) async fn revoke_keys_of_in(
                  AND project_id = $4 AND revoked_at IS NULL RETURNING id, project_id",
             )
             .bind(now)
-            .bind(org_id)
+            .bind(org_id.as_str())
             .bind(user_id.as_str())
-            .bind(project_id)
+            .bind(project_id.as_str())
             .fetch_all(&mut **tx)
             .await?
         }
@@ -325,7 +333,7 @@ pub(crate) async fn revoke_keys_of_in(
                  AND revoked_at IS NULL RETURNING id, project_id",
             )
             .bind(now)
-            .bind(org_id)
+            .bind(org_id.as_str())
             .bind(user_id.as_str())
             .fetch_all(&mut **tx)
             .await?

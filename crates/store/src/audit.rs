@@ -1,7 +1,8 @@
 use sqlx::{Any, Transaction};
-use tollgate_domain::Timestamp;
+use tollgate_domain::{OrgId, Timestamp};
 
 use crate::cursor::{self, PageRequest};
+use crate::stored_id::StoredId;
 use crate::{Result, Store, StoreError};
 
 /// Who did what to which object, written in the same transaction as the change itself.
@@ -19,7 +20,8 @@ pub struct AuditEntry<'a> {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct AuditRecord {
     pub id: i64,
-    pub org_id: String,
+    #[sqlx(try_from = "StoredId")]
+    pub org_id: OrgId,
     pub actor_id: Option<String>,
     pub actor_email: Option<String>,
     pub action: String,
@@ -32,7 +34,7 @@ pub struct AuditRecord {
 
 pub(crate) async fn insert_audit(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     entry: &AuditEntry<'_>,
     now: Timestamp,
 ) -> Result<()> {
@@ -40,7 +42,7 @@ pub(crate) async fn insert_audit(
         "INSERT INTO audit_log (org_id, actor_id, actor_email, action, target_type, target_id, details, ip, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
-    .bind(org_id)
+    .bind(org_id.as_str())
     .bind(entry.actor_id)
     .bind(entry.actor_email)
     .bind(entry.action)
@@ -59,7 +61,7 @@ impl Store {
     /// payment made through the provider).
     pub async fn record_audit(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         entry: &AuditEntry<'_>,
         now: Timestamp,
     ) -> Result<()> {
@@ -72,7 +74,11 @@ impl Store {
     /// The organization's audit log, newest first; `page.after` is the number of the last
     /// entry of the previous page. Returns one more entry than `page.limit` when there are
     /// more. `NotFound` when `after` is not the number of an entry of the organization.
-    pub async fn audit_log(&self, org_id: &str, page: PageRequest<'_>) -> Result<Vec<AuditRecord>> {
+    pub async fn audit_log(
+        &self,
+        org_id: &OrgId,
+        page: PageRequest<'_>,
+    ) -> Result<Vec<AuditRecord>> {
         let entries = "SELECT id FROM audit_log WHERE org_id = $1 AND id = $2";
         let before = page
             .after
@@ -83,7 +89,7 @@ impl Store {
             "SELECT id, org_id, actor_id, actor_email, action, target_type, target_id, details, ip, created_at \
              FROM audit_log WHERE org_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
         )
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(before.unwrap_or(i64::MAX))
         .bind(page.rows())
         .fetch_all(&self.pool)

@@ -5,7 +5,7 @@
 //! the `testing` feature.
 
 use sqlx::Row;
-use tollgate_domain::Timestamp;
+use tollgate_domain::{OrgId, Timestamp};
 
 use crate::api_keys::org_keys_page_sql;
 use crate::members::{members_cursor, members_page_sql, search_pattern};
@@ -26,11 +26,11 @@ impl Store {
     }
 
     /// The id of the organization's `n`-th API key in list order (created, then id).
-    pub async fn nth_key_for_bench(&self, org_id: &str, n: i64) -> Result<Option<String>> {
+    pub async fn nth_key_for_bench(&self, org_id: &OrgId, n: i64) -> Result<Option<String>> {
         let row = sqlx::query(
             "SELECT id FROM api_keys WHERE org_id = $1 ORDER BY created_at, id LIMIT 1 OFFSET $2",
         )
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(n)
         .fetch_optional(&self.pool)
         .await?;
@@ -42,13 +42,13 @@ impl Store {
     /// text, one line each. `after` is the cursor key's creation time and id.
     pub async fn org_api_keys_plan_for_test(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         after: Option<(Timestamp, &str)>,
         limit: i64,
     ) -> Result<String> {
         let (after_time, after_id) = after.unwrap_or((i64::MIN, ""));
         let rows = sqlx::query(&format!("{} {}", self.explain(), org_keys_page_sql()))
-            .bind(org_id)
+            .bind(org_id.as_str())
             .bind(after_time)
             .bind(after_id)
             .bind(limit + 1)
@@ -61,14 +61,14 @@ impl Store {
     /// the same parameters), as [`Store::org_api_keys_plan_for_test`] gives it.
     pub async fn list_members_plan_for_test(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         search: Option<&str>,
         after: Option<&str>,
         limit: i64,
     ) -> Result<String> {
         let after_email = members_cursor(&self.pool, org_id, after).await?;
         let rows = sqlx::query(&format!("{} {}", self.explain(), members_page_sql()))
-            .bind(org_id)
+            .bind(org_id.as_str())
             .bind(search_pattern(search))
             .bind(after_email)
             .bind(limit + 1)
@@ -101,7 +101,7 @@ impl Store {
     /// question the rollups answer, asked the slow way. Returns the number of groups.
     pub async fn raw_usage_by_day_and_model_for_bench(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         start: Timestamp,
         end: Timestamp,
     ) -> Result<usize> {
@@ -115,7 +115,7 @@ impl Store {
              GROUP BY occurred_at - (occurred_at % {DAY_MS}), model ORDER BY d, model"
         );
         let rows = sqlx::query(&sql)
-            .bind(org_id)
+            .bind(org_id.as_str())
             .bind(start)
             .bind(end)
             .fetch_all(&self.pool)

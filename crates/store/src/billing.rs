@@ -2,7 +2,7 @@
 //! auto-recharge settings. One row per organization, created on first write.
 
 use sqlx::{Any, Row, Transaction};
-use tollgate_domain::{Money, Timestamp};
+use tollgate_domain::{Money, OrgId, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::{Result, Store};
@@ -43,13 +43,26 @@ pub struct AutoRechargeSettings {
     pub monthly_cap: Option<Money>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BillingProfile {
-    pub org_id: String,
+    pub org_id: OrgId,
     pub customer_ref: Option<String>,
     pub card: Option<StoredCard>,
     pub address: Option<PostalAddress>,
     pub auto_recharge: AutoRechargeSettings,
+}
+
+impl BillingProfile {
+    /// The profile of an organization that never set anything.
+    fn empty(org_id: &OrgId) -> Self {
+        Self {
+            org_id: org_id.clone(),
+            customer_ref: None,
+            card: None,
+            address: None,
+            auto_recharge: AutoRechargeSettings::default(),
+        }
+    }
 }
 
 const PROFILE_COLUMNS: &str = "org_id, customer_ref, card_ref, card_brand, card_last4, card_exp_month, card_exp_year, \
@@ -89,7 +102,7 @@ fn profile_from_row(r: &sqlx::any::AnyRow) -> Result<BillingProfile> {
         None => None,
     };
     Ok(BillingProfile {
-        org_id: r.try_get("org_id")?,
+        org_id: OrgId::from_stored(r.try_get("org_id")?),
         customer_ref: r.try_get("customer_ref")?,
         card,
         address,
@@ -109,13 +122,13 @@ fn profile_from_row(r: &sqlx::any::AnyRow) -> Result<BillingProfile> {
 /// Creates the profile row when missing, so that the guarded updates below have a row.
 pub(crate) async fn ensure_profile_in(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     now: Timestamp,
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO billing_profiles (org_id, updated_at) VALUES ($1, $2) ON CONFLICT (org_id) DO NOTHING",
     )
-    .bind(org_id)
+    .bind(org_id.as_str())
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -124,38 +137,32 @@ pub(crate) async fn ensure_profile_in(
 
 pub(crate) async fn profile_in(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
 ) -> Result<BillingProfile> {
     let row = sqlx::query(&format!(
         "SELECT {PROFILE_COLUMNS} FROM billing_profiles WHERE org_id = $1"
     ))
-    .bind(org_id)
+    .bind(org_id.as_str())
     .fetch_optional(&mut **tx)
     .await?;
     match row {
         Some(r) => profile_from_row(&r),
-        None => Ok(BillingProfile {
-            org_id: org_id.to_owned(),
-            ..BillingProfile::default()
-        }),
+        None => Ok(BillingProfile::empty(org_id)),
     }
 }
 
 impl Store {
     /// The organization's billing profile; an empty one when nothing was ever set.
-    pub async fn billing_profile(&self, org_id: &str) -> Result<BillingProfile> {
+    pub async fn billing_profile(&self, org_id: &OrgId) -> Result<BillingProfile> {
         let row = sqlx::query(&format!(
             "SELECT {PROFILE_COLUMNS} FROM billing_profiles WHERE org_id = $1"
         ))
-        .bind(org_id)
+        .bind(org_id.as_str())
         .fetch_optional(&self.pool)
         .await?;
         match row {
             Some(r) => profile_from_row(&r),
-            None => Ok(BillingProfile {
-                org_id: org_id.to_owned(),
-                ..BillingProfile::default()
-            }),
+            None => Ok(BillingProfile::empty(org_id)),
         }
     }
 
@@ -163,7 +170,7 @@ impl Store {
     /// (two requests creating a customer at once agree on the first).
     pub async fn set_customer_ref(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         customer_ref: &str,
         now: Timestamp,
     ) -> Result<String> {
@@ -172,7 +179,7 @@ impl Store {
              ON CONFLICT (org_id) DO UPDATE SET customer_ref = COALESCE(billing_profiles.customer_ref, excluded.customer_ref) \
              RETURNING customer_ref",
         )
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(customer_ref)
         .bind(now)
         .fetch_one(&self.pool)
@@ -185,7 +192,7 @@ impl Store {
     /// Saves (or replaces) the card on file.
     pub async fn save_card(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         card: &StoredCard,
         now: Timestamp,
         audit: AuditEntry<'_>,
@@ -202,7 +209,7 @@ impl Store {
         .bind(card.exp_month)
         .bind(card.exp_year)
         .bind(now)
-        .bind(org_id)
+        .bind(org_id.as_str())
         .execute(&mut *tx)
         .await?;
         insert_audit(&mut tx, org_id, &audit, now).await?;
@@ -213,7 +220,7 @@ impl Store {
 
     pub async fn set_billing_address(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         address: &PostalAddress,
         now: Timestamp,
         audit: AuditEntry<'_>,
@@ -232,7 +239,7 @@ impl Store {
         .bind(&address.postal_code)
         .bind(&address.country)
         .bind(now)
-        .bind(org_id)
+        .bind(org_id.as_str())
         .execute(&mut *tx)
         .await?;
         insert_audit(&mut tx, org_id, &audit, now).await?;
@@ -246,7 +253,7 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     pub async fn set_auto_recharge(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         enabled: bool,
         threshold: Money,
         recharge_to: Money,
@@ -266,7 +273,7 @@ impl Store {
         .bind(threshold.micros())
         .bind(recharge_to.micros())
         .bind(now)
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(monthly_cap.map(Money::micros))
         .execute(&mut *tx)
         .await?;
@@ -278,12 +285,12 @@ impl Store {
 
     /// What auto-recharge charged (or is charging) an organization since `since`: for the
     /// monthly cap.
-    pub async fn auto_recharged_since(&self, org_id: &str, since: Timestamp) -> Result<Money> {
+    pub async fn auto_recharged_since(&self, org_id: &OrgId, since: Timestamp) -> Result<Money> {
         Ok(Money::from_micros(sqlx::query(
             "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM payments \
              WHERE org_id = $1 AND kind = 'auto_recharge' AND status IN ('pending', 'succeeded') AND created_at >= $2",
         )
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(since)
         .fetch_one(&self.pool)
         .await?
@@ -292,7 +299,7 @@ impl Store {
 
     /// Organizations with auto-recharge on whose available credit is below their threshold and
     /// whose back-off has passed: candidates for a recharge (at most `limit`).
-    pub async fn orgs_due_for_recharge(&self, now: Timestamp, limit: i64) -> Result<Vec<String>> {
+    pub async fn orgs_due_for_recharge(&self, now: Timestamp, limit: i64) -> Result<Vec<OrgId>> {
         let rows = sqlx::query(
             "SELECT b.org_id FROM billing_profiles b LEFT JOIN credit_accounts a ON a.org_id = b.org_id \
              WHERE b.auto_recharge_enabled = 1 \
@@ -304,16 +311,18 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok(r.try_get("org_id")?)).collect()
+        rows.iter()
+            .map(|r| Ok(OrgId::from_stored(r.try_get("org_id")?)))
+            .collect()
     }
 
     /// The email addresses of an organization's admins (billing emails go to them).
-    pub async fn org_admin_emails(&self, org_id: &str) -> Result<Vec<String>> {
+    pub async fn org_admin_emails(&self, org_id: &OrgId) -> Result<Vec<String>> {
         let rows = sqlx::query(
             "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id \
              WHERE m.org_id = $1 AND m.role = 'org_admin' ORDER BY u.email",
         )
-        .bind(org_id)
+        .bind(org_id.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| Ok(r.try_get("email")?)).collect()

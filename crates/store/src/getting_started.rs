@@ -3,6 +3,8 @@
 
 use sqlx::Row;
 
+use tollgate_domain::OrgId;
+
 use crate::{Result, Store};
 
 /// Which first steps an organization has taken.
@@ -17,14 +19,14 @@ pub struct FirstSteps {
 }
 
 impl Store {
-    pub async fn first_steps(&self, org_id: &str) -> Result<FirstSteps> {
+    pub async fn first_steps(&self, org_id: &OrgId) -> Result<FirstSteps> {
         let row = sqlx::query(
             "SELECT \
              (SELECT COUNT(*) FROM (SELECT 1 AS x FROM api_keys WHERE org_id = $1 LIMIT 1) k) AS keys, \
              (SELECT COUNT(*) FROM (SELECT 1 AS x FROM credit_grants WHERE org_id = $1 LIMIT 1) g) AS grants, \
              (SELECT COUNT(*) FROM (SELECT 1 AS x FROM usage_rollups WHERE org_id = $1 LIMIT 1) u) AS used",
         )
-        .bind(org_id)
+        .bind(org_id.as_str())
         .fetch_one(&self.pool)
         .await?;
         Ok(FirstSteps {

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use sqlx::{Any, Transaction};
 use tollgate_domain::invite::{check_usable, InviteRole, InviteStatus, InviteUnusable};
-use tollgate_domain::{Email, InviteId, ProjectRole, Timestamp, UserId};
+use tollgate_domain::{Email, InviteId, OrgId, ProjectId, ProjectRole, Timestamp, UserId};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::cursor::{Keyset, Order, PageRequest};
@@ -19,11 +19,11 @@ use crate::{Conflict, Result, Store, StoreError, User};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invitation {
     pub id: InviteId,
-    pub org_id: String,
+    pub org_id: OrgId,
     pub org_name: String,
     pub email: String,
     pub role: InviteRole,
-    pub project_ids: Vec<String>,
+    pub project_ids: Vec<ProjectId>,
     pub status: InviteStatus,
     pub invited_by: Option<UserId>,
     pub inviter_name: Option<String>,
@@ -59,10 +59,13 @@ impl TryFrom<InvitationRow> for Invitation {
         Ok(Invitation {
             role: InviteRole::from_str(&r.role).map_err(|e| corrupt(e.to_string()))?,
             status: InviteStatus::from_str(&r.status).map_err(|e| corrupt(e.to_string()))?,
-            project_ids: serde_json::from_str(&r.project_ids)
-                .map_err(|e| corrupt(e.to_string()))?,
+            project_ids: serde_json::from_str::<Vec<String>>(&r.project_ids)
+                .map_err(|e| corrupt(e.to_string()))?
+                .into_iter()
+                .map(ProjectId::from_stored)
+                .collect(),
             id: InviteId::from_stored(r.id),
-            org_id: r.org_id,
+            org_id: OrgId::from_stored(r.org_id),
             org_name: r.org_name,
             email: r.email,
             invited_by: r.invited_by.map(UserId::from_stored),
@@ -112,7 +115,7 @@ impl From<sqlx::Error> for InviteError {
 pub struct NewInvitation<'a> {
     pub email: &'a Email,
     pub role: InviteRole,
-    pub project_ids: &'a [String],
+    pub project_ids: &'a [ProjectId],
     pub token_hash: &'a str,
     pub expires_at: Timestamp,
     pub message: &'a OutgoingEmail,
@@ -140,11 +143,11 @@ async fn fetch(
 
 async fn is_member_email(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     email: &str,
 ) -> Result<bool> {
     let row = sqlx::query("SELECT 1 AS one FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND u.email = $2")
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(email)
         .fetch_optional(&mut **tx)
         .await?;
@@ -157,7 +160,7 @@ impl Store {
     /// expired pending invitation of the address is revoked and replaced.
     pub async fn create_invitation(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         inviter_id: &UserId,
         new: NewInvitation<'_>,
         now: Timestamp,
@@ -173,7 +176,7 @@ impl Store {
              WHERE org_id = $2 AND email = $3 AND status = 'pending' AND expires_at <= $1",
         )
         .bind(now)
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(email)
         .execute(&mut *tx)
         .await?;
@@ -183,7 +186,7 @@ impl Store {
              created_at, sent_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $8, $9)",
         )
         .bind(id.as_str())
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(email)
         .bind(new.role.as_str())
         .bind(serde_json::to_string(new.project_ids).unwrap_or_else(|_| "[]".into()))
@@ -218,10 +221,10 @@ impl Store {
     }
 
     /// An invitation of `org_id` by id (`None` for another organization's).
-    pub async fn invitation(&self, org_id: &str, id: &InviteId) -> Result<Option<Invitation>> {
+    pub async fn invitation(&self, org_id: &OrgId, id: &InviteId) -> Result<Option<Invitation>> {
         sqlx::query_as::<_, InvitationRow>(&format!("{SELECT} WHERE i.id = $1 AND i.org_id = $2"))
             .bind(id.as_str())
-            .bind(org_id)
+            .bind(org_id.as_str())
             .fetch_optional(&self.pool)
             .await?
             .map(Invitation::try_from)
@@ -242,7 +245,7 @@ impl Store {
     /// `NotFound` when `after` is not an invitation of the organization.
     pub async fn list_invitations(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         since: Timestamp,
         page: PageRequest<'_>,
     ) -> Result<Vec<Invitation>> {
@@ -260,7 +263,7 @@ impl Store {
             invitations.order_sql(ORDER),
         );
         sqlx::query_as::<_, InvitationRow>(&sql)
-            .bind(org_id)
+            .bind(org_id.as_str())
             .bind(since)
             .bind(after_time)
             .bind(after_id)
@@ -276,7 +279,7 @@ impl Store {
     /// the old link stops working.
     pub async fn resend_invitation(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         id: &InviteId,
         reissue: Reissue<'_>,
         now: Timestamp,
@@ -291,12 +294,12 @@ impl Store {
         .bind(reissue.expires_at)
         .bind(now)
         .bind(id.as_str())
-        .bind(org_id)
+        .bind(org_id.as_str())
         .execute(&mut *tx)
         .await?;
         let current = fetch(&mut tx, "i.id = $1", id)
             .await?
-            .filter(|i| i.org_id == org_id);
+            .filter(|i| i.org_id == *org_id);
         let Some(invitation) = current else {
             return Err(InviteError::NotFound);
         };
@@ -312,7 +315,7 @@ impl Store {
     /// Revokes a pending invitation.
     pub async fn revoke_invitation(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         id: &InviteId,
         now: Timestamp,
         audit: AuditEntry<'_>,
@@ -324,12 +327,12 @@ impl Store {
         )
         .bind(now)
         .bind(id.as_str())
-        .bind(org_id)
+        .bind(org_id.as_str())
         .execute(&mut *tx)
         .await?;
         let Some(invitation) = fetch(&mut tx, "i.id = $1", id)
             .await?
-            .filter(|i| i.org_id == org_id)
+            .filter(|i| i.org_id == *org_id)
         else {
             return Err(InviteError::NotFound);
         };
@@ -432,11 +435,8 @@ impl Store {
                 other => other.into(),
             })?;
             if let Some(role) = invitation.role.project_role() {
-                let assignments: Vec<(&str, ProjectRole)> = invitation
-                    .project_ids
-                    .iter()
-                    .map(|id| (id.as_str(), role))
-                    .collect();
+                let assignments: Vec<(&ProjectId, ProjectRole)> =
+                    invitation.project_ids.iter().map(|id| (id, role)).collect();
                 assign_projects_in(&mut tx, &invitation.org_id, &user.id, &assignments, now)
                     .await
                     .map_err(|e| match e {

@@ -4,7 +4,7 @@
 //! writer of its credit does, so `held ≤ balance` holds across any number of processes.
 
 use sqlx::{Any, Row, Transaction};
-use tollgate_domain::{new_id, IdPrefix, Money, Timestamp};
+use tollgate_domain::{new_id, IdPrefix, Money, OrgId, Timestamp};
 
 use crate::error::corrupt;
 use crate::ledger::open_account;
@@ -59,7 +59,7 @@ impl LeaseSizing {
 #[derive(Debug, Clone, Copy)]
 pub enum HoldOf<'a> {
     /// A ledger hold of this organization.
-    Credit(&'a str),
+    Credit(&'a OrgId),
     /// A spend hold of this scope's month.
     Spend(&'a SpendPeriod),
 }
@@ -77,14 +77,14 @@ pub enum LeaseGrowth {
 /// much it shrank (0 when the hold is gone).
 pub(crate) async fn shrink_hold_in(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     hold_id: &str,
     by: Money,
     renew_until: Option<Timestamp>,
 ) -> Result<Money> {
     let Some(row) = sqlx::query("SELECT amount FROM credit_holds WHERE id = $1 AND org_id = $2")
         .bind(hold_id)
-        .bind(org_id)
+        .bind(org_id.as_str())
         .fetch_optional(&mut **tx)
         .await?
     else {
@@ -95,7 +95,7 @@ pub(crate) async fn shrink_hold_in(
     if taken.is_positive() {
         sqlx::query("UPDATE credit_accounts SET held = held - $1 WHERE org_id = $2")
             .bind(taken.micros())
-            .bind(org_id)
+            .bind(org_id.as_str())
             .execute(&mut **tx)
             .await?;
     }
@@ -231,7 +231,7 @@ impl Store {
     /// or no longer exists (expired, or used up).
     pub async fn grow_lease(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         hold_id: Option<&str>,
         sizing: LeaseSizing,
         ttl_ms: i64,
@@ -255,7 +255,7 @@ impl Store {
             .bind(added.micros())
             .bind(expires_at)
             .bind(id)
-            .bind(org_id)
+            .bind(org_id.as_str())
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -271,7 +271,7 @@ impl Store {
                     "INSERT INTO credit_holds (id, org_id, amount, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(&id)
-                .bind(org_id)
+                .bind(org_id.as_str())
                 .bind(added.micros())
                 .bind(now)
                 .bind(expires_at)
@@ -282,7 +282,7 @@ impl Store {
         };
         sqlx::query("UPDATE credit_accounts SET held = held + $1 WHERE org_id = $2")
             .bind(added.micros())
-            .bind(org_id)
+            .bind(org_id.as_str())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -294,7 +294,7 @@ impl Store {
     /// the hold is gone.
     pub async fn shrink_lease(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         hold_id: &str,
         by: Money,
         ttl_ms: i64,

@@ -5,7 +5,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use tollgate_domain::limits::{Dimension, RateLimits};
-use tollgate_domain::Timestamp;
+use tollgate_domain::{OrgId, ProjectId, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::changes::{record_change, ChangeKind};
@@ -15,7 +15,7 @@ use crate::{Result, Store, StoreError};
 /// A project's limits for one model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectLimits {
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub model: String,
     pub limits: RateLimits,
 }
@@ -50,11 +50,11 @@ fn limit_values(limits: &RateLimits) -> [Option<i64>; 6] {
 
 impl Store {
     /// The operator's overrides of an organization's limits, by model.
-    pub async fn org_model_limits(&self, org_id: &str) -> Result<Vec<(String, RateLimits)>> {
+    pub async fn org_model_limits(&self, org_id: &OrgId) -> Result<Vec<(String, RateLimits)>> {
         let rows = sqlx::query(&format!(
             "SELECT model, {LIMIT_COLUMNS} FROM org_model_limits WHERE org_id = $1 ORDER BY model"
         ))
-        .bind(org_id)
+        .bind(org_id.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -66,7 +66,7 @@ impl Store {
     /// process. Empty `limits` remove the override.
     pub async fn set_org_model_limits(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         model: &str,
         limits: &RateLimits,
         now: Timestamp,
@@ -75,7 +75,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         if limits.is_empty() {
             sqlx::query("DELETE FROM org_model_limits WHERE org_id = $1 AND model = $2")
-                .bind(org_id)
+                .bind(org_id.as_str())
                 .bind(model)
                 .execute(&mut *tx)
                 .await?;
@@ -88,7 +88,7 @@ impl Store {
                  rpd = excluded.rpd, tpm = excluded.tpm, tph = excluded.tph, tpd = excluded.tpd, \
                  updated_at = excluded.updated_at"
             ))
-            .bind(org_id)
+            .bind(org_id.as_str())
             .bind(model)
             .bind(rpm)
             .bind(rph)
@@ -107,18 +107,18 @@ impl Store {
     }
 
     /// Every project limit of an organization.
-    pub async fn project_model_limits(&self, org_id: &str) -> Result<Vec<ProjectLimits>> {
+    pub async fn project_model_limits(&self, org_id: &OrgId) -> Result<Vec<ProjectLimits>> {
         let rows = sqlx::query(&format!(
             "SELECT project_id, model, {LIMIT_COLUMNS} FROM project_model_limits \
              WHERE org_id = $1 ORDER BY project_id, model"
         ))
-        .bind(org_id)
+        .bind(org_id.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|row| {
                 Ok(ProjectLimits {
-                    project_id: row.try_get("project_id")?,
+                    project_id: ProjectId::from_stored(row.try_get("project_id")?),
                     model: row.try_get("model")?,
                     limits: limits_from(row)?,
                 })
@@ -130,8 +130,8 @@ impl Store {
     /// Empty `limits` remove them. The caller has checked them against the organization's.
     pub async fn set_project_model_limits(
         &self,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
         model: &str,
         limits: &RateLimits,
         now: Timestamp,
@@ -140,7 +140,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         if limits.is_empty() {
             sqlx::query("DELETE FROM project_model_limits WHERE project_id = $1 AND model = $2")
-                .bind(project_id)
+                .bind(project_id.as_str())
                 .bind(model)
                 .execute(&mut *tx)
                 .await?;
@@ -153,7 +153,7 @@ impl Store {
                  rpd = excluded.rpd, tpm = excluded.tpm, tph = excluded.tph, tpd = excluded.tpd, \
                  updated_at = excluded.updated_at"
             ))
-            .bind(project_id)
+            .bind(project_id.as_str())
             .bind(model)
             .bind(rpm)
             .bind(rph)
@@ -162,7 +162,7 @@ impl Store {
             .bind(tph)
             .bind(tpd)
             .bind(now)
-            .bind(org_id)
+            .bind(org_id.as_str())
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {

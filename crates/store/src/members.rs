@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use sqlx::{Any, Row, Transaction};
-use tollgate_domain::{ApiKeyId, OrgRole, Timestamp, UserId};
+use tollgate_domain::{ApiKeyId, OrgId, OrgRole, Timestamp, UserId};
 
 use crate::api_keys::{revoke_keys_of_in, KeysOf};
 use crate::audit::{insert_audit, AuditEntry};
@@ -100,7 +100,7 @@ pub(crate) fn members_page_sql() -> String {
 /// (`list_plans.rs`), so that one primary-key read is done twice on purpose.
 pub(crate) async fn members_cursor<'a>(
     pool: &sqlx::Pool<Any>,
-    org_id: &str,
+    org_id: &OrgId,
     after: Option<&'a str>,
 ) -> Result<&'a str> {
     let members = "SELECT user_id FROM memberships WHERE org_id = $1 AND user_id = $2";
@@ -111,9 +111,9 @@ pub(crate) async fn members_cursor<'a>(
 /// Serialises changes to one organization's memberships: on PostgreSQL the no-op update takes
 /// the organization row's lock until commit; on SQLite `BEGIN IMMEDIATE` already serialises.
 /// Without it, two admins demoting each other at once could both see "another admin remains".
-pub(crate) async fn lock_org(tx: &mut Transaction<'static, Any>, org_id: &str) -> Result<bool> {
+pub(crate) async fn lock_org(tx: &mut Transaction<'static, Any>, org_id: &OrgId) -> Result<bool> {
     let done = sqlx::query("UPDATE organizations SET id = id WHERE id = $1")
-        .bind(org_id)
+        .bind(org_id.as_str())
         .execute(&mut **tx)
         .await?;
     Ok(done.rows_affected() == 1)
@@ -121,7 +121,7 @@ pub(crate) async fn lock_org(tx: &mut Transaction<'static, Any>, org_id: &str) -
 
 impl Store {
     /// How many Organization Admins the organization has (one: that admin cannot leave).
-    pub async fn org_admin_count(&self, org_id: &str) -> Result<i64> {
+    pub async fn org_admin_count(&self, org_id: &OrgId) -> Result<i64> {
         let mut tx = self.pool.begin().await?;
         let n = admin_count(&mut tx, org_id).await?;
         tx.commit().await?;
@@ -129,11 +129,11 @@ impl Store {
     }
 }
 
-async fn admin_count(tx: &mut Transaction<'static, Any>, org_id: &str) -> Result<i64> {
+async fn admin_count(tx: &mut Transaction<'static, Any>, org_id: &OrgId) -> Result<i64> {
     Ok(sqlx::query(
         "SELECT COUNT(*) AS n FROM memberships WHERE org_id = $1 AND role = 'org_admin'",
     )
-    .bind(org_id)
+    .bind(org_id.as_str())
     .fetch_one(&mut **tx)
     .await?
     .try_get("n")?)
@@ -141,13 +141,13 @@ async fn admin_count(tx: &mut Transaction<'static, Any>, org_id: &str) -> Result
 
 async fn member_in(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     user_id: &UserId,
 ) -> Result<Option<Member>> {
     sqlx::query_as::<_, MemberRow>(&format!(
         "{MEMBER_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"
     ))
-    .bind(org_id)
+    .bind(org_id.as_str())
     .bind(user_id.as_str())
     .fetch_optional(&mut **tx)
     .await?
@@ -162,13 +162,13 @@ impl Store {
     /// member of the organization.
     pub async fn list_members(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         search: Option<&str>,
         page: PageRequest<'_>,
     ) -> Result<Vec<Member>> {
         let after_email = members_cursor(&self.pool, org_id, page.after).await?;
         sqlx::query_as::<_, MemberRow>(&members_page_sql())
-            .bind(org_id)
+            .bind(org_id.as_str())
             .bind(search_pattern(search))
             .bind(after_email)
             .bind(page.rows())
@@ -179,11 +179,11 @@ impl Store {
             .collect()
     }
 
-    pub async fn member(&self, org_id: &str, user_id: &UserId) -> Result<Option<Member>> {
+    pub async fn member(&self, org_id: &OrgId, user_id: &UserId) -> Result<Option<Member>> {
         sqlx::query_as::<_, MemberRow>(&format!(
             "{MEMBER_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"
         ))
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(user_id.as_str())
         .fetch_optional(&self.pool)
         .await?
@@ -195,7 +195,7 @@ impl Store {
     /// `Conflict::LastAdmin`; an unknown member `NotFound`.
     pub async fn set_member_role(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         user_id: &UserId,
         role: OrgRole,
         now: Timestamp,
@@ -214,7 +214,7 @@ impl Store {
         }
         sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
             .bind(role.as_str())
-            .bind(org_id)
+            .bind(org_id.as_str())
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
@@ -233,7 +233,7 @@ impl Store {
     /// transaction with `key_audit` as the cause; their ids are returned.
     pub async fn remove_member(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         user_id: &UserId,
         now: Timestamp,
         audit: AuditEntry<'_>,
@@ -248,7 +248,7 @@ impl Store {
             return Err(StoreError::Conflict(Conflict::LastAdmin));
         }
         sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
-            .bind(org_id)
+            .bind(org_id.as_str())
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;

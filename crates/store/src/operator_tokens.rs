@@ -2,7 +2,7 @@
 //! (`tollgate admin token create`). Only the SHA-256 of a token is stored.
 
 use sqlx::Row;
-use tollgate_domain::{ApiKeyId, Timestamp};
+use tollgate_domain::{ApiKeyId, OrgId, ProjectId, Timestamp};
 
 use crate::{Conflict, Result, Store, StoreError};
 
@@ -41,12 +41,17 @@ impl Store {
 
     /// The organization and project of a key, revoked or not (usage is reported after the
     /// fact, possibly after a revocation).
-    pub async fn key_owner(&self, key_id: &ApiKeyId) -> Result<Option<(String, String)>> {
+    pub async fn key_owner(&self, key_id: &ApiKeyId) -> Result<Option<(OrgId, ProjectId)>> {
         let row = sqlx::query("SELECT org_id, project_id FROM api_keys WHERE id = $1")
             .bind(key_id.as_str())
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok((r.try_get("org_id")?, r.try_get("project_id")?)))
-            .transpose()
+        row.map(|r| {
+            Ok((
+                OrgId::from_stored(r.try_get("org_id")?),
+                ProjectId::from_stored(r.try_get("project_id")?),
+            ))
+        })
+        .transpose()
     }
 }

@@ -1,17 +1,18 @@
 use std::str::FromStr;
 
 use sqlx::{Any, Transaction};
-use tollgate_domain::{new_id, IdPrefix, Name, OrgRole, OrgType, Timestamp, UserId};
+use tollgate_domain::{Name, OrgId, OrgRole, OrgType, Timestamp, UserId};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::changes::{record_change, ChangeKind};
 use crate::error::corrupt;
 use crate::projects::insert_default_project;
+use crate::stored_id::StoredId;
 use crate::{Conflict, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Org {
-    pub id: String,
+    pub id: OrgId,
     pub name: String,
     pub org_type: OrgType,
     pub created_at: Timestamp,
@@ -29,7 +30,8 @@ pub struct Membership {
 
 #[derive(sqlx::FromRow)]
 struct OrgRow {
-    id: String,
+    #[sqlx(try_from = "StoredId")]
+    id: OrgId,
     name: String,
     org_type: String,
     created_at: Timestamp,
@@ -76,7 +78,7 @@ pub(crate) async fn insert_org(
     now: Timestamp,
 ) -> Result<Org> {
     let org = Org {
-        id: new_id(IdPrefix::Org),
+        id: OrgId::generate(),
         name: name.as_str().to_owned(),
         org_type,
         created_at: now,
@@ -85,7 +87,7 @@ pub(crate) async fn insert_org(
     sqlx::query(
         "INSERT INTO organizations (id, name, org_type, created_at) VALUES ($1, $2, $3, $4)",
     )
-    .bind(&org.id)
+    .bind(org.id.as_str())
     .bind(&org.name)
     .bind(org.org_type.as_str())
     .bind(now)
@@ -97,7 +99,7 @@ pub(crate) async fn insert_org(
 
 pub(crate) async fn insert_membership(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     user_id: &UserId,
     role: OrgRole,
     now: Timestamp,
@@ -105,7 +107,7 @@ pub(crate) async fn insert_membership(
     sqlx::query(
         "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
     )
-    .bind(org_id)
+    .bind(org_id.as_str())
     .bind(user_id.as_str())
     .bind(role.as_str())
     .bind(now)
@@ -150,11 +152,11 @@ impl Store {
         Ok(org)
     }
 
-    pub async fn org(&self, org_id: &str) -> Result<Option<Org>> {
+    pub async fn org(&self, org_id: &OrgId) -> Result<Option<Org>> {
         sqlx::query_as::<_, OrgRow>(&format!(
             "SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1"
         ))
-        .bind(org_id)
+        .bind(org_id.as_str())
         .fetch_optional(&self.pool)
         .await?
         .map(Org::try_from)
@@ -164,11 +166,11 @@ impl Store {
     /// The organization and the user's role in it, or `None` when the user has no access to it:
     /// not a member, a member without an active project (`GRANTS_ACCESS`), or no such
     /// organization. Callers answer all of these with 404.
-    pub async fn membership(&self, org_id: &str, user_id: &UserId) -> Result<Option<Membership>> {
+    pub async fn membership(&self, org_id: &OrgId, user_id: &UserId) -> Result<Option<Membership>> {
         sqlx::query_as::<_, MembershipRow>(&format!(
             "{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.user_id = $2 AND {GRANTS_ACCESS}"
         ))
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(user_id.as_str())
         .fetch_optional(&self.pool)
         .await?
@@ -192,7 +194,7 @@ impl Store {
     /// Renames an organization and records who did it. `NotFound` if it does not exist.
     pub async fn rename_org(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         name: &Name,
         now: Timestamp,
         audit: AuditEntry<'_>,
@@ -202,7 +204,7 @@ impl Store {
             "UPDATE organizations SET name = $1 WHERE id = $2 RETURNING {ORG_COLUMNS}"
         ))
         .bind(name.as_str())
-        .bind(org_id)
+        .bind(org_id.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         let org = Org::try_from(row.ok_or(StoreError::NotFound)?)?;
@@ -216,7 +218,7 @@ impl Store {
     /// writes no audit entry.
     pub async fn set_org_require_2fa(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         require: bool,
         now: Timestamp,
         audit: AuditEntry<'_>,
@@ -227,7 +229,7 @@ impl Store {
              RETURNING {ORG_COLUMNS}"
         ))
         .bind(i64::from(require))
-        .bind(org_id)
+        .bind(org_id.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         let org = match row {
@@ -239,7 +241,7 @@ impl Store {
                 let unchanged: Option<OrgRow> = sqlx::query_as(&format!(
                     "SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1"
                 ))
-                .bind(org_id)
+                .bind(org_id.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
                 Org::try_from(unchanged.ok_or(StoreError::NotFound)?)?
@@ -250,12 +252,12 @@ impl Store {
     }
 
     /// Changes an organization's type: an operator action (`tollgate admin org set-type`).
-    pub async fn set_org_type(&self, org_id: &str, org_type: OrgType) -> Result<Org> {
+    pub async fn set_org_type(&self, org_id: &OrgId, org_type: OrgType) -> Result<Org> {
         let row: Option<OrgRow> = sqlx::query_as(&format!(
             "UPDATE organizations SET org_type = $1 WHERE id = $2 RETURNING {ORG_COLUMNS}"
         ))
         .bind(org_type.as_str())
-        .bind(org_id)
+        .bind(org_id.as_str())
         .fetch_optional(&self.pool)
         .await?;
         Org::try_from(row.ok_or(StoreError::NotFound)?)
@@ -265,14 +267,14 @@ impl Store {
     /// action. Its keys stop (or start again) working in every process through the change log.
     pub async fn set_org_suspended(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         suspended_at: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE organizations SET suspended_at = $1 WHERE id = $2")
             .bind(suspended_at)
-            .bind(org_id)
+            .bind(org_id.as_str())
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
@@ -284,10 +286,10 @@ impl Store {
     }
 
     /// When the organization's gateway access was suspended, if it is.
-    pub async fn org_suspended_at(&self, org_id: &str) -> Result<Option<Timestamp>> {
+    pub async fn org_suspended_at(&self, org_id: &OrgId) -> Result<Option<Timestamp>> {
         use sqlx::Row;
         match sqlx::query("SELECT suspended_at FROM organizations WHERE id = $1")
-            .bind(org_id)
+            .bind(org_id.as_str())
             .fetch_optional(&self.pool)
             .await?
         {
@@ -299,7 +301,7 @@ impl Store {
     /// Adds a user to an organization (invitation acceptance, operator tooling).
     pub async fn add_membership(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         user_id: &UserId,
         role: OrgRole,
         now: Timestamp,
@@ -310,11 +312,11 @@ impl Store {
         Ok(())
     }
 
-    pub async fn count_members(&self, org_id: &str) -> Result<i64> {
+    pub async fn count_members(&self, org_id: &OrgId) -> Result<i64> {
         use sqlx::Row;
         Ok(
             sqlx::query("SELECT COUNT(*) AS n FROM memberships WHERE org_id = $1")
-                .bind(org_id)
+                .bind(org_id.as_str())
                 .fetch_one(&self.pool)
                 .await?
                 .try_get("n")?,

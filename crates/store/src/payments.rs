@@ -8,7 +8,7 @@ use std::str::FromStr;
 use sqlx::{Any, Row, Transaction};
 use tollgate_domain::ledger::GrantSource;
 use tollgate_domain::payment::{recharge_backoff_ms, PaymentKind, PaymentStatus};
-use tollgate_domain::{Money, PaymentId, Timestamp};
+use tollgate_domain::{Money, OrgId, PaymentId, Timestamp};
 
 use crate::billing::{ensure_profile_in, PostalAddress};
 use crate::cursor::{Keyset, Order, PageRequest};
@@ -20,7 +20,7 @@ use crate::{Conflict, Result, Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
     pub id: PaymentId,
-    pub org_id: String,
+    pub org_id: OrgId,
     pub kind: PaymentKind,
     pub amount: Money,
     pub status: PaymentStatus,
@@ -55,7 +55,7 @@ fn payment_from_row(r: &sqlx::any::AnyRow) -> Result<Payment> {
     let grant_source: Option<String> = r.try_get("grant_source")?;
     Ok(Payment {
         id: PaymentId::from_stored(r.try_get("id")?),
-        org_id: r.try_get("org_id")?,
+        org_id: OrgId::from_stored(r.try_get("org_id")?),
         kind: PaymentKind::from_str(&kind).map_err(parse_err)?,
         amount: Money::from_micros(r.try_get("amount")?),
         status: PaymentStatus::from_str(&status).map_err(parse_err)?,
@@ -111,7 +111,7 @@ fn decode_address(raw: &str) -> Result<PostalAddress> {
 pub struct NewPayment<'a> {
     /// `pay_…`: also the provider's idempotency key.
     pub id: &'a PaymentId,
-    pub org_id: &'a str,
+    pub org_id: &'a OrgId,
     pub kind: PaymentKind,
     pub amount: Money,
     pub idempotency_key: &'a str,
@@ -195,7 +195,7 @@ impl Store {
              ON CONFLICT (org_id, idempotency_key) DO NOTHING RETURNING {COLUMNS}"
         ))
         .bind(new.id.as_str())
-        .bind(new.org_id)
+        .bind(new.org_id.as_str())
         .bind(new.kind.as_str())
         .bind(new.amount.micros())
         .bind(new.idempotency_key)
@@ -216,7 +216,7 @@ impl Store {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM payments WHERE org_id = $1 AND idempotency_key = $2"
         ))
-        .bind(new.org_id)
+        .bind(new.org_id.as_str())
         .bind(new.idempotency_key)
         .fetch_optional(&self.pool)
         .await?
@@ -330,7 +330,7 @@ impl Store {
             let row = sqlx::query(
                 "SELECT auto_recharge_failures FROM billing_profiles WHERE org_id = $1",
             )
-            .bind(&current.org_id)
+            .bind(current.org_id.as_str())
             .fetch_one(&mut *tx)
             .await?;
             let before: i64 = row.try_get("auto_recharge_failures")?;
@@ -341,7 +341,7 @@ impl Store {
                          updated_at = $1 WHERE org_id = $2",
                     )
                     .bind(now)
-                    .bind(&current.org_id)
+                    .bind(current.org_id.as_str())
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -359,7 +359,7 @@ impl Store {
                     .bind(next)
                     .bind(i64::from(disabled))
                     .bind(now)
-                    .bind(&current.org_id)
+                    .bind(current.org_id.as_str())
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -387,8 +387,11 @@ impl Store {
     }
 
     /// An organization's payment; `None` for another organization's.
-    pub async fn payment(&self, org_id: &str, id: &PaymentId) -> Result<Option<Payment>> {
-        Ok(self.payment_by_id(id).await?.filter(|p| p.org_id == org_id))
+    pub async fn payment(&self, org_id: &OrgId, id: &PaymentId) -> Result<Option<Payment>> {
+        Ok(self
+            .payment_by_id(id)
+            .await?
+            .filter(|p| p.org_id == *org_id))
     }
 
     pub async fn payment_by_provider_id(
@@ -406,7 +409,7 @@ impl Store {
 
     /// An organization's payments, newest first, paged by payment id (`page.limit + 1`
     /// rows). `after` naming no payment of the organization answers `NotFound`.
-    pub async fn payments(&self, org_id: &str, page: PageRequest<'_>) -> Result<Vec<Payment>> {
+    pub async fn payments(&self, org_id: &OrgId, page: PageRequest<'_>) -> Result<Vec<Payment>> {
         const ORDER: &str = "created_at, id";
         let payments = Keyset::by_time(
             "SELECT created_at, id FROM payments WHERE org_id = $1 AND id = $2",
@@ -418,7 +421,7 @@ impl Store {
             payments.after_sql(ORDER, 2),
             payments.order_sql(ORDER),
         ))
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(after_time)
         .bind(after_id)
         .bind(page.rows())
@@ -446,21 +449,21 @@ impl Store {
 
     /// How many auto-recharges of an organization were settled, either way: it names the next
     /// recharge, so that triggers racing on one drop in credit agree on one payment.
-    pub async fn settled_recharge_count(&self, org_id: &str) -> Result<i64> {
+    pub async fn settled_recharge_count(&self, org_id: &OrgId) -> Result<i64> {
         Ok(sqlx::query(
             "SELECT COUNT(*) AS n FROM payments WHERE org_id = $1 AND kind = 'auto_recharge' AND status <> 'pending'",
         )
-        .bind(org_id)
+        .bind(org_id.as_str())
         .fetch_one(&self.pool)
         .await?
         .try_get("n")?)
     }
 
     /// How many payments of each status an organization has: for tests and operators.
-    pub async fn count_payments(&self, org_id: &str, status: PaymentStatus) -> Result<i64> {
+    pub async fn count_payments(&self, org_id: &OrgId, status: PaymentStatus) -> Result<i64> {
         Ok(
             sqlx::query("SELECT COUNT(*) AS n FROM payments WHERE org_id = $1 AND status = $2")
-                .bind(org_id)
+                .bind(org_id.as_str())
                 .bind(status.as_str())
                 .fetch_one(&self.pool)
                 .await?

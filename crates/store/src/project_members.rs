@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use sqlx::{Any, Row, Transaction};
-use tollgate_domain::{ApiKeyId, OrgRole, ProjectRole, Timestamp, UserId};
+use tollgate_domain::{ApiKeyId, OrgId, OrgRole, ProjectId, ProjectRole, Timestamp, UserId};
 
 use crate::api_keys::{revoke_keys_of_in, KeysOf};
 use crate::audit::{insert_audit, AuditEntry};
@@ -39,9 +39,9 @@ fn member_from_row(row: &sqlx::any::AnyRow) -> Result<ProjectMember> {
 /// be dropped. Invitation acceptance calls this in the transaction that creates the membership.
 pub(crate) async fn assign_projects_in(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     user_id: &UserId,
-    assignments: &[(&str, ProjectRole)],
+    assignments: &[(&ProjectId, ProjectRole)],
     now: Timestamp,
 ) -> Result<()> {
     for (project_id, role) in assignments {
@@ -52,8 +52,8 @@ pub(crate) async fn assign_projects_in(
              WHERE p.id = $1 AND p.org_id = $2 AND p.archived_at IS NULL \
              ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",
         )
-        .bind(*project_id)
-        .bind(org_id)
+        .bind(project_id.as_str())
+        .bind(org_id.as_str())
         .bind(user_id.as_str())
         .bind(role.as_str())
         .bind(now)
@@ -70,7 +70,7 @@ pub(crate) async fn assign_projects_in(
 /// caller's transaction: an org admin demoted to member keeps access to the organization.
 pub(crate) async fn keep_access_in(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     user_id: &UserId,
     now: Timestamp,
 ) -> Result<()> {
@@ -82,7 +82,7 @@ pub(crate) async fn keep_access_in(
            WHERE pm.org_id = $1 AND pm.user_id = $2 AND q.archived_at IS NULL) \
          ON CONFLICT (project_id, user_id) DO NOTHING",
     )
-    .bind(org_id)
+    .bind(org_id.as_str())
     .bind(user_id.as_str())
     .bind(now)
     .execute(&mut **tx)
@@ -100,8 +100,8 @@ impl Store {
     /// `assign_projects_in` in a transaction of its own, with an audit entry.
     pub async fn set_project_member(
         &self,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
         user_id: &UserId,
         role: ProjectRole,
         now: Timestamp,
@@ -119,8 +119,8 @@ impl Store {
     /// the same transaction with `key_audit` as the cause; their ids are returned.
     pub async fn remove_project_member(
         &self,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
         user_id: &UserId,
         now: Timestamp,
         audit: AuditEntry<'_>,
@@ -130,8 +130,8 @@ impl Store {
         let done = sqlx::query(
             "DELETE FROM project_members WHERE org_id = $1 AND project_id = $2 AND user_id = $3",
         )
-        .bind(org_id)
-        .bind(project_id)
+        .bind(org_id.as_str())
+        .bind(project_id.as_str())
         .bind(user_id.as_str())
         .execute(&mut *tx)
         .await?;
@@ -141,7 +141,7 @@ impl Store {
         insert_audit(&mut tx, org_id, &audit, now).await?;
         let role: Option<String> =
             sqlx::query("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
-                .bind(org_id)
+                .bind(org_id.as_str())
                 .bind(user_id.as_str())
                 .fetch_optional(&mut *tx)
                 .await?
@@ -161,7 +161,7 @@ impl Store {
     /// (user id, project name), by name.
     pub async fn assigned_project_names(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         user_ids: &[UserId],
     ) -> Result<Vec<(UserId, String)>> {
         if user_ids.is_empty() {
@@ -174,7 +174,7 @@ impl Store {
              ORDER BY p.name, p.id",
             placeholders.join(", ")
         );
-        let mut query = sqlx::query(&sql).bind(org_id);
+        let mut query = sqlx::query(&sql).bind(org_id.as_str());
         for id in user_ids {
             query = query.bind(id.as_str());
         }
@@ -194,7 +194,7 @@ impl Store {
     /// One member's role in a project.
     pub async fn project_member(
         &self,
-        project_id: &str,
+        project_id: &ProjectId,
         user_id: &UserId,
     ) -> Result<Option<ProjectMember>> {
         sqlx::query(
@@ -202,7 +202,7 @@ impl Store {
              FROM project_members pm JOIN users u ON u.id = pm.user_id \
              WHERE pm.project_id = $1 AND pm.user_id = $2",
         )
-        .bind(project_id)
+        .bind(project_id.as_str())
         .bind(user_id.as_str())
         .fetch_optional(&self.pool)
         .await?
@@ -215,7 +215,7 @@ impl Store {
     /// to `page.limit + 1`. `NotFound` when `after` is not a member of the project.
     pub async fn project_members(
         &self,
-        project_id: &str,
+        project_id: &ProjectId,
         page: PageRequest<'_>,
     ) -> Result<Vec<ProjectMember>> {
         const ORDER: &str = "pm.created_at, pm.user_id";
@@ -227,7 +227,7 @@ impl Store {
             MEMBERS.after_sql(ORDER, 2),
             MEMBERS.order_sql(ORDER),
         ))
-        .bind(project_id)
+        .bind(project_id.as_str())
         .bind(after_time)
         .bind(after_id)
         .bind(page.rows())

@@ -3,7 +3,7 @@
 //! so that the gateway checks it from memory.
 
 use sqlx::Row;
-use tollgate_domain::Timestamp;
+use tollgate_domain::{OrgId, ProjectId, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::changes::{record_change, ChangeKind};
@@ -27,8 +27,8 @@ impl Store {
     /// change log.
     pub async fn set_project_models(
         &self,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
         models: Option<&[String]>,
         now: Timestamp,
         audit: AuditEntry<'_>,
@@ -38,8 +38,8 @@ impl Store {
         let done =
             sqlx::query("UPDATE projects SET allowed_models = $1 WHERE org_id = $2 AND id = $3")
                 .bind(joined)
-                .bind(org_id)
-                .bind(project_id)
+                .bind(org_id.as_str())
+                .bind(project_id.as_str())
                 .execute(&mut *tx)
                 .await?;
         if done.rows_affected() == 0 {
@@ -52,10 +52,14 @@ impl Store {
     }
 
     /// The models a project's keys may call.
-    pub async fn project_models(&self, org_id: &str, project_id: &str) -> Result<AllowedModels> {
+    pub async fn project_models(
+        &self,
+        org_id: &OrgId,
+        project_id: &ProjectId,
+    ) -> Result<AllowedModels> {
         let row = sqlx::query("SELECT allowed_models FROM projects WHERE org_id = $1 AND id = $2")
-            .bind(org_id)
-            .bind(project_id)
+            .bind(org_id.as_str())
+            .bind(project_id.as_str())
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::NotFound)?;

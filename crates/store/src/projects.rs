@@ -4,7 +4,7 @@ use std::str::FromStr;
 
 use sqlx::{Any, Row, Transaction};
 use tollgate_domain::project::DEFAULT_PROJECT_NAME;
-use tollgate_domain::{new_id, IdPrefix, Name, ProjectRole, Timestamp, UserId};
+use tollgate_domain::{Name, OrgId, ProjectId, ProjectRole, Timestamp, UserId};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::changes::{record_change, ChangeKind};
@@ -14,8 +14,8 @@ use crate::{Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
-    pub id: String,
-    pub org_id: String,
+    pub id: ProjectId,
+    pub org_id: OrgId,
     pub name: String,
     pub is_default: bool,
     pub archived_at: Option<Timestamp>,
@@ -56,8 +56,8 @@ const PROJECT_COLUMNS: &str = "p.id, p.org_id, p.name, p.is_default, p.archived_
 pub(crate) fn project_from_row(row: &sqlx::any::AnyRow) -> Result<Project> {
     let is_default: i64 = row.try_get("is_default")?;
     Ok(Project {
-        id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
+        id: ProjectId::from_stored(row.try_get("id")?),
+        org_id: OrgId::from_stored(row.try_get("org_id")?),
         name: row.try_get("name")?,
         is_default: is_default == 1,
         archived_at: row.try_get("archived_at")?,
@@ -78,7 +78,7 @@ fn with_role_from_row(row: &sqlx::any::AnyRow) -> Result<ProjectWithRole> {
 /// Every organization is created with its Default project, in the same transaction.
 pub(crate) async fn insert_default_project(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     now: Timestamp,
 ) -> Result<Project> {
     insert_project(tx, org_id, DEFAULT_PROJECT_NAME, true, now).await
@@ -86,14 +86,14 @@ pub(crate) async fn insert_default_project(
 
 async fn insert_project(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     name: &str,
     is_default: bool,
     now: Timestamp,
 ) -> Result<Project> {
     let project = Project {
-        id: new_id(IdPrefix::Project),
-        org_id: org_id.to_owned(),
+        id: ProjectId::generate(),
+        org_id: org_id.clone(),
         name: name.to_owned(),
         is_default,
         archived_at: None,
@@ -103,8 +103,8 @@ async fn insert_project(
         "INSERT INTO projects (id, org_id, name, is_default, archived_at, created_at) \
          VALUES ($1, $2, $3, $4, NULL, $5)",
     )
-    .bind(&project.id)
-    .bind(org_id)
+    .bind(project.id.as_str())
+    .bind(org_id.as_str())
     .bind(name)
     .bind(i64::from(is_default))
     .bind(now)
@@ -124,7 +124,7 @@ impl Store {
     /// Creates a project. The audit entry's target is set to the new project.
     pub async fn create_project(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         name: &Name,
         now: Timestamp,
         audit: AuditEntry<'_>,
@@ -144,8 +144,8 @@ impl Store {
     /// the organization has no such project.
     pub async fn project_with_role(
         &self,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
         user_id: Option<&UserId>,
     ) -> Result<Option<ProjectWithRole>> {
         sqlx::query(&format!(
@@ -153,8 +153,8 @@ impl Store {
              LEFT JOIN project_members pm ON pm.project_id = p.id AND pm.user_id = $3 \
              WHERE p.org_id = $1 AND p.id = $2"
         ))
-        .bind(org_id)
-        .bind(project_id)
+        .bind(org_id.as_str())
+        .bind(project_id.as_str())
         .bind(user_id.map(UserId::as_str))
         .fetch_optional(&self.pool)
         .await?
@@ -169,7 +169,7 @@ impl Store {
     /// is not one of them.
     pub async fn visible_projects(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         user_id: &UserId,
         all: bool,
         page: PageRequest<'_>,
@@ -191,7 +191,7 @@ impl Store {
             listed.after_sql(PROJECT_ORDER, 4),
             listed.order_sql(PROJECT_ORDER),
         ))
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(user_id.as_str())
         .bind(i64::from(all))
         .bind(after_time)
@@ -206,8 +206,8 @@ impl Store {
     /// active project.
     pub async fn rename_project(
         &self,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
         name: &Name,
         now: Timestamp,
         audit: AuditEntry<'_>,
@@ -218,8 +218,8 @@ impl Store {
              RETURNING id, org_id, name, is_default, archived_at, created_at",
         )
         .bind(name.as_str())
-        .bind(org_id)
-        .bind(project_id)
+        .bind(org_id.as_str())
+        .bind(project_id.as_str())
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?;
@@ -233,8 +233,8 @@ impl Store {
     /// every other process. The Default project cannot be archived.
     pub async fn archive_project(
         &self,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
         now: Timestamp,
         audit: AuditEntry<'_>,
     ) -> Result<std::result::Result<Project, ArchiveRefusal>> {
@@ -245,8 +245,8 @@ impl Store {
              RETURNING id, org_id, name, is_default, archived_at, created_at",
         )
         .bind(now)
-        .bind(org_id)
-        .bind(project_id)
+        .bind(org_id.as_str())
+        .bind(project_id.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -254,8 +254,8 @@ impl Store {
             let current = sqlx::query(
                 "SELECT is_default, archived_at FROM projects WHERE org_id = $1 AND id = $2",
             )
-            .bind(org_id)
-            .bind(project_id)
+            .bind(org_id.as_str())
+            .bind(project_id.as_str())
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -274,11 +274,11 @@ impl Store {
     }
 
     /// The organization's Default project.
-    pub async fn default_project(&self, org_id: &str) -> Result<Option<Project>> {
+    pub async fn default_project(&self, org_id: &OrgId) -> Result<Option<Project>> {
         sqlx::query(&format!(
             "SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.org_id = $1 AND p.is_default = 1"
         ))
-        .bind(org_id)
+        .bind(org_id.as_str())
         .fetch_optional(&self.pool)
         .await?
         .as_ref()

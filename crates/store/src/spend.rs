@@ -6,7 +6,7 @@
 use sqlx::{Any, Row, Transaction};
 use tollgate_domain::limits::spend::{period_of, SpendScope, Thresholds};
 use tollgate_domain::payment::month_start;
-use tollgate_domain::{Money, Timestamp};
+use tollgate_domain::{Money, OrgId, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::changes::{record_change, ChangeKind};
@@ -20,7 +20,7 @@ pub struct SpendLimit {
     pub scope: SpendScope,
     /// The organization's, the project's or the key's id.
     pub target_id: String,
-    pub org_id: String,
+    pub org_id: OrgId,
     pub monthly_limit: Money,
     pub thresholds: Thresholds,
     pub updated_at: Timestamp,
@@ -50,7 +50,7 @@ fn limit_from(row: &sqlx::any::AnyRow) -> Result<SpendLimit> {
             .parse()
             .map_err(|_| corrupt(format!("spend limit scope '{scope}'")))?,
         target_id: row.try_get("target_id")?,
-        org_id: row.try_get("org_id")?,
+        org_id: OrgId::from_stored(row.try_get("org_id")?),
         monthly_limit: Money::from_micros(row.try_get("monthly_limit")?),
         thresholds: Thresholds::parse(&thresholds)
             .map_err(|_| corrupt(format!("alert thresholds '{thresholds}'")))?,
@@ -88,12 +88,12 @@ pub(crate) async fn add_spent_in(
 
 impl Store {
     /// Every spend limit of an organization (its own, its projects', its keys').
-    pub async fn spend_limits(&self, org_id: &str) -> Result<Vec<SpendLimit>> {
+    pub async fn spend_limits(&self, org_id: &OrgId) -> Result<Vec<SpendLimit>> {
         let rows = sqlx::query(
             "SELECT scope, target_id, org_id, monthly_limit, alert_percents, updated_at \
              FROM spend_limits WHERE org_id = $1 ORDER BY scope, target_id",
         )
-        .bind(org_id)
+        .bind(org_id.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(limit_from).collect()
@@ -116,7 +116,7 @@ impl Store {
         )
         .bind(limit.scope.as_str())
         .bind(&limit.target_id)
-        .bind(&limit.org_id)
+        .bind(limit.org_id.as_str())
         .bind(limit.monthly_limit.micros())
         .bind(limit.thresholds.to_string())
         .bind(now)
@@ -146,7 +146,7 @@ impl Store {
     /// Removes a spend limit, audited, and tells every process; false when there was none.
     pub async fn delete_spend_limit(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         scope: SpendScope,
         target_id: &str,
         now: Timestamp,
@@ -156,7 +156,7 @@ impl Store {
         let deleted = sqlx::query(
             "DELETE FROM spend_limits WHERE org_id = $1 AND scope = $2 AND target_id = $3",
         )
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(scope.as_str())
         .bind(target_id)
         .execute(&mut *tx)

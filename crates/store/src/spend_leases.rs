@@ -268,13 +268,13 @@ pub(crate) async fn settle_spend_in(
         }
         let period = tollgate_domain::limits::spend::period_of(r.occurred_at);
         for (scope, target_id) in [
-            (SpendScope::Organization, &r.org_id),
-            (SpendScope::Project, &r.project_id),
-            (SpendScope::ApiKey, &r.key_id),
+            (SpendScope::Organization, r.org_id.as_str()),
+            (SpendScope::Project, r.project_id.as_str()),
+            (SpendScope::ApiKey, r.key_id.as_str()),
         ] {
             let of = SpendPeriod {
                 scope,
-                target_id: target_id.clone(),
+                target_id: target_id.to_owned(),
                 period: period.clone(),
             };
             let entry = by_period.entry(of).or_default();

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use sqlx::Row;
 use tollgate_domain::ledger::{OutOfRange, UsageCost};
 use tollgate_domain::usage::PICOS_PER_MICRO;
-use tollgate_domain::{Money, Timestamp};
+use tollgate_domain::{Money, OrgId, ProjectId, Timestamp};
 
 use crate::error::corrupt;
 use crate::leases::shrink_hold_in;
@@ -24,8 +24,8 @@ const USAGE_PARAMS_PER_ROW: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageRecord {
     pub id: String,
-    pub org_id: String,
-    pub project_id: String,
+    pub org_id: OrgId,
+    pub project_id: ProjectId,
     pub key_id: String,
     pub model: String,
     pub input_tokens: i64,
@@ -130,8 +130,8 @@ impl Store {
             for r in chunk {
                 query = query
                     .bind(&r.id)
-                    .bind(&r.org_id)
-                    .bind(&r.project_id)
+                    .bind(r.org_id.as_str())
+                    .bind(r.project_id.as_str())
                     .bind(&r.key_id)
                     .bind(&r.model)
                     .bind(r.input_tokens)
@@ -152,9 +152,9 @@ impl Store {
         }
         let mut outcome = RecordedUsage::default();
         let mut unclaimed = new_ids.clone();
-        let mut debits: BTreeMap<&str, Vec<(String, UsageCost)>> = BTreeMap::new();
+        let mut debits: BTreeMap<&OrgId, Vec<(String, UsageCost)>> = BTreeMap::new();
         // New records reserved from a hold: (organization, hold, record id, cost rounded up).
-        let mut on_holds: Vec<(&str, &str, &str, Money)> = Vec::new();
+        let mut on_holds: Vec<(&OrgId, &str, &str, Money)> = Vec::new();
         for (i, r) in records.iter().enumerate() {
             // A new id is claimed by its first record: a repeat within the batch was skipped by
             // the insert (its first occurrence was stored) and is a duplicate too.
@@ -165,7 +165,7 @@ impl Store {
             outcome.accepted += 1;
             if r.cost > UsageCost::ZERO {
                 debits
-                    .entry(r.org_id.as_str())
+                    .entry(&r.org_id)
                     .or_default()
                     .push((format!("usage:{}", r.id), r.cost));
                 if let Some(Some(hold_id)) = holds.get(i) {
@@ -206,7 +206,7 @@ impl Store {
         }
         // Per organization, per hold: what its stored records cost. The debits locked the
         // accounts, so the holds change under the same locks.
-        let mut shrinks: BTreeMap<(&str, &str), Money> = BTreeMap::new();
+        let mut shrinks: BTreeMap<(&OrgId, &str), Money> = BTreeMap::new();
         for (org_id, hold_id, id, cost) in on_holds {
             if !refused.iter().any(|r| r == id) {
                 let by = shrinks.entry((org_id, hold_id)).or_default();
@@ -231,14 +231,14 @@ impl Store {
     }
 
     /// A stored usage record: (organization, cost rounded half up to the micro-dollar, plan).
-    pub async fn usage_record(&self, id: &str) -> Result<Option<(String, Money, String)>> {
+    pub async fn usage_record(&self, id: &str) -> Result<Option<(OrgId, Money, String)>> {
         let row = sqlx::query("SELECT org_id, cost, plan FROM usage_records WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| {
             Ok((
-                r.try_get("org_id")?,
+                OrgId::from_stored(r.try_get("org_id")?),
                 Money::from_micros(r.try_get("cost")?),
                 r.try_get("plan")?,
             ))
@@ -249,9 +249,9 @@ impl Store {
     /// Σ exact cost of an organization's usage records in pico-USD, as an `i128` (records from
     /// before exact pricing count their whole micro-USD): for the exactness checks of tests and
     /// operators. Summed here rather than in SQL, where the sum could overflow a BIGINT.
-    pub async fn usage_cost_picos(&self, org_id: &str) -> Result<i128> {
+    pub async fn usage_cost_picos(&self, org_id: &OrgId) -> Result<i128> {
         let rows = sqlx::query("SELECT cost, cost_picos FROM usage_records WHERE org_id = $1")
-            .bind(org_id)
+            .bind(org_id.as_str())
             .fetch_all(&self.pool)
             .await?;
         let mut total: i128 = 0;

@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 use tollgate_domain::usage::UsageCost;
+use tollgate_domain::{OrgId, ProjectId};
 
 use crate::error::corrupt;
 use crate::{Result, Store, UsageRecord};
@@ -31,8 +32,8 @@ impl Store {
             .ok_or_else(|| corrupt(format!("usage record {id} has cost_picos {picos}")))?;
         Ok(Some(UsageRecord {
             id: row.try_get("id")?,
-            org_id: row.try_get("org_id")?,
-            project_id: row.try_get("project_id")?,
+            org_id: OrgId::from_stored(row.try_get("org_id")?),
+            project_id: ProjectId::from_stored(row.try_get("project_id")?),
             key_id: row.try_get("key_id")?,
             model: row.try_get("model")?,
             input_tokens: row.try_get("input_tokens")?,

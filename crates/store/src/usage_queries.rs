@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use sqlx::Row;
-use tollgate_domain::{ApiKeyId, Money, Timestamp, UserId};
+use tollgate_domain::{ApiKeyId, Money, OrgId, ProjectId, Timestamp, UserId};
 
 use crate::usage_rollups::{Grain, UsageTotals, DAY_MS, ERROR_SQL};
 use crate::{Result, Store, StoreError};
@@ -47,15 +47,15 @@ impl UsageDim {
 
 /// Which usage to sum. `project_ids`: `None` for every project of the organization, else only
 /// those (a member's assigned projects; empty means none).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct UsageQuery<'a> {
-    pub org_id: &'a str,
+    pub org_id: &'a OrgId,
     /// Inclusive, a whole UTC hour.
     pub start: Timestamp,
     /// Exclusive, a whole UTC hour.
     pub end: Timestamp,
     pub group_by: &'a [UsageDim],
-    pub project_ids: Option<&'a [String]>,
+    pub project_ids: Option<&'a [ProjectId]>,
     pub key_id: Option<&'a str>,
     pub model: Option<&'a str>,
     pub plan: Option<&'a str>,
@@ -69,7 +69,7 @@ pub struct UsageQuery<'a> {
 pub struct UsageGroup {
     pub time: Option<Timestamp>,
     pub model: Option<String>,
-    pub project_id: Option<String>,
+    pub project_id: Option<ProjectId>,
     pub key_id: Option<String>,
     pub plan: Option<String>,
     pub totals: UsageTotals,
@@ -127,10 +127,10 @@ impl StatusClass {
 
 /// Which requests to list, newest first. `after`: the id of the last request of the previous
 /// page.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RequestQuery<'a> {
-    pub org_id: &'a str,
-    pub project_ids: Option<&'a [String]>,
+    pub org_id: &'a OrgId,
+    pub project_ids: Option<&'a [ProjectId]>,
     pub key_id: Option<&'a str>,
     pub model: Option<&'a str>,
     pub status: Option<StatusClass>,
@@ -143,7 +143,7 @@ pub struct RequestQuery<'a> {
 pub struct RequestEntry {
     pub id: String,
     pub occurred_at: Timestamp,
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub key_id: String,
     pub model: String,
     pub status: String,
@@ -254,7 +254,7 @@ pub(crate) fn bind_usage<'q>(
     texts: &'q [&'q str],
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     let mut query = query
-        .bind(q.org_id)
+        .bind(q.org_id.as_str())
         .bind(q.grain().as_str())
         .bind(q.start)
         .bind(q.end);
@@ -297,7 +297,9 @@ pub(crate) fn group_of_row(
         match dim {
             UsageDim::Hour | UsageDim::Day => g.time = Some(row.try_get(column.as_str())?),
             UsageDim::Model => g.model = Some(row.try_get(column.as_str())?),
-            UsageDim::Project => g.project_id = Some(row.try_get(column.as_str())?),
+            UsageDim::Project => {
+                g.project_id = Some(ProjectId::from_stored(row.try_get(column.as_str())?))
+            }
             UsageDim::Key => g.key_id = Some(row.try_get(column.as_str())?),
             UsageDim::Plan => g.plan = Some(row.try_get(column.as_str())?),
         }
@@ -326,16 +328,16 @@ impl Store {
     /// stays theirs to see).
     pub async fn assigned_project_ids(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         user_id: &UserId,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<ProjectId>> {
         sqlx::query("SELECT project_id FROM project_members WHERE org_id = $1 AND user_id = $2")
-            .bind(org_id)
+            .bind(org_id.as_str())
             .bind(user_id.as_str())
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|r| Ok(r.try_get("project_id")?))
+            .map(|r| Ok(ProjectId::from_stored(r.try_get("project_id")?)))
             .collect()
     }
 
@@ -344,7 +346,7 @@ impl Store {
     /// ignored.
     pub async fn key_usage_since(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         key_ids: &[ApiKeyId],
         since: Timestamp,
     ) -> Result<Vec<KeyUsage>> {
@@ -359,7 +361,7 @@ impl Store {
         let mut next = 3;
         push_in(&mut sql, "key_id", key_ids, &mut next);
         sql.push_str(" GROUP BY key_id");
-        let mut query = sqlx::query(&sql).bind(org_id).bind(since);
+        let mut query = sqlx::query(&sql).bind(org_id.as_str()).bind(since);
         for id in key_ids {
             query = query.bind(id.as_str());
         }
@@ -388,7 +390,7 @@ impl Store {
                 let row = sqlx::query(
                     "SELECT occurred_at FROM usage_records WHERE org_id = $1 AND id = $2",
                 )
-                .bind(q.org_id)
+                .bind(q.org_id.as_str())
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?
@@ -423,14 +425,14 @@ impl Store {
             q.limit.saturating_add(1)
         );
         let mut query = sqlx::query(&sql)
-            .bind(q.org_id)
+            .bind(q.org_id.as_str())
             .bind(after_time)
             .bind(after_id);
         for v in texts {
             query = query.bind(v);
         }
         for id in q.project_ids.unwrap_or_default() {
-            query = query.bind(id);
+            query = query.bind(id.as_str());
         }
         query
             .fetch_all(&self.pool)
@@ -440,7 +442,7 @@ impl Store {
                 Ok(RequestEntry {
                     id: r.try_get("id")?,
                     occurred_at: r.try_get("occurred_at")?,
-                    project_id: r.try_get("project_id")?,
+                    project_id: ProjectId::from_stored(r.try_get("project_id")?),
                     key_id: r.try_get("key_id")?,
                     model: r.try_get("model")?,
                     status: r.try_get("status")?,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
 use sqlx::{Any, Transaction};
-use tollgate_domain::{Money, Timestamp};
+use tollgate_domain::{Money, OrgId, ProjectId, Timestamp};
 
 use crate::{max_bind_params, placeholders, Engine, Result, Store, StoreError, UsageRecord};
 
@@ -49,12 +49,17 @@ impl Grain {
         at - at.rem_euclid(self.bucket_ms())
     }
 
-    /// This grain's (project, key) of a record: the dimensions it drops are ''.
-    fn dims<'a>(self, project_id: &'a str, key_id: &'a str) -> (&'a str, &'a str) {
+    /// This grain's (project, key) of a record: the dimensions it drops are none (stored as
+    /// '').
+    fn dims<'a>(
+        self,
+        project_id: &'a ProjectId,
+        key_id: &'a str,
+    ) -> (Option<&'a ProjectId>, &'a str) {
         match self {
-            Self::Hour => (project_id, key_id),
-            Self::DayProject => (project_id, ""),
-            Self::Day => ("", ""),
+            Self::Hour => (Some(project_id), key_id),
+            Self::DayProject => (Some(project_id), ""),
+            Self::Day => (None, ""),
         }
     }
 }
@@ -145,10 +150,11 @@ impl UsageTotals {
 /// One rollup row's identity.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RollupKey {
-    pub org_id: String,
+    pub org_id: OrgId,
     pub grain: Grain,
     pub bucket: Timestamp,
-    pub project_id: String,
+    /// `None` in the `Day` grain, which does not split by project (the column holds '').
+    pub project_id: Option<ProjectId>,
     pub key_id: String,
     pub model: String,
     pub plan: String,
@@ -174,7 +180,7 @@ pub fn aggregate<'a>(
                     org_id: r.org_id.clone(),
                     grain,
                     bucket: grain.bucket(r.occurred_at),
-                    project_id: project_id.to_owned(),
+                    project_id: project_id.cloned(),
                     key_id: key_id.to_owned(),
                     model: r.model.clone(),
                     plan: r.plan.to_owned(),
@@ -234,10 +240,10 @@ pub(crate) async fn add_to_rollups_in(
         for (k, (t, last_at)) in chunk {
             let (cost, cost_rem) = t.cost_columns()?;
             query = query
-                .bind(&k.org_id)
+                .bind(k.org_id.as_str())
                 .bind(k.grain.as_str())
                 .bind(k.bucket)
-                .bind(&k.project_id)
+                .bind(k.project_id.as_ref().map_or("", ProjectId::as_str))
                 .bind(&k.key_id)
                 .bind(&k.model)
                 .bind(&k.plan)
@@ -286,7 +292,7 @@ impl Store {
     /// Recomputes the rollups from `since` (a UTC day start) on, of one organization or of
     /// all, from the raw records. Concurrent recording waits: on PostgreSQL the raw table is
     /// locked against writes for the transaction, on SQLite the write lock does that.
-    pub async fn rebuild_rollups(&self, org_id: Option<&str>, since: Timestamp) -> Result<u64> {
+    pub async fn rebuild_rollups(&self, org_id: Option<&OrgId>, since: Timestamp) -> Result<u64> {
         let mut tx = self.begin_write().await?;
         if self.engine() == Engine::Postgres {
             sqlx::query("LOCK TABLE usage_records IN SHARE MODE")
@@ -301,7 +307,7 @@ impl Store {
         let sql = format!("DELETE FROM usage_rollups WHERE bucket >= $1{org_filter}");
         let mut query = sqlx::query(&sql).bind(since);
         if let Some(org) = org_id {
-            query = query.bind(org);
+            query = query.bind(org.as_str());
         }
         query.execute(&mut *tx).await?;
         let mut written = 0;
@@ -313,7 +319,7 @@ impl Store {
             );
             let mut query = sqlx::query(&sql).bind(since);
             if let Some(org) = org_id {
-                query = query.bind(org);
+                query = query.bind(org.as_str());
             }
             written += query.execute(&mut *tx).await?.rows_affected();
         }
@@ -345,14 +351,14 @@ impl Store {
     /// Every rollup row (of one organization), as stored: for tests and the rebuild's check.
     pub async fn rollup_rows(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
     ) -> Result<BTreeMap<RollupKey, (UsageTotals, Timestamp)>> {
         let rows = sqlx::query(
             "SELECT org_id, grain, bucket, project_id, key_id, model, plan, requests, errors, \
              input_tokens, cached_input_tokens, output_tokens, cost, cost_pico_rem, last_at \
              FROM usage_rollups WHERE org_id = $1",
         )
-        .bind(org_id)
+        .bind(org_id.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows_to_map(&rows)
@@ -361,16 +367,16 @@ impl Store {
     /// Makes an organization's rollups wrong (one row off by one, one row gone), for tests of
     /// the rebuild.
     #[cfg(feature = "testing")]
-    pub async fn corrupt_rollups_for_tests(&self, org_id: &str) -> Result<()> {
+    pub async fn corrupt_rollups_for_tests(&self, org_id: &OrgId) -> Result<()> {
         sqlx::query("UPDATE usage_rollups SET cost_pico_rem = cost_pico_rem + 1 WHERE org_id = $1 AND grain = 'day'")
-            .bind(org_id)
+            .bind(org_id.as_str())
             .execute(&self.pool)
             .await?;
         sqlx::query(
             "DELETE FROM usage_rollups WHERE org_id = $1 AND grain = 'hour' AND bucket = \
              (SELECT MIN(bucket) FROM usage_rollups WHERE org_id = $1 AND grain = 'hour')",
         )
-        .bind(org_id)
+        .bind(org_id.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -379,13 +385,13 @@ impl Store {
     /// What the rollups of one organization would be if rebuilt from the raw records now.
     pub async fn rollups_from_raw(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
     ) -> Result<BTreeMap<RollupKey, (UsageTotals, Timestamp)>> {
         let mut out = BTreeMap::new();
         for grain in Grain::ALL {
             let rows = sqlx::query(&rebuild_select(grain, true))
                 .bind(i64::MIN)
-                .bind(org_id)
+                .bind(org_id.as_str())
                 .fetch_all(&self.pool)
                 .await?;
             out.extend(rows_to_map(&rows)?);
@@ -401,6 +407,7 @@ fn rows_to_map(
     let mut out = BTreeMap::new();
     for r in rows {
         let grain: String = r.try_get(1)?;
+        let project_id: String = r.try_get(3)?;
         let grain = match grain.as_str() {
             "hour" => Grain::Hour,
             "day_project" => Grain::DayProject,
@@ -408,10 +415,10 @@ fn rows_to_map(
         };
         out.insert(
             RollupKey {
-                org_id: r.try_get(0)?,
+                org_id: OrgId::from_stored(r.try_get(0)?),
                 grain,
                 bucket: r.try_get(2)?,
-                project_id: r.try_get(3)?,
+                project_id: (!project_id.is_empty()).then(|| ProjectId::from_stored(project_id)),
                 key_id: r.try_get(4)?,
                 model: r.try_get(5)?,
                 plan: r.try_get(6)?,

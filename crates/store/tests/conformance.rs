@@ -5,7 +5,7 @@
 use serde_json::json;
 use tollgate_domain::ledger::GrantSource;
 use tollgate_domain::payment::PaymentKind;
-use tollgate_domain::{Email, Money, Name, OrgRole, OrgType, PaymentId};
+use tollgate_domain::{Email, Money, Name, OrgId, OrgRole, OrgType, PaymentId};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{
     on_both_engines, AuditEntry, BeganPayment, Conflict, Engine, NewPayment, NewUser, Store,
@@ -183,15 +183,13 @@ async fn orgs_are_created_renamed_and_retyped(engine: Engine) {
         .unwrap();
     assert_eq!(retyped.org_type, OrgType::Enterprise);
     assert!(matches!(
-        store
-            .set_org_type("org_000000000000000000000000", OrgType::Team)
-            .await,
+        store.set_org_type(&OrgId::generate(), OrgType::Team).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
         store
             .rename_org(
-                "org_missing",
+                &OrgId::generate(),
                 &Name::parse("name", "X").unwrap(),
                 NOW,
                 audit(&user.id, "org.rename", "x")
@@ -217,7 +215,7 @@ async fn membership_is_scoped_to_the_user(engine: Engine) {
         .unwrap()
         .is_none());
     assert!(store
-        .membership("org_nope", &bob.id)
+        .membership(&OrgId::generate(), &bob.id)
         .await
         .unwrap()
         .is_none());

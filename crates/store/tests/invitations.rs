@@ -4,7 +4,7 @@
 
 use serde_json::json;
 use tollgate_domain::invite::{InviteRole, InviteStatus, InviteUnusable};
-use tollgate_domain::{Email, Name, OrgRole, UserId};
+use tollgate_domain::{Email, Name, OrgId, OrgRole, UserId};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{
     on_both_engines, AuditEntry, Engine, InviteError, NewInvitation, NewUser, OutgoingEmail,
@@ -36,7 +36,7 @@ fn message(to: &str) -> OutgoingEmail {
     }
 }
 
-async fn user(store: &Store, email: &str) -> (User, String) {
+async fn user(store: &Store, email: &str) -> (User, OrgId) {
     let (u, org) = store
         .create_user(
             NewUser {
@@ -54,7 +54,7 @@ async fn user(store: &Store, email: &str) -> (User, String) {
 
 async fn invite(
     store: &Store,
-    org: &str,
+    org: &OrgId,
     by: &UserId,
     email: &str,
     token: &str,
@@ -276,7 +276,7 @@ async fn accept_reject_and_every_illegal_transition(engine: Engine) {
     );
     assert!(
         store
-            .invitation("org_other", &c.id)
+            .invitation(&OrgId::generate(), &c.id)
             .await
             .unwrap()
             .is_none(),
@@ -325,7 +325,7 @@ async fn resend_replaces_the_token_and_expiry(engine: Engine) {
     assert!(matches!(
         store
             .resend_invitation(
-                "org_x",
+                &OrgId::generate(),
                 &inv.id,
                 Reissue {
                     token_hash: "n2",

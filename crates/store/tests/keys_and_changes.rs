@@ -6,6 +6,7 @@ mod common;
 
 use common::{audit, name, new_user, NOW};
 use sqlx::Row;
+use tollgate_domain::OrgId;
 use tollgate_store::testing::TestDb;
 use tollgate_store::{on_both_engines, ChangeKind, Conflict, Engine, NewKey, StoreError};
 
@@ -139,7 +140,7 @@ async fn keys_are_created_listed_revoked_and_looked_up(engine: Engine) {
     );
     store.set_org_suspended(&org.id, None, NOW).await.unwrap();
     assert!(matches!(
-        store.set_org_suspended("org_nope", None, NOW).await,
+        store.set_org_suspended(&OrgId::generate(), None, NOW).await,
         Err(StoreError::NotFound)
     ));
 

@@ -6,7 +6,7 @@
 
 use tollgate_domain::ledger::{GrantSource, UsageCost};
 use tollgate_domain::usage::PICOS_PER_MICRO;
-use tollgate_domain::{Email, Money, Name};
+use tollgate_domain::{Email, Money, Name, OrgId, ProjectId};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{
     on_both_engines, Engine, LeaseGrowth, LeaseSizing, NewGrant, NewUser, Store, UsageRecord,
@@ -16,7 +16,7 @@ const NOW: i64 = 1_790_000_000_000;
 const USD: i64 = 1_000_000;
 const TTL: i64 = 60_000;
 
-async fn funded_org(store: &Store, amount: i64) -> String {
+async fn funded_org(store: &Store, amount: i64) -> OrgId {
     let (_, org) = store
         .create_user(
             NewUser {
@@ -66,11 +66,11 @@ fn granted(g: LeaseGrowth) -> (String, Money) {
     }
 }
 
-fn record(org: &str, id: &str, cost: i64) -> UsageRecord {
+fn record(org: &OrgId, id: &str, cost: i64) -> UsageRecord {
     UsageRecord {
         id: id.into(),
-        org_id: org.into(),
-        project_id: "prj_x".into(),
+        org_id: org.clone(),
+        project_id: ProjectId::from_stored("prj_x".into()),
         key_id: "key_x".into(),
         model: "m".into(),
         input_tokens: 10,

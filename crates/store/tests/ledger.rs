@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tollgate_domain::ledger::{GrantSource, UsageCost};
 use tollgate_domain::usage::PICOS_PER_MICRO;
-use tollgate_domain::{Email, Money, Name};
+use tollgate_domain::{Email, Money, Name, OrgId, ProjectId};
 use tollgate_store::testing::{held, TestDb};
 use tollgate_store::{on_both_engines, Engine, Granted, NewGrant, NewUser, Store, UsageRecord};
 
@@ -15,7 +15,7 @@ const NOW: i64 = 1_790_000_000_000;
 const USD: i64 = 1_000_000;
 const DAY: i64 = 86_400_000;
 
-async fn org(store: &Store, email: &str) -> String {
+async fn org(store: &Store, email: &str) -> OrgId {
     let (_, org) = store
         .create_user(
             NewUser {
@@ -43,7 +43,7 @@ fn grant(source: GrantSource, amount: i64, expires_at: Option<i64>, key: &str) -
 }
 
 /// balance = Σ unexpired grants' remaining − debt = Σ ledger entries; held = Σ live holds.
-async fn assert_invariant(store: &Store, org: &str, now: i64, holds: i64) {
+async fn assert_invariant(store: &Store, org: &OrgId, now: i64, holds: i64) {
     let account = store.credit_account(org).await.unwrap();
     let entries = store.ledger_total(org).await.unwrap();
     let (grants, debt) = store.grants_remaining_and_debt(org, now).await.unwrap();
@@ -376,7 +376,7 @@ async fn usage_records_are_stored_once(engine: Engine) {
     let record = |id: &str, cost: i64| UsageRecord {
         id: id.into(),
         org_id: org.clone(),
-        project_id: "prj_x".into(),
+        project_id: ProjectId::from_stored("prj_x".into()),
         key_id: "key_x".into(),
         model: "m".into(),
         input_tokens: 10,

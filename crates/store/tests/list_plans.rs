@@ -13,6 +13,7 @@
 mod common;
 
 use common::{new_user, NOW};
+use tollgate_domain::OrgId;
 use tollgate_store::testing::TestDb;
 use tollgate_store::{on_both_engines, Engine, Store};
 
@@ -50,7 +51,7 @@ fn key_id(n: i64, tag: i64) -> String {
 
 /// Key `n` of an organization: created at `NOW + n / 3` (three keys share each millisecond),
 /// in project `n % PROJECTS` (project 3 is archived), revoked when `n % 10 == 3`.
-async fn seed_keys(store: &Store, engine: Engine, org_id: &str, tag: i64, keys: i64) {
+async fn seed_keys(store: &Store, engine: Engine, org_id: &OrgId, tag: i64, keys: i64) {
     let exec = |sql: String| async move { store.execute_for_bench(&sql).await.unwrap() };
     exec(format!(
         "INSERT INTO projects (id, org_id, name, is_default, archived_at, created_at) \
@@ -186,7 +187,14 @@ fn pad5(engine: Engine, n: &str) -> String {
 /// `users` user `n` of group `tag`: email `<letter><n, five digits>@example.com`, name
 /// `Grace Hopper <n, five digits>`, member of `org_id` (the membership inserted by SQL alone:
 /// the columns the list reads are the triggers' to fill).
-async fn seed_members(store: &Store, engine: Engine, org_id: &str, tag: i64, letter: char, n: i64) {
+async fn seed_members(
+    store: &Store,
+    engine: Engine,
+    org_id: &OrgId,
+    tag: i64,
+    letter: char,
+    n: i64,
+) {
     let exec = |sql: String| async move { store.execute_for_bench(&sql).await.unwrap() };
     exec(format!(
         "INSERT INTO users (id, email, name, password_hash, created_at) \
@@ -303,7 +311,7 @@ fn assert_search_within_memberships(engine: Engine, plan: &str) {
 /// Every page of the list (or of a search), walked with the cursor.
 async fn walk_members(
     store: &Store,
-    org_id: &str,
+    org_id: &OrgId,
     search: Option<&str>,
     limit: i64,
 ) -> Vec<String> {

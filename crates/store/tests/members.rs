@@ -3,7 +3,7 @@
 //! Members: listing, search, pagination, role changes and the last-admin rule, on both engines.
 
 use serde_json::json;
-use tollgate_domain::{Email, Name, OrgRole};
+use tollgate_domain::{Email, Name, OrgId, OrgRole};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{
     on_both_engines, AuditEntry, Conflict, Engine, NewUser, Store, StoreError, User,
@@ -21,7 +21,7 @@ fn audit(action: &str) -> AuditEntry<'_> {
     }
 }
 
-async fn user(store: &Store, email: &str, name: &str) -> (User, String) {
+async fn user(store: &Store, email: &str, name: &str) -> (User, OrgId) {
     let (u, org) = store
         .create_user(
             NewUser {
@@ -314,7 +314,7 @@ async fn the_migration_fills_existing_memberships(engine: Engine) {
     pool.close().await;
     store.migrate().await.unwrap();
 
-    let org = "org_000000000000000000000001";
+    let org = &OrgId::parse("org_000000000000000000000001").unwrap();
     let emails = |members: Vec<tollgate_store::Member>| {
         members.into_iter().map(|m| m.email).collect::<Vec<_>>()
     };

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{audit, name, new_user, NOW};
-use tollgate_domain::{OrgRole, ProjectRole, UserId};
+use tollgate_domain::{OrgId, OrgRole, ProjectRole, UserId};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{on_both_engines, ArchiveRefusal, Engine, NewKey, StoreError};
 
@@ -51,7 +51,7 @@ async fn the_migration_gives_existing_organizations_a_default_project(engine: En
     pool.close().await;
     store.migrate().await.unwrap();
 
-    let org = "org_000000000000000000000001";
+    let org = &OrgId::parse("org_000000000000000000000001").unwrap();
     let default = store.default_project(org).await.unwrap().unwrap();
     assert_eq!((default.name.as_str(), default.created_at), ("Default", 5));
     assert!(tollgate_domain::ids::is_well_formed(

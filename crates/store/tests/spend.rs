@@ -11,7 +11,7 @@ use common::{audit, new_user, NOW};
 use tollgate_domain::ledger::UsageCost;
 use tollgate_domain::limits::spend::{period_of, SpendScope, Thresholds};
 use tollgate_domain::usage::PICOS_PER_MICRO;
-use tollgate_domain::Money;
+use tollgate_domain::{Money, OrgId, ProjectId};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{
     on_both_engines, ChangeKind, Engine, LeaseGrowth, LeaseSizing, OutgoingEmail, SpendLimit,
@@ -33,22 +33,22 @@ fn sizing(need: i64, want: i64) -> LeaseSizing {
     }
 }
 
-fn limit(org: &str, scope: SpendScope, target: &str, micros: i64) -> SpendLimit {
+fn limit(org: &OrgId, scope: SpendScope, target: &str, micros: i64) -> SpendLimit {
     SpendLimit {
         scope,
         target_id: target.to_owned(),
-        org_id: org.to_owned(),
+        org_id: org.clone(),
         monthly_limit: Money::from_micros(micros),
         thresholds: Thresholds::default_set(),
         updated_at: NOW,
     }
 }
 
-fn record(org: &str, id: &str, micros: i64, at: i64) -> UsageRecord {
+fn record(org: &OrgId, id: &str, micros: i64, at: i64) -> UsageRecord {
     UsageRecord {
         id: id.into(),
-        org_id: org.into(),
-        project_id: "prj_p".into(),
+        org_id: org.clone(),
+        project_id: ProjectId::from_stored("prj_p".into()),
         key_id: "key_k".into(),
         model: "m".into(),
         input_tokens: 10,
@@ -72,7 +72,7 @@ fn month(scope: SpendScope, target: &str) -> SpendPeriod {
     }
 }
 
-async fn org_with_limit(store: &Store, micros: i64) -> String {
+async fn org_with_limit(store: &Store, micros: i64) -> OrgId {
     let (_, org) = new_user(store, "ada@example.com").await;
     store
         .set_spend_limit(

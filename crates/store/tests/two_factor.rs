@@ -7,7 +7,7 @@ mod common;
 
 use common::{new_user, NOW};
 use serde_json::json;
-use tollgate_domain::{Name, OrgRole};
+use tollgate_domain::{Name, OrgId, OrgRole};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{on_both_engines, AuditEntry, Engine, StoreError};
 
@@ -143,7 +143,7 @@ async fn organizations_require_two_factor_and_members_show_it(engine: Engine) {
     );
     assert!(matches!(
         store
-            .set_org_require_2fa("org_missing", true, NOW, entry(&ada.id, "x"))
+            .set_org_require_2fa(&OrgId::generate(), true, NOW, entry(&ada.id, "x"))
             .await,
         Err(StoreError::NotFound)
     ));

@@ -9,14 +9,14 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tollgate_domain::ledger::{usage_cost, GrantSource, TokenCounts, TokenPrices, LEDGER_LIMIT};
 use tollgate_domain::usage::{UsageCost, PICOS_PER_MICRO};
-use tollgate_domain::{Email, Money, Name};
+use tollgate_domain::{Email, Money, Name, OrgId, ProjectId};
 use tollgate_store::testing::{held, TestDb};
 use tollgate_store::{on_both_engines, Engine, NewGrant, NewUser, Store, StoreError, UsageRecord};
 
 const NOW: i64 = 1_790_000_000_000;
 const USD: i64 = 1_000_000;
 
-async fn org(store: &Store, email: &str) -> String {
+async fn org(store: &Store, email: &str) -> OrgId {
     let (_, org) = store
         .create_user(
             NewUser {
@@ -32,7 +32,7 @@ async fn org(store: &Store, email: &str) -> String {
     org.id
 }
 
-async fn grant(store: &Store, org: &str, amount: i64, key: &str) -> Result<(), StoreError> {
+async fn grant(store: &Store, org: &OrgId, amount: i64, key: &str) -> Result<(), StoreError> {
     store
         .grant_credits(
             org,
@@ -50,11 +50,11 @@ async fn grant(store: &Store, org: &str, amount: i64, key: &str) -> Result<(), S
         .map(|_| ())
 }
 
-fn record(id: String, org: &str, tokens: TokenCounts, cost: UsageCost) -> UsageRecord {
+fn record(id: String, org: &OrgId, tokens: TokenCounts, cost: UsageCost) -> UsageRecord {
     UsageRecord {
         id,
-        org_id: org.to_owned(),
-        project_id: "prj_x".into(),
+        org_id: org.clone(),
+        project_id: ProjectId::from_stored("prj_x".into()),
         key_id: "key_x".into(),
         model: "m".into(),
         input_tokens: tokens.input,
@@ -72,7 +72,7 @@ fn record(id: String, org: &str, tokens: TokenCounts, cost: UsageCost) -> UsageR
 
 /// balance = Σ entries = Σ unexpired grants' remaining − debt, every amount within range, and
 /// every money column of the account still an integer (a REAL would fail to decode).
-async fn assert_sound(store: &Store, org: &str) {
+async fn assert_sound(store: &Store, org: &OrgId) {
     let account = store.credit_account(org).await.unwrap();
     let entries = store.ledger_total(org).await.unwrap();
     let (grants, debt) = store.grants_remaining_and_debt(org, NOW).await.unwrap();
@@ -93,7 +93,7 @@ async fn assert_sound(store: &Store, org: &str) {
 
 /// What the organization was charged, checked against Σ exact cost: whole micro-dollars
 /// debited plus the carry are exactly the pico-USD recorded.
-async fn assert_exact(store: &Store, org: &str, balance_before: i64, exact_picos: i128) {
+async fn assert_exact(store: &Store, org: &OrgId, balance_before: i64, exact_picos: i128) {
     let account = store.credit_account(org).await.unwrap();
     let charged = i128::from(balance_before - account.balance.micros());
     assert_eq!(

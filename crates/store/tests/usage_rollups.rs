@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tollgate_domain::usage::{UsageCost, PICOS_PER_MICRO};
+use tollgate_domain::{OrgId, ProjectId};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{
     on_both_engines, Engine, Grain, Store, UsageQuery, UsageRecord, DAY_MS, HOUR_MS,
@@ -20,7 +21,7 @@ use common::{new_user, NOW};
 
 /// A record whose content follows from its number, so that whichever writer stores an id
 /// first, the stored record is the same.
-fn record(org_id: &str, n: u64) -> UsageRecord {
+fn record(org_id: &OrgId, n: u64) -> UsageRecord {
     let mut rng = StdRng::seed_from_u64(n);
     // Around hour and day boundaries: a few minutes either side of midnight and of whole hours.
     let day = rng.gen_range(0..4) * DAY_MS;
@@ -33,8 +34,8 @@ fn record(org_id: &str, n: u64) -> UsageRecord {
     };
     UsageRecord {
         id: format!("req-{n}"),
-        org_id: org_id.to_owned(),
-        project_id: format!("prj_{}", rng.gen_range(0..3)),
+        org_id: org_id.clone(),
+        project_id: ProjectId::from_stored(format!("prj_{}", rng.gen_range(0..3))),
         key_id: format!("key_{}", rng.gen_range(0..5)),
         model: ["llama-8b", "llama-70b", "qwen, \"big\""][rng.gen_range(0..3)].to_owned(),
         input_tokens: rng.gen_range(0..5_000),
@@ -55,7 +56,7 @@ fn record(org_id: &str, n: u64) -> UsageRecord {
     }
 }
 
-async fn assert_rollups_match(store: &Store, org: &str, ids: &std::collections::BTreeSet<u64>) {
+async fn assert_rollups_match(store: &Store, org: &OrgId, ids: &std::collections::BTreeSet<u64>) {
     let stored = store.rollup_rows(org).await.unwrap();
     let from_sql = store.rollups_from_raw(org).await.unwrap();
     let records: Vec<UsageRecord> = ids.iter().map(|n| record(org, *n)).collect();

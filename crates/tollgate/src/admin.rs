@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::Context;
-use tollgate_domain::{Clock, OrgType, SystemClock};
+use tollgate_domain::{Clock, OrgId, OrgType, SystemClock};
 use tollgate_server::catalog::read_catalog;
 use tollgate_store::{ChangeKind, Conflict, StoreError};
 
@@ -59,6 +59,12 @@ async fn create_token(config: &Config, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An organization's id as given on the command line, parsed where the organization is
+/// looked up: a malformed one names no organization and is answered as an unknown one is.
+fn org_id_arg(raw: &str) -> anyhow::Result<OrgId> {
+    OrgId::parse(raw).with_context(|| format!("no organization {raw}"))
+}
+
 /// `YYYY-MM-DD` (UTC midnight) or RFC 3339, in milliseconds.
 fn parse_expiry(raw: &str) -> anyhow::Result<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
@@ -99,6 +105,7 @@ async fn grant_credits(
     );
     let store = config.open_store().await?;
     store.migrate().await.context("applying migrations")?;
+    let org_id = &org_id_arg(org_id)?;
     store
         .org(org_id)
         .await?
@@ -190,8 +197,8 @@ async fn org(config: &Config, cmd: OrgCommand) -> anyhow::Result<()> {
     let store = config.open_store().await?;
     store.migrate().await.context("applying migrations")?;
     let now = SystemClock.now_ms();
-    let no_org = |org_id: &str| {
-        let org_id = org_id.to_owned();
+    let no_org = |org_id: &OrgId| {
+        let org_id = org_id.clone();
         move |e: StoreError| match e {
             StoreError::NotFound => anyhow::anyhow!("no organization {org_id}"),
             other => other.into(),
@@ -199,6 +206,7 @@ async fn org(config: &Config, cmd: OrgCommand) -> anyhow::Result<()> {
     };
     match cmd {
         OrgCommand::Show { org_id } => {
+            let org_id = org_id_arg(&org_id)?;
             let org = store
                 .org(&org_id)
                 .await?
@@ -224,6 +232,7 @@ async fn org(config: &Config, cmd: OrgCommand) -> anyhow::Result<()> {
         }
         OrgCommand::SetType { org_id, org_type } => {
             let org_type: OrgType = org_type.parse()?;
+            let org_id = org_id_arg(&org_id)?;
             let org = store
                 .set_org_type(&org_id, org_type)
                 .await
@@ -231,6 +240,7 @@ async fn org(config: &Config, cmd: OrgCommand) -> anyhow::Result<()> {
             writeln!(out, "{} is now {}", org.id, org.org_type)?;
         }
         OrgCommand::Suspend { org_id } => {
+            let org_id = org_id_arg(&org_id)?;
             store
                 .set_org_suspended(&org_id, Some(now), now)
                 .await
@@ -238,6 +248,7 @@ async fn org(config: &Config, cmd: OrgCommand) -> anyhow::Result<()> {
             writeln!(out, "{org_id} is suspended: its API keys stop working")?;
         }
         OrgCommand::Resume { org_id } => {
+            let org_id = org_id_arg(&org_id)?;
             store
                 .set_org_suspended(&org_id, None, now)
                 .await
@@ -330,7 +341,7 @@ async fn limits(config: &Config, cmd: LimitsCommand) -> anyhow::Result<()> {
     let org_id = match &cmd {
         LimitsCommand::Set { org_id, .. }
         | LimitsCommand::Show { org_id }
-        | LimitsCommand::Clear { org_id, .. } => org_id.clone(),
+        | LimitsCommand::Clear { org_id, .. } => org_id_arg(org_id)?,
     };
     store
         .org(&org_id)

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use tollgate_domain::clock::to_datetime;
-use tollgate_domain::{Clock, SystemClock};
+use tollgate_domain::{Clock, OrgId, SystemClock};
 use tollgate_server::jobs::housekeeping::usage_horizon;
 
 fn date(ms: i64) -> String {
@@ -38,10 +38,17 @@ pub async fn rebuild_rollups(
     );
     let store = config.open_store().await?;
     store.migrate().await.context("applying migrations")?;
-    if let Some(org) = org {
-        anyhow::ensure!(store.org(org).await?.is_some(), "no organization '{org}'");
+    // A malformed id names no organization: answered as an unknown one is.
+    let org_id = org
+        .map(|raw| OrgId::parse(raw).with_context(|| format!("no organization '{raw}'")))
+        .transpose()?;
+    if let Some(org_id) = &org_id {
+        anyhow::ensure!(
+            store.org(org_id).await?.is_some(),
+            "no organization '{org_id}'"
+        );
     }
-    let rows = store.rebuild_rollups(org, since).await?;
+    let rows = store.rebuild_rollups(org_id.as_ref(), since).await?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

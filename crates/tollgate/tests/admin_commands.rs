@@ -30,7 +30,7 @@ fn admin(db: &TestDb, args: &[&str]) -> (bool, String, String) {
 }
 
 /// A user with their personal organization; returns the organization id.
-async fn org(store: &Store, email: &str) -> String {
+async fn org(store: &Store, email: &str) -> tollgate_domain::OrgId {
     let email = tollgate_domain::Email::parse(email).unwrap();
     let name = tollgate_domain::Name::parse("name", "Ada").unwrap();
     let (_, org) = store
@@ -95,7 +95,7 @@ async fn credits_grant_adds_a_promotional_grant(engine: Engine) {
     );
     assert!(ok, "{err}");
     assert!(
-        out.contains("granted 25.00 USD") && out.contains(&org_id),
+        out.contains("granted 25.00 USD") && out.contains(org_id.as_str()),
         "{out}"
     );
     assert_eq!(
@@ -239,7 +239,7 @@ async fn subscriptions_list_shows_subscriptions_and_the_count(engine: Engine) {
     assert!(ok, "{err}");
     let line = out.lines().find(|l| l.contains(id.as_str())).expect(&out);
     assert!(
-        line.contains(&org_id) && line.contains(MODEL) && line.contains("starter"),
+        line.contains(org_id.as_str()) && line.contains(MODEL) && line.contains("starter"),
         "{line}"
     );
     assert!(out.contains("1 subscriptions"), "{out}");
@@ -272,7 +272,7 @@ async fn usage_rebuild_rollups_repairs_drifted_rollups(engine: Engine) {
         .map(|n: i64| tollgate_store::UsageRecord {
             id: format!("req-{n}"),
             org_id: org_id.clone(),
-            project_id: "prj_1".into(),
+            project_id: tollgate_domain::ProjectId::from_stored("prj_1".into()),
             key_id: format!("key_{}", n % 3),
             model: MODEL.into(),
             input_tokens: 100 + n,
@@ -295,7 +295,7 @@ async fn usage_rebuild_rollups_repairs_drifted_rollups(engine: Engine) {
     let (ok, out, err) = admin(&db, &["usage", "rebuild-rollups", "--org", &org_id]);
     assert!(ok, "{err}");
     assert!(
-        out.starts_with("rebuilt ") && out.contains(&org_id),
+        out.starts_with("rebuilt ") && out.contains(org_id.as_str()),
         "{out}"
     );
     assert_eq!(store.rollup_rows(&org_id).await.unwrap(), right);

@@ -23,14 +23,14 @@ fn now_ms() -> i64 {
 
 /// Three records of the default project: `alpha` a day ago ($2), `beta` two days ago ($0.50),
 /// `alpha` twenty days ago ($1): 7 days show two, 30 days all three.
-async fn seed(data: &TempDir, org_id: &str) -> String {
+async fn seed(data: &TempDir, org_id: &tollgate_domain::OrgId) -> String {
     let url = format!("sqlite:{}", data.path().join("tollgate.db").display());
     let store = Store::connect(&url, StoreOptions::default()).await.unwrap();
     let project = store.default_project(org_id).await.unwrap().unwrap();
     let now = now_ms();
     let record = |id: &str, model: &str, dollars_cents: i64, at: i64| UsageRecord {
         id: id.to_owned(),
-        org_id: org_id.to_owned(),
+        org_id: org_id.clone(),
         project_id: project.id.clone(),
         key_id: "key_browser".to_owned(),
         model: model.to_owned(),
@@ -95,8 +95,8 @@ async fn the_usage_page_draws_charts_switches_range_and_table_and_downloads_csv(
         .split("/o/")
         .nth(1)
         .and_then(|rest| rest.split(['/', '?']).next())
-        .expect("the Overview is under /o/{org}")
-        .to_owned();
+        .and_then(tollgate_domain::OrgId::parse)
+        .expect("the Overview is under /o/{org}");
     let project_name = seed(&data, &org_id).await;
 
     b.find("nav a[href$='/usage']").await.click().await;

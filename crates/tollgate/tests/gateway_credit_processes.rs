@@ -80,7 +80,7 @@ impl Setup {
 /// balance and the lowest available credit (balance − holds) it saw, and how often it looked.
 fn watch_account(
     store: Store,
-    org: String,
+    org: tollgate_domain::OrgId,
 ) -> (Arc<AtomicBool>, tokio::task::JoinHandle<(i64, i64, u32)>) {
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
@@ -111,7 +111,7 @@ where
     }
 }
 
-async fn recorded_picos(store: &Store, org: &str) -> i128 {
+async fn recorded_picos(store: &Store, org: &tollgate_domain::OrgId) -> i128 {
     store.usage_cost_picos(org).await.unwrap()
 }
 

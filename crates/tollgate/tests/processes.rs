@@ -134,7 +134,7 @@ async fn migrate_and_admin_org_commands() {
         let (ok, out, err) = run(&["--database-url", &db.url, "admin", "org", "show", &org.id]);
         assert!(ok, "{err}");
         assert!(
-            out.contains(&org.id)
+            out.contains(org.id.as_str())
                 && out.contains("type:    personal")
                 && out.contains("members: 1"),
             "{out}"
@@ -175,6 +175,32 @@ async fn migrate_and_admin_org_commands() {
             "org_0123456789abcdef01234567",
         ]);
         assert!(!ok && err.contains("no organization"), "{err}");
+        // A malformed id is answered as an unknown one, by every org command, and a bad
+        // type is still named before it.
+        for command in [
+            &["show", "org_nope"][..],
+            &["suspend", "org_nope"],
+            &["resume", "org_nope"],
+            &["set-type", "org_nope", "team"],
+        ] {
+            let mut args = vec!["--database-url", &db.url, "admin", "org"];
+            args.extend_from_slice(command);
+            let (ok, _, err) = run(&args);
+            assert!(
+                !ok && err.contains("no organization org_nope"),
+                "{command:?}: {err}"
+            );
+        }
+        let (ok, _, err) = run(&[
+            "--database-url",
+            &db.url,
+            "admin",
+            "org",
+            "set-type",
+            "org_nope",
+            "galactic",
+        ]);
+        assert!(!ok && err.contains("galactic"), "{err}");
     }
 }
 

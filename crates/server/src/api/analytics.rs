@@ -104,7 +104,7 @@ fn group_view(g: &UsageGroup, dims: &[UsageDim]) -> UsageGroupView {
         hour: time.clone().filter(|_| dims.contains(&UsageDim::Hour)),
         day: time.filter(|_| dims.contains(&UsageDim::Day)),
         model: g.model.clone(),
-        project_id: g.project_id.clone(),
+        project_id: g.project_id.as_ref().map(ToString::to_string),
         key_id: g.key_id.clone(),
         plan: g.plan.clone(),
         sums: UsageSums::from(&g.totals),
@@ -257,7 +257,7 @@ impl From<RequestEntry> for RequestView {
         Self {
             id: r.id,
             time: rfc3339(r.occurred_at),
-            project_id: r.project_id,
+            project_id: r.project_id.into_string(),
             key_id: r.key_id,
             model: r.model,
             status: r.status,

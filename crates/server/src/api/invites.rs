@@ -4,7 +4,7 @@
 
 use crate::api::extract::ApiPath;
 use std::sync::Arc;
-use tollgate_domain::{InviteId, OrgId};
+use tollgate_domain::{InviteId, OrgId, ProjectId};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -44,7 +44,11 @@ impl InviteView {
             role: i.role.as_str(),
             id: i.id.into_string(),
             email: i.email,
-            project_ids: i.project_ids,
+            project_ids: i
+                .project_ids
+                .into_iter()
+                .map(ProjectId::into_string)
+                .collect(),
             invited_by: i.inviter_email,
             created_at: rfc3339(i.created_at),
             sent_at: rfc3339(i.sent_at),
@@ -249,7 +253,7 @@ fn details(i: Invitation, now: i64) -> InvitationDetails {
             email,
         }),
         organization: InvitedOrg {
-            id: i.org_id,
+            id: i.org_id.into_string(),
             name: i.org_name,
         },
         email: i.email,

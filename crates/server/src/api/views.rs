@@ -52,7 +52,7 @@ pub struct OrgView {
 impl OrgView {
     pub fn new(org: &Org, role: tollgate_domain::OrgRole) -> Self {
         Self {
-            id: org.id.clone(),
+            id: org.id.to_string(),
             name: org.name.clone(),
             org_type: org.org_type.as_str(),
             role: role.as_str(),
@@ -91,7 +91,7 @@ impl ProjectView {
     /// `role`: the caller's project role, `None` for org admins.
     pub fn new(p: &tollgate_store::Project, role: Option<tollgate_domain::ProjectRole>) -> Self {
         Self {
-            id: p.id.clone(),
+            id: p.id.to_string(),
             name: p.name.clone(),
             is_default: p.is_default,
             status: if p.is_archived() {
@@ -159,7 +159,7 @@ impl From<&tollgate_store::ApiKey> for ApiKeyView {
             id: k.id.to_string(),
             name: k.name.clone(),
             preview: tollgate_domain::api_key::masked_preview(&k.public_id),
-            project_id: k.project_id.clone(),
+            project_id: k.project_id.to_string(),
             created_by: k.created_by.as_ref().map(|c| KeyCreatorView {
                 id: c.id.to_string(),
                 email: c.email.clone(),

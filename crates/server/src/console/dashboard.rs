@@ -121,7 +121,7 @@ pub async fn overview_billing(
     if !allows(membership.role, OrgAction::ManageBilling) {
         return Ok(None);
     }
-    let org_id = &OrgId::from_stored(membership.org.id.clone());
+    let org_id = &membership.org.id;
     let account = app.billing_overview(user, org_id).await?.account;
     let subscriptions = app
         .list_subscriptions(user, org_id)
@@ -151,7 +151,7 @@ pub async fn getting_started(
     membership: &Membership,
     member_count: i64,
 ) -> ServiceResult<Vec<Step>> {
-    let org_id = &OrgId::from_stored(membership.org.id.clone());
+    let org_id = &membership.org.id;
     let base = format!("/o/{}", urlencode(org_id));
     let done = app.store.first_steps(org_id).await?;
     let (_, projects) = app.list_projects(user, org_id, None, 100).await?;

@@ -139,7 +139,7 @@ fn choose_view(
             .iter()
             .find(|p| !p.project.is_archived())
             .or(projects.first())
-            .map(|p| View::Project(ProjectId::from_stored(p.project.id.clone())))
+            .map(|p| View::Project(p.project.id.clone()))
             .ok_or(ServiceError::NotFound("project")),
     }
 }

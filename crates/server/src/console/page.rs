@@ -288,7 +288,7 @@ mod tests {
     fn membership() -> Membership {
         Membership {
             org: Org {
-                id: "org_1".into(),
+                id: tollgate_domain::OrgId::from_stored("org_1".into()),
                 name: "Acme".into(),
                 org_type: OrgType::Team,
                 created_at: 0,

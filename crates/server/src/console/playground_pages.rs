@@ -66,7 +66,7 @@ pub async fn page(
         .collect();
     let selected = usable
         .iter()
-        .find(|p| Some(&p.project.id) == q.project.as_ref())
+        .find(|p| q.project.as_deref() == Some(p.project.id.as_str()))
         .or(usable.first());
     let catalog = app.catalog.current();
     let models = match selected {

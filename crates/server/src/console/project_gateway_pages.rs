@@ -38,8 +38,7 @@ pub(super) async fn settings(
     session: &CurrentSession,
     access: &ProjectAccess,
 ) -> Result<Gateway, ServiceError> {
-    let org_id = &OrgId::from_stored(access.project.org_id.clone());
-    let project_id = &ProjectId::from_stored(access.project.id.clone());
+    let (org_id, project_id) = (&access.project.org_id, &access.project.id);
     let allowed = app
         .project_models(&session.user, org_id, project_id)
         .await?;

@@ -5,7 +5,7 @@
 use crate::console::PagePath;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use tollgate_domain::OrgId;
+use tollgate_domain::{OrgId, ProjectId};
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -186,10 +186,10 @@ pub async fn usage_context<'q>(
             let (label, id) = match table {
                 UsageDim::Model => (g.model.clone().unwrap_or_default(), None),
                 UsageDim::Project => {
-                    let id = g.project_id.clone().unwrap_or_default();
+                    let id = g.project_id.as_ref().map_or("", ProjectId::as_str);
                     (
-                        names.get(&id).cloned().unwrap_or_else(|| id.clone()),
-                        Some(id),
+                        names.get(id).cloned().unwrap_or_else(|| id.to_owned()),
+                        Some(id.to_owned()),
                     )
                 }
                 _ => (g.key_id.clone().unwrap_or_default(), None),
@@ -263,7 +263,7 @@ async fn project_names(
     app: &App,
     user: &tollgate_store::User,
     org_id: &OrgId,
-) -> ServiceResult<HashMap<String, String>> {
+) -> ServiceResult<HashMap<ProjectId, String>> {
     let (_, page) = app.list_projects(user, org_id, None, 100).await?;
     Ok(page
         .data
@@ -330,7 +330,7 @@ pub async fn requests(
             project: names
                 .get(&r.project_id)
                 .cloned()
-                .unwrap_or_else(|| r.project_id.clone()),
+                .unwrap_or_else(|| r.project_id.to_string()),
             key_id: &r.key_id,
             model: &r.model,
             status: &r.status,
@@ -358,7 +358,7 @@ pub async fn requests(
             urlencode(&r.id)
         )
     });
-    let mut projects: Vec<(String, String)> = names.into_iter().collect();
+    let mut projects: Vec<(ProjectId, String)> = names.into_iter().collect();
     projects.sort_by(|a, b| a.1.cmp(&b.1));
     let ctx = RequestsPage {
         rows,

@@ -196,15 +196,15 @@ async fn spend_limited(
         })?;
     let period = period_of(arrived_at);
     Ok([
-        (SpendScope::ApiKey, &key.key_id),
-        (SpendScope::Project, &key.project_id),
-        (SpendScope::Organization, &key.org_id),
+        (SpendScope::ApiKey, key.key_id.as_str()),
+        (SpendScope::Project, key.project_id.as_str()),
+        (SpendScope::Organization, key.org_id.as_str()),
     ]
     .into_iter()
-    .filter(|(scope, target)| settings.spend.contains_key(&(*scope, (*target).clone())))
+    .filter(|(scope, target)| settings.spend.contains_key(&(*scope, (*target).to_owned())))
     .map(|(scope, target)| SpendPeriod {
         scope,
-        target_id: target.clone(),
+        target_id: target.to_owned(),
         period: period.clone(),
     })
     .collect())

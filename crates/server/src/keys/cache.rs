@@ -14,14 +14,14 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use tollgate_domain::Timestamp;
+use tollgate_domain::{OrgId, ProjectId, Timestamp};
 
 /// Who a valid key speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyIdentity {
     pub key_id: String,
-    pub org_id: String,
-    pub project_id: String,
+    pub org_id: OrgId,
+    pub project_id: ProjectId,
     /// The models the project may call; `None`: all.
     pub allowed_models: Option<Vec<String>>,
 }
@@ -227,8 +227,8 @@ mod tests {
             [0; 32],
             KeyIdentity {
                 key_id: key.into(),
-                org_id: org.into(),
-                project_id: project.into(),
+                org_id: OrgId::from_stored(org.into()),
+                project_id: ProjectId::from_stored(project.into()),
                 allowed_models: None,
             },
             KeyStatus::Active,

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tollgate_domain::limits::{Bucket, Dimension, RateLimits, ResolvedLimits, Unit};
-use tollgate_domain::{Clock, Timestamp};
+use tollgate_domain::{Clock, OrgId, ProjectId, Timestamp};
 use tollgate_store::{Store, StoreError};
 
 use crate::service::entitlement::Entitlement;
@@ -41,8 +41,8 @@ const LEASE_ROUNDS: usize = 4;
 /// One request to admit.
 #[derive(Debug, Clone, Copy)]
 pub struct RateRequest<'a> {
-    pub org_id: &'a str,
-    pub project_id: &'a str,
+    pub org_id: &'a OrgId,
+    pub project_id: &'a ProjectId,
     pub model: &'a str,
     /// The plan the request is under: it decides the base limits (tier or pay-as-you-go).
     pub entitlement: &'a Entitlement,
@@ -236,7 +236,7 @@ impl Limiter {
     /// The organization's limits for a model under `entitlement`, and where each comes from.
     pub async fn resolve(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         model: &str,
         entitlement: &Entitlement,
     ) -> Result<ResolvedLimits, StoreError> {
@@ -248,14 +248,14 @@ impl Limiter {
     pub async fn project_limits(
         &self,
         org: &ResolvedLimits,
-        org_id: &str,
-        project_id: &str,
+        org_id: &OrgId,
+        project_id: &ProjectId,
         model: &str,
     ) -> Result<RateLimits, StoreError> {
         let settings = self.settings.get(&self.inner.store, org_id).await?;
         Ok(settings
             .projects
-            .get(&(project_id.to_owned(), model.to_owned()))
+            .get(&(project_id.clone(), model.to_owned()))
             .map(|p| org.for_project(p))
             .unwrap_or_default())
     }
@@ -267,8 +267,8 @@ impl Limiter {
             .await?;
         let mut needs = Vec::new();
         for (scope, id, limits) in [
-            (Scope::Organization, r.org_id, &org.limits),
-            (Scope::Project, r.project_id, &project),
+            (Scope::Organization, r.org_id.as_str(), &org.limits),
+            (Scope::Project, r.project_id.as_str(), &project),
         ] {
             for (dimension, limit) in limits.iter() {
                 let shape = Bucket::new(limit, dimension.window);

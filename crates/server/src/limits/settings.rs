@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tollgate_domain::limits::spend::SpendScope;
 use tollgate_domain::limits::{resolve, LimitSource, RateLimits, ResolvedLimits};
+use tollgate_domain::{OrgId, ProjectId};
 use tollgate_store::{SpendLimit, Store, StoreError};
 
 use crate::service::entitlement::Entitlement;
@@ -25,7 +26,7 @@ pub struct OrgSettings {
     /// The operator's override, by model.
     pub overrides: HashMap<String, RateLimits>,
     /// Project limits, by (project, model).
-    pub projects: HashMap<(String, String), RateLimits>,
+    pub projects: HashMap<(ProjectId, String), RateLimits>,
     /// Monthly spend limits, by scope and target (the organization, a project, a key).
     pub spend: HashMap<(SpendScope, String), SpendLimit>,
 }
@@ -38,8 +39,8 @@ pub struct SettingsCache {
 }
 
 impl SettingsCache {
-    pub async fn get(&self, store: &Store, org_id: &str) -> Result<Arc<OrgSettings>, StoreError> {
-        if let Some((at, s)) = self.lock().get(org_id) {
+    pub async fn get(&self, store: &Store, org_id: &OrgId) -> Result<Arc<OrgSettings>, StoreError> {
+        if let Some((at, s)) = self.lock().get(org_id.as_str()) {
             if at.elapsed() < TTL {
                 return Ok(s.clone());
             }
@@ -68,7 +69,7 @@ impl SettingsCache {
             if orgs.len() >= MAX_ORGS {
                 orgs.clear();
             }
-            orgs.insert(org_id.to_owned(), (Instant::now(), settings.clone()));
+            orgs.insert(org_id.to_string(), (Instant::now(), settings.clone()));
         }
         Ok(settings)
     }

@@ -14,7 +14,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tollgate_domain::Money;
+use tollgate_domain::{Money, OrgId};
 use tollgate_store::{HoldOf, LeaseGrowth, LeaseSizing, SpendPeriod};
 
 use super::{CreditRefusal, Inner};
@@ -33,7 +33,7 @@ pub(super) trait Pool: Clone + Eq + Hash + Debug + Send + Sync + 'static {
 
 /// An organization's credit (its balance less every hold).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(super) struct Credit(pub String);
+pub(super) struct Credit(pub OrgId);
 
 impl Pool for Credit {
     fn hold_of(&self) -> HoldOf<'_> {

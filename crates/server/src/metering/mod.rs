@@ -18,7 +18,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tollgate_domain::limits::spend::SpendScope;
-use tollgate_domain::{Clock, Money};
+use tollgate_domain::{Clock, Money, OrgId};
 use tollgate_store::{SpendPeriod, Store, UsageRecord};
 
 use crate::app::App;
@@ -64,7 +64,7 @@ pub struct Metering {
 /// Told, by the writer, of the organizations whose credit went down in a batch it stored,
 /// before anyone waiting on `flush` is answered (set once by `spawn`: spend alerts and
 /// auto-recharge, `App::after_usage`).
-type SpentHook = Box<dyn Fn(BTreeSet<String>) + Send + Sync>;
+type SpentHook = Box<dyn Fn(BTreeSet<OrgId>) + Send + Sync>;
 
 struct Inner {
     store: Store,
@@ -148,7 +148,7 @@ impl Metering {
     /// top up a lease, never once per request.
     pub async fn reserve(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         max_cost: Money,
         spend_limited: &[SpendPeriod],
     ) -> Result<CreditReservation, CreditRefusal> {
@@ -182,7 +182,7 @@ impl Metering {
         let lease = self
             .inner
             .leases
-            .reserve(&self.inner, &lease::Credit(org_id.to_owned()), max_cost)
+            .reserve(&self.inner, &lease::Credit(org_id.clone()), max_cost)
             .await?;
         reservation.lease = Some(lease);
         Ok(reservation)

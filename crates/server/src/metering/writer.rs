@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 use tollgate_domain::limits::spend::SpendScope;
 use tollgate_domain::usage::UsageCost;
+use tollgate_domain::OrgId;
 use tollgate_store::{SpendHolds, StoreError, UsageRecord};
 
 use super::lease::{Credit, Lease};
@@ -121,7 +122,7 @@ async fn run(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Msg>) {
 async fn write(
     inner: &Inner,
     batch: &mut Vec<Queued>,
-) -> (BTreeSet<String>, Result<(), StoreError>) {
+) -> (BTreeSet<OrgId>, Result<(), StoreError>) {
     let mut spent = BTreeSet::new();
     let mut finished = vec![false; batch.len()];
     let mut parts = Vec::new();

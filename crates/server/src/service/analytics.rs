@@ -127,7 +127,7 @@ pub struct UsageFilter {
 #[derive(Debug, Clone)]
 pub struct UsageScope {
     pub membership: Membership,
-    pub project_ids: Option<Vec<String>>,
+    pub project_ids: Option<Vec<ProjectId>>,
 }
 
 /// Usage sums and the grand total of the same question.
@@ -179,7 +179,7 @@ impl App {
                 ProjectId::parse(project_id).ok_or(ServiceError::NotFound("project"))?;
             self.project_access(user, org_id, &project_id, ProjectAction::View)
                 .await?;
-            project_ids = Some(vec![project_id.into_string()]);
+            project_ids = Some(vec![project_id]);
         }
         if let Some(key_id) = key_id {
             // Like the project filter: a query-string filter among others, whose 400s come
@@ -191,7 +191,7 @@ impl App {
             let visible = project_ids
                 .as_ref()
                 .is_none_or(|ids| ids.contains(&key_project));
-            if key_org != org_id || !visible {
+            if key_org != *org_id || !visible {
                 return Err(not_found());
             }
         }

@@ -108,7 +108,7 @@ impl App {
     /// above the purchase maximum or past the monthly cap is not made: it is recorded as a
     /// failed payment, with a decline's effects (counted toward turning auto-recharge off,
     /// backed off, emailed to the admins).
-    pub async fn maybe_auto_recharge(&self, org_id: &str) -> ServiceResult<Option<Payment>> {
+    pub async fn maybe_auto_recharge(&self, org_id: &OrgId) -> ServiceResult<Option<Payment>> {
         let profile = self.store.billing_profile(org_id).await?;
         let ar = &profile.auto_recharge;
         let now = self.now();
@@ -144,7 +144,7 @@ impl App {
                     | RechargeRefusal::MonthlyCap { needed, .. } => needed,
                 };
                 tracing::warn!(
-                    org = org_id,
+                    org = org_id.as_str(),
                     reason = refusal.code(),
                     "auto-recharge refused"
                 );
@@ -180,7 +180,7 @@ impl App {
     /// and its preview both ask this, so the amount confirmed is the amount charged.
     pub(crate) async fn plan_auto_recharge(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         settings: AutoRecharge,
         monthly_cap: Option<Money>,
         now: i64,

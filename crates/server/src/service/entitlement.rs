@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use tollgate_domain::catalog::Limits;
-use tollgate_domain::Timestamp;
+use tollgate_domain::{OrgId, Timestamp};
 
 use crate::app::App;
 use crate::service::{ServiceError, ServiceResult};
@@ -108,7 +108,7 @@ impl App {
     /// Reads (org, model)'s entitled tier and keeps it, as of `read` (when the read began).
     async fn read_entitlement(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         model: &str,
         read: Timestamp,
     ) -> ServiceResult<Option<String>> {
@@ -125,7 +125,7 @@ impl App {
     /// Whether a subscription of `org_id` covers `model`, and the limits that apply. Unknown
     /// models answer `NotFound`. Past-due subscriptions still cover (their renewal is being
     /// retried); a tier that left the catalog falls back to pay-as-you-go.
-    pub async fn entitlement(&self, org_id: &str, model: &str) -> ServiceResult<Entitlement> {
+    pub async fn entitlement(&self, org_id: &OrgId, model: &str) -> ServiceResult<Entitlement> {
         let catalog = self.catalog.current();
         let m = catalog
             .model(model)

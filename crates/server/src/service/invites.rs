@@ -87,6 +87,23 @@ pub(crate) fn invite_error(e: InviteError) -> ServiceError {
     }
 }
 
+/// The answer when an invitation names a project that is not an active one of the
+/// organization (malformed, repeated, another organization's, archived or unknown).
+fn unknown_projects() -> ServiceError {
+    ServiceError::Invalid(tollgate_domain::ValidationError::new(
+        "project_ids",
+        "This organization has no such active projects.",
+    ))
+}
+
+/// An invitation's project ids as the request gives them, read once: a malformed one names no
+/// project of the organization.
+fn invite_project_ids(raw: &[String]) -> ServiceResult<Vec<ProjectId>> {
+    raw.iter()
+        .map(|id| ProjectId::parse(id).ok_or_else(unknown_projects))
+        .collect()
+}
+
 impl App {
     fn invite_ttl_ms(&self) -> i64 {
         i64::from(self.config.invite_ttl_days) * 24 * HOUR_MS
@@ -144,9 +161,8 @@ impl App {
             .await?;
         let role: InviteRole = request.role.parse()?;
         role.check_projects(request.project_ids)?;
-        let projects = self
-            .invite_project_names(org_id, request.project_ids)
-            .await?;
+        let project_ids = invite_project_ids(request.project_ids)?;
+        let projects = self.invite_project_names(org_id, &project_ids).await?;
         let entries = split_emails(request.emails)?;
         self.spend_invite_allowance(org_id, entries.len()).await?;
 
@@ -185,7 +201,7 @@ impl App {
                     NewInvitation {
                         email: &email,
                         role,
-                        project_ids: request.project_ids,
+                        project_ids: &project_ids,
                         token_hash: &secret::digest(&token),
                         expires_at,
                         message: &message,
@@ -220,25 +236,19 @@ impl App {
     async fn invite_project_names(
         &self,
         org_id: &OrgId,
-        project_ids: &[String],
+        project_ids: &[ProjectId],
     ) -> ServiceResult<Vec<String>> {
-        let unknown = || {
-            ServiceError::Invalid(tollgate_domain::ValidationError::new(
-                "project_ids",
-                "This organization has no such active projects.",
-            ))
-        };
         let mut names = Vec::with_capacity(project_ids.len());
         for (i, id) in project_ids.iter().enumerate() {
-            if ProjectId::parse(id).is_none() || project_ids[..i].contains(id) {
-                return Err(unknown());
+            if project_ids[..i].contains(id) {
+                return Err(unknown_projects());
             }
             let project = self
                 .store
                 .project_with_role(org_id, id, None)
                 .await?
                 .filter(|p| !p.project.is_archived())
-                .ok_or_else(unknown)?;
+                .ok_or_else(unknown_projects)?;
             names.push(project.project.name);
         }
         Ok(names)

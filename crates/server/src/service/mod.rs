@@ -27,7 +27,7 @@ pub mod subscriptions;
 pub mod two_factor;
 pub mod usage;
 
-use tollgate_domain::{OrgAction, ProjectAction, ValidationError};
+use tollgate_domain::{OrgAction, OrgId, ProjectAction, ValidationError};
 use tollgate_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +52,7 @@ pub enum ServiceError {
     /// The organization requires two-factor sign-in and the caller's account has none
     /// (decision 0024): the console sends them to their account page.
     #[error("{org_name} requires two-factor sign-in; turn on two-factor sign-in in your account (Account → Two-factor authentication) to continue")]
-    TwoFactorRequired { org_id: String, org_name: String },
+    TwoFactorRequired { org_id: OrgId, org_name: String },
     #[error("{}", .0.denied_message())]
     ProjectForbidden(ProjectAction),
     /// Unknown, or belonging to another organization: both answer the same.

@@ -168,7 +168,7 @@ impl App {
         name: &Name,
         client: &ClientInfo,
     ) -> ServiceResult<Org> {
-        let org_id = membership.org.id.as_str();
+        let org_id = &membership.org.id;
         let org = self
             .store
             .rename_org(

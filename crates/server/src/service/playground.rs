@@ -99,13 +99,13 @@ impl App {
         let Some(record) = self.store.find_usage_record(request_id).await? else {
             return Ok(None);
         };
-        if record.org_id != org_id {
+        if record.org_id != *org_id {
             return Err(ServiceError::NotFound("request"));
         }
         self.project_access(
             &session.user,
             org_id,
-            &ProjectId::from_stored(record.project_id.clone()),
+            &record.project_id,
             ProjectAction::View,
         )
         .await

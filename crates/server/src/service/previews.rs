@@ -23,7 +23,7 @@ pub struct ChargePreview {
 
 impl App {
     /// The card on file, as receipts name it; the same refusal as the charge when there is none.
-    async fn card_on_file(&self, org_id: &str) -> ServiceResult<String> {
+    async fn card_on_file(&self, org_id: &OrgId) -> ServiceResult<String> {
         self.require_payment_method(org_id).await?;
         let profile = self.store.billing_profile(org_id).await?;
         Ok(profile

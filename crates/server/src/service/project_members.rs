@@ -142,7 +142,7 @@ impl App {
     /// a member whose projects were all archived can be given one again).
     async fn org_member(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         member_id: &UserId,
     ) -> ServiceResult<tollgate_domain::OrgRole> {
         Ok(self

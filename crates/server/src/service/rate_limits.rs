@@ -47,7 +47,7 @@ pub struct ProjectModelLimits {
 
 impl App {
     /// The organization's limits for `model`, resolved as the gateway does.
-    async fn org_limits_for(&self, org_id: &str, model: &str) -> ServiceResult<ResolvedLimits> {
+    async fn org_limits_for(&self, org_id: &OrgId, model: &str) -> ServiceResult<ResolvedLimits> {
         let entitlement = self.entitlement(org_id, model).await?;
         Ok(self.limits.resolve(org_id, model, &entitlement).await?)
     }
@@ -112,7 +112,7 @@ impl App {
             let org = self.org_limits_for(org_id, &model.id).await?.limits;
             let project = set
                 .iter()
-                .find(|p| p.project_id == project_id && p.model == model.id)
+                .find(|p| p.project_id == *project_id && p.model == model.id)
                 .map(|p| p.limits)
                 .unwrap_or_default();
             out.push(ProjectModelLimits {

@@ -122,7 +122,7 @@ impl App {
         let limit = SpendLimit {
             scope,
             target_id: target_id.clone(),
-            org_id: org_id.to_string(),
+            org_id: org_id.clone(),
             monthly_limit,
             thresholds: thresholds.clone(),
             updated_at: self.now(),
@@ -191,7 +191,7 @@ impl App {
     /// After usage of `org_id` was stored: emails the organization's admins for each threshold
     /// a limit's month has newly reached — once per limit, month and threshold, whatever the
     /// number of processes (`spend_alerts_sent`).
-    pub async fn send_spend_alerts(&self, org_id: &str) -> anyhow::Result<()> {
+    pub async fn send_spend_alerts(&self, org_id: &OrgId) -> anyhow::Result<()> {
         let settings = self.limits.settings.get(&self.store, org_id).await?;
         if settings.spend.is_empty() {
             return Ok(());
@@ -250,7 +250,12 @@ impl App {
             SpendScope::Organization => "the organization".to_owned(),
             SpendScope::Project => match self
                 .store
-                .project_with_role(&limit.org_id, &limit.target_id, None)
+                // A project limit's target is a project id the store read back.
+                .project_with_role(
+                    &limit.org_id,
+                    &ProjectId::from_stored(limit.target_id.clone()),
+                    None,
+                )
                 .await
             {
                 Ok(Some(p)) => format!("the project \"{}\"", p.project.name),

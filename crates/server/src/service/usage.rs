@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tollgate_domain::ledger::{usage_cost, TokenCounts, TokenPrices, UsageCost};
 use tollgate_domain::secret;
 use tollgate_domain::usage::check_occurred_at;
-use tollgate_domain::{ApiKeyId, ValidationError};
+use tollgate_domain::{ApiKeyId, OrgId, ProjectId, ValidationError};
 use tollgate_store::UsageRecord;
 
 use crate::app::App;
@@ -125,7 +125,7 @@ impl App {
         let catalog = self.catalog.current();
         let now = self.now();
         let mut report = UsageReport::default();
-        let mut owners: HashMap<ApiKeyId, Option<(String, String)>> = HashMap::new();
+        let mut owners: HashMap<ApiKeyId, Option<(OrgId, ProjectId)>> = HashMap::new();
         let mut priced = Vec::with_capacity(records.len());
         let mut seen = BTreeSet::new();
         for raw in records {
@@ -237,14 +237,14 @@ impl App {
                 .into_iter()
                 .map(|(id, reason)| Rejected { id, reason }),
         );
-        let orgs: BTreeSet<String> = priced.into_iter().map(|r| r.org_id).collect();
+        let orgs: BTreeSet<OrgId> = priced.into_iter().map(|r| r.org_id).collect();
         self.after_usage(orgs);
         Ok(report)
     }
 
     /// Checks auto-recharge for organizations whose credit just went down, in the background:
     /// the inference server's report does not wait for a card charge.
-    pub fn after_usage(self: &Arc<Self>, orgs: BTreeSet<String>) {
+    pub fn after_usage(self: &Arc<Self>, orgs: BTreeSet<OrgId>) {
         for org_id in orgs {
             let app = self.clone();
             let alerting = org_id.clone();

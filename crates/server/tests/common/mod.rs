@@ -7,7 +7,12 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tollgate_server::testing::{send, TestApp, TestUser};
 
-pub async fn create_project(t: &TestApp, admin: &TestUser, org_id: &str, name: &str) -> String {
+pub async fn create_project(
+    t: &TestApp,
+    admin: &TestUser,
+    org_id: &str,
+    name: &str,
+) -> tollgate_domain::ProjectId {
     let (s, p) = send(
         admin
             .client
@@ -16,7 +21,10 @@ pub async fn create_project(t: &TestApp, admin: &TestUser, org_id: &str, name: &
     )
     .await;
     assert_eq!(s, 201, "create project: {p}");
-    p["id"].as_str().unwrap().to_owned()
+    p["id"]
+        .as_str()
+        .and_then(tollgate_domain::ProjectId::parse)
+        .unwrap()
 }
 
 /// Creates a key; returns its id and the full key.
@@ -141,7 +149,7 @@ pub async fn post_form_located(
 /// does, and makes this server read it at once.
 pub async fn override_org_limits(
     t: &TestApp,
-    org: &str,
+    org: &tollgate_domain::OrgId,
     model: &str,
     limits: tollgate_domain::limits::RateLimits,
 ) {

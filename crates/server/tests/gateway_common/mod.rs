@@ -91,7 +91,7 @@ pub struct Gateway {
     pub user: TestUser,
     pub key: String,
     pub key_id: String,
-    pub project: String,
+    pub project: tollgate_domain::ProjectId,
     _catalog_dir: TempDir,
 }
 
@@ -194,7 +194,7 @@ pub fn request_id(r: &reqwest::Response) -> String {
         .to_owned()
 }
 
-pub async fn grant(t: &TestApp, org: &str, micros: i64) {
+pub async fn grant(t: &TestApp, org: &tollgate_domain::OrgId, micros: i64) {
     t.app
         .store
         .grant_credits(

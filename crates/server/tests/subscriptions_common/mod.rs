@@ -10,7 +10,7 @@ pub const GOOD_CARD: &str = "4242424242424242";
 pub const DECLINED_CARD: &str = "4000000000000002";
 
 /// Saves a sandbox test card as the organization's payment method, as the Payment tab does.
-pub async fn save_card(t: &TestApp, org_id: &str, number: &str) {
+pub async fn save_card(t: &TestApp, org_id: &tollgate_domain::OrgId, number: &str) {
     let app = &t.app;
     let now = app.now();
     let customer = app
@@ -68,7 +68,10 @@ pub async fn subscribe(t: &TestApp, user: &TestUser, model: &str, tier: &str) ->
 }
 
 /// Subscription payments of an organization: (amount in micro-USD, status, idempotency key).
-pub async fn subscription_payments(t: &TestApp, org_id: &str) -> Vec<(i64, String, String)> {
+pub async fn subscription_payments(
+    t: &TestApp,
+    org_id: &tollgate_domain::OrgId,
+) -> Vec<(i64, String, String)> {
     let mut out: Vec<(i64, String, String)> = t
         .app
         .store

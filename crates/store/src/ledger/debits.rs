@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use sqlx::{Any, Row, Transaction};
 use tollgate_domain::ledger::{in_range, ledger_sub, UsageCost};
 use tollgate_domain::usage::carry_whole_micros;
-use tollgate_domain::{Money, Timestamp};
+use tollgate_domain::{Money, OrgId, Timestamp};
 
 use super::{append_entry, draw, open_account, LockedAccount};
 use crate::error::corrupt;
@@ -17,7 +17,7 @@ use crate::{placeholders, Result, Store};
 /// Debits usage inside `tx`; false when the idempotency key was used before (nothing changed).
 pub(super) async fn debit_usage_in(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     amount: Money,
     idempotency_key: &str,
     reference: Option<&str>,
@@ -104,7 +104,7 @@ fn plan_debits<'a>(
 /// that would leave the ledger's range is refused alone.
 pub(crate) async fn debit_usage_batch_in(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     debits: &[(String, UsageCost)],
     max_params: usize,
     now: Timestamp,
@@ -140,7 +140,7 @@ pub(crate) async fn debit_usage_batch_in(
             let _ = write!(sql, "($1, 'usage', {}, $2)", placeholders(3 + i * 3, 3));
         }
         sql.push_str(" ON CONFLICT (org_id, idempotency_key) DO NOTHING RETURNING idempotency_key");
-        let mut query = sqlx::query(&sql).bind(org_id).bind(now);
+        let mut query = sqlx::query(&sql).bind(org_id.as_str()).bind(now);
         for p in chunk {
             query = query
                 .bind(p.amount.saturating_neg().micros())
@@ -177,7 +177,7 @@ pub(crate) async fn debit_usage_batch_in(
                 )
                 .bind(p.amount.saturating_neg().micros())
                 .bind(p.balance_after.micros())
-                .bind(org_id)
+                .bind(org_id.as_str())
                 .bind(p.key)
                 .execute(&mut **tx)
                 .await?;
@@ -208,7 +208,7 @@ pub(crate) async fn debit_usage_batch_in(
                 sqlx::query(
                     "DELETE FROM ledger_entries WHERE org_id = $1 AND idempotency_key = $2",
                 )
-                .bind(org_id)
+                .bind(org_id.as_str())
                 .bind(*key)
                 .execute(&mut **tx)
                 .await?;
@@ -225,7 +225,7 @@ pub(crate) async fn debit_usage_batch_in(
     if carry != account.usage_carry {
         sqlx::query("UPDATE credit_accounts SET usage_carry = $1 WHERE org_id = $2")
             .bind(carry)
-            .bind(org_id)
+            .bind(org_id.as_str())
             .execute(&mut **tx)
             .await?;
     }
@@ -237,7 +237,7 @@ pub(crate) async fn debit_usage_batch_in(
 impl Store {
     pub async fn debit_usage(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         amount: Money,
         idempotency_key: &str,
         now: Timestamp,

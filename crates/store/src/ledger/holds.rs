@@ -2,7 +2,7 @@
 
 use sqlx::{Any, Row, Transaction};
 use tollgate_domain::ledger::{ledger_add, ledger_sub};
-use tollgate_domain::{new_id, IdPrefix, Money, Timestamp};
+use tollgate_domain::{new_id, IdPrefix, Money, OrgId, Timestamp};
 
 use super::{debits::debit_usage_in, lock_account, open_account};
 use crate::error::corrupt;
@@ -14,7 +14,7 @@ impl Store {
     /// ask at once.
     pub async fn place_hold(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         amount: Money,
         ttl_ms: i64,
         now: Timestamp,
@@ -31,13 +31,13 @@ impl Store {
         }
         sqlx::query("UPDATE credit_accounts SET held = $1 WHERE org_id = $2")
             .bind(ledger_add(account.held, amount)?.micros())
-            .bind(org_id)
+            .bind(org_id.as_str())
             .execute(&mut *tx)
             .await?;
         let id = new_id(IdPrefix::Hold);
         sqlx::query("INSERT INTO credit_holds (id, org_id, amount, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&id)
-            .bind(org_id)
+            .bind(org_id.as_str())
             .bind(amount.micros())
             .bind(now)
             .bind(now + ttl_ms)
@@ -55,13 +55,13 @@ impl Store {
         hold_id: &str,
         now: Timestamp,
         only_expired: bool,
-    ) -> Result<Option<(String, Money)>> {
+    ) -> Result<Option<(OrgId, Money)>> {
         let row = sqlx::query("SELECT org_id FROM credit_holds WHERE id = $1")
             .bind(hold_id)
             .fetch_optional(&mut **tx)
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let org_id: String = row.try_get("org_id")?;
+        let org_id = OrgId::from_stored(row.try_get("org_id")?);
         let account = lock_account(tx, &org_id, now).await?;
         let row = sqlx::query(
             "DELETE FROM credit_holds WHERE id = $1 AND ($2 = 0 OR expires_at <= $3) RETURNING amount",
@@ -75,7 +75,7 @@ impl Store {
         let amount = Money::from_micros(row.try_get("amount")?);
         sqlx::query("UPDATE credit_accounts SET held = $1 WHERE org_id = $2")
             .bind(ledger_sub(account.held, amount)?.micros())
-            .bind(&org_id)
+            .bind(org_id.as_str())
             .execute(&mut **tx)
             .await?;
         Ok(Some((org_id, amount)))
@@ -86,7 +86,7 @@ impl Store {
     /// usage's idempotency key was seen before.
     pub async fn settle_hold(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         hold_id: &str,
         actual: Money,
         idempotency_key: &str,

@@ -14,10 +14,11 @@ use sqlx::{Any, Row, Transaction};
 use tollgate_domain::ledger::{
     allocate, in_range, ledger_add, ledger_sub, GrantCategory, GrantLot, GrantSource,
 };
-use tollgate_domain::{new_id, IdPrefix, Money, Timestamp};
+use tollgate_domain::{new_id, IdPrefix, Money, OrgId, Timestamp};
 
 use crate::cursor::{Keyset, Order, PageRequest};
 use crate::error::corrupt;
+use crate::stored_id::StoredId;
 use crate::{Result, Store, StoreError};
 
 mod debits;
@@ -54,7 +55,7 @@ impl CreditAccount {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub id: String,
-    pub org_id: String,
+    pub org_id: OrgId,
     pub category: GrantCategory,
     pub source: GrantSource,
     pub amount: Money,
@@ -69,7 +70,8 @@ pub struct Grant {
 #[derive(sqlx::FromRow)]
 struct GrantRow {
     id: String,
-    org_id: String,
+    #[sqlx(try_from = "StoredId")]
+    org_id: OrgId,
     category: String,
     source: String,
     amount: i64,
@@ -136,7 +138,7 @@ pub(crate) struct LockedAccount {
 /// The account row, created on first use and locked for the rest of the transaction.
 pub(crate) async fn lock_account(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     now: Timestamp,
 ) -> Result<LockedAccount> {
     let row = sqlx::query(
@@ -144,7 +146,7 @@ pub(crate) async fn lock_account(
          ON CONFLICT (org_id) DO UPDATE SET updated_at = excluded.updated_at \
          RETURNING balance, held, debt, usage_carry",
     )
-    .bind(org_id)
+    .bind(org_id.as_str())
     .bind(now)
     .fetch_one(&mut **tx)
     .await?;
@@ -160,7 +162,7 @@ pub(crate) async fn lock_account(
 #[allow(clippy::too_many_arguments)]
 async fn append_entry(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     kind: &str,
     amount: Money,
     balance_after: Money,
@@ -173,7 +175,7 @@ async fn append_entry(
         "INSERT INTO ledger_entries (org_id, kind, amount, balance_after, idempotency_key, grant_id, reference, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (org_id, idempotency_key) DO NOTHING RETURNING id",
     )
-    .bind(org_id)
+    .bind(org_id.as_str())
     .bind(kind)
     .bind(amount.micros())
     .bind(balance_after.micros())
@@ -191,7 +193,7 @@ async fn append_entry(
 /// credit is never spent or reserved past its expiry, and by the periodic job for the rest.
 async fn expire_due_in(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     balance: Money,
     now: Timestamp,
 ) -> Result<Money> {
@@ -199,7 +201,7 @@ async fn expire_due_in(
         "SELECT id, remaining FROM credit_grants \
          WHERE org_id = $1 AND remaining > 0 AND expires_at IS NOT NULL AND expires_at <= $2 ORDER BY expires_at, id",
     )
-    .bind(org_id)
+    .bind(org_id.as_str())
     .bind(now)
     .fetch_all(&mut **tx)
     .await?;
@@ -233,7 +235,7 @@ async fn expire_due_in(
     }
     sqlx::query("UPDATE credit_accounts SET balance = $1 WHERE org_id = $2")
         .bind(running.micros())
-        .bind(org_id)
+        .bind(org_id.as_str())
         .execute(&mut **tx)
         .await?;
     Ok(running)
@@ -242,7 +244,7 @@ async fn expire_due_in(
 /// Locks the account and writes off expired grants: the balance every writer starts from.
 pub(crate) async fn open_account(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     now: Timestamp,
 ) -> Result<LockedAccount> {
     let account = lock_account(tx, org_id, now).await?;
@@ -256,7 +258,7 @@ pub(crate) async fn open_account(
 /// from it first.
 pub(crate) async fn grant_credits_in(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     grant: &NewGrant<'_>,
     now: Timestamp,
 ) -> Result<Granted> {
@@ -290,7 +292,7 @@ pub(crate) async fn grant_credits_in(
          RETURNING {GRANT_COLUMNS}"
     ))
     .bind(&id)
-    .bind(org_id)
+    .bind(org_id.as_str())
     .bind(grant.source.category().as_str())
     .bind(grant.source.as_str())
     .bind(amount.micros())
@@ -304,7 +306,7 @@ pub(crate) async fn grant_credits_in(
     sqlx::query("UPDATE credit_accounts SET balance = $1, debt = $2 WHERE org_id = $3")
         .bind(balance_after.micros())
         .bind(ledger_sub(debt, repaid)?.micros())
-        .bind(org_id)
+        .bind(org_id.as_str())
         .execute(&mut **tx)
         .await?;
     Ok(Granted::Created(row.try_into()?))
@@ -313,14 +315,14 @@ pub(crate) async fn grant_credits_in(
 /// The open grants of an organization usable at `now`.
 async fn open_lots(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     now: Timestamp,
 ) -> Result<Vec<GrantLot>> {
     let rows = sqlx::query(
         "SELECT id, category, remaining, effective_at, expires_at FROM credit_grants \
          WHERE org_id = $1 AND remaining > 0 AND (expires_at IS NULL OR expires_at > $2)",
     )
-    .bind(org_id)
+    .bind(org_id.as_str())
     .bind(now)
     .fetch_all(&mut **tx)
     .await?;
@@ -343,7 +345,7 @@ async fn open_lots(
 /// this debit) and appended the entries.
 async fn draw(
     tx: &mut Transaction<'static, Any>,
-    org_id: &str,
+    org_id: &OrgId,
     account: LockedAccount,
     amount: Money,
     now: Timestamp,
@@ -363,17 +365,17 @@ async fn draw(
     sqlx::query("UPDATE credit_accounts SET balance = $1, debt = $2 WHERE org_id = $3")
         .bind(balance_after.micros())
         .bind(debt_after.micros())
-        .bind(org_id)
+        .bind(org_id.as_str())
         .execute(&mut **tx)
         .await?;
     Ok(balance_after)
 }
 
 impl Store {
-    pub async fn credit_account(&self, org_id: &str) -> Result<CreditAccount> {
+    pub async fn credit_account(&self, org_id: &OrgId) -> Result<CreditAccount> {
         let row =
             sqlx::query("SELECT balance, held, usage_carry FROM credit_accounts WHERE org_id = $1")
-                .bind(org_id)
+                .bind(org_id.as_str())
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(match row {
@@ -388,7 +390,7 @@ impl Store {
 
     pub async fn grant_credits(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         grant: &NewGrant<'_>,
         now: Timestamp,
     ) -> Result<Granted> {
@@ -400,7 +402,7 @@ impl Store {
 
     /// The grant history, newest first, paged by grant id (`limit + 1` rows). `NotFound` when
     /// `after` is not a grant of the organization.
-    pub async fn credit_grants(&self, org_id: &str, page: PageRequest<'_>) -> Result<Vec<Grant>> {
+    pub async fn credit_grants(&self, org_id: &OrgId, page: PageRequest<'_>) -> Result<Vec<Grant>> {
         const ORDER: &str = "created_at, id";
         let (after_time, after_id) = GRANTS.start(&self.pool, org_id, None, page).await?;
         sqlx::query_as::<_, GrantRow>(&format!(
@@ -408,7 +410,7 @@ impl Store {
             GRANTS.after_sql(ORDER, 2),
             GRANTS.order_sql(ORDER),
         ))
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(after_time)
         .bind(after_id)
         .bind(page.rows())
@@ -430,7 +432,7 @@ impl Store {
         .await?;
         let mut touched = 0;
         for row in orgs {
-            let org_id: String = row.try_get("org_id")?;
+            let org_id = OrgId::from_stored(row.try_get("org_id")?);
             let mut tx = self.begin_write().await?;
             open_account(&mut tx, &org_id, now).await?;
             tx.commit().await?;
@@ -441,9 +443,9 @@ impl Store {
 
     /// Σ ledger entries of an organization: for the invariant checks of tests and operators
     /// (the balance itself is read from the account row).
-    pub async fn ledger_total(&self, org_id: &str) -> Result<Money> {
+    pub async fn ledger_total(&self, org_id: &OrgId) -> Result<Money> {
         Ok(Money::from_micros(sqlx::query("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM ledger_entries WHERE org_id = $1")
-            .bind(org_id)
+            .bind(org_id.as_str())
             .fetch_one(&self.pool)
             .await?
             .try_get("total")?))
@@ -452,20 +454,20 @@ impl Store {
     /// Σ remaining of unexpired grants, and the debt: balance = grants − debt.
     pub async fn grants_remaining_and_debt(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         now: Timestamp,
     ) -> Result<(Money, Money)> {
         let grants: i64 = sqlx::query(
             "SELECT CAST(COALESCE(SUM(remaining), 0) AS BIGINT) AS total FROM credit_grants \
              WHERE org_id = $1 AND (expires_at IS NULL OR expires_at > $2)",
         )
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(now)
         .fetch_one(&self.pool)
         .await?
         .try_get("total")?;
         let debt: Option<i64> = sqlx::query("SELECT debt FROM credit_accounts WHERE org_id = $1")
-            .bind(org_id)
+            .bind(org_id.as_str())
             .fetch_optional(&self.pool)
             .await?
             .map(|r| r.try_get("debt"))

@@ -21,7 +21,7 @@ use std::str::FromStr;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use tollgate_domain::subscription::SubscriptionStatus;
-use tollgate_domain::{Money, SubscriptionId, Timestamp};
+use tollgate_domain::{Money, OrgId, SubscriptionId, Timestamp};
 
 use crate::audit::{insert_audit, AuditEntry};
 use crate::error::corrupt;
@@ -31,7 +31,7 @@ use seats::{release_all_seats, release_seat, take_seat};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
     pub id: SubscriptionId,
-    pub org_id: String,
+    pub org_id: OrgId,
     pub model: String,
     pub tier: String,
     pub status: SubscriptionStatus,
@@ -107,7 +107,7 @@ impl From<sqlx::Error> for SubscriptionError {
 /// A new subscription, created `incomplete` with its first charge pending.
 pub struct NewSubscription<'a> {
     pub id: &'a SubscriptionId,
-    pub org_id: &'a str,
+    pub org_id: &'a OrgId,
     pub model: &'a str,
     pub tier: &'a str,
     pub capacity: Option<u64>,
@@ -156,7 +156,7 @@ fn from_row(row: &AnyRow) -> Result<Subscription> {
     };
     Ok(Subscription {
         id: SubscriptionId::from_stored(row.try_get("id")?),
-        org_id: row.try_get("org_id")?,
+        org_id: OrgId::from_stored(row.try_get("org_id")?),
         model: row.try_get("model")?,
         tier: row.try_get("tier")?,
         status: SubscriptionStatus::from_str(&status).map_err(|e| corrupt(e.to_string()))?,
@@ -188,11 +188,11 @@ async fn fetch_in(tx: &mut Transaction<'static, Any>, id: &SubscriptionId) -> Re
 
 impl Store {
     /// An organization's subscriptions, canceled ones included, oldest first.
-    pub async fn subscriptions(&self, org_id: &str) -> Result<Vec<Subscription>> {
+    pub async fn subscriptions(&self, org_id: &OrgId) -> Result<Vec<Subscription>> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM subscriptions WHERE org_id = $1 ORDER BY created_at, id"
         ))
-        .bind(org_id)
+        .bind(org_id.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(from_row).collect()
@@ -211,13 +211,13 @@ impl Store {
 
     pub async fn subscription(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         id: &SubscriptionId,
     ) -> Result<Option<Subscription>> {
         sqlx::query(&format!(
             "SELECT {COLUMNS} FROM subscriptions WHERE org_id = $1 AND id = $2"
         ))
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(id.as_str())
         .fetch_optional(&self.pool)
         .await?
@@ -229,13 +229,13 @@ impl Store {
     /// The organization's live (not canceled) subscription to `model`, if any.
     pub async fn live_subscription(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         model: &str,
     ) -> Result<Option<Subscription>> {
         sqlx::query(&format!(
             "SELECT {COLUMNS} FROM subscriptions WHERE org_id = $1 AND model = $2 AND status <> 'canceled'"
         ))
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(model)
         .fetch_optional(&self.pool)
         .await?
@@ -262,7 +262,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, 'incomplete', $5, 0, $5, $6, 0, 0, $7, $4, $8, $9, $9, $9)",
         )
         .bind(new.id.as_str())
-        .bind(new.org_id)
+        .bind(new.org_id.as_str())
         .bind(new.model)
         .bind(new.tier)
         .bind(new.period_start)
@@ -289,7 +289,7 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     pub async fn start_upgrade(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         id: &SubscriptionId,
         from_tier: &str,
         to_tier: &str,
@@ -306,7 +306,7 @@ impl Store {
              AND cancel_at_period_end = 0 AND (renewal_claimed_until IS NULL OR renewal_claimed_until < $7) \
              AND current_period_end > $7",
         )
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(id.as_str())
         .bind(from_tier)
         .bind(charge_key)
@@ -409,7 +409,7 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     pub async fn set_pending_tier(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         id: &SubscriptionId,
         current_pending: Option<&str>,
         pending: Option<&str>,
@@ -424,7 +424,7 @@ impl Store {
              AND cancel_at_period_end = 0 AND (renewal_claimed_until IS NULL OR renewal_claimed_until < $5) \
              AND ((pending_tier IS NULL AND $3 IS NULL) OR pending_tier = $3)",
         )
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(id.as_str())
         .bind(current_pending)
         .bind(pending)
@@ -452,7 +452,7 @@ impl Store {
     /// Asks for (or withdraws) cancellation at the period end.
     pub async fn set_cancel_at_period_end(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         id: &SubscriptionId,
         cancel: bool,
         now: Timestamp,
@@ -465,7 +465,7 @@ impl Store {
              AND cancel_at_period_end <> $3 \
              AND (renewal_claimed_until IS NULL OR renewal_claimed_until < $4)",
         )
-        .bind(org_id)
+        .bind(org_id.as_str())
         .bind(id.as_str())
         .bind(i64::from(cancel))
         .bind(now)

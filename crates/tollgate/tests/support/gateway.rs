@@ -90,7 +90,7 @@ limits = {{ rpm = 1000000, tpm = 1000000000, rpd = 100000000, tpd = 100000000000
 /// product sent), with one key and `credit_usd` of promotional credit granted by
 /// `tollgate admin credits grant`.
 pub struct Customer {
-    pub org: String,
+    pub org: tollgate_domain::OrgId,
     pub key: String,
 }
 
@@ -120,7 +120,8 @@ impl Customer {
         ))
         .await;
         super::verify_email(servers, "ada@example.com").await;
-        let org = signed_up["organization"]["id"].as_str().unwrap().to_owned();
+        let org = signed_up["organization"]["id"].as_str().unwrap();
+        let org = tollgate_domain::OrgId::parse(org).unwrap();
         let projects = json(c.get(server.url(&format!("/api/v1/orgs/{org}/projects")))).await;
         let project = projects["data"][0]["id"].as_str().unwrap();
         let key = json(

@@ -9,7 +9,7 @@ fn m(micros: i64) -> Money {
 
 fn lease() -> Lease<Credit> {
     Lease {
-        pool: Credit("org_x".into()),
+        pool: Credit(OrgId::from_stored("org_x".into())),
         state: Mutex::default(),
         resizing: tokio::sync::Mutex::new(()),
     }

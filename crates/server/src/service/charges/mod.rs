@@ -15,7 +15,7 @@
 
 use tollgate_domain::ledger::GrantSource;
 use tollgate_domain::payment::{PaymentKind, PaymentStatus};
-use tollgate_domain::{Money, PaymentId, ValidationError};
+use tollgate_domain::{Money, OrgId, PaymentId, ValidationError};
 use tollgate_store::{BeganPayment, Conflict, NewPayment, Payment, StoreError};
 
 use crate::app::App;
@@ -31,7 +31,7 @@ mod settle;
 /// One charge of an organization's saved card.
 #[derive(Debug, Clone)]
 pub struct ChargeSpec<'a> {
-    pub org_id: &'a str,
+    pub org_id: &'a OrgId,
     pub kind: PaymentKind,
     /// Whole cents.
     pub amount: Money,

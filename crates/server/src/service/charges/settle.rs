@@ -3,6 +3,7 @@
 //! auto-recharge could not top it up.
 
 use tollgate_domain::payment::PaymentKind;
+use tollgate_domain::OrgId;
 use tollgate_store::{OutgoingEmail, Payment, SettleEffects, Settled, Settlement};
 
 use crate::app::App;
@@ -29,7 +30,7 @@ impl App {
     /// rather than leave money unaccounted.
     pub(crate) async fn admin_emails(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         render: impl Fn(&str, &str) -> Result<OutgoingEmail, crate::email::templates::RenderError>,
     ) -> Vec<OutgoingEmail> {
         let org_name = match self.store.org(org_id).await {

@@ -436,7 +436,7 @@ impl App {
 
 impl App {
     /// Refuses early, before a seat is taken, when the organization has no card to charge.
-    pub(crate) async fn require_payment_method(&self, org_id: &str) -> ServiceResult<()> {
+    pub(crate) async fn require_payment_method(&self, org_id: &OrgId) -> ServiceResult<()> {
         if self.store.billing_profile(org_id).await?.card.is_some() {
             Ok(())
         } else {
@@ -452,7 +452,7 @@ impl App {
     /// an internal error here: the charge stays pending and is finished later with the same key.
     pub(crate) async fn charge_subscription(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         amount: Money,
         key: &str,
         fingerprint: &str,
