@@ -9,6 +9,7 @@
 #![allow(clippy::print_stdout)]
 
 use std::time::Instant;
+use tollgate_domain::CallerId;
 
 use sqlx::any::AnyPoolOptions;
 use tollgate_domain::ledger::{GrantSource, UsageCost};
@@ -44,7 +45,7 @@ fn records(org_id: &tollgate_domain::OrgId, batch: usize) -> Vec<UsageRecord> {
             id: format!("req-{batch}-{i}"),
             org_id: org_id.clone(),
             project_id: tollgate_domain::ProjectId::from_stored("prj_bench".to_owned()),
-            key_id: "key_bench".to_owned(),
+            key_id: CallerId::from_stored("key_bench".to_owned()),
             model: "bench-model".to_owned(),
             input_tokens: 1_000,
             cached_input_tokens: 100,
@@ -107,7 +108,7 @@ async fn run(engine: Engine) -> anyhow::Result<()> {
                  output_tokens, cost, cost_picos, plan, status, latency_ms, occurred_at, recorded_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
-            .bind(&r.id).bind(r.org_id.as_str()).bind(r.project_id.as_str()).bind(&r.key_id).bind(&r.model)
+            .bind(&r.id).bind(r.org_id.as_str()).bind(r.project_id.as_str()).bind(r.key_id.as_str()).bind(&r.model)
             .bind(r.input_tokens).bind(r.cached_input_tokens).bind(r.output_tokens)
             .bind(r.cost.rounded().micros()).bind(r.cost.picos()).bind(r.plan).bind(&r.status).bind(r.latency_ms).bind(r.occurred_at).bind(2_i64)
             .execute(&mut *tx)

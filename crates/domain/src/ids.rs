@@ -260,9 +260,95 @@ typed_id!(
     IdPrefix::Request
 );
 
+typed_id!(
+    /// The console Playground's short-lived pass (`pgp_…`), which calls models in a key's place.
+    PlaygroundPassId,
+    IdPrefix::PlaygroundPass
+);
+
+/// What a gateway request was made with, and what its usage record's `key_id` names: an API
+/// key, or the console Playground's pass (DESIGN §2: the Playground's usage is recorded like a
+/// key's, under its own id). Stored and serialized as the bare id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(untagged)]
+pub enum CallerId {
+    ApiKey(ApiKeyId),
+    Playground(PlaygroundPassId),
+}
+
+impl CallerId {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::ApiKey(id) => id.as_str(),
+            Self::Playground(id) => id.as_str(),
+        }
+    }
+
+    /// The API key, when it was one.
+    pub fn api_key(&self) -> Option<&ApiKeyId> {
+        match self {
+            Self::ApiKey(id) => Some(id),
+            Self::Playground(_) => None,
+        }
+    }
+
+    /// A caller's id read back from the database (see `typed_id!`): a Playground pass by its
+    /// prefix, anything else as the API key it names.
+    pub fn from_stored(s: String) -> Self {
+        if s.starts_with(IdPrefix::PlaygroundPass.as_str())
+            && s.as_bytes().get(IdPrefix::PlaygroundPass.as_str().len()) == Some(&b'_')
+        {
+            Self::Playground(PlaygroundPassId::from_stored(s))
+        } else {
+            Self::ApiKey(ApiKeyId::from_stored(s))
+        }
+    }
+}
+
+impl From<ApiKeyId> for CallerId {
+    fn from(id: ApiKeyId) -> Self {
+        Self::ApiKey(id)
+    }
+}
+
+impl From<PlaygroundPassId> for CallerId {
+    fn from(id: PlaygroundPassId) -> Self {
+        Self::Playground(id)
+    }
+}
+
+impl std::fmt::Display for CallerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for CallerId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_caller_is_a_key_or_a_playground_pass() {
+        let key = ApiKeyId::generate();
+        let pass = PlaygroundPassId::generate();
+        let stored_key = CallerId::from_stored(key.to_string());
+        let stored_pass = CallerId::from_stored(pass.to_string());
+        assert_eq!(stored_key, CallerId::ApiKey(key.clone()));
+        assert_eq!(stored_key.api_key(), Some(&key));
+        assert_eq!(stored_pass, CallerId::Playground(pass.clone()));
+        assert_eq!(stored_pass.api_key(), None);
+        assert_eq!(stored_pass.as_str(), pass.as_str());
+        assert_eq!(
+            serde_json::to_value(&stored_pass).unwrap(),
+            serde_json::json!(pass.as_str())
+        );
+    }
 
     #[test]
     fn ids_are_prefixed_and_distinct() {

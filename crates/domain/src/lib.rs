@@ -27,8 +27,8 @@ pub mod validate;
 pub use catalog::Catalog;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use ids::{
-    new_id, new_time_ordered_id, ApiKeyId, IdPrefix, InviteId, OrgId, PaymentId, ProjectId,
-    RequestId, SessionId, SubscriptionId, UserId,
+    new_id, new_time_ordered_id, ApiKeyId, CallerId, IdPrefix, InviteId, OrgId, PaymentId,
+    PlaygroundPassId, ProjectId, RequestId, SessionId, SubscriptionId, UserId,
 };
 pub use money::Money;
 pub use org::{OrgRole, OrgType};

@@ -30,18 +30,10 @@ pub struct TestApp {
 /// A signed-up user with their own cookie-keeping client.
 pub struct TestUser {
     pub client: reqwest::Client,
-    pub id: String,
+    pub id: tollgate_domain::UserId,
     pub email: String,
     /// Their personal organization.
     pub org_id: tollgate_domain::OrgId,
-}
-
-impl TestUser {
-    /// `id`, typed, for the store's and the service's functions.
-    #[allow(clippy::expect_used)]
-    pub fn user_id(&self) -> tollgate_domain::UserId {
-        tollgate_domain::UserId::parse(&self.id).expect("sign-up answers a user id")
-    }
 }
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -162,7 +154,10 @@ impl TestApp {
             .expect("signup");
         assert_eq!(r.status(), 201, "sign-up of {email}");
         let body: Value = r.json().await.expect("json");
-        let id = body["user"]["id"].as_str().expect("id").to_owned();
+        let id = body["user"]["id"]
+            .as_str()
+            .and_then(tollgate_domain::UserId::parse)
+            .expect("sign-up answers a user id");
         // Most tests act as a settled customer: the address is verified as following the
         // emailed link would (tests of verification itself sign up without this helper).
         self.verify_email_of(email.trim().to_lowercase().as_str())
@@ -222,11 +217,10 @@ impl TestApp {
     pub async fn add_member(
         &self,
         org_id: &tollgate_domain::OrgId,
-        user_id: &str,
+        user_id: &tollgate_domain::UserId,
         projects: &[(&tollgate_domain::ProjectId, tollgate_domain::ProjectRole)],
     ) {
         let now = self.app.now();
-        let user_id = &tollgate_domain::UserId::parse(user_id).expect("a user id");
         self.app
             .store
             .add_membership(org_id, user_id, tollgate_domain::OrgRole::Member, now)

@@ -108,7 +108,7 @@ async fn members_are_listed_paged_and_searched(engine: Engine) {
         let u = t.sign_up(&format!("{name}@example.com")).await;
         t.app
             .store
-            .add_membership(&ada.org_id, &u.user_id(), OrgRole::Member, t.app.now())
+            .add_membership(&ada.org_id, &u.id.clone(), OrgRole::Member, t.app.now())
             .await
             .unwrap();
     }
@@ -159,7 +159,7 @@ async fn roles_change_members_leave_and_the_last_admin_stays(engine: Engine) {
     let bob = t.sign_up("bob@example.com").await;
     t.app
         .store
-        .add_membership(&ada.org_id, &bob.user_id(), OrgRole::Member, t.app.now())
+        .add_membership(&ada.org_id, &bob.id.clone(), OrgRole::Member, t.app.now())
         .await
         .unwrap();
     let member_url = |u: &TestUser| t.url(&format!("/api/v1/orgs/{}/members/{}", ada.org_id, u.id));

@@ -406,7 +406,7 @@ async fn project_members_are_added_changed_and_removed(engine: Engine) {
         ]
     );
     assert_eq!(log[0].actor_id.as_deref(), Some(bob.id.as_str()));
-    assert!(log[0].details.contains(&carol.id));
+    assert!(log[0].details.contains(carol.id.as_str()));
 }
 
 async fn members_see_only_their_assigned_projects(engine: Engine) {

@@ -10,6 +10,7 @@ mod subscriptions_common;
 use common::{create_key, create_project};
 use subscriptions_common::{save_card, subscribe, GOOD_CARD};
 use tollgate_domain::ledger::GrantSource;
+use tollgate_domain::CallerId;
 use tollgate_domain::ProjectRole;
 use tollgate_server::testing::{TestApp, TestUser};
 use tollgate_store::{on_both_engines, Engine, NewGrant, UsageRecord, DAY_MS};
@@ -93,7 +94,7 @@ async fn the_overview_is_a_dashboard_with_self_ticking_steps(engine: Engine) {
         id: id.to_owned(),
         org_id: org.clone(),
         project_id: p.clone(),
-        key_id: key.clone(),
+        key_id: CallerId::from_stored(key.clone()),
         model: "qwen".to_owned(),
         input_tokens: 10,
         cached_input_tokens: 0,
@@ -166,7 +167,7 @@ async fn the_overview_is_a_dashboard_with_self_ticking_steps(engine: Engine) {
         .set_project_member(
             &org,
             &q,
-            &member.user_id(),
+            &member.id.clone(),
             ProjectRole::ProjectAdmin,
             t.app.now(),
             tollgate_store::AuditEntry {

@@ -69,7 +69,7 @@ async fn the_curl_example_works_as_pasted(engine: Engine) {
 
     // Restricted to one model: the examples name it, and still work.
     let other = "qwen2.5-coder-32b-instruct";
-    let user = t.app.store.user(&ada.user_id()).await.unwrap().unwrap();
+    let user = t.app.store.user(&ada.id.clone()).await.unwrap().unwrap();
     t.app
         .set_project_models(
             &user,

@@ -11,7 +11,7 @@ mod gateway_common;
 use serde_json::{json, Value};
 use tollgate_domain::limits::RateLimits;
 use tollgate_domain::ProjectRole;
-use tollgate_domain::{OrgId, ProjectId};
+use tollgate_domain::{CallerId, OrgId, ProjectId};
 use tollgate_server::testing::{TestApp, TestUser};
 use tollgate_store::{on_both_engines, Engine};
 
@@ -133,13 +133,23 @@ async fn a_chat_streams_is_metered_and_shows_its_cost(engine: Engine) {
     let id = a.request_id.expect("x-request-id");
 
     flush(&t).await;
-    let record = t.app.store.find_usage_record(&id).await.unwrap().unwrap();
+    let record = t
+        .app
+        .store
+        .find_usage_record(&tollgate_domain::RequestId::parse(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record.org_id, *org);
     assert_eq!(record.project_id, project);
     assert_eq!(record.model, MODEL);
     assert_eq!(record.plan, "payg");
     assert_eq!(record.output_tokens, 5);
-    assert!(record.key_id.starts_with("pgp_"), "{}", record.key_id);
+    assert!(
+        matches!(record.key_id, CallerId::Playground(_)),
+        "{}",
+        record.key_id
+    );
     assert!(
         record.cost.picos() > 0,
         "priced at the model's pay-as-you-go rates"
@@ -168,7 +178,7 @@ async fn a_chat_streams_is_metered_and_shows_its_cost(engine: Engine) {
     let second = t
         .app
         .store
-        .find_usage_record(&b.request_id.unwrap())
+        .find_usage_record(&tollgate_domain::RequestId::parse(&b.request_id.unwrap()).unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -300,7 +310,7 @@ async fn refusals_are_readable_and_change_nothing(engine: Engine) {
     // The project's allow-list applies: 403 model_not_allowed.
     t.app
         .set_project_models(
-            &t.app.store.user(&ada.user_id()).await.unwrap().unwrap(),
+            &t.app.store.user(&ada.id.clone()).await.unwrap().unwrap(),
             &OrgId::parse(org).unwrap(),
             &ProjectId::parse(&project).unwrap(),
             Some(vec![OTHER.to_owned()]),
@@ -411,7 +421,7 @@ async fn only_those_who_may_use_keys_chat(engine: Engine) {
     let csrf = page_csrf(&html);
     t.app
         .archive_project(
-            &t.app.store.user(&ada.user_id()).await.unwrap().unwrap(),
+            &t.app.store.user(&ada.id.clone()).await.unwrap().unwrap(),
             &OrgId::parse(org).unwrap(),
             &ProjectId::parse(&lab).unwrap(),
             &tollgate_server::auth::ClientInfo::default(),

@@ -321,7 +321,7 @@ async fn members_see_their_projects_only_and_no_admin_controls(engine: Engine) {
         .set_project_member(
             org,
             &p,
-            &bob.user_id(),
+            &bob.id.clone(),
             ProjectRole::ProjectAdmin,
             t.app.now(),
             tollgate_store::AuditEntry {

@@ -12,7 +12,7 @@ use tollgate_store::{on_both_engines, Engine};
 
 /// A user signed up through the API, whose cookies the test sends by hand.
 struct Raw {
-    id: String,
+    id: tollgate_domain::UserId,
     org_id: OrgId,
     session: String,
 }
@@ -29,7 +29,7 @@ async fn sign_up(t: &TestApp, email: &str) -> Raw {
     let body: serde_json::Value = r.json().await.unwrap();
     t.verify_email_of(email).await;
     Raw {
-        id: body["user"]["id"].as_str().unwrap().to_owned(),
+        id: tollgate_domain::UserId::parse(body["user"]["id"].as_str().unwrap()).unwrap(),
         org_id: OrgId::parse(body["organization"]["id"].as_str().unwrap()).unwrap(),
         session,
     }

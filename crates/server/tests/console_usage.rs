@@ -7,6 +7,7 @@
 mod common;
 
 use common::{create_key, create_project};
+use tollgate_domain::CallerId;
 use tollgate_domain::{ProjectId, ProjectRole};
 use tollgate_server::testing::{TestApp, TestUser};
 use tollgate_store::{on_both_engines, Engine, UsageRecord, DAY_MS};
@@ -34,7 +35,7 @@ async fn the_usage_pages_show_charts_tables_and_the_log(engine: Engine) {
             id: id.to_owned(),
             org_id: org.clone(),
             project_id: project.clone(),
-            key_id: key.to_owned(),
+            key_id: CallerId::from_stored(key.to_owned()),
             model: model.to_owned(),
             input_tokens: 1_000,
             cached_input_tokens: 0,
@@ -177,7 +178,7 @@ async fn a_project_page_and_the_key_table_show_usage(engine: Engine) {
         id: id.to_owned(),
         org_id: org.clone(),
         project_id: p.clone(),
-        key_id: key_a.clone(),
+        key_id: CallerId::from_stored(key_a.clone()),
         model: "qwen".to_owned(),
         input_tokens: 100,
         cached_input_tokens: 0,

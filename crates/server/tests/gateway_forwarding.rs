@@ -71,7 +71,7 @@ async fn whole_answers_are_passed_through_and_metered(engine: Engine) {
         (6, 2, 5)
     );
     assert!(!r.estimated);
-    assert_eq!(r.key_id, g.key_id);
+    assert_eq!(r.key_id.as_str(), g.key_id);
     // 4 uncached input at 1 µUSD, 2 cached at 1 µUSD (cached defaults to input), 5 output at 2.
     assert_eq!(r.cost.rounded().micros(), 6 + 10);
     assert_eq!(g.balance().await, CREDIT - 16);

@@ -6,6 +6,7 @@
 mod common;
 
 use std::time::Duration;
+use tollgate_domain::CallerId;
 
 use common::eventually;
 use tollgate_domain::ledger::GrantSource;
@@ -41,7 +42,7 @@ fn usage(t: &TestApp, org: &tollgate_domain::OrgId, cost: i64) -> UsageRecord {
         id: format!("req-{}", new_id(IdPrefix::Grant)),
         org_id: org.clone(),
         project_id: tollgate_domain::ProjectId::from_stored("prj_test".to_owned()),
-        key_id: "key_test".to_owned(),
+        key_id: CallerId::from_stored("key_test".to_owned()),
         model: "test-model".to_owned(),
         input_tokens: 10,
         cached_input_tokens: 0,

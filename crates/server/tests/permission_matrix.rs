@@ -273,7 +273,7 @@ async fn the_permission_table_holds_on_the_api(engine: Engine) {
         .await;
     let anonymous = t.client();
     let fixture = Fixture {
-        spare: spare.id.clone(),
+        spare: spare.id.to_string(),
         t,
         admin,
         member_of_p: pm_p,
@@ -323,7 +323,7 @@ async fn an_unverified_address_may_not_create_keys_or_buy_credits(engine: Engine
     .await;
     assert_eq!(status, 201);
     let (id, own_org) = (
-        body["user"]["id"].as_str().unwrap().to_owned(),
+        tollgate_domain::UserId::parse(body["user"]["id"].as_str().unwrap()).unwrap(),
         tollgate_domain::OrgId::parse(body["organization"]["id"].as_str().unwrap()).unwrap(),
     );
     let own_default = t.default_project(&own_org).await;

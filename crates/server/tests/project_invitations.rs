@@ -135,7 +135,7 @@ async fn invitations_give_access_to_the_named_projects(engine: Engine) {
     assert!(t
         .app
         .store
-        .member(&ada.org_id, &henry.user_id())
+        .member(&ada.org_id, &henry.id.clone())
         .await
         .unwrap()
         .is_none());
@@ -147,7 +147,12 @@ async fn a_demoted_admin_keeps_access_through_the_default_project(engine: Engine
     let ivan = t.sign_up("ivan@example.com").await;
     t.app
         .store
-        .add_membership(&ada.org_id, &ivan.user_id(), OrgRole::OrgAdmin, t.app.now())
+        .add_membership(
+            &ada.org_id,
+            &ivan.id.clone(),
+            OrgRole::OrgAdmin,
+            t.app.now(),
+        )
         .await
         .unwrap();
     let (s, m) = send(

@@ -8,6 +8,7 @@ mod common;
 
 use common::{create_key, create_project};
 use serde_json::Value;
+use tollgate_domain::CallerId;
 use tollgate_domain::ProjectRole;
 use tollgate_server::testing::{send, TestApp, TestUser};
 use tollgate_store::{on_both_engines, Engine, UsageRecord};
@@ -43,7 +44,7 @@ fn record(w: &World, id: &str, key: &str, model: &str, status: &str, when: &str)
         id: id.to_owned(),
         org_id: w.org.clone(),
         project_id: project.clone(),
-        key_id: key_id.clone(),
+        key_id: CallerId::from_stored(key_id.clone()),
         model: model.to_owned(),
         input_tokens: 100,
         cached_input_tokens: 10,
@@ -249,7 +250,7 @@ async fn a_csv_streams_past_the_json_cap(engine: Engine) {
     let records: Vec<UsageRecord> = (0..50_001)
         .map(|i| UsageRecord {
             id: format!("bulk-{i}"),
-            key_id: format!("key_{i:05}"),
+            key_id: CallerId::from_stored(format!("key_{i:05}")),
             ttft_ms: None,
             ..record(&w, "x", "p", "llama", "ok", "2025-06-01T10:00:00Z")
         })

@@ -1,6 +1,7 @@
 use sqlx::Row;
-use tollgate_domain::{new_id, IdPrefix, Timestamp, UserId};
+use tollgate_domain::{SessionId, Timestamp, UserId};
 
+use crate::stored_id::StoredId;
 use crate::users::User;
 use crate::{Result, Store};
 
@@ -9,14 +10,15 @@ use crate::{Result, Store};
 pub struct SessionUser {
     pub user: User,
     /// The session's public id (`ses_…`).
-    pub session_id: String,
+    pub session_id: SessionId,
     pub created_at: Timestamp,
 }
 
 /// A live session as its owner sees it in their session list.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionInfo {
-    pub id: String,
+    #[sqlx(try_from = "StoredId")]
+    pub id: SessionId,
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
     pub ip: Option<String>,
@@ -41,13 +43,13 @@ impl Store {
         expires_at: Timestamp,
         ip: Option<&str>,
         user_agent: Option<&str>,
-    ) -> Result<String> {
-        let id = new_id(IdPrefix::Session);
+    ) -> Result<SessionId> {
+        let id = SessionId::generate();
         sqlx::query(
             "INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent) \
              VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
         )
-        .bind(&id)
+        .bind(id.as_str())
         .bind(token_hash)
         .bind(user_id.as_str())
         .bind(now)
@@ -96,7 +98,7 @@ impl Store {
                 created_at: row.try_get("user_created_at")?,
                 email_verified_at: row.try_get("email_verified_at")?,
             },
-            session_id: row.try_get("session_id")?,
+            session_id: SessionId::from_stored(row.try_get("session_id")?),
             created_at: row.try_get("created_at")?,
         }))
     }
@@ -132,10 +134,14 @@ impl Store {
 
     /// Ends the session `session_id` if it is `user_id`'s; false when there is no such session
     /// of theirs (another user's id answers the same as an unknown one).
-    pub async fn delete_user_session(&self, user_id: &UserId, session_id: &str) -> Result<bool> {
+    pub async fn delete_user_session(
+        &self,
+        user_id: &UserId,
+        session_id: &SessionId,
+    ) -> Result<bool> {
         let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id = $2")
             .bind(user_id.as_str())
-            .bind(session_id)
+            .bind(session_id.as_str())
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
@@ -146,12 +152,12 @@ impl Store {
     pub async fn delete_user_sessions_except(
         &self,
         user_id: &UserId,
-        keep_session_id: Option<&str>,
+        keep_session_id: Option<&SessionId>,
     ) -> Result<u64> {
         let done =
             sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND (id IS NULL OR id <> $2)")
                 .bind(user_id.as_str())
-                .bind(keep_session_id.unwrap_or(""))
+                .bind(keep_session_id.map_or("", SessionId::as_str))
                 .execute(&self.pool)
                 .await?;
         Ok(done.rows_affected())

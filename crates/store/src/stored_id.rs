@@ -6,7 +6,7 @@
 use sqlx::any::{Any, AnyTypeInfo, AnyValueRef};
 use sqlx::error::BoxDynError;
 use sqlx::{Decode, Type};
-use tollgate_domain::{ApiKeyId, OrgId, ProjectId, UserId};
+use tollgate_domain::{ApiKeyId, OrgId, ProjectId, SessionId, UserId};
 
 /// An id column as text, on its way to a typed id.
 pub(crate) struct StoredId(String);
@@ -37,4 +37,4 @@ macro_rules! stored {
     )+};
 }
 
-stored!(ApiKeyId, OrgId, ProjectId, UserId);
+stored!(ApiKeyId, OrgId, ProjectId, SessionId, UserId);

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use sqlx::Row;
 use tollgate_domain::ledger::{OutOfRange, UsageCost};
 use tollgate_domain::usage::PICOS_PER_MICRO;
-use tollgate_domain::{Money, OrgId, ProjectId, Timestamp};
+use tollgate_domain::{CallerId, Money, OrgId, ProjectId, Timestamp};
 
 use crate::error::corrupt;
 use crate::leases::shrink_hold_in;
@@ -26,7 +26,8 @@ pub struct UsageRecord {
     pub id: String,
     pub org_id: OrgId,
     pub project_id: ProjectId,
-    pub key_id: String,
+    /// The API key, or the Playground's pass, the request was made with.
+    pub key_id: CallerId,
     pub model: String,
     pub input_tokens: i64,
     pub cached_input_tokens: i64,
@@ -132,7 +133,7 @@ impl Store {
                     .bind(&r.id)
                     .bind(r.org_id.as_str())
                     .bind(r.project_id.as_str())
-                    .bind(&r.key_id)
+                    .bind(r.key_id.as_str())
                     .bind(&r.model)
                     .bind(r.input_tokens)
                     .bind(r.cached_input_tokens)

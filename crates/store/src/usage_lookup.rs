@@ -2,19 +2,19 @@
 
 use sqlx::Row;
 use tollgate_domain::usage::UsageCost;
-use tollgate_domain::{OrgId, ProjectId};
+use tollgate_domain::{CallerId, OrgId, ProjectId, RequestId};
 
 use crate::error::corrupt;
 use crate::{Result, Store, UsageRecord};
 
 impl Store {
-    pub async fn find_usage_record(&self, id: &str) -> Result<Option<UsageRecord>> {
+    pub async fn find_usage_record(&self, id: &RequestId) -> Result<Option<UsageRecord>> {
         let Some(row) = sqlx::query(
             "SELECT id, org_id, project_id, key_id, model, input_tokens, cached_input_tokens, \
                     output_tokens, cost_picos, plan, status, latency_ms, ttft_ms, estimated, occurred_at \
              FROM usage_records WHERE id = $1",
         )
-        .bind(id)
+        .bind(id.as_str())
         .fetch_optional(&self.pool)
         .await?
         else {
@@ -34,7 +34,7 @@ impl Store {
             id: row.try_get("id")?,
             org_id: OrgId::from_stored(row.try_get("org_id")?),
             project_id: ProjectId::from_stored(row.try_get("project_id")?),
-            key_id: row.try_get("key_id")?,
+            key_id: CallerId::from_stored(row.try_get("key_id")?),
             model: row.try_get("model")?,
             input_tokens: row.try_get("input_tokens")?,
             cached_input_tokens: row.try_get("cached_input_tokens")?,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
 use sqlx::{Any, Transaction};
-use tollgate_domain::{Money, OrgId, ProjectId, Timestamp};
+use tollgate_domain::{CallerId, Money, OrgId, ProjectId, Timestamp};
 
 use crate::{max_bind_params, placeholders, Engine, Result, Store, StoreError, UsageRecord};
 
@@ -54,12 +54,12 @@ impl Grain {
     fn dims<'a>(
         self,
         project_id: &'a ProjectId,
-        key_id: &'a str,
-    ) -> (Option<&'a ProjectId>, &'a str) {
+        key_id: &'a CallerId,
+    ) -> (Option<&'a ProjectId>, Option<&'a CallerId>) {
         match self {
-            Self::Hour => (Some(project_id), key_id),
-            Self::DayProject => (Some(project_id), ""),
-            Self::Day => (None, ""),
+            Self::Hour => (Some(project_id), Some(key_id)),
+            Self::DayProject => (Some(project_id), None),
+            Self::Day => (None, None),
         }
     }
 }
@@ -155,7 +155,8 @@ pub struct RollupKey {
     pub bucket: Timestamp,
     /// `None` in the `Day` grain, which does not split by project (the column holds '').
     pub project_id: Option<ProjectId>,
-    pub key_id: String,
+    /// `None` in the daily grains, which do not split by key (the column holds '').
+    pub key_id: Option<CallerId>,
     pub model: String,
     pub plan: String,
 }
@@ -181,7 +182,7 @@ pub fn aggregate<'a>(
                     grain,
                     bucket: grain.bucket(r.occurred_at),
                     project_id: project_id.cloned(),
-                    key_id: key_id.to_owned(),
+                    key_id: key_id.cloned(),
                     model: r.model.clone(),
                     plan: r.plan.to_owned(),
                 })
@@ -244,7 +245,7 @@ pub(crate) async fn add_to_rollups_in(
                 .bind(k.grain.as_str())
                 .bind(k.bucket)
                 .bind(k.project_id.as_ref().map_or("", ProjectId::as_str))
-                .bind(&k.key_id)
+                .bind(k.key_id.as_ref().map_or("", CallerId::as_str))
                 .bind(&k.model)
                 .bind(&k.plan)
                 .bind(t.requests)
@@ -408,6 +409,7 @@ fn rows_to_map(
     for r in rows {
         let grain: String = r.try_get(1)?;
         let project_id: String = r.try_get(3)?;
+        let key_id: String = r.try_get(4)?;
         let grain = match grain.as_str() {
             "hour" => Grain::Hour,
             "day_project" => Grain::DayProject,
@@ -419,7 +421,7 @@ fn rows_to_map(
                 grain,
                 bucket: r.try_get(2)?,
                 project_id: (!project_id.is_empty()).then(|| ProjectId::from_stored(project_id)),
-                key_id: r.try_get(4)?,
+                key_id: (!key_id.is_empty()).then(|| CallerId::from_stored(key_id)),
                 model: r.try_get(5)?,
                 plan: r.try_get(6)?,
             },

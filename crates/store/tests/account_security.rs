@@ -5,7 +5,7 @@
 mod common;
 
 use common::{new_user, NOW};
-use tollgate_domain::{ids, IdPrefix, UserId};
+use tollgate_domain::{ids, IdPrefix, SessionId, UserId};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{on_both_engines, Engine, OutgoingEmail, Store, StoreError};
 
@@ -22,7 +22,7 @@ fn reset_email(to: &str) -> OutgoingEmail {
     }
 }
 
-async fn session(store: &Store, hash: &str, user: &UserId, at: i64, ua: Option<&str>) -> String {
+async fn session(store: &Store, hash: &str, user: &UserId, at: i64, ua: Option<&str>) -> SessionId {
     store
         .create_session(hash, user, at, at + 30 * DAY, Some("10.0.0.1"), ua)
         .await

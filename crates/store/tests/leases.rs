@@ -6,6 +6,7 @@
 
 use tollgate_domain::ledger::{GrantSource, UsageCost};
 use tollgate_domain::usage::PICOS_PER_MICRO;
+use tollgate_domain::CallerId;
 use tollgate_domain::{Email, Money, Name, OrgId, ProjectId};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{
@@ -71,7 +72,7 @@ fn record(org: &OrgId, id: &str, cost: i64) -> UsageRecord {
         id: id.into(),
         org_id: org.clone(),
         project_id: ProjectId::from_stored("prj_x".into()),
-        key_id: "key_x".into(),
+        key_id: CallerId::from_stored("key_x".into()),
         model: "m".into(),
         input_tokens: 10,
         cached_input_tokens: 0,

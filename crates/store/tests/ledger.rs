@@ -7,6 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tollgate_domain::ledger::{GrantSource, UsageCost};
 use tollgate_domain::usage::PICOS_PER_MICRO;
+use tollgate_domain::CallerId;
 use tollgate_domain::{Email, Money, Name, OrgId, ProjectId};
 use tollgate_store::testing::{held, TestDb};
 use tollgate_store::{on_both_engines, Engine, Granted, NewGrant, NewUser, Store, UsageRecord};
@@ -377,7 +378,7 @@ async fn usage_records_are_stored_once(engine: Engine) {
         id: id.into(),
         org_id: org.clone(),
         project_id: ProjectId::from_stored("prj_x".into()),
-        key_id: "key_x".into(),
+        key_id: CallerId::from_stored("key_x".into()),
         model: "m".into(),
         input_tokens: 10,
         cached_input_tokens: 0,

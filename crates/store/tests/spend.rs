@@ -11,6 +11,7 @@ use common::{audit, new_user, NOW};
 use tollgate_domain::ledger::UsageCost;
 use tollgate_domain::limits::spend::{period_of, SpendScope, Thresholds};
 use tollgate_domain::usage::PICOS_PER_MICRO;
+use tollgate_domain::CallerId;
 use tollgate_domain::{Money, OrgId, ProjectId};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{
@@ -49,7 +50,7 @@ fn record(org: &OrgId, id: &str, micros: i64, at: i64) -> UsageRecord {
         id: id.into(),
         org_id: org.clone(),
         project_id: ProjectId::from_stored("prj_p".into()),
-        key_id: "key_k".into(),
+        key_id: CallerId::from_stored("key_k".into()),
         model: "m".into(),
         input_tokens: 10,
         cached_input_tokens: 0,

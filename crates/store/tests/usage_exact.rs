@@ -9,6 +9,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tollgate_domain::ledger::{usage_cost, GrantSource, TokenCounts, TokenPrices, LEDGER_LIMIT};
 use tollgate_domain::usage::{UsageCost, PICOS_PER_MICRO};
+use tollgate_domain::CallerId;
 use tollgate_domain::{Email, Money, Name, OrgId, ProjectId};
 use tollgate_store::testing::{held, TestDb};
 use tollgate_store::{on_both_engines, Engine, NewGrant, NewUser, Store, StoreError, UsageRecord};
@@ -55,7 +56,7 @@ fn record(id: String, org: &OrgId, tokens: TokenCounts, cost: UsageCost) -> Usag
         id,
         org_id: org.clone(),
         project_id: ProjectId::from_stored("prj_x".into()),
-        key_id: "key_x".into(),
+        key_id: CallerId::from_stored("key_x".into()),
         model: "m".into(),
         input_tokens: tokens.input,
         cached_input_tokens: tokens.cached_input,

@@ -7,6 +7,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use tollgate_domain::CallerId;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -36,7 +37,7 @@ fn record(org_id: &OrgId, n: u64) -> UsageRecord {
         id: format!("req-{n}"),
         org_id: org_id.clone(),
         project_id: ProjectId::from_stored(format!("prj_{}", rng.gen_range(0..3))),
-        key_id: format!("key_{}", rng.gen_range(0..5)),
+        key_id: CallerId::from_stored(format!("key_{}", rng.gen_range(0..5))),
         model: ["llama-8b", "llama-70b", "qwen, \"big\""][rng.gen_range(0..3)].to_owned(),
         input_tokens: rng.gen_range(0..5_000),
         cached_input_tokens: rng.gen_range(0..100),

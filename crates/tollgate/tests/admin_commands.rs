@@ -7,6 +7,7 @@ mod support;
 
 use support::run;
 use tollgate_domain::ledger::GrantSource;
+use tollgate_domain::CallerId;
 use tollgate_domain::{new_id, secret, IdPrefix};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{on_both_engines, Engine, Store};
@@ -273,7 +274,7 @@ async fn usage_rebuild_rollups_repairs_drifted_rollups(engine: Engine) {
             id: format!("req-{n}"),
             org_id: org_id.clone(),
             project_id: tollgate_domain::ProjectId::from_stored("prj_1".into()),
-            key_id: format!("key_{}", n % 3),
+            key_id: CallerId::from_stored(format!("key_{}", n % 3)),
             model: MODEL.into(),
             input_tokens: 100 + n,
             cached_input_tokens: 0,

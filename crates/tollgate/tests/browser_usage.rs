@@ -9,6 +9,7 @@ use serde_json::json;
 use support::webdriver::Browser;
 use support::{Server, TempDir};
 use tollgate_domain::usage::UsageCost;
+use tollgate_domain::CallerId;
 use tollgate_store::{Store, StoreOptions, UsageRecord, DAY_MS};
 
 fn now_ms() -> i64 {
@@ -32,7 +33,7 @@ async fn seed(data: &TempDir, org_id: &tollgate_domain::OrgId) -> String {
         id: id.to_owned(),
         org_id: org_id.clone(),
         project_id: project.id.clone(),
-        key_id: "key_browser".to_owned(),
+        key_id: CallerId::from_stored("key_browser".to_owned()),
         model: model.to_owned(),
         input_tokens: 1_000,
         cached_input_tokens: 0,

@@ -109,7 +109,7 @@ pub struct SessionView {
 impl From<SessionSummary> for SessionView {
     fn from(s: SessionSummary) -> Self {
         Self {
-            id: s.id,
+            id: s.id.into_string(),
             device: s.device,
             ip: s.ip,
             created_at: rfc3339(s.created_at),

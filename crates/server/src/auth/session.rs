@@ -17,7 +17,7 @@ pub struct CurrentSession {
     pub user: User,
     pub token: String,
     /// The session's public id (`ses_…`), as the session list shows it.
-    pub session_id: String,
+    pub session_id: tollgate_domain::SessionId,
 }
 
 /// The value of cookie `name` in the request.

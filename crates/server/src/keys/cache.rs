@@ -14,12 +14,13 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use tollgate_domain::{OrgId, ProjectId, Timestamp};
+use tollgate_domain::{CallerId, OrgId, ProjectId, Timestamp};
 
 /// Who a valid key speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyIdentity {
-    pub key_id: String,
+    /// The API key, or the Playground's pass that stands in for one.
+    pub key_id: CallerId,
     pub org_id: OrgId,
     pub project_id: ProjectId,
     /// The models the project may call; `None`: all.
@@ -144,7 +145,7 @@ impl KeyCache {
     }
 
     pub fn forget_key(&self, key_id: &str) {
-        self.forget(|id| id.key_id == key_id);
+        self.forget(|id| id.key_id.as_str() == key_id);
     }
 
     pub fn forget_project(&self, project_id: &str) {
@@ -226,7 +227,7 @@ mod tests {
         Arc::new(Entry::new(
             [0; 32],
             KeyIdentity {
-                key_id: key.into(),
+                key_id: CallerId::from_stored(key.into()),
                 org_id: OrgId::from_stored(org.into()),
                 project_id: ProjectId::from_stored(project.into()),
                 allowed_models: None,

@@ -10,7 +10,7 @@ pub mod cache;
 use std::sync::Arc;
 
 use tollgate_domain::api_key::{digests_match, KeyFormatError, PresentedKey};
-use tollgate_domain::{ApiKeyId, Clock};
+use tollgate_domain::{CallerId, Clock};
 use tollgate_store::{KeyCredentials, Store, StoreError};
 
 use cache::{Entry, Lookup};
@@ -95,8 +95,10 @@ impl KeyAuthenticator {
             return;
         }
         let store = self.store.clone();
-        // The identity's key id was read from the key's row (`entry_from`).
-        let key_id = ApiKeyId::from_stored(entry.identity.key_id.clone());
+        // Only API keys are cached here (`entry_from`); a Playground pass is never.
+        let Some(key_id) = entry.identity.key_id.api_key().cloned() else {
+            return;
+        };
         tokio::spawn(async move {
             if let Err(e) = store.touch_api_key(&key_id, now, LAST_USED_EVERY_MS).await {
                 tracing::warn!(error = %e, key = %key_id, "could not record an API key's last use");
@@ -137,7 +139,7 @@ fn entry_from(c: KeyCredentials) -> Result<Entry, KeyAuthError> {
     Ok(Entry::new(
         digest,
         KeyIdentity {
-            key_id: c.key_id.into_string(),
+            key_id: CallerId::ApiKey(c.key_id),
             org_id: c.org_id,
             project_id: c.project_id,
             allowed_models: c.allowed_models,

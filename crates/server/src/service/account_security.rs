@@ -14,7 +14,7 @@ use crate::service::{Page, ServiceError, ServiceResult};
 /// A live session as its owner sees it.
 #[derive(Debug, Clone)]
 pub struct SessionSummary {
-    pub id: String,
+    pub id: SessionId,
     /// "Firefox on Linux", from the User-Agent the session was started with.
     pub device: String,
     pub ip: Option<String>,

@@ -11,10 +11,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use tollgate_domain::{OrgId, ProjectId, RequestId};
+use tollgate_domain::{CallerId, OrgId, PlaygroundPassId, ProjectId, RequestId};
 
 use tollgate_domain::secret::digest;
-use tollgate_domain::{new_id, IdPrefix, ProjectAction, Timestamp};
+use tollgate_domain::{ProjectAction, Timestamp};
 use tollgate_store::UsageRecord;
 
 use crate::app::App;
@@ -30,12 +30,17 @@ const MAX_PASSES: usize = 10_000;
 /// The passes minted by this process, by (session digest, project).
 #[derive(Default)]
 pub struct PlaygroundPasses {
-    passes: Mutex<HashMap<(String, String), (String, Timestamp)>>,
+    passes: Mutex<HashMap<(String, String), (PlaygroundPassId, Timestamp)>>,
 }
 
 impl PlaygroundPasses {
     /// The id of the live pass for `session_digest` and `project_id`, minted when there is none.
-    fn pass_id(&self, session_digest: String, project_id: &str, now: Timestamp) -> String {
+    fn pass_id(
+        &self,
+        session_digest: String,
+        project_id: &str,
+        now: Timestamp,
+    ) -> PlaygroundPassId {
         let mut passes = self.passes.lock().unwrap_or_else(PoisonError::into_inner);
         if passes.len() >= MAX_PASSES {
             passes.retain(|_, (_, expires)| *expires > now);
@@ -44,7 +49,7 @@ impl PlaygroundPasses {
         match passes.get(&key) {
             Some((id, expires)) if *expires > now => id.clone(),
             _ => {
-                let id = new_id(IdPrefix::PlaygroundPass);
+                let id = PlaygroundPassId::generate();
                 passes.insert(key, (id.clone(), now.saturating_add(PASS_TTL_MS)));
                 id
             }
@@ -80,7 +85,7 @@ impl App {
             .playground
             .pass_id(digest(&session.token), project_id, self.now());
         Ok(Arc::new(KeyIdentity {
-            key_id,
+            key_id: CallerId::Playground(key_id),
             org_id: access.project.org_id,
             project_id: access.project.id,
             allowed_models,

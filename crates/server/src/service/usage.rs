@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tollgate_domain::ledger::{usage_cost, TokenCounts, TokenPrices, UsageCost};
 use tollgate_domain::secret;
 use tollgate_domain::usage::check_occurred_at;
-use tollgate_domain::{ApiKeyId, OrgId, ProjectId, ValidationError};
+use tollgate_domain::{ApiKeyId, CallerId, OrgId, ProjectId, ValidationError};
 use tollgate_store::UsageRecord;
 
 use crate::app::App;
@@ -174,16 +174,16 @@ impl App {
             // Each record's key is read here: a malformed one rejects that record alone.
             let owner = match ApiKeyId::parse(&r.key_id) {
                 Some(key_id) => match owners.get(&key_id) {
-                    Some(o) => o.clone(),
+                    Some(o) => o.clone().map(|o| (key_id, o)),
                     None => {
                         let o = self.store.key_owner(&key_id).await?;
-                        owners.insert(key_id, o.clone());
-                        o
+                        owners.insert(key_id.clone(), o.clone());
+                        o.map(|o| (key_id, o))
                     }
                 },
                 None => None,
             };
-            let Some((org_id, project_id)) = owner else {
+            let Some((key_id, (org_id, project_id))) = owner else {
                 reject(format!("unknown key '{}'", r.key_id));
                 continue;
             };
@@ -214,7 +214,7 @@ impl App {
                 id: r.id,
                 org_id,
                 project_id,
-                key_id: r.key_id,
+                key_id: CallerId::ApiKey(key_id),
                 model: r.model,
                 input_tokens: r.input_tokens,
                 cached_input_tokens: r.cached_input_tokens,

@@ -178,7 +178,9 @@ impl Gateway {
         self.t
             .app
             .store
-            .find_usage_record(id)
+            .find_usage_record(
+                &tollgate_domain::RequestId::parse(id).expect("x-request-id is a request id"),
+            )
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("no usage record {id}"))
