@@ -4,7 +4,9 @@
 //! 2 s at the same rate, unmeasured, so that leases and pools are sized for the load)
 //! against `tollgate mock-upstream` directly, then through `tollgate serve` (key auth, plan,
 //! credit admission from a lease, rate limits far above the load, metering through the batched
-//! writer), on SQLite and on PostgreSQL, in one run. Then the highest rate each sustains
+//! writer), on SQLite and on PostgreSQL, in one run; then both at once ("paired": each at
+//! 2,000 requests/s, due at the same instants, so that a slow moment of the machine falls on
+//! both). Then the highest rate each sustains
 //! (closed loop, 32 connections), and a check that the usage records written equal the requests
 //! answered.
 //!
