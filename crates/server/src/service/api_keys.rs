@@ -10,9 +10,7 @@ use tollgate_store::{ApiKey, Conflict, NewKey, StoreError, User};
 use crate::app::App;
 use crate::auth::ClientInfo;
 use crate::service::projects::ProjectAccess;
-use crate::service::{
-    audit, check_cursor, cursor_error, not_found_as, Page, ServiceError, ServiceResult,
-};
+use crate::service::{audit, not_found_as, page_of, Page, ServiceError, ServiceResult};
 
 /// A key just created: `secret` is the full key, shown once and never stored.
 pub struct CreatedKey {
@@ -32,13 +30,11 @@ impl App {
         let access = self
             .project_access(user, org_id, project_id, ProjectAction::View)
             .await?;
-        check_cursor(after, IdPrefix::ApiKey)?;
-        let rows = self
-            .store
-            .api_keys(project_id, tollgate_store::PageRequest::after(after, limit))
-            .await
-            .map_err(cursor_error)?;
-        Ok((access, Page::from_rows(rows, limit)))
+        let page = page_of(after, IdPrefix::ApiKey, limit, |page| {
+            self.store.api_keys(project_id, page)
+        })
+        .await?;
+        Ok((access, page))
     }
 
     /// The live keys of every active project ("All projects": org admins only).
@@ -51,13 +47,10 @@ impl App {
     ) -> ServiceResult<Page<ApiKey>> {
         self.org_access_for(user, org_id, OrgAction::ViewAllProjects)
             .await?;
-        check_cursor(after, IdPrefix::ApiKey)?;
-        let rows = self
-            .store
-            .org_api_keys(org_id, tollgate_store::PageRequest::after(after, limit))
-            .await
-            .map_err(cursor_error)?;
-        Ok(Page::from_rows(rows, limit))
+        page_of(after, IdPrefix::ApiKey, limit, |page| {
+            self.store.org_api_keys(org_id, page)
+        })
+        .await
     }
 
     pub async fn create_api_key(

@@ -16,7 +16,7 @@ use crate::app::App;
 use crate::auth::ClientInfo;
 use crate::payments::{CardInput, PaymentError, PaymentProvider};
 use crate::service::charges::{declined, ChargeSpec};
-use crate::service::{audit, check_cursor, cursor_error, Page, ServiceError, ServiceResult};
+use crate::service::{audit, page_of, Page, ServiceError, ServiceResult};
 
 /// What the Billing overview shows.
 pub struct BillingOverview {
@@ -284,13 +284,10 @@ impl App {
     ) -> ServiceResult<Page<Grant>> {
         self.org_access_for(user, org_id, OrgAction::ManageBilling)
             .await?;
-        check_cursor(after, IdPrefix::Grant)?;
-        let rows = self
-            .store
-            .credit_grants(org_id, tollgate_store::PageRequest::after(after, limit))
-            .await
-            .map_err(cursor_error)?;
-        Ok(Page::from_rows(rows, limit))
+        page_of(after, IdPrefix::Grant, limit, |page| {
+            self.store.credit_grants(org_id, page)
+        })
+        .await
     }
 
     pub async fn list_payments(
@@ -302,13 +299,10 @@ impl App {
     ) -> ServiceResult<Page<Payment>> {
         self.org_access_for(user, org_id, OrgAction::ManageBilling)
             .await?;
-        check_cursor(after, IdPrefix::Payment)?;
-        let rows = self
-            .store
-            .payments(org_id, tollgate_store::PageRequest::after(after, limit))
-            .await
-            .map_err(cursor_error)?;
-        Ok(Page::from_rows(rows, limit))
+        page_of(after, IdPrefix::Payment, limit, |page| {
+            self.store.payments(org_id, page)
+        })
+        .await
     }
 
     pub async fn payment_receipt(

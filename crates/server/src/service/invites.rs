@@ -10,7 +10,7 @@ use tollgate_store::{Invitation, InviteError, NewInvitation, OutgoingEmail, Reis
 use crate::app::App;
 use crate::auth::ClientInfo;
 use crate::email::templates::Invitation as InvitationEmail;
-use crate::service::{audit, check_cursor, cursor_error, Page, ServiceError, ServiceResult};
+use crate::service::{audit, page_of, Page, ServiceError, ServiceResult};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -263,18 +263,11 @@ impl App {
     ) -> ServiceResult<Page<Invitation>> {
         self.org_access_for(user, org_id, OrgAction::ManageMembers)
             .await?;
-        check_cursor(after, IdPrefix::Invite)?;
         let since = self.now() - LIST_REJECTED_FOR_MS;
-        let rows = self
-            .store
-            .list_invitations(
-                org_id,
-                since,
-                tollgate_store::PageRequest::after(after, limit),
-            )
-            .await
-            .map_err(cursor_error)?;
-        Ok(Page::from_rows(rows, limit))
+        page_of(after, IdPrefix::Invite, limit, |page| {
+            self.store.list_invitations(org_id, since, page)
+        })
+        .await
     }
 
     pub async fn resend_invitation(

@@ -7,9 +7,7 @@ use tollgate_store::{Conflict, Member, StoreError, User};
 
 use crate::app::App;
 use crate::auth::ClientInfo;
-use crate::service::{
-    audit, check_cursor, cursor_error, keys_lost_audit, Page, ServiceError, ServiceResult,
-};
+use crate::service::{audit, keys_lost_audit, page_of, Page, ServiceError, ServiceResult};
 
 fn last_admin() -> ServiceError {
     ServiceError::Conflict {
@@ -43,17 +41,10 @@ impl App {
                 return Err(ValidationError::new("q", "The search is too long.").into());
             }
         }
-        check_cursor(after, IdPrefix::User)?;
-        let rows = self
-            .store
-            .list_members(
-                org_id,
-                search,
-                tollgate_store::PageRequest::after(after, limit),
-            )
-            .await
-            .map_err(cursor_error)?;
-        Ok(Page::from_rows(rows, limit))
+        page_of(after, IdPrefix::User, limit, |page| {
+            self.store.list_members(org_id, search, page)
+        })
+        .await
     }
 
     pub async fn change_member_role(

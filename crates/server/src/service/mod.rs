@@ -242,14 +242,31 @@ pub(crate) fn invalid_cursor() -> ServiceError {
 
 /// Checks an `after` cursor's shape before it reaches the database (PostgreSQL refuses NUL
 /// bytes outright; garbage must be a clear 400, never a 500).
-pub(crate) fn check_cursor(
-    after: Option<&str>,
-    prefix: tollgate_domain::IdPrefix,
-) -> ServiceResult<()> {
+fn check_cursor(after: Option<&str>, prefix: tollgate_domain::IdPrefix) -> ServiceResult<()> {
     match after {
         Some(a) if !tollgate_domain::ids::is_well_formed(prefix, a) => Err(invalid_cursor()),
         _ => Ok(()),
     }
+}
+
+/// One page of a list, the one way every list pages (decision 0010): the `after` cursor
+/// must name an id of the list's kind (400 `invalid_cursor` before any query), `fetch` asks
+/// the store for `limit` + 1 rows after it, and a cursor that names nothing there is the same
+/// 400.
+pub(crate) async fn page_of<'a, T, Fut>(
+    after: Option<&'a str>,
+    kind: tollgate_domain::IdPrefix,
+    limit: i64,
+    fetch: impl FnOnce(tollgate_store::PageRequest<'a>) -> Fut,
+) -> ServiceResult<Page<T>>
+where
+    Fut: std::future::Future<Output = Result<Vec<T>, StoreError>>,
+{
+    check_cursor(after, kind)?;
+    let rows = fetch(tollgate_store::PageRequest::after(after, limit))
+        .await
+        .map_err(cursor_error)?;
+    Ok(Page::from_rows(rows, limit))
 }
 
 /// A list's store error: `NotFound` there means the `after` cursor named nothing.

@@ -12,8 +12,7 @@ use crate::app::App;
 use crate::auth::ClientInfo;
 use crate::service::projects::ProjectAccess;
 use crate::service::{
-    audit, check_cursor, cursor_error, keys_lost_audit, not_found_as, Page, ServiceError,
-    ServiceResult,
+    audit, keys_lost_audit, not_found_as, page_of, Page, ServiceError, ServiceResult,
 };
 
 impl App {
@@ -28,13 +27,11 @@ impl App {
         let access = self
             .project_access(user, org_id, project_id, ProjectAction::View)
             .await?;
-        check_cursor(after, IdPrefix::User)?;
-        let rows = self
-            .store
-            .project_members(project_id, tollgate_store::PageRequest::after(after, limit))
-            .await
-            .map_err(cursor_error)?;
-        Ok((access, Page::from_rows(rows, limit)))
+        let page = page_of(after, IdPrefix::User, limit, |page| {
+            self.store.project_members(project_id, page)
+        })
+        .await?;
+        Ok((access, page))
     }
 
     /// Gives an organization member a role in the project, or changes it.

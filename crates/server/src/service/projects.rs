@@ -12,9 +12,7 @@ use tollgate_store::{
 
 use crate::app::App;
 use crate::auth::ClientInfo;
-use crate::service::{
-    audit, check_cursor, cursor_error, not_found_as, Page, ServiceError, ServiceResult,
-};
+use crate::service::{audit, not_found_as, page_of, Page, ServiceError, ServiceResult};
 
 /// A caller's access to one project: their membership of its organization and their role in it
 /// (`None` for org admins, who administer every project without one).
@@ -113,26 +111,16 @@ impl App {
         limit: i64,
     ) -> ServiceResult<(Membership, Page<ProjectWithRole>)> {
         let membership = self.org_access(user, org_id).await?;
-        check_cursor(after, IdPrefix::Project)?;
         let all = allows(membership.role, OrgAction::ViewAllProjects);
-        let rows = self
-            .store
-            .visible_projects(
-                org_id,
-                &user.id,
-                all,
-                tollgate_store::PageRequest::after(after, limit),
-            )
-            .await
-            .map_err(cursor_error)?;
-        let rows = rows
-            .into_iter()
-            .map(|p| ProjectWithRole {
-                role: effective_role(&membership, p.role),
-                project: p.project,
-            })
-            .collect();
-        Ok((membership, Page::from_rows(rows, limit)))
+        let page = page_of(after, IdPrefix::Project, limit, |page| {
+            self.store.visible_projects(org_id, &user.id, all, page)
+        })
+        .await?
+        .map(|p| ProjectWithRole {
+            role: effective_role(&membership, p.role),
+            project: p.project,
+        });
+        Ok((membership, page))
     }
 
     pub async fn create_project(
