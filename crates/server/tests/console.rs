@@ -386,7 +386,73 @@ async fn assets_are_served_by_the_binary(engine: Engine) {
     );
 }
 
+async fn a_sign_up_keeps_where_it_was_going(engine: Engine) {
+    let t = TestApp::spawn(engine).await;
+    // The login page's way to sign up carries `next`, and the sign-up form keeps it.
+    let c = t.client();
+    let (_, login) = page(&c, t.url("/login?next=/account")).await;
+    // (`/` HTML-escaped in the attribute, as every value is.)
+    assert!(
+        login.contains(r#"href="/signup?next=&#x2f;account""#),
+        "{login}"
+    );
+    let (_, html) = page(&c, t.url("/signup?next=/account")).await;
+    assert!(
+        html.contains(r#"name="next" value="&#x2f;account""#),
+        "{html}"
+    );
+    let token = csrf_of(&html);
+
+    // Refused: the page is drawn again with `next` still in it.
+    let bad = [
+        ("csrf", token.as_str()),
+        ("name", "Ada"),
+        ("email", "ada@"),
+        ("password", PASSWORD),
+        ("next", "/account"),
+    ];
+    let r = c.post(t.url("/signup")).form(&bad).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains(r#"name="next" value="&#x2f;account""#),
+        "{html}"
+    );
+
+    // Accepted: it goes there.
+    let good = [
+        ("csrf", token.as_str()),
+        ("name", "Ada"),
+        ("email", "ada@example.com"),
+        ("password", PASSWORD),
+        ("next", "/account"),
+    ];
+    let r = c.post(t.url("/signup")).form(&good).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/account");
+
+    // Another site is never a place to go: the new organization instead.
+    let c2 = t.client();
+    let (_, html) = page(&c2, t.url("/signup")).await;
+    let elsewhere = [
+        ("csrf", csrf_of(&html)),
+        ("name", "Bob".into()),
+        ("email", "bob@example.com".into()),
+        ("password", PASSWORD.into()),
+        ("next", "//evil.example/x".into()),
+    ];
+    let r = c2
+        .post(t.url("/signup"))
+        .form(&elsewhere)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(location(&r).starts_with("/o/org_"), "{}", location(&r));
+}
+
 on_both_engines!(
+    a_sign_up_keeps_where_it_was_going,
     sign_up_through_the_form,
     login_logout_and_next,
     settings_for_admins_and_members,

@@ -232,6 +232,8 @@ pub struct SignupForm {
     #[serde(default)]
     name: String,
     invite: Option<String>,
+    /// Where to go once signed up (a local path; `safe_next`), kept through a refusal.
+    next: Option<String>,
 }
 
 pub async fn signup(
@@ -251,6 +253,7 @@ pub async fn signup(
         return Redirect::to(&format!("/invites/{}", urlencode(token))).into_response();
     }
     let email = invite_email.clone().unwrap_or_else(|| form.email.clone());
+    let next = safe_next(form.next.as_deref());
     let input = SignupInput {
         email: &email,
         password: &form.password,
@@ -264,6 +267,7 @@ pub async fn signup(
                     Ok(invitation) => format!("/o/{}?notice=joined", urlencode(&invitation.org_id)),
                     Err(_) => format!("/invites/{}", urlencode(token)),
                 },
+                None if next != "/" => next,
                 None => format!("/o/{}", urlencode(&org.id)),
             };
             (
@@ -295,7 +299,7 @@ pub async fn signup(
                     password: None,
                 },
                 errors,
-                next: None,
+                next: Some(&next),
                 error,
                 invite_email: invite_email.as_deref(),
                 invite_token: invite_email.as_ref().and(invite_token),
