@@ -294,6 +294,15 @@ fn ms(d: Duration) -> String {
 }
 
 #[allow(clippy::cast_precision_loss)]
+/// Whether an added p99 meets DESIGN §5's target.
+fn verdict(added: Duration) -> &'static str {
+    if added <= Duration::from_millis(1) {
+        "met"
+    } else {
+        "NOT met"
+    }
+}
+
 fn per_second(count: usize, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64()
 }
@@ -426,20 +435,12 @@ limits = {{ rpm = 100000000, tpm = 1000000000, rpd = 1000000000, tpd = 100000000
     println!(
         "  paired p99 added by the gateway: {} (target ≤ 1 ms: {})",
         ms(paired_added),
-        if paired_added <= Duration::from_millis(1) {
-            "met"
-        } else {
-            "NOT met"
-        }
+        verdict(paired_added)
     );
     println!(
         "  p99 added by the gateway: {} (target ≤ 1 ms: {})",
         ms(added),
-        if added <= Duration::from_millis(1) {
-            "met"
-        } else {
-            "NOT met"
-        }
+        verdict(added)
     );
     println!(
         "  highest rate sustained ({CONNECTIONS} connections, closed loop): directly {d_max:.0} req/s, through serve {g_max:.0} req/s"
