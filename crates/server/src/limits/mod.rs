@@ -218,6 +218,9 @@ async fn lease_ahead(inner: Arc<Inner>, need: Need) {
 pub struct Limiter {
     inner: Arc<Inner>,
     pub settings: SettingsCache,
+    /// Leases ahead of need still running: giving every slice back waits for them first, so
+    /// that none takes a slice after the last one went back.
+    ahead: crate::jobs::Background,
 }
 
 impl Limiter {
@@ -230,6 +233,7 @@ impl Limiter {
                 gates: Mutex::default(),
             }),
             settings: SettingsCache::default(),
+            ahead: crate::jobs::Background::default(),
         }
     }
 
@@ -437,7 +441,11 @@ impl Limiter {
                 .collect()
         };
         for need in low {
-            tokio::spawn(lease_ahead(self.inner.clone(), need.clone()));
+            let (inner, need) = (self.inner.clone(), need.clone());
+            self.ahead.spawn("rate-limit lease ahead", async move {
+                lease_ahead(inner, need).await;
+                Ok(())
+            });
         }
     }
 

@@ -32,8 +32,10 @@ impl Limiter {
         });
     }
 
-    /// Gives every slice back (shutdown).
+    /// Gives every slice back (shutdown), once the leases ahead of need already started have
+    /// finished — one still running would otherwise take a slice after the last went back.
     pub async fn give_back_all(&self) {
+        self.ahead.idle().await;
         self.give_back_where(|_| true).await;
     }
 
