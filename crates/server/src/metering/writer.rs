@@ -5,9 +5,9 @@
 //! other reason (database unreachable) stays queued and is tried again at the next tick.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{oneshot, Notify};
 use tokio::time::MissedTickBehavior;
 use tollgate_domain::limits::spend::SpendScope;
 use tollgate_domain::usage::UsageCost;
@@ -24,21 +24,45 @@ pub(super) struct Queued {
     pub spend: Vec<(SpendScope, SpendLease)>,
 }
 
-enum Msg {
-    Record(Box<Queued>),
-    /// Answered once everything queued before it is stored.
-    Flush(oneshot::Sender<()>),
+/// What requests hand the writer, under one lock: pushing a record is a push onto a vector,
+/// not a message that wakes the writer's task (at thousands of requests a second, a wake per
+/// record is a context switch per request). The writer takes everything at its tick, or at
+/// once when `flush_records` are queued or someone waits for a flush.
+#[derive(Default)]
+struct Queue {
+    records: Vec<Queued>,
+    /// Answered once everything queued before them is stored.
+    waiting: Vec<oneshot::Sender<()>>,
+    /// The handle is gone: store what is queued and stop.
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Notify,
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 pub(super) struct WriterHandle {
-    tx: mpsc::UnboundedSender<Msg>,
+    shared: Arc<Shared>,
+    flush_records: usize,
 }
 
 impl WriterHandle {
     pub fn spawn(inner: Arc<Inner>) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(inner, rx));
-        Self { tx }
+        let shared = Arc::new(Shared::default());
+        let flush_records = inner.config.flush_records;
+        tokio::spawn(run(inner, shared.clone()));
+        Self {
+            shared,
+            flush_records,
+        }
     }
 
     pub fn push(
@@ -47,63 +71,64 @@ impl WriterHandle {
         lease: Option<Arc<Lease<Credit>>>,
         spend: Vec<(SpendScope, SpendLease)>,
     ) {
-        if self
-            .tx
-            .send(Msg::Record(Box::new(Queued {
+        let full = {
+            let mut queue = self.shared.queue();
+            queue.records.push(Queued {
                 record,
                 lease,
                 spend,
-            })))
-            .is_err()
-        {
-            tracing::error!("the usage writer has stopped; a usage record is lost");
+            });
+            queue.records.len() >= self.flush_records
+        };
+        if full {
+            self.shared.wake.notify_one();
         }
     }
 
     /// Waits until everything pushed before this call is stored (or dropped as bad).
     pub async fn flush(&self) {
         let (done, stored) = oneshot::channel();
-        if self.tx.send(Msg::Flush(done)).is_ok() {
-            let _ = stored.await;
-        }
+        self.shared.queue().waiting.push(done);
+        self.shared.wake.notify_one();
+        let _ = stored.await;
     }
 }
 
-async fn run(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Msg>) {
+impl Drop for WriterHandle {
+    fn drop(&mut self) {
+        self.shared.queue().closed = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+async fn run(inner: Arc<Inner>, shared: Arc<Shared>) {
     let mut batch: Vec<Queued> = Vec::new();
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
     let mut tick = tokio::time::interval(inner.config.flush_interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        let mut closed = false;
         tokio::select! {
-            msg = rx.recv() => match msg {
-                Some(Msg::Record(q)) => {
-                    batch.push(*q);
-                    if batch.len() < inner.config.flush_records {
-                        continue;
-                    }
-                }
-                Some(Msg::Flush(done)) => waiting.push(done),
-                None => closed = true,
-            },
+            () = shared.wake.notified() => {}
             _ = tick.tick() => {}
         }
+        let closed = {
+            let mut queue = shared.queue();
+            batch.append(&mut queue.records);
+            waiting.append(&mut queue.waiting);
+            queue.closed
+        };
         if !batch.is_empty() {
             let (orgs, outcome) = write(&inner, &mut batch).await;
             // Before any `flush` waiter is answered: what the hook starts is already running.
             if let (false, Some(hook)) = (orgs.is_empty(), inner.after_spent.get()) {
                 hook(orgs);
             }
-            match outcome {
-                Ok(()) => {}
-                Err(e) => {
-                    tracing::warn!(records = batch.len(), error = %e, "storing usage failed; will retry");
-                    if closed {
-                        return;
-                    }
-                    continue;
+            if let Err(e) = outcome {
+                tracing::warn!(records = batch.len(), error = %e, "storing usage failed; will retry");
+                if closed {
+                    return;
                 }
+                continue;
             }
         }
         for done in waiting.drain(..) {
