@@ -74,6 +74,36 @@ async fn org_limits_show_source_and_use(engine: Engine) {
     assert_eq!(limit(&body, LOCAL, "tpm")["source"], "pay_as_you_go");
 }
 
+/// A setting changed where neither this process nor the change log saw it (by hand, in the
+/// database) arrives once the cached entry is a minute old by the injected clock.
+async fn cached_limits_expire_by_the_injected_clock(engine: Engine) {
+    let nowhere = dead_url().await;
+    let g = Gateway::start(engine, &[&nowhere]).await;
+    let url = g.t.url(&format!("/api/v1/orgs/{}/limits", g.user.org_id));
+    let (s, body) = send(g.user.client.get(&url)).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(limit(&body, LOCAL, "rpm")["limit"], 1000);
+    g.t.app
+        .store
+        .execute_for_bench(&format!(
+            "INSERT INTO org_model_limits (org_id, model, rpm, updated_at) VALUES ('{}', '{LOCAL}', 7, 0)",
+            g.user.org_id
+        ))
+        .await
+        .unwrap();
+    g.t.clock.advance_ms(59_000);
+    let (_, body) = send(g.user.client.get(&url)).await;
+    assert_eq!(limit(&body, LOCAL, "rpm")["limit"], 1000, "still cached");
+    g.t.clock.advance_ms(2_000);
+    let (_, body) = send(g.user.client.get(&url)).await;
+    assert_eq!(
+        limit(&body, LOCAL, "rpm")["limit"],
+        7,
+        "read again after a minute"
+    );
+    assert_eq!(limit(&body, LOCAL, "rpm")["source"], "custom");
+}
+
 async fn project_limits_stay_below_the_organization_s(engine: Engine) {
     let nowhere = dead_url().await;
     let g = Gateway::start(engine, &[&nowhere]).await;
@@ -196,5 +226,6 @@ async fn tier_limits_apply_after_subscribing(engine: Engine) {
 on_both_engines!(
     tier_limits_apply_after_subscribing,
     org_limits_show_source_and_use,
+    cached_limits_expire_by_the_injected_clock,
     project_limits_stay_below_the_organization_s,
 );

@@ -225,6 +225,7 @@ pub struct Limiter {
 
 impl Limiter {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        let settings = SettingsCache::new(clock.clone());
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -232,7 +233,7 @@ impl Limiter {
                 buckets: Mutex::default(),
                 gates: Mutex::default(),
             }),
-            settings: SettingsCache::default(),
+            settings,
             ahead: crate::jobs::Background::default(),
         }
     }

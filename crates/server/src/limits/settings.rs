@@ -7,16 +7,16 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
 
 use tollgate_domain::limits::spend::SpendScope;
 use tollgate_domain::limits::{resolve, LimitSource, RateLimits, ResolvedLimits};
-use tollgate_domain::{OrgId, ProjectId};
+use tollgate_domain::{Clock, OrgId, ProjectId, Timestamp};
 use tollgate_store::{SpendLimit, Store, StoreError};
 
 use crate::service::entitlement::Entitlement;
 
-const TTL: Duration = Duration::from_secs(60);
+/// How long an entry is kept, in milliseconds of the injected clock.
+const TTL_MS: i64 = 60_000;
 /// Organizations kept at most; the map is emptied when it grows past this.
 const MAX_ORGS: usize = 100_000;
 
@@ -31,17 +31,27 @@ pub struct OrgSettings {
     pub spend: HashMap<(SpendScope, String), SpendLimit>,
 }
 
-#[derive(Default)]
 pub struct SettingsCache {
-    orgs: Mutex<HashMap<String, (Instant, Arc<OrgSettings>)>>,
+    clock: Arc<dyn Clock>,
+    /// By organization: when it was read, and what.
+    orgs: Mutex<HashMap<String, (Timestamp, Arc<OrgSettings>)>>,
     /// Bumped by every invalidation: a read that started before one is not cached after it.
     generation: AtomicU64,
 }
 
 impl SettingsCache {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            orgs: Mutex::default(),
+            generation: AtomicU64::default(),
+        }
+    }
+
     pub async fn get(&self, store: &Store, org_id: &OrgId) -> Result<Arc<OrgSettings>, StoreError> {
+        let now = self.clock.now_ms();
         if let Some((at, s)) = self.lock().get(org_id.as_str()) {
-            if at.elapsed() < TTL {
+            if now.saturating_sub(*at) < TTL_MS {
                 return Ok(s.clone());
             }
         }
@@ -69,7 +79,7 @@ impl SettingsCache {
             if orgs.len() >= MAX_ORGS {
                 orgs.clear();
             }
-            orgs.insert(org_id.to_string(), (Instant::now(), settings.clone()));
+            orgs.insert(org_id.to_string(), (now, settings.clone()));
         }
         Ok(settings)
     }
@@ -84,7 +94,7 @@ impl SettingsCache {
         self.lock().clear();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Arc<OrgSettings>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Timestamp, Arc<OrgSettings>)>> {
         self.orgs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
