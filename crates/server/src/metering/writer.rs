@@ -35,6 +35,8 @@ struct Queue {
     waiting: Vec<oneshot::Sender<()>>,
     /// The handle is gone: store what is queued and stop.
     closed: bool,
+    /// The writer's task has ended (closed, or it panicked): nothing queued now is stored.
+    stopped: bool,
 }
 
 #[derive(Default)]
@@ -73,6 +75,11 @@ impl WriterHandle {
     ) {
         let full = {
             let mut queue = self.shared.queue();
+            if queue.stopped {
+                drop(queue);
+                tracing::error!("the usage writer has stopped; a usage record is lost");
+                return;
+            }
             queue.records.push(Queued {
                 record,
                 lease,
@@ -88,7 +95,13 @@ impl WriterHandle {
     /// Waits until everything pushed before this call is stored (or dropped as bad).
     pub async fn flush(&self) {
         let (done, stored) = oneshot::channel();
-        self.shared.queue().waiting.push(done);
+        {
+            let mut queue = self.shared.queue();
+            if queue.stopped {
+                return;
+            }
+            queue.waiting.push(done);
+        }
         self.shared.wake.notify_one();
         let _ = stored.await;
     }
@@ -101,7 +114,20 @@ impl Drop for WriterHandle {
     }
 }
 
+/// Marks the writer stopped when its task ends, however it ends: later records are refused
+/// with an error in the log rather than queued forever, and no flush waits for it.
+struct StopsOnExit(Arc<Shared>);
+
+impl Drop for StopsOnExit {
+    fn drop(&mut self) {
+        let mut queue = self.0.queue();
+        queue.stopped = true;
+        queue.waiting.clear();
+    }
+}
+
 async fn run(inner: Arc<Inner>, shared: Arc<Shared>) {
+    let _stops = StopsOnExit(shared.clone());
     let mut batch: Vec<Queued> = Vec::new();
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
     let mut tick = tokio::time::interval(inner.config.flush_interval);
