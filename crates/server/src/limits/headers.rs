@@ -2,11 +2,17 @@
 //! answer (Cerebras' per-day and per-minute names, and OpenAI's), and the 429 that a refused
 //! request gets, in OpenAI's shape with `Retry-After`.
 
+use std::collections::HashMap;
+
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 use tollgate_domain::limits::{Dimension, Unit};
+use tollgate_domain::Timestamp;
+
+use super::slice::Local;
+use super::Need;
 
 /// One bucket as a client sees it: its limit, what is left, and how long until it is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +164,26 @@ impl IntoResponse for RateLimited {
             }
         }
         response
+    }
+}
+
+/// The tightest bucket of each dimension the headers name.
+pub(super) fn headers_of(
+    buckets: &HashMap<String, Local>,
+    needs: &[Need],
+    now: Timestamp,
+) -> RateHeaders {
+    let gauge = |d: Dimension| {
+        needs
+            .iter()
+            .filter(|n| n.dimension == d)
+            .filter_map(|n| buckets.get(&n.key).map(|l| l.gauge(now)))
+            .min_by_key(|g| g.remaining)
+    };
+    RateHeaders {
+        requests_minute: gauge(Dimension::RPM),
+        requests_day: gauge(Dimension::RPD),
+        tokens_minute: gauge(Dimension::TPM),
     }
 }
 

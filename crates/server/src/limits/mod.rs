@@ -21,6 +21,7 @@ use tollgate_domain::{Clock, OrgId, ProjectId, Timestamp};
 use tollgate_store::{Store, StoreError};
 
 use crate::service::entitlement::Entitlement;
+use headers::headers_of;
 pub use headers::{Gauge, RateHeaders, RateLimited, Scope};
 use lease::Leased;
 use settings::{resolve_with, SettingsCache};
@@ -486,20 +487,4 @@ fn bucket_key(scope: Scope, id: &str, model: &str, d: Dimension) -> String {
         Scope::Project => "prj",
     };
     format!("{scope}:{id}:{model}:{}", d.abbreviation())
-}
-
-/// The tightest bucket of each dimension the headers name.
-fn headers_of(buckets: &HashMap<String, Local>, needs: &[Need], now: Timestamp) -> RateHeaders {
-    let gauge = |d: Dimension| {
-        needs
-            .iter()
-            .filter(|n| n.dimension == d)
-            .filter_map(|n| buckets.get(&n.key).map(|l| l.gauge(now)))
-            .min_by_key(|g| g.remaining)
-    };
-    RateHeaders {
-        requests_minute: gauge(Dimension::RPM),
-        requests_day: gauge(Dimension::RPD),
-        tokens_minute: gauge(Dimension::TPM),
-    }
 }
