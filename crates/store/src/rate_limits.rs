@@ -38,6 +38,38 @@ impl Store {
         Ok(row.try_get("hits")?)
     }
 
+    /// Counts one hit only if `bucket`'s current window holds fewer than `limit`: true when it
+    /// was counted. Checked and counted in one statement, so that concurrent callers take at
+    /// most `limit` places and, unlike a hit taken back after the fact, a refused one never
+    /// stands in another's way.
+    pub async fn rate_take(
+        &self,
+        bucket: &str,
+        limit: i64,
+        window_ms: i64,
+        now: Timestamp,
+    ) -> Result<bool> {
+        if limit <= 0 {
+            return Ok(false);
+        }
+        let window_start = now - now.rem_euclid(window_ms);
+        let row = sqlx::query(
+            "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) \
+             ON CONFLICT (bucket) DO UPDATE SET \
+               hits = CASE WHEN rate_limits.window_start = excluded.window_start \
+                      THEN rate_limits.hits + 1 ELSE 1 END, \
+               window_start = excluded.window_start \
+             WHERE rate_limits.window_start <> excluded.window_start OR rate_limits.hits < $3 \
+             RETURNING hits",
+        )
+        .bind(bucket)
+        .bind(window_start)
+        .bind(limit)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// The hits in `bucket`'s current window, without counting one.
     pub async fn rate_hits(&self, bucket: &str, window_ms: i64, now: Timestamp) -> Result<i64> {
         let window_start = now - now.rem_euclid(window_ms);

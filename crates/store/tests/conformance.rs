@@ -386,6 +386,42 @@ async fn released_hits_are_taken_back_in_their_window_only(engine: Engine) {
     );
 }
 
+async fn rate_takes_stop_at_the_limit_and_start_again_in_a_new_window(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let window = 60_000;
+    let start = NOW - NOW % window;
+    // Twenty at once against a limit of five: exactly five are counted.
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.rate_take("t", 5, window, start).await.unwrap() })
+        })
+        .collect();
+    let mut taken = 0;
+    for t in tasks {
+        taken += usize::from(t.await.unwrap());
+    }
+    assert_eq!(taken, 5);
+    assert_eq!(store.rate_hits("t", window, start).await.unwrap(), 5);
+    // A place given back can be taken again, once.
+    store.rate_release("t", window, start + 1).await.unwrap();
+    assert!(store.rate_take("t", 5, window, start + 2).await.unwrap());
+    assert!(!store.rate_take("t", 5, window, start + 3).await.unwrap());
+    // A new window starts from one.
+    assert!(store
+        .rate_take("t", 5, window, start + window)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.rate_hits("t", window, start + window).await.unwrap(),
+        1
+    );
+    // A limit of zero takes nothing.
+    assert!(!store.rate_take("z", 0, window, start).await.unwrap());
+    assert_eq!(store.rate_hits("z", window, start).await.unwrap(), 0);
+}
+
 async fn migrations_are_idempotent(engine: Engine) {
     let db = TestDb::new(engine).await;
     let store = db.store().await;
@@ -402,6 +438,7 @@ on_both_engines!(
     rate_windows_count_and_roll_over,
     concurrent_rate_hits_are_all_counted,
     released_hits_are_taken_back_in_their_window_only,
+    rate_takes_stop_at_the_limit_and_start_again_in_a_new_window,
     migrations_are_idempotent,
     conflicts_are_named_by_their_own_index,
 );

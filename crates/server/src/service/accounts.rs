@@ -100,19 +100,33 @@ impl App {
         let email = Email::parse(email).ok();
         let email_bucket = format!("login:email:{}", email.as_ref().map_or("", |e| e.as_str()));
         let ip_bucket = format!("login:ip:{}", client.ip.as_deref().unwrap_or("unknown"));
-        // The attempt takes its place in both counters before its password is checked, so
-        // concurrent attempts cannot all pass a check made before any was counted. A refused
-        // or successful attempt gives its place back; a failed one keeps it.
-        let by_email = self.store.rate_hit(&email_bucket, window, now).await?;
-        let by_ip = self.store.rate_hit(&ip_bucket, window, now).await?;
+        // The attempt takes its place in both counters before its password is checked, each
+        // only while below its limit (checked and counted at once), so concurrent attempts
+        // check at most the limit and exactly as many as there are places. An attempt
+        // refused before its check, or a successful one, gives its places back; a failed one
+        // keeps them.
         let give_back = || async {
             self.store.rate_release(&email_bucket, window, now).await?;
             self.store.rate_release(&ip_bucket, window, now).await
         };
-        if by_email > self.config.login_failures_per_email
-            || by_ip > self.config.login_failures_per_ip
+        if !self
+            .store
+            .rate_take(
+                &email_bucket,
+                self.config.login_failures_per_email,
+                window,
+                now,
+            )
+            .await?
         {
-            give_back().await?;
+            return Err(self.too_many(window));
+        }
+        if !self
+            .store
+            .rate_take(&ip_bucket, self.config.login_failures_per_ip, window, now)
+            .await?
+        {
+            self.store.rate_release(&email_bucket, window, now).await?;
             return Err(self.too_many(window));
         }
         let creds = match &email {
