@@ -67,9 +67,11 @@ impl App {
         let window = millis(self.config.login_window);
         let now = self.now();
         let bucket = format!("password_change:user:{user_id}");
-        let tries = self.store.rate_hit(&bucket, window, now).await?;
-        if tries > self.config.login_failures_per_email {
-            self.store.rate_release(&bucket, window, now).await?;
+        if !self
+            .store
+            .rate_take(&bucket, self.config.login_failures_per_email, window, now)
+            .await?
+        {
             return Err(self.too_many(window));
         }
         let stored = self.store.password_hash(user_id).await?;

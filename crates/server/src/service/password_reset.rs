@@ -91,8 +91,11 @@ impl App {
             "reset_token:ip:{}",
             client.ip.as_deref().unwrap_or("unknown")
         );
-        if self.store.rate_hit(&bucket, window, now).await? > self.config.login_failures_per_ip {
-            self.store.rate_release(&bucket, window, now).await?;
+        if !self
+            .store
+            .rate_take(&bucket, self.config.login_failures_per_ip, window, now)
+            .await?
+        {
             return Err(self.too_many(window));
         }
         if !self.password_reset_usable(token).await? {

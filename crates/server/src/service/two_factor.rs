@@ -130,8 +130,11 @@ impl App {
         let window = millis(self.config.login_window);
         let now = self.now();
         let bucket = format!("two_factor:user:{user_id}");
-        if self.store.rate_hit(&bucket, window, now).await? > self.config.login_failures_per_email {
-            self.store.rate_release(&bucket, window, now).await?;
+        if !self
+            .store
+            .rate_take(&bucket, self.config.login_failures_per_email, window, now)
+            .await?
+        {
             return Err(self.too_many(window));
         }
         self.use_second_factor(user_id, code).await?;
@@ -191,8 +194,11 @@ impl App {
         let window = millis(self.config.login_window);
         let now = self.now();
         let bucket = format!("two_factor:user:{user_id}");
-        if self.store.rate_hit(&bucket, window, now).await? > self.config.login_failures_per_email {
-            self.store.rate_release(&bucket, window, now).await?;
+        if !self
+            .store
+            .rate_take(&bucket, self.config.login_failures_per_email, window, now)
+            .await?
+        {
             return Err(self.too_many(window));
         }
         let step = check(now).ok_or_else(invalid_code)?;
