@@ -28,12 +28,18 @@ fn limit<'a>(body: &'a Value, model: &str, dimension: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {dimension} for {model} in {body}"))
 }
 
-async fn org_limits_show_source_and_use(engine: Engine) {
+/// A gateway with no reachable upstream, its organization's Limits URL, and the first read of it.
+async fn limits_page(engine: Engine) -> (Gateway, String, Value) {
     let nowhere = dead_url().await;
     let g = Gateway::start(engine, &[&nowhere]).await;
     let url = g.t.url(&format!("/api/v1/orgs/{}/limits", g.user.org_id));
     let (s, body) = send(g.user.client.get(&url)).await;
     assert_eq!(s, 200, "{body}");
+    (g, url, body)
+}
+
+async fn org_limits_show_source_and_use(engine: Engine) {
+    let (g, url, body) = limits_page(engine).await;
     let rpm = limit(&body, LOCAL, "rpm");
     assert_eq!(rpm["limit"], 1000);
     assert_eq!(rpm["source"], "pay_as_you_go");
@@ -77,11 +83,7 @@ async fn org_limits_show_source_and_use(engine: Engine) {
 /// A setting changed where neither this process nor the change log saw it (by hand, in the
 /// database) arrives once the cached entry is a minute old by the injected clock.
 async fn cached_limits_expire_by_the_injected_clock(engine: Engine) {
-    let nowhere = dead_url().await;
-    let g = Gateway::start(engine, &[&nowhere]).await;
-    let url = g.t.url(&format!("/api/v1/orgs/{}/limits", g.user.org_id));
-    let (s, body) = send(g.user.client.get(&url)).await;
-    assert_eq!(s, 200, "{body}");
+    let (g, url, body) = limits_page(engine).await;
     assert_eq!(limit(&body, LOCAL, "rpm")["limit"], 1000);
     g.t.app
         .store

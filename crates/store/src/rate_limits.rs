@@ -4,6 +4,7 @@
 use sqlx::Row;
 use tollgate_domain::Timestamp;
 
+use crate::error::corrupt;
 use crate::{Result, Store};
 
 impl Store {
@@ -21,21 +22,9 @@ impl Store {
         window_ms: i64,
         now: Timestamp,
     ) -> Result<i64> {
-        let window_start = now - now.rem_euclid(window_ms);
-        let row = sqlx::query(
-            "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, $3) \
-             ON CONFLICT (bucket) DO UPDATE SET \
-               hits = CASE WHEN rate_limits.window_start = excluded.window_start \
-                      THEN rate_limits.hits + excluded.hits ELSE excluded.hits END, \
-               window_start = excluded.window_start \
-             RETURNING hits",
-        )
-        .bind(bucket)
-        .bind(window_start)
-        .bind(n)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get("hits")?)
+        self.count_hits(bucket, n, None, window_ms, now)
+            .await?
+            .ok_or_else(|| corrupt(format!("no count returned for rate bucket {bucket}")))
     }
 
     /// Counts one hit only if `bucket`'s current window holds fewer than `limit`: true when it
@@ -52,22 +41,47 @@ impl Store {
         if limit <= 0 {
             return Ok(false);
         }
+        Ok(self
+            .count_hits(bucket, 1, Some(limit), window_ms, now)
+            .await?
+            .is_some())
+    }
+
+    /// Adds `n` hits to `bucket`'s current window (a new window starts from them) and returns
+    /// the window's hits; with `below`, only while the window holds fewer than that, and
+    /// `None` when it does not.
+    async fn count_hits(
+        &self,
+        bucket: &str,
+        n: i64,
+        below: Option<i64>,
+        window_ms: i64,
+        now: Timestamp,
+    ) -> Result<Option<i64>> {
         let window_start = now - now.rem_euclid(window_ms);
-        let row = sqlx::query(
-            "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) \
+        let only_below = if below.is_some() {
+            " WHERE rate_limits.window_start <> excluded.window_start OR rate_limits.hits < $4"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, $3) \
              ON CONFLICT (bucket) DO UPDATE SET \
                hits = CASE WHEN rate_limits.window_start = excluded.window_start \
-                      THEN rate_limits.hits + 1 ELSE 1 END, \
-               window_start = excluded.window_start \
-             WHERE rate_limits.window_start <> excluded.window_start OR rate_limits.hits < $3 \
-             RETURNING hits",
-        )
-        .bind(bucket)
-        .bind(window_start)
-        .bind(limit)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.is_some())
+                      THEN rate_limits.hits + excluded.hits ELSE excluded.hits END, \
+               window_start = excluded.window_start{only_below} \
+             RETURNING hits"
+        );
+        let mut query = sqlx::query(&sql).bind(bucket).bind(window_start).bind(n);
+        if let Some(limit) = below {
+            query = query.bind(limit);
+        }
+        query
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| row.try_get("hits"))
+            .transpose()
+            .map_err(Into::into)
     }
 
     /// The hits in `bucket`'s current window, without counting one.
