@@ -23,6 +23,12 @@ pub const MAX_RECORD_TOKENS: i64 = 10_000_000;
 /// for a few days catches up; older records are refused rather than rewrite closed days.
 pub const MAX_RECORD_AGE_MS: i64 = 7 * 86_400_000;
 
+/// The fewest days raw usage records may be kept (`usage_retention_days`): every record that
+/// may still be sent again ([`MAX_RECORD_AGE_MS`]) is still stored, so that its id, the usage
+/// record's primary key, turns the replay away. A record is stored and debited exactly once by
+/// that key alone (the ledger sums a batch's records in one entry).
+pub const MIN_RETENTION_DAYS: u32 = 7;
+
 /// How far ahead of this server's clock a record's time may be (the reporter's clock skew).
 pub const MAX_RECORD_LEAD_MS: i64 = 5 * 60_000;
 

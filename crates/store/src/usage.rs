@@ -176,14 +176,7 @@ impl Store {
         }
         let mut refused: Vec<String> = Vec::new();
         for (org_id, org_debits) in debits {
-            let debited = debit_usage_batch_in(
-                &mut tx,
-                org_id,
-                &org_debits,
-                max_bind_params(self.engine()),
-                now,
-            )
-            .await?;
+            let debited = debit_usage_batch_in(&mut tx, org_id, &org_debits, now).await?;
             refused.extend(
                 debited
                     .out_of_range

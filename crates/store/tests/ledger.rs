@@ -394,11 +394,16 @@ async fn usage_records_are_stored_once(engine: Engine) {
     let batch = vec![record("r1", USD), record("r2", 2 * USD), record("r3", 0)];
     let first = store.record_usage(&batch, NOW).await.unwrap();
     assert_eq!((first.accepted, first.duplicates), (3, 0));
-    let again = store
-        .record_usage(&[record("r2", 2 * USD), record("r4", USD)], NOW)
-        .await
-        .unwrap();
+    // The grant's entry and one for the batch's usage: a batch is one change of balance.
+    assert_eq!(store.ledger_entry_count(&org).await.unwrap(), 2);
+    let second = [record("r2", 2 * USD), record("r4", USD)];
+    let again = store.record_usage(&second, NOW).await.unwrap();
     assert_eq!((again.accepted, again.duplicates), (1, 1));
+    assert_eq!(store.ledger_entry_count(&org).await.unwrap(), 3);
+    // A replay of a whole batch stores, debits and writes nothing.
+    let replay = store.record_usage(&second, NOW).await.unwrap();
+    assert_eq!((replay.accepted, replay.duplicates), (0, 2));
+    assert_eq!(store.ledger_entry_count(&org).await.unwrap(), 3);
     assert_eq!(
         store.credit_account(&org).await.unwrap().balance.micros(),
         6 * USD

@@ -58,3 +58,31 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::usage_horizon;
+    use tollgate_domain::usage::{MAX_RECORD_AGE_MS, MIN_RETENTION_DAYS};
+
+    /// The shortest retention still keeps every record that may be sent again, at any time of
+    /// the day: a replay meets its stored id and is turned away, never stored and debited twice.
+    #[test]
+    fn the_shortest_retention_keeps_every_record_that_may_be_sent_again() {
+        let midnight = 1_790_035_200_000; // 2026-09-22 00:00 UTC
+        assert_eq!(midnight % tollgate_store::DAY_MS, 0);
+        for now in [
+            midnight,
+            midnight + 1,
+            midnight + 43_200_000,
+            midnight + tollgate_store::DAY_MS - 1,
+        ] {
+            let oldest_accepted = now - MAX_RECORD_AGE_MS;
+            assert!(
+                usage_horizon(now, MIN_RETENTION_DAYS) <= oldest_accepted,
+                "at {now}"
+            );
+            // One day less would prune records that may still arrive again.
+            assert!(usage_horizon(now, MIN_RETENTION_DAYS - 1) > oldest_accepted);
+        }
+    }
+}

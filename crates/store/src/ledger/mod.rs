@@ -451,6 +451,17 @@ impl Store {
             .try_get("total")?))
     }
 
+    /// How many ledger entries an organization has, for the checks of tests and operators.
+    pub async fn ledger_entry_count(&self, org_id: &OrgId) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM ledger_entries WHERE org_id = $1")
+                .bind(org_id.as_str())
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
+    }
+
     /// Σ remaining of unexpired grants, and the debt: balance = grants − debt.
     pub async fn grants_remaining_and_debt(
         &self,

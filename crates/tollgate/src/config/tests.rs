@@ -236,6 +236,31 @@ fn invitation_lifetime_is_bounded() {
     }
 }
 
+/// Under a week, a record pruned could be reported again (up to 7 days late) and be stored and
+/// debited a second time.
+#[test]
+fn usage_retention_keeps_at_least_what_may_be_reported_again() {
+    for (days, ok) in [
+        (0, false),
+        (1, false),
+        (6, false),
+        (7, true),
+        (3650, true),
+        (3651, false),
+    ] {
+        let c = Config {
+            file: FileConfig {
+                usage_retention_days: Some(days),
+                ..FileConfig::default()
+            },
+            data_dir: PathBuf::from("."),
+            database_url: "sqlite:x".into(),
+            catalog: None,
+        };
+        assert_eq!(c.server().is_ok(), ok, "{days} days");
+    }
+}
+
 #[test]
 fn connection_limits_come_from_the_file_and_are_bounded() {
     let c = config_with(
