@@ -105,7 +105,10 @@ pub(crate) async fn debit_usage_batch_in(
         let first = planned
             .first()
             .ok_or_else(|| corrupt("a usage debit with no planned record".to_owned()))?;
-        let reference = format!("{} usage records", planned.len());
+        let reference = match planned.len() {
+            1 => "1 usage record".to_owned(),
+            n => format!("{n} usage records"),
+        };
         let appended = append_entry(
             tx,
             org_id,
