@@ -153,7 +153,8 @@ impl Store {
         }
         let mut outcome = RecordedUsage::default();
         let mut unclaimed = new_ids.clone();
-        let mut debits: BTreeMap<&OrgId, Vec<(String, UsageCost)>> = BTreeMap::new();
+        // Per organization: (record id, cost) of each new record that costs something.
+        let mut debits: BTreeMap<&OrgId, Vec<(&str, UsageCost)>> = BTreeMap::new();
         // New records reserved from a hold: (organization, hold, record id, cost rounded up).
         let mut on_holds: Vec<(&OrgId, &str, &str, Money)> = Vec::new();
         for (i, r) in records.iter().enumerate() {
@@ -168,7 +169,7 @@ impl Store {
                 debits
                     .entry(&r.org_id)
                     .or_default()
-                    .push((format!("usage:{}", r.id), r.cost));
+                    .push((r.id.as_str(), r.cost));
                 if let Some(Some(hold_id)) = holds.get(i) {
                     on_holds.push((&r.org_id, hold_id, &r.id, r.cost.ceil()));
                 }
@@ -177,13 +178,7 @@ impl Store {
         let mut refused: Vec<String> = Vec::new();
         for (org_id, org_debits) in debits {
             let debited = debit_usage_batch_in(&mut tx, org_id, &org_debits, now).await?;
-            refused.extend(
-                debited
-                    .out_of_range
-                    .iter()
-                    .filter_map(|key| key.strip_prefix("usage:"))
-                    .map(str::to_owned),
-            );
+            refused.extend(debited.out_of_range);
         }
         // Records the ledger could not take leave no trace: the sender is told, and may not
         // resend them as they are (the same bounds apply).

@@ -411,6 +411,52 @@ async fn usage_records_are_stored_once(engine: Engine) {
     assert_invariant(&store, &org, NOW, 0).await;
 }
 
+/// A batch's entry key (`usage-batch:<first record>`) cannot have been used, since its record
+/// is new; were it taken, the batch is refused as data (which the usage writer splits, storing
+/// the rest) and changes nothing, rather than failing in a way the writer would retry for ever.
+async fn a_batch_whose_entry_key_was_taken_is_refused_as_data(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let org = org(&store, "a@example.com").await;
+    store
+        .grant_credits(
+            &org,
+            &grant(GrantSource::Purchase, 10 * USD, None, "g"),
+            NOW,
+        )
+        .await
+        .unwrap();
+    store
+        .debit_usage(&org, Money::from_micros(USD), "usage-batch:r1", NOW)
+        .await
+        .unwrap();
+    let record = UsageRecord {
+        id: "r1".into(),
+        org_id: org.clone(),
+        project_id: ProjectId::from_stored("prj_x".into()),
+        key_id: CallerId::from_stored("key_x".into()),
+        model: "m".into(),
+        input_tokens: 10,
+        cached_input_tokens: 0,
+        output_tokens: 5,
+        cost: UsageCost::from_picos(2 * USD * PICOS_PER_MICRO).unwrap(),
+        plan: "payg",
+        status: "ok".into(),
+        latency_ms: Some(12),
+        ttft_ms: None,
+        estimated: false,
+        occurred_at: NOW,
+    };
+    let refused = store.record_usage(&[record], NOW).await.unwrap_err();
+    assert!(refused.is_refused_data(), "{refused:?}");
+    assert_eq!(store.usage_record("r1").await.unwrap(), None);
+    assert_eq!(
+        store.credit_account(&org).await.unwrap().balance.micros(),
+        9 * USD
+    );
+    assert_invariant(&store, &org, NOW, 0).await;
+}
+
 async fn concurrent_usage_and_grants_keep_the_invariant(engine: Engine) {
     let db = TestDb::new(engine).await;
     let store = db.store().await;
@@ -455,5 +501,6 @@ on_both_engines!(
     usage_may_go_below_zero_and_the_next_grant_pays_the_debt,
     holds_settle_release_and_expire,
     usage_records_are_stored_once,
+    a_batch_whose_entry_key_was_taken_is_refused_as_data,
     concurrent_usage_and_grants_keep_the_invariant,
 );

@@ -49,7 +49,8 @@ pub(super) async fn debit_usage_in(
 /// What `debit_usage_batch_in` did.
 #[derive(Debug, Default)]
 pub(crate) struct BatchDebit {
-    /// Keys refused, nothing written for them: their debit would leave the ledger's range.
+    /// Usage records refused, nothing debited for them: their debit would leave the ledger's
+    /// range.
     pub out_of_range: Vec<String>,
 }
 
@@ -84,22 +85,20 @@ fn plan_debits<'a>(
 /// entry (when it is at least one micro-dollar), one pass over the grants, the carry written
 /// back.
 ///
-/// Every key must be new. The caller (`record_usage`) stores each usage record once, its id the
-/// primary key, and debits only the records it stored in this transaction, so a replay never
-/// reaches here; the entry's idempotency key is its first debit's key, which no other batch can
-/// hold. The usage records themselves are the per-request account of what the entry sums.
+/// `debits` are (usage record id, cost), each record new. The caller (`record_usage`) stores
+/// each usage record once, its id the primary key, and debits only the records it stored in
+/// this transaction, so a replay never reaches here. The entry's idempotency key is
+/// `usage-batch:<first record's id>`, which no other batch can hold (and which no entry of one
+/// record, `usage:<id>`, can be). The usage records are the per-request account of what the
+/// entry sums.
 pub(crate) async fn debit_usage_batch_in(
     tx: &mut Transaction<'static, Any>,
     org_id: &OrgId,
-    debits: &[(String, UsageCost)],
+    debits: &[(&str, UsageCost)],
     now: Timestamp,
 ) -> Result<BatchDebit> {
     let account = open_account(tx, org_id, now).await?;
-    let debits: Vec<(&str, UsageCost)> = debits
-        .iter()
-        .map(|(key, cost)| (key.as_str(), *cost))
-        .collect();
-    let (planned, refused, balance, carry) = plan_debits(&debits, account);
+    let (planned, refused, balance, carry) = plan_debits(debits, account);
     let total = ledger_sub(account.balance, balance)?;
     if total.is_positive() {
         let first = planned
@@ -109,23 +108,21 @@ pub(crate) async fn debit_usage_batch_in(
             1 => "1 usage record".to_owned(),
             n => format!("{n} usage records"),
         };
-        let appended = append_entry(
-            tx,
-            org_id,
-            "usage",
-            total.saturating_neg(),
-            balance,
-            first,
-            None,
-            Some(&reference),
-            now,
+        // No `ON CONFLICT`: the key cannot have been used (its record was new), and should it
+        // have been, the unique violation refuses this batch as data, which the usage writer
+        // splits to store the rest, rather than an error it would retry for ever.
+        sqlx::query(
+            "INSERT INTO ledger_entries (org_id, kind, amount, balance_after, idempotency_key, reference, created_at) \
+             VALUES ($1, 'usage', $2, $3, $4, $5, $6)",
         )
+        .bind(org_id.as_str())
+        .bind(total.saturating_neg().micros())
+        .bind(balance.micros())
+        .bind(format!("usage-batch:{first}"))
+        .bind(reference)
+        .bind(now)
+        .execute(&mut **tx)
         .await?;
-        if !appended {
-            return Err(corrupt(format!(
-                "the usage debit {first} of organization {org_id} was written before"
-            )));
-        }
         draw(tx, org_id, account, total, now).await?;
     }
     if carry != account.usage_carry {
