@@ -91,9 +91,17 @@ async fn the_limits_page_shows_sources_use_and_meanings(engine: Engine) {
 
     let (_, html) = get_page(&t, &ada, &format!("/o/{org}/limits")).await;
     let tpm = limit_row(&html, MODEL, "TPM");
-    assert!(tpm.contains("90000") && tpm.contains("Custom"), "{tpm}");
+    // Big numbers with thousands separators, as everywhere in the console.
+    assert!(tpm.contains(">90,000<") && tpm.contains("Custom"), "{tpm}");
+    assert!(
+        tpm.contains("max=\"90000\""),
+        "the meter keeps the plain number: {tpm}"
+    );
     let rph = limit_row(&html, MODEL, "RPH");
-    assert!(rph.contains("2 of 1000") && rph.contains("Custom"), "{rph}");
+    assert!(
+        rph.contains("2 of 1,000") && rph.contains("Custom"),
+        "{rph}"
+    );
     let rpm = limit_row(&html, MODEL, "RPM");
     assert!(rpm.contains("2 of 600"), "two requests in use: {rpm}");
     assert!(rpm.contains("Pay-as-you-go"), "{rpm}");

@@ -60,7 +60,8 @@ async fn the_subscriptions_tab(engine: Engine) {
         "$199.00",
         "RPM",
         "TPD",
-        "200000",
+        // The Starter tier's TPM, with thousands separators as every big count of the console.
+        "<td class=\"mono\">200,000</td>",
     ] {
         assert!(html.contains(text), "{text}");
     }

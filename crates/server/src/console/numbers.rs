@@ -18,8 +18,9 @@ pub fn dollars(amount: Money) -> String {
     format!("${}", usd(amount))
 }
 
-/// A count: `500,000,000`.
-pub fn count(n: i64) -> String {
+/// A count: `500,000,000`. Also the templates' `count` filter.
+pub fn count(n: impl Into<i128>) -> String {
+    let n: i128 = n.into();
     let digits = n.unsigned_abs().to_string();
     let sign = if n < 0 { "-" } else { "" };
     format!("{sign}{}", group(&digits))
@@ -54,5 +55,6 @@ mod tests {
         assert_eq!(count(0), "0");
         assert_eq!(count(-1000), "-1,000");
         assert_eq!(count(i64::MIN), "-9,223,372,036,854,775,808");
+        assert_eq!(count(u64::MAX), "18,446,744,073,709,551,615");
     }
 }

@@ -86,6 +86,8 @@ impl Templates {
         } else {
             minijinja::UndefinedBehavior::Lenient
         });
+        // `{{ n|count }}`: a big count with thousands separators (`numbers::count`).
+        env.add_filter("count", |n: i128| super::numbers::count(n));
         for (name, source) in TEMPLATES {
             env.add_template(name, source)?;
         }
