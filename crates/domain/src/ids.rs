@@ -20,6 +20,8 @@ pub enum IdPrefix {
     PlaygroundPass,
     /// A signed-in session (its public id; the cookie holds a separate secret token).
     Session,
+    /// A batch of usage records debited as one ledger entry (its idempotency key).
+    UsageBatch,
 }
 
 impl IdPrefix {
@@ -38,6 +40,7 @@ impl IdPrefix {
             Self::Request => "req",
             Self::PlaygroundPass => "pgp",
             Self::Session => "ses",
+            Self::UsageBatch => "ubt",
         }
     }
 }
@@ -52,9 +55,11 @@ pub fn new_id(prefix: IdPrefix) -> String {
 /// A new id that sorts by time: the prefix, `_`, the milliseconds since 1970 in 48 bits and 48
 /// random bits, in the same 24 lower-case hex digits as `new_id` (so `is_well_formed` and the
 /// typed ids' `parse` take it). For rows written in bulk and keyed by their id, the gateway's
-/// usage records: in time order each batch lands at the end of the id indexes (the records'
-/// primary key, the ledger's `usage:{id}` keys) instead of on a random page of them, which is
-/// most of what a batch cost the database (docs/gateway.md, Benchmark). 48 random bits keep
+/// usage records and their batches' ledger entries: in time order each batch lands at the end of
+/// the id indexes (the records' primary key, the entries' keys) instead of on a random page of
+/// them, which is
+/// most of what a batch cost the database (docs/gateway.md, Benchmark; the ledger then had one
+/// `usage:{id}` entry per record, and has one per batch since decision 0025). 48 random bits keep
 /// ids of one millisecond apart; the time is not a secret, nor is it trusted for anything.
 pub fn new_time_ordered_id(prefix: IdPrefix, unix_ms: i64) -> String {
     let mut random = [0u8; 6];

@@ -24,10 +24,12 @@ pub const MAX_RECORD_TOKENS: i64 = 10_000_000;
 pub const MAX_RECORD_AGE_MS: i64 = 7 * 86_400_000;
 
 /// The fewest days raw usage records may be kept (`usage_retention_days`): every record that
-/// may still be sent again ([`MAX_RECORD_AGE_MS`]) is still stored, so that its id, the usage
-/// record's primary key, turns the replay away. A record is stored and debited exactly once by
-/// that key alone (the ledger sums a batch's records in one entry).
-pub const MIN_RETENTION_DAYS: u32 = 7;
+/// may still be sent again ([`MAX_RECORD_AGE_MS`], 7 days) is still stored, so that its id, the
+/// usage record's primary key, turns the replay away. A record is stored and debited exactly
+/// once by that key alone (the ledger sums a batch's records in one entry). One day more than
+/// the 7: pruning runs by whole UTC days, and a report checked just before midnight may be
+/// written just after the pruning of that midnight, or by a process whose clock runs ahead.
+pub const MIN_RETENTION_DAYS: u32 = 8;
 
 /// How far ahead of this server's clock a record's time may be (the reporter's clock skew).
 pub const MAX_RECORD_LEAD_MS: i64 = 5 * 60_000;

@@ -52,7 +52,7 @@ pub struct ServerConfig {
     /// Invitation emails (new and resent) one organization may send per hour.
     pub invite_emails_per_hour: i64,
     /// Days raw usage records (the request log) are kept before the housekeeping job prunes
-    /// them; hourly and daily rollups are kept regardless. 7–3650 (`MIN_RETENTION_DAYS`), 30 by
+    /// them; hourly and daily rollups are kept regardless. 8–3650 (`MIN_RETENTION_DAYS`), 30 by
     /// default.
     pub usage_retention_days: u32,
     /// The payment provider: sandbox (default) or stripe with its keys.

@@ -411,10 +411,10 @@ async fn usage_records_are_stored_once(engine: Engine) {
     assert_invariant(&store, &org, NOW, 0).await;
 }
 
-/// A batch's entry key (`usage-batch:<first record>`) cannot have been used, since its record
-/// is new; were it taken, the batch is refused as data (which the usage writer splits, storing
-/// the rest) and changes nothing, rather than failing in a way the writer would retry for ever.
-async fn a_batch_whose_entry_key_was_taken_is_refused_as_data(engine: Engine) {
+/// A usage reporter chooses its records' ids and may use one again once its record is pruned:
+/// that is a new record, stored and debited. The batch's ledger entry has a key of its own, so
+/// it cannot collide with the entry of the batch that held the first record.
+async fn a_record_id_used_again_after_pruning_is_a_new_record(engine: Engine) {
     let db = TestDb::new(engine).await;
     let store = db.store().await;
     let org = org(&store, "a@example.com").await;
@@ -426,11 +426,7 @@ async fn a_batch_whose_entry_key_was_taken_is_refused_as_data(engine: Engine) {
         )
         .await
         .unwrap();
-    store
-        .debit_usage(&org, Money::from_micros(USD), "usage-batch:r1", NOW)
-        .await
-        .unwrap();
-    let record = UsageRecord {
+    let record = |at: i64| UsageRecord {
         id: "r1".into(),
         org_id: org.clone(),
         project_id: ProjectId::from_stored("prj_x".into()),
@@ -445,16 +441,21 @@ async fn a_batch_whose_entry_key_was_taken_is_refused_as_data(engine: Engine) {
         latency_ms: Some(12),
         ttft_ms: None,
         estimated: false,
-        occurred_at: NOW,
+        occurred_at: at,
     };
-    let refused = store.record_usage(&[record], NOW).await.unwrap_err();
-    assert!(refused.is_refused_data(), "{refused:?}");
-    assert_eq!(store.usage_record("r1").await.unwrap(), None);
+    let first = store.record_usage(&[record(NOW)], NOW).await.unwrap();
+    assert_eq!(first.accepted, 1);
+    let later = NOW + 9 * DAY;
+    assert_eq!(store.prune_usage_records(NOW + 1, 100).await.unwrap(), 1);
+    let again = store.record_usage(&[record(later)], later).await.unwrap();
+    assert_eq!((again.accepted, again.duplicates), (1, 0));
     assert_eq!(
         store.credit_account(&org).await.unwrap().balance.micros(),
-        9 * USD
+        6 * USD
     );
-    assert_invariant(&store, &org, NOW, 0).await;
+    // The grant's entry and one per batch.
+    assert_eq!(store.ledger_entry_count(&org).await.unwrap(), 3);
+    assert_invariant(&store, &org, later, 0).await;
 }
 
 async fn concurrent_usage_and_grants_keep_the_invariant(engine: Engine) {
@@ -501,6 +502,6 @@ on_both_engines!(
     usage_may_go_below_zero_and_the_next_grant_pays_the_debt,
     holds_settle_release_and_expire,
     usage_records_are_stored_once,
-    a_batch_whose_entry_key_was_taken_is_refused_as_data,
+    a_record_id_used_again_after_pruning_is_a_new_record,
     concurrent_usage_and_grants_keep_the_invariant,
 );

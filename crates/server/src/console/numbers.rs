@@ -18,7 +18,7 @@ pub fn dollars(amount: Money) -> String {
     format!("${}", usd(amount))
 }
 
-/// A count: `500,000,000`. Also the templates' `count` filter.
+/// A count: `500,000,000`. Also the templates' `thousands` filter.
 pub fn count(n: impl Into<i128>) -> String {
     let n: i128 = n.into();
     let digits = n.unsigned_abs().to_string();

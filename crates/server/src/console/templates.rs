@@ -86,8 +86,11 @@ impl Templates {
         } else {
             minijinja::UndefinedBehavior::Lenient
         });
-        // `{{ n|count }}`: a big count with thousands separators (`numbers::count`).
-        env.add_filter("count", |n: i128| super::numbers::count(n));
+        // `{{ n|thousands }}`: a big count with thousands separators (`numbers::count`); none
+        // (or, in a release build, a missing key) renders empty rather than failing the page.
+        env.add_filter("thousands", |n: Option<i128>| {
+            n.map(super::numbers::count).unwrap_or_default()
+        });
         for (name, source) in TEMPLATES {
             env.add_template(name, source)?;
         }
@@ -128,5 +131,21 @@ mod tests {
                 .unwrap(),
             "y"
         );
+    }
+
+    #[test]
+    fn big_counts_have_thousands_separators() {
+        let t = Templates::load().unwrap();
+        let render = |n: minijinja::Value| {
+            t.env
+                .render_str("{{ n|thousands }}", minijinja::context! { n })
+                .unwrap()
+        };
+        assert_eq!(render(20_000_000u64.into()), "20,000,000");
+        assert_eq!(render(u64::MAX.into()), "18,446,744,073,709,551,615");
+        assert_eq!(render(600.into()), "600");
+        assert_eq!(render(minijinja::Value::from(())), "");
+        // The built-in `count` (a list's length) is not shadowed.
+        assert_eq!(t.env.render_str("{{ [1, 2]|count }}", ()).unwrap(), "2");
     }
 }

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use tollgate_domain::usage::MIN_RETENTION_DAYS;
 
 use crate::app::App;
 use crate::config::millis;
@@ -38,7 +39,10 @@ pub fn usage_horizon(now: tollgate_domain::Timestamp, retention_days: u32) -> i6
 
 /// Deletes raw usage records older than the retention (rollups stay).
 pub async fn prune_usage(app: &App) -> Result<u64, tollgate_store::StoreError> {
-    let horizon = usage_horizon(app.now(), app.config.usage_retention_days);
+    // The configuration refuses less than the minimum; a `ServerConfig` built in code is held
+    // to it here too.
+    let retention = app.config.usage_retention_days.max(MIN_RETENTION_DAYS);
+    let horizon = usage_horizon(app.now(), retention);
     app.store.prune_usage_records(horizon, 10_000).await
 }
 
@@ -65,24 +69,26 @@ mod tests {
     use tollgate_domain::usage::{MAX_RECORD_AGE_MS, MIN_RETENTION_DAYS};
 
     /// The shortest retention still keeps every record that may be sent again, at any time of
-    /// the day: a replay meets its stored id and is turned away, never stored and debited twice.
+    /// the day and with a day to spare (a report checked before midnight and written after
+    /// it): a replay meets its stored id and is turned away, never stored and debited twice.
     #[test]
     fn the_shortest_retention_keeps_every_record_that_may_be_sent_again() {
+        let day = tollgate_store::DAY_MS;
         let midnight = 1_790_035_200_000; // 2026-09-22 00:00 UTC
-        assert_eq!(midnight % tollgate_store::DAY_MS, 0);
+        assert_eq!(midnight % day, 0);
         for now in [
             midnight,
             midnight + 1,
-            midnight + 43_200_000,
-            midnight + tollgate_store::DAY_MS - 1,
+            midnight + day / 2,
+            midnight + day - 1,
         ] {
             let oldest_accepted = now - MAX_RECORD_AGE_MS;
             assert!(
-                usage_horizon(now, MIN_RETENTION_DAYS) <= oldest_accepted,
+                usage_horizon(now, MIN_RETENTION_DAYS) + day <= oldest_accepted,
                 "at {now}"
             );
-            // One day less would prune records that may still arrive again.
-            assert!(usage_horizon(now, MIN_RETENTION_DAYS - 1) > oldest_accepted);
+            // One day less would leave no day to spare.
+            assert!(usage_horizon(now, MIN_RETENTION_DAYS - 1) + day > oldest_accepted);
         }
     }
 }

@@ -5,7 +5,7 @@
 use sqlx::{Any, Transaction};
 use tollgate_domain::ledger::{in_range, ledger_sub, UsageCost};
 use tollgate_domain::usage::carry_whole_micros;
-use tollgate_domain::{Money, OrgId, Timestamp};
+use tollgate_domain::{new_time_ordered_id, IdPrefix, Money, OrgId, Timestamp};
 
 use super::{append_entry, draw, open_account, LockedAccount};
 use crate::error::corrupt;
@@ -87,10 +87,10 @@ fn plan_debits<'a>(
 ///
 /// `debits` are (usage record id, cost), each record new. The caller (`record_usage`) stores
 /// each usage record once, its id the primary key, and debits only the records it stored in
-/// this transaction, so a replay never reaches here. The entry's idempotency key is
-/// `usage-batch:<first record's id>`, which no other batch can hold (and which no entry of one
-/// record, `usage:<id>`, can be). The usage records are the per-request account of what the
-/// entry sums.
+/// this transaction, so a replay never reaches here: exactly once rests on that key. The
+/// entry's idempotency key is a new id of its own (`usage-batch:ubt_…`, in time order), not
+/// derived from the records, whose ids a usage reporter chooses and may use again once a
+/// record is pruned. The usage records are the per-request account of what the entry sums.
 pub(crate) async fn debit_usage_batch_in(
     tx: &mut Transaction<'static, Any>,
     org_id: &OrgId,
@@ -101,16 +101,14 @@ pub(crate) async fn debit_usage_batch_in(
     let (planned, refused, balance, carry) = plan_debits(debits, account);
     let total = ledger_sub(account.balance, balance)?;
     if total.is_positive() {
-        let first = planned
-            .first()
-            .ok_or_else(|| corrupt("a usage debit with no planned record".to_owned()))?;
         let reference = match planned.len() {
             1 => "1 usage record".to_owned(),
             n => format!("{n} usage records"),
         };
-        // No `ON CONFLICT`: the key cannot have been used (its record was new), and should it
-        // have been, the unique violation refuses this batch as data, which the usage writer
-        // splits to store the rest, rather than an error it would retry for ever.
+        let key = format!(
+            "usage-batch:{}",
+            new_time_ordered_id(IdPrefix::UsageBatch, now)
+        );
         sqlx::query(
             "INSERT INTO ledger_entries (org_id, kind, amount, balance_after, idempotency_key, reference, created_at) \
              VALUES ($1, 'usage', $2, $3, $4, $5, $6)",
@@ -118,7 +116,7 @@ pub(crate) async fn debit_usage_batch_in(
         .bind(org_id.as_str())
         .bind(total.saturating_neg().micros())
         .bind(balance.micros())
-        .bind(format!("usage-batch:{first}"))
+        .bind(key)
         .bind(reference)
         .bind(now)
         .execute(&mut **tx)

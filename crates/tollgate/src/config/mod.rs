@@ -65,7 +65,7 @@ pub struct FileConfig {
     /// Days an invitation link stays valid: 1–30.
     pub invite_ttl_days: Option<u32>,
     pub invite_emails_per_hour: Option<i64>,
-    /// Days raw usage records are kept (the request log); rollups are kept. 7–3650, 30.
+    /// Days raw usage records are kept (the request log); rollups are kept. 8–3650, 30.
     pub usage_retention_days: Option<u32>,
     /// Smallest and largest "Add Credits" purchase in USD, e.g. `"10.00"` and `"10000.00"`.
     pub min_purchase: Option<String>,
@@ -190,7 +190,7 @@ impl Config {
             (MIN_RETENTION_DAYS..=3650).contains(&usage_retention_days),
             "usage_retention_days must be between {MIN_RETENTION_DAYS} and 3650 (it is \
              {usage_retention_days}): usage may be reported up to 7 days late, and a record \
-             must still be stored for its replay to be turned away"
+             must still be stored, with a day to spare, for its replay to be turned away"
         );
         Ok(ServerConfig {
             public_url: f
