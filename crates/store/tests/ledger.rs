@@ -43,6 +43,41 @@ fn grant(source: GrantSource, amount: i64, expires_at: Option<i64>, key: &str) -
     }
 }
 
+/// An organization with a $10 purchase granted at `NOW` (idempotency key `key`).
+async fn funded_org(store: &Store, key: &str) -> OrgId {
+    let org = org(store, "a@example.com").await;
+    store
+        .grant_credits(
+            &org,
+            &grant(GrantSource::Purchase, 10 * USD, None, key),
+            NOW,
+        )
+        .await
+        .unwrap();
+    org
+}
+
+/// A usage record of `micros` µUSD for `org`, occurred `at`.
+fn usage_record(org: &OrgId, id: &str, micros: i64, at: i64) -> UsageRecord {
+    UsageRecord {
+        id: id.into(),
+        org_id: org.clone(),
+        project_id: ProjectId::from_stored("prj_x".into()),
+        key_id: CallerId::from_stored("key_x".into()),
+        model: "m".into(),
+        input_tokens: 10,
+        cached_input_tokens: 0,
+        output_tokens: 5,
+        cost: UsageCost::from_picos(micros * PICOS_PER_MICRO).unwrap(),
+        plan: "payg",
+        status: "ok".into(),
+        latency_ms: Some(12),
+        ttft_ms: None,
+        estimated: false,
+        occurred_at: at,
+    }
+}
+
 /// balance = Σ unexpired grants' remaining − debt = Σ ledger entries; held = Σ live holds.
 async fn assert_invariant(store: &Store, org: &OrgId, now: i64, holds: i64) {
     let account = store.credit_account(org).await.unwrap();
@@ -173,15 +208,7 @@ async fn random_operations_keep_the_invariant(engine: Engine) {
 async fn fifty_concurrent_holds_against_ten_admit_ten(engine: Engine) {
     let db = TestDb::new(engine).await;
     let store = db.store().await;
-    let org = org(&store, "a@example.com").await;
-    store
-        .grant_credits(
-            &org,
-            &grant(GrantSource::Purchase, 10 * USD, None, "buy"),
-            NOW,
-        )
-        .await
-        .unwrap();
+    let org = funded_org(&store, "buy").await;
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let (store, org) = (store.clone(), org.clone());
@@ -315,15 +342,7 @@ async fn usage_may_go_below_zero_and_the_next_grant_pays_the_debt(engine: Engine
 async fn holds_settle_release_and_expire(engine: Engine) {
     let db = TestDb::new(engine).await;
     let store = db.store().await;
-    let org = org(&store, "a@example.com").await;
-    store
-        .grant_credits(
-            &org,
-            &grant(GrantSource::Purchase, 10 * USD, None, "g"),
-            NOW,
-        )
-        .await
-        .unwrap();
+    let org = funded_org(&store, "g").await;
     let hold = |n: i64| store.place_hold(&org, Money::from_micros(n * USD), 60_000, NOW);
     let h1 = hold(4).await.unwrap();
     let h2 = hold(4).await.unwrap();
@@ -365,32 +384,8 @@ async fn holds_settle_release_and_expire(engine: Engine) {
 async fn usage_records_are_stored_once(engine: Engine) {
     let db = TestDb::new(engine).await;
     let store = db.store().await;
-    let org = org(&store, "a@example.com").await;
-    store
-        .grant_credits(
-            &org,
-            &grant(GrantSource::Purchase, 10 * USD, None, "g"),
-            NOW,
-        )
-        .await
-        .unwrap();
-    let record = |id: &str, cost: i64| UsageRecord {
-        id: id.into(),
-        org_id: org.clone(),
-        project_id: ProjectId::from_stored("prj_x".into()),
-        key_id: CallerId::from_stored("key_x".into()),
-        model: "m".into(),
-        input_tokens: 10,
-        cached_input_tokens: 0,
-        output_tokens: 5,
-        cost: UsageCost::from_picos(cost * PICOS_PER_MICRO).unwrap(),
-        plan: "payg",
-        status: "ok".into(),
-        latency_ms: Some(12),
-        ttft_ms: None,
-        estimated: false,
-        occurred_at: NOW,
-    };
+    let org = funded_org(&store, "g").await;
+    let record = |id: &str, micros: i64| usage_record(&org, id, micros, NOW);
     let batch = vec![record("r1", USD), record("r2", 2 * USD), record("r3", 0)];
     let first = store.record_usage(&batch, NOW).await.unwrap();
     assert_eq!((first.accepted, first.duplicates), (3, 0));
@@ -417,32 +412,8 @@ async fn usage_records_are_stored_once(engine: Engine) {
 async fn a_record_id_used_again_after_pruning_is_a_new_record(engine: Engine) {
     let db = TestDb::new(engine).await;
     let store = db.store().await;
-    let org = org(&store, "a@example.com").await;
-    store
-        .grant_credits(
-            &org,
-            &grant(GrantSource::Purchase, 10 * USD, None, "g"),
-            NOW,
-        )
-        .await
-        .unwrap();
-    let record = |at: i64| UsageRecord {
-        id: "r1".into(),
-        org_id: org.clone(),
-        project_id: ProjectId::from_stored("prj_x".into()),
-        key_id: CallerId::from_stored("key_x".into()),
-        model: "m".into(),
-        input_tokens: 10,
-        cached_input_tokens: 0,
-        output_tokens: 5,
-        cost: UsageCost::from_picos(2 * USD * PICOS_PER_MICRO).unwrap(),
-        plan: "payg",
-        status: "ok".into(),
-        latency_ms: Some(12),
-        ttft_ms: None,
-        estimated: false,
-        occurred_at: at,
-    };
+    let org = funded_org(&store, "g").await;
+    let record = |at: i64| usage_record(&org, "r1", 2 * USD, at);
     let first = store.record_usage(&[record(NOW)], NOW).await.unwrap();
     assert_eq!(first.accepted, 1);
     let later = NOW + 9 * DAY;
