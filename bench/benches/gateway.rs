@@ -21,6 +21,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -155,8 +156,10 @@ const DIRECT_BODY: &str =
 const GATEWAY_BODY: &str =
     r#"{"model":"m","max_tokens":16,"messages":[{"role":"user","content":"hello there"}]}"#;
 
-/// One request; its latency counted from `due`. `None` unless answered 200.
-async fn send(client: &reqwest::Client, target: &Target, due: Instant) -> Option<Duration> {
+/// One request; its latency counted from `due` when answered 200, else what went wrong (the
+/// status and the start of the body, or the transport error), so that a failure says where it
+/// came from.
+async fn send(client: &reqwest::Client, target: &Target, due: Instant) -> Result<Duration, String> {
     let mut request = client
         .post(&target.url)
         .header("content-type", "application/json")
@@ -164,10 +167,33 @@ async fn send(client: &reqwest::Client, target: &Target, due: Instant) -> Option
     if let Some(key) = &target.key {
         request = request.bearer_auth(key);
     }
-    let response = request.send().await.ok()?;
-    let ok = response.status() == 200;
-    response.bytes().await.ok()?;
-    ok.then(|| due.elapsed())
+    let transport = |e: reqwest::Error| {
+        let mut cause = format!("transport: {e}");
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            cause.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        cause
+    };
+    let response = request.send().await.map_err(transport)?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(transport)?;
+    if status == 200 {
+        Ok(due.elapsed())
+    } else {
+        let start: String = String::from_utf8_lossy(&body).chars().take(160).collect();
+        Err(format!("HTTP {status}: {start}"))
+    }
+}
+
+/// Failures by kind, for the summary line.
+fn failures_line(failures: &BTreeMap<String, usize>) -> String {
+    failures
+        .iter()
+        .map(|(kind, n)| format!("{n} × {kind}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 struct FixedRate {
@@ -175,6 +201,8 @@ struct FixedRate {
     /// p99 of each second of the run: where a slow tail is (a warm-up, a periodic stall).
     per_second_p99: Vec<Duration>,
     failed: usize,
+    /// What the failed requests got, by kind.
+    failures: BTreeMap<String, usize>,
 }
 
 /// `RATE` requests a second to each of `targets` for `duration`, each sent when due whatever
@@ -211,22 +239,26 @@ async fn fixed_rate(
 
 /// One target's latencies, sorted, with the p99 of each second.
 async fn collect(
-    tasks: Vec<tokio::task::JoinHandle<Option<Duration>>>,
+    tasks: Vec<tokio::task::JoinHandle<Result<Duration, String>>>,
     duration: Duration,
 ) -> anyhow::Result<FixedRate> {
     let mut latencies = Vec::with_capacity(tasks.len());
     let mut seconds: Vec<Vec<Duration>> = vec![Vec::new(); usize::try_from(duration.as_secs())?];
     let per_second = usize::try_from(RATE)?;
     let mut failed = 0;
+    let mut failures: BTreeMap<String, usize> = BTreeMap::new();
     for (i, t) in tasks.into_iter().enumerate() {
         match t.await? {
-            Some(l) => {
+            Ok(l) => {
                 latencies.push(l);
                 if let Some(second) = seconds.get_mut(i / per_second) {
                     second.push(l);
                 }
             }
-            None => failed += 1,
+            Err(kind) => {
+                failed += 1;
+                *failures.entry(kind).or_default() += 1;
+            }
         }
     }
     latencies.sort();
@@ -241,6 +273,7 @@ async fn collect(
         latencies,
         per_second_p99,
         failed,
+        failures,
     })
 }
 
@@ -266,7 +299,7 @@ async fn saturate(client: &reqwest::Client, target: &Target) -> anyhow::Result<(
             tokio::spawn(async move {
                 let mut answered = 0_usize;
                 while start.elapsed() < SATURATE_FOR {
-                    if send(&client, &target, Instant::now()).await.is_some() {
+                    if send(&client, &target, Instant::now()).await.is_ok() {
                         answered += 1;
                     }
                 }
@@ -371,7 +404,7 @@ limits = {{ rpm = 100000000, tpm = 1000000000, rpd = 1000000000, tpd = 100000000
     // Warm both (connections, the key cache, the first credit lease).
     for t in [&direct, &gateway] {
         for _ in 0..200 {
-            send(&client, t, Instant::now()).await;
+            let _ = send(&client, t, Instant::now()).await;
         }
     }
 
@@ -432,6 +465,18 @@ limits = {{ rpm = 100000000, tpm = 1000000000, rpd = 1000000000, tpd = 100000000
         pd.failed,
         pg.failed,
     );
+    for (phase, r) in [
+        ("warm-up directly", &d_warm),
+        ("warm-up through serve", &g_warm),
+        ("directly", &d),
+        ("through serve", &g),
+        ("paired, directly", pd),
+        ("paired, through serve", pg),
+    ] {
+        if !r.failures.is_empty() {
+            println!("  failed {phase}: {}", failures_line(&r.failures));
+        }
+    }
     println!(
         "  paired p99 added by the gateway: {} (target ≤ 1 ms: {})",
         ms(paired_added),
