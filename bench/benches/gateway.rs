@@ -167,15 +167,8 @@ async fn send(client: &reqwest::Client, target: &Target, due: Instant) -> Result
     if let Some(key) = &target.key {
         request = request.bearer_auth(key);
     }
-    let transport = |e: reqwest::Error| {
-        let mut cause = format!("transport: {e}");
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            cause.push_str(&format!(": {s}"));
-            source = s.source();
-        }
-        cause
-    };
+    // `{:#}`: the error with its causes, "a: b: c".
+    let transport = |e: reqwest::Error| format!("transport: {:#}", anyhow::Error::new(e));
     let response = request.send().await.map_err(transport)?;
     let status = response.status();
     let body = response.bytes().await.map_err(transport)?;

@@ -4,10 +4,11 @@
 //! sizing follows the available credit, usage shrinks its hold exactly once, expired leases
 //! give their credit back.
 
-use tollgate_domain::ledger::{GrantSource, UsageCost};
-use tollgate_domain::usage::PICOS_PER_MICRO;
-use tollgate_domain::CallerId;
-use tollgate_domain::{Email, Money, Name, OrgId, ProjectId};
+mod common;
+
+use common::usage_record;
+use tollgate_domain::ledger::GrantSource;
+use tollgate_domain::{Email, Money, Name, OrgId};
 use tollgate_store::testing::TestDb;
 use tollgate_store::{
     on_both_engines, Engine, LeaseGrowth, LeaseSizing, NewGrant, NewUser, Store, UsageRecord,
@@ -69,21 +70,9 @@ fn granted(g: LeaseGrowth) -> (String, Money) {
 
 fn record(org: &OrgId, id: &str, cost: i64) -> UsageRecord {
     UsageRecord {
-        id: id.into(),
-        org_id: org.clone(),
-        project_id: ProjectId::from_stored("prj_x".into()),
-        key_id: CallerId::from_stored("key_x".into()),
-        model: "m".into(),
-        input_tokens: 10,
-        cached_input_tokens: 0,
-        output_tokens: 5,
-        cost: UsageCost::from_picos(cost * PICOS_PER_MICRO).unwrap(),
-        plan: "payg",
-        status: "ok".into(),
-        latency_ms: Some(12),
         ttft_ms: Some(3),
         estimated: true,
-        occurred_at: NOW,
+        ..usage_record(org, id, cost, NOW)
     }
 }
 

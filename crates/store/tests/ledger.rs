@@ -3,14 +3,15 @@
 //! The ledger on both engines: the invariant under random operations, atomic holds, idempotent
 //! grants and usage, expiry, debt.
 
+mod common;
+
+use common::usage_record;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tollgate_domain::ledger::{GrantSource, UsageCost};
-use tollgate_domain::usage::PICOS_PER_MICRO;
-use tollgate_domain::CallerId;
-use tollgate_domain::{Email, Money, Name, OrgId, ProjectId};
+use tollgate_domain::ledger::GrantSource;
+use tollgate_domain::{Email, Money, Name, OrgId};
 use tollgate_store::testing::{held, TestDb};
-use tollgate_store::{on_both_engines, Engine, Granted, NewGrant, NewUser, Store, UsageRecord};
+use tollgate_store::{on_both_engines, Engine, Granted, NewGrant, NewUser, Store};
 
 const NOW: i64 = 1_790_000_000_000;
 const USD: i64 = 1_000_000;
@@ -55,27 +56,6 @@ async fn funded_org(store: &Store, key: &str) -> OrgId {
         .await
         .unwrap();
     org
-}
-
-/// A usage record of `micros` µUSD for `org`, occurred `at`.
-fn usage_record(org: &OrgId, id: &str, micros: i64, at: i64) -> UsageRecord {
-    UsageRecord {
-        id: id.into(),
-        org_id: org.clone(),
-        project_id: ProjectId::from_stored("prj_x".into()),
-        key_id: CallerId::from_stored("key_x".into()),
-        model: "m".into(),
-        input_tokens: 10,
-        cached_input_tokens: 0,
-        output_tokens: 5,
-        cost: UsageCost::from_picos(micros * PICOS_PER_MICRO).unwrap(),
-        plan: "payg",
-        status: "ok".into(),
-        latency_ms: Some(12),
-        ttft_ms: None,
-        estimated: false,
-        occurred_at: at,
-    }
 }
 
 /// balance = Σ unexpired grants' remaining − debt = Σ ledger entries; held = Σ live holds.

@@ -7,10 +7,8 @@
 
 mod common;
 
-use common::{audit, new_user, NOW};
-use tollgate_domain::ledger::UsageCost;
+use common::{audit, new_user, usage_record, NOW};
 use tollgate_domain::limits::spend::{period_of, SpendScope, Thresholds};
-use tollgate_domain::usage::PICOS_PER_MICRO;
 use tollgate_domain::CallerId;
 use tollgate_domain::{Money, OrgId, ProjectId};
 use tollgate_store::testing::TestDb;
@@ -45,23 +43,12 @@ fn limit(org: &OrgId, scope: SpendScope, target: &str, micros: i64) -> SpendLimi
     }
 }
 
+/// A usage record on project `prj_p` and key `key_k`.
 fn record(org: &OrgId, id: &str, micros: i64, at: i64) -> UsageRecord {
     UsageRecord {
-        id: id.into(),
-        org_id: org.clone(),
         project_id: ProjectId::from_stored("prj_p".into()),
         key_id: CallerId::from_stored("key_k".into()),
-        model: "m".into(),
-        input_tokens: 10,
-        cached_input_tokens: 0,
-        output_tokens: 5,
-        cost: UsageCost::from_picos(micros * PICOS_PER_MICRO).unwrap(),
-        plan: "payg",
-        status: "ok".into(),
-        latency_ms: Some(12),
-        ttft_ms: None,
-        estimated: false,
-        occurred_at: at,
+        ..usage_record(org, id, micros, at)
     }
 }
 

@@ -109,18 +109,23 @@ pub(crate) async fn debit_usage_batch_in(
             "usage-batch:{}",
             new_time_ordered_id(IdPrefix::UsageBatch, now)
         );
-        sqlx::query(
-            "INSERT INTO ledger_entries (org_id, kind, amount, balance_after, idempotency_key, reference, created_at) \
-             VALUES ($1, 'usage', $2, $3, $4, $5, $6)",
+        let appended = append_entry(
+            tx,
+            org_id,
+            "usage",
+            total.saturating_neg(),
+            balance,
+            &key,
+            None,
+            Some(&reference),
+            now,
         )
-        .bind(org_id.as_str())
-        .bind(total.saturating_neg().micros())
-        .bind(balance.micros())
-        .bind(key)
-        .bind(reference)
-        .bind(now)
-        .execute(&mut **tx)
         .await?;
+        if !appended {
+            return Err(corrupt(format!(
+                "the new ledger key {key} of organization {org_id} was taken"
+            )));
+        }
         draw(tx, org_id, account, total, now).await?;
     }
     if carry != account.usage_carry {
