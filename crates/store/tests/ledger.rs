@@ -386,6 +386,34 @@ async fn usage_records_are_stored_once(engine: Engine) {
     assert_invariant(&store, &org, NOW, 0).await;
 }
 
+/// A batch larger than one INSERT statement on either engine (PostgreSQL takes 15 records per
+/// statement, SQLite 6): a repeated id, and a replay whose old and new records fill different
+/// statements, each store and debit a record once.
+async fn a_batch_of_many_statements_is_stored_once(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let org = funded_org(&store, "g").await;
+    let record = |i: usize, micros: i64| usage_record(&org, &format!("r{i:03}"), micros, NOW);
+    // 100 records of 10,000 µUSD, and record 5 again at the end (its first copy counts).
+    let mut batch: Vec<_> = (0..100).map(|i| record(i, 10_000)).collect();
+    batch.push(record(5, 999_999));
+    let first = store.record_usage(&batch, NOW).await.unwrap();
+    assert_eq!((first.accepted, first.duplicates), (100, 1));
+    // Half of it again, with 50 new records after it.
+    let overlap: Vec<_> = (50..150).map(|i| record(i, 10_000)).collect();
+    let again = store.record_usage(&overlap, NOW).await.unwrap();
+    assert_eq!((again.accepted, again.duplicates), (50, 50));
+    assert_eq!(
+        store.credit_account(&org).await.unwrap().balance.micros(),
+        10 * USD - 150 * 10_000
+    );
+    assert_eq!(
+        store.usage_cost_picos(&org).await.unwrap(),
+        150 * 10_000 * 1_000_000
+    );
+    assert_invariant(&store, &org, NOW, 0).await;
+}
+
 /// A usage reporter chooses its records' ids and may use one again once its record is pruned:
 /// that is a new record, stored and debited. The batch's ledger entry has a key of its own, so
 /// it cannot collide with the entry of the batch that held the first record.
@@ -453,6 +481,7 @@ on_both_engines!(
     usage_may_go_below_zero_and_the_next_grant_pays_the_debt,
     holds_settle_release_and_expire,
     usage_records_are_stored_once,
+    a_batch_of_many_statements_is_stored_once,
     a_record_id_used_again_after_pruning_is_a_new_record,
     concurrent_usage_and_grants_keep_the_invariant,
 );
